@@ -1,0 +1,127 @@
+//! The on-disk layout: every keyspace weft stores, with the byte layout of its keys and values.
+//!
+//! This module is the single registry of keyspaces, so that two layers can never pick the same
+//! tag. The store owns `meta` and `blocks`; the dag layer owns the rest and encodes their keys
+//! with the helpers in `weft_dag::layout`, which follow the layouts written here.
+//!
+//! # Physical layout
+//! The sled database holds one tree, [`TREE_NAME`] (`weft/v1`; the suffix is the format version
+//! the tree was created under). Every key in it is `tag:u8 ++ key`, where `tag` names the keyspace.
+//! A single tree is deliberate: sled applies a batch on one tree atomically and cheaply, while
+//! multi-tree transactions are slower and have had consistency bugs. Keyspaces are therefore
+//! prefixes, and an atomic batch across keyspaces is one `apply_batch`.
+//!
+//! # Encodings
+//! - `cid` is the 36-byte binary CID (`0x01 codec 0x1e 0x20 digest`).
+//! - `opid` is `cid ++ index:u32be` (40 bytes): op number `index` of change `cid`.
+//! - integers are big-endian so that byte order is numeric order.
+//! - `key` is a document key: UTF-8, 1..=1024 bytes, never containing `0x00`, so `key ++ 0x00`
+//!   ends it unambiguously and a prefix scan over `doc ++ prefix` lists keys by prefix.
+//! - `author` is a 32-byte ed25519 public key.
+//!
+//! # Keyspaces
+//! | tag | name | key | value |
+//! |---|---|---|---|
+//! | `0x00` | `meta` | ASCII name | see [`META_FORMAT_VERSION`] |
+//! | `0x01` | `blocks` | `cid` | the block's bytes, verified against `cid` before they are written |
+//! | `0x02` | `changes` | `cid` | change index: `doc:cid height:u64 seq:u64 time:u64 author:32 n_ops:u32 parents:cid*` |
+//! | `0x03` | `heads` | `doc ++ cid` | `height:u64` |
+//! | `0x04` | `by_height` | `doc ++ height:u64 ++ cid` | empty: changes in topological order |
+//! | `0x05` | `doc_names` | UTF-8 local name | `doc:cid` |
+//! | `0x06` | `doc_ids` | `doc:cid` | UTF-8 local name (reverse of `doc_names`) |
+//! | `0x07` | `author_seq` | `doc ++ author` | `seq:u64`: the highest seq stored for this author |
+//! | `0x10` | `register` | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
+//! | `0x11` | `counter` | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
+//! | `0x12` | `set` | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
+//! | `0x13` | `tombstone` | `doc ++ opid` | empty: an op that a later op overwrote, deleted or removed |
+//!
+//! Keyspaces `0x10..=0x1f` together with `heads` are the *materialized state*: `fsck` checks them
+//! against a fresh replay of the DAG.
+
+/// The sled tree that holds every keyspace.
+pub const TREE_NAME: &str = "weft/v1";
+
+/// The current on-disk format version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `meta` key holding the format version as `u32be`.
+pub const META_FORMAT_VERSION: &[u8] = b"format_version";
+
+/// A named keyspace: a one-byte prefix in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Keyspace {
+    /// The prefix byte.
+    pub tag: u8,
+    /// The name used in docs and diagnostics.
+    pub name: &'static str,
+}
+
+impl Keyspace {
+    const fn new(tag: u8, name: &'static str) -> Keyspace {
+        Keyspace { tag, name }
+    }
+
+    /// Store metadata (format version).
+    pub const META: Keyspace = Keyspace::new(0x00, "meta");
+    /// Verified blocks by CID.
+    pub const BLOCKS: Keyspace = Keyspace::new(0x01, "blocks");
+    /// Change index by CID.
+    pub const CHANGES: Keyspace = Keyspace::new(0x02, "changes");
+    /// Current heads per document.
+    pub const HEADS: Keyspace = Keyspace::new(0x03, "heads");
+    /// Changes ordered by height per document.
+    pub const BY_HEIGHT: Keyspace = Keyspace::new(0x04, "by_height");
+    /// Local document names to ids.
+    pub const DOC_NAMES: Keyspace = Keyspace::new(0x05, "doc_names");
+    /// Document ids to local names.
+    pub const DOC_IDS: Keyspace = Keyspace::new(0x06, "doc_ids");
+    /// Highest sequence number per document and author.
+    pub const AUTHOR_SEQ: Keyspace = Keyspace::new(0x07, "author_seq");
+    /// Live register values.
+    pub const REGISTER: Keyspace = Keyspace::new(0x10, "register");
+    /// Counter increments.
+    pub const COUNTER: Keyspace = Keyspace::new(0x11, "counter");
+    /// Live set members with their add tags.
+    pub const SET: Keyspace = Keyspace::new(0x12, "set");
+    /// Overwritten, deleted or removed op ids.
+    pub const TOMBSTONE: Keyspace = Keyspace::new(0x13, "tombstone");
+
+    /// Every keyspace, in tag order.
+    pub const ALL: [Keyspace; 12] = [
+        Keyspace::META,
+        Keyspace::BLOCKS,
+        Keyspace::CHANGES,
+        Keyspace::HEADS,
+        Keyspace::BY_HEIGHT,
+        Keyspace::DOC_NAMES,
+        Keyspace::DOC_IDS,
+        Keyspace::AUTHOR_SEQ,
+        Keyspace::REGISTER,
+        Keyspace::COUNTER,
+        Keyspace::SET,
+        Keyspace::TOMBSTONE,
+    ];
+
+    /// The keyspaces that make up materialized state (checked by `fsck` against a replay).
+    pub const STATE: [Keyspace; 5] = [
+        Keyspace::HEADS,
+        Keyspace::REGISTER,
+        Keyspace::COUNTER,
+        Keyspace::SET,
+        Keyspace::TOMBSTONE,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_unique_and_sorted() {
+        let tags: Vec<u8> = Keyspace::ALL.iter().map(|k| k.tag).collect();
+        let mut sorted = tags.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(tags, sorted);
+    }
+}
