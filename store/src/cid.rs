@@ -249,8 +249,48 @@ impl serde::Serialize for Cid {
 
 impl<'de> serde::Deserialize<'de> for Cid {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
-        let inner = cid::Cid::deserialize(d)?;
-        Cid::try_from(inner).map_err(serde::de::Error::custom)
+        // Not `cid::Cid::deserialize`: it ignores bytes after the CID, so one link would have
+        // many encodings. `Cid::from_bytes` refuses them, as it does everywhere else.
+        d.deserialize_newtype_struct(cid::serde::CID_SERDE_PRIVATE_IDENTIFIER, LinkVisitor)
+    }
+}
+
+/// Visits the newtype that IPLD serde formats use to mark a CID (as `cid::Cid` does).
+struct LinkVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LinkVisitor {
+    type Value = Cid;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a weft CID")
+    }
+
+    fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, d: D) -> Result<Cid, D::Error> {
+        d.deserialize_bytes(LinkBytesVisitor)
+    }
+}
+
+/// Visits the binary form inside the CID newtype.
+struct LinkBytesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LinkBytesVisitor {
+    type Value = Cid;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the binary form of a weft CID")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Cid, E> {
+        Cid::from_bytes(v).map_err(E::custom)
+    }
+
+    /// Formats without a bytes type (such as JSON) give a sequence of numbers.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Cid, A::Error> {
+        let mut bytes = Vec::with_capacity(CID_LEN);
+        while let Some(b) = seq.next_element::<u8>()? {
+            bytes.push(b);
+        }
+        Cid::from_bytes(&bytes).map_err(serde::de::Error::custom)
     }
 }
 

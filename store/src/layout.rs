@@ -33,7 +33,14 @@
 //! | `0x10` | `register` | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
 //! | `0x11` | `counter` | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
 //! | `0x12` | `set` | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
-//! | `0x13` | `tombstone` | `doc ++ opid` | empty: an op that a later op overwrote, deleted or removed |
+//! | `0x13` | `tombstone` | `doc ++ kind:u8 ++ key ++ 0x00 ++ member? ++ opid` | empty: a register value (`kind` = `r`) or set tag (`s`, with its member) that was killed before it arrived; see below |
+//!
+//! Tombstones make the state independent of arrival order. An op that names a register value or
+//! a set tag to kill (`pred`, `tags`) deletes that slot if the named change is already stored;
+//! otherwise it leaves a tombstone for the slot, and when the named op arrives it finds the
+//! tombstone, is not inserted, and removes the tombstone. Once every change has arrived no
+//! tombstone remains, whatever the order; honest writers only name ops they have seen, so they
+//! never create one.
 //!
 //! Keyspaces `0x10..=0x1f` together with `heads` are the *materialized state*: `fsck` checks them
 //! against a fresh replay of the DAG.

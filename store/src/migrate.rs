@@ -96,7 +96,11 @@ pub fn run(store: &Store, migrations: &[Migration]) -> Result<(), OpenError> {
         tracing::info!(from = version, "{}", m.description);
         let mut b = store.batch();
         (m.apply)(store, &mut b).map_err(wrap(version))?;
-        b.put(Keyspace::META, META_FORMAT_VERSION, &(version + 1).to_be_bytes());
+        b.put(
+            Keyspace::META,
+            META_FORMAT_VERSION,
+            &(version + 1).to_be_bytes(),
+        );
         b.commit().map_err(wrap(version))?;
         version += 1;
     }
@@ -149,6 +153,8 @@ mod tests {
         run(&store, &migrations).unwrap();
         // This build (without the migration) refuses the newer store.
         let err = Store::with_backend(Arc::new(backend), Options::default()).unwrap_err();
-        assert!(matches!(err, OpenError::UnsupportedFormat { found, .. } if found == FORMAT_VERSION + 1));
+        assert!(
+            matches!(err, OpenError::UnsupportedFormat { found, .. } if found == FORMAT_VERSION + 1)
+        );
     }
 }

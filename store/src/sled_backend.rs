@@ -4,6 +4,7 @@ use std::{
     fs::{File, OpenOptions},
     ops::Bound,
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use crate::{
@@ -58,12 +59,7 @@ impl SledBackend {
                 })
             }
         }
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| map_open_error(path, e))?;
+        let db = open_sled(path, cache_bytes)?;
         let tree = db
             .open_tree(TREE_NAME)
             .map_err(|e| map_open_error(path, e))?;
@@ -81,13 +77,53 @@ impl SledBackend {
     }
 }
 
+/// How long [`SledBackend::open`], already holding [`LOCK_FILE`], waits for sled's own lock.
+const SLED_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens sled, waiting up to [`SLED_LOCK_WAIT`] for its own file lock.
+///
+/// Sled releases its lock on the `db` file only when its last internal handle goes, which can be
+/// a few milliseconds after the last `Db` was dropped (sled issues #1234, #1289): a store dropped
+/// and reopened in the same process would otherwise fail at random. The caller holds
+/// [`LOCK_FILE`], so no other weft holds the database and the contention is short-lived; if it
+/// outlasts the wait (something other than weft holds sled's lock), the store is `Locked`.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .mode(sled::Mode::HighThroughput);
+    let deadline = Instant::now() + SLED_LOCK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match config.open() {
+            Err(e) if is_sled_lock_error(&e) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result.map_err(|e| map_open_error(path, e)),
+        }
+    }
+}
+
+/// Whether sled failed to take its lock on the `db` file. Sled 0.34 reports that as an
+/// `ErrorKind::Other` error whose message starts with "could not acquire lock", not as
+/// `WouldBlock`.
+fn is_sled_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(source) => {
+            source.kind() == std::io::ErrorKind::WouldBlock
+                || (source.kind() == std::io::ErrorKind::Other
+                    && source.to_string().starts_with("could not acquire lock"))
+        }
+        _ => false,
+    }
+}
+
 fn map_open_error(path: &Path, e: sled::Error) -> OpenError {
     match e {
-        sled::Error::Io(source) if source.kind() == std::io::ErrorKind::WouldBlock => {
-            OpenError::Locked {
-                path: path.to_path_buf(),
-            }
-        }
+        e if is_sled_lock_error(&e) => OpenError::Locked {
+            path: path.to_path_buf(),
+        },
         sled::Error::Io(source) => OpenError::Io {
             path: path.to_path_buf(),
             source,

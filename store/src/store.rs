@@ -442,7 +442,10 @@ mod tests {
         ));
         assert!(!store.has_block(&cid).unwrap());
         store.put_block(&cid, b"good").unwrap();
-        assert_eq!(store.get_block(&cid).unwrap().as_deref(), Some(&b"good"[..]));
+        assert_eq!(
+            store.get_block(&cid).unwrap().as_deref(),
+            Some(&b"good"[..])
+        );
 
         let big = vec![7u8; DEFAULT_MAX_BLOCK_SIZE + 1];
         let big_cid = Cid::hash(Codec::Raw, &big);
@@ -458,10 +461,16 @@ mod tests {
         let store = Store::memory();
         let mut b = store.batch();
         b.put(Keyspace::HEADS, b"a", b"1");
-        assert_eq!(b.get(Keyspace::HEADS, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            b.get(Keyspace::HEADS, b"a").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
         assert_eq!(store.get(Keyspace::HEADS, b"a").unwrap(), None);
         b.commit().unwrap();
-        assert_eq!(store.get(Keyspace::HEADS, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            store.get(Keyspace::HEADS, b"a").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
         let mut b = store.batch();
         b.delete(Keyspace::HEADS, b"a");
         drop(b);

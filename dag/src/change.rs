@@ -1,0 +1,752 @@
+//! The change format: one signed, content-addressed commit of CRDT ops.
+//!
+//! # Wire form
+//! A change is a DAG-CBOR map (canonical: keys sorted length-first, then bytewise) with the fields
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `doc` | link | the document (its genesis CID); **absent** in a genesis change |
+//! | `ops` | list of op maps | see [`Op`] |
+//! | `seq` | int | per author and document, from 1 |
+//! | `sig` | bytes(64) | ed25519 signature, see below |
+//! | `time` | int | wall-clock milliseconds since the Unix epoch; informational only |
+//! | `author` | bytes(32) | ed25519 public key |
+//! | `height` | int | 1 + the greatest parent height (1 for a genesis) |
+//! | `parents` | list of links | the heads the author saw, sorted by binary CID, no duplicates |
+//! | `version` | int | `1` |
+//!
+//! An op is a map with an `op` string and the fields of its kind. An op id is written as the
+//! two-element list `[change link, index]`.
+//!
+//! | `op` | fields |
+//! |---|---|
+//! | `genesis` | `owner`: bytes(32), `nonce`: bytes(16) |
+//! | `set` | `key`: string, `value`: any, `pred`: list of op ids |
+//! | `del` | `key`, `pred` |
+//! | `incr` | `key`, `delta`: int |
+//! | `add` | `key`, `member`: any |
+//! | `remove` | `key`, `member`, `tags`: list of op ids (the adds it observed) |
+//!
+//! # Signature
+//! `sig` is an ed25519 signature by `author` over [`SIGNING_DOMAIN`] followed by the DAG-CBOR
+//! encoding of the same map without `sig`. It is checked with `verify_strict`, and weak (small
+//! order) keys are rejected.
+//!
+//! # Canonical form
+//! Decoding re-encodes the change and rejects it unless the bytes are identical, so one change has
+//! exactly one encoding and one CID.
+
+use std::collections::BTreeMap;
+
+use ipld_core::ipld::Ipld;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use weft_store::{Cid, Codec};
+
+use crate::{
+    identity::{Author, Identity},
+    value::Value,
+    DocId,
+};
+
+/// The change format version.
+pub const CHANGE_VERSION: u64 = 1;
+
+/// Prefix of every signed message, so a change signature can never be replayed as anything else.
+pub const SIGNING_DOMAIN: &[u8] = b"weft change v1\n";
+
+/// Most ops in one change.
+pub const MAX_OPS: usize = 10_000;
+/// Most parents of one change.
+pub const MAX_PARENTS: usize = 1_024;
+/// Longest key, in bytes.
+pub const MAX_KEY_LEN: usize = 1_024;
+/// Most op ids in one `pred` or `tags` list.
+pub const MAX_PRED: usize = 1_024;
+
+/// The id of one op: its change and its index in that change's op list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId {
+    /// The change that holds the op.
+    pub change: Cid,
+    /// Its position in the change's op list.
+    pub index: u32,
+}
+
+impl OpId {
+    /// The 40-byte key form: binary CID then big-endian index.
+    pub fn to_bytes(&self) -> [u8; 40] {
+        let mut out = [0u8; 40];
+        out[..36].copy_from_slice(&self.change.to_bytes());
+        out[36..].copy_from_slice(&self.index.to_be_bytes());
+        out
+    }
+
+    /// Parses the 40-byte key form.
+    pub fn from_bytes(b: &[u8]) -> Option<OpId> {
+        if b.len() != 40 {
+            return None;
+        }
+        let change = Cid::from_bytes(&b[..36]).ok()?;
+        let index = u32::from_be_bytes(b[36..].try_into().ok()?);
+        Some(OpId { change, index })
+    }
+}
+
+impl std::fmt::Display for OpId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.change, self.index)
+    }
+}
+
+/// One CRDT operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Creates a document and names its owner. Only in a genesis change.
+    Genesis {
+        /// The owner's key; must equal the change's author.
+        owner: Author,
+        /// Random bytes, so that each genesis (and document id) is unique.
+        nonce: [u8; 16],
+    },
+    /// Writes a register value, overwriting the ops in `pred`.
+    Set {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: Value,
+        /// The register ops this write saw and replaces.
+        pred: Vec<OpId>,
+    },
+    /// Deletes the register ops in `pred`.
+    Del {
+        /// The key.
+        key: String,
+        /// The register ops this delete saw.
+        pred: Vec<OpId>,
+    },
+    /// Adds `delta` to a counter.
+    Incr {
+        /// The key.
+        key: String,
+        /// The signed amount.
+        delta: i64,
+    },
+    /// Adds a member to a set; the op id is the add's tag.
+    Add {
+        /// The key.
+        key: String,
+        /// The member.
+        member: Value,
+    },
+    /// Removes the observed tags of a member from a set.
+    Remove {
+        /// The key.
+        key: String,
+        /// The member.
+        member: Value,
+        /// The add ops this remove saw.
+        tags: Vec<OpId>,
+    },
+}
+
+impl Op {
+    /// The key the op touches (`None` for genesis).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Op::Genesis { .. } => None,
+            Op::Set { key, .. }
+            | Op::Del { key, .. }
+            | Op::Incr { key, .. }
+            | Op::Add { key, .. }
+            | Op::Remove { key, .. } => Some(key),
+        }
+    }
+
+    /// The op's name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Genesis { .. } => "genesis",
+            Op::Set { .. } => "set",
+            Op::Del { .. } => "del",
+            Op::Incr { .. } => "incr",
+            Op::Add { .. } => "add",
+            Op::Remove { .. } => "remove",
+        }
+    }
+
+    fn to_ipld(&self) -> Ipld {
+        let mut m = BTreeMap::new();
+        m.insert("op".to_string(), Ipld::String(self.name().into()));
+        let ids = |ids: &[OpId]| {
+            Ipld::List(
+                ids.iter()
+                    .map(|id| {
+                        Ipld::List(vec![
+                            Ipld::Link(*id.change.as_cid()),
+                            Ipld::Integer(id.index.into()),
+                        ])
+                    })
+                    .collect(),
+            )
+        };
+        match self {
+            Op::Genesis { owner, nonce } => {
+                m.insert("owner".into(), Ipld::Bytes(owner.0.to_vec()));
+                m.insert("nonce".into(), Ipld::Bytes(nonce.to_vec()));
+            }
+            Op::Set { key, value, pred } => {
+                m.insert("key".into(), Ipld::String(key.clone()));
+                m.insert("value".into(), value.to_ipld());
+                m.insert("pred".into(), ids(pred));
+            }
+            Op::Del { key, pred } => {
+                m.insert("key".into(), Ipld::String(key.clone()));
+                m.insert("pred".into(), ids(pred));
+            }
+            Op::Incr { key, delta } => {
+                m.insert("key".into(), Ipld::String(key.clone()));
+                m.insert("delta".into(), Ipld::Integer((*delta).into()));
+            }
+            Op::Add { key, member } => {
+                m.insert("key".into(), Ipld::String(key.clone()));
+                m.insert("member".into(), member.to_ipld());
+            }
+            Op::Remove { key, member, tags } => {
+                m.insert("key".into(), Ipld::String(key.clone()));
+                m.insert("member".into(), member.to_ipld());
+                m.insert("tags".into(), ids(tags));
+            }
+        }
+        Ipld::Map(m)
+    }
+
+    fn from_ipld(ipld: Ipld) -> Result<Op, String> {
+        let Ipld::Map(mut m) = ipld else {
+            return Err("an op must be a map".into());
+        };
+        let kind = match m.remove("op") {
+            Some(Ipld::String(s)) => s,
+            _ => return Err("an op needs an `op` string".into()),
+        };
+        let mut take = |name: &str| {
+            m.remove(name)
+                .ok_or_else(|| format!("`{kind}` op needs `{name}`"))
+        };
+        let string = |v: Ipld| match v {
+            Ipld::String(s) => Ok(s),
+            _ => Err("`key` must be a string".to_string()),
+        };
+        let value = |v: Ipld| Value::from_ipld(v).map_err(|e| e.to_string());
+        let ids = |v: Ipld| -> Result<Vec<OpId>, String> {
+            let Ipld::List(items) = v else {
+                return Err("op id lists must be lists".into());
+            };
+            if items.len() > MAX_PRED {
+                return Err(format!("more than {MAX_PRED} op ids in one list"));
+            }
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Ipld::List(pair) => match pair.as_slice() {
+                        [Ipld::Link(c), Ipld::Integer(i)] => Ok(OpId {
+                            change: Cid::try_from(*c).map_err(|e| e.to_string())?,
+                            index: u32::try_from(*i).map_err(|_| "op index out of range")?,
+                        }),
+                        _ => Err("an op id is [link, index]".to_string()),
+                    },
+                    _ => Err("an op id is [link, index]".to_string()),
+                })
+                .collect()
+        };
+        let bytes = |v: Ipld, n: usize, what: &str| match v {
+            Ipld::Bytes(b) if b.len() == n => Ok(b),
+            _ => Err(format!("`{what}` must be {n} bytes")),
+        };
+        let op = match kind.as_str() {
+            "genesis" => {
+                let owner = bytes(take("owner")?, 32, "owner")?;
+                let nonce = bytes(take("nonce")?, 16, "nonce")?;
+                Op::Genesis {
+                    owner: Author(owner.try_into().map_err(|_| "owner")?),
+                    nonce: nonce.try_into().map_err(|_| "nonce")?,
+                }
+            }
+            "set" => Op::Set {
+                key: string(take("key")?)?,
+                value: value(take("value")?)?,
+                pred: ids(take("pred")?)?,
+            },
+            "del" => Op::Del {
+                key: string(take("key")?)?,
+                pred: ids(take("pred")?)?,
+            },
+            "incr" => Op::Incr {
+                key: string(take("key")?)?,
+                delta: match take("delta")? {
+                    Ipld::Integer(i) => i64::try_from(i).map_err(|_| "delta out of range")?,
+                    _ => return Err("`delta` must be an integer".into()),
+                },
+            },
+            "add" => Op::Add {
+                key: string(take("key")?)?,
+                member: value(take("member")?)?,
+            },
+            "remove" => Op::Remove {
+                key: string(take("key")?)?,
+                member: value(take("member")?)?,
+                tags: ids(take("tags")?)?,
+            },
+            other => return Err(format!("unknown op {other:?}")),
+        };
+        if let Some(extra) = m.keys().next() {
+            return Err(format!("unknown field {extra:?} in `{kind}` op"));
+        }
+        Ok(op)
+    }
+}
+
+/// Checks a document key: 1..=1024 bytes of UTF-8 without NUL.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("a key cannot be empty".into());
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(format!("a key is at most {MAX_KEY_LEN} bytes"));
+    }
+    if key.contains('\0') {
+        return Err("a key cannot contain NUL".into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    doc: Option<Cid>,
+    ops: Vec<Ipld>,
+    seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sig: Option<ByteBuf>,
+    time: u64,
+    author: ByteBuf,
+    height: u64,
+    parents: Vec<Cid>,
+    version: u64,
+}
+
+/// A decoded change. Build new ones with [`Change::sign`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The document; `None` for a genesis change (whose own CID is the document id).
+    pub doc: Option<DocId>,
+    /// The heads the author saw, sorted.
+    pub parents: Vec<Cid>,
+    /// Who signed it.
+    pub author: Author,
+    /// Per author and document, from 1.
+    pub seq: u64,
+    /// 1 + the greatest parent height.
+    pub height: u64,
+    /// Wall-clock milliseconds; informational.
+    pub time: u64,
+    /// The ops, in order.
+    pub ops: Vec<Op>,
+    /// The ed25519 signature.
+    pub sig: [u8; 64],
+}
+
+/// A change with its CID and exact bytes.
+#[derive(Debug, Clone)]
+pub struct EncodedChange {
+    /// The CID of `bytes`.
+    pub cid: Cid,
+    /// The canonical DAG-CBOR block.
+    pub bytes: Vec<u8>,
+    /// The decoded change.
+    pub change: Change,
+}
+
+/// Why a block is not a valid change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The CID is not dag-cbor.
+    #[error("block {cid} is {codec}, not a dag-cbor change")]
+    NotDagCbor {
+        /// The block.
+        cid: Cid,
+        /// Its codec.
+        codec: Codec,
+    },
+    /// The bytes are not a change map.
+    #[error("block {cid} is not a valid change: {reason}")]
+    Malformed {
+        /// The block.
+        cid: Cid,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The bytes decode, but are not the canonical encoding.
+    #[error("change {cid} is not in canonical DAG-CBOR form")]
+    NonCanonical {
+        /// The block.
+        cid: Cid,
+    },
+}
+
+/// Why a change's signature or shape is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The signature does not verify under the author key.
+    #[error("change {cid} has a bad signature for author {author}")]
+    BadSignature {
+        /// The change.
+        cid: Cid,
+        /// Its claimed author.
+        author: Author,
+    },
+    /// The author key is not a usable ed25519 key.
+    #[error("change {cid} names author {author}, which is not a valid ed25519 key")]
+    BadAuthorKey {
+        /// The change.
+        cid: Cid,
+        /// The key.
+        author: Author,
+    },
+    /// The change breaks a structural rule.
+    #[error("change {cid} is invalid: {reason}")]
+    Invalid {
+        /// The change.
+        cid: Cid,
+        /// The rule it breaks.
+        reason: String,
+    },
+}
+
+impl Change {
+    fn to_wire(&self, with_sig: bool) -> Wire {
+        Wire {
+            doc: self.doc.map(|d| d.0),
+            ops: self.ops.iter().map(Op::to_ipld).collect(),
+            seq: self.seq,
+            sig: with_sig.then(|| ByteBuf::from(self.sig.to_vec())),
+            time: self.time,
+            author: ByteBuf::from(self.author.0.to_vec()),
+            height: self.height,
+            parents: self.parents.clone(),
+            version: CHANGE_VERSION,
+        }
+    }
+
+    fn encode_wire(wire: &Wire) -> Vec<u8> {
+        match serde_ipld_dagcbor::to_vec(wire) {
+            Ok(bytes) => bytes,
+            // Every field is plain data; values are checked finite before they reach a change.
+            Err(e) => unreachable!("a change always encodes: {e}"),
+        }
+    }
+
+    /// The message the signature covers: [`SIGNING_DOMAIN`] ++ DAG-CBOR without `sig`.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut msg = SIGNING_DOMAIN.to_vec();
+        msg.extend_from_slice(&Change::encode_wire(&self.to_wire(false)));
+        msg
+    }
+
+    /// Signs the change (overwriting `sig`) and encodes it.
+    ///
+    /// Values in the ops must be finite; check them with [`Value::validate`] first.
+    pub fn sign(mut self, identity: &Identity) -> EncodedChange {
+        self.author = identity.author();
+        self.sig = identity.sign(&self.signing_bytes());
+        let bytes = Change::encode_wire(&self.to_wire(true));
+        EncodedChange {
+            cid: Cid::hash(Codec::DagCbor, &bytes),
+            bytes,
+            change: self,
+        }
+    }
+
+    /// Decodes a block as a change, checking the canonical form. The caller has already verified
+    /// that `bytes` hash to `cid`; the signature is checked by [`Change::verify`].
+    pub fn decode(cid: &Cid, bytes: &[u8]) -> Result<Change, DecodeError> {
+        if cid.codec() != Codec::DagCbor {
+            return Err(DecodeError::NotDagCbor {
+                cid: *cid,
+                codec: cid.codec(),
+            });
+        }
+        let malformed = |reason: String| DecodeError::Malformed { cid: *cid, reason };
+        let wire: Wire =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+        if wire.version != CHANGE_VERSION {
+            return Err(malformed(format!(
+                "unsupported change version {}",
+                wire.version
+            )));
+        }
+        let author: [u8; 32] = wire
+            .author
+            .as_slice()
+            .try_into()
+            .map_err(|_| malformed("`author` must be 32 bytes".into()))?;
+        let sig: [u8; 64] = wire
+            .sig
+            .as_ref()
+            .ok_or_else(|| malformed("missing `sig`".into()))?
+            .as_slice()
+            .try_into()
+            .map_err(|_| malformed("`sig` must be 64 bytes".into()))?;
+        if wire.ops.len() > MAX_OPS {
+            return Err(malformed(format!("more than {MAX_OPS} ops")));
+        }
+        if wire.parents.len() > MAX_PARENTS {
+            return Err(malformed(format!("more than {MAX_PARENTS} parents")));
+        }
+        let ops = wire
+            .ops
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, op)| Op::from_ipld(op).map_err(|e| malformed(format!("op {i}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let change = Change {
+            doc: wire.doc.map(DocId),
+            parents: wire.parents.clone(),
+            author: Author(author),
+            seq: wire.seq,
+            height: wire.height,
+            time: wire.time,
+            ops,
+            sig,
+        };
+        if Change::encode_wire(&change.to_wire(true)) != bytes {
+            return Err(DecodeError::NonCanonical { cid: *cid });
+        }
+        Ok(change)
+    }
+
+    /// Checks the signature and the rules that need no other change: sorted parents, genesis
+    /// shape, valid keys, sequence and height from 1.
+    pub fn verify(&self, cid: &Cid) -> Result<(), VerifyError> {
+        self.check_shape()
+            .map_err(|reason| VerifyError::Invalid { cid: *cid, reason })?;
+        let key = self.author.verifying_key().filter(|k| !k.is_weak()).ok_or(
+            VerifyError::BadAuthorKey {
+                cid: *cid,
+                author: self.author,
+            },
+        )?;
+        let sig = ed25519_dalek::Signature::from_bytes(&self.sig);
+        key.verify_strict(&self.signing_bytes(), &sig)
+            .map_err(|_| VerifyError::BadSignature {
+                cid: *cid,
+                author: self.author,
+            })
+    }
+
+    fn check_shape(&self) -> Result<(), String> {
+        if self.seq == 0 {
+            return Err("seq starts at 1".into());
+        }
+        if self.height == 0 {
+            return Err("height starts at 1".into());
+        }
+        if self.ops.is_empty() {
+            return Err("a change needs at least one op".into());
+        }
+        if !self.parents.windows(2).all(|w| w[0] < w[1]) {
+            return Err("parents must be sorted and distinct".into());
+        }
+        let n_genesis = self
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Genesis { .. }))
+            .count();
+        match self.doc {
+            None => {
+                if !self.parents.is_empty() {
+                    return Err("a genesis change has no parents".into());
+                }
+                if self.height != 1 {
+                    return Err("a genesis change has height 1".into());
+                }
+                match self.ops.as_slice() {
+                    [Op::Genesis { owner, .. }] if *owner == self.author => {}
+                    [Op::Genesis { .. }] => {
+                        return Err("the genesis owner must be its author".into())
+                    }
+                    _ => return Err("a genesis change holds exactly one genesis op".into()),
+                }
+            }
+            Some(_) => {
+                if self.parents.is_empty() {
+                    return Err(
+                        "only a genesis change has no parents (set `doc` only on others)".into(),
+                    );
+                }
+                if n_genesis > 0 {
+                    return Err("a genesis op may only appear in a genesis change".into());
+                }
+            }
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            if let Some(key) = op.key() {
+                validate_key(key).map_err(|e| format!("op {i}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this is a genesis change.
+    pub fn is_genesis(&self) -> bool {
+        self.doc.is_none()
+    }
+
+    /// The keys this change touches, deduplicated, in order of first appearance.
+    pub fn keys(&self) -> Vec<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.ops
+            .iter()
+            .filter_map(Op::key)
+            .filter(|k| seen.insert(k.to_string()))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genesis(id: &Identity) -> EncodedChange {
+        Change {
+            doc: None,
+            parents: vec![],
+            author: id.author(),
+            seq: 1,
+            height: 1,
+            time: 1_700_000_000_000,
+            ops: vec![Op::Genesis {
+                owner: id.author(),
+                nonce: [9; 16],
+            }],
+            sig: [0; 64],
+        }
+        .sign(id)
+    }
+
+    fn child(id: &Identity, g: &EncodedChange) -> EncodedChange {
+        Change {
+            doc: Some(DocId(g.cid)),
+            parents: vec![g.cid],
+            author: id.author(),
+            seq: 2,
+            height: 2,
+            time: 1_700_000_000_001,
+            ops: vec![Op::Set {
+                key: "todo/1".into(),
+                value: Value::parse_cli(r#"{"title":"milk"}"#).unwrap(),
+                pred: vec![],
+            }],
+            sig: [0; 64],
+        }
+        .sign(id)
+    }
+
+    #[test]
+    fn sign_decode_verify_round_trip() {
+        let id = Identity::from_seed([1; 32]);
+        let g = genesis(&id);
+        let c = child(&id, &g);
+        for e in [&g, &c] {
+            let back = Change::decode(&e.cid, &e.bytes).unwrap();
+            assert_eq!(back, e.change);
+            back.verify(&e.cid).unwrap();
+        }
+    }
+
+    #[test]
+    fn tampering_is_caught() {
+        let id = Identity::from_seed([1; 32]);
+        let g = genesis(&id);
+        let mut c = child(&id, &g).change;
+        c.time += 1; // changed after signing
+        assert!(matches!(
+            c.verify(&g.cid),
+            Err(VerifyError::BadSignature { .. })
+        ));
+        // A signature by another key.
+        let other = Identity::from_seed([2; 32]);
+        let mut forged = child(&other, &g).change;
+        forged.author = id.author();
+        assert!(forged.verify(&g.cid).is_err());
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_rejected() {
+        let id = Identity::from_seed([1; 32]);
+        let g = genesis(&id);
+        // Re-encode the same map with keys in declaration (non-canonical) order, via Ipld with a
+        // doubled-up field order trick: an explicit `doc: null` decodes to None but re-encodes
+        // without the field.
+        let mut ipld: Ipld = serde_ipld_dagcbor::from_slice(&g.bytes).unwrap();
+        if let Ipld::Map(m) = &mut ipld {
+            m.insert("doc".into(), Ipld::Null);
+        }
+        let bytes = serde_ipld_dagcbor::to_vec(&ipld).unwrap();
+        let cid = Cid::hash(Codec::DagCbor, &bytes);
+        let err = Change::decode(&cid, &bytes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::NonCanonical { .. } | DecodeError::Malformed { .. }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let cid = Cid::hash(Codec::DagCbor, b"x");
+        for bytes in [&b""[..], b"\xff", b"\xa0", b"\x80", b"\xa1\x61a\x01"] {
+            assert!(Change::decode(&cid, bytes).is_err());
+        }
+        let raw = Cid::hash(Codec::Raw, b"x");
+        assert!(matches!(
+            Change::decode(&raw, b"x"),
+            Err(DecodeError::NotDagCbor { .. })
+        ));
+    }
+
+    #[test]
+    fn shape_rules() {
+        let id = Identity::from_seed([1; 32]);
+        let g = genesis(&id);
+        let mut bad = child(&id, &g).change;
+        bad.ops.clear();
+        let e = bad.sign(&id);
+        assert!(matches!(
+            e.change.verify(&e.cid),
+            Err(VerifyError::Invalid { .. })
+        ));
+        let mut bad = child(&id, &g).change;
+        bad.ops = vec![Op::Set {
+            key: "a\0b".into(),
+            value: Value::Null,
+            pred: vec![],
+        }];
+        let e = bad.sign(&id);
+        assert!(e.change.verify(&e.cid).is_err());
+        let mut bad = genesis(&id).change;
+        bad.ops = vec![Op::Genesis {
+            owner: Identity::from_seed([3; 32]).author(),
+            nonce: [0; 16],
+        }];
+        let e = bad.sign(&id);
+        assert!(e.change.verify(&e.cid).is_err());
+    }
+}

@@ -1,0 +1,1254 @@
+//! [`Repo`]: the API that applications embed.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    path::{Path, PathBuf},
+    sync::{mpsc, Mutex, MutexGuard},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use weft_store::{Batch, Cid, Keyspace, Store};
+
+use crate::{
+    change::{validate_key, Change, EncodedChange, Op, OpId},
+    identity::{Author, Identity},
+    layout::{self, ChangeMeta},
+    state::{self, Entry, Kind, State},
+    value::Value,
+    DocId, Error,
+};
+
+/// The directory that marks a repo root.
+pub const WEFT_DIR: &str = ".weft";
+/// The database directory inside [`WEFT_DIR`].
+pub const DB_DIR: &str = "db";
+/// The author key file inside [`WEFT_DIR`].
+pub const KEY_FILE: &str = "key";
+/// The document that `init` creates and commands use by default.
+pub const DEFAULT_DOC: &str = "main";
+
+/// When writes become durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Flush after every commit and every `apply_changes` call (the safe default).
+    #[default]
+    EveryCommit,
+    /// Only when the caller calls [`Repo::flush`] (and when sled's background flush runs).
+    Manual,
+}
+
+/// Knobs for [`Repo::init`] and [`Repo::open`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Sign with this identity instead of the repo's key file. `init` then writes no key file.
+    pub identity: Option<Identity>,
+    /// When writes are flushed.
+    pub durability: Durability,
+    /// Store options (block size limit, cache).
+    pub store: weft_store::Options,
+}
+
+/// What a subscriber hears about each applied change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The document.
+    pub doc: DocId,
+    /// The change.
+    pub cid: Cid,
+    /// Its author.
+    pub author: Author,
+    /// Its height.
+    pub height: u64,
+    /// The keys it touched.
+    pub keys: Vec<String>,
+    /// Whether it was written by this repo (`false` for changes that arrived from elsewhere).
+    pub local: bool,
+}
+
+/// A stream of [`Event`]s. Iterating blocks until the next event; it ends when the repo drops.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: mpsc::Receiver<Event>,
+}
+
+impl Subscription {
+    /// The next event if one is waiting.
+    pub fn try_next(&self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn next_timeout(&self, timeout: Duration) -> Option<Event> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.rx.recv().ok()
+    }
+}
+
+/// A change that a transaction committed.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Its CID.
+    pub cid: Cid,
+    /// The change.
+    pub change: Change,
+}
+
+/// What [`Repo::apply_changes`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Changes applied, in the order they were applied.
+    pub applied: Vec<Cid>,
+    /// Changes that were already present.
+    pub n_duplicates: usize,
+}
+
+/// One line of `log`.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// The change's CID.
+    pub cid: Cid,
+    /// The change.
+    pub change: Change,
+}
+
+/// One op behind a key's current value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlameLine {
+    /// The op.
+    pub op: OpId,
+    /// What it contributes: the register value, the counter delta, or the set member.
+    pub value: Value,
+    /// Its change's author.
+    pub author: Author,
+    /// Its change's time (ms).
+    pub time: u64,
+    /// Its change's height.
+    pub height: u64,
+}
+
+/// One problem `fsck` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The block or change concerned, if any.
+    pub cid: Option<Cid>,
+    /// A short machine-readable kind (`corrupt-block`, `bad-signature`, ...).
+    pub kind: &'static str,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.cid {
+            Some(cid) => write!(f, "{}: {cid}: {}", self.kind, self.detail),
+            None => write!(f, "{}: {}", self.kind, self.detail),
+        }
+    }
+}
+
+/// What `fsck` checked and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FsckReport {
+    /// Blocks re-hashed.
+    pub n_blocks: usize,
+    /// Changes whose signatures were checked.
+    pub n_changes: usize,
+    /// Documents whose heads were walked.
+    pub n_docs: usize,
+    /// Everything wrong; empty when the repo is sound.
+    pub problems: Vec<Problem>,
+}
+
+impl FsckReport {
+    /// Whether nothing is wrong.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The state of a document at some past heads, replayed from the DAG.
+#[derive(Debug)]
+pub struct Snapshot {
+    store: Store,
+    doc: DocId,
+}
+
+impl Snapshot {
+    /// The read view.
+    pub fn state(&self) -> State<'_> {
+        State {
+            store: &self.store,
+            doc: self.doc,
+        }
+    }
+}
+
+/// A replica: blocks, indexes, heads and materialized state of many documents, in one database.
+///
+/// A `Repo` is `Send + Sync`: share it with an `Arc` between the UI thread, a sync task and
+/// subscribers. Writes are serialized internally.
+///
+/// ```
+/// use weft_dag::{Identity, Repo, Value};
+///
+/// let repo = Repo::memory(Identity::generate());
+/// let doc = repo.doc("main")?;
+/// let mut tx = repo.transaction(doc);
+/// tx.set("todo/1", Value::parse_cli(r#"{"title":"milk"}"#)?)?;
+/// tx.incr("visits", 1)?;
+/// tx.commit()?;
+/// assert_eq!(repo.state(doc).get("visits")?, Some(Value::Int(1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Repo {
+    store: Store,
+    identity: Identity,
+    root: Option<PathBuf>,
+    durability: Durability,
+    write: Mutex<()>,
+    subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data behind these mutexes is always left consistent (a unit, or a Vec we only push to
+    // and retain), so a poisoned lock is safe to use.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Repo {
+    /// Creates a repo in `root/.weft`, with a new author key (mode 0600) unless `options` gives
+    /// one, and a document named `main`.
+    pub fn init(root: &Path, options: Options) -> Result<Repo, Error> {
+        let dir = root.join(WEFT_DIR);
+        if dir.exists() {
+            return Err(Error::AlreadyExists {
+                path: root.to_path_buf(),
+            });
+        }
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let result = (|| {
+            let identity = match options.identity.clone() {
+                Some(id) => id,
+                None => {
+                    let id = Identity::generate();
+                    id.save(&dir.join(KEY_FILE))?;
+                    id
+                }
+            };
+            let store = Repo::open_store(root, &options)?;
+            let repo = Repo::from_parts(
+                store,
+                identity,
+                Some(root.to_path_buf()),
+                options.durability,
+            );
+            repo.create_doc(DEFAULT_DOC)?;
+            repo.flush()?;
+            Ok(repo)
+        })();
+        if result.is_err() {
+            // Leave nothing half-made behind.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
+    }
+
+    /// Opens the repo whose root (the directory holding `.weft`) is `root`.
+    pub fn open(root: &Path, options: Options) -> Result<Repo, Error> {
+        let dir = root.join(WEFT_DIR);
+        if !dir.join(DB_DIR).is_dir() {
+            return Err(Error::NotARepo {
+                path: root.to_path_buf(),
+            });
+        }
+        let identity = match options.identity.clone() {
+            Some(id) => id,
+            None => {
+                let key = dir.join(KEY_FILE);
+                if !key.exists() {
+                    return Err(Error::NoIdentity {
+                        path: root.to_path_buf(),
+                        key,
+                    });
+                }
+                Identity::load(&key)?
+            }
+        };
+        let store = Repo::open_store(root, &options)?;
+        Ok(Repo::from_parts(
+            store,
+            identity,
+            Some(root.to_path_buf()),
+            options.durability,
+        ))
+    }
+
+    fn open_store(root: &Path, options: &Options) -> Result<Store, Error> {
+        Store::open(&root.join(WEFT_DIR).join(DB_DIR), options.store.clone()).map_err(|e| match e {
+            weft_store::OpenError::Locked { .. } => Error::Locked {
+                path: root.to_path_buf(),
+            },
+            other => Error::Open(other),
+        })
+    }
+
+    /// An in-memory repo with a `main` document, for tests and ephemeral use.
+    pub fn memory(identity: Identity) -> Repo {
+        let repo = Repo::from_parts(Store::memory(), identity, None, Durability::EveryCommit);
+        match repo.create_doc(DEFAULT_DOC) {
+            Ok(_) => repo,
+            Err(e) => unreachable!("a fresh memory repo accepts its first document: {e}"),
+        }
+    }
+
+    /// A repo over an existing store (for example one on a [`weft_store::MemoryBackend`] whose
+    /// crashes a test simulates). Creates no document.
+    pub fn with_store(store: Store, identity: Identity, durability: Durability) -> Repo {
+        Repo::from_parts(store, identity, None, durability)
+    }
+
+    fn from_parts(
+        store: Store,
+        identity: Identity,
+        root: Option<PathBuf>,
+        durability: Durability,
+    ) -> Repo {
+        Repo {
+            store,
+            identity,
+            root,
+            durability,
+            write: Mutex::new(()),
+            subscribers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The repo root, for an on-disk repo.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// The underlying store (for the sync layer and diagnostics).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The key this repo signs with.
+    pub fn author(&self) -> Author {
+        self.identity.author()
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), Error> {
+        Ok(self.store.flush()?)
+    }
+
+    /// Bytes the database uses on disk.
+    pub fn size_on_disk(&self) -> Result<u64, Error> {
+        Ok(self.store.size_on_disk()?)
+    }
+
+    // ----- documents -----
+
+    /// Creates a document with a new genesis change and gives it a local name.
+    pub fn create_doc(&self, name: &str) -> Result<DocId, Error> {
+        validate_doc_name(name)?;
+        let guard = lock(&self.write);
+        if self.store.contains(Keyspace::DOC_NAMES, name.as_bytes())? {
+            return Err(Error::DocExists { name: name.into() });
+        }
+        let mut nonce = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let change = Change {
+            doc: None,
+            parents: vec![],
+            author: self.author(),
+            seq: 1,
+            height: 1,
+            time: now_ms(),
+            ops: vec![Op::Genesis {
+                owner: self.author(),
+                nonce,
+            }],
+            sig: [0; 64],
+        }
+        .sign(&self.identity);
+        let doc = DocId(change.cid);
+        let mut batch = self.store.batch();
+        self.stage(&mut batch, &change)?;
+        batch.put(Keyspace::DOC_NAMES, name.as_bytes(), &doc.0.to_bytes());
+        batch.put(Keyspace::DOC_IDS, &doc.0.to_bytes(), name.as_bytes());
+        batch.commit()?;
+        drop(guard);
+        self.after_commit(&[(doc, change)], true)?;
+        Ok(doc)
+    }
+
+    /// Gives a local name to a document that is already in the repo (for example one that
+    /// arrived by sync).
+    pub fn name_doc(&self, name: &str, doc: DocId) -> Result<(), Error> {
+        validate_doc_name(name)?;
+        let _guard = lock(&self.write);
+        if let Some(existing) = self.store.get(Keyspace::DOC_NAMES, name.as_bytes())? {
+            if existing == doc.0.to_bytes() {
+                return Ok(());
+            }
+            return Err(Error::DocExists { name: name.into() });
+        }
+        if !self.store.contains(Keyspace::CHANGES, &doc.0.to_bytes())? {
+            return Err(Error::UnknownCid { cid: doc.0 });
+        }
+        let mut batch = self.store.batch();
+        if let Some(old) = self.store.get(Keyspace::DOC_IDS, &doc.0.to_bytes())? {
+            batch.delete(Keyspace::DOC_NAMES, &old);
+        }
+        batch.put(Keyspace::DOC_NAMES, name.as_bytes(), &doc.0.to_bytes());
+        batch.put(Keyspace::DOC_IDS, &doc.0.to_bytes(), name.as_bytes());
+        batch.commit()?;
+        self.maybe_flush()
+    }
+
+    /// The named documents, sorted by name.
+    pub fn docs(&self) -> Result<Vec<(String, DocId)>, Error> {
+        self.store
+            .scan_prefix(Keyspace::DOC_NAMES, &[])
+            .map(|r| {
+                let (k, v) = r?;
+                let name =
+                    String::from_utf8(k).map_err(|_| corrupt("doc_names", "name is not UTF-8"))?;
+                let cid = Cid::from_bytes(&v).map_err(|e| corrupt("doc_names", &e.to_string()))?;
+                Ok((name, DocId(cid)))
+            })
+            .collect()
+    }
+
+    /// The document with a local name, or whose id (genesis CID) is `name_or_id`.
+    pub fn doc(&self, name_or_id: &str) -> Result<DocId, Error> {
+        if let Some(v) = self.store.get(Keyspace::DOC_NAMES, name_or_id.as_bytes())? {
+            let cid = Cid::from_bytes(&v).map_err(|e| corrupt("doc_names", &e.to_string()))?;
+            return Ok(DocId(cid));
+        }
+        if let Ok(cid) = name_or_id.parse::<Cid>() {
+            if let Some(meta) = self.change_meta(&cid)? {
+                if meta.doc.0 == cid {
+                    return Ok(DocId(cid));
+                }
+            }
+        }
+        Err(Error::UnknownDoc {
+            name: name_or_id.into(),
+        })
+    }
+
+    /// Every document present, named or not.
+    pub fn doc_ids(&self) -> Result<Vec<DocId>, Error> {
+        // A genesis change is the only change of height 1 whose doc is itself; scanning heads
+        // finds every document that has at least one change.
+        let mut docs = BTreeSet::new();
+        for r in self.store.scan_prefix(Keyspace::HEADS, &[]) {
+            let (k, _) = r?;
+            let cid = Cid::from_bytes(&k[..weft_store::CID_LEN])
+                .map_err(|e| corrupt("heads", &e.to_string()))?;
+            docs.insert(DocId(cid));
+        }
+        Ok(docs.into_iter().collect())
+    }
+
+    /// The local name of a document, if it has one.
+    pub fn doc_name(&self, doc: DocId) -> Result<Option<String>, Error> {
+        Ok(self
+            .store
+            .get(Keyspace::DOC_IDS, &doc.0.to_bytes())?
+            .and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    // ----- reads -----
+
+    /// The live state of a document.
+    pub fn state(&self, doc: DocId) -> State<'_> {
+        State {
+            store: &self.store,
+            doc,
+        }
+    }
+
+    /// The current heads of a document, sorted.
+    pub fn heads(&self, doc: DocId) -> Result<Vec<Cid>, Error> {
+        self.store
+            .scan_prefix(Keyspace::HEADS, &doc.0.to_bytes())
+            .map(|r| {
+                let (k, _) = r?;
+                Cid::from_bytes(&k[weft_store::CID_LEN..])
+                    .map_err(|e| corrupt("heads", &e.to_string()))
+            })
+            .collect()
+    }
+
+    fn heads_with_height(&self, doc: DocId) -> Result<Vec<(Cid, u64)>, Error> {
+        self.store
+            .scan_prefix(Keyspace::HEADS, &doc.0.to_bytes())
+            .map(|r| {
+                let (k, v) = r?;
+                let cid = Cid::from_bytes(&k[weft_store::CID_LEN..])
+                    .map_err(|e| corrupt("heads", &e.to_string()))?;
+                let h = u64::from_be_bytes(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("heads", "height"))?,
+                );
+                Ok((cid, h))
+            })
+            .collect()
+    }
+
+    /// The index entry of a change, if it is present.
+    pub fn change_meta(&self, cid: &Cid) -> Result<Option<ChangeMeta>, Error> {
+        match self.store.get(Keyspace::CHANGES, &cid.to_bytes())? {
+            None => Ok(None),
+            Some(v) => ChangeMeta::decode(&v)
+                .map(Some)
+                .ok_or_else(|| corrupt("changes", "damaged change index entry")),
+        }
+    }
+
+    /// Whether a change is present.
+    pub fn has_change(&self, cid: &Cid) -> Result<bool, Error> {
+        Ok(self.store.contains(Keyspace::CHANGES, &cid.to_bytes())?)
+    }
+
+    /// The raw bytes of a block.
+    pub fn block(&self, cid: &Cid) -> Result<Vec<u8>, Error> {
+        self.store
+            .get_block(cid)?
+            .ok_or(Error::UnknownCid { cid: *cid })
+    }
+
+    /// Decodes a stored change. The signature is not checked here; see [`Change::verify`].
+    pub fn change(&self, cid: &Cid) -> Result<Change, Error> {
+        let bytes = self.block(cid)?;
+        Ok(Change::decode(cid, &bytes)?)
+    }
+
+    /// The changes of a document, newest first, in topological order (every change before its
+    /// parents). Streams from the height index; nothing is loaded up front.
+    pub fn log(&self, doc: DocId) -> impl Iterator<Item = Result<LogEntry, Error>> + '_ {
+        self.store
+            .scan_prefix_rev(Keyspace::BY_HEIGHT, &doc.0.to_bytes())
+            .map(move |r| {
+                let (k, _) = r?;
+                let (_, cid) =
+                    layout::parse_height_key(&k).ok_or_else(|| corrupt("by_height", "key"))?;
+                let change = self.change(&cid)?;
+                Ok(LogEntry { cid, change })
+            })
+    }
+
+    /// The ops behind the current value of `key`, newest first.
+    pub fn blame(&self, doc: DocId, key: &str) -> Result<Vec<BlameLine>, Error> {
+        let entry = self
+            .state(doc)
+            .entry(key)?
+            .ok_or_else(|| Error::KeyNotFound { key: key.into() })?;
+        let mut lines = Vec::new();
+        let mut add = |op: OpId, value: Value| -> Result<(), Error> {
+            let meta = self
+                .change_meta(&op.change)?
+                .ok_or(Error::UnknownCid { cid: op.change })?;
+            lines.push(BlameLine {
+                op,
+                value,
+                author: meta.author,
+                time: meta.time,
+                height: meta.height,
+            });
+            Ok(())
+        };
+        match entry {
+            Entry::Register(vals) => vals.into_iter().try_for_each(|v| add(v.op, v.value))?,
+            Entry::Counter(incs) => incs
+                .into_iter()
+                .try_for_each(|(op, d)| add(op, Value::Int(d)))?,
+            Entry::Set(members) => members
+                .into_iter()
+                .try_for_each(|(m, tags)| tags.into_iter().try_for_each(|t| add(t, m.clone())))?,
+        }
+        lines.sort_by(|a, b| (b.height, b.op).cmp(&(a.height, a.op)));
+        Ok(lines)
+    }
+
+    /// Every change in the ancestry of `heads` (heads included), sorted by `(height, cid)`, so
+    /// parents come before children.
+    pub fn ancestors(&self, heads: &[Cid]) -> Result<Vec<(u64, Cid)>, Error> {
+        let mut seen: BTreeSet<Cid> = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut stack: Vec<Cid> = heads.to_vec();
+        while let Some(cid) = stack.pop() {
+            if !seen.insert(cid) {
+                continue;
+            }
+            let meta = self.change_meta(&cid)?.ok_or(Error::UnknownCid { cid })?;
+            out.push((meta.height, cid));
+            stack.extend(meta.parents.iter().filter(|p| !seen.contains(p)));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The state of `doc` as it was at `heads`, replayed from the DAG into memory.
+    pub fn at(&self, doc: DocId, heads: &[Cid]) -> Result<Snapshot, Error> {
+        for h in heads {
+            let meta = self.change_meta(h)?.ok_or(Error::UnknownCid { cid: *h })?;
+            if meta.doc != doc {
+                return Err(Error::WrongDoc {
+                    cid: *h,
+                    expected: doc.0,
+                    actual: meta.doc.0,
+                });
+            }
+        }
+        let store = Store::memory();
+        let replica = Repo::with_store(store, self.identity.clone(), Durability::Manual);
+        for (_, cid) in self.ancestors(heads)? {
+            let bytes = self.block(&cid)?;
+            let change = Change::decode(&cid, &bytes)?;
+            let enc = EncodedChange { cid, bytes, change };
+            let mut batch = replica.store.batch();
+            replica.stage(&mut batch, &enc)?;
+            batch.commit()?;
+        }
+        Ok(Snapshot {
+            store: replica.store,
+            doc,
+        })
+    }
+
+    // ----- writes -----
+
+    /// Starts a transaction on `doc`: its ops become one signed change on [`commit`].
+    ///
+    /// The transaction holds the repo's write lock until it is committed or dropped.
+    ///
+    /// [`commit`]: Transaction::commit
+    pub fn transaction(&self, doc: DocId) -> Transaction<'_> {
+        Transaction {
+            repo: self,
+            doc,
+            ops: Vec::new(),
+            _guard: lock(&self.write),
+        }
+    }
+
+    /// Subscribes to every change applied from now on, local or remote.
+    pub fn subscribe(&self) -> Subscription {
+        let (tx, rx) = mpsc::channel();
+        lock(&self.subscribers).push(tx);
+        Subscription { rx }
+    }
+
+    fn maybe_flush(&self) -> Result<(), Error> {
+        if self.durability == Durability::EveryCommit {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn after_commit(&self, applied: &[(DocId, EncodedChange)], local: bool) -> Result<(), Error> {
+        if applied.is_empty() {
+            return Ok(());
+        }
+        self.maybe_flush()?;
+        let mut subs = lock(&self.subscribers);
+        if subs.is_empty() {
+            return Ok(());
+        }
+        for (doc, enc) in applied {
+            let event = Event {
+                doc: *doc,
+                cid: enc.cid,
+                author: enc.change.author,
+                height: enc.change.height,
+                keys: enc.change.keys(),
+                local,
+            };
+            subs.retain(|s| s.send(event.clone()).is_ok());
+        }
+        Ok(())
+    }
+
+    /// Stages one verified change: block, index, heads, author sequence and state. Its parents
+    /// must be present (in the store or earlier in the batch).
+    fn stage(&self, batch: &mut Batch<'_>, enc: &EncodedChange) -> Result<DocId, Error> {
+        let cid = enc.cid;
+        let c = &enc.change;
+        let doc = c.doc.unwrap_or(DocId(cid));
+        let mut max_height = 0;
+        let mut missing = Vec::new();
+        for p in &c.parents {
+            match batch.get(Keyspace::CHANGES, &p.to_bytes())? {
+                None => missing.push(*p),
+                Some(v) => {
+                    let meta = ChangeMeta::decode(&v)
+                        .ok_or_else(|| corrupt("changes", "damaged entry"))?;
+                    if meta.doc != doc {
+                        return Err(Error::InvalidChange {
+                            cid,
+                            reason: format!("parent {p} belongs to document {}", meta.doc),
+                        });
+                    }
+                    max_height = max_height.max(meta.height);
+                }
+            }
+        }
+        if let Some(first) = missing.first() {
+            return Err(Error::Orphans {
+                cid,
+                missing: *first,
+                n_orphans: 1,
+                n_applied: 0,
+            });
+        }
+        if !c.is_genesis() && c.height != max_height + 1 {
+            return Err(Error::InvalidChange {
+                cid,
+                reason: format!(
+                    "height is {} but its parents make it {}",
+                    c.height,
+                    max_height + 1
+                ),
+            });
+        }
+        batch.put_block(&cid, &enc.bytes)?;
+        let meta = ChangeMeta {
+            doc,
+            height: c.height,
+            seq: c.seq,
+            time: c.time,
+            author: c.author,
+            n_ops: c.ops.len() as u32,
+            parents: c.parents.clone(),
+        };
+        batch.put(Keyspace::CHANGES, &cid.to_bytes(), &meta.encode());
+        batch.put(
+            Keyspace::BY_HEIGHT,
+            &layout::height_key(&doc, c.height, &cid),
+            &[],
+        );
+        for p in &c.parents {
+            batch.delete(Keyspace::HEADS, &layout::head_key(&doc, p));
+        }
+        batch.put(
+            Keyspace::HEADS,
+            &layout::head_key(&doc, &cid),
+            &c.height.to_be_bytes(),
+        );
+        let seq_key = layout::author_seq_key(&doc, &c.author);
+        let old_seq = match batch.get(Keyspace::AUTHOR_SEQ, &seq_key)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("author_seq", "value"))?,
+            ),
+            None => 0,
+        };
+        if c.seq > old_seq {
+            batch.put(Keyspace::AUTHOR_SEQ, &seq_key, &c.seq.to_be_bytes());
+        }
+        state::apply_ops(batch, &doc, &cid, c)?;
+        Ok(doc)
+    }
+
+    /// Verifies and applies changes that came from elsewhere, in any order.
+    ///
+    /// Each block is checked (hash, size, canonical encoding, signature, shape) before anything
+    /// is written; a failure stops the call with an error naming the CID. A change is applied,
+    /// in its own atomic batch, once all its parents are present, so changes may arrive in any
+    /// order within one call. Changes already present are counted and skipped. Changes whose
+    /// parents are still missing at the end are rejected with [`Error::Orphans`]; everything
+    /// else of the call stays applied.
+    pub fn apply_changes<I>(&self, blocks: I) -> Result<ApplyOutcome, Error>
+    where
+        I: IntoIterator<Item = (Cid, Vec<u8>)>,
+    {
+        let _guard = lock(&self.write);
+        let mut outcome = ApplyOutcome::default();
+        let mut pending: HashMap<Cid, EncodedChange> = HashMap::new();
+        let mut waiting: HashMap<Cid, Vec<Cid>> = HashMap::new();
+        let mut applied: Vec<(DocId, EncodedChange)> = Vec::new();
+        let result = (|| {
+            for (cid, bytes) in blocks {
+                let max = self.store.options().max_block_size;
+                if bytes.len() > max {
+                    return Err(Error::Store(weft_store::Error::BlockTooLarge {
+                        cid,
+                        size: bytes.len(),
+                        max,
+                    }));
+                }
+                cid.verify(&bytes)?;
+                if self.has_change(&cid)? || pending.contains_key(&cid) {
+                    outcome.n_duplicates += 1;
+                    continue;
+                }
+                let change = Change::decode(&cid, &bytes)?;
+                change.verify(&cid)?;
+                let enc = EncodedChange { cid, bytes, change };
+                let missing: Vec<Cid> = enc
+                    .change
+                    .parents
+                    .iter()
+                    .copied()
+                    .filter(|p| !matches!(self.has_change(p), Ok(true)))
+                    .collect();
+                if let Some(first) = missing.first() {
+                    waiting.entry(*first).or_default().push(cid);
+                    pending.insert(cid, enc);
+                    continue;
+                }
+                let mut ready = vec![enc];
+                while let Some(enc) = ready.pop() {
+                    let mut batch = self.store.batch();
+                    let doc = self.stage(&mut batch, &enc)?;
+                    batch.commit()?;
+                    outcome.applied.push(enc.cid);
+                    for child in waiting.remove(&enc.cid).unwrap_or_default() {
+                        let Some(c) = pending.get(&child) else {
+                            continue;
+                        };
+                        let next_missing = c
+                            .change
+                            .parents
+                            .iter()
+                            .copied()
+                            .find(|p| !matches!(self.has_change(p), Ok(true)));
+                        match next_missing {
+                            Some(p) => waiting.entry(p).or_default().push(child),
+                            None => {
+                                if let Some(c) = pending.remove(&child) {
+                                    ready.push(c);
+                                }
+                            }
+                        }
+                    }
+                    applied.push((doc, enc));
+                }
+            }
+            Ok(())
+        })();
+        self.after_commit(&applied, false)?;
+        result?;
+        if let Some((parent, children)) = waiting.iter().find(|(_, c)| !c.is_empty()) {
+            let cid = children[0];
+            return Err(Error::Orphans {
+                cid,
+                missing: *parent,
+                n_orphans: pending.len(),
+                n_applied: outcome.applied.len(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// Checks everything: re-hashes every block, verifies every change's signature and shape,
+    /// checks the change index, walks every document's heads down to its genesis, and compares
+    /// the persisted state with a fresh replay of the DAG.
+    pub fn fsck(&self) -> Result<FsckReport, Error> {
+        let mut report = FsckReport::default();
+        let mut good: Vec<(u64, EncodedChange)> = Vec::new();
+        let problem =
+            |report: &mut FsckReport, cid: Option<Cid>, kind: &'static str, detail: String| {
+                report.problems.push(Problem { cid, kind, detail });
+            };
+        for r in self.store.blocks() {
+            let (cid, bytes) = r?;
+            report.n_blocks += 1;
+            if let Err(e) = cid.verify(&bytes) {
+                problem(&mut report, Some(cid), "corrupt-block", e.to_string());
+                continue;
+            }
+            if cid.codec() != weft_store::Codec::DagCbor {
+                continue;
+            }
+            let change = match Change::decode(&cid, &bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    problem(&mut report, Some(cid), "undecodable", e.to_string());
+                    continue;
+                }
+            };
+            report.n_changes += 1;
+            if let Err(e) = change.verify(&cid) {
+                problem(&mut report, Some(cid), "bad-signature", e.to_string());
+                continue;
+            }
+            match self.change_meta(&cid)? {
+                None => problem(
+                    &mut report,
+                    Some(cid),
+                    "unindexed",
+                    "block is not in the change index".into(),
+                ),
+                Some(meta) => {
+                    if meta.height != change.height
+                        || meta.parents != change.parents
+                        || meta.author != change.author
+                    {
+                        problem(
+                            &mut report,
+                            Some(cid),
+                            "index-mismatch",
+                            "change index disagrees with the block".into(),
+                        );
+                    }
+                }
+            }
+            good.push((change.height, EncodedChange { cid, bytes, change }));
+        }
+        for r in self.store.scan_prefix(Keyspace::CHANGES, &[]) {
+            let (k, _) = r?;
+            let cid = Cid::from_bytes(&k).map_err(|e| corrupt("changes", &e.to_string()))?;
+            if !self.store.has_block(&cid)? {
+                problem(
+                    &mut report,
+                    Some(cid),
+                    "missing-block",
+                    "indexed change has no block".into(),
+                );
+            }
+        }
+        let docs = self.doc_ids()?;
+        report.n_docs = docs.len();
+        for doc in &docs {
+            let heads = self.heads(*doc)?;
+            let mut seen = BTreeSet::new();
+            let mut stack = heads.clone();
+            while let Some(cid) = stack.pop() {
+                if !seen.insert(cid) {
+                    continue;
+                }
+                match self.change_meta(&cid)? {
+                    None => problem(
+                        &mut report,
+                        Some(cid),
+                        "incomplete-ancestry",
+                        format!("ancestor of a head of document {doc} is missing"),
+                    ),
+                    Some(meta) => stack.extend(meta.parents),
+                }
+            }
+            if !seen.contains(&doc.0) {
+                problem(
+                    &mut report,
+                    Some(doc.0),
+                    "incomplete-ancestry",
+                    "the heads do not reach the genesis".into(),
+                );
+            }
+        }
+        // Replay the verified changes into memory and compare the state.
+        good.sort_by(|a, b| (a.0, a.1.cid).cmp(&(b.0, b.1.cid)));
+        let replica = Repo::with_store(Store::memory(), self.identity.clone(), Durability::Manual);
+        for (_, enc) in &good {
+            let mut batch = replica.store.batch();
+            match replica.stage(&mut batch, enc) {
+                Ok(_) => batch.commit()?,
+                Err(e) => problem(&mut report, Some(enc.cid), "replay-failed", e.to_string()),
+            }
+        }
+        for ks in Keyspace::STATE {
+            let ours: BTreeMap<Vec<u8>, Vec<u8>> =
+                self.store.scan_prefix(ks, &[]).collect::<Result<_, _>>()?;
+            let fresh: BTreeMap<Vec<u8>, Vec<u8>> = replica
+                .store
+                .scan_prefix(ks, &[])
+                .collect::<Result<_, _>>()?;
+            if ours != fresh {
+                let n_diff = ours
+                    .iter()
+                    .filter(|(k, v)| fresh.get(*k) != Some(v))
+                    .count()
+                    + fresh.keys().filter(|k| !ours.contains_key(*k)).count();
+                problem(
+                    &mut report,
+                    None,
+                    "state-mismatch",
+                    format!(
+                        "{n_diff} {} entries differ from a replay of the DAG",
+                        ks.name
+                    ),
+                );
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn corrupt(keyspace: &'static str, reason: &str) -> Error {
+    Error::Store(weft_store::Error::CorruptEntry {
+        keyspace,
+        reason: reason.to_string(),
+    })
+}
+
+fn validate_doc_name(name: &str) -> Result<(), Error> {
+    let bad = |reason| {
+        Err(Error::InvalidDocName {
+            name: name.into(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 256 {
+        return bad("it is longer than 256 bytes");
+    }
+    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad("it contains whitespace or control characters");
+    }
+    if name.starts_with('b') && name.parse::<Cid>().is_ok() {
+        return bad("it looks like a CID");
+    }
+    Ok(())
+}
+
+/// Ops being gathered into one change. See [`Repo::transaction`].
+#[derive(Debug)]
+pub struct Transaction<'r> {
+    repo: &'r Repo,
+    doc: DocId,
+    ops: Vec<Op>,
+    _guard: MutexGuard<'r, ()>,
+}
+
+impl Transaction<'_> {
+    /// The document this transaction writes.
+    pub fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    /// The ops gathered so far.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    fn check(&self, key: &str, want: Kind) -> Result<Option<Entry>, Error> {
+        validate_key(key).map_err(|reason| Error::InvalidKey {
+            key: key.into(),
+            reason,
+        })?;
+        let entry = self.repo.state(self.doc).entry(key)?;
+        let mut found: Option<Kind> = entry.as_ref().map(Entry::kind);
+        for op in &self.ops {
+            if op.key() == Some(key) {
+                found = found.or(match op {
+                    Op::Set { .. } => Some(Kind::Register),
+                    Op::Incr { .. } => Some(Kind::Counter),
+                    Op::Add { .. } => Some(Kind::Set),
+                    _ => None,
+                });
+            }
+        }
+        match found {
+            Some(k) if k != want => Err(Error::WrongType {
+                key: key.into(),
+                expected: want,
+                found: k,
+            }),
+            _ => Ok(entry),
+        }
+    }
+
+    fn register_pred(&mut self, key: &str, entry: &Option<Entry>) -> Vec<OpId> {
+        // A second register write to the same key in one transaction replaces the first.
+        if let Some(i) = self.ops.iter().position(
+            |op| matches!(op, Op::Set { key: k, .. } | Op::Del { key: k, .. } if k == key),
+        ) {
+            let (Op::Set { pred, .. } | Op::Del { pred, .. }) = self.ops.remove(i) else {
+                return Vec::new();
+            };
+            return pred;
+        }
+        match entry {
+            Some(Entry::Register(vals)) => vals.iter().map(|v| v.op).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Writes a register value, overwriting every value this replica sees.
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+        let value = value.into();
+        value
+            .validate()
+            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        let entry = self.check(key, Kind::Register)?;
+        let mut pred = self.register_pred(key, &entry);
+        pred.sort();
+        self.ops.push(Op::Set {
+            key: key.into(),
+            value,
+            pred,
+        });
+        Ok(self)
+    }
+
+    /// Deletes every register value this replica sees. Fails with [`Error::KeyNotFound`] if the
+    /// key holds nothing.
+    pub fn del(&mut self, key: &str) -> Result<&mut Self, Error> {
+        let entry = self.check(key, Kind::Register)?;
+        let pending = self
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Set { key: k, .. } if k == key));
+        if entry.is_none() && !pending {
+            return Err(Error::KeyNotFound { key: key.into() });
+        }
+        let mut pred = self.register_pred(key, &entry);
+        pred.sort();
+        if !pred.is_empty() {
+            self.ops.push(Op::Del {
+                key: key.into(),
+                pred,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Adds `delta` to a counter.
+    pub fn incr(&mut self, key: &str, delta: i64) -> Result<&mut Self, Error> {
+        let entry = self.check(key, Kind::Counter)?;
+        let mut sum: i128 = match &entry {
+            Some(Entry::Counter(incs)) => incs.iter().map(|(_, d)| i128::from(*d)).sum(),
+            _ => 0,
+        };
+        for op in &self.ops {
+            if let Op::Incr { key: k, delta: d } = op {
+                if k == key {
+                    sum += i128::from(*d);
+                }
+            }
+        }
+        if i64::try_from(sum + i128::from(delta)).is_err() {
+            return Err(Error::CounterOverflow { key: key.into() });
+        }
+        self.ops.push(Op::Incr {
+            key: key.into(),
+            delta,
+        });
+        Ok(self)
+    }
+
+    /// Adds a member to a set.
+    pub fn add(&mut self, key: &str, member: impl Into<Value>) -> Result<&mut Self, Error> {
+        let member = member.into();
+        member
+            .validate()
+            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        self.check(key, Kind::Set)?;
+        self.ops.push(Op::Add {
+            key: key.into(),
+            member,
+        });
+        Ok(self)
+    }
+
+    /// Removes a member from a set: every add of it this replica has seen. A concurrent add on
+    /// another replica survives (add wins). Removing an absent member is a no-op.
+    pub fn remove(&mut self, key: &str, member: impl Into<Value>) -> Result<&mut Self, Error> {
+        let member = member.into();
+        member
+            .validate()
+            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        let entry = self.check(key, Kind::Set)?;
+        let before = self.ops.len();
+        self.ops
+            .retain(|op| !matches!(op, Op::Add { key: k, member: m } if k == key && *m == member));
+        let dropped_pending = self.ops.len() != before;
+        let mut tags: Vec<OpId> = match &entry {
+            Some(Entry::Set(members)) => members
+                .iter()
+                .filter(|(m, _)| *m == member)
+                .flat_map(|(_, t)| t.iter().copied())
+                .collect(),
+            _ => Vec::new(),
+        };
+        if entry.is_none() && !dropped_pending {
+            return Err(Error::KeyNotFound { key: key.into() });
+        }
+        tags.sort();
+        if !tags.is_empty() {
+            self.ops.push(Op::Remove {
+                key: key.into(),
+                member,
+                tags,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Signs the gathered ops as one change on the document's current heads, and applies it in
+    /// one atomic batch. Returns `None` if there was nothing to write.
+    pub fn commit(self) -> Result<Option<Committed>, Error> {
+        if self.ops.is_empty() {
+            return Ok(None);
+        }
+        let repo = self.repo;
+        let doc = self.doc;
+        let mut heads = repo.heads_with_height(doc)?;
+        if heads.is_empty() {
+            return Err(Error::UnknownDoc {
+                name: doc.to_string(),
+            });
+        }
+        heads.sort();
+        let height = heads.iter().map(|(_, h)| *h).max().unwrap_or(0) + 1;
+        let seq = match repo.store.get(
+            Keyspace::AUTHOR_SEQ,
+            &layout::author_seq_key(&doc, &repo.author()),
+        )? {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("author_seq", "value"))?,
+            ),
+            None => 0,
+        } + 1;
+        let change = Change {
+            doc: Some(doc),
+            parents: heads.into_iter().map(|(c, _)| c).collect(),
+            author: repo.author(),
+            seq,
+            height,
+            time: now_ms(),
+            ops: self.ops,
+            sig: [0; 64],
+        }
+        .sign(&repo.identity);
+        let mut batch = repo.store.batch();
+        repo.stage(&mut batch, &change)?;
+        batch.commit()?;
+        drop(self._guard);
+        let committed = Committed {
+            cid: change.cid,
+            change: change.change.clone(),
+        };
+        repo.after_commit(&[(doc, change)], true)?;
+        Ok(Some(committed))
+    }
+}

@@ -1,0 +1,410 @@
+//! CRDT semantics: applying ops to the materialized state, and reading it back.
+//!
+//! | kind | state | read |
+//! |---|---|---|
+//! | register | the live `set` ops of a key (not named by any later `pred`) | winner: greatest `(height, author, op id)`; all: every live value |
+//! | counter | every `incr` op with its delta | the sum, checked to fit i64 |
+//! | set | the live add tags per member (not named by a `remove`) | the members with at least one live tag |
+//!
+//! A key holds one kind. A local write of another kind is refused with [`Error::WrongType`]. Two
+//! replicas can still write different kinds concurrently; every kind is a CRDT on its own, so the
+//! state converges, and a read then shows the register if any value is live, else the counter,
+//! else the set.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use weft_store::{Batch, Cid, Keyspace, Store};
+
+use crate::{
+    change::{Change, OpId},
+    identity::Author,
+    layout::{self, Slot, OPID_LEN},
+    value::Value,
+    DocId, Error,
+};
+
+/// The CRDT kind of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Multi-value register (`set`, `del`).
+    Register,
+    /// PN counter (`incr`).
+    Counter,
+    /// Add-wins set (`add`, `remove`).
+    Set,
+}
+
+impl Kind {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Register => "register",
+            Kind::Counter => "counter",
+            Kind::Set => "set",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One live register value and the op that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterValue {
+    /// The value.
+    pub value: Value,
+    /// The `set` op.
+    pub op: OpId,
+    /// Height of its change.
+    pub height: u64,
+    /// Its author.
+    pub author: Author,
+}
+
+/// The state of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// Live register values, winner first.
+    Register(Vec<RegisterValue>),
+    /// Counter increments: `(op, delta)`.
+    Counter(Vec<(OpId, i64)>),
+    /// Set members with their live tags, by encoded member order.
+    Set(Vec<(Value, Vec<OpId>)>),
+}
+
+impl Entry {
+    /// The key's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Entry::Register(_) => Kind::Register,
+            Entry::Counter(_) => Kind::Counter,
+            Entry::Set(_) => Kind::Set,
+        }
+    }
+
+    /// The value a read returns: the register winner, the counter sum, or the members as an array.
+    pub fn value(&self, key: &str) -> Result<Value, Error> {
+        match self {
+            Entry::Register(vals) => Ok(vals.first().map_or(Value::Null, |v| v.value.clone())),
+            Entry::Counter(incs) => Ok(Value::Int(counter_sum(key, incs)?)),
+            Entry::Set(members) => Ok(Value::Array(
+                members.iter().map(|(m, _)| m.clone()).collect(),
+            )),
+        }
+    }
+
+    /// Every concurrent value: all live register values, else the single value.
+    pub fn values(&self, key: &str) -> Result<Vec<Value>, Error> {
+        match self {
+            Entry::Register(vals) => Ok(vals.iter().map(|v| v.value.clone()).collect()),
+            _ => Ok(vec![self.value(key)?]),
+        }
+    }
+
+    /// The ops that produced the current value.
+    pub fn ops(&self) -> Vec<OpId> {
+        match self {
+            Entry::Register(vals) => vals.iter().map(|v| v.op).collect(),
+            Entry::Counter(incs) => incs.iter().map(|(op, _)| *op).collect(),
+            Entry::Set(members) => members
+                .iter()
+                .flat_map(|(_, t)| t.iter().copied())
+                .collect(),
+        }
+    }
+}
+
+fn counter_sum(key: &str, incs: &[(OpId, i64)]) -> Result<i64, Error> {
+    // i128 cannot overflow here: a change holds at most 10^4 ops and each delta fits i64.
+    let sum: i128 = incs.iter().map(|(_, d)| i128::from(*d)).sum();
+    i64::try_from(sum).map_err(|_| Error::CounterOverflow {
+        key: key.to_string(),
+    })
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Store(weft_store::Error::CorruptEntry {
+        keyspace: "state",
+        reason: what.to_string(),
+    })
+}
+
+/// Reads the state of `key` from a store.
+pub(crate) fn read_entry(store: &Store, doc: &DocId, key: &str) -> Result<Option<Entry>, Error> {
+    let prefix = layout::key_prefix(doc, key);
+    let mut regs = Vec::new();
+    for r in store.scan_prefix(Keyspace::REGISTER, &prefix) {
+        let (k, v) = r?;
+        let op = OpId::from_bytes(&k[prefix.len()..]).ok_or_else(|| corrupt("register key"))?;
+        if v.len() < 40 {
+            return Err(corrupt("register value"));
+        }
+        let height = u64::from_be_bytes(v[..8].try_into().map_err(|_| corrupt("height"))?);
+        let author = Author(v[8..40].try_into().map_err(|_| corrupt("author"))?);
+        let value = Value::from_dag_cbor(&v[40..]).map_err(|e| corrupt(&e.to_string()))?;
+        regs.push(RegisterValue {
+            value,
+            op,
+            height,
+            author,
+        });
+    }
+    if !regs.is_empty() {
+        regs.sort_by(|a, b| (b.height, b.author, b.op).cmp(&(a.height, a.author, a.op)));
+        return Ok(Some(Entry::Register(regs)));
+    }
+    let mut incs = Vec::new();
+    for r in store.scan_prefix(Keyspace::COUNTER, &prefix) {
+        let (k, v) = r?;
+        let op = OpId::from_bytes(&k[prefix.len()..]).ok_or_else(|| corrupt("counter key"))?;
+        let delta = i64::from_be_bytes(v.as_slice().try_into().map_err(|_| corrupt("delta"))?);
+        incs.push((op, delta));
+    }
+    if !incs.is_empty() {
+        return Ok(Some(Entry::Counter(incs)));
+    }
+    let mut members: Vec<(Vec<u8>, Vec<OpId>)> = Vec::new();
+    for r in store.scan_prefix(Keyspace::SET, &prefix) {
+        let (k, _) = r?;
+        let rest = &k[prefix.len()..];
+        if rest.len() < OPID_LEN {
+            return Err(corrupt("set key"));
+        }
+        let (member, tag) = rest.split_at(rest.len() - OPID_LEN);
+        let tag = OpId::from_bytes(tag).ok_or_else(|| corrupt("set tag"))?;
+        match members.last_mut() {
+            Some((m, tags)) if m.as_slice() == member => tags.push(tag),
+            _ => members.push((member.to_vec(), vec![tag])),
+        }
+    }
+    if !members.is_empty() {
+        let members = members
+            .into_iter()
+            .map(|(m, tags)| {
+                Value::from_dag_cbor(&m)
+                    .map(|v| (v, tags))
+                    .map_err(|e| corrupt(&e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(Some(Entry::Set(members)));
+    }
+    Ok(None)
+}
+
+/// The keys with state under `prefix`, sorted.
+pub(crate) fn list_keys(
+    store: &Store,
+    doc: &DocId,
+    prefix: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let scan = layout::key_scan_prefix(doc, prefix);
+    let mut keys = BTreeSet::new();
+    for ks in [Keyspace::REGISTER, Keyspace::COUNTER, Keyspace::SET] {
+        let mut last: Option<String> = None;
+        for r in store.scan_prefix(ks, &scan) {
+            let (k, _) = r?;
+            let (key, _) = layout::split_state_key(&k).ok_or_else(|| corrupt("state key"))?;
+            if last.as_deref() != Some(key) {
+                keys.insert(key.to_string());
+                last = Some(key.to_string());
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Stages the state effects of every op of `change` (named `cid`) into `batch`.
+///
+/// The change's own `changes` entry must already be staged: kills consult it to decide between
+/// deleting a slot and leaving a tombstone.
+pub(crate) fn apply_ops(
+    batch: &mut Batch<'_>,
+    doc: &DocId,
+    cid: &Cid,
+    change: &Change,
+) -> Result<(), Error> {
+    use crate::change::Op;
+    for (index, op) in change.ops.iter().enumerate() {
+        let id = OpId {
+            change: *cid,
+            index: index as u32,
+        };
+        match op {
+            Op::Genesis { .. } => {}
+            Op::Set { key, value, pred } => {
+                for p in pred {
+                    kill(batch, doc, Slot::Register, key, &[], p)?;
+                }
+                let mut v = Vec::with_capacity(64);
+                v.extend_from_slice(&change.height.to_be_bytes());
+                v.extend_from_slice(&change.author.0);
+                v.extend_from_slice(
+                    &value
+                        .to_dag_cbor()
+                        .map_err(|e| Error::InvalidValue(e.to_string()))?,
+                );
+                insert(
+                    batch,
+                    doc,
+                    Slot::Register,
+                    key,
+                    &[],
+                    &id,
+                    Keyspace::REGISTER,
+                    layout::slot_key(doc, key, &id),
+                    &v,
+                )?;
+            }
+            Op::Del { key, pred } => {
+                for p in pred {
+                    kill(batch, doc, Slot::Register, key, &[], p)?;
+                }
+            }
+            Op::Incr { key, delta } => {
+                batch.put(
+                    Keyspace::COUNTER,
+                    &layout::slot_key(doc, key, &id),
+                    &delta.to_be_bytes(),
+                );
+            }
+            Op::Add { key, member } => {
+                let m = member
+                    .to_dag_cbor()
+                    .map_err(|e| Error::InvalidValue(e.to_string()))?;
+                insert(
+                    batch,
+                    doc,
+                    Slot::Set,
+                    key,
+                    &m,
+                    &id,
+                    Keyspace::SET,
+                    layout::member_key(doc, key, &m, &id),
+                    &[],
+                )?;
+            }
+            Op::Remove { key, member, tags } => {
+                let m = member
+                    .to_dag_cbor()
+                    .map_err(|e| Error::InvalidValue(e.to_string()))?;
+                for t in tags {
+                    kill(batch, doc, Slot::Set, key, &m, t)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn slot_entry_key(
+    doc: &DocId,
+    kind: Slot,
+    key: &str,
+    member: &[u8],
+    op: &OpId,
+) -> (Keyspace, Vec<u8>) {
+    match kind {
+        Slot::Register => (Keyspace::REGISTER, layout::slot_key(doc, key, op)),
+        Slot::Set => (Keyspace::SET, layout::member_key(doc, key, member, op)),
+    }
+}
+
+fn kill(
+    batch: &mut Batch<'_>,
+    doc: &DocId,
+    kind: Slot,
+    key: &str,
+    member: &[u8],
+    op: &OpId,
+) -> Result<(), Error> {
+    if batch.contains(Keyspace::CHANGES, &op.change.to_bytes())? {
+        let (ks, k) = slot_entry_key(doc, kind, key, member, op);
+        batch.delete(ks, &k);
+    } else {
+        batch.put(
+            Keyspace::TOMBSTONE,
+            &layout::tombstone_key(doc, kind, key, member, op),
+            &[],
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert(
+    batch: &mut Batch<'_>,
+    doc: &DocId,
+    kind: Slot,
+    key: &str,
+    member: &[u8],
+    op: &OpId,
+    ks: Keyspace,
+    slot: Vec<u8>,
+    value: &[u8],
+) -> Result<(), Error> {
+    let tomb = layout::tombstone_key(doc, kind, key, member, op);
+    if batch.contains(Keyspace::TOMBSTONE, &tomb)? {
+        batch.delete(Keyspace::TOMBSTONE, &tomb);
+    } else {
+        batch.put(ks, &slot, value);
+    }
+    Ok(())
+}
+
+/// A read-only view of one document's state in a store: the live state of a repo, or a replayed
+/// snapshot at past heads.
+#[derive(Debug, Clone)]
+pub struct State<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) doc: DocId,
+}
+
+impl State<'_> {
+    /// The document.
+    pub fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    /// The full state of a key, or `None` if it holds nothing.
+    pub fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
+        read_entry(self.store, &self.doc, key)
+    }
+
+    /// The value of a key: the register winner, the counter sum, or the set members.
+    pub fn get(&self, key: &str) -> Result<Option<Value>, Error> {
+        self.entry(key)?.map(|e| e.value(key)).transpose()
+    }
+
+    /// Every concurrent value of a key (one value unless a register has concurrent writes).
+    pub fn get_all(&self, key: &str) -> Result<Vec<Value>, Error> {
+        Ok(match self.entry(key)? {
+            Some(e) => e.values(key)?,
+            None => Vec::new(),
+        })
+    }
+
+    /// Every key under `prefix` with its value, sorted by key.
+    pub fn list(&self, prefix: &str) -> Result<BTreeMap<String, Value>, Error> {
+        let mut out = BTreeMap::new();
+        for key in list_keys(self.store, &self.doc, prefix)? {
+            if let Some(v) = self.get(&key)? {
+                out.insert(key, v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every key under `prefix` with its full entry, sorted by key.
+    pub fn entries(&self, prefix: &str) -> Result<BTreeMap<String, Entry>, Error> {
+        let mut out = BTreeMap::new();
+        for key in list_keys(self.store, &self.doc, prefix)? {
+            if let Some(e) = self.entry(&key)? {
+                out.insert(key, e);
+            }
+        }
+        Ok(out)
+    }
+}
