@@ -1,0 +1,642 @@
+//! The commands. Each writes to `out` in the chosen [`Format`] and returns an error for the
+//! caller to turn into an exit code; none of them prints on its own.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Duration, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, Result};
+use serde_json::{json, Value as Json};
+use weft_dag::{
+    change::Op, BlameLine, Change, Cid, DocId, Entry, Identity, Options, Repo, State, Value,
+    WEFT_DIR,
+};
+
+use crate::{
+    args::{BlockCommand, Cli, Command, DagArgs, DagFormat, DocCommand},
+    graph::{self, Lanes, Row},
+};
+
+/// Human text or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain text for people.
+    Human,
+    /// JSON (one document, or JSON Lines for `log`).
+    Json,
+}
+
+/// Bad input from the user: exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// What every command needs: parsed flags and the way to reach the repo.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    cli: &'a Cli,
+    format: Format,
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+fn parse_cid(s: &str) -> Result<Cid> {
+    s.parse::<Cid>().map_err(|e| usage(e.to_string()))
+}
+
+fn parse_value(s: &str) -> Result<Value> {
+    Value::parse_cli(s).map_err(|e| usage(format!("invalid value {s:?}: {e}")))
+}
+
+fn time_str(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn summary(change: &Change) -> String {
+    let parts: Vec<String> = change
+        .ops
+        .iter()
+        .take(4)
+        .map(|op| match op {
+            Op::Genesis { .. } => "genesis".to_string(),
+            other => format!("{} {}", other.name(), other.key().unwrap_or_default()),
+        })
+        .collect();
+    let mut s = parts.join(", ");
+    if change.ops.len() > 4 {
+        s.push_str(&format!(", +{} more", change.ops.len() - 4));
+    }
+    s
+}
+
+fn op_json(op: &Op) -> Json {
+    let ids = |ids: &[weft_dag::OpId]| -> Vec<Json> {
+        ids.iter().map(|i| json!(i.to_string())).collect()
+    };
+    match op {
+        Op::Genesis { owner, nonce } => {
+            json!({"op": "genesis", "owner": owner.to_string(), "nonce": hex::encode(nonce)})
+        }
+        Op::Set { key, value, pred } => {
+            json!({"op": "set", "key": key, "value": value.to_json(), "pred": ids(pred)})
+        }
+        Op::Del { key, pred } => json!({"op": "del", "key": key, "pred": ids(pred)}),
+        Op::Incr { key, delta } => json!({"op": "incr", "key": key, "delta": delta}),
+        Op::Add { key, member } => json!({"op": "add", "key": key, "member": member.to_json()}),
+        Op::Remove { key, member, tags } => {
+            json!({"op": "remove", "key": key, "member": member.to_json(), "tags": ids(tags)})
+        }
+    }
+}
+
+fn change_json(cid: &Cid, doc: DocId, c: &Change) -> Json {
+    json!({
+        "cid": cid.to_string(),
+        "doc": doc.to_string(),
+        "author": c.author.to_string(),
+        "parents": c.parents.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "height": c.height,
+        "seq": c.seq,
+        "time": c.time,
+        "ops": c.ops.iter().map(op_json).collect::<Vec<_>>(),
+    })
+}
+
+fn write_json(out: &mut dyn Write, v: &Json) -> Result<()> {
+    serde_json::to_writer(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for one invocation.
+    pub fn new(cli: &'a Cli) -> Ctx<'a> {
+        Ctx {
+            cli,
+            format: if cli.json {
+                Format::Json
+            } else {
+                Format::Human
+            },
+        }
+    }
+
+    fn start_dir(&self) -> Result<PathBuf> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        Ok(match &self.cli.dir {
+            Some(d) => cwd.join(d),
+            None => cwd,
+        })
+    }
+
+    fn options(&self) -> Result<Options> {
+        let identity = match &self.cli.identity {
+            Some(path) => Some(Identity::load(path)?),
+            None => None,
+        };
+        Ok(Options {
+            identity,
+            ..Options::default()
+        })
+    }
+
+    /// Finds the repo root: `WEFT_DIR`, else the nearest ancestor holding `.weft`.
+    fn find_root(&self) -> Result<PathBuf> {
+        let start = self.start_dir()?;
+        if let Some(dir) = std::env::var_os("WEFT_DIR").filter(|d| !d.is_empty()) {
+            let p = start.join(dir);
+            return Ok(if p.file_name().is_some_and(|n| n == WEFT_DIR) {
+                p.parent().map(Path::to_path_buf).unwrap_or(p)
+            } else {
+                p
+            });
+        }
+        for dir in start.ancestors() {
+            if dir.join(WEFT_DIR).is_dir() {
+                return Ok(dir.to_path_buf());
+            }
+        }
+        Err(weft_dag::Error::NotARepo { path: start }.into())
+    }
+
+    fn open(&self) -> Result<Repo> {
+        let root = self.find_root()?;
+        Ok(Repo::open(&root, self.options()?)?)
+    }
+
+    fn doc(&self, repo: &Repo) -> Result<DocId> {
+        Ok(repo.doc(&self.cli.doc)?)
+    }
+
+    /// Runs the command. `Ok(false)` means it ran but found problems (fsck).
+    pub fn run(&self, out: &mut dyn Write) -> Result<bool> {
+        match &self.cli.command {
+            Command::Init { dir } => self.init(dir.as_deref(), out),
+            Command::Id => {
+                let repo = self.open()?;
+                match self.format {
+                    Format::Json => write_json(out, &json!({"author": repo.author().to_string()})),
+                    Format::Human => Ok(writeln!(out, "{}", repo.author())?),
+                }
+            }
+            Command::Doc(DocCommand::New { name }) => {
+                let repo = self.open()?;
+                let id = repo.create_doc(name)?;
+                match self.format {
+                    Format::Json => write_json(out, &json!({"name": name, "id": id.to_string()})),
+                    Format::Human if self.cli.quiet => Ok(()),
+                    Format::Human => Ok(writeln!(out, "{name}\t{id}")?),
+                }
+            }
+            Command::Doc(DocCommand::Ls) => {
+                let repo = self.open()?;
+                let docs = repo.docs()?;
+                match self.format {
+                    Format::Json => write_json(
+                        out,
+                        &json!({"docs": docs.iter().map(|(n, id)| json!({"name": n, "id": id.to_string()})).collect::<Vec<_>>()}),
+                    ),
+                    Format::Human => {
+                        for (n, id) in docs {
+                            writeln!(out, "{n}\t{id}")?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Command::Set { key, value } => {
+                let value = parse_value(value)?;
+                self.write(out, key, |tx| {
+                    tx.set(key, value)?;
+                    Ok(())
+                })
+            }
+            Command::Rm { key } => self.write(out, key, |tx| {
+                tx.del(key)?;
+                Ok(())
+            }),
+            Command::Incr { key, delta } => self.write(out, key, |tx| {
+                tx.incr(key, *delta)?;
+                Ok(())
+            }),
+            Command::Sadd { key, members } => {
+                let members = members
+                    .iter()
+                    .map(|m| parse_value(m))
+                    .collect::<Result<Vec<_>>>()?;
+                self.write(out, key, |tx| {
+                    for m in members {
+                        tx.add(key, m)?;
+                    }
+                    Ok(())
+                })
+            }
+            Command::Srem { key, members } => {
+                let members = members
+                    .iter()
+                    .map(|m| parse_value(m))
+                    .collect::<Result<Vec<_>>>()?;
+                self.write(out, key, |tx| {
+                    for m in members {
+                        tx.remove(key, m)?;
+                    }
+                    Ok(())
+                })
+            }
+            Command::Get { key, all, at } => self.get(out, key, *all, at.as_deref()),
+            Command::Ls { prefix, at } => {
+                self.ls(out, prefix.as_deref().unwrap_or(""), at.as_deref())
+            }
+            Command::Log { graph, n } => self.log(out, *graph, *n),
+            Command::Show { cid } => self.show(out, cid),
+            Command::Heads => {
+                let repo = self.open()?;
+                let heads = repo.heads(self.doc(&repo)?)?;
+                match self.format {
+                    Format::Json => write_json(
+                        out,
+                        &json!({"heads": heads.iter().map(|h| h.to_string()).collect::<Vec<_>>()}),
+                    ),
+                    Format::Human => {
+                        for h in heads {
+                            writeln!(out, "{h}")?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Command::Blame { key } => self.blame(out, key),
+            Command::Dag(args) => self.dag(out, args),
+            Command::Block(BlockCommand::Get { cid }) => {
+                let cid = parse_cid(cid)?;
+                let repo = self.open()?;
+                let bytes = repo.block(&cid)?;
+                cid.verify(&bytes)?;
+                out.write_all(&bytes)?;
+                Ok(())
+            }
+            Command::Block(BlockCommand::Stat { cid }) => {
+                let cid = parse_cid(cid)?;
+                let repo = self.open()?;
+                let bytes = repo.block(&cid)?;
+                let valid = cid.verify(&bytes).is_ok();
+                match self.format {
+                    Format::Json => write_json(
+                        out,
+                        &json!({"cid": cid.to_string(), "size": bytes.len(), "codec": cid.codec().name(), "valid": valid}),
+                    ),
+                    Format::Human => Ok(writeln!(
+                        out,
+                        "{cid}\t{} bytes\t{}{}",
+                        bytes.len(),
+                        cid.codec(),
+                        if valid { "" } else { "\tCORRUPT" }
+                    )?),
+                }
+            }
+            Command::Fsck => return self.fsck(out),
+        }?;
+        Ok(true)
+    }
+
+    fn init(&self, dir: Option<&Path>, out: &mut dyn Write) -> Result<()> {
+        let start = self.start_dir()?;
+        let root = match dir {
+            Some(d) => start.join(d),
+            None => start,
+        };
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
+        let repo = Repo::init(&root, self.options()?)?;
+        let doc = repo.doc(weft_dag::DEFAULT_DOC)?;
+        match self.format {
+            Format::Json => write_json(
+                out,
+                &json!({"root": root.display().to_string(), "author": repo.author().to_string(), "doc": doc.to_string()}),
+            ),
+            Format::Human if self.cli.quiet => Ok(()),
+            Format::Human => Ok(writeln!(
+                out,
+                "Initialized weft repo in {}\nauthor {}\ndocument main {doc}",
+                root.join(WEFT_DIR).display(),
+                repo.author()
+            )?),
+        }
+    }
+
+    fn write(
+        &self,
+        out: &mut dyn Write,
+        key: &str,
+        f: impl FnOnce(&mut weft_dag::Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let repo = self.open()?;
+        let doc = self.doc(&repo)?;
+        let mut tx = repo.transaction(doc);
+        f(&mut tx)?;
+        let committed = tx.commit()?;
+        let value = repo.state(doc).get(key)?;
+        match self.format {
+            Format::Json => write_json(
+                out,
+                &json!({
+                    "cid": committed.as_ref().map(|c| c.cid.to_string()),
+                    "key": key,
+                    "value": value.as_ref().map(Value::to_json),
+                }),
+            ),
+            Format::Human if self.cli.quiet => Ok(()),
+            Format::Human => match committed {
+                Some(c) => Ok(writeln!(out, "{}", c.cid)?),
+                None => Ok(writeln!(out, "nothing to change")?),
+            },
+        }
+    }
+
+    fn state_at<'r>(&self, repo: &'r Repo, doc: DocId, at: Option<&str>) -> Result<Reader<'r>> {
+        Ok(match at {
+            None => Reader::Live(repo.state(doc)),
+            Some(cid) => Reader::Past(repo.at(doc, &[parse_cid(cid)?])?),
+        })
+    }
+
+    fn get(&self, out: &mut dyn Write, key: &str, all: bool, at: Option<&str>) -> Result<()> {
+        let repo = self.open()?;
+        let doc = self.doc(&repo)?;
+        let reader = self.state_at(&repo, doc, at)?;
+        let state = reader.state();
+        let entry = state
+            .entry(key)?
+            .ok_or_else(|| weft_dag::Error::KeyNotFound { key: key.into() })?;
+        let values = entry.values(key)?;
+        match self.format {
+            Format::Json => write_json(
+                out,
+                &json!({
+                    "key": key,
+                    "kind": entry.kind().name(),
+                    "value": entry.value(key)?.to_json(),
+                    "values": values.iter().map(Value::to_json).collect::<Vec<_>>(),
+                }),
+            ),
+            Format::Human => {
+                if all {
+                    for v in values {
+                        writeln!(out, "{v}")?;
+                    }
+                } else {
+                    writeln!(out, "{}", entry.value(key)?)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn ls(&self, out: &mut dyn Write, prefix: &str, at: Option<&str>) -> Result<()> {
+        let repo = self.open()?;
+        let doc = self.doc(&repo)?;
+        let reader = self.state_at(&repo, doc, at)?;
+        let entries = reader.state().entries(prefix)?;
+        match self.format {
+            Format::Json => {
+                let list: Vec<Json> = entries
+                    .iter()
+                    .map(|(k, e)| {
+                        Ok(json!({
+                            "key": k,
+                            "kind": e.kind().name(),
+                            "value": e.value(k)?.to_json(),
+                            "conflict": matches!(e, Entry::Register(v) if v.len() > 1),
+                        }))
+                    })
+                    .collect::<Result<_>>()?;
+                write_json(out, &json!({"entries": list}))
+            }
+            Format::Human => {
+                for (k, e) in &entries {
+                    let conflict = match e {
+                        Entry::Register(v) if v.len() > 1 => {
+                            format!("\t({} concurrent values)", v.len())
+                        }
+                        _ => String::new(),
+                    };
+                    writeln!(out, "{k}\t{}{conflict}", e.value(k)?)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn log(&self, out: &mut dyn Write, graph: bool, n: Option<usize>) -> Result<()> {
+        let repo = self.open()?;
+        let doc = self.doc(&repo)?;
+        let mut lanes = Lanes::new();
+        for entry in repo.log(doc).take(n.unwrap_or(usize::MAX)) {
+            let entry = entry?;
+            let c = &entry.change;
+            if self.format == Format::Json {
+                write_json(out, &change_json(&entry.cid, doc, c))?;
+                continue;
+            }
+            let text = format!(
+                "{} {} {} {}",
+                entry.cid,
+                c.author.short(),
+                time_str(c.time),
+                summary(c)
+            );
+            if !graph {
+                writeln!(out, "{text}")?;
+                continue;
+            }
+            for row in lanes.push(entry.cid, &c.parents) {
+                match row {
+                    Row::Commit(g, _) => writeln!(out, "{g} {text}")?,
+                    Row::Edge(g) => writeln!(out, "{g}")?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn show(&self, out: &mut dyn Write, cid: &str) -> Result<()> {
+        let cid = parse_cid(cid)?;
+        let repo = self.open()?;
+        let bytes = repo.block(&cid)?;
+        cid.verify(&bytes)?;
+        let change = Change::decode(&cid, &bytes)?;
+        let verified = change.verify(&cid);
+        let doc = change.doc.unwrap_or(DocId(cid));
+        match self.format {
+            Format::Json => {
+                let mut v = change_json(&cid, doc, &change);
+                v["signature"] = json!(hex::encode(change.sig));
+                v["signature_valid"] = json!(verified.is_ok());
+                v["size"] = json!(bytes.len());
+                write_json(out, &v)
+            }
+            Format::Human => {
+                writeln!(out, "change    {cid}")?;
+                writeln!(out, "document  {doc}")?;
+                writeln!(out, "author    {}", change.author)?;
+                writeln!(out, "time      {}", time_str(change.time))?;
+                writeln!(out, "height    {}", change.height)?;
+                writeln!(out, "seq       {}", change.seq)?;
+                for p in &change.parents {
+                    writeln!(out, "parent    {p}")?;
+                }
+                match &verified {
+                    Ok(()) => writeln!(out, "signature valid")?,
+                    Err(e) => writeln!(out, "signature INVALID: {e}")?,
+                }
+                writeln!(out, "ops")?;
+                for (i, op) in change.ops.iter().enumerate() {
+                    writeln!(out, "  {i}: {}", op_json(op))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn blame(&self, out: &mut dyn Write, key: &str) -> Result<()> {
+        let repo = self.open()?;
+        let doc = self.doc(&repo)?;
+        let lines = repo.blame(doc, key)?;
+        let line_json = |l: &BlameLine| {
+            json!({
+                "change": l.op.change.to_string(),
+                "op": l.op.index,
+                "author": l.author.to_string(),
+                "time": l.time,
+                "height": l.height,
+                "value": l.value.to_json(),
+            })
+        };
+        match self.format {
+            Format::Json => write_json(
+                out,
+                &json!({"key": key, "lines": lines.iter().map(line_json).collect::<Vec<_>>()}),
+            ),
+            Format::Human => {
+                for l in &lines {
+                    writeln!(
+                        out,
+                        "{} {} {} {}",
+                        l.op.change,
+                        l.author.short(),
+                        time_str(l.time),
+                        l.value
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn dag(&self, out: &mut dyn Write, args: &DagArgs) -> Result<()> {
+        let repo = self.open()?;
+        let doc = self.doc(&repo)?;
+        let heads = repo.heads(doc)?;
+        let mut nodes = Vec::new();
+        for entry in repo.log(doc) {
+            let entry = entry?;
+            nodes.push(graph::Node {
+                cid: entry.cid,
+                parents: entry.change.parents.clone(),
+                author: entry.change.author.short(),
+                summary: summary(&entry.change),
+                height: entry.change.height,
+            });
+        }
+        let text = match args.format {
+            DagFormat::Dot => graph::to_dot(&nodes, &heads),
+            DagFormat::Json => {
+                let v = json!({
+                    "doc": doc.to_string(),
+                    "heads": heads.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+                    "nodes": nodes.iter().map(|n| json!({
+                        "cid": n.cid.to_string(),
+                        "parents": n.parents.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                        "author": n.author,
+                        "height": n.height,
+                        "summary": n.summary,
+                    })).collect::<Vec<_>>(),
+                });
+                format!("{v}\n")
+            }
+        };
+        match &args.output {
+            Some(path) => std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+            None => out.write_all(text.as_bytes())?,
+        }
+        Ok(())
+    }
+
+    fn fsck(&self, out: &mut dyn Write) -> Result<bool> {
+        let repo = self.open()?;
+        let report = repo.fsck()?;
+        match self.format {
+            Format::Json => write_json(
+                out,
+                &json!({
+                    "ok": report.is_ok(),
+                    "n_blocks": report.n_blocks,
+                    "n_changes": report.n_changes,
+                    "n_docs": report.n_docs,
+                    "problems": report.problems.iter().map(|p| json!({
+                        "kind": p.kind,
+                        "cid": p.cid.map(|c| c.to_string()),
+                        "detail": p.detail,
+                    })).collect::<Vec<_>>(),
+                }),
+            )?,
+            Format::Human => {
+                for p in &report.problems {
+                    writeln!(out, "{p}")?;
+                }
+                if !self.cli.quiet || !report.is_ok() {
+                    writeln!(
+                        out,
+                        "checked {} blocks, {} changes, {} documents: {}",
+                        report.n_blocks,
+                        report.n_changes,
+                        report.n_docs,
+                        if report.is_ok() {
+                            "ok".to_string()
+                        } else {
+                            format!("{} problem(s)", report.problems.len())
+                        }
+                    )?;
+                }
+            }
+        }
+        Ok(report.is_ok())
+    }
+}
+
+/// Live state or a replayed snapshot.
+enum Reader<'r> {
+    Live(State<'r>),
+    Past(weft_dag::Snapshot),
+}
+
+impl Reader<'_> {
+    fn state(&self) -> State<'_> {
+        match self {
+            Reader::Live(s) => s.clone(),
+            Reader::Past(snap) => snap.state(),
+        }
+    }
+}
