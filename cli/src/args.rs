@@ -26,7 +26,7 @@ Environment:
 pub struct Cli {
     /// Run as if started in DIR (the repo is found by searching upward from it).
     #[arg(short = 'C', global = true, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    pub chdir: Option<PathBuf>,
     /// The document to use (a local name or a document id).
     #[arg(
         short = 'd',
@@ -64,6 +64,7 @@ pub enum Command {
     #[command(subcommand)]
     Doc(DocCommand),
     /// Write a register value. VALUE is JSON if it parses as JSON, else a string.
+    #[command(allow_negative_numbers = true)]
     Set {
         /// The key.
         key: String,
@@ -104,6 +105,7 @@ pub enum Command {
         delta: i64,
     },
     /// Add members to a set.
+    #[command(allow_negative_numbers = true)]
     Sadd {
         /// The key.
         key: String,
@@ -112,6 +114,7 @@ pub enum Command {
         members: Vec<String>,
     },
     /// Remove members from a set.
+    #[command(allow_negative_numbers = true)]
     Srem {
         /// The key.
         key: String,
@@ -147,6 +150,8 @@ pub enum Command {
     Block(BlockCommand),
     /// Verify every block, signature, head ancestry and the persisted state.
     Fsck,
+    /// Show weft's main job in a temporary directory: two replicas edit concurrently and converge.
+    Demo,
 }
 
 /// `weft doc ...`

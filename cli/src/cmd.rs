@@ -134,7 +134,7 @@ impl<'a> Ctx<'a> {
 
     fn start_dir(&self) -> Result<PathBuf> {
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        Ok(match &self.cli.dir {
+        Ok(match &self.cli.chdir {
             Some(d) => cwd.join(d),
             None => cwd,
         })
@@ -306,6 +306,7 @@ impl<'a> Ctx<'a> {
                 }
             }
             Command::Fsck => return self.fsck(out),
+            Command::Demo => crate::demo::run(out),
         }?;
         Ok(true)
     }

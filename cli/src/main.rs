@@ -2,6 +2,7 @@
 
 mod args;
 mod cmd;
+mod demo;
 mod graph;
 
 use std::{
