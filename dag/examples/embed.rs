@@ -1,0 +1,54 @@
+//! Embedding weft in an application: open a repo, subscribe, write, read, travel in time.
+//!
+//! Run with `cargo run -p weft-dag --example embed`.
+
+use std::error::Error;
+
+use weft_dag::{Options, Repo, Value};
+
+#[allow(clippy::print_stdout)]
+fn main() -> Result<(), Box<dyn Error>> {
+    let dir = std::env::temp_dir().join(format!("weft-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let repo = Repo::init(&dir, Options::default())?;
+    let doc = repo.doc("main")?;
+
+    // A UI thread would hold this and re-render on every event, local or from a peer.
+    let events = repo.subscribe();
+
+    let mut tx = repo.transaction(doc);
+    tx.set("todo/1", Value::parse_cli(r#"{"title":"milk","done":false}"#)?)?;
+    tx.add("tags", "groceries")?;
+    tx.incr("open", 1)?;
+    let first = tx.commit()?.ok_or("nothing committed")?;
+
+    let mut tx = repo.transaction(doc);
+    tx.set("todo/1", Value::parse_cli(r#"{"title":"milk","done":true}"#)?)?;
+    tx.incr("open", -1)?;
+    tx.commit()?;
+
+    while let Some(event) = events.try_next() {
+        println!("event: change {} touched {:?}", event.cid, event.keys);
+    }
+
+    let state = repo.state(doc);
+    println!("now:     todo/1 = {}", state.get("todo/1")?.unwrap_or(Value::Null));
+    println!("now:     open   = {}", state.get("open")?.unwrap_or(Value::Null));
+
+    let past = repo.at(doc, &[first.cid])?;
+    println!("before:  todo/1 = {}", past.state().get("todo/1")?.unwrap_or(Value::Null));
+
+    for line in repo.blame(doc, "todo/1")? {
+        println!("blame:   {} by {} wrote {}", line.op.change, line.author.short(), line.value);
+    }
+    for entry in repo.log(doc) {
+        let entry = entry?;
+        println!("log:     {} height {} keys {:?}", entry.cid, entry.change.height, entry.change.keys());
+    }
+    let report = repo.fsck()?;
+    println!("fsck:    {} blocks, {} problems", report.n_blocks, report.problems.len());
+
+    drop(repo);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
