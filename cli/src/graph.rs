@@ -95,7 +95,7 @@ impl Lanes {
         self.lanes[col] = parents.next().copied();
         let mut opened = Vec::new();
         for p in parents {
-            if self.lanes.iter().any(|l| *l == Some(*p)) {
+            if self.lanes.contains(&Some(*p)) {
                 continue;
             }
             let slot = match self.lanes.iter().skip(col + 1).position(Option::is_none) {

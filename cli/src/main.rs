@@ -79,14 +79,40 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Clap's multi-line usage error as one line: the message and its tips, then the usage.
+fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let msg = if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is required".to_string()
+    } else {
+        let lines: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("Usage:"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+            .collect();
+        let msg = lines.join(" ");
+        msg.strip_prefix("error: ").unwrap_or(&msg).to_string()
+    };
+    match text.lines().find_map(|l| l.strip_prefix("Usage: ")) {
+        Some(usage) => format!("{msg} (usage: {}; see `weft --help`)", usage.trim()),
+        None => format!("{msg} (see `weft --help`)"),
+    }
+}
+
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // Usage errors are one line on stderr, like every other error.
+            let _ = writeln!(io::stderr(), "weft: error: {}", usage_error_line(&e));
+            return ExitCode::from(code::USAGE);
+        }
         Err(e) => {
-            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            // Help and version go to stdout with 0.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { code::USAGE } else { 0 });
+            return ExitCode::SUCCESS;
         }
     };
     tracing_subscriber::fmt()

@@ -1,1 +1,13 @@
+//! Integration tests of the `weft` command-line tool: every test runs the real binary against
+//! real repos in temporary directories.
 
+#![allow(clippy::unwrap_used)]
+
+mod concurrent;
+mod env;
+mod errors;
+mod history;
+mod output;
+mod repo;
+mod util;
+mod values;

@@ -1,0 +1,161 @@
+//! Concurrent history: a change made in a second repo is imported with the library, and the CLI
+//! shows the conflict, draws the fork and merges it with the next write.
+
+use serde_json::json;
+use weft_dag::{Options, Repo};
+
+use crate::util::{s, Dir};
+
+/// A repo where `x` was set to `"ours"` by the CLI and, concurrently, to `"theirs"` by another
+/// repo (another author) that started from the same genesis. Returns the repo, the genesis,
+/// our change and their change.
+fn forked() -> (Dir, String, String, String) {
+    let dir = Dir::init();
+    let genesis = dir.head();
+    let ours = dir.ok(&["set", "x", "ours"]).trim().to_string();
+
+    let other = Dir::new();
+    let theirs = {
+        let repo = dir.open();
+        let doc = repo.doc("main").unwrap();
+        let theirs_repo = Repo::init(other.path(), Options::default()).unwrap();
+        assert_ne!(theirs_repo.author(), repo.author());
+        // The other replica gets only the genesis, so its change is concurrent with ours.
+        let genesis_cid = crate::util::cid(&genesis);
+        let genesis_block = repo.block(&genesis_cid).unwrap();
+        let outcome = theirs_repo
+            .apply_changes([(genesis_cid, genesis_block)])
+            .unwrap();
+        assert_eq!(outcome.applied, [genesis_cid]);
+        let mut tx = theirs_repo.transaction(doc);
+        tx.set("x", "theirs").unwrap();
+        tx.incr("n", 2).unwrap();
+        let theirs = tx.commit().unwrap().unwrap().cid;
+        // Bring their change back.
+        let outcome = repo
+            .apply_changes([(theirs, theirs_repo.block(&theirs).unwrap())])
+            .unwrap();
+        assert_eq!(outcome.applied, [theirs]);
+        // Both repos are dropped here, before any weft process runs.
+        theirs.to_string()
+    };
+    (dir, genesis, ours, theirs)
+}
+
+#[test]
+fn concurrent_values_are_all_shown() {
+    let (dir, _, ours, theirs) = forked();
+    let mut heads = dir.heads();
+    heads.sort();
+    let mut want = vec![ours.clone(), theirs.clone()];
+    want.sort();
+    assert_eq!(heads, want);
+
+    let mut all: Vec<String> = dir
+        .ok(&["get", "x", "--all"])
+        .lines()
+        .map(String::from)
+        .collect();
+    all.sort();
+    assert_eq!(all, ["\"ours\"", "\"theirs\""]);
+    // Without --all, one of them.
+    let one = dir.ok(&["get", "x"]);
+    assert!(one == "\"ours\"\n" || one == "\"theirs\"\n", "{one:?}");
+
+    let v = dir.json(&["get", "x", "--json"]);
+    assert_eq!(v["kind"], "register");
+    let mut values: Vec<String> = v["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["ours", "theirs"]);
+
+    // ls flags the conflict.
+    let ls = dir.ok(&["ls"]);
+    assert!(ls.contains("(2 concurrent values)"), "{ls}");
+    assert!(ls.contains("n\t2\n"), "{ls}");
+    let entries = dir.json(&["ls", "--json"])["entries"].clone();
+    assert_eq!(entries[0]["key"], "n");
+    assert_eq!(entries[0]["conflict"], false);
+    assert_eq!(entries[1]["key"], "x");
+    assert_eq!(entries[1]["conflict"], true);
+
+    // blame names both writers.
+    let blame = dir.json(&["blame", "x", "--json"]);
+    let mut changes: Vec<&str> = blame["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| s(l, "change"))
+        .collect();
+    changes.sort_unstable();
+    let mut want: Vec<&str> = vec![&ours, &theirs];
+    want.sort_unstable();
+    assert_eq!(changes, want);
+
+    // Their change is shown as signed by their key.
+    let shown = dir.json(&["show", &theirs, "--json"]);
+    assert_eq!(shown["signature_valid"], true);
+    assert_ne!(s(&shown, "author"), dir.ok(&["id"]).trim());
+    assert_eq!(dir.json(&["fsck", "--json"])["ok"], true);
+}
+
+#[test]
+fn log_graph_draws_fork_and_merge() {
+    let (dir, genesis, ours, theirs) = forked();
+    let graph = dir.ok(&["log", "--graph"]);
+    assert!(graph.contains("|/"), "no fork drawn:\n{graph}");
+    let lines: Vec<&str> = graph.lines().collect();
+    assert_eq!(lines.len(), 4, "{graph}");
+    assert!(lines[0].starts_with("* "), "{graph}");
+    assert!(lines[1].starts_with("| * "), "{graph}");
+    assert_eq!(lines[2], "|/");
+    assert!(lines[3].starts_with(&format!("* {genesis} ")), "{graph}");
+    for c in [&ours, &theirs] {
+        assert!(graph.contains(c.as_str()), "{graph}");
+    }
+
+    // The next write merges the two heads.
+    let merge = dir.ok(&["set", "x", "merged"]).trim().to_string();
+    assert_eq!(dir.heads(), std::slice::from_ref(&merge));
+    assert_eq!(dir.ok(&["get", "x", "--all"]), "\"merged\"\n");
+    let v = dir.json(&["show", &merge, "--json"]);
+    let mut parents: Vec<String> = v["parents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    parents.sort();
+    let mut want = vec![ours.clone(), theirs.clone()];
+    want.sort();
+    assert_eq!(parents, want);
+    assert_eq!(v["height"], 3);
+    assert_eq!(
+        dir.json(&["ls", "x", "--json"]),
+        json!({"entries": [{"key": "x", "kind": "register", "value": "merged", "conflict": false}]})
+    );
+
+    let graph = dir.ok(&["log", "--graph"]);
+    assert!(graph.contains("|\\"), "no merge drawn:\n{graph}");
+    assert!(graph.contains("|/"), "no fork drawn:\n{graph}");
+    assert!(graph.starts_with(&format!("* {merge} ")), "{graph}");
+
+    // The DOT export has both edges of the merge.
+    let dot = dir.ok(&["dag"]);
+    for p in [&ours, &theirs] {
+        assert!(dot.contains(&format!("\"{merge}\" -> \"{p}\";")), "{dot}");
+        assert!(dot.contains(&format!("\"{p}\" -> \"{genesis}\";")), "{dot}");
+    }
+    assert_eq!(dot.matches(" -> ").count(), 4, "{dot}");
+
+    // Time travel to one side of the fork sees only that side.
+    assert_eq!(dir.ok(&["get", "x", "--at", &ours]), "\"ours\"\n");
+    assert_eq!(dir.ok(&["get", "x", "--at", &theirs]), "\"theirs\"\n");
+    dir.fails(4, &["get", "n", "--at", &ours]);
+    assert_eq!(dir.ok(&["get", "n", "--at", &theirs]), "2\n");
+    assert_eq!(dir.json(&["fsck", "--json"])["ok"], true);
+}

@@ -1,0 +1,277 @@
+//! A small harness in the style of ripgrep's `tests/util.rs`: a temporary directory to run the
+//! real `weft` binary in, and the captured result of one run.
+
+use std::{
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value as Json;
+use tempfile::TempDir;
+use weft_dag::{Cid, Options, Repo};
+
+/// The `weft` binary under test.
+pub fn weft_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_weft")
+}
+
+/// A temporary directory to run `weft` in. Removed on drop.
+#[derive(Debug)]
+pub struct Dir {
+    tmp: TempDir,
+}
+
+impl Dir {
+    /// A new, empty directory.
+    pub fn new() -> Dir {
+        Dir {
+            tmp: tempfile::Builder::new()
+                .prefix("weft-cli-it")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// A new directory holding a fresh repo (`weft init`).
+    pub fn init() -> Dir {
+        let dir = Dir::new();
+        dir.ok(&["init"]);
+        dir
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.path().join(p)
+    }
+
+    /// A command that runs `weft ARGS` in this directory.
+    pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> TestCmd {
+        let mut cmd = TestCmd::new(self.path());
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs `weft ARGS` here and returns what happened, whatever it was.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Out {
+        self.cmd(args).run()
+    }
+
+    /// Runs `weft ARGS` here, asserts success and returns stdout.
+    pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        self.run(args).success().stdout()
+    }
+
+    /// Runs `weft ARGS` here, asserts success and parses stdout as one JSON document.
+    pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> Json {
+        self.run(args).success().json()
+    }
+
+    /// Runs `weft ARGS` here and asserts that it fails the documented way (see [`Out::fails`]).
+    pub fn fails<S: AsRef<OsStr>>(&self, code: i32, args: &[S]) -> String {
+        self.run(args).fails(code)
+    }
+
+    /// The current heads of document `main`.
+    pub fn heads(&self) -> Vec<String> {
+        self.ok(&["heads"]).lines().map(str::to_string).collect()
+    }
+
+    /// The single head of document `main`.
+    pub fn head(&self) -> String {
+        let heads = self.heads();
+        assert_eq!(heads.len(), 1, "expected one head, got {heads:?}");
+        heads[0].clone()
+    }
+
+    /// Opens this directory's repo in the test process (no `weft` may be running).
+    pub fn open(&self) -> Repo {
+        Repo::open(self.path(), Options::default()).unwrap()
+    }
+}
+
+/// One `weft` invocation being put together.
+#[derive(Debug)]
+pub struct TestCmd {
+    cmd: Command,
+}
+
+impl TestCmd {
+    /// `weft` in `dir`, with the user's `WEFT_*` environment cleared.
+    pub fn new(dir: &Path) -> TestCmd {
+        let mut cmd = Command::new(weft_bin());
+        cmd.current_dir(dir)
+            .env_remove("WEFT_DIR")
+            .env_remove("WEFT_IDENTITY")
+            .env_remove("WEFT_LOG")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE");
+        TestCmd { cmd }
+    }
+
+    /// Adds arguments.
+    pub fn args<S: AsRef<OsStr>>(&mut self, args: &[S]) -> &mut TestCmd {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut TestCmd {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// The underlying command (to spawn it with pipes).
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
+    /// Runs to completion and captures everything.
+    pub fn run(&mut self) -> Out {
+        let output = self.cmd.output().unwrap();
+        Out {
+            desc: format!("{:?}", self.cmd),
+            output,
+        }
+    }
+}
+
+/// The result of one run.
+#[derive(Debug)]
+pub struct Out {
+    desc: String,
+    output: Output,
+}
+
+impl Out {
+    /// The exit code (`None` if killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    /// Stdout as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8(self.output.stdout.clone()).unwrap()
+    }
+
+    /// Stdout as bytes.
+    pub fn stdout_bytes(&self) -> &[u8] {
+        &self.output.stdout
+    }
+
+    /// Stderr as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    fn report(&self) -> String {
+        format!(
+            "{}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+            self.desc,
+            self.output.status,
+            String::from_utf8_lossy(&self.output.stdout),
+            self.stderr()
+        )
+    }
+
+    /// Asserts exit code 0 and an empty stderr.
+    pub fn success(self) -> Out {
+        assert!(
+            self.output.status.success(),
+            "weft failed: {}",
+            self.report()
+        );
+        assert!(
+            self.output.stderr.is_empty(),
+            "weft succeeded but wrote to stderr: {}",
+            self.report()
+        );
+        self
+    }
+
+    /// Asserts a failure with exactly `code` and one stderr line `weft: error: ...` without a
+    /// panic or backtrace, and that nothing went to stdout. Returns the stderr line.
+    pub fn fails(&self, code: i32) -> String {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "wrong exit code: {}",
+            self.report()
+        );
+        let err = self.stderr();
+        assert_one_line_error(&err, &self.report());
+        assert!(
+            self.output.stdout.is_empty(),
+            "a failed command wrote to stdout: {}",
+            self.report()
+        );
+        err.trim_end().to_string()
+    }
+
+    /// Parses stdout as one JSON document.
+    pub fn json(&self) -> Json {
+        serde_json::from_slice(&self.output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.report()))
+    }
+
+    /// Parses stdout as JSON Lines.
+    pub fn json_lines(&self) -> Vec<Json> {
+        self.stdout()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("line {l:?} is not JSON ({e}): {}", self.report()))
+            })
+            .collect()
+    }
+}
+
+fn assert_no_panic(stderr: &str, report: &str) {
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(!stderr.contains(bad), "stderr mentions {bad:?}: {report}");
+    }
+}
+
+/// Asserts that `stderr` is exactly one line `weft: error: ...`.
+pub fn assert_one_line_error(stderr: &str, report: &str) {
+    assert!(
+        stderr.starts_with("weft: error: "),
+        "stderr does not start with `weft: error: `: {report}"
+    );
+    assert!(
+        stderr.ends_with('\n'),
+        "stderr is not a full line: {report}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "stderr is not one line: {report}"
+    );
+    assert_no_panic(stderr, report);
+}
+
+/// Parses a CID printed by `weft`.
+pub fn cid(s: &str) -> Cid {
+    s.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{s:?} is not a CID: {e}"))
+}
+
+/// Whether `s` is 64 lowercase hex digits (an author key).
+pub fn is_author(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A string field of a JSON object.
+pub fn s<'a>(v: &'a Json, field: &str) -> &'a str {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field:?} is not a string in {v}"))
+}

@@ -1,0 +1,181 @@
+//! `set`, `get`, `rm`, `ls`, `incr`, `sadd` and `srem`.
+
+use serde_json::json;
+
+use crate::util::{cid, Dir};
+
+#[test]
+fn set_prints_the_new_head() {
+    let dir = Dir::init();
+    let printed = dir.ok(&["set", "x", "1"]);
+    cid(&printed);
+    assert_eq!(printed.lines().count(), 1);
+    assert_eq!(dir.head(), printed.trim());
+}
+
+#[test]
+fn set_json_reports_cid_key_and_value() {
+    let dir = Dir::init();
+    let v = dir.json(&["set", "x", r#"{"a":[1,2]}"#, "--json"]);
+    assert_eq!(v["key"], "x");
+    assert_eq!(v["value"], json!({"a": [1, 2]}));
+    assert_eq!(v["cid"], dir.head().as_str());
+}
+
+#[test]
+fn set_and_get_json_values_and_plain_strings() {
+    let dir = Dir::init();
+    let cases: &[(&str, serde_json::Value, &str)] = &[
+        ("42", json!(42), "42"),
+        ("-7", json!(-7), "-7"),
+        ("1.5", json!(1.5), "1.5"),
+        ("true", json!(true), "true"),
+        ("null", json!(null), "null"),
+        (r#""quoted""#, json!("quoted"), r#""quoted""#),
+        ("hello world", json!("hello world"), r#""hello world""#),
+        ("{not json", json!("{not json"), r#""{not json""#),
+        (
+            r#"{"b":1,"a":[true,null]}"#,
+            json!({"a": [true, null], "b": 1}),
+            r#"{"a":[true,null],"b":1}"#,
+        ),
+        ("[1,\"two\"]", json!([1, "two"]), r#"[1,"two"]"#),
+    ];
+    for (i, (input, expected, human)) in cases.iter().enumerate() {
+        let key = format!("k{i}");
+        dir.ok(&["set", &key, input]);
+        assert_eq!(
+            dir.ok(&["get", &key]),
+            format!("{human}\n"),
+            "input {input:?}"
+        );
+        let v = dir.json(&["get", &key, "--json"]);
+        assert_eq!(
+            v,
+            json!({"key": key, "kind": "register", "value": expected, "values": [expected]}),
+            "input {input:?}"
+        );
+    }
+}
+
+#[test]
+fn set_overwrites() {
+    let dir = Dir::init();
+    dir.ok(&["set", "x", "1"]);
+    dir.ok(&["set", "x", "2"]);
+    assert_eq!(dir.ok(&["get", "x"]), "2\n");
+    assert_eq!(dir.ok(&["get", "x", "--all"]), "2\n");
+    assert_eq!(dir.json(&["get", "x", "--json"])["values"], json!([2]));
+}
+
+#[test]
+fn rm_deletes_a_key() {
+    let dir = Dir::init();
+    dir.ok(&["set", "a", "1"]);
+    dir.ok(&["set", "b", "2"]);
+    let printed = dir.ok(&["rm", "a"]);
+    assert_eq!(dir.head(), printed.trim());
+    let err = dir.fails(4, &["get", "a"]);
+    assert!(err.contains("key not found"), "{err}");
+    assert_eq!(dir.ok(&["ls"]), "b\t2\n");
+    // Removing it again: nothing there.
+    dir.fails(4, &["rm", "a"]);
+    // And it can be set again.
+    dir.ok(&["set", "a", "3"]);
+    assert_eq!(dir.ok(&["get", "a"]), "3\n");
+}
+
+#[test]
+fn ls_with_prefix_and_json() {
+    let dir = Dir::init();
+    dir.ok(&["set", "todo/1", "milk"]);
+    dir.ok(&["set", "todo/2", r#"{"done":true}"#]);
+    dir.ok(&["set", "title", "groceries"]);
+    dir.ok(&["incr", "visits", "3"]);
+    dir.ok(&["sadd", "tags", "a"]);
+
+    assert_eq!(
+        dir.ok(&["ls"]),
+        "tags\t[\"a\"]\ntitle\t\"groceries\"\ntodo/1\t\"milk\"\ntodo/2\t{\"done\":true}\nvisits\t3\n"
+    );
+    assert_eq!(
+        dir.ok(&["ls", "todo/"]),
+        "todo/1\t\"milk\"\ntodo/2\t{\"done\":true}\n"
+    );
+    assert_eq!(dir.ok(&["ls", "nothing-here"]), "");
+    assert_eq!(
+        dir.json(&["ls", "t", "--json"]),
+        json!({"entries": [
+            {"key": "tags", "kind": "set", "value": ["a"], "conflict": false},
+            {"key": "title", "kind": "register", "value": "groceries", "conflict": false},
+            {"key": "todo/1", "kind": "register", "value": "milk", "conflict": false},
+            {"key": "todo/2", "kind": "register", "value": {"done": true}, "conflict": false},
+        ]})
+    );
+    assert_eq!(
+        dir.json(&["ls", "--json", "visits"]),
+        json!({"entries": [{"key": "visits", "kind": "counter", "value": 3, "conflict": false}]})
+    );
+    assert_eq!(dir.json(&["ls", "zzz", "--json"]), json!({"entries": []}));
+}
+
+#[test]
+fn incr_default_positive_and_negative() {
+    let dir = Dir::init();
+    dir.ok(&["incr", "c"]);
+    assert_eq!(dir.ok(&["get", "c"]), "1\n");
+    dir.ok(&["incr", "c", "10"]);
+    assert_eq!(dir.ok(&["get", "c"]), "11\n");
+    dir.ok(&["incr", "c", "-5"]);
+    assert_eq!(dir.ok(&["get", "c"]), "6\n");
+    dir.ok(&["incr", "c", "-20"]);
+    assert_eq!(
+        dir.json(&["get", "c", "--json"]),
+        json!({"key": "c", "kind": "counter", "value": -14, "values": [-14]})
+    );
+    let v = dir.json(&["incr", "c", "--json"]);
+    assert_eq!(v["value"], -13);
+    assert_eq!(v["key"], "c");
+    // Four incr changes plus the last one plus genesis.
+    assert_eq!(dir.ok(&["log"]).lines().count(), 6);
+}
+
+#[test]
+fn sadd_and_srem_members() {
+    let dir = Dir::init();
+    dir.ok(&["sadd", "s", "a", "b", "3"]);
+    let members = |dir: &Dir| {
+        let v = dir.json(&["get", "s", "--json"]);
+        assert_eq!(v["kind"], "set");
+        assert_eq!(v["values"], json!([v["value"].clone()]));
+        let mut m: Vec<String> = v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(members(&dir), ["\"a\"", "\"b\"", "3"]);
+    // Adding an existing member changes nothing visible.
+    dir.ok(&["sadd", "s", "a", r#"{"k":1}"#]);
+    assert_eq!(members(&dir), ["\"a\"", "\"b\"", "3", r#"{"k":1}"#]);
+    dir.ok(&["srem", "s", "a", "3"]);
+    assert_eq!(members(&dir), ["\"b\"", r#"{"k":1}"#]);
+    dir.ok(&["srem", "s", r#"{"k":1}"#]);
+    assert_eq!(dir.ok(&["get", "s"]), "[\"b\"]\n");
+    // The one change of `sadd s a b 3` holds three add ops.
+    let log = dir.run(&["log", "--json"]).success().json_lines();
+    let first_add = &log[log.len() - 2];
+    let ops: Vec<&str> = first_add["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["add", "add", "add"]);
+    // Removing an absent member of an existing set is a no-op.
+    assert_eq!(dir.ok(&["srem", "s", "zzz"]), "nothing to change\n");
+    assert_eq!(dir.ok(&["get", "s"]), "[\"b\"]\n");
+}
