@@ -83,8 +83,8 @@ const SLED_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// Opens sled, waiting up to [`SLED_LOCK_WAIT`] for its own file lock.
 ///
 /// Sled releases its lock on the `db` file only when its last internal handle goes, which can be
-/// a few milliseconds after the last `Db` was dropped (sled issues #1234, #1289): a store dropped
-/// and reopened in the same process would otherwise fail at random. The caller holds
+/// tens of milliseconds after the last `Db` was dropped under load (sled issues #1234, #1289): a
+/// store dropped and reopened in the same process would otherwise fail at random. The caller holds
 /// [`LOCK_FILE`], so no other weft holds the database and the contention is short-lived; if it
 /// outlasts the wait (something other than weft holds sled's lock), the store is `Locked`.
 fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, OpenError> {
