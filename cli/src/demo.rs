@@ -33,14 +33,26 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
 
 fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     let (dir_a, dir_b) = (tmp.join("laptop"), tmp.join("phone"));
-    std::fs::create_dir_all(&dir_a).with_context(|| format!("cannot create {}", dir_a.display()))?;
-    std::fs::create_dir_all(&dir_b).with_context(|| format!("cannot create {}", dir_b.display()))?;
+    std::fs::create_dir_all(&dir_a)
+        .with_context(|| format!("cannot create {}", dir_a.display()))?;
+    std::fs::create_dir_all(&dir_b)
+        .with_context(|| format!("cannot create {}", dir_b.display()))?;
     let a = Repo::init(&dir_a, Options::default())?;
     let doc = a.doc("main")?;
     writeln!(out, "# two replicas of document {doc}")?;
-    writeln!(out, "laptop  {}  author {}", dir_a.display(), a.author().short())?;
+    writeln!(
+        out,
+        "laptop  {}  author {}",
+        dir_a.display(),
+        a.author().short()
+    )?;
     let b = Repo::init(&dir_b, Options::default())?;
-    writeln!(out, "phone   {}  author {}", dir_b.display(), b.author().short())?;
+    writeln!(
+        out,
+        "phone   {}  author {}",
+        dir_b.display(),
+        b.author().short()
+    )?;
 
     let mut tx = a.transaction(doc);
     tx.set("todo/1", Value::parse_cli(r#"{"title":"milk"}"#)?)?;
@@ -57,17 +69,26 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     tx.incr("visits", 2)?;
     tx.add("tags", "urgent")?;
     tx.commit()?;
-    writeln!(out, "laptop: set todo/1 = {{\"title\":\"oat milk\"}}, incr visits 2, sadd tags urgent")?;
+    writeln!(
+        out,
+        "laptop: set todo/1 = {{\"title\":\"oat milk\"}}, incr visits 2, sadd tags urgent"
+    )?;
     let mut tx = b.transaction(doc);
     tx.set("todo/1", Value::parse_cli(r#"{"title":"soy milk"}"#)?)?;
     tx.incr("visits", 5)?;
     tx.remove("tags", "home")?;
     tx.commit()?;
-    writeln!(out, "phone:  set todo/1 = {{\"title\":\"soy milk\"}}, incr visits 5, srem tags home")?;
+    writeln!(
+        out,
+        "phone:  set todo/1 = {{\"title\":\"soy milk\"}}, incr visits 5, srem tags home"
+    )?;
 
     let to_b = exchange(&a, &b, doc)?;
     let to_a = exchange(&b, &a, doc)?;
-    writeln!(out, "\n# exchange: laptop -> phone {to_b} change(s), phone -> laptop {to_a} change(s)")?;
+    writeln!(
+        out,
+        "\n# exchange: laptop -> phone {to_b} change(s), phone -> laptop {to_a} change(s)"
+    )?;
 
     for (name, repo) in [("laptop", &a), ("phone", &b)] {
         writeln!(out, "\n# {name}: weft ls")?;
@@ -75,12 +96,23 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "{k}\t{v}")?;
         }
     }
-    writeln!(out, "\n# the concurrent writes to todo/1 both survive: weft get todo/1 --all")?;
+    writeln!(
+        out,
+        "\n# the concurrent writes to todo/1 both survive: weft get todo/1 --all"
+    )?;
     for v in a.state(doc).get_all("todo/1")? {
         writeln!(out, "{v}")?;
     }
     let same = a.heads(doc)? == b.heads(doc)? && a.state(doc).list("")? == b.state(doc).list("")?;
-    writeln!(out, "\nconverged: {}", if same { "yes (same heads, same state)" } else { "NO" })?;
+    writeln!(
+        out,
+        "\nconverged: {}",
+        if same {
+            "yes (same heads, same state)"
+        } else {
+            "NO"
+        }
+    )?;
 
     writeln!(out, "\n# weft log --graph")?;
     let mut lanes = Lanes::new();
@@ -96,7 +128,11 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
                         "{g} {}  {}  {}",
                         &text[text.len() - 8..],
                         entry.change.author.short(),
-                        if keys.is_empty() { "genesis".to_string() } else { keys }
+                        if keys.is_empty() {
+                            "genesis".to_string()
+                        } else {
+                            keys
+                        }
                     )?
                 }
                 Row::Edge(g) => writeln!(out, "{g}")?,

@@ -17,13 +17,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     let events = repo.subscribe();
 
     let mut tx = repo.transaction(doc);
-    tx.set("todo/1", Value::parse_cli(r#"{"title":"milk","done":false}"#)?)?;
+    tx.set(
+        "todo/1",
+        Value::parse_cli(r#"{"title":"milk","done":false}"#)?,
+    )?;
     tx.add("tags", "groceries")?;
     tx.incr("open", 1)?;
     let first = tx.commit()?.ok_or("nothing committed")?;
 
     let mut tx = repo.transaction(doc);
-    tx.set("todo/1", Value::parse_cli(r#"{"title":"milk","done":true}"#)?)?;
+    tx.set(
+        "todo/1",
+        Value::parse_cli(r#"{"title":"milk","done":true}"#)?,
+    )?;
     tx.incr("open", -1)?;
     tx.commit()?;
 
@@ -32,21 +38,44 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let state = repo.state(doc);
-    println!("now:     todo/1 = {}", state.get("todo/1")?.unwrap_or(Value::Null));
-    println!("now:     open   = {}", state.get("open")?.unwrap_or(Value::Null));
+    println!(
+        "now:     todo/1 = {}",
+        state.get("todo/1")?.unwrap_or(Value::Null)
+    );
+    println!(
+        "now:     open   = {}",
+        state.get("open")?.unwrap_or(Value::Null)
+    );
 
     let past = repo.at(doc, &[first.cid])?;
-    println!("before:  todo/1 = {}", past.state().get("todo/1")?.unwrap_or(Value::Null));
+    println!(
+        "before:  todo/1 = {}",
+        past.state().get("todo/1")?.unwrap_or(Value::Null)
+    );
 
     for line in repo.blame(doc, "todo/1")? {
-        println!("blame:   {} by {} wrote {}", line.op.change, line.author.short(), line.value);
+        println!(
+            "blame:   {} by {} wrote {}",
+            line.op.change,
+            line.author.short(),
+            line.value
+        );
     }
     for entry in repo.log(doc) {
         let entry = entry?;
-        println!("log:     {} height {} keys {:?}", entry.cid, entry.change.height, entry.change.keys());
+        println!(
+            "log:     {} height {} keys {:?}",
+            entry.cid,
+            entry.change.height,
+            entry.change.keys()
+        );
     }
     let report = repo.fsck()?;
-    println!("fsck:    {} blocks, {} problems", report.n_blocks, report.problems.len());
+    println!(
+        "fsck:    {} blocks, {} problems",
+        report.n_blocks,
+        report.problems.len()
+    );
 
     drop(repo);
     std::fs::remove_dir_all(&dir)?;

@@ -47,7 +47,7 @@ impl ChangeMeta {
 
     /// Decodes; `None` if the bytes are damaged.
     pub fn decode(b: &[u8]) -> Option<ChangeMeta> {
-        if b.len() < META_FIXED || (b.len() - META_FIXED) % CID_LEN != 0 {
+        if b.len() < META_FIXED || !(b.len() - META_FIXED).is_multiple_of(CID_LEN) {
             return None;
         }
         let u64_at = |i: usize| {

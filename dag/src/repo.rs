@@ -412,8 +412,14 @@ impl Repo {
             }
             return Err(Error::DocExists { name: name.into() });
         }
-        if !self.store.contains(Keyspace::CHANGES, &doc.0.to_bytes())? {
-            return Err(Error::UnknownCid { cid: doc.0 });
+        // Only a genesis change (whose document is itself) names a document.
+        match self.change_meta(&doc.0)? {
+            Some(meta) if meta.doc == doc => {}
+            _ => {
+                return Err(Error::UnknownDoc {
+                    name: doc.to_string(),
+                })
+            }
         }
         let mut batch = self.store.batch();
         if let Some(old) = self.store.get(Keyspace::DOC_IDS, &doc.0.to_bytes())? {
@@ -589,7 +595,7 @@ impl Repo {
                 .into_iter()
                 .try_for_each(|(m, tags)| tags.into_iter().try_for_each(|t| add(t, m.clone())))?,
         }
-        lines.sort_by(|a, b| (b.height, b.op).cmp(&(a.height, a.op)));
+        lines.sort_by_key(|l| std::cmp::Reverse((l.height, l.op)));
         Ok(lines)
     }
 
@@ -853,7 +859,13 @@ impl Repo {
         })();
         self.after_commit(&applied, false)?;
         result?;
-        if let Some((parent, children)) = waiting.iter().find(|(_, c)| !c.is_empty()) {
+        // Name a parent that never arrived (not one that arrived but is an orphan itself), and
+        // the same one whatever the hash map's order.
+        if let Some((parent, children)) = waiting
+            .iter()
+            .filter(|(p, c)| !c.is_empty() && !pending.contains_key(*p))
+            .min_by_key(|(p, _)| **p)
+        {
             let cid = children[0];
             return Err(Error::Orphans {
                 cid,
@@ -962,7 +974,7 @@ impl Repo {
             }
         }
         // Replay the verified changes into memory and compare the state.
-        good.sort_by(|a, b| (a.0, a.1.cid).cmp(&(b.0, b.1.cid)));
+        good.sort_by_key(|(height, enc)| (*height, enc.cid));
         let replica = Repo::with_store(Store::memory(), self.identity.clone(), Durability::Manual);
         for (_, enc) in &good {
             let mut batch = replica.store.batch();
@@ -1188,7 +1200,12 @@ impl Transaction<'_> {
                 .collect(),
             _ => Vec::new(),
         };
-        if entry.is_none() && !dropped_pending {
+        // A set made earlier in this transaction exists too (as in `del`).
+        let pending_set = self
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Add { key: k, .. } if k == key));
+        if entry.is_none() && !dropped_pending && !pending_set {
             return Err(Error::KeyNotFound { key: key.into() });
         }
         tags.sort();

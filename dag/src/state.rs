@@ -153,7 +153,7 @@ pub(crate) fn read_entry(store: &Store, doc: &DocId, key: &str) -> Result<Option
         });
     }
     if !regs.is_empty() {
-        regs.sort_by(|a, b| (b.height, b.author, b.op).cmp(&(a.height, a.author, a.op)));
+        regs.sort_by_key(|r| std::cmp::Reverse((r.height, r.author, r.op)));
         return Ok(Some(Entry::Register(regs)));
     }
     let mut incs = Vec::new();

@@ -1,0 +1,58 @@
+//! Integration tests of weft-dag, built as one test binary (`it`) so that the crate and its
+//! dependencies are linked once.
+//!
+//! - [`convergence`]: random concurrent edits on several replicas with random, partial,
+//!   reordered and duplicated exchanges; all replicas converge to the answer of a separate
+//!   reference model;
+//! - [`golden`]: the exact bytes and CID of a genesis change and one child;
+//! - [`repo`]: behaviour of the `Repo` API (CRDT semantics, errors, time travel, log, blame,
+//!   subscriptions, `apply_changes` rejections, fsck, reopening, locking, crashes).
+
+#![allow(clippy::unwrap_used)]
+
+mod convergence;
+mod golden;
+mod repo;
+
+use weft_dag::{Cid, DocId, Identity, Repo};
+
+/// An identity from a one-byte seed.
+pub fn identity(seed: u8) -> Identity {
+    Identity::from_seed([seed; 32])
+}
+
+/// Every change of `doc` in `repo`, as `(cid, bytes)`, newest first (the log order).
+pub fn all_changes(repo: &Repo, doc: DocId) -> Vec<(Cid, Vec<u8>)> {
+    repo.log(doc)
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = repo.block(&e.cid).unwrap();
+            (e.cid, bytes)
+        })
+        .collect()
+}
+
+/// Sends every change of `doc` from `from` to `to`.
+pub fn sync(from: &Repo, to: &Repo, doc: DocId) {
+    let mut changes = all_changes(from, doc);
+    changes.reverse();
+    to.apply_changes(changes).unwrap();
+}
+
+/// Two-way [`sync`].
+pub fn sync_both(a: &Repo, b: &Repo, doc: DocId) {
+    sync(a, b, doc);
+    sync(b, a, doc);
+}
+
+/// A fresh in-memory replica of `doc`, holding only its genesis (taken from `origin`), with the
+/// local name `shared`.
+pub fn replica(origin: &Repo, doc: DocId, seed: u8) -> Repo {
+    let repo = Repo::memory(identity(seed));
+    let genesis = origin.block(&doc.0).unwrap();
+    let out = repo.apply_changes([(doc.0, genesis)]).unwrap();
+    assert_eq!(out.applied, vec![doc.0]);
+    repo.name_doc("shared", doc).unwrap();
+    assert_eq!(repo.doc("shared").unwrap(), doc);
+    repo
+}
