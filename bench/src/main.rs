@@ -1,0 +1,939 @@
+//! weft-bench: commit rate and sizes against Automerge, and open-and-read latency of the CLI.
+//!
+//! See README.md for what each figure means.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{bail, ensure, Context, Result};
+use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value as Json};
+use weft_dag::{
+    layout::{self, ChangeMeta},
+    Change, Cid, Durability, Identity, Op, OpId, Options, Repo, Value,
+};
+use weft_store::{Keyspace, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weft-bench",
+    about = "Benchmarks of weft (and Automerge for comparison)"
+)]
+struct Cli {
+    /// Print one JSON object instead of the human-readable table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Commit rate of single-op changes, weft vs Automerge, plus per-change sizes.
+    Commit {
+        /// Changes per run.
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Runs of each system (interleaved); medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Directory to create the temporary weft repos in (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+        /// Also time the parts of a weft commit (sign+encode, state reads, store batch commit)
+        /// separately through the public APIs.
+        #[arg(long)]
+        breakdown: bool,
+        /// sled page cache in MiB (default: weft's default, 64).
+        #[arg(long)]
+        cache_mb: Option<u64>,
+    },
+    /// Latency of the `weft` CLI opening a repo of N changes and reading from it.
+    OpenRead {
+        /// Changes in the repo (when it is built).
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Timed runs of each command; medians are reported.
+        #[arg(long, default_value_t = 21)]
+        runs: usize,
+        /// Path to the `weft` binary (e.g. ../target/release/weft).
+        #[arg(long)]
+        weft: PathBuf,
+        /// Repo root to use: reused if it already holds a `.weft`, otherwise built there.
+        /// Without it a temporary repo is built and removed afterwards.
+        #[arg(long)]
+        repo: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run with `cargo run --release`");
+    }
+    match cli.cmd {
+        Cmd::Commit {
+            n,
+            runs,
+            tmp,
+            breakdown,
+            cache_mb,
+        } => {
+            if let Some(mb) = cache_mb {
+                let _ = CACHE_BYTES.set(mb << 20);
+            }
+            commit_bench(n, runs, tmp.as_deref(), breakdown, cli.json)
+        }
+        Cmd::OpenRead {
+            n,
+            runs,
+            weft,
+            repo,
+        } => open_read_bench(n, runs, &weft, repo.as_deref(), cli.json),
+    }
+}
+
+// ----- the workload -----
+
+fn key(i: u64) -> String {
+    format!("k/{}", i % 1000)
+}
+
+/// The sled page cache size for the repos this process builds, if `--cache-mb` overrides it.
+static CACHE_BYTES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn weft_options() -> Options {
+    let mut store = weft_store::Options::default();
+    if let Some(bytes) = CACHE_BYTES.get() {
+        store.cache_bytes = *bytes;
+    }
+    Options {
+        durability: Durability::Manual,
+        store,
+        ..Options::default()
+    }
+}
+
+/// Commits `n` single-op changes to `main`, then flushes. Returns the CID of the last change.
+fn weft_workload(repo: &Repo, n: u64) -> Result<Option<Cid>> {
+    let doc = repo.doc("main")?;
+    let mut last = None;
+    for i in 0..n {
+        let mut tx = repo.transaction(doc);
+        tx.set(&key(i), Value::Int(i as i64))?;
+        last = tx.commit()?.map(|c| c.cid);
+    }
+    repo.flush()?;
+    Ok(last)
+}
+
+/// The value the workload leaves under `k/1`.
+fn expected_k1(n: u64) -> Option<i64> {
+    (n > 1).then(|| {
+        let last = n - 1;
+        let base = last - last % 1000;
+        (if base + 1 <= last {
+            base + 1
+        } else {
+            base - 999
+        }) as i64
+    })
+}
+
+// ----- commit -----
+
+#[derive(Debug)]
+struct WeftRun {
+    secs: f64,
+    change_bytes: usize,
+    size_on_disk: u64,
+    dir_bytes: u64,
+    dir_allocated: u64,
+}
+
+fn weft_run(n: u64, tmp: Option<&Path>) -> Result<WeftRun> {
+    let dir = match tmp {
+        Some(t) => tempfile::tempdir_in(t)?,
+        None => tempfile::tempdir()?,
+    };
+    let repo = Repo::init(dir.path(), weft_options())?;
+    let start = Instant::now();
+    let last = weft_workload(&repo, n)?;
+    let secs = start.elapsed().as_secs_f64();
+    let last = last.context("no change was committed")?;
+    let change_bytes = repo.block(&last)?.len();
+    let doc = repo.doc("main")?;
+    if let Some(want) = expected_k1(n) {
+        let got = repo.state(doc).get("k/1")?;
+        ensure!(
+            got == Some(Value::Int(want)),
+            "weft holds {got:?} for k/1, not {want}"
+        );
+    }
+    let size_on_disk = repo.size_on_disk()?;
+    let (dir_bytes, dir_allocated) = dir_size(&dir.path().join(weft_dag::WEFT_DIR))?;
+    drop(repo);
+    Ok(WeftRun {
+        secs,
+        change_bytes,
+        size_on_disk,
+        dir_bytes,
+        dir_allocated,
+    })
+}
+
+#[derive(Debug)]
+struct AutomergeRun {
+    secs: f64,
+    saved_bytes: usize,
+    change_bytes: usize,
+}
+
+fn automerge_run(n: u64) -> Result<AutomergeRun> {
+    let start = Instant::now();
+    let mut doc = AutoCommit::new();
+    for i in 0..n {
+        doc.put(ROOT, key(i), i as i64)?;
+        doc.commit();
+    }
+    let saved = doc.save();
+    let secs = start.elapsed().as_secs_f64();
+    let change_bytes = doc
+        .get_last_local_change()
+        .map_or(0, |c| c.raw_bytes().len());
+    if let Some(want) = expected_k1(n) {
+        let got = doc.get(ROOT, "k/1")?.and_then(|(v, _)| v.to_i64());
+        ensure!(
+            got == Some(want),
+            "automerge holds {got:?} for k/1, not {want}"
+        );
+    }
+    Ok(AutomergeRun {
+        secs,
+        saved_bytes: saved.len(),
+        change_bytes,
+    })
+}
+
+fn commit_bench(
+    n: u64,
+    runs: usize,
+    tmp: Option<&Path>,
+    breakdown: bool,
+    as_json: bool,
+) -> Result<()> {
+    ensure!(n > 0 && runs > 0, "--n and --runs must be positive");
+    let mut weft = Vec::new();
+    let mut am = Vec::new();
+    for r in 0..runs {
+        // Interleave, alternating which goes first, so drift hits both alike.
+        if r % 2 == 0 {
+            weft.push(weft_run(n, tmp)?);
+            am.push(automerge_run(n)?);
+        } else {
+            am.push(automerge_run(n)?);
+            weft.push(weft_run(n, tmp)?);
+        }
+        if !as_json {
+            eprintln!(
+                "run {}/{runs}: weft {:.0} changes/s, automerge {:.0} changes/s",
+                r + 1,
+                n as f64 / weft[r].secs,
+                n as f64 / am[r].secs
+            );
+        }
+    }
+    let weft_rates: Vec<f64> = weft.iter().map(|w| n as f64 / w.secs).collect();
+    let am_rates: Vec<f64> = am.iter().map(|a| n as f64 / a.secs).collect();
+    let ratios: Vec<f64> = weft_rates
+        .iter()
+        .zip(&am_rates)
+        .map(|(w, a)| w / a)
+        .collect();
+    let (w_med, a_med, r_med) = (median(&weft_rates), median(&am_rates), median(&ratios));
+    // Sizes are deterministic up to sled's allocation; report them from the last run.
+    let wl = weft.last().context("no runs")?;
+    let al = am.last().context("no runs")?;
+    let per = |b: u64| b as f64 / n as f64;
+    let parts = if breakdown {
+        Some(weft_breakdown(n, tmp)?)
+    } else {
+        None
+    };
+    let tmp_dir = tmp
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let report = json!({
+        "bench": "commit",
+        "n": n,
+        "runs": runs,
+        "machine": machine(&tmp_dir),
+        "sled_cache_bytes": weft_options().store.cache_bytes,
+        "weft": {
+            "changes_per_sec_median": w_med,
+            "changes_per_sec": weft_rates,
+            "secs": weft.iter().map(|w| w.secs).collect::<Vec<_>>(),
+            "change_block_bytes": wl.change_bytes,
+            "size_on_disk_bytes": wl.size_on_disk,
+            "size_on_disk_per_change": per(wl.size_on_disk),
+            "dir_bytes": wl.dir_bytes,
+            "dir_bytes_per_change": per(wl.dir_bytes),
+            "dir_allocated_bytes": wl.dir_allocated,
+            "dir_allocated_per_change": per(wl.dir_allocated),
+        },
+        "automerge": {
+            "version": "0.6",
+            "changes_per_sec_median": a_med,
+            "changes_per_sec": am_rates,
+            "secs": am.iter().map(|a| a.secs).collect::<Vec<_>>(),
+            "change_bytes": al.change_bytes,
+            "saved_bytes": al.saved_bytes,
+            "saved_bytes_per_change": al.saved_bytes as f64 / n as f64,
+        },
+        "ratio_weft_over_automerge_median": r_med,
+        "ratios": ratios,
+        "weft_breakdown": parts,
+    });
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    print_machine(&report["machine"]);
+    println!();
+    println!(
+        "commit: {n} single-op changes per run, {runs} runs (interleaved), medians; sled cache {} MiB",
+        weft_options().store.cache_bytes >> 20
+    );
+    println!("{:<44} {:>14} {:>14}", "", "weft", "automerge");
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "changes/s (median)",
+        fmt_int(w_med),
+        fmt_int(a_med)
+    );
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "changes/s (min .. max)",
+        format!(
+            "{}..{}",
+            fmt_int(min(&weft_rates)),
+            fmt_int(max(&weft_rates))
+        ),
+        format!("{}..{}", fmt_int(min(&am_rates)), fmt_int(max(&am_rates)))
+    );
+    println!(
+        "{:<44} {:>14.3}",
+        "ratio weft/automerge (median of runs)", r_med
+    );
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "bytes of one single-op change", wl.change_bytes, al.change_bytes
+    );
+    println!(
+        "{:<44} {:>14.1}",
+        "weft Repo::size_on_disk / N",
+        per(wl.size_on_disk)
+    );
+    println!(
+        "{:<44} {:>14.1}",
+        "weft .weft dir, sum of file lengths / N",
+        per(wl.dir_bytes)
+    );
+    println!(
+        "{:<44} {:>14.1}",
+        "weft .weft dir, allocated blocks / N",
+        per(wl.dir_allocated)
+    );
+    println!(
+        "{:<44} {:>14} {:>14.1}",
+        "automerge save().len() / N",
+        "",
+        al.saved_bytes as f64 / n as f64
+    );
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "totals: size_on_disk | dir | save()",
+        format!(
+            "{} | {}",
+            fmt_int(wl.size_on_disk as f64),
+            fmt_int(wl.dir_bytes as f64)
+        ),
+        fmt_int(al.saved_bytes as f64)
+    );
+    if let Some(p) = report["weft_breakdown"].as_object() {
+        let f = |k: &str| p.get(k).and_then(Json::as_f64).unwrap_or(f64::NAN);
+        println!();
+        println!("weft commit breakdown (separate loops over the public APIs, µs per change):");
+        let rows = [
+            (
+                "whole commit path (tx.set + commit), no flush",
+                "us_total_commit_no_flush",
+            ),
+            (
+                "  tx.set alone (reads the key's state)",
+                "us_tx_set_without_commit",
+            ),
+            (
+                "  heads scan + author_seq get",
+                "us_heads_and_author_seq_reads",
+            ),
+            (
+                "  Change::sign (2 encodes + ed25519 + blake3)",
+                "us_change_sign",
+            ),
+            (
+                "    one DAG-CBOR encode (signing_bytes)",
+                "us_signing_bytes_one_encode",
+            ),
+            ("    ed25519 sign", "us_ed25519_sign"),
+            ("    blake3 CID", "us_blake3_cid"),
+            (
+                "  store batch of the same keys, fresh sled",
+                "us_store_batch_of_commit_shape",
+            ),
+            (
+                "    same keys, 100 changes per batch",
+                "us_store_batches_of_100_changes",
+            ),
+            (
+                "    only the block, one batch per change",
+                "us_store_block_only_batches",
+            ),
+        ];
+        for (label, k) in rows {
+            println!("  {label:<50} {:>10.2}", f(k));
+        }
+        println!(
+            "  {:<50} {:>10.1}",
+            "final flush, repo (ms, total)",
+            f("ms_final_flush_total")
+        );
+        println!(
+            "  {:<50} {:>10.1}",
+            "final flush, bare store (ms, total)",
+            f("ms_store_batch_final_flush_total")
+        );
+        println!("  sled size on disk per change (bytes) of those store-only loops:");
+        for (label, k) in [
+            (
+                "same keys, one batch per change",
+                "bytes_store_batch_disk_per_change",
+            ),
+            (
+                "same keys, 100 changes per batch",
+                "bytes_store_batches_of_100_disk_per_change",
+            ),
+            (
+                "only the block, one batch per change",
+                "bytes_store_block_only_disk_per_change",
+            ),
+        ] {
+            println!("    {label:<48} {:>10.0}", f(k));
+        }
+    }
+    Ok(())
+}
+
+/// Times the parts of a weft commit separately, through public APIs only. Each part runs the
+/// workload's shape `n` times; the figures are µs per change.
+/// Writes, to a fresh sled store, what `Repo::stage` writes for each of `encoded` (one-op sets
+/// on the workload's keys), `group` changes per batch; with `block_only`, only the blocks.
+/// Returns µs per change, the final flush in ms, and the size on disk per change.
+fn store_batches(
+    tmp: Option<&Path>,
+    n: u64,
+    doc: weft_dag::DocId,
+    author: weft_dag::Author,
+    encoded: &[weft_dag::EncodedChange],
+    group: usize,
+    block_only: bool,
+) -> Result<(f64, f64, f64)> {
+    let sdir = match tmp {
+        Some(t) => tempfile::tempdir_in(t)?,
+        None => tempfile::tempdir()?,
+    };
+    let store = Store::open(&sdir.path().join("db"), weft_options().store)?;
+    let t = Instant::now();
+    let mut prev: Option<Cid> = None;
+    let mut slots: Vec<Option<Vec<u8>>> = vec![None; 1000];
+    for (g, chunk) in encoded.chunks(group).enumerate() {
+        let mut b = store.batch();
+        for (j, e) in chunk.iter().enumerate() {
+            let i = g * group + j;
+            b.put_block(&e.cid, &e.bytes)?;
+            if block_only {
+                continue;
+            }
+            let c = &e.change;
+            // What Repo::stage reads and writes for a one-op set.
+            if let Some(p) = &prev {
+                let _ = b.get(Keyspace::CHANGES, &p.to_bytes())?;
+            }
+            let meta = ChangeMeta {
+                doc,
+                height: c.height,
+                seq: c.seq,
+                time: c.time,
+                author,
+                n_ops: 1,
+                parents: c.parents.clone(),
+            };
+            b.put(Keyspace::CHANGES, &e.cid.to_bytes(), &meta.encode());
+            b.put(
+                Keyspace::BY_HEIGHT,
+                &layout::height_key(&doc, c.height, &e.cid),
+                &[],
+            );
+            if let Some(p) = &prev {
+                b.delete(Keyspace::HEADS, &layout::head_key(&doc, p));
+            }
+            b.put(
+                Keyspace::HEADS,
+                &layout::head_key(&doc, &e.cid),
+                &c.height.to_be_bytes(),
+            );
+            let seq_key = layout::author_seq_key(&doc, &author);
+            let _ = b.get(Keyspace::AUTHOR_SEQ, &seq_key)?;
+            b.put(Keyspace::AUTHOR_SEQ, &seq_key, &c.seq.to_be_bytes());
+            let k = key(i as u64);
+            let id = OpId {
+                change: e.cid,
+                index: 0,
+            };
+            let slot = layout::slot_key(&doc, &k, &id);
+            let old = &mut slots[i % 1000];
+            if let Some(old_slot) = old.take() {
+                b.delete(Keyspace::REGISTER, &old_slot);
+            }
+            let _ = b.contains(Keyspace::TOMBSTONE, &slot)?;
+            let mut v = Vec::with_capacity(64);
+            v.extend_from_slice(&c.height.to_be_bytes());
+            v.extend_from_slice(&author.0);
+            v.extend_from_slice(&Value::Int(i as i64).to_dag_cbor()?);
+            b.put(Keyspace::REGISTER, &slot, &v);
+            *old = Some(slot);
+            prev = Some(e.cid);
+        }
+        b.commit()?;
+    }
+    let us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = Instant::now();
+    store.flush()?;
+    let flush_ms = t.elapsed().as_secs_f64() * 1e3;
+    let disk = store.size_on_disk()? as f64 / n as f64;
+    Ok((us, flush_ms, disk))
+}
+
+fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
+    let per_us = |start: Instant| start.elapsed().as_secs_f64() * 1e6 / n as f64;
+
+    // 1. The whole commit path, as in the benchmark.
+    let dir = match tmp {
+        Some(t) => tempfile::tempdir_in(t)?,
+        None => tempfile::tempdir()?,
+    };
+    let repo = Repo::init(dir.path(), weft_options())?;
+    let doc = repo.doc("main")?;
+    let t = Instant::now();
+    let mut last = None;
+    for i in 0..n {
+        let mut tx = repo.transaction(doc);
+        tx.set(&key(i), Value::Int(i as i64))?;
+        last = tx.commit()?.map(|c| c.cid);
+    }
+    let total = per_us(t);
+    let t = Instant::now();
+    repo.flush()?;
+    let flush_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    // 2. Transaction building only (state read for `pred`), dropped without commit.
+    let t = Instant::now();
+    for i in 0..n {
+        let mut tx = repo.transaction(doc);
+        tx.set(&key(i), Value::Int(i as i64))?;
+    }
+    let tx_build = per_us(t);
+
+    // 3. Reads commit does before signing: heads and the author sequence.
+    let store = repo.store();
+    let t = Instant::now();
+    for _ in 0..n {
+        let _ = repo.heads(doc)?;
+        let _ = store.get(Keyspace::AUTHOR_SEQ, b"not-a-key")?;
+    }
+    let reads = per_us(t);
+
+    // 4. Sign + encode (two DAG-CBOR encodes, ed25519, blake3) of an equivalent change.
+    let identity = Identity::generate();
+    let parent = last.context("no change")?;
+    let mk = |i: u64| Change {
+        doc: Some(doc),
+        parents: vec![parent],
+        author: identity.author(),
+        seq: i + 1,
+        height: i + 2,
+        time: 1_700_000_000_000 + i,
+        ops: vec![Op::Set {
+            key: key(i),
+            value: Value::Int(i as i64),
+            pred: vec![],
+        }],
+        sig: [0; 64],
+    };
+    let t = Instant::now();
+    let mut encoded = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        encoded.push(mk(i).sign(&identity));
+    }
+    let sign_encode = per_us(t);
+    let t = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(mk(i).signing_bytes());
+    }
+    let encode_only = per_us(t);
+    let msg = mk(0).signing_bytes();
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(identity.sign(&msg));
+    }
+    let ed25519 = per_us(t);
+    let t = Instant::now();
+    for e in &encoded {
+        std::hint::black_box(Cid::hash(weft_dag::Codec::DagCbor, &e.bytes));
+    }
+    let blake3 = per_us(t);
+    drop(repo);
+
+    // 5. A store batch of the same shape as one commit's (block, change index, by-height,
+    //    head delete + put, author seq, register put + delete), on a fresh sled store.
+    let author = identity.author();
+    let (batch, batch_flush_ms, batch_disk) =
+        store_batches(tmp, n, doc, author, &encoded, 1, false)?;
+    let (group, _, group_disk) = store_batches(tmp, n, doc, author, &encoded, 100, false)?;
+    let (blocks_only, _, blocks_disk) = store_batches(tmp, n, doc, author, &encoded, 1, true)?;
+    Ok(json!({
+        "us_total_commit_no_flush": total,
+        "ms_final_flush_total": flush_ms,
+        "us_tx_set_without_commit": tx_build,
+        "us_heads_and_author_seq_reads": reads,
+        "us_change_sign": sign_encode,
+        "us_signing_bytes_one_encode": encode_only,
+        "us_ed25519_sign": ed25519,
+        "us_blake3_cid": blake3,
+        "us_store_batch_of_commit_shape": batch,
+        "ms_store_batch_final_flush_total": batch_flush_ms,
+        "bytes_store_batch_disk_per_change": batch_disk,
+        "us_store_batches_of_100_changes": group,
+        "bytes_store_batches_of_100_disk_per_change": group_disk,
+        "us_store_block_only_batches": blocks_only,
+        "bytes_store_block_only_disk_per_change": blocks_disk,
+    }))
+}
+
+// ----- open-read -----
+
+fn open_read_bench(
+    n: u64,
+    runs: usize,
+    weft: &Path,
+    repo: Option<&Path>,
+    as_json: bool,
+) -> Result<()> {
+    ensure!(runs > 0, "--runs must be positive");
+    let weft = fs::canonicalize(weft).with_context(|| {
+        format!(
+            "no weft binary at {} (build it with `cargo build --release -p weft-cli` in the root)",
+            weft.display()
+        )
+    })?;
+    let _tmp;
+    let (root, built_secs, n_changes) = match repo {
+        Some(root) if root.join(weft_dag::WEFT_DIR).exists() => (root.to_path_buf(), None, None),
+        Some(root) => {
+            fs::create_dir_all(root)?;
+            let secs = build_repo(root, n)?;
+            (root.to_path_buf(), Some(secs), Some(n))
+        }
+        None => {
+            _tmp = tempfile::tempdir()?;
+            let secs = build_repo(_tmp.path(), n)?;
+            (_tmp.path().to_path_buf(), Some(secs), Some(n))
+        }
+    };
+    let (dir_bytes, _) = dir_size(&root.join(weft_dag::WEFT_DIR))?;
+    let root_s = root.to_string_lossy().to_string();
+    let commands: Vec<(&str, Vec<String>)> = vec![
+        (
+            "get k/1",
+            vec!["-C".into(), root_s.clone(), "get".into(), "k/1".into()],
+        ),
+        (
+            "log -n 10",
+            vec![
+                "-C".into(),
+                root_s.clone(),
+                "log".into(),
+                "-n".into(),
+                "10".into(),
+            ],
+        ),
+    ];
+    let mut results = Vec::new();
+    for (name, args) in &commands {
+        // One untimed run: checks the command works, warms the page cache, and outlasts any
+        // lock the building process still held.
+        let out = Command::new(&weft)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {}", weft.display()))?;
+        if !out.status.success() {
+            bail!(
+                "`weft {}` failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let first_line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let mut ms = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = Instant::now();
+            let child = Command::new(&weft)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            let out = child.wait_with_output()?;
+            ms.push(start.elapsed().as_secs_f64() * 1e3);
+            if !out.status.success() {
+                bail!(
+                    "`weft {}` failed ({}): {}",
+                    args.join(" "),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        results.push(json!({
+            "command": format!("weft -C DIR {name}"),
+            "median_ms": median(&ms),
+            "min_ms": min(&ms),
+            "max_ms": max(&ms),
+            "ms": ms,
+            "first_output_line": first_line,
+        }));
+    }
+    let report = json!({
+        "bench": "open-read",
+        "n": n_changes,
+        "runs": runs,
+        "weft_binary": weft.to_string_lossy(),
+        "repo": root_s,
+        "repo_built_secs": built_secs,
+        "repo_dir_bytes": dir_bytes,
+        "expected_k1": n_changes.and_then(expected_k1),
+        "machine": machine(&root),
+        "commands": results,
+    });
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    print_machine(&report["machine"]);
+    println!();
+    match n_changes {
+        Some(n) => println!(
+            "open-read: repo of {n} changes built in {:.1}s ({} bytes in .weft), {runs} timed runs each",
+            built_secs.unwrap_or(0.0),
+            fmt_int(dir_bytes as f64)
+        ),
+        None => println!(
+            "open-read: existing repo {root_s} ({} bytes in .weft), {runs} timed runs each",
+            fmt_int(dir_bytes as f64)
+        ),
+    }
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}   first output line",
+        "spawn to exit", "median ms", "min ms", "max ms"
+    );
+    for r in &results {
+        println!(
+            "{:<28} {:>10.2} {:>10.2} {:>10.2}   {}",
+            r["command"].as_str().unwrap_or(""),
+            r["median_ms"].as_f64().unwrap_or(f64::NAN),
+            r["min_ms"].as_f64().unwrap_or(f64::NAN),
+            r["max_ms"].as_f64().unwrap_or(f64::NAN),
+            r["first_output_line"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+/// Builds a repo of `n` changes at `root` and drops it. Returns the seconds it took.
+fn build_repo(root: &Path, n: u64) -> Result<f64> {
+    let start = Instant::now();
+    let repo = Repo::init(root, weft_options())?;
+    weft_workload(&repo, n)?;
+    drop(repo);
+    Ok(start.elapsed().as_secs_f64())
+}
+
+// ----- helpers -----
+
+/// Sum of file lengths and of allocated bytes (st_blocks * 512) under `dir`.
+fn dir_size(dir: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut len = 0;
+    let mut alloc = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                len += meta.len();
+                alloc += meta.blocks() * 512;
+            }
+        }
+    }
+    Ok((len, alloc))
+}
+
+fn sorted(xs: &[f64]) -> Vec<f64> {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let v = sorted(xs);
+    match v.len() {
+        0 => f64::NAN,
+        l if l % 2 == 1 => v[l / 2],
+        l => (v[l / 2 - 1] + v[l / 2]) / 2.0,
+    }
+}
+
+fn min(xs: &[f64]) -> f64 {
+    sorted(xs).first().copied().unwrap_or(f64::NAN)
+}
+
+fn max(xs: &[f64]) -> f64 {
+    sorted(xs).last().copied().unwrap_or(f64::NAN)
+}
+
+fn fmt_int(x: f64) -> String {
+    let s = format!("{:.0}", x);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+fn run_text(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The filesystem type of the mount holding `path`, from /proc/mounts.
+fn fs_type(path: &Path) -> Option<String> {
+    let path = fs::canonicalize(path).ok()?;
+    let mounts = fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, mnt, ty) = (f.next()?, f.next()?, f.next()?);
+            path.starts_with(mnt).then(|| (mnt.len(), ty.to_string()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, ty)| ty)
+}
+
+fn machine(data_dir: &Path) -> Json {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "model name").then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let nproc = run_text("nproc", &[])
+        .and_then(|s| s.parse::<u64>().ok())
+        .or_else(|| {
+            std::thread::available_parallelism()
+                .ok()
+                .map(|n| n.get() as u64)
+        });
+    let mem_total_kb = fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root_s = root.to_string_lossy().to_string();
+    let git_rev = run_text("git", &["-C", &root_s, "rev-parse", "--short", "HEAD"]);
+    let git_dirty =
+        run_text("git", &["-C", &root_s, "status", "--porcelain"]).map(|s| !s.is_empty());
+    json!({
+        "nproc": nproc,
+        "cpu_model": cpu_model,
+        "mem_total_kb": mem_total_kb,
+        "kernel": fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string()),
+        "rustc": env!("WEFT_BENCH_RUSTC"),
+        "data_dir": data_dir.to_string_lossy(),
+        "data_dir_fs": fs_type(data_dir),
+        "git_rev": git_rev,
+        "git_dirty": git_dirty,
+    })
+}
+
+fn print_machine(m: &Json) {
+    let s = |k: &str| match &m[k] {
+        Json::String(s) => s.clone(),
+        Json::Null => "?".into(),
+        other => other.to_string(),
+    };
+    println!(
+        "machine: {} CPUs (nproc), {}, {} MiB RAM, Linux {}",
+        s("nproc"),
+        s("cpu_model"),
+        m["mem_total_kb"]
+            .as_u64()
+            .map_or("?".into(), |k| (k / 1024).to_string()),
+        s("kernel")
+    );
+    println!(
+        "build:   {}, release; data dir {} ({}); weft git {}{}",
+        s("rustc"),
+        s("data_dir"),
+        s("data_dir_fs"),
+        s("git_rev"),
+        if m["git_dirty"].as_bool() == Some(true) {
+            " (dirty)"
+        } else {
+            ""
+        }
+    );
+}
