@@ -59,8 +59,16 @@ fn parse_value(s: &str) -> Result<Value> {
     Value::parse_cli(s).map_err(|e| usage(format!("invalid value {s:?}: {e}")))
 }
 
+/// RFC 3339 for times humantime can format (years up to 9999), else raw milliseconds: `time`
+/// comes from the author and is informational, so any value must print.
 fn time_str(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let t = UNIX_EPOCH.checked_add(Duration::from_millis(ms));
+    match t.map(|t| write!(s, "{}", humantime::format_rfc3339_millis(t))) {
+        Some(Ok(())) => s,
+        _ => format!("{ms}ms"),
+    }
 }
 
 fn summary(change: &Change) -> String {
@@ -416,12 +424,20 @@ impl<'a> Ctx<'a> {
                 let list: Vec<Json> = entries
                     .iter()
                     .map(|(k, e)| {
-                        Ok(json!({
+                        let (value, error) = match e.value(k) {
+                            Ok(v) => (v.to_json(), None),
+                            Err(err) => (Json::Null, Some(err.to_string())),
+                        };
+                        let mut o = json!({
                             "key": k,
                             "kind": e.kind().name(),
-                            "value": e.value(k)?.to_json(),
+                            "value": value,
                             "conflict": matches!(e, Entry::Register(v) if v.len() > 1),
-                        }))
+                        });
+                        if let Some(err) = error {
+                            o["error"] = json!(err);
+                        }
+                        Ok(o)
                     })
                     .collect::<Result<_>>()?;
                 write_json(out, &json!({"entries": list}))
@@ -434,7 +450,11 @@ impl<'a> Ctx<'a> {
                         }
                         _ => String::new(),
                     };
-                    writeln!(out, "{k}\t{}{conflict}", e.value(k)?)?;
+                    // One bad key (an overflowing counter) must not hide the others.
+                    match e.value(k) {
+                        Ok(v) => writeln!(out, "{k}\t{v}{conflict}")?,
+                        Err(err) => writeln!(out, "{k}\t<{err}>")?,
+                    }
                 }
                 Ok(())
             }

@@ -25,10 +25,11 @@ fn exchange(from: &Repo, to: &Repo, doc: weft_dag::DocId) -> Result<usize> {
 
 /// Runs the demo, writing a narrated transcript to `out`.
 pub fn run(out: &mut dyn Write) -> Result<()> {
-    let tmp = std::env::temp_dir().join(format!("weft-demo-{}", std::process::id()));
-    let result = run_in(&tmp, out);
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    let tmp = tempfile::Builder::new()
+        .prefix("weft-demo-")
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    run_in(tmp.path(), out)
 }
 
 fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {

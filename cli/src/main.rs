@@ -57,7 +57,12 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 | E::WrongDoc { .. } => code::NOT_FOUND,
                 E::WrongType { .. } => code::WRONG_TYPE,
                 E::Locked { .. } => code::LOCKED,
-                E::InvalidKey { .. } | E::InvalidValue(_) | E::InvalidDocName { .. } => code::USAGE,
+                E::InvalidKey { .. }
+                | E::InvalidValue(_)
+                | E::InvalidDocName { .. }
+                | E::ChangeTooLarge { .. }
+                | E::CounterOverflow { .. }
+                | E::Store(weft_store::Error::BlockTooLarge { .. }) => code::USAGE,
                 E::HashMismatch(_) | E::Decode(_) | E::Verify(_) | E::InvalidChange { .. } => {
                     code::CORRUPT
                 }
@@ -115,6 +120,14 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    // A panic is a bug in weft; still keep to one line on stderr and no backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(
+            io::stderr(),
+            "weft: error: internal error (a bug in weft, please report it): {}",
+            info.to_string().replace('\n', " ")
+        );
+    }));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
@@ -130,7 +143,13 @@ fn main() -> ExitCode {
         .and_then(|ok| Ok(out.flush().map(|()| ok)?));
     match result {
         Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(code::CORRUPT),
+        Ok(false) => {
+            let _ = writeln!(
+                io::stderr(),
+                "weft: error: fsck found problems (listed above)"
+            );
+            ExitCode::from(code::CORRUPT)
+        }
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // Whatever was printed before the error still goes out (best effort).

@@ -99,6 +99,12 @@ pub enum Error {
         /// The key.
         key: String,
     },
+    /// A transaction too big for one change (see the limits in [`crate::change`]).
+    #[error("the change is too large: {reason}")]
+    ChangeTooLarge {
+        /// Which limit it breaks.
+        reason: String,
+    },
     /// A value that cannot be stored.
     #[error("invalid value: {0}")]
     InvalidValue(String),

@@ -144,16 +144,24 @@ pub enum Slot {
     Set = b's' as isize,
 }
 
-/// `tombstone`: `doc ++ kind ++ key ++ 0x00 ++ member? ++ opid` (the member only for sets).
+/// `tombstone`: `doc ++ opid ++ kind ++ key ++ 0x00 ++ member?` (the member only for sets).
+///
+/// The op id comes first so that every tombstone naming a change sits under
+/// [`tombstone_change_prefix`], to be cleared when that change arrives.
 pub fn tombstone_key(doc: &DocId, kind: Slot, key: &str, member: &[u8], op: &OpId) -> Vec<u8> {
     cat(&[
         &doc.0.to_bytes(),
+        &op.to_bytes(),
         &[kind as u8],
         key.as_bytes(),
         &[0],
         member,
-        &op.to_bytes(),
     ])
+}
+
+/// Prefix of every tombstone that names an op of change `cid`: `doc ++ cid`.
+pub fn tombstone_change_prefix(doc: &DocId, cid: &Cid) -> Vec<u8> {
+    cat(&[&doc.0.to_bytes(), &cid.to_bytes()])
 }
 
 /// Every keyspace the dag layer writes, for documentation cross-checks.

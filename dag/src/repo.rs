@@ -10,7 +10,7 @@ use std::{
 use weft_store::{Batch, Cid, Keyspace, Store};
 
 use crate::{
-    change::{validate_key, Change, EncodedChange, Op, OpId},
+    change::{validate_key, Change, EncodedChange, Op, OpId, MAX_OPS, MAX_PARENTS, MAX_PRED},
     identity::{Author, Identity},
     layout::{self, ChangeMeta},
     state::{self, Entry, Kind, State},
@@ -470,8 +470,10 @@ impl Repo {
         let mut docs = BTreeSet::new();
         for r in self.store.scan_prefix(Keyspace::HEADS, &[]) {
             let (k, _) = r?;
-            let cid = Cid::from_bytes(&k[..weft_store::CID_LEN])
-                .map_err(|e| corrupt("heads", &e.to_string()))?;
+            let cid = k
+                .get(..weft_store::CID_LEN)
+                .and_then(|b| Cid::from_bytes(b).ok())
+                .ok_or_else(|| corrupt("heads", "damaged key"))?;
             docs.insert(DocId(cid));
         }
         Ok(docs.into_iter().collect())
@@ -649,7 +651,9 @@ impl Repo {
 
     /// Starts a transaction on `doc`: its ops become one signed change on [`commit`].
     ///
-    /// The transaction holds the repo's write lock until it is committed or dropped.
+    /// The transaction holds the repo's write lock until it is committed or dropped, so the same
+    /// thread must not call another writing method (`create_doc`, `apply_changes`, a second
+    /// `transaction`) meanwhile: it would wait forever.
     ///
     /// [`commit`]: Transaction::commit
     pub fn transaction(&self, doc: DocId) -> Transaction<'_> {
@@ -1112,11 +1116,19 @@ impl Transaction<'_> {
         let entry = self.check(key, Kind::Register)?;
         let mut pred = self.register_pred(key, &entry);
         pred.sort();
+        // A change may name at most MAX_PRED op ids per op: kill the rest with extra deletes.
+        let rest = pred.split_off(pred.len().min(MAX_PRED));
         self.ops.push(Op::Set {
             key: key.into(),
             value,
             pred,
         });
+        for chunk in rest.chunks(MAX_PRED) {
+            self.ops.push(Op::Del {
+                key: key.into(),
+                pred: chunk.to_vec(),
+            });
+        }
         Ok(self)
     }
 
@@ -1133,10 +1145,10 @@ impl Transaction<'_> {
         }
         let mut pred = self.register_pred(key, &entry);
         pred.sort();
-        if !pred.is_empty() {
+        for chunk in pred.chunks(MAX_PRED) {
             self.ops.push(Op::Del {
                 key: key.into(),
-                pred,
+                pred: chunk.to_vec(),
             });
         }
         Ok(self)
@@ -1209,11 +1221,11 @@ impl Transaction<'_> {
             return Err(Error::KeyNotFound { key: key.into() });
         }
         tags.sort();
-        if !tags.is_empty() {
+        for chunk in tags.chunks(MAX_PRED) {
             self.ops.push(Op::Remove {
                 key: key.into(),
-                member,
-                tags,
+                member: member.clone(),
+                tags: chunk.to_vec(),
             });
         }
         Ok(self)
@@ -1225,6 +1237,14 @@ impl Transaction<'_> {
         if self.ops.is_empty() {
             return Ok(None);
         }
+        if self.ops.len() > MAX_OPS {
+            return Err(Error::ChangeTooLarge {
+                reason: format!(
+                    "{} ops, at most {MAX_OPS} fit in one change",
+                    self.ops.len()
+                ),
+            });
+        }
         let repo = self.repo;
         let doc = self.doc;
         let mut heads = repo.heads_with_height(doc)?;
@@ -1234,6 +1254,8 @@ impl Transaction<'_> {
             });
         }
         heads.sort();
+        // At most MAX_PARENTS heads can be merged at once; the next commit merges the rest.
+        heads.truncate(MAX_PARENTS);
         let height = heads.iter().map(|(_, h)| *h).max().unwrap_or(0) + 1;
         let seq = match repo.store.get(
             Keyspace::AUTHOR_SEQ,

@@ -296,6 +296,18 @@ pub(crate) fn apply_ops(
             }
         }
     }
+    // Every tombstone that names an op of this change has now done its work (or named a slot
+    // that no op of this change has). Clearing them all makes the state a function of the set
+    // of changes alone, whatever the order they arrived in.
+    let prefix = layout::tombstone_change_prefix(doc, cid);
+    let stale: Vec<Vec<u8>> = batch
+        .store()
+        .scan_prefix(Keyspace::TOMBSTONE, &prefix)
+        .map(|r| r.map(|(k, _)| k))
+        .collect::<Result<_, _>>()?;
+    for k in stale {
+        batch.delete(Keyspace::TOMBSTONE, &k);
+    }
     Ok(())
 }
 
@@ -345,10 +357,10 @@ fn insert(
     slot: Vec<u8>,
     value: &[u8],
 ) -> Result<(), Error> {
+    // A tombstone for exactly this slot means an op that arrived earlier killed this one. The
+    // tombstones naming this change are all cleared at the end of `apply_ops`.
     let tomb = layout::tombstone_key(doc, kind, key, member, op);
-    if batch.contains(Keyspace::TOMBSTONE, &tomb)? {
-        batch.delete(Keyspace::TOMBSTONE, &tomb);
-    } else {
+    if !batch.contains(Keyspace::TOMBSTONE, &tomb)? {
         batch.put(ks, &slot, value);
     }
     Ok(())

@@ -194,11 +194,50 @@ impl Value {
 
     /// Parses a command-line value: JSON (DAG-JSON) if it parses as JSON, else a plain string.
     pub fn parse_cli(input: &str) -> Result<Value, ValueError> {
+        let t = input.trim();
+        let integer_like = number_like(t) && t.bytes().all(|b| b == b'-' || b.is_ascii_digit());
+        if integer_like && t.parse::<i64>().is_err() {
+            // serde_json would turn it into a lossy float; refuse instead of guessing.
+            return Err(ValueError::IntOutOfRange(t.to_string()));
+        }
         match serde_json::from_str::<serde_json::Value>(input) {
             Ok(json) => Value::from_json(&json),
+            Err(_) if number_like(t) => Err(ValueError::NonFinite(t.to_string())),
             Err(_) => Ok(Value::String(input.to_string())),
         }
     }
+}
+
+/// Whether `t` is a number by JSON's grammar (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`),
+/// for telling an out-of-range number from a plain string such as `02139`.
+fn number_like(t: &str) -> bool {
+    let t = t.strip_prefix('-').unwrap_or(t);
+    let mut chars = t.chars().peekable();
+    let mut digits = 0;
+    let leading_zero = chars.peek() == Some(&'0');
+    while chars.peek().is_some_and(char::is_ascii_digit) {
+        chars.next();
+        digits += 1;
+    }
+    if digits == 0 || (leading_zero && digits > 1) {
+        return false;
+    }
+    if chars.peek() == Some(&'.') {
+        chars.next();
+        while chars.peek().is_some_and(char::is_ascii_digit) {
+            chars.next();
+        }
+    }
+    if matches!(chars.peek(), Some('e' | 'E')) {
+        chars.next();
+        if matches!(chars.peek(), Some('+' | '-')) {
+            chars.next();
+        }
+        while chars.peek().is_some_and(char::is_ascii_digit) {
+            chars.next();
+        }
+    }
+    chars.next().is_none()
 }
 
 impl fmt::Display for Value {
@@ -257,6 +296,22 @@ mod tests {
         let bytes = Value::parse_cli(r#"{"/":{"bytes":"aGk"}}"#).unwrap();
         assert_eq!(bytes, Value::Bytes(b"hi".to_vec()));
         assert!(Value::parse_cli(r#"{"/":"nope"}"#).is_err());
+        assert!(matches!(
+            Value::parse_cli("18446744073709551616"),
+            Err(ValueError::IntOutOfRange(_))
+        ));
+        assert!(matches!(
+            Value::parse_cli("1e400"),
+            Err(ValueError::NonFinite(_))
+        ));
+        assert_eq!(Value::parse_cli("1e3").unwrap(), Value::Float(1000.0));
+        assert_eq!(Value::parse_cli("12abc").unwrap(), Value::from("12abc"));
+        assert_eq!(Value::parse_cli("NaN").unwrap(), Value::from("NaN"));
+        assert_eq!(Value::parse_cli("02139").unwrap(), Value::from("02139"));
+        assert_eq!(
+            Value::parse_cli("012345678901234567890123").unwrap(),
+            Value::from("012345678901234567890123")
+        );
     }
 
     #[test]

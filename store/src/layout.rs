@@ -33,14 +33,16 @@
 //! | `0x10` | `register` | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
 //! | `0x11` | `counter` | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
 //! | `0x12` | `set` | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
-//! | `0x13` | `tombstone` | `doc ++ kind:u8 ++ key ++ 0x00 ++ member? ++ opid` | empty: a register value (`kind` = `r`) or set tag (`s`, with its member) that was killed before it arrived; see below |
+//! | `0x13` | `tombstone` | `doc ++ opid ++ kind:u8 ++ key ++ 0x00 ++ member?` | empty: a register value (`kind` = `r`) or set tag (`s`, with its member) that was killed before it arrived; see below |
 //!
 //! Tombstones make the state independent of arrival order. An op that names a register value or
 //! a set tag to kill (`pred`, `tags`) deletes that slot if the named change is already stored;
-//! otherwise it leaves a tombstone for the slot, and when the named op arrives it finds the
-//! tombstone, is not inserted, and removes the tombstone. Once every change has arrived no
-//! tombstone remains, whatever the order; honest writers only name ops they have seen, so they
-//! never create one.
+//! otherwise it leaves a tombstone for the exact slot (op id, kind, key, member). When the named
+//! change arrives, each of its ops is inserted unless a tombstone names its exact slot, and then
+//! every tombstone under `doc ++ cid` is removed, whether or not it matched (a hostile `pred` may
+//! name an op with another key). So a tombstone exists exactly while the change it names is
+//! absent, and the same set of changes gives the same bytes in any order. Honest writers only
+//! name ops they have seen, so they never create one.
 //!
 //! Keyspaces `0x10..=0x1f` together with `heads` are the *materialized state*: `fsck` checks them
 //! against a fresh replay of the DAG.

@@ -361,6 +361,11 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// The store this batch writes to (reads through it do not see the pending writes).
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
     /// Stages a write. Blocks must go through [`put_block`](Batch::put_block).
     pub fn put(&mut self, ks: Keyspace, key: &[u8], value: &[u8]) {
         debug_assert_ne!(ks, Keyspace::BLOCKS, "blocks go through put_block");

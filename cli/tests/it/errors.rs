@@ -153,7 +153,7 @@ fn corrupt_block_is_7() {
     // fsck: exit 7, names the block.
     let out = dir.run(&["fsck"]);
     assert_eq!(out.code(), Some(7), "{out:?}");
-    assert_eq!(out.stderr(), "");
+    crate::util::assert_one_line_error(&out.stderr(), "fsck");
     let stdout = out.stdout();
     assert!(
         stdout.contains(&format!("corrupt-block: {target}")),

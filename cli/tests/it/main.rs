@@ -7,6 +7,7 @@ mod concurrent;
 mod env;
 mod errors;
 mod history;
+mod hostile;
 mod output;
 mod repo;
 mod util;

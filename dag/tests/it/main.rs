@@ -12,6 +12,7 @@
 
 mod convergence;
 mod golden;
+mod hostile;
 mod repo;
 
 use weft_dag::{Cid, DocId, Identity, Repo};

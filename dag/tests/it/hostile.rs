@@ -1,0 +1,212 @@
+//! Hostile kills: `pred`/`tags` that name ops which are not ancestors, or not of the kind, key or
+//! member they claim. Every delivery order must give byte-identical state, and fsck must pass.
+
+use weft_dag::{Change, DocId, EncodedChange, Op, OpId, Repo, Value};
+use weft_store::Keyspace;
+
+use crate::identity;
+
+fn change(doc: DocId, parents: Vec<weft_dag::Cid>, seed: u8, ops: Vec<Op>) -> EncodedChange {
+    let id = identity(seed);
+    Change {
+        doc: Some(doc),
+        parents,
+        author: id.author(),
+        seq: 2,
+        height: 2,
+        time: 1_700_000_000_000,
+        ops,
+        sig: [0; 64],
+    }
+    .sign(&id)
+}
+
+/// Every state entry as `(keyspace tag, key, value)`.
+type StateBytes = Vec<(u8, Vec<u8>, Vec<u8>)>;
+
+fn state_bytes(repo: &Repo) -> StateBytes {
+    let mut out = Vec::new();
+    for ks in Keyspace::STATE {
+        for r in repo.store().scan_prefix(ks, &[]) {
+            let (k, v) = r.unwrap();
+            out.push((ks.tag, k, v));
+        }
+    }
+    out
+}
+
+fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for (i, &x) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, x);
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn hostile_kills_give_identical_state_in_every_order() {
+    let origin = Repo::memory(identity(1));
+    let doc = origin.doc("main").unwrap();
+    let genesis = (doc.0, origin.block(&doc.0).unwrap());
+    let g = vec![doc.0];
+    let s = |k: &str| k.to_string();
+
+    // C writes y and adds m to s.
+    let c = change(
+        doc,
+        g.clone(),
+        2,
+        vec![
+            Op::Set {
+                key: s("y"),
+                value: Value::Int(1),
+                pred: vec![],
+            },
+            Op::Add {
+                key: s("s"),
+                member: Value::from("m"),
+            },
+        ],
+    );
+    let c0 = OpId {
+        change: c.cid,
+        index: 0,
+    };
+    let c1 = OpId {
+        change: c.cid,
+        index: 1,
+    };
+    // D is concurrent with C and kills C's ops under the wrong keys, kinds and members.
+    let d = change(
+        doc,
+        g.clone(),
+        3,
+        vec![
+            Op::Del {
+                key: s("x"),
+                pred: vec![c0],
+            },
+            Op::Set {
+                key: s("z"),
+                value: Value::Int(2),
+                pred: vec![c0, c1],
+            },
+            Op::Remove {
+                key: s("s"),
+                member: Value::from("other"),
+                tags: vec![c1],
+            },
+        ],
+    );
+    // E is concurrent with C too, and kills C's ops under their true slots.
+    let e = change(
+        doc,
+        g,
+        4,
+        vec![
+            Op::Del {
+                key: s("y"),
+                pred: vec![c0],
+            },
+            Op::Remove {
+                key: s("s"),
+                member: Value::from("m"),
+                tags: vec![c1],
+            },
+        ],
+    );
+    let changes = [c, d, e];
+
+    let mut reference: Option<StateBytes> = None;
+    for order in permutations(&[0, 1, 2]) {
+        let repo = Repo::with_store(
+            weft_store::Store::memory(),
+            identity(9),
+            weft_dag::Durability::Manual,
+        );
+        repo.apply_changes([genesis.clone()]).unwrap();
+        for &i in &order {
+            let ch = &changes[i];
+            repo.apply_changes([(ch.cid, ch.bytes.clone())]).unwrap();
+        }
+        let report = repo.fsck().unwrap();
+        assert!(report.is_ok(), "order {order:?}: {:?}", report.problems);
+        let state = repo.state(doc);
+        // E killed C's value of y and C's tag of m; D's wrong-slot kills did nothing.
+        assert_eq!(state.get("y").unwrap(), None, "order {order:?}");
+        assert_eq!(state.get("s").unwrap(), None, "order {order:?}");
+        assert_eq!(
+            state.get("z").unwrap(),
+            Some(Value::Int(2)),
+            "order {order:?}"
+        );
+        let bytes = state_bytes(&repo);
+        assert!(
+            !bytes
+                .iter()
+                .any(|(tag, _, _)| *tag == Keyspace::TOMBSTONE.tag),
+            "order {order:?}: a tombstone outlived the change it names"
+        );
+        match &reference {
+            None => reference = Some(bytes),
+            Some(r) => assert_eq!(r, &bytes, "order {order:?} stored different state"),
+        }
+    }
+}
+
+#[test]
+fn a_kill_of_a_change_that_never_arrives_leaves_one_tombstone() {
+    let origin = Repo::memory(identity(1));
+    let doc = origin.doc("main").unwrap();
+    let ghost = OpId {
+        change: weft_dag::Cid::hash(weft_dag::Codec::DagCbor, b"never sent"),
+        index: 0,
+    };
+    let d = change(
+        doc,
+        vec![doc.0],
+        3,
+        vec![Op::Del {
+            key: "x".into(),
+            pred: vec![ghost],
+        }],
+    );
+    origin.apply_changes([(d.cid, d.bytes.clone())]).unwrap();
+    let tombs = origin.store().scan_prefix(Keyspace::TOMBSTONE, &[]).count();
+    assert_eq!(tombs, 1);
+    assert!(origin.fsck().unwrap().is_ok());
+}
+
+#[test]
+fn a_remove_of_many_tags_is_split_to_fit_the_limits() {
+    let repo = Repo::memory(identity(1));
+    let doc = repo.doc("main").unwrap();
+    let n = weft_dag::change::MAX_PRED + 10;
+    for _ in 0..n {
+        let mut tx = repo.transaction(doc);
+        tx.add("s", "x").unwrap();
+        tx.commit().unwrap();
+    }
+    let mut tx = repo.transaction(doc);
+    tx.remove("s", "x").unwrap();
+    let committed = tx.commit().unwrap().unwrap();
+    assert_eq!(
+        committed.change.ops.len(),
+        2,
+        "two remove ops of at most MAX_PRED tags"
+    );
+    assert_eq!(repo.state(doc).get("s").unwrap(), None);
+    // The change decodes and verifies, so any replica accepts it.
+    let other = Repo::memory(identity(2));
+    crate::sync(&repo, &other, doc);
+    assert_eq!(other.heads(doc).unwrap(), repo.heads(doc).unwrap());
+    assert!(repo.fsck().unwrap().is_ok());
+}
