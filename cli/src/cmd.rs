@@ -59,6 +59,10 @@ fn parse_value(s: &str) -> Result<Value> {
     Value::parse_cli(s).map_err(|e| usage(format!("invalid value {s:?}: {e}")))
 }
 
+fn parse_values(inputs: &[String]) -> Result<Vec<Value>> {
+    inputs.iter().map(|s| parse_value(s)).collect()
+}
+
 /// RFC 3339 for times humantime can format (years up to 9999), else raw milliseconds: `time`
 /// comes from the author and is informational, so any value must print.
 fn time_str(ms: u64) -> String {
@@ -241,10 +245,7 @@ impl<'a> Ctx<'a> {
                 Ok(())
             }),
             Command::Sadd { key, members } => {
-                let members = members
-                    .iter()
-                    .map(|m| parse_value(m))
-                    .collect::<Result<Vec<_>>>()?;
+                let members = parse_values(members)?;
                 self.write(out, key, |tx| {
                     for m in members {
                         tx.add(key, m)?;
@@ -253,10 +254,7 @@ impl<'a> Ctx<'a> {
                 })
             }
             Command::Srem { key, members } => {
-                let members = members
-                    .iter()
-                    .map(|m| parse_value(m))
-                    .collect::<Result<Vec<_>>>()?;
+                let members = parse_values(members)?;
                 self.write(out, key, |tx| {
                     for m in members {
                         tx.remove(key, m)?;

@@ -1,7 +1,7 @@
 //! Key and value encoders for the dag keyspaces. The layouts are documented, with every other
 //! keyspace, in [`weft_store::layout`]; this module is their only implementation.
 
-use weft_store::{Cid, Keyspace, CID_LEN};
+use weft_store::{Cid, CID_LEN};
 
 use crate::{change::OpId, identity::Author, DocId};
 
@@ -163,20 +163,6 @@ pub fn tombstone_key(doc: &DocId, kind: Slot, key: &str, member: &[u8], op: &OpI
 pub fn tombstone_change_prefix(doc: &DocId, cid: &Cid) -> Vec<u8> {
     cat(&[&doc.0.to_bytes(), &cid.to_bytes()])
 }
-
-/// Every keyspace the dag layer writes, for documentation cross-checks.
-pub const DAG_KEYSPACES: [Keyspace; 10] = [
-    Keyspace::CHANGES,
-    Keyspace::HEADS,
-    Keyspace::BY_HEIGHT,
-    Keyspace::DOC_NAMES,
-    Keyspace::DOC_IDS,
-    Keyspace::AUTHOR_SEQ,
-    Keyspace::REGISTER,
-    Keyspace::COUNTER,
-    Keyspace::SET,
-    Keyspace::TOMBSTONE,
-];
 
 #[cfg(test)]
 mod tests {

@@ -499,14 +499,11 @@ impl Repo {
 
     /// The current heads of a document, sorted.
     pub fn heads(&self, doc: DocId) -> Result<Vec<Cid>, Error> {
-        self.store
-            .scan_prefix(Keyspace::HEADS, &doc.0.to_bytes())
-            .map(|r| {
-                let (k, _) = r?;
-                Cid::from_bytes(&k[weft_store::CID_LEN..])
-                    .map_err(|e| corrupt("heads", &e.to_string()))
-            })
-            .collect()
+        Ok(self
+            .heads_with_height(doc)?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect())
     }
 
     fn heads_with_height(&self, doc: DocId) -> Result<Vec<(Cid, u64)>, Error> {

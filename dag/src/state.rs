@@ -401,10 +401,9 @@ impl State<'_> {
     /// Every key under `prefix` with its value, sorted by key.
     pub fn list(&self, prefix: &str) -> Result<BTreeMap<String, Value>, Error> {
         let mut out = BTreeMap::new();
-        for key in list_keys(self.store, &self.doc, prefix)? {
-            if let Some(v) = self.get(&key)? {
-                out.insert(key, v);
-            }
+        for (key, entry) in self.entries(prefix)? {
+            let value = entry.value(&key)?;
+            out.insert(key, value);
         }
         Ok(out)
     }
