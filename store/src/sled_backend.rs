@@ -45,20 +45,7 @@ impl SledBackend {
                 path: lock_path.clone(),
                 source,
             })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(OpenError::Locked {
-                    path: path.to_path_buf(),
-                })
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(OpenError::Io {
-                    path: lock_path,
-                    source,
-                })
-            }
-        }
+        take_lock(&lock, path, &lock_path)?;
         let db = open_sled(path, cache_bytes)?;
         let tree = db
             .open_tree(TREE_NAME)
@@ -74,6 +61,41 @@ impl SledBackend {
     /// The database directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// How long [`SledBackend::open`] retries a busy [`LOCK_FILE`] before reporting `Locked`.
+///
+/// `flock` locks belong to an open file description, and a child process forked by *any* thread
+/// of this process shares every descriptor until it calls `exec` (even `O_CLOEXEC` ones). A store
+/// closed and reopened in a process that also spawns children can therefore find its own released
+/// lock still held for the instant between that fork and exec. A short retry rides that out; a
+/// lock held by another weft process stays held and is reported once the wait is over.
+const OWN_LOCK_WAIT: Duration = Duration::from_millis(300);
+
+/// Takes the exclusive lock on [`LOCK_FILE`], retrying for up to [`OWN_LOCK_WAIT`].
+fn take_lock(lock: &File, path: &Path, lock_path: &Path) -> Result<(), OpenError> {
+    let deadline = Instant::now() + OWN_LOCK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(25));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(OpenError::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(OpenError::Io {
+                    path: lock_path.to_path_buf(),
+                    source,
+                })
+            }
+        }
     }
 }
 
