@@ -20,6 +20,7 @@
 pub mod change;
 mod error;
 pub mod identity;
+mod import;
 pub mod layout;
 mod repo;
 pub mod state;
@@ -33,6 +34,7 @@ pub use crate::{
     change::{Change, EncodedChange, Op, OpId},
     error::Error,
     identity::{Author, Identity},
+    import::{Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
     repo::{
         ApplyOutcome, BlameLine, Committed, Durability, Event, FsckReport, LogEntry, Options,
         Problem, Repo, Snapshot, Subscription, Transaction, DB_DIR, DEFAULT_DOC, KEY_FILE,

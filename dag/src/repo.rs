@@ -1,7 +1,7 @@
 //! [`Repo`]: the API that applications embed.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
     path::{Path, PathBuf},
     sync::{mpsc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -213,7 +213,7 @@ pub struct Repo {
     identity: Identity,
     root: Option<PathBuf>,
     durability: Durability,
-    write: Mutex<()>,
+    pub(crate) write: Mutex<()>,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
 }
 
@@ -223,7 +223,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The data behind these mutexes is always left consistent (a unit, or a Vec we only push to
     // and retain), so a poisoned lock is safe to use.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -616,6 +616,94 @@ impl Repo {
         Ok(out)
     }
 
+    /// Every change of `doc` in `(height, cid)` order, parents before children, streamed from
+    /// the height index.
+    pub fn changes_by_height(
+        &self,
+        doc: DocId,
+    ) -> impl Iterator<Item = Result<(u64, Cid), Error>> + '_ {
+        self.store
+            .scan_prefix(Keyspace::BY_HEIGHT, &doc.0.to_bytes())
+            .map(|r| {
+                let (k, _) = r?;
+                layout::parse_height_key(&k).ok_or_else(|| corrupt("by_height", "key"))
+            })
+    }
+
+    /// The changes of `doc` that are not ancestors of `base` (nor in it), sorted by
+    /// `(height, cid)` so parents come before children: what a peer that has `base` lacks.
+    ///
+    /// CIDs of `base` that are unknown here or belong to another document are ignored. The walk
+    /// goes down from the heads by height, painting what `base` reaches, and stops as soon as
+    /// only painted changes are left, so its cost follows the size of the answer, not of the
+    /// history. With an empty `base` the answer is the whole document.
+    pub fn missing(&self, doc: DocId, base: &[Cid]) -> Result<Vec<(u64, Cid)>, Error> {
+        // cid -> (reached from base, parents), for changes queued in `heap`.
+        let mut queued: HashMap<Cid, (bool, Vec<Cid>)> = HashMap::new();
+        let mut heap: BinaryHeap<(u64, Cid)> = BinaryHeap::new();
+        let mut unpainted = 0usize;
+        let mut any_base = false;
+        for b in base {
+            let Some(meta) = self.change_meta(b)? else {
+                continue;
+            };
+            if meta.doc != doc {
+                continue;
+            }
+            any_base = true;
+            if queued.insert(*b, (true, meta.parents)).is_none() {
+                heap.push((meta.height, *b));
+            }
+        }
+        if !any_base {
+            return self.changes_by_height(doc).collect();
+        }
+        for (head, _) in self.heads_with_height(doc)? {
+            if queued.contains_key(&head) {
+                continue;
+            }
+            let meta = self
+                .change_meta(&head)?
+                .ok_or(Error::UnknownCid { cid: head })?;
+            queued.insert(head, (false, meta.parents));
+            heap.push((meta.height, head));
+            unpainted += 1;
+        }
+        let mut out = Vec::new();
+        while unpainted > 0 {
+            let Some((height, cid)) = heap.pop() else {
+                break;
+            };
+            let Some((painted, parents)) = queued.remove(&cid) else {
+                continue;
+            };
+            if !painted {
+                unpainted -= 1;
+                out.push((height, cid));
+            }
+            for p in parents {
+                match queued.get_mut(&p) {
+                    Some(entry) => {
+                        if painted && !entry.0 {
+                            entry.0 = true;
+                            unpainted -= 1;
+                        }
+                    }
+                    None => {
+                        let meta = self.change_meta(&p)?.ok_or(Error::UnknownCid { cid: p })?;
+                        queued.insert(p, (painted, meta.parents));
+                        heap.push((meta.height, p));
+                        if !painted {
+                            unpainted += 1;
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
     /// The state of `doc` as it was at `heads`, replayed from the DAG into memory.
     pub fn at(&self, doc: DocId, heads: &[Cid]) -> Result<Snapshot, Error> {
         for h in heads {
@@ -676,7 +764,11 @@ impl Repo {
         Ok(())
     }
 
-    fn after_commit(&self, applied: &[(DocId, EncodedChange)], local: bool) -> Result<(), Error> {
+    pub(crate) fn after_commit(
+        &self,
+        applied: &[(DocId, EncodedChange)],
+        local: bool,
+    ) -> Result<(), Error> {
         if applied.is_empty() {
             return Ok(());
         }
@@ -701,7 +793,7 @@ impl Repo {
 
     /// Stages one verified change: block, index, heads, author sequence and state. Its parents
     /// must be present (in the store or earlier in the batch).
-    fn stage(&self, batch: &mut Batch<'_>, enc: &EncodedChange) -> Result<DocId, Error> {
+    pub(crate) fn stage(&self, batch: &mut Batch<'_>, enc: &EncodedChange) -> Result<DocId, Error> {
         let cid = enc.cid;
         let c = &enc.change;
         let doc = c.doc.unwrap_or(DocId(cid));
@@ -784,98 +876,29 @@ impl Repo {
     /// Verifies and applies changes that came from elsewhere, in any order.
     ///
     /// Each block is checked (hash, size, canonical encoding, signature, shape) before anything
-    /// is written; a failure stops the call with an error naming the CID. A change is applied,
-    /// in its own atomic batch, once all its parents are present, so changes may arrive in any
-    /// order within one call. Changes already present are counted and skipped. Changes whose
-    /// parents are still missing at the end are rejected with [`Error::Orphans`]; everything
-    /// else of the call stays applied.
+    /// is written; a failure stops the call with an error naming the CID. A change is applied
+    /// once all its parents are present, so changes may arrive in any order within one call;
+    /// applied changes are committed in atomic groups (see [`Repo::import`], which this wraps).
+    /// Changes already present are counted and skipped. Changes whose parents are still missing
+    /// at the end are rejected with [`Error::Orphans`]; everything verified before a failure
+    /// stays applied.
     pub fn apply_changes<I>(&self, blocks: I) -> Result<ApplyOutcome, Error>
     where
         I: IntoIterator<Item = (Cid, Vec<u8>)>,
     {
-        let _guard = lock(&self.write);
-        let mut outcome = ApplyOutcome::default();
-        let mut pending: HashMap<Cid, EncodedChange> = HashMap::new();
-        let mut waiting: HashMap<Cid, Vec<Cid>> = HashMap::new();
-        let mut applied: Vec<(DocId, EncodedChange)> = Vec::new();
-        let result = (|| {
-            for (cid, bytes) in blocks {
-                let max = self.store.options().max_block_size;
-                if bytes.len() > max {
-                    return Err(Error::Store(weft_store::Error::BlockTooLarge {
-                        cid,
-                        size: bytes.len(),
-                        max,
-                    }));
-                }
-                cid.verify(&bytes)?;
-                if self.has_change(&cid)? || pending.contains_key(&cid) {
-                    outcome.n_duplicates += 1;
-                    continue;
-                }
-                let change = Change::decode(&cid, &bytes)?;
-                change.verify(&cid)?;
-                let enc = EncodedChange { cid, bytes, change };
-                let missing: Vec<Cid> = enc
-                    .change
-                    .parents
-                    .iter()
-                    .copied()
-                    .filter(|p| !matches!(self.has_change(p), Ok(true)))
-                    .collect();
-                if let Some(first) = missing.first() {
-                    waiting.entry(*first).or_default().push(cid);
-                    pending.insert(cid, enc);
-                    continue;
-                }
-                let mut ready = vec![enc];
-                while let Some(enc) = ready.pop() {
-                    let mut batch = self.store.batch();
-                    let doc = self.stage(&mut batch, &enc)?;
-                    batch.commit()?;
-                    outcome.applied.push(enc.cid);
-                    for child in waiting.remove(&enc.cid).unwrap_or_default() {
-                        let Some(c) = pending.get(&child) else {
-                            continue;
-                        };
-                        let next_missing = c
-                            .change
-                            .parents
-                            .iter()
-                            .copied()
-                            .find(|p| !matches!(self.has_change(p), Ok(true)));
-                        match next_missing {
-                            Some(p) => waiting.entry(p).or_default().push(child),
-                            None => {
-                                if let Some(c) = pending.remove(&child) {
-                                    ready.push(c);
-                                }
-                            }
-                        }
-                    }
-                    applied.push((doc, enc));
-                }
-            }
-            Ok(())
-        })();
-        self.after_commit(&applied, false)?;
-        result?;
-        // Name a parent that never arrived (not one that arrived but is an orphan itself), and
-        // the same one whatever the hash map's order.
-        if let Some((parent, children)) = waiting
-            .iter()
-            .filter(|(p, c)| !c.is_empty() && !pending.contains_key(*p))
-            .min_by_key(|(p, _)| **p)
-        {
-            let cid = children[0];
-            return Err(Error::Orphans {
-                cid,
-                missing: *parent,
-                n_orphans: pending.len(),
-                n_applied: outcome.applied.len(),
-            });
+        let mut import = self.import();
+        let pushed = blocks
+            .into_iter()
+            .try_for_each(|(cid, bytes)| import.push_claimed(cid, bytes).map(|_| ()));
+        if let Err(e) = pushed {
+            import.finish_partial()?;
+            return Err(e);
         }
-        Ok(outcome)
+        let stats = import.finish()?;
+        Ok(ApplyOutcome {
+            applied: stats.applied,
+            n_duplicates: stats.n_duplicates,
+        })
     }
 
     /// Checks everything: re-hashes every block, verifies every change's signature and shape,

@@ -1,0 +1,270 @@
+//! [`Import`]: changes from elsewhere, verified one by one and applied in groups.
+//!
+//! Sync and bundles feed blocks in as they arrive. Each block is checked (size, hash when a CID
+//! is claimed, canonical encoding, shape, signature) the moment it is pushed; a change whose
+//! parents are all present joins the current *group*, and a group is staged and committed in one
+//! atomic store batch under the repo's write lock. Grouping is what makes a clone fast: one
+//! batch per thousand changes instead of one per change.
+//!
+//! A change whose parents have not arrived yet waits in memory (bounded by
+//! [`MAX_WAITING_BYTES`]) and joins a group as soon as they do. Whatever happens, every change
+//! that was verified and had its parents is committed by [`Import::commit`] / [`Import::finish`],
+//! so a transfer cut off midway keeps all it verified; nothing unverified is ever written.
+
+use std::collections::{HashMap, HashSet};
+
+use weft_store::{Cid, Codec};
+
+use crate::{
+    change::{Change, EncodedChange},
+    repo::lock,
+    DocId, Error, Repo,
+};
+
+/// How many changes a group holds before it is committed.
+pub const GROUP_CHANGES: usize = 1024;
+
+/// How many block bytes a group holds before it is committed.
+pub const GROUP_BYTES: usize = 4 << 20;
+
+/// How many bytes of changes may wait for missing parents before the import is refused.
+pub const MAX_WAITING_BYTES: usize = 64 << 20;
+
+/// What an import did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Changes verified and committed, in commit order.
+    pub applied: Vec<Cid>,
+    /// Changes that were already present (or pushed twice).
+    pub n_duplicates: usize,
+}
+
+/// An import in progress; see the [module docs](self).
+#[derive(Debug)]
+pub struct Import<'r> {
+    repo: &'r Repo,
+    /// Verified changes whose parents are present, in a valid order.
+    group: Vec<EncodedChange>,
+    group_bytes: usize,
+    in_group: HashSet<Cid>,
+    /// Verified changes waiting for a parent.
+    waiting: HashMap<Cid, EncodedChange>,
+    waiting_bytes: usize,
+    /// Missing parent -> the waiting changes that want it.
+    wanted_by: HashMap<Cid, Vec<Cid>>,
+    stats: ImportStats,
+}
+
+impl Repo {
+    /// Starts an [`Import`] of changes from elsewhere.
+    pub fn import(&self) -> Import<'_> {
+        Import {
+            repo: self,
+            group: Vec::new(),
+            group_bytes: 0,
+            in_group: HashSet::new(),
+            waiting: HashMap::new(),
+            waiting_bytes: 0,
+            wanted_by: HashMap::new(),
+            stats: ImportStats::default(),
+        }
+    }
+}
+
+impl Import<'_> {
+    /// Verifies a block named by its own bytes (the CID is computed, so it cannot mismatch) and
+    /// queues it. Returns its CID and whether it was new.
+    pub fn push(&mut self, bytes: Vec<u8>) -> Result<(Cid, bool), Error> {
+        self.check_size(None, &bytes)?;
+        let cid = Cid::hash(Codec::DagCbor, &bytes);
+        let new = self.push_verified_hash(cid, bytes)?;
+        Ok((cid, new))
+    }
+
+    /// Verifies a block against the CID it is claimed to have and queues it. Returns whether it
+    /// was new.
+    pub fn push_claimed(&mut self, cid: Cid, bytes: Vec<u8>) -> Result<bool, Error> {
+        self.check_size(Some(cid), &bytes)?;
+        cid.verify(&bytes)?;
+        self.push_verified_hash(cid, bytes)
+    }
+
+    fn check_size(&self, cid: Option<Cid>, bytes: &[u8]) -> Result<(), Error> {
+        let max = self.repo.store().options().max_block_size;
+        if bytes.len() > max {
+            let cid = cid.unwrap_or_else(|| Cid::hash(Codec::DagCbor, bytes));
+            return Err(Error::Store(weft_store::Error::BlockTooLarge {
+                cid,
+                size: bytes.len(),
+                max,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Whether a change is present: stored, in the uncommitted group, or waiting.
+    fn have(&self, cid: &Cid) -> Result<bool, Error> {
+        Ok(self.in_group.contains(cid) || self.repo.has_change(cid)?)
+    }
+
+    fn push_verified_hash(&mut self, cid: Cid, bytes: Vec<u8>) -> Result<bool, Error> {
+        if self.waiting.contains_key(&cid) || self.have(&cid)? {
+            self.stats.n_duplicates += 1;
+            return Ok(false);
+        }
+        let change = Change::decode(&cid, &bytes)?;
+        change.verify(&cid)?;
+        let enc = EncodedChange { cid, bytes, change };
+        let mut missing = None;
+        for p in &enc.change.parents {
+            if !self.have(p)? {
+                missing = Some(*p);
+                break;
+            }
+        }
+        match missing {
+            Some(parent) => {
+                self.waiting_bytes += enc.bytes.len();
+                if self.waiting_bytes > MAX_WAITING_BYTES {
+                    return Err(Error::InvalidChange {
+                        cid,
+                        reason: format!(
+                            "more than {} MiB of changes are waiting for parents that have not \
+                             arrived (first missing: {parent})",
+                            MAX_WAITING_BYTES >> 20
+                        ),
+                    });
+                }
+                self.wanted_by.entry(parent).or_default().push(cid);
+                self.waiting.insert(cid, enc);
+            }
+            None => self.ready(enc)?,
+        }
+        Ok(true)
+    }
+
+    /// Adds a change whose parents are present to the group, then every waiting change that
+    /// this makes ready.
+    fn ready(&mut self, enc: EncodedChange) -> Result<(), Error> {
+        let mut ready = vec![enc];
+        while let Some(enc) = ready.pop() {
+            let cid = enc.cid;
+            self.group_bytes += enc.bytes.len();
+            self.in_group.insert(cid);
+            self.group.push(enc);
+            for child in self.wanted_by.remove(&cid).unwrap_or_default() {
+                let Some(c) = self.waiting.get(&child) else {
+                    continue;
+                };
+                let mut next_missing = None;
+                for p in &c.change.parents {
+                    if !self.have(p)? {
+                        next_missing = Some(*p);
+                        break;
+                    }
+                }
+                match next_missing {
+                    Some(p) => self.wanted_by.entry(p).or_default().push(child),
+                    None => {
+                        if let Some(c) = self.waiting.remove(&child) {
+                            self.waiting_bytes -= c.bytes.len();
+                            ready.push(c);
+                        }
+                    }
+                }
+            }
+        }
+        if self.group.len() >= GROUP_CHANGES || self.group_bytes >= GROUP_BYTES {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Commits the current group in one atomic batch (and flushes, if the repo flushes every
+    /// commit). Waiting changes stay waiting.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        if self.group.is_empty() {
+            return Ok(());
+        }
+        let group = std::mem::take(&mut self.group);
+        self.group_bytes = 0;
+        let mut applied: Vec<(DocId, EncodedChange)> = Vec::with_capacity(group.len());
+        let mut failure = None;
+        {
+            let _guard = lock(&self.repo.write);
+            let mut batch = self.repo.store().batch();
+            for enc in &group {
+                match self.repo.stage(&mut batch, enc) {
+                    Ok(doc) => applied.push((doc, enc.clone())),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if failure.is_some() {
+                // A change failed a rule that needs its parents (height, document). The batch
+                // may hold part of it: stage again without it, so the changes before it land.
+                batch = self.repo.store().batch();
+                for (_, enc) in &applied {
+                    self.repo.stage(&mut batch, enc)?;
+                }
+            }
+            batch.commit()?;
+        }
+        self.in_group.clear();
+        self.stats
+            .applied
+            .extend(applied.iter().map(|(_, enc)| enc.cid));
+        self.repo.after_commit(&applied, false)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Parents that waiting changes need and that have not arrived, sorted.
+    pub fn missing_parents(&self) -> Vec<Cid> {
+        let mut v: Vec<Cid> = self
+            .wanted_by
+            .iter()
+            .filter(|(p, kids)| !kids.is_empty() && !self.waiting.contains_key(*p))
+            .map(|(p, _)| *p)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// How many verified changes are waiting for parents.
+    pub fn n_waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// What was done so far (committed changes only).
+    pub fn stats(&self) -> &ImportStats {
+        &self.stats
+    }
+
+    /// Commits the last group. Changes still waiting for parents are dropped and reported as
+    /// [`Error::Orphans`], naming a parent that never arrived; everything else stays applied.
+    pub fn finish(mut self) -> Result<ImportStats, Error> {
+        self.commit()?;
+        if let Some(parent) = self.missing_parents().first().copied() {
+            let mut kids = self.wanted_by.get(&parent).cloned().unwrap_or_default();
+            kids.sort();
+            return Err(Error::Orphans {
+                cid: kids[0],
+                missing: parent,
+                n_orphans: self.waiting.len(),
+                n_applied: self.stats.applied.len(),
+            });
+        }
+        Ok(self.stats)
+    }
+
+    /// Commits the last group and drops whatever waits for parents, returning the stats.
+    pub fn finish_partial(mut self) -> Result<ImportStats, Error> {
+        self.commit()?;
+        Ok(self.stats)
+    }
+}
