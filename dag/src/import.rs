@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use weft_store::{Cid, Codec};
+use weft_store::{Cid, Codec, Keyspace};
 
 use crate::{
     change::{Change, EncodedChange},
@@ -194,6 +194,12 @@ impl Import<'_> {
             let _guard = lock(&self.repo.write);
             let mut batch = self.repo.store().batch();
             for enc in &group {
+                // Another import (a second sync session) may have committed it since it was
+                // queued; staging it twice would count its ops twice.
+                if batch.contains(Keyspace::CHANGES, &enc.cid.to_bytes())? {
+                    self.stats.n_duplicates += 1;
+                    continue;
+                }
                 match self.repo.stage(&mut batch, enc) {
                     Ok(doc) => applied.push((doc, enc.clone())),
                     Err(e) => {

@@ -1,7 +1,7 @@
 //! The on-disk layout: every keyspace weft stores, with the byte layout of its keys and values.
 //!
 //! This module is the single registry of keyspaces, so that two layers can never pick the same
-//! tag. The store owns `meta` and `blocks`; the dag layer owns the rest and encodes their keys
+//! tag. The store owns `meta` and `blocks`, the sync layer owns `sync_peers`; the dag layer owns the rest and encodes their keys
 //! with the helpers in `weft_dag::layout`, which follow the layouts written here.
 //!
 //! # Physical layout
@@ -30,6 +30,7 @@
 //! | `0x05` | `doc_names` | UTF-8 local name | `doc:cid` |
 //! | `0x06` | `doc_ids` | `doc:cid` | UTF-8 local name (reverse of `doc_names`) |
 //! | `0x07` | `author_seq` | `doc ++ author` | `seq:u64`: the highest seq stored for this author |
+//! | `0x08` | `sync_peers` | `0x00 "replica"` / `0x01 ++ replica:16 ++ doc:cid` | this replica's random 16-byte id / the heads both sides had at the end of the last sync with that peer: `cid*` (owned by `weft-sync`) |
 //! | `0x10` | `register` | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
 //! | `0x11` | `counter` | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
 //! | `0x12` | `set` | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
@@ -86,6 +87,8 @@ impl Keyspace {
     pub const DOC_IDS: Keyspace = Keyspace::new(0x06, "doc_ids");
     /// Highest sequence number per document and author.
     pub const AUTHOR_SEQ: Keyspace = Keyspace::new(0x07, "author_seq");
+    /// Per-peer sync state (owned by `weft-sync`).
+    pub const SYNC_PEERS: Keyspace = Keyspace::new(0x08, "sync_peers");
     /// Live register values.
     pub const REGISTER: Keyspace = Keyspace::new(0x10, "register");
     /// Counter increments.
@@ -96,7 +99,7 @@ impl Keyspace {
     pub const TOMBSTONE: Keyspace = Keyspace::new(0x13, "tombstone");
 
     /// Every keyspace, in tag order.
-    pub const ALL: [Keyspace; 12] = [
+    pub const ALL: [Keyspace; 13] = [
         Keyspace::META,
         Keyspace::BLOCKS,
         Keyspace::CHANGES,
@@ -105,6 +108,7 @@ impl Keyspace {
         Keyspace::DOC_NAMES,
         Keyspace::DOC_IDS,
         Keyspace::AUTHOR_SEQ,
+        Keyspace::SYNC_PEERS,
         Keyspace::REGISTER,
         Keyspace::COUNTER,
         Keyspace::SET,

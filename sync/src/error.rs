@@ -1,0 +1,134 @@
+//! The errors of sync sessions, transports and bundles.
+
+use weft_store::Cid;
+
+/// Everything a sync can fail with. Each variant says what was wrong and, where there is one,
+/// names the CID.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading from or writing to the peer failed.
+    #[error("connection to {peer} failed: {source}")]
+    Io {
+        /// The peer, as the user named it.
+        peer: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The peer could not be reached at all.
+    #[error("cannot reach {peer}: {reason}")]
+    Unreachable {
+        /// The peer, as the user named it.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// The peer closed the connection before the session was over.
+    #[error("the peer closed the connection {during}")]
+    Closed {
+        /// What the session was doing.
+        during: &'static str,
+    },
+    /// The peer sent nothing for too long.
+    #[error("the peer sent nothing for {secs} s; giving up")]
+    Timeout {
+        /// The limit that passed.
+        secs: u64,
+    },
+    /// A frame announced a size over the limit.
+    #[error("the peer sent a frame of {len} bytes (the limit is {max})")]
+    FrameTooLarge {
+        /// The announced size.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Bytes that are not a valid frame or message.
+    #[error("the peer sent a malformed {what}: {reason}")]
+    Malformed {
+        /// What was being decoded.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A valid frame at a point where the protocol does not allow it, or a message that breaks a
+    /// rule of the protocol.
+    #[error("protocol violation by the peer: {0}")]
+    Protocol(String),
+    /// No protocol version in common.
+    #[error("no common protocol version (we speak {ours:?}, the peer speaks {theirs:?})")]
+    Version {
+        /// What we speak.
+        ours: Vec<u32>,
+        /// What the peer speaks.
+        theirs: Vec<u32>,
+    },
+    /// The peer reported an error and ended the session.
+    #[error("the peer reported: {0}")]
+    Peer(String),
+    /// The sync went on for more rounds than any honest peer needs.
+    #[error("no convergence after {rounds} rounds; the peer keeps withholding changes")]
+    NoProgress {
+        /// Rounds run.
+        rounds: u32,
+    },
+    /// A document asked for is neither here nor on the peer.
+    #[error("unknown document {name:?}: neither this repo nor the peer has it")]
+    UnknownDoc {
+        /// The name or id asked for.
+        name: String,
+    },
+    /// A URL that names no transport weft knows.
+    #[error("bad remote URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bundle file that is not a valid weft bundle.
+    #[error("bad bundle {path}: {reason}")]
+    BadBundle {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A block in a bundle does not hash to the CID it is stored under.
+    #[error("bundle {path}: block {cid} does not match its hash")]
+    BundleHashMismatch {
+        /// The file.
+        path: String,
+        /// The CID it claimed.
+        cid: Cid,
+    },
+    /// Verifying or applying a change failed (bad signature, bad encoding, missing parents,
+    /// ...); the error names the change.
+    #[error(transparent)]
+    Repo(#[from] weft_dag::Error),
+    /// A storage failure.
+    #[error(transparent)]
+    Store(#[from] weft_store::Error),
+}
+
+impl Error {
+    /// Whether the error is about what the peer sent (as opposed to our side or the network).
+    pub fn is_peer_fault(&self) -> bool {
+        use weft_dag::Error as D;
+        match self {
+            Error::FrameTooLarge { .. }
+            | Error::Malformed { .. }
+            | Error::Protocol(_)
+            | Error::NoProgress { .. } => true,
+            Error::Repo(e) => matches!(
+                e,
+                D::Decode(_)
+                    | D::Verify(_)
+                    | D::InvalidChange { .. }
+                    | D::Orphans { .. }
+                    | D::HashMismatch(_)
+            ),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The driver: runs an [`Endpoint`] over any byte stream.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use crate::{
+    frame::{read_frame, FrameSize, MAX_FRAME},
+    session::Endpoint,
+    Error,
+};
+
+/// Maps an IO failure on the link to a sync error.
+pub(crate) fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            Error::Timeout { secs: timeout_secs }
+        }
+        io::ErrorKind::UnexpectedEof => Error::Closed {
+            during: "in the middle of a frame",
+        },
+        io::ErrorKind::InvalidData => match e.get_ref().and_then(|i| i.downcast_ref::<FrameSize>())
+        {
+            Some(f) => Error::FrameTooLarge {
+                len: f.len,
+                max: MAX_FRAME as u64,
+            },
+            None => Error::Io {
+                peer: peer.to_string(),
+                source: e,
+            },
+        },
+        _ => Error::Io {
+            peer: peer.to_string(),
+            source: e,
+        },
+    }
+}
+
+/// Runs `endpoint` over `reader`/`writer` until its session is over. `peer` names the other
+/// side in errors; `timeout_secs` is only used to word a timeout (the transport sets it).
+///
+/// On failure the endpoint keeps every change it verified, tells the peer why in an ERROR frame
+/// (best effort), and the error is returned.
+pub fn run(
+    endpoint: &mut dyn Endpoint,
+    reader: impl Read,
+    writer: impl Write,
+    peer: &str,
+    timeout_secs: u64,
+    progress: &mut dyn FnMut(&dyn Endpoint),
+) -> Result<(), Error> {
+    let mut reader = BufReader::with_capacity(256 << 10, reader);
+    let mut writer = BufWriter::with_capacity(256 << 10, writer);
+    let result = (|| {
+        let mut buf = Vec::new();
+        let mut n = 0u64;
+        loop {
+            while let Some(frame) = endpoint.poll_transmit()? {
+                writer
+                    .write_all(&frame)
+                    .map_err(|e| link_error(peer, e, timeout_secs))?;
+            }
+            writer
+                .flush()
+                .map_err(|e| link_error(peer, e, timeout_secs))?;
+            if endpoint.is_done() {
+                return Ok(());
+            }
+            match read_frame(&mut reader, &mut buf) {
+                Ok(true) => endpoint.handle(&buf)?,
+                Ok(false) => return endpoint.handle_eof(),
+                Err(e) => return Err(link_error(peer, e, timeout_secs)),
+            }
+            n += 1;
+            if n.is_multiple_of(256) {
+                progress(endpoint);
+            }
+        }
+    })();
+    if let Err(e) = &result {
+        endpoint.abort();
+        if !matches!(e, Error::Io { .. } | Error::Closed { .. } | Error::Peer(_)) {
+            let msg = crate::frame::Frame::Error(e.to_string()).encode();
+            let _ = writer.write_all(&msg).and_then(|()| writer.flush());
+        }
+    }
+    progress(endpoint);
+    result
+}

@@ -1,0 +1,95 @@
+//! weft-sync: two replicas reach the same heads and state over any byte stream.
+//!
+//! # Goals
+//! - As few round trips as possible: a fast-forward or a clone takes one round trip after the
+//!   greeting, a typical divergence two, and the worst case never depends on the depth of the
+//!   DAG (it is one more round per Bloom false positive on the edge of a branch, which is rare).
+//! - Only missing changes cross the wire, each once, in topological order, verified and applied
+//!   as they arrive, so a cut-off transfer keeps everything it verified and the next sync resumes.
+//! - Sans-IO: [`Initiator`] and [`Responder`] are state machines fed with frames. [`run`] drives
+//!   one over any `Read`/`Write`; the [`transport`] module opens TCP, SSH and local links.
+//!
+//! Non-goals: authentication and authorization of peers (use SSH, or a trusted network, for
+//! TCP); encryption (idem); partial replication inside a document.
+//!
+//! # Protocol (version 1)
+//! Frames are length-prefixed; see [`frame`] for the byte format. A session is:
+//!
+//! 1. **Greeting.** Both sides send HELLO at once: protocol versions and a random replica id.
+//!    The responder's HELLO also lists every document it serves with its name and heads.
+//! 2. **Turns.** The initiator sends a REQUEST, then the BLOCKs it pushes, then END. The
+//!    responder applies the blocks, answers with a REPLY, the BLOCKs the initiator lacks, then
+//!    END. One request and its reply is one round trip.
+//! 3. **End.** When every document is in sync the initiator sends DONE. Either side may send
+//!    ERROR (a reason) and close.
+//!
+//! Per document, a request carries the initiator's heads, the responder's heads it has, the
+//! *base* (the heads both had at the end of their last sync, from [`peer`] state), on the first
+//! turn a few *samples* (ancestors at heights `top, top-1, top-3, top-7, ...`) and, when it wants
+//! changes, a Bloom filter over its changes that are not below what it knows the responder has.
+//!
+//! The responder, per document:
+//! - **fast path**: if it has every head of the initiator, it streams exactly the changes that
+//!   are not their ancestors (found by walking down from its heads by height, not by walking the
+//!   whole history), and the initiator is done;
+//! - otherwise it lists which heads and samples it has, sends every candidate change the Bloom
+//!   filter does not claim (and every descendant of one it sends), and, if the initiator pushes,
+//!   a Bloom filter of its own candidates; without a filter to go by it asks for one.
+//!
+//! The initiator, per document, pushes exactly what the responder lacks when it has every head
+//! the responder announced, and otherwise what the responder's filter does not claim. It stops
+//! when it has the responder's heads (pull) and the responder has its heads (push). A parent
+//! that a false positive held back shows up as missing: the next request asks for it by CID.
+//!
+//! So: fast-forward pull or clone, 1 round trip; fast-forward push, 1; divergence with a shared
+//! base, 2; divergence with no sync history, 2 (the samples bound the common history in round
+//! 1, the summaries follow in round 2). Range-based reconciliation was the alternative; it needs
+//! `log n` rounds where this needs two, and the DAG structure (heads, heights, downward-closed
+//! sets) gives the exact difference whenever one side has the other's heads. See
+//! ARCHITECTURE.md for the comparison and the measured figures.
+//!
+//! # Example
+//! Two replicas in memory, each with a concurrent edit, converge:
+//! ```
+//! use weft_dag::{Identity, Repo, Value};
+//! use weft_sync::{pump, Direction, Initiator, Responder, SyncOptions};
+//!
+//! let a = Repo::memory(Identity::generate());
+//! let b = Repo::memory(Identity::generate());
+//! // b starts as a clone of a.
+//! let opts = |direction| SyncOptions { direction, docs: None };
+//! pump(&mut Initiator::new(&b, opts(Direction::Pull))?, &mut Responder::new(&a)?, None)?;
+//!
+//! let doc = a.doc("main")?;
+//! for (repo, colour) in [(&a, "red"), (&b, "blue")] {
+//!     let mut tx = repo.transaction(doc);
+//!     tx.set("colour", Value::from(colour))?;
+//!     tx.commit()?;
+//! }
+//!
+//! let mut sync = Initiator::new(&b, opts(Direction::Both))?;
+//! pump(&mut sync, &mut Responder::new(&a)?, None)?;
+//! assert_eq!(a.heads(doc)?, b.heads(doc)?);
+//! assert_eq!(a.state(doc).get_all("colour")?, b.state(doc).get_all("colour")?);
+//! assert_eq!(weft_sync::Endpoint::stats(&sync).round_trips, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![allow(clippy::result_large_err)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod bloom;
+mod error;
+pub mod frame;
+mod io;
+pub mod peer;
+mod session;
+
+pub use crate::{
+    error::Error,
+    io::run,
+    session::{
+        pump, Direction, Endpoint, Initiator, Responder, Stats, SyncOptions, MAX_ROUNDS,
+        SPECULATIVE_SUMMARY, VERSIONS,
+    },
+};

@@ -1,0 +1,864 @@
+//! The protocol state machines, [`Initiator`] and [`Responder`]. They read and write the repo
+//! but never a socket: a driver (see [`crate::run`], or [`pump`] in memory) moves their frames.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde::Serialize;
+use weft_dag::{DocId, Import, Repo};
+use weft_store::{Cid, Keyspace};
+
+use crate::{
+    bloom::Bloom,
+    frame::{DocAd, DocRep, DocReq, Frame, Hello, Reply, Request},
+    peer::{self, ReplicaId},
+    Error,
+};
+
+/// Protocol versions this build speaks.
+pub const VERSIONS: &[u32] = &[1];
+
+/// Rounds after which an initiator gives up on a peer that keeps withholding changes. Honest
+/// peers need 1 or 2, and one more per (rare) Bloom false positive.
+pub const MAX_ROUNDS: u32 = 24;
+
+/// Up to this many candidate changes, the initiator sends its summary in the first turn without
+/// being asked (it costs about 2 bytes per change); above it, it waits until the responder says
+/// it needs one.
+pub const SPECULATIVE_SUMMARY: usize = 20_000;
+
+/// Which way changes flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Fetch the peer's changes.
+    Pull,
+    /// Send ours.
+    Push,
+    /// Both, in one session.
+    Both,
+}
+
+impl Direction {
+    fn pulls(self) -> bool {
+        matches!(self, Direction::Pull | Direction::Both)
+    }
+    fn pushes(self) -> bool {
+        matches!(self, Direction::Push | Direction::Both)
+    }
+}
+
+/// What an initiator syncs.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Which way.
+    pub direction: Direction,
+    /// Documents by local name, the peer's name, or id; `None` means every document the peer
+    /// serves (pull), every local one (push), or both (sync).
+    pub docs: Option<Vec<String>>,
+}
+
+/// The figures of one session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Request/reply exchanges after the greeting.
+    pub round_trips: u32,
+    /// Bytes received, frame headers included.
+    pub bytes_in: u64,
+    /// Bytes sent, frame headers included.
+    pub bytes_out: u64,
+    /// Change blocks received.
+    pub changes_in: u64,
+    /// Change blocks sent.
+    pub changes_out: u64,
+    /// Blocks received that were already here.
+    pub redundant_in: u64,
+    /// Blocks sent that the peer already had (as it reported).
+    pub redundant_out: u64,
+    /// Documents synced.
+    pub docs: u32,
+}
+
+/// One side of a session, driven by frames.
+pub trait Endpoint {
+    /// The next frame to send, header included; `None` while waiting for input (or done).
+    fn poll_transmit(&mut self) -> Result<Option<Vec<u8>>, Error>;
+    /// Handles one received frame body (the bytes after the length header).
+    fn handle(&mut self, body: &[u8]) -> Result<(), Error>;
+    /// Whether the session is over for this side.
+    fn is_done(&self) -> bool;
+    /// The stream ended. Keeps what was verified; says whether that was an orderly end.
+    fn handle_eof(&mut self) -> Result<(), Error>;
+    /// The session failed: commit every change that was verified, drop the rest.
+    fn abort(&mut self);
+    /// The figures so far.
+    fn stats(&self) -> &Stats;
+}
+
+/// Frames waiting to go out: control frames first, then blocks read from the store one at a
+/// time (so a clone streams instead of being built in memory), then the END of the turn.
+#[derive(Debug, Default)]
+struct Outbox {
+    frames: VecDeque<Vec<u8>>,
+    blocks: VecDeque<Cid>,
+    end: bool,
+}
+
+impl Outbox {
+    fn turn(&mut self, msg: Frame, blocks: Vec<Cid>) {
+        self.frames.push_back(msg.encode());
+        self.blocks = blocks.into();
+        self.end = true;
+    }
+
+    fn poll(&mut self, repo: &Repo, stats: &mut Stats) -> Result<Option<Vec<u8>>, Error> {
+        let frame = if let Some(f) = self.frames.pop_front() {
+            f
+        } else if let Some(cid) = self.blocks.pop_front() {
+            stats.changes_out += 1;
+            Frame::Block(repo.block(&cid)?).encode()
+        } else if self.end {
+            self.end = false;
+            Frame::End.encode()
+        } else {
+            return Ok(None);
+        };
+        stats.bytes_out += frame.len() as u64;
+        Ok(Some(frame))
+    }
+}
+
+fn hello(repo: &Repo, me: ReplicaId, advertise: bool) -> Result<Hello, Error> {
+    let docs = if advertise {
+        let names: HashMap<DocId, String> = repo.docs()?.into_iter().map(|(n, d)| (d, n)).collect();
+        let mut v = Vec::new();
+        for doc in repo.doc_ids()? {
+            v.push(DocAd {
+                doc: doc.0,
+                name: names.get(&doc).cloned(),
+                heads: repo.heads(doc)?,
+            });
+        }
+        Some(v)
+    } else {
+        None
+    };
+    Ok(Hello {
+        versions: VERSIONS.to_vec(),
+        replica: me.to_vec(),
+        docs,
+    })
+}
+
+/// Checks the peer's hello; returns its replica id.
+fn negotiate(h: &Hello) -> Result<ReplicaId, Error> {
+    if !h.versions.iter().any(|v| VERSIONS.contains(v)) {
+        return Err(Error::Version {
+            ours: VERSIONS.to_vec(),
+            theirs: h.versions.clone(),
+        });
+    }
+    h.replica
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::Protocol("a replica id must be 16 bytes".into()))
+}
+
+fn unexpected(frame: &Frame, state: &str) -> Error {
+    let what = match frame {
+        Frame::Hello(_) => "HELLO",
+        Frame::Request(_) => "REQUEST",
+        Frame::Reply(_) => "REPLY",
+        Frame::Block(_) => "BLOCK",
+        Frame::End => "END",
+        Frame::Done => "DONE",
+        Frame::Error(_) => "ERROR",
+    };
+    Error::Protocol(format!("unexpected {what} frame while {state}"))
+}
+
+fn has_all(repo: &Repo, cids: &[Cid]) -> Result<bool, Error> {
+    for c in cids {
+        if !repo.has_change(c)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn present(repo: &Repo, cids: &[Cid]) -> Result<Vec<Cid>, Error> {
+    let mut v = Vec::new();
+    for c in cids {
+        if repo.has_change(c)? {
+            v.push(*c);
+        }
+    }
+    Ok(v)
+}
+
+/// Ancestors of the heads at heights `top, top-1, top-3, top-7, ...` (up to two per height):
+/// whichever the peer has bound the common history within a factor of two of the divergence.
+fn samples(repo: &Repo, doc: DocId) -> Result<Vec<Cid>, Error> {
+    let mut top = 0;
+    for h in repo.heads(doc)? {
+        if let Some(m) = repo.change_meta(&h)? {
+            top = top.max(m.height);
+        }
+    }
+    let mut out = Vec::new();
+    let mut step = 1u64;
+    let mut h = top;
+    while h >= 1 {
+        let mut prefix = doc.0.to_bytes().to_vec();
+        prefix.extend_from_slice(&h.to_be_bytes());
+        for r in repo
+            .store()
+            .scan_prefix(Keyspace::BY_HEIGHT, &prefix)
+            .take(2)
+        {
+            let (k, _) = r?;
+            if let Some((_, cid)) = weft_dag::layout::parse_height_key(&k) {
+                out.push(cid);
+            }
+        }
+        h = h.saturating_sub(step);
+        step *= 2;
+    }
+    Ok(out)
+}
+
+/// The candidates a peer may lack, minus those its summary says it has. A change whose parent
+/// is being sent is sent too (the peer cannot have it), so a false positive costs at most the
+/// first change of a branch.
+fn filter(repo: &Repo, candidates: &[(u64, Cid)], summary: &Bloom) -> Result<Vec<Cid>, Error> {
+    let mut sent: HashSet<Cid> = HashSet::new();
+    let mut out = Vec::new();
+    for (_, c) in candidates {
+        let send = !summary.contains(c)
+            || (!sent.is_empty()
+                && repo
+                    .change_meta(c)?
+                    .is_some_and(|m| m.parents.iter().any(|p| sent.contains(p))));
+        if send {
+            sent.insert(*c);
+            out.push(*c);
+        }
+    }
+    Ok(out)
+}
+
+fn cids(v: &[(u64, Cid)]) -> Vec<Cid> {
+    v.iter().map(|(_, c)| *c).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct DocSession {
+    doc: DocId,
+    their_name: Option<String>,
+    their_heads: Vec<Cid>,
+    base: Vec<Cid>,
+    base_ok: bool,
+    /// CIDs of ours the responder confirmed it has (heads, samples).
+    confirmed: Vec<Cid>,
+    their_summary: Option<Bloom>,
+    summary_requested: bool,
+    first: bool,
+    done: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum IState {
+    AwaitHello,
+    AwaitReply,
+    InReply,
+    Done,
+}
+
+/// The side that opens the session and drives it; see the [crate docs](crate).
+#[derive(Debug)]
+pub struct Initiator<'r> {
+    repo: &'r Repo,
+    opts: SyncOptions,
+    peer: Option<ReplicaId>,
+    state: IState,
+    out: Outbox,
+    docs: Vec<DocSession>,
+    /// Indexes into `docs` of the current request's entries.
+    asked: Vec<usize>,
+    /// CIDs the responder is known to have.
+    known: HashSet<Cid>,
+    import: Option<Import<'r>>,
+    stats: Stats,
+    expected_in: u64,
+    progress: bool,
+}
+
+impl<'r> Initiator<'r> {
+    /// Starts a session; the first frame (HELLO) is ready at once.
+    pub fn new(repo: &'r Repo, opts: SyncOptions) -> Result<Initiator<'r>, Error> {
+        let me = peer::replica_id(repo)?;
+        let mut out = Outbox::default();
+        out.frames
+            .push_back(Frame::Hello(hello(repo, me, false)?).encode());
+        Ok(Initiator {
+            repo,
+            opts,
+            peer: None,
+            state: IState::AwaitHello,
+            out,
+            docs: Vec::new(),
+            asked: Vec::new(),
+            known: HashSet::new(),
+            import: Some(repo.import()),
+            stats: Stats::default(),
+            expected_in: 0,
+            progress: true,
+        })
+    }
+
+    /// Blocks the responder announced for the turn being received (for progress bars).
+    pub fn expected_in(&self) -> u64 {
+        self.expected_in
+    }
+
+    fn import(&mut self) -> &mut Import<'r> {
+        self.import.get_or_insert_with(|| self.repo.import())
+    }
+
+    fn select_docs(&mut self, ads: Vec<DocAd>) -> Result<(), Error> {
+        let repo = self.repo;
+        let theirs: HashMap<DocId, DocAd> = ads.into_iter().map(|a| (DocId(a.doc), a)).collect();
+        let mut chosen: Vec<DocId> = Vec::new();
+        match &self.opts.docs {
+            Some(names) => {
+                for name in names {
+                    let doc = match repo.doc(name) {
+                        Ok(d) => d,
+                        Err(weft_dag::Error::UnknownDoc { .. }) => theirs
+                            .values()
+                            .find(|a| a.name.as_deref() == Some(name.as_str()))
+                            .map(|a| DocId(a.doc))
+                            .ok_or_else(|| Error::UnknownDoc { name: name.clone() })?,
+                        Err(e) => return Err(e.into()),
+                    };
+                    if !theirs.contains_key(&doc) && repo.heads(doc)?.is_empty() {
+                        return Err(Error::UnknownDoc { name: name.clone() });
+                    }
+                    chosen.push(doc);
+                }
+            }
+            None => {
+                if self.opts.direction.pulls() {
+                    let mut t: Vec<DocId> = theirs.keys().copied().collect();
+                    t.sort();
+                    chosen.extend(t);
+                }
+                if self.opts.direction.pushes() {
+                    chosen.extend(repo.doc_ids()?);
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        chosen.retain(|d| seen.insert(*d));
+        let peer = self.peer.unwrap_or_default();
+        for doc in chosen {
+            let ad = theirs.get(&doc);
+            let base = peer::load_base(repo, &peer, &doc)?;
+            let their_heads = ad.map(|a| a.heads.clone()).unwrap_or_default();
+            self.known.extend(their_heads.iter().copied());
+            self.docs.push(DocSession {
+                doc,
+                their_name: ad.and_then(|a| a.name.clone()),
+                their_heads,
+                base_ok: !base.is_empty(),
+                base,
+                confirmed: Vec::new(),
+                their_summary: None,
+                summary_requested: false,
+                first: true,
+                done: false,
+            });
+        }
+        self.stats.docs = self.docs.len() as u32;
+        Ok(())
+    }
+
+    /// Builds the next turn, or ends the session when every document is in sync.
+    fn next_turn(&mut self) -> Result<(), Error> {
+        let repo = self.repo;
+        let dir = self.opts.direction;
+        let mut reqs = Vec::new();
+        let mut asked = Vec::new();
+        let mut blocks: Vec<Cid> = Vec::new();
+        for (i, d) in self.docs.iter_mut().enumerate() {
+            if d.done {
+                continue;
+            }
+            let heads = repo.heads(d.doc)?;
+            let have = present(repo, &d.their_heads)?;
+            let all_theirs = have.len() == d.their_heads.len();
+            let want = dir.pulls() && !all_theirs;
+            let push = dir.pushes() && heads.iter().any(|h| !self.known.contains(h));
+            if !want && !push {
+                d.done = true;
+                continue;
+            }
+            // Ours that the responder has: its heads we have, the last sync's heads, and what
+            // it confirmed.
+            let mut base_set = have.clone();
+            if d.base_ok {
+                base_set.extend(present(repo, &d.base)?);
+            }
+            base_set.extend(d.confirmed.iter().copied());
+            let candidates = if all_theirs || heads.is_empty() {
+                Vec::new()
+            } else {
+                repo.missing(d.doc, &base_set)?
+            };
+            let bloom = (want
+                && !heads.is_empty()
+                && (candidates.len() <= SPECULATIVE_SUMMARY || d.summary_requested))
+                .then(|| Bloom::from_items(candidates.iter().map(|(_, c)| c)));
+            if push {
+                let send = if all_theirs {
+                    cids(&repo.missing(d.doc, &d.their_heads)?)
+                } else if let Some(summary) = &d.their_summary {
+                    filter(repo, &candidates, summary)?
+                } else {
+                    Vec::new()
+                };
+                blocks.extend(send.into_iter().filter(|c| !self.known.contains(c)));
+            }
+            let samples = if d.first && !heads.is_empty() && !all_theirs && d.base.is_empty() {
+                samples(repo, d.doc)?
+            } else {
+                Vec::new()
+            };
+            reqs.push(DocReq {
+                doc: d.doc.0,
+                name: repo.doc_name(d.doc)?,
+                heads,
+                have,
+                base: if d.first { d.base.clone() } else { Vec::new() },
+                samples,
+                want,
+                push,
+                bloom,
+            });
+            asked.push(i);
+        }
+        if reqs.is_empty() {
+            return self.finish();
+        }
+        if self.stats.round_trips >= MAX_ROUNDS || !self.progress {
+            return Err(Error::NoProgress {
+                rounds: self.stats.round_trips,
+            });
+        }
+        self.progress = !blocks.is_empty();
+        self.stats.round_trips += 1;
+        let need = self.import().missing_parents();
+        self.asked = asked;
+        self.known.extend(blocks.iter().copied());
+        self.out
+            .turn(Frame::Request(Request { docs: reqs, need }), blocks);
+        self.state = IState::AwaitReply;
+        Ok(())
+    }
+
+    fn on_reply(&mut self, reply: Reply) -> Result<(), Error> {
+        if reply.docs.len() != self.asked.len() {
+            return Err(Error::Protocol(format!(
+                "a reply about {} documents to a request about {}",
+                reply.docs.len(),
+                self.asked.len()
+            )));
+        }
+        self.stats.redundant_out += reply.redundant;
+        self.expected_in = reply.n_blocks;
+        for (rep, &i) in reply.docs.into_iter().zip(&self.asked) {
+            let d = &mut self.docs[i];
+            if rep.doc != d.doc.0 {
+                return Err(Error::Protocol(format!(
+                    "a reply about document {} in place of {}",
+                    rep.doc, d.doc
+                )));
+            }
+            if rep.heads != d.their_heads || rep.want_summary || !rep.have.is_empty() {
+                self.progress = true;
+            }
+            self.known.extend(rep.heads.iter().copied());
+            self.known.extend(rep.have.iter().copied());
+            d.their_heads = rep.heads;
+            d.confirmed.extend(rep.have);
+            d.base_ok = d.base_ok && rep.base_ok;
+            d.their_summary = rep.bloom;
+            d.summary_requested = rep.want_summary;
+            d.first = false;
+        }
+        self.state = IState::InReply;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        self.state = IState::Done;
+        self.out.frames.push_back(Frame::Done.encode());
+        if let Some(import) = self.import.take() {
+            import.finish()?;
+        }
+        let repo = self.repo;
+        let peer = self.peer.unwrap_or_default();
+        for d in &self.docs {
+            let mut base = present(repo, &d.their_heads)?;
+            base.extend(
+                repo.heads(d.doc)?
+                    .into_iter()
+                    .filter(|h| self.known.contains(h)),
+            );
+            base.sort();
+            base.dedup();
+            peer::save_base(repo, &peer, &d.doc, &base)?;
+            if let Some(name) = &d.their_name {
+                name_if_free(repo, name, d.doc)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gives a document that arrived by sync the peer's name for it, if that name is free here.
+fn name_if_free(repo: &Repo, name: &str, doc: DocId) -> Result<(), Error> {
+    if repo.doc_name(doc)?.is_some() || repo.heads(doc)?.is_empty() {
+        return Ok(());
+    }
+    match repo.name_doc(name, doc) {
+        Ok(()) | Err(weft_dag::Error::DocExists { .. }) => Ok(()),
+        Err(weft_dag::Error::InvalidDocName { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Endpoint for Initiator<'_> {
+    fn poll_transmit(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        self.out.poll(self.repo, &mut self.stats)
+    }
+
+    fn handle(&mut self, body: &[u8]) -> Result<(), Error> {
+        self.stats.bytes_in += body.len() as u64 + 4;
+        let frame = Frame::decode(body)?;
+        if let Frame::Error(msg) = frame {
+            return Err(Error::Peer(msg));
+        }
+        match (&self.state, frame) {
+            (IState::AwaitHello, Frame::Hello(h)) => {
+                self.peer = Some(negotiate(&h)?);
+                let ads = h.docs.ok_or_else(|| {
+                    Error::Protocol("the responder's HELLO lists no documents".into())
+                })?;
+                self.select_docs(ads)?;
+                self.next_turn()
+            }
+            (IState::AwaitReply, Frame::Reply(r)) => self.on_reply(r),
+            (IState::InReply, Frame::Block(bytes)) => {
+                self.stats.changes_in += 1;
+                let (cid, new) = self.import().push(bytes)?;
+                if new {
+                    self.progress = true;
+                } else {
+                    self.stats.redundant_in += 1;
+                }
+                self.known.insert(cid);
+                Ok(())
+            }
+            (IState::InReply, Frame::End) => {
+                self.import().commit()?;
+                self.next_turn()
+            }
+            (state, frame) => Err(unexpected(&frame, &format!("{state:?}"))),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state == IState::Done
+    }
+
+    fn handle_eof(&mut self) -> Result<(), Error> {
+        self.abort();
+        Err(Error::Closed {
+            during: match self.state {
+                IState::AwaitHello => "before its greeting",
+                IState::AwaitReply | IState::InReply => "in the middle of a reply",
+                IState::Done => "after the session",
+            },
+        })
+    }
+
+    fn abort(&mut self) {
+        if let Some(mut import) = self.import.take() {
+            if let Err(e) = import.commit() {
+                tracing::warn!("could not keep the changes verified so far: {e}");
+            }
+        }
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum RState {
+    AwaitHello,
+    AwaitRequest,
+    InRequest(Request),
+    Done,
+}
+
+/// The side that answers; see the [crate docs](crate).
+#[derive(Debug)]
+pub struct Responder<'r> {
+    repo: &'r Repo,
+    peer: Option<ReplicaId>,
+    state: RState,
+    out: Outbox,
+    import: Option<Import<'r>>,
+    stats: Stats,
+    turn_redundant: u64,
+    /// Per document, the initiator's heads this side has (saved as the per-peer state).
+    common: HashMap<DocId, Vec<Cid>>,
+}
+
+impl<'r> Responder<'r> {
+    /// Starts a session; the greeting (HELLO with every document and its heads) is ready at
+    /// once.
+    pub fn new(repo: &'r Repo) -> Result<Responder<'r>, Error> {
+        let me = peer::replica_id(repo)?;
+        let mut out = Outbox::default();
+        out.frames
+            .push_back(Frame::Hello(hello(repo, me, true)?).encode());
+        Ok(Responder {
+            repo,
+            peer: None,
+            state: RState::AwaitHello,
+            out,
+            import: Some(repo.import()),
+            stats: Stats::default(),
+            turn_redundant: 0,
+            common: HashMap::new(),
+        })
+    }
+
+    fn import(&mut self) -> &mut Import<'r> {
+        self.import.get_or_insert_with(|| self.repo.import())
+    }
+
+    fn reply(&mut self, req: Request) -> Result<(), Error> {
+        let repo = self.repo;
+        let mut docs = Vec::with_capacity(req.docs.len());
+        let mut blocks: Vec<Cid> = Vec::new();
+        // Changes asked for by CID go first: they are parents of changes already sent.
+        let mut need: Vec<(u64, Cid)> = Vec::new();
+        for c in &req.need {
+            if let Some(m) = repo.change_meta(c)? {
+                need.push((m.height, *c));
+            }
+        }
+        need.sort();
+        blocks.extend(cids(&need));
+        for dq in req.docs {
+            let doc = DocId(dq.doc);
+            if let Some(name) = &dq.name {
+                name_if_free(repo, name, doc)?;
+            }
+            let heads = repo.heads(doc)?;
+            let their_heads = present(repo, &dq.heads)?;
+            let all_heads = their_heads.len() == dq.heads.len();
+            let mut have = their_heads.clone();
+            have.extend(present(repo, &dq.samples)?);
+            let base_ok = has_all(repo, &dq.base)?;
+            let mut base_set = have.clone();
+            if base_ok {
+                base_set.extend(dq.base.iter().copied());
+            }
+            base_set.extend(present(repo, &dq.have)?);
+            let candidates = if all_heads {
+                Vec::new()
+            } else {
+                repo.missing(doc, &base_set)?
+            };
+            let mut want_summary = false;
+            if dq.want {
+                if all_heads {
+                    blocks.extend(cids(&repo.missing(doc, &dq.heads)?));
+                } else if let Some(summary) = &dq.bloom {
+                    blocks.extend(filter(repo, &candidates, summary)?);
+                } else {
+                    want_summary = true;
+                }
+            }
+            let bloom = (dq.push && !all_heads)
+                .then(|| Bloom::from_items(candidates.iter().map(|(_, c)| c)));
+            self.common.insert(doc, their_heads);
+            docs.push(DocRep {
+                doc: dq.doc,
+                heads,
+                have,
+                base_ok,
+                bloom,
+                want_summary,
+            });
+        }
+        let mut seen = HashSet::new();
+        blocks.retain(|c| seen.insert(*c));
+        let reply = Reply {
+            docs,
+            redundant: std::mem::take(&mut self.turn_redundant),
+            n_blocks: blocks.len() as u64,
+        };
+        self.out.turn(Frame::Reply(reply), blocks);
+        self.state = RState::AwaitRequest;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        self.state = RState::Done;
+        let peer = self.peer.unwrap_or_default();
+        for (doc, common) in &self.common {
+            peer::save_base(self.repo, &peer, doc, common)?;
+        }
+        if let Some(import) = self.import.take() {
+            import.finish()?;
+        }
+        Ok(())
+    }
+}
+
+impl Endpoint for Responder<'_> {
+    fn poll_transmit(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        self.out.poll(self.repo, &mut self.stats)
+    }
+
+    fn handle(&mut self, body: &[u8]) -> Result<(), Error> {
+        self.stats.bytes_in += body.len() as u64 + 4;
+        let frame = Frame::decode(body)?;
+        if let Frame::Error(msg) = frame {
+            return Err(Error::Peer(msg));
+        }
+        match (&mut self.state, frame) {
+            (RState::AwaitHello, Frame::Hello(h)) => {
+                self.peer = Some(negotiate(&h)?);
+                self.state = RState::AwaitRequest;
+                Ok(())
+            }
+            (RState::AwaitRequest, Frame::Request(r)) => {
+                self.stats.round_trips += 1;
+                self.state = RState::InRequest(r);
+                Ok(())
+            }
+            (RState::AwaitRequest, Frame::Done) => self.finish(),
+            (RState::InRequest(_), Frame::Block(bytes)) => {
+                self.stats.changes_in += 1;
+                let (_, new) = self.import().push(bytes)?;
+                if !new {
+                    self.stats.redundant_in += 1;
+                    self.turn_redundant += 1;
+                }
+                Ok(())
+            }
+            (RState::InRequest(_), Frame::End) => {
+                self.import().commit()?;
+                let RState::InRequest(req) =
+                    std::mem::replace(&mut self.state, RState::AwaitRequest)
+                else {
+                    unreachable!("matched above")
+                };
+                self.reply(req)
+            }
+            (state, frame) => {
+                let s = match state {
+                    RState::AwaitHello => "awaiting HELLO",
+                    RState::AwaitRequest => "awaiting a request",
+                    RState::InRequest(_) => "receiving a request",
+                    RState::Done => "done",
+                };
+                Err(unexpected(&frame, s))
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self.state, RState::Done)
+    }
+
+    fn handle_eof(&mut self) -> Result<(), Error> {
+        self.abort();
+        match self.state {
+            RState::AwaitRequest | RState::AwaitHello => Err(Error::Closed {
+                during: "without ending the session",
+            }),
+            RState::InRequest(_) => Err(Error::Closed {
+                during: "in the middle of a request",
+            }),
+            RState::Done => Ok(()),
+        }
+    }
+
+    fn abort(&mut self) {
+        if let Some(mut import) = self.import.take() {
+            if let Err(e) = import.commit() {
+                tracing::warn!("could not keep the changes verified so far: {e}");
+            }
+        }
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+/// Runs a session in memory until the initiator is done, handing each side's frames to the
+/// other. Used by tests and the crate example; `limit` cuts the connection after that many
+/// frames (both ways), as a dropped link would.
+pub fn pump(
+    initiator: &mut dyn Endpoint,
+    responder: &mut dyn Endpoint,
+    limit: Option<usize>,
+) -> Result<(), Error> {
+    let mut budget = limit.unwrap_or(usize::MAX);
+    let result = (|| loop {
+        let mut moved = false;
+        while let Some(f) = initiator.poll_transmit()? {
+            if budget == 0 {
+                return Err(Error::Closed {
+                    during: "by the test's cut-off",
+                });
+            }
+            budget -= 1;
+            responder.handle(&f[4..])?;
+            moved = true;
+        }
+        if initiator.is_done() {
+            return Ok(());
+        }
+        while let Some(f) = responder.poll_transmit()? {
+            if budget == 0 {
+                return Err(Error::Closed {
+                    during: "by the test's cut-off",
+                });
+            }
+            budget -= 1;
+            initiator.handle(&f[4..])?;
+            moved = true;
+        }
+        if !moved {
+            return Err(Error::Protocol("both sides wait for each other".into()));
+        }
+    })();
+    if result.is_err() {
+        initiator.abort();
+        responder.abort();
+    }
+    result
+}
