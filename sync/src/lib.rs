@@ -83,7 +83,9 @@ mod error;
 pub mod frame;
 mod io;
 pub mod peer;
+pub mod server;
 mod session;
+pub mod transport;
 
 pub use crate::{
     error::Error,

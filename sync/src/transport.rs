@@ -1,0 +1,497 @@
+//! Transports: how a byte stream to a peer is opened, and the URLs that name peers.
+//!
+//! | URL | Link |
+//! |---|---|
+//! | `/path/to/repo`, `./repo`, `file:///path` | a local `weft serve --stdio PATH` child process |
+//! | `ssh://[user@]host[:port]/path` | `ssh [-p port] [user@]host "weft serve --stdio 'path'"`, as git does; `WEFT_SSH` replaces `ssh` |
+//! | `tcp://host:port` | a TCP connection to `weft serve --listen` |
+//!
+//! Every link has a silence timeout: a peer that sends nothing for that long is dropped.
+
+use std::{
+    fmt,
+    io::{self, Read, Write},
+    net::{TcpStream, ToSocketAddrs},
+    path::PathBuf,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        mpsc::{self, Receiver, RecvTimeoutError},
+        Arc, Mutex,
+    },
+    thread,
+    time::Duration,
+};
+
+use weft_dag::Repo;
+
+use crate::{run, Endpoint, Error, Initiator, Stats, SyncOptions};
+
+/// The default silence timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A peer, as named by a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// Another repo on this machine.
+    Path(PathBuf),
+    /// A repo reached through ssh.
+    Ssh {
+        /// Login name.
+        user: Option<String>,
+        /// Host name.
+        host: String,
+        /// Port.
+        port: Option<u16>,
+        /// Path of the repo on the host.
+        path: String,
+    },
+    /// A `weft serve --listen` daemon.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remote::Path(p) => write!(f, "{}", p.display()),
+            Remote::Ssh {
+                user,
+                host,
+                port,
+                path,
+            } => {
+                write!(f, "ssh://")?;
+                if let Some(u) = user {
+                    write!(f, "{u}@")?;
+                }
+                write!(f, "{host}")?;
+                if let Some(p) = port {
+                    write!(f, ":{p}")?;
+                }
+                write!(f, "{path}")
+            }
+            Remote::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+fn bad(url: &str, reason: impl Into<String>) -> Error {
+    Error::BadUrl {
+        url: url.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn split_host_port<'a>(url: &str, hp: &'a str) -> Result<(&'a str, Option<u16>), Error> {
+    // [v6]:port, host:port, host
+    if let Some(rest) = hp.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad(url, "unclosed '[' in the host"))?;
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((host, Some(parse_port(url, p)?))),
+            None if after.is_empty() => Ok((host, None)),
+            None => Err(bad(url, "junk after the host")),
+        };
+    }
+    match hp.rsplit_once(':') {
+        Some((h, p)) => Ok((h, Some(parse_port(url, p)?))),
+        None => Ok((hp, None)),
+    }
+}
+
+fn parse_port(url: &str, p: &str) -> Result<u16, Error> {
+    match p.parse::<u16>() {
+        Ok(0) | Err(_) => Err(bad(url, format!("{p:?} is not a port number"))),
+        Ok(n) => Ok(n),
+    }
+}
+
+impl Remote {
+    /// Parses a URL or path.
+    pub fn parse(url: &str) -> Result<Remote, Error> {
+        if url.is_empty() {
+            return Err(bad(url, "empty"));
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Ok(Remote::Path(PathBuf::from(url)));
+        };
+        match scheme {
+            "file" => {
+                if rest.is_empty() {
+                    return Err(bad(url, "no path"));
+                }
+                Ok(Remote::Path(PathBuf::from(rest)))
+            }
+            "tcp" => {
+                let hp = rest.strip_suffix('/').unwrap_or(rest);
+                if hp.contains('/') {
+                    return Err(bad(url, "a tcp:// URL has no path"));
+                }
+                let (host, port) = split_host_port(url, hp)?;
+                let port = port.ok_or_else(|| bad(url, "tcp:// needs a port (tcp://host:port)"))?;
+                if host.is_empty() {
+                    return Err(bad(url, "no host"));
+                }
+                Ok(Remote::Tcp {
+                    host: host.to_string(),
+                    port,
+                })
+            }
+            "ssh" => {
+                let (authority, path) = match rest.find('/') {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => return Err(bad(url, "no path (ssh://host/path)")),
+                };
+                let (user, hp) = match authority.rsplit_once('@') {
+                    Some((u, hp)) if !u.is_empty() => (Some(u.to_string()), hp),
+                    Some(_) => return Err(bad(url, "empty user name")),
+                    None => (None, authority),
+                };
+                let (host, port) = split_host_port(url, hp)?;
+                if host.is_empty() || host.starts_with('-') {
+                    return Err(bad(url, "no usable host"));
+                }
+                if path.len() < 2 {
+                    return Err(bad(url, "no path (ssh://host/path)"));
+                }
+                Ok(Remote::Ssh {
+                    user,
+                    host: host.to_string(),
+                    port,
+                    path: path.to_string(),
+                })
+            }
+            other => Err(bad(
+                url,
+                format!("unknown scheme {other:?} (use a path, ssh:// or tcp://)"),
+            )),
+        }
+    }
+}
+
+/// How links are opened.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The weft program run for a local path (usually the running executable).
+    pub local_program: PathBuf,
+    /// The ssh command and its arguments (`WEFT_SSH`, default `ssh`).
+    pub ssh: Vec<String>,
+    /// The weft program on the far side of ssh.
+    pub remote_program: String,
+    /// Silence timeout.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            local_program: PathBuf::from("weft"),
+            ssh: vec!["ssh".into()],
+            remote_program: "weft".into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// Quotes a word for a POSIX shell (the far side of ssh runs the command through one).
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// An open link.
+pub struct Connection {
+    /// Bytes from the peer (with the silence timeout applied).
+    pub reader: Box<dyn Read + Send>,
+    /// Bytes to the peer.
+    pub writer: Box<dyn Write + Send>,
+    child: Option<(Child, Arc<Mutex<Vec<u8>>>)>,
+    name: String,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// The peer's name, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What a child process (ssh, or a local `weft serve`) said on stderr, last line first.
+    fn child_complaint(&mut self) -> Option<String> {
+        let (child, err) = self.child.as_mut()?;
+        let _ = child.wait();
+        let text = err.lock().ok()?.clone();
+        let text = String::from_utf8_lossy(&text);
+        text.lines()
+            .map(str::trim)
+            .rev()
+            .find(|l| !l.is_empty())
+            .map(|l| l.strip_prefix("weft: error: ").unwrap_or(l).to_string())
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some((child, _)) = &mut self.child {
+            // The child ends by itself when its stdin closes; do not leave one behind if not.
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A reader whose `read` fails with `TimedOut` when the source stays silent for `timeout`.
+/// A thread does the blocking reads; it ends when the source ends or this reader is dropped.
+#[derive(Debug)]
+pub struct TimeoutReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    pending: Vec<u8>,
+    pos: usize,
+    timeout: Duration,
+    eof: bool,
+}
+
+impl TimeoutReader {
+    /// Wraps `source`.
+    pub fn new(mut source: impl Read + Send + 'static, timeout: Duration) -> TimeoutReader {
+        let (tx, rx) = mpsc::sync_channel(8);
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                match source.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = tx.send(Ok(Vec::new()));
+                        return;
+                    }
+                    Ok(n) => {
+                        if tx.send(Ok(buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        TimeoutReader {
+            rx,
+            pending: Vec::new(),
+            pos: 0,
+            timeout,
+            eof: false,
+        }
+    }
+}
+
+impl Read for TimeoutReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.pending.len() {
+            if self.eof {
+                return Ok(0);
+            }
+            match self.rx.recv_timeout(self.timeout) {
+                Ok(Ok(chunk)) if chunk.is_empty() => {
+                    self.eof = true;
+                    return Ok(0);
+                }
+                Ok(Ok(chunk)) => {
+                    self.pending = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Timeout) => return Err(io::ErrorKind::TimedOut.into()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.eof = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.pending.len() - self.pos);
+        out[..n].copy_from_slice(&self.pending[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Writes to a child's stdin; a child that went away reads as a closed connection.
+struct ChildWriter(ChildStdin);
+
+impl Write for ChildWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection, Error> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd.spawn().map_err(|e| Error::Unreachable {
+        peer: name.clone(),
+        reason: format!("cannot run {program}: {e}"),
+    })?;
+    let (Some(stdin), Some(stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        return Err(Error::Unreachable {
+            peer: name,
+            reason: "no pipes to the child process".into(),
+        });
+    };
+    let complaints = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&complaints);
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut v) = sink.lock() {
+                if v.len() < 64 << 10 {
+                    v.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+    });
+    Ok(Connection {
+        reader: Box::new(TimeoutReader::new(stdout, timeout)),
+        writer: Box::new(ChildWriter(stdin)),
+        child: Some((child, complaints)),
+        name,
+    })
+}
+
+/// Opens a link to `remote`.
+pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Error> {
+    let name = remote.to_string();
+    match remote {
+        Remote::Path(path) => {
+            let mut cmd = Command::new(&opts.local_program);
+            cmd.arg("serve").arg("--stdio").arg(path);
+            spawn(cmd, name, opts.timeout)
+        }
+        Remote::Ssh {
+            user,
+            host,
+            port,
+            path,
+        } => {
+            let (prog, args) = opts
+                .ssh
+                .split_first()
+                .ok_or_else(|| bad(&name, "WEFT_SSH is empty"))?;
+            let mut cmd = Command::new(prog);
+            cmd.args(args);
+            if let Some(p) = port {
+                cmd.arg("-p").arg(p.to_string());
+            }
+            cmd.arg(match user {
+                Some(u) => format!("{u}@{host}"),
+                None => host.clone(),
+            });
+            cmd.arg(format!(
+                "{} serve --stdio {}",
+                opts.remote_program,
+                shell_quote(path)
+            ));
+            spawn(cmd, name, opts.timeout)
+        }
+        Remote::Tcp { host, port } => {
+            let unreachable = |reason: String| Error::Unreachable {
+                peer: name.clone(),
+                reason,
+            };
+            let addrs: Vec<_> = (host.as_str(), *port)
+                .to_socket_addrs()
+                .map_err(|e| unreachable(format!("cannot resolve {host}: {e}")))?
+                .collect();
+            let mut last = None;
+            let mut stream = None;
+            for a in addrs {
+                match TcpStream::connect_timeout(&a, opts.timeout.min(Duration::from_secs(10))) {
+                    Ok(s) => {
+                        stream = Some(s);
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            let stream = stream.ok_or_else(|| {
+                unreachable(last.map_or_else(|| "no address".to_string(), |e| e.to_string()))
+            })?;
+            let io = |e: io::Error| Error::Io {
+                peer: name.clone(),
+                source: e,
+            };
+            stream.set_nodelay(true).map_err(io)?;
+            stream.set_read_timeout(Some(opts.timeout)).map_err(io)?;
+            stream.set_write_timeout(Some(opts.timeout)).map_err(io)?;
+            let reader = stream.try_clone().map_err(io)?;
+            Ok(Connection {
+                reader: Box::new(reader),
+                writer: Box::new(stream),
+                child: None,
+                name,
+            })
+        }
+    }
+}
+
+/// Syncs `repo` with `remote` as the initiator; `progress` is called now and then with the
+/// session (see [`Initiator::expected_in`]).
+pub fn sync(
+    repo: &Repo,
+    remote: &Remote,
+    connect_opts: &ConnectOptions,
+    sync_opts: SyncOptions,
+    progress: &mut dyn FnMut(&dyn Endpoint),
+) -> Result<Stats, Error> {
+    let mut conn = connect(remote, connect_opts)?;
+    let mut session = Initiator::new(repo, sync_opts)?;
+    let reader = std::mem::replace(&mut conn.reader, Box::new(io::empty()));
+    let writer = std::mem::replace(&mut conn.writer, Box::new(io::sink()));
+    let result = run(
+        &mut session,
+        reader,
+        writer,
+        conn.name(),
+        connect_opts.timeout.as_secs(),
+        progress,
+    );
+    match result {
+        Ok(()) => Ok(session.stats().clone()),
+        // A child that failed before speaking (no such repo, ssh cannot connect) said why on
+        // its stderr: that is the error worth showing.
+        Err(e @ (Error::Closed { .. } | Error::Io { .. })) if session.stats().bytes_in == 0 => {
+            match conn.child_complaint() {
+                Some(reason) => Err(Error::Unreachable {
+                    peer: conn.name().to_string(),
+                    reason,
+                }),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
