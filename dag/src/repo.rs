@@ -233,6 +233,16 @@ impl Repo {
     /// Creates a repo in `root/.weft`, with a new author key (mode 0600) unless `options` gives
     /// one, and a document named `main`.
     pub fn init(root: &Path, options: Options) -> Result<Repo, Error> {
+        Repo::init_with(root, options, true)
+    }
+
+    /// Like [`Repo::init`], but without the `main` document: for a repo that will receive its
+    /// documents from elsewhere (a clone).
+    pub fn init_empty(root: &Path, options: Options) -> Result<Repo, Error> {
+        Repo::init_with(root, options, false)
+    }
+
+    fn init_with(root: &Path, options: Options, main: bool) -> Result<Repo, Error> {
         let dir = root.join(WEFT_DIR);
         if dir.exists() {
             return Err(Error::AlreadyExists {
@@ -259,7 +269,9 @@ impl Repo {
                 Some(root.to_path_buf()),
                 options.durability,
             );
-            repo.create_doc(DEFAULT_DOC)?;
+            if main {
+                repo.create_doc(DEFAULT_DOC)?;
+            }
             repo.flush()?;
             Ok(repo)
         })();

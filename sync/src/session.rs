@@ -91,6 +91,10 @@ pub trait Endpoint {
     fn abort(&mut self);
     /// The figures so far.
     fn stats(&self) -> &Stats;
+    /// How many blocks the peer announced for the turn being received (0 if unknown).
+    fn expected_in(&self) -> u64 {
+        0
+    }
 }
 
 /// Frames waiting to go out: control frames first, then blocks read from the store one at a
@@ -314,11 +318,6 @@ impl<'r> Initiator<'r> {
             expected_in: 0,
             progress: true,
         })
-    }
-
-    /// Blocks the responder announced for the turn being received (for progress bars).
-    pub fn expected_in(&self) -> u64 {
-        self.expected_in
     }
 
     fn import(&mut self) -> &mut Import<'r> {
@@ -603,6 +602,10 @@ impl Endpoint for Initiator<'_> {
 
     fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn expected_in(&self) -> u64 {
+        self.expected_in
     }
 }
 

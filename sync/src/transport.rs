@@ -459,7 +459,7 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
 }
 
 /// Syncs `repo` with `remote` as the initiator; `progress` is called now and then with the
-/// session (see [`Initiator::expected_in`]).
+/// session (see [`Endpoint::expected_in`]).
 pub fn sync(
     repo: &Repo,
     remote: &Remote,
