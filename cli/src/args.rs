@@ -12,7 +12,8 @@ Exit codes:
   3  not a weft repo (no .weft here or in any parent)
   4  not found: unknown key, CID or document
   5  wrong type: the key holds another CRDT kind (register, counter, set)
-  6  the repo is open in another weft process
+  6  the repo is open in another weft process that does not serve it (after waiting 5 s),
+     or it is served by one that signs with another key than --identity
   7  corrupt data: a block fails verification, or fsck found problems
 
 Environment:
@@ -152,6 +153,84 @@ pub enum Command {
     Fsck,
     /// Show weft's main job in a temporary directory: two replicas edit concurrently and converge.
     Demo,
+    /// Hold the repo open and serve it: other weft commands on this repo run here, through
+    /// .weft/weft.sock. Runs until SIGINT/SIGTERM, or until stdin reaches EOF if it is a pipe.
+    Serve(ServeArgs),
+    /// Print every change applied to the repo (any document) from now on, one JSON line each,
+    /// until SIGINT/SIGTERM.
+    Watch(WatchArgs),
+}
+
+impl Command {
+    /// Whether this command may run in another weft process that holds the repo (see
+    /// `daemon.rs`). `init` and `demo` do not use an existing repo, and `serve` must hold it.
+    pub fn proxied(&self) -> bool {
+        !matches!(
+            self,
+            Command::Init { .. } | Command::Demo | Command::Serve(_)
+        )
+    }
+
+    /// Whether this command signs with the author key (so it cannot run in a process that holds
+    /// the repo with another key). `id` prints the key, so it counts.
+    pub fn signs(&self) -> bool {
+        matches!(
+            self,
+            Command::Id
+                | Command::Doc(DocCommand::New { .. })
+                | Command::Set { .. }
+                | Command::Rm { .. }
+                | Command::Incr { .. }
+                | Command::Sadd { .. }
+                | Command::Srem { .. }
+        )
+    }
+
+    /// The subcommand's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init { .. } => "init",
+            Command::Id => "id",
+            Command::Doc(_) => "doc",
+            Command::Set { .. } => "set",
+            Command::Get { .. } => "get",
+            Command::Rm { .. } => "rm",
+            Command::Ls { .. } => "ls",
+            Command::Incr { .. } => "incr",
+            Command::Sadd { .. } => "sadd",
+            Command::Srem { .. } => "srem",
+            Command::Log { .. } => "log",
+            Command::Show { .. } => "show",
+            Command::Heads => "heads",
+            Command::Blame { .. } => "blame",
+            Command::Dag(_) => "dag",
+            Command::Block(_) => "block",
+            Command::Fsck => "fsck",
+            Command::Demo => "demo",
+            Command::Serve(_) => "serve",
+            Command::Watch(_) => "watch",
+        }
+    }
+}
+
+/// `weft serve` options.
+///
+/// Extension point: network sync will add `--stdio` (speak the sync protocol on stdin/stdout)
+/// and `--listen ADDR` here; they run alongside the local daemon (see `Ctx::serve`).
+#[derive(Debug, Args)]
+pub struct ServeArgs {}
+
+/// `weft watch` options.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only changes touching a key that starts with PREFIX.
+    pub prefix: Option<String>,
+    /// Exit after printing N changes.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// First print `{"ready":true}` once every later change is sure to be printed.
+    #[arg(long)]
+    pub ready: bool,
 }
 
 /// `weft doc ...`

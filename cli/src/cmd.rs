@@ -4,6 +4,7 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, UNIX_EPOCH},
 };
 
@@ -15,8 +16,9 @@ use weft_dag::{
 };
 
 use crate::{
-    args::{BlockCommand, Cli, Command, DagArgs, DagFormat, DocCommand},
+    args::{BlockCommand, Cli, Command, DagArgs, DagFormat, DocCommand, ServeArgs, WatchArgs},
     graph::{self, Lanes, Row},
+    stop::Stop,
 };
 
 /// Human text or JSON.
@@ -40,11 +42,16 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// What every command needs: parsed flags and the way to reach the repo.
+/// What every command needs: parsed flags, where relative paths start, and when to stop.
 #[derive(Debug)]
 pub struct Ctx<'a> {
     cli: &'a Cli,
     format: Format,
+    /// The directory relative paths (`dag -o FILE`) are resolved against: the client's, when the
+    /// daemon runs a command for another process. `None`: this process's current directory.
+    cwd: Option<PathBuf>,
+    /// Set when a long-running command (`watch`) should end.
+    stop: Option<Arc<Stop>>,
 }
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -143,7 +150,30 @@ impl<'a> Ctx<'a> {
             } else {
                 Format::Human
             },
+            cwd: None,
+            stop: None,
         }
+    }
+
+    /// Resolves relative paths against `cwd` instead of the current directory.
+    pub fn with_cwd(mut self, cwd: PathBuf) -> Ctx<'a> {
+        self.cwd = Some(cwd);
+        self
+    }
+
+    /// Long-running commands end once `stop` is set.
+    pub fn with_stop(mut self, stop: Arc<Stop>) -> Ctx<'a> {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The parsed command line.
+    pub fn cli(&self) -> &Cli {
+        self.cli
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.is_set())
     }
 
     fn start_dir(&self) -> Result<PathBuf> {
@@ -154,7 +184,8 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn options(&self) -> Result<Options> {
+    /// Repo options from the flags (the `--identity` key, if any).
+    pub fn options(&self) -> Result<Options> {
         let identity = match &self.cli.identity {
             Some(path) => Some(Identity::load(path)?),
             None => None,
@@ -166,7 +197,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Finds the repo root: `WEFT_DIR`, else the nearest ancestor holding `.weft`.
-    fn find_root(&self) -> Result<PathBuf> {
+    pub fn find_root(&self) -> Result<PathBuf> {
         let start = self.start_dir()?;
         if let Some(dir) = std::env::var_os("WEFT_DIR").filter(|d| !d.is_empty()) {
             let p = start.join(dir);
@@ -184,28 +215,55 @@ impl<'a> Ctx<'a> {
         Err(weft_dag::Error::NotARepo { path: start }.into())
     }
 
-    fn open(&self) -> Result<Repo> {
-        let root = self.find_root()?;
-        Ok(Repo::open(&root, self.options()?)?)
-    }
-
     fn doc(&self, repo: &Repo) -> Result<DocId> {
         Ok(repo.doc(&self.cli.doc)?)
     }
 
-    /// Runs the command. `Ok(false)` means it ran but found problems (fsck).
-    pub fn run(&self, out: &mut dyn Write) -> Result<bool> {
+    /// Checks the arguments that parse without a repo (CIDs, values), so that bad usage is
+    /// reported as such (exit 2) before the repo is looked for, opened or asked for.
+    pub fn check_args(&self) -> Result<()> {
         match &self.cli.command {
-            Command::Init { dir } => self.init(dir.as_deref(), out),
-            Command::Id => {
-                let repo = self.open()?;
-                match self.format {
-                    Format::Json => write_json(out, &json!({"author": repo.author().to_string()})),
-                    Format::Human => Ok(writeln!(out, "{}", repo.author())?),
-                }
+            Command::Show { cid }
+            | Command::Block(BlockCommand::Get { cid } | BlockCommand::Stat { cid })
+            | Command::Get { at: Some(cid), .. }
+            | Command::Ls { at: Some(cid), .. } => parse_cid(cid).map(drop),
+            Command::Set { value, .. } => parse_value(value).map(drop),
+            Command::Sadd { members, .. } | Command::Srem { members, .. } => {
+                parse_values(members).map(drop)
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a command that needs no open repo (`init`, `demo`).
+    pub fn run_standalone(&self, out: &mut dyn Write) -> Result<bool> {
+        match &self.cli.command {
+            Command::Init { dir } => self.init(dir.as_deref(), out)?,
+            Command::Demo => crate::demo::run(out)?,
+            other => {
+                return Err(anyhow::anyhow!(
+                    "internal error: `weft {}` needs an open repo",
+                    other.name()
+                ))
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs the command on `repo`, already open in this process (opened for this command, or
+    /// held by `serve`/`watch` that runs it for another process). `Ok(false)` means it ran but
+    /// found problems (fsck).
+    pub fn run(&self, repo: &Repo, out: &mut dyn Write) -> Result<bool> {
+        match &self.cli.command {
+            Command::Init { .. } | Command::Demo | Command::Serve(_) => Err(usage(format!(
+                "`weft {}` cannot run in the weft process that holds the repo",
+                self.cli.command.name()
+            ))),
+            Command::Id => match self.format {
+                Format::Json => write_json(out, &json!({"author": repo.author().to_string()})),
+                Format::Human => Ok(writeln!(out, "{}", repo.author())?),
+            },
             Command::Doc(DocCommand::New { name }) => {
-                let repo = self.open()?;
                 let id = repo.create_doc(name)?;
                 match self.format {
                     Format::Json => write_json(out, &json!({"name": name, "id": id.to_string()})),
@@ -214,7 +272,6 @@ impl<'a> Ctx<'a> {
                 }
             }
             Command::Doc(DocCommand::Ls) => {
-                let repo = self.open()?;
                 let docs = repo.docs()?;
                 match self.format {
                     Format::Json => write_json(
@@ -231,22 +288,22 @@ impl<'a> Ctx<'a> {
             }
             Command::Set { key, value } => {
                 let value = parse_value(value)?;
-                self.write(out, key, |tx| {
+                self.write(repo, out, key, |tx| {
                     tx.set(key, value)?;
                     Ok(())
                 })
             }
-            Command::Rm { key } => self.write(out, key, |tx| {
+            Command::Rm { key } => self.write(repo, out, key, |tx| {
                 tx.del(key)?;
                 Ok(())
             }),
-            Command::Incr { key, delta } => self.write(out, key, |tx| {
+            Command::Incr { key, delta } => self.write(repo, out, key, |tx| {
                 tx.incr(key, *delta)?;
                 Ok(())
             }),
             Command::Sadd { key, members } => {
                 let members = parse_values(members)?;
-                self.write(out, key, |tx| {
+                self.write(repo, out, key, |tx| {
                     for m in members {
                         tx.add(key, m)?;
                     }
@@ -255,22 +312,21 @@ impl<'a> Ctx<'a> {
             }
             Command::Srem { key, members } => {
                 let members = parse_values(members)?;
-                self.write(out, key, |tx| {
+                self.write(repo, out, key, |tx| {
                     for m in members {
                         tx.remove(key, m)?;
                     }
                     Ok(())
                 })
             }
-            Command::Get { key, all, at } => self.get(out, key, *all, at.as_deref()),
+            Command::Get { key, all, at } => self.get(repo, out, key, *all, at.as_deref()),
             Command::Ls { prefix, at } => {
-                self.ls(out, prefix.as_deref().unwrap_or(""), at.as_deref())
+                self.ls(repo, out, prefix.as_deref().unwrap_or(""), at.as_deref())
             }
-            Command::Log { graph, n } => self.log(out, *graph, *n),
-            Command::Show { cid } => self.show(out, cid),
+            Command::Log { graph, n } => self.log(repo, out, *graph, *n),
+            Command::Show { cid } => self.show(repo, out, cid),
             Command::Heads => {
-                let repo = self.open()?;
-                let heads = repo.heads(self.doc(&repo)?)?;
+                let heads = repo.heads(self.doc(repo)?)?;
                 match self.format {
                     Format::Json => write_json(
                         out,
@@ -284,11 +340,10 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
-            Command::Blame { key } => self.blame(out, key),
-            Command::Dag(args) => self.dag(out, args),
+            Command::Blame { key } => self.blame(repo, out, key),
+            Command::Dag(args) => self.dag(repo, out, args),
             Command::Block(BlockCommand::Get { cid }) => {
                 let cid = parse_cid(cid)?;
-                let repo = self.open()?;
                 let bytes = repo.block(&cid)?;
                 cid.verify(&bytes)?;
                 out.write_all(&bytes)?;
@@ -296,7 +351,6 @@ impl<'a> Ctx<'a> {
             }
             Command::Block(BlockCommand::Stat { cid }) => {
                 let cid = parse_cid(cid)?;
-                let repo = self.open()?;
                 let bytes = repo.block(&cid)?;
                 let valid = cid.verify(&bytes).is_ok();
                 match self.format {
@@ -313,10 +367,98 @@ impl<'a> Ctx<'a> {
                     )?),
                 }
             }
-            Command::Fsck => return self.fsck(out),
-            Command::Demo => crate::demo::run(out),
+            Command::Fsck => return self.fsck(repo, out),
+            Command::Watch(args) => self.watch(repo, out, args),
         }?;
         Ok(true)
+    }
+
+    /// `weft serve`: serves `repo` (open in this process) until SIGINT/SIGTERM/SIGHUP or, when
+    /// stdin is a pipe, its EOF; then removes the socket and returns.
+    ///
+    /// `stop` must already be wired to the signals, so that no signal can end the process
+    /// between the socket's creation and the wait (which would leave the socket file behind).
+    pub fn serve(
+        &self,
+        repo: Arc<Repo>,
+        _args: &ServeArgs,
+        stop: Arc<Stop>,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        let root = repo
+            .root()
+            .map(Path::to_path_buf)
+            .context("internal error: serving a repo that is not on disk")?;
+        // Local commands: whoever holds the repo serves it (see daemon.rs).
+        let daemon = crate::daemon::Daemon::start(Arc::clone(&repo), &root.join(WEFT_DIR))?;
+
+        // Extension point: network sync. `--stdio` and `--listen ADDR` (ServeArgs) will start
+        // here, sharing `repo` with the daemon and ending when `stop` is set. With `--stdio`,
+        // stdin carries the sync protocol, so the stdin watcher below must not be started; the
+        // end of the stdio session then sets `stop` instead.
+
+        // A supervisor that holds a pipe to our stdin stops us by closing it. A terminal or
+        // /dev/null is left alone: reading a terminal from the background would suspend us
+        // (SIGTTIN), and a script's `weft serve &` gets /dev/null, which must not end it at once.
+        if stdin_is_pipe() {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("weft-serve-stdin".into())
+                .spawn(move || {
+                    let mut sink = std::io::sink();
+                    // Ends at EOF or on a read error; either way the server stops.
+                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut sink);
+                    stop.trigger();
+                })
+                .context("cannot start a thread")?;
+        }
+
+        // The readiness line: once it is out, other weft commands on this repo run here.
+        match self.format {
+            Format::Json => write_json(out, &json!({"root": root.display().to_string()}))?,
+            Format::Human => writeln!(out, "serving {}", root.display())?,
+        }
+        out.flush()?;
+        stop.wait();
+        drop(daemon);
+        Ok(())
+    }
+
+    /// `weft watch`: one JSON line per change applied to `repo` from now on, until `--count`
+    /// lines were printed, stdout is closed, or the stop flag is set.
+    fn watch(&self, repo: &Repo, out: &mut dyn Write, args: &WatchArgs) -> Result<()> {
+        let changes = repo.subscribe();
+        if args.ready {
+            write_json(out, &json!({"ready": true}))?;
+            out.flush()?;
+        }
+        let prefix = args.prefix.as_deref().unwrap_or("");
+        let mut printed = 0u64;
+        while args.count.is_none_or(|n| printed < n) && !self.stopped() {
+            // The subscription cannot be woken by the stop flag, so poll it.
+            let Some(event) = changes.next_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if !prefix.is_empty() && !event.keys.iter().any(|k| k.starts_with(prefix)) {
+                continue;
+            }
+            let line = json!({
+                "doc": event.doc.to_string(),
+                "doc_name": repo.doc_name(event.doc)?,
+                "cid": event.cid.to_string(),
+                "author": event.author.to_string(),
+                "height": event.height,
+                "keys": event.keys,
+                "local": event.local,
+            });
+            write_json(out, &line)?;
+            out.flush()?;
+            printed += 1;
+        }
+        match self.stop.as_ref().and_then(|s| s.error()) {
+            Some(msg) => Err(anyhow::anyhow!(msg)),
+            None => Ok(()),
+        }
     }
 
     fn init(&self, dir: Option<&Path>, out: &mut dyn Write) -> Result<()> {
@@ -346,12 +488,12 @@ impl<'a> Ctx<'a> {
 
     fn write(
         &self,
+        repo: &Repo,
         out: &mut dyn Write,
         key: &str,
         f: impl FnOnce(&mut weft_dag::Transaction<'_>) -> Result<()>,
     ) -> Result<()> {
-        let repo = self.open()?;
-        let doc = self.doc(&repo)?;
+        let doc = self.doc(repo)?;
         let mut tx = repo.transaction(doc);
         f(&mut tx)?;
         let committed = tx.commit()?;
@@ -380,10 +522,16 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn get(&self, out: &mut dyn Write, key: &str, all: bool, at: Option<&str>) -> Result<()> {
-        let repo = self.open()?;
-        let doc = self.doc(&repo)?;
-        let reader = self.state_at(&repo, doc, at)?;
+    fn get(
+        &self,
+        repo: &Repo,
+        out: &mut dyn Write,
+        key: &str,
+        all: bool,
+        at: Option<&str>,
+    ) -> Result<()> {
+        let doc = self.doc(repo)?;
+        let reader = self.state_at(repo, doc, at)?;
         let state = reader.state();
         let entry = state
             .entry(key)?
@@ -412,10 +560,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn ls(&self, out: &mut dyn Write, prefix: &str, at: Option<&str>) -> Result<()> {
-        let repo = self.open()?;
-        let doc = self.doc(&repo)?;
-        let reader = self.state_at(&repo, doc, at)?;
+    fn ls(&self, repo: &Repo, out: &mut dyn Write, prefix: &str, at: Option<&str>) -> Result<()> {
+        let doc = self.doc(repo)?;
+        let reader = self.state_at(repo, doc, at)?;
         let entries = reader.state().entries(prefix)?;
         match self.format {
             Format::Json => {
@@ -459,9 +606,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn log(&self, out: &mut dyn Write, graph: bool, n: Option<usize>) -> Result<()> {
-        let repo = self.open()?;
-        let doc = self.doc(&repo)?;
+    fn log(&self, repo: &Repo, out: &mut dyn Write, graph: bool, n: Option<usize>) -> Result<()> {
+        let doc = self.doc(repo)?;
         let mut lanes = Lanes::new();
         for entry in repo.log(doc).take(n.unwrap_or(usize::MAX)) {
             let entry = entry?;
@@ -491,9 +637,8 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn show(&self, out: &mut dyn Write, cid: &str) -> Result<()> {
+    fn show(&self, repo: &Repo, out: &mut dyn Write, cid: &str) -> Result<()> {
         let cid = parse_cid(cid)?;
-        let repo = self.open()?;
         let bytes = repo.block(&cid)?;
         cid.verify(&bytes)?;
         let change = Change::decode(&cid, &bytes)?;
@@ -530,9 +675,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn blame(&self, out: &mut dyn Write, key: &str) -> Result<()> {
-        let repo = self.open()?;
-        let doc = self.doc(&repo)?;
+    fn blame(&self, repo: &Repo, out: &mut dyn Write, key: &str) -> Result<()> {
+        let doc = self.doc(repo)?;
         let lines = repo.blame(doc, key)?;
         let line_json = |l: &BlameLine| {
             json!({
@@ -565,9 +709,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn dag(&self, out: &mut dyn Write, args: &DagArgs) -> Result<()> {
-        let repo = self.open()?;
-        let doc = self.doc(&repo)?;
+    fn dag(&self, repo: &Repo, out: &mut dyn Write, args: &DagArgs) -> Result<()> {
+        let doc = self.doc(repo)?;
         let heads = repo.heads(doc)?;
         let mut nodes = Vec::new();
         for entry in repo.log(doc) {
@@ -598,15 +741,20 @@ impl<'a> Ctx<'a> {
             }
         };
         match &args.output {
-            Some(path) => std::fs::write(path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?,
+            Some(path) => {
+                let path = match &self.cwd {
+                    Some(cwd) => cwd.join(path),
+                    None => path.clone(),
+                };
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?
+            }
             None => out.write_all(text.as_bytes())?,
         }
         Ok(())
     }
 
-    fn fsck(&self, out: &mut dyn Write) -> Result<bool> {
-        let repo = self.open()?;
+    fn fsck(&self, repo: &Repo, out: &mut dyn Write) -> Result<bool> {
         let report = repo.fsck()?;
         match self.format {
             Format::Json => write_json(
@@ -644,6 +792,26 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(report.is_ok())
+    }
+}
+
+/// Whether stdin is a pipe or a socket (so that its EOF means "stop").
+fn stdin_is_pipe() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::{fd::AsFd as _, unix::fs::FileTypeExt as _};
+        let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        std::fs::File::from(fd).metadata().is_ok_and(|m| {
+            let t = m.file_type();
+            t.is_fifo() || t.is_socket()
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::IsTerminal as _;
+        !std::io::stdin().is_terminal()
     }
 }
 

@@ -1,26 +1,45 @@
 //! `weft demo`: the main job in one command, in a temporary directory.
 //!
-//! Two replicas of one document make concurrent edits (register, counter, set), exchange their
-//! changes, and converge; the register conflict stays visible through `get --all`.
+//! Two replicas of one document make concurrent edits (register, counter, set), sync over a real
+//! loopback TCP connection, and converge; the register conflict stays visible through
+//! `get --all`.
 
-use std::io::Write;
+use std::{io::Write, net::TcpListener, sync::Arc};
 
 use anyhow::{Context as _, Result};
 use weft_dag::{Options, Repo, Value};
+use weft_sync::{
+    server::{self, ServeOptions},
+    transport::{self, ConnectOptions, Remote},
+    Direction, SyncOptions,
+};
 
 use crate::graph::{Lanes, Row};
 
-fn exchange(from: &Repo, to: &Repo, doc: weft_dag::DocId) -> Result<usize> {
-    let mut blocks = Vec::new();
-    for entry in from.log(doc) {
-        let entry = entry?;
-        if !to.has_change(&entry.cid)? {
-            blocks.push((entry.cid, from.block(&entry.cid)?));
-        }
-    }
-    // Oldest first: parents before children.
-    blocks.reverse();
-    Ok(to.apply_changes(blocks)?.applied.len())
+/// Syncs `repo` with the laptop's server over TCP and narrates the figures.
+fn sync_over_tcp(
+    repo: &Repo,
+    url: &str,
+    direction: Direction,
+    out: &mut dyn Write,
+) -> Result<weft_sync::Stats> {
+    let remote = Remote::parse(url)?;
+    let stats = transport::sync(
+        repo,
+        &remote,
+        &ConnectOptions::default(),
+        SyncOptions {
+            direction,
+            docs: None,
+        },
+        &mut |_| {},
+    )?;
+    writeln!(
+        out,
+        "  {} change(s) in, {} out, {} round trip(s), {} bytes in, {} bytes out",
+        stats.changes_in, stats.changes_out, stats.round_trips, stats.bytes_in, stats.bytes_out
+    )?;
+    Ok(stats)
 }
 
 /// Runs the demo, writing a narrated transcript to `out`.
@@ -47,7 +66,19 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
         dir_a.display(),
         a.author().short()
     )?;
-    let b = Repo::init(&dir_b, Options::default())?;
+
+    // The laptop serves its repo on a loopback TCP port, as `weft serve --listen` does.
+    let a = Arc::new(a);
+    let listener =
+        TcpListener::bind("127.0.0.1:0").context("cannot listen on a loopback TCP port")?;
+    let url = format!("tcp://{}", listener.local_addr()?);
+    let served = Arc::clone(&a);
+    std::thread::Builder::new()
+        .name("weft-demo-server".into())
+        .spawn(move || server::serve_tcp(served, listener, ServeOptions::default()))?;
+    writeln!(out, "laptop serves {url}")?;
+
+    let b = Repo::init_empty(&dir_b, Options::default())?;
     writeln!(
         out,
         "phone   {}  author {}",
@@ -60,9 +91,8 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     tx.incr("visits", 1)?;
     tx.add("tags", "home")?;
     tx.commit()?;
-    let n = exchange(&a, &b, doc)?;
-    b.name_doc("shared", doc)?;
-    writeln!(out, "\n# laptop writes, phone receives {n} change(s)")?;
+    writeln!(out, "\n# laptop writes; phone clones it: weft clone {url}")?;
+    sync_over_tcp(&b, &url, Direction::Pull, out)?;
 
     writeln!(out, "\n# offline, both edit the same keys concurrently")?;
     let mut tx = a.transaction(doc);
@@ -84,14 +114,13 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
         "phone:  set todo/1 = {{\"title\":\"soy milk\"}}, incr visits 5, srem tags home"
     )?;
 
-    let to_b = exchange(&a, &b, doc)?;
-    let to_a = exchange(&b, &a, doc)?;
     writeln!(
         out,
-        "\n# exchange: laptop -> phone {to_b} change(s), phone -> laptop {to_a} change(s)"
+        "\n# back online, the phone syncs both ways: weft sync {url}"
     )?;
+    sync_over_tcp(&b, &url, Direction::Both, out)?;
 
-    for (name, repo) in [("laptop", &a), ("phone", &b)] {
+    for (name, repo) in [("laptop", &*a), ("phone", &b)] {
         writeln!(out, "\n# {name}: weft ls")?;
         for (k, v) in repo.state(doc).list("")? {
             writeln!(out, "{k}\t{v}")?;

@@ -2,17 +2,28 @@
 
 mod args;
 mod cmd;
+mod daemon;
 mod demo;
 mod graph;
+mod stop;
 
 use std::{
-    io::{self, Write as _},
+    ffi::OsString,
+    io::{self, Write},
     process::ExitCode,
+    sync::Arc,
 };
 
+use anyhow::Context as _;
 use clap::Parser as _;
+use weft_dag::{Identity, Repo, WEFT_DIR};
 
-use crate::{args::Cli, cmd::UsageError};
+use crate::{
+    args::{Cli, Command},
+    cmd::{Ctx, UsageError},
+    daemon::{Daemon, Route},
+    stop::Stop,
+};
 
 /// Exit codes (also listed in `weft --help` and the README).
 mod code {
@@ -138,25 +149,137 @@ fn main() -> ExitCode {
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let result = cmd::Ctx::new(&cli)
-        .run(&mut out)
-        .and_then(|ok| Ok(out.flush().map(|()| ok)?));
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            let _ = writeln!(
-                io::stderr(),
-                "weft: error: fsck found problems (listed above)"
-            );
-            ExitCode::from(code::CORRUPT)
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    ExitCode::from(run(&cli, &args, &mut out, &mut io::stderr()))
+}
+
+/// Runs a parsed command line: `init` and `demo` on their own; every other command on the repo,
+/// opened here or, while another weft process holds it, in that process (see `daemon.rs`).
+/// `args` is the raw command line without `argv[0]`, for forwarding. Returns the exit code.
+fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let ctx = Ctx::new(cli);
+    if matches!(cli.command, Command::Init { .. } | Command::Demo) {
+        return finish(ctx.run_standalone(out), out, err);
+    }
+    let routed = (|| {
+        ctx.check_args()?;
+        let root = ctx.find_root()?;
+        let options = ctx.options()?;
+        let route = daemon::open_or_connect(&root, &options, cli.command.proxied())?;
+        anyhow::Ok((root, options, route))
+    })();
+    match routed {
+        Err(e) => finish(Err(e), out, err),
+        Ok((_, _, Route::Local(repo))) => run_local(ctx, *repo, out, err),
+        Ok((root, options, Route::Remote(client))) => {
+            let forwarded = (|| {
+                if cli.command.signs() {
+                    check_identity(cli, &root, options.identity.as_ref(), client.author())?;
+                }
+                let cwd = std::env::current_dir().context("cannot read the current directory")?;
+                client.forward(args, &cwd, out, err)
+            })();
+            match forwarded {
+                // The serving process already printed any error.
+                Ok(code) => code,
+                Err(e) => finish(Err(e), out, err),
+            }
         }
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+    }
+}
+
+/// A command that signs must sign with the key this process would use: refuses to forward it
+/// to a process that holds the repo with another key.
+fn check_identity(
+    cli: &Cli,
+    root: &std::path::Path,
+    identity: Option<&Identity>,
+    served_as: weft_dag::identity::Author,
+) -> anyhow::Result<()> {
+    let key_file = root.join(WEFT_DIR).join(weft_dag::KEY_FILE);
+    let ours = match identity {
+        Some(id) => id.author(),
+        // Without --identity the repo's key; if it has none, the server's key is the only one.
+        None if key_file.exists() => Identity::load(&key_file)?.author(),
+        None => return Ok(()),
+    };
+    if ours == served_as {
+        return Ok(());
+    }
+    let source = match &cli.identity {
+        Some(path) => format!("the key in {}", path.display()),
+        None => format!("the repo's key ({})", key_file.display()),
+    };
+    Err(anyhow::Error::new(weft_dag::Error::Locked {
+        path: root.to_path_buf(),
+    })
+    .context(format!(
+        "`weft {}` would sign with {source}, but the weft process serving this repo signs as {} \
+         (stop it, or run it with the same key)",
+        cli.command.name(),
+        served_as.short()
+    )))
+}
+
+/// Runs a command on a repo this process opened: `serve` serves it, `watch` serves it while
+/// watching, everything else runs and returns.
+fn run_local(ctx: Ctx<'_>, repo: Repo, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    match &ctx.cli().command {
+        Command::Serve(args) => {
+            let result =
+                Stop::on_signals().and_then(|stop| ctx.serve(Arc::new(repo), args, stop, out));
+            finish(result.map(|()| true), out, err)
+        }
+        Command::Watch(_) => {
+            let repo = Arc::new(repo);
+            // The signal handler first, so that no signal ends the process while the socket
+            // file exists; then the daemon, so that watching does not lock everyone else out.
+            let started = Stop::on_signals().and_then(|stop| {
+                let daemon = match repo.root() {
+                    Some(root) if cfg!(unix) => {
+                        Some(Daemon::start(Arc::clone(&repo), &root.join(WEFT_DIR))?)
+                    }
+                    _ => None,
+                };
+                Ok((stop, daemon))
+            });
+            match started {
+                Err(e) => finish(Err(e), out, err),
+                Ok((stop, daemon)) => {
+                    let code = run_on_repo(&ctx.with_stop(stop), &repo, out, err);
+                    drop(daemon);
+                    code
+                }
+            }
+        }
+        _ => run_on_repo(&ctx, &repo, out, err),
+    }
+}
+
+/// Runs the command on `repo`, already open in this process, writing its output to `out` and
+/// any error line to `err`; returns the exit code. The one path for commands run here and for
+/// commands the daemon runs for other processes.
+fn run_on_repo(ctx: &Ctx<'_>, repo: &Repo, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    finish(ctx.run(repo, out), out, err)
+}
+
+/// Flushes `out` and turns a command's result into an exit code, printing the one error line on
+/// `err`. `Ok(false)`: the command ran but found problems (fsck).
+fn finish(result: anyhow::Result<bool>, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = result.and_then(|ok| Ok(out.flush().map(|()| ok)?));
+    match result {
+        Ok(true) => 0,
+        Ok(false) => {
+            let _ = writeln!(err, "weft: error: fsck found problems (listed above)");
+            code::CORRUPT
+        }
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             // Whatever was printed before the error still goes out (best effort).
             let _ = out.flush();
             let msg = format!("{e:#}").replace('\n', " ");
-            let _ = writeln!(io::stderr(), "weft: error: {msg}");
-            ExitCode::from(exit_code(&e))
+            let _ = writeln!(err, "weft: error: {msg}");
+            exit_code(&e)
         }
     }
 }

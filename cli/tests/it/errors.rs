@@ -126,10 +126,17 @@ fn locked_repo_is_6() {
     let dir = Dir::init();
     dir.ok(&["set", "x", "1"]);
     let repo = dir.open();
-    for args in [&["get", "x"][..], &["set", "x", "2"], &["log"], &["fsck"]] {
-        let err = dir.fails(6, args);
-        assert!(err.contains("open in another weft process"), "{err}");
-    }
+    // Each waits a few seconds for the holder to let go (it might be a short command) before
+    // failing; run them side by side.
+    std::thread::scope(|scope| {
+        for args in [&["get", "x"][..], &["set", "x", "2"], &["log"], &["fsck"]] {
+            let dir = &dir;
+            scope.spawn(move || {
+                let err = dir.fails(6, args);
+                assert!(err.contains("open in another weft process"), "{err}");
+            });
+        }
+    });
     drop(repo);
     // Usable again once the other holder is gone, and the locked write did not happen.
     assert_eq!(dir.ok(&["get", "x"]), "1\n");

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod concurrent;
+#[cfg(unix)]
+mod daemon;
 mod env;
 mod errors;
 mod history;
@@ -12,3 +14,5 @@ mod output;
 mod repo;
 mod util;
 mod values;
+#[cfg(unix)]
+mod watch;

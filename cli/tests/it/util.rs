@@ -3,8 +3,9 @@
 
 use std::{
     ffi::OsStr,
+    io::{BufRead as _, BufReader, Read as _},
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio},
 };
 
 use serde_json::Value as Json;
@@ -169,7 +170,8 @@ impl Out {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
-    fn report(&self) -> String {
+    /// Everything about the run, for assertion messages.
+    pub fn report(&self) -> String {
         format!(
             "{}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
             self.desc,
@@ -274,4 +276,151 @@ pub fn s<'a>(v: &'a Json, field: &str) -> &'a str {
     v[field]
         .as_str()
         .unwrap_or_else(|| panic!("{field:?} is not a string in {v}"))
+}
+
+/// A `weft` process running in the background (`serve`, `watch`), killed on drop so that a
+/// failing test leaves nothing behind.
+#[derive(Debug)]
+pub struct Proc {
+    desc: String,
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    /// Starts `cmd` with piped stdin, stdout and stderr.
+    pub fn spawn(cmd: &mut TestCmd) -> Proc {
+        Proc::spawn_with_stdin(cmd, Stdio::piped())
+    }
+
+    /// Starts `cmd` with this stdin and piped stdout and stderr.
+    pub fn spawn_with_stdin(cmd: &mut TestCmd, stdin: Stdio) -> Proc {
+        let desc = format!("{:?}", cmd.command());
+        let mut child = cmd
+            .command()
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().map(BufReader::new);
+        Proc {
+            desc,
+            child: Some(child),
+            stdin,
+            stdout,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// The next line of stdout, without its newline. Panics (with stderr) at end of stream.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = self.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
+        if n == 0 {
+            let out = self.finish();
+            panic!("expected a line, got end of stdout: {}", out.report());
+        }
+        assert!(
+            line.ends_with('\n'),
+            "partial line {line:?} from {}",
+            self.desc
+        );
+        line.pop();
+        line
+    }
+
+    /// The next line of stdout as JSON.
+    pub fn json_line(&mut self) -> Json {
+        let line = self.line();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?} is not JSON ({e})"))
+    }
+
+    /// Closes the process's stdin.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Closes our end of the process's stdout (its next write fails with a broken pipe).
+    pub fn close_stdout(&mut self) {
+        self.stdout = None;
+    }
+
+    /// Sends SIGTERM (through `kill(1)`: the tests use no unsafe code).
+    pub fn term(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for the process to exit and returns the rest of its output.
+    pub fn finish(&mut self) -> Out {
+        self.stdin = None;
+        let mut child = self.child.take().expect("process already finished");
+        let mut stdout = Vec::new();
+        if let Some(mut r) = self.stdout.take() {
+            r.read_to_end(&mut stdout).unwrap();
+        }
+        let mut stderr = Vec::new();
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_end(&mut stderr).unwrap();
+        }
+        let status = child.wait().unwrap();
+        Out {
+            desc: self.desc.clone(),
+            output: Output {
+                status,
+                stdout,
+                stderr,
+            },
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stdin = None;
+        self.kill();
+    }
+}
+
+impl Dir {
+    /// The daemon socket of this directory's repo.
+    pub fn socket(&self) -> PathBuf {
+        self.join(".weft/weft.sock")
+    }
+
+    /// Starts `weft serve` here and waits for its readiness line.
+    pub fn serve(&self) -> Proc {
+        let mut p = Proc::spawn(&mut self.cmd(&["serve"]));
+        let line = p.line();
+        assert_eq!(line, format!("serving {}", self.path().display()));
+        assert!(self.socket().exists(), "serve is ready but has no socket");
+        p
+    }
+
+    /// Starts `weft watch --ready ARGS` here and waits for its readiness line.
+    pub fn watch(&self, args: &[&str]) -> Proc {
+        let mut cmd = self.cmd(&["watch", "--ready"]);
+        cmd.args(args);
+        let mut p = Proc::spawn(&mut cmd);
+        assert_eq!(p.json_line(), serde_json::json!({"ready": true}));
+        p
+    }
 }
