@@ -4,22 +4,29 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::net::{NetArgs, RemoteCommand};
+
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
   1  any other error (I/O, storage)
-  2  bad usage: unknown flag, invalid CID string, invalid value or key
+  2  bad usage: unknown flag, invalid CID string, invalid value or key, bad remote URL
   3  not a weft repo (no .weft here or in any parent)
-  4  not found: unknown key, CID or document
+  4  not found: unknown key, CID, document or remote name
   5  wrong type: the key holds another CRDT kind (register, counter, set)
   6  the repo is open in another weft process that does not serve it (after waiting 5 s),
      or it is served by one that signs with another key than --identity
-  7  corrupt data: a block fails verification, or fsck found problems
+  7  corrupt data: a block fails verification (from a peer or bundle too: bad hash,
+     signature or encoding, parents that never arrive), a bad bundle, or fsck found problems
+  8  network: the remote cannot be reached, the connection broke, or the peer went silent
+  9  the peer broke the sync protocol (garbage, oversized frames, withheld changes)
 
 Environment:
   WEFT_DIR       the repo root (or its .weft directory), instead of searching upward
   WEFT_IDENTITY  a key file to sign with instead of .weft/key
-  WEFT_LOG       log filter for diagnostics on stderr (e.g. debug)";
+  WEFT_LOG       log filter for diagnostics on stderr (e.g. debug)
+  WEFT_SSH       the ssh command for ssh:// remotes (default: ssh)
+  WEFT_TIMEOUT   seconds a peer may stay silent (default 60)";
 
 /// weft: a local-first, content-addressed store of signed CRDT changes.
 #[derive(Debug, Parser)]
@@ -28,15 +35,10 @@ pub struct Cli {
     /// Run as if started in DIR (the repo is found by searching upward from it).
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub chdir: Option<PathBuf>,
-    /// The document to use (a local name or a document id).
-    #[arg(
-        short = 'd',
-        long = "doc",
-        global = true,
-        value_name = "NAME",
-        default_value = "main"
-    )]
-    pub doc: String,
+    /// The document to use (a local name or a document id; default "main"). For clone, pull,
+    /// push, sync and bundle: the one document to transfer (default: all).
+    #[arg(short = 'd', long = "doc", global = true, value_name = "NAME")]
+    pub doc: Option<String>,
     /// Machine-readable JSON output (see README for the schemas).
     #[arg(long, global = true)]
     pub json: bool,
@@ -153,6 +155,29 @@ pub enum Command {
     Fsck,
     /// Show weft's main job in a temporary directory: two replicas edit concurrently and converge.
     Demo,
+    /// Copy a remote repo into DIR (default: named after the URL) and remember it as "origin".
+    /// URL: a path, ssh://[user@]host[:port]/path or tcp://host:port.
+    Clone {
+        /// Where to copy from.
+        url: String,
+        /// The new repo's directory.
+        dir: Option<PathBuf>,
+        /// Network options.
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Named remotes (kept in .weft/remotes).
+    #[command(subcommand)]
+    Remote(RemoteCommand),
+    /// Fetch and apply the changes of REMOTE (a remote name or URL; default "origin").
+    Pull(SyncArgs),
+    /// Send this repo's changes to REMOTE (default "origin").
+    Push(SyncArgs),
+    /// Pull and push in one session.
+    Sync(SyncArgs),
+    /// Offline transfer: CAR v1 files of change blocks.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Hold the repo open and serve it: other weft commands on this repo run here, through
     /// .weft/weft.sock. Runs until SIGINT/SIGTERM, or until stdin reaches EOF if it is a pipe.
     Serve(ServeArgs),
@@ -167,7 +192,10 @@ impl Command {
     pub fn proxied(&self) -> bool {
         !matches!(
             self,
-            Command::Init { .. } | Command::Demo | Command::Serve(_)
+            Command::Init { .. }
+                | Command::Demo
+                | Command::Clone { .. }
+                | Command::Serve(ServeArgs { stdio: false, .. })
         )
     }
 
@@ -207,6 +235,12 @@ impl Command {
             Command::Block(_) => "block",
             Command::Fsck => "fsck",
             Command::Demo => "demo",
+            Command::Clone { .. } => "clone",
+            Command::Remote(_) => "remote",
+            Command::Pull(_) => "pull",
+            Command::Push(_) => "push",
+            Command::Sync(_) => "sync",
+            Command::Bundle(_) => "bundle",
             Command::Serve(_) => "serve",
             Command::Watch(_) => "watch",
         }
@@ -218,7 +252,50 @@ impl Command {
 /// Extension point: network sync will add `--stdio` (speak the sync protocol on stdin/stdout)
 /// and `--listen ADDR` here; they run alongside the local daemon (see `Ctx::serve`).
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Speak the sync protocol on stdin/stdout for one session (what ssh:// and path remotes
+    /// run). Prints nothing else on stdout.
+    #[arg(long, conflicts_with = "listen")]
+    pub stdio: bool,
+    /// Also accept sync sessions on this TCP address (e.g. 127.0.0.1:7450, or port 0 for any);
+    /// prints `listening on tcp://ADDR` first.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The repo to serve (exactly this directory; default: found from the current one).
+    pub dir: Option<PathBuf>,
+    /// Network options.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// `weft pull|push|sync` arguments.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// A remote name (see `weft remote`) or a URL; default "origin".
+    pub remote: Option<String>,
+    /// Network options.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// `weft bundle ...`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the changes (of every document, or of -d DOC) that are not below the --since CIDs
+    /// into FILE, a CAR v1 file whose roots are the current heads.
+    Create {
+        /// The bundle file.
+        file: PathBuf,
+        /// Leave out these changes and their ancestors (e.g. the heads the receiver has).
+        #[arg(long, value_name = "CID", num_args = 1..)]
+        since: Vec<String>,
+    },
+    /// Verify FILE and apply its changes.
+    Apply {
+        /// The bundle file.
+        file: PathBuf,
+    },
+}
 
 /// `weft watch` options.
 #[derive(Debug, Args)]

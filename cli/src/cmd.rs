@@ -14,10 +14,15 @@ use weft_dag::{
     change::Op, BlameLine, Change, Cid, DocId, Entry, Identity, Options, Repo, State, Value,
     WEFT_DIR,
 };
+use weft_sync::Direction;
 
 use crate::{
-    args::{BlockCommand, Cli, Command, DagArgs, DagFormat, DocCommand, ServeArgs, WatchArgs},
+    args::{
+        BlockCommand, BundleCommand, Cli, Command, DagArgs, DagFormat, DocCommand, ServeArgs,
+        SyncArgs, WatchArgs,
+    },
     graph::{self, Lanes, Row},
+    net,
     stop::Stop,
 };
 
@@ -176,8 +181,13 @@ impl<'a> Ctx<'a> {
         self.stop.as_ref().is_some_and(|s| s.is_set())
     }
 
+    /// Where the command runs: the caller's directory (ours, or the forwarding process's), then
+    /// `-C`. Relative paths on the command line are taken from here, as with `git -C`.
     fn start_dir(&self) -> Result<PathBuf> {
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let cwd = match &self.cwd {
+            Some(cwd) => cwd.clone(),
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
         Ok(match &self.cli.chdir {
             Some(d) => cwd.join(d),
             None => cwd,
@@ -199,6 +209,14 @@ impl<'a> Ctx<'a> {
     /// Finds the repo root: `WEFT_DIR`, else the nearest ancestor holding `.weft`.
     pub fn find_root(&self) -> Result<PathBuf> {
         let start = self.start_dir()?;
+        if let Command::Serve(ServeArgs { dir: Some(dir), .. }) = &self.cli.command {
+            // `weft serve --stdio PATH` (what path and ssh remotes run) serves exactly PATH.
+            let root = start.join(dir);
+            if !root.join(WEFT_DIR).is_dir() {
+                return Err(weft_dag::Error::NotARepo { path: root }.into());
+            }
+            return Ok(root);
+        }
         if let Some(dir) = std::env::var_os("WEFT_DIR").filter(|d| !d.is_empty()) {
             let p = start.join(dir);
             return Ok(if p.file_name().is_some_and(|n| n == WEFT_DIR) {
@@ -216,7 +234,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn doc(&self, repo: &Repo) -> Result<DocId> {
-        Ok(repo.doc(&self.cli.doc)?)
+        Ok(repo.doc(self.cli.doc.as_deref().unwrap_or(weft_dag::DEFAULT_DOC))?)
     }
 
     /// Checks the arguments that parse without a repo (CIDs, values), so that bad usage is
@@ -240,6 +258,17 @@ impl<'a> Ctx<'a> {
         match &self.cli.command {
             Command::Init { dir } => self.init(dir.as_deref(), out)?,
             Command::Demo => crate::demo::run(out)?,
+            Command::Clone { url, dir, net } => net::clone(
+                url,
+                dir.as_deref(),
+                &self.start_dir()?,
+                self.options()?,
+                self.cli.doc.clone().map(|d| vec![d]),
+                net,
+                self.json(),
+                self.cli.quiet,
+                out,
+            )?,
             other => {
                 return Err(anyhow::anyhow!(
                     "internal error: `weft {}` needs an open repo",
@@ -369,8 +398,80 @@ impl<'a> Ctx<'a> {
             }
             Command::Fsck => return self.fsck(repo, out),
             Command::Watch(args) => self.watch(repo, out, args),
+            Command::Clone { .. } => Err(usage(
+                "`weft clone` cannot run in the weft process that holds the repo".to_string(),
+            )),
+            Command::Remote(cmd) => net::remote(&self.weft_dir(repo)?, cmd, self.json(), out),
+            Command::Pull(args) => self.sync(repo, args, Direction::Pull, out),
+            Command::Push(args) => self.sync(repo, args, Direction::Push, out),
+            Command::Sync(args) => self.sync(repo, args, Direction::Both, out),
+            Command::Bundle(cmd) => self.bundle(repo, cmd, out),
         }?;
         Ok(true)
+    }
+
+    /// A path from the command line, relative to the caller's directory (which differs from
+    /// ours when the command runs for another process).
+    fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        Ok(self.start_dir()?.join(path))
+    }
+
+    fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    fn weft_dir(&self, repo: &Repo) -> Result<PathBuf> {
+        Ok(repo
+            .root()
+            .context("internal error: the repo is not on disk")?
+            .join(WEFT_DIR))
+    }
+
+    /// `weft pull|push|sync`.
+    fn sync(
+        &self,
+        repo: &Repo,
+        args: &SyncArgs,
+        direction: Direction,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        let call = net::SyncCall {
+            remote: args.remote.as_deref(),
+            docs: self.cli.doc.clone().map(|d| vec![d]),
+            direction,
+            net: &args.net,
+            json: self.json(),
+            quiet: self.cli.quiet,
+        };
+        net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)
+    }
+
+    /// `weft bundle create|apply`.
+    fn bundle(&self, repo: &Repo, cmd: &BundleCommand, out: &mut dyn Write) -> Result<()> {
+        let docs = match &self.cli.doc {
+            Some(d) => vec![repo.doc(d)?],
+            None => repo.doc_ids()?,
+        };
+        match cmd {
+            BundleCommand::Create { file, since } => {
+                let since = since
+                    .iter()
+                    .map(|c| parse_cid(c))
+                    .collect::<Result<Vec<_>>>()?;
+                net::bundle_create(
+                    repo,
+                    &docs,
+                    &since,
+                    &self.resolve(file)?,
+                    self.json(),
+                    self.cli.quiet,
+                    out,
+                )
+            }
+            BundleCommand::Apply { file } => {
+                net::bundle_apply(repo, &self.resolve(file)?, self.json(), self.cli.quiet, out)
+            }
+        }
     }
 
     /// `weft serve`: serves `repo` (open in this process) until SIGINT/SIGTERM/SIGHUP or, when
@@ -381,7 +482,7 @@ impl<'a> Ctx<'a> {
     pub fn serve(
         &self,
         repo: Arc<Repo>,
-        _args: &ServeArgs,
+        args: &ServeArgs,
         stop: Arc<Stop>,
         out: &mut dyn Write,
     ) -> Result<()> {
@@ -392,10 +493,16 @@ impl<'a> Ctx<'a> {
         // Local commands: whoever holds the repo serves it (see daemon.rs).
         let daemon = crate::daemon::Daemon::start(Arc::clone(&repo), &root.join(WEFT_DIR))?;
 
-        // Extension point: network sync. `--stdio` and `--listen ADDR` (ServeArgs) will start
-        // here, sharing `repo` with the daemon and ending when `stop` is set. With `--stdio`,
-        // stdin carries the sync protocol, so the stdin watcher below must not be started; the
-        // end of the stdio session then sets `stop` instead.
+        // Network sync, sharing `repo` with the daemon. With `--stdio`, stdin and stdout carry
+        // one session and nothing else is printed; the server ends with it.
+        if args.stdio {
+            let result = net::serve_stdio(&repo, &args.net);
+            drop(daemon);
+            return result;
+        }
+        if let Some(addr) = &args.listen {
+            net::serve_listen(Arc::clone(&repo), addr, &args.net, self.json(), out)?;
+        }
 
         // A supervisor that holds a pipe to our stdin stops us by closing it. A terminal or
         // /dev/null is left alone: reading a terminal from the background would suspend us
@@ -742,10 +849,7 @@ impl<'a> Ctx<'a> {
         };
         match &args.output {
             Some(path) => {
-                let path = match &self.cwd {
-                    Some(cwd) => cwd.join(path),
-                    None => path.clone(),
-                };
+                let path = self.resolve(path)?;
                 std::fs::write(&path, text)
                     .with_context(|| format!("cannot write {}", path.display()))?
             }

@@ -23,6 +23,9 @@
 //!    this socket, and relative paths (`dag -o FILE`) are resolved against the client's
 //!    directory. The client checks `--identity`/`WEFT_IDENTITY` itself against the `HELLO`
 //!    author and refuses (exit 6) a command that would sign with another key.
+//!    Or client → `SYNC` (0x04, empty): the rest of the connection is one session of the sync
+//!    protocol (`weft_sync`), answered on the served repo. `weft serve --stdio` does this when
+//!    another process holds the repo, so ssh and path remotes work while `weft serve` runs.
 //! 3. client → `STDIN` (0x02) data frames and one `STDIN_EOF` (0x03, empty). No command reads
 //!    stdin yet, so clients send `STDIN_EOF` at once and never touch their stdin (a proxied
 //!    command must not swallow input meant for a script), and the server discards `STDIN` data.
@@ -144,6 +147,7 @@ mod imp {
         pub const REQUEST: u8 = 0x01;
         pub const STDIN: u8 = 0x02;
         pub const STDIN_EOF: u8 = 0x03;
+        pub const SYNC: u8 = 0x04;
         pub const HELLO: u8 = 0x10;
         pub const STDOUT: u8 = 0x11;
         pub const STDERR: u8 = 0x12;
@@ -464,6 +468,23 @@ mod imp {
         stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
         let request = match read_frame(stream) {
             Ok(None) => return Ok(()),
+            Ok(Some((kind::SYNC, _))) => {
+                // From here on the connection is one sync session (`weft serve --stdio` run by
+                // another process while this one holds the repo).
+                stream.set_read_timeout(Some(weft_sync::transport::DEFAULT_TIMEOUT))?;
+                let reader = stream.try_clone()?;
+                match weft_sync::server::serve_stream(
+                    repo,
+                    reader,
+                    stream,
+                    "a local client",
+                    weft_sync::transport::DEFAULT_TIMEOUT,
+                ) {
+                    Ok(_) => tracing::debug!("daemon: sync session done"),
+                    Err(e) => tracing::warn!("daemon: sync session failed: {e}"),
+                }
+                return Ok(());
+            }
             Ok(Some((kind::REQUEST, payload))) => decode_request(&payload),
             Ok(Some((k, _))) => Err(invalid(format!(
                 "expected a request frame, got kind {k:#04x}"
@@ -603,6 +624,33 @@ mod imp {
             self.author
         }
 
+        /// Turns this connection into a sync session answered by the serving process, and
+        /// carries it between our stdin/stdout and the socket until either side ends.
+        pub fn splice_sync(self) -> Result<()> {
+            write_frame(&self.stream, kind::SYNC, &[])?;
+            let mut to_server = self.stream.try_clone()?;
+            std::thread::Builder::new()
+                .name("weft-splice".into())
+                .spawn(move || {
+                    let _ = io::copy(&mut io::stdin().lock(), &mut to_server);
+                    let _ = to_server.shutdown(std::net::Shutdown::Write);
+                })?;
+            // Stdout is line-buffered and the protocol is binary: flush every chunk.
+            let mut stdout = io::stdout().lock();
+            let mut from_server = &self.stream;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = match from_server.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                stdout.write_all(&buf[..n])?;
+                stdout.flush()?;
+            }
+        }
+
         /// Sends the command line (`args` without `argv[0]`, run as if from `cwd`), relays its
         /// output to `out` and `err`, and returns its exit code.
         pub fn forward(
@@ -698,6 +746,11 @@ mod imp {
             _out: &mut dyn Write,
             _err: &mut dyn Write,
         ) -> Result<u8> {
+            match self {}
+        }
+
+        /// Unreachable: no `Client` exists.
+        pub fn splice_sync(self) -> Result<()> {
             match self {}
         }
     }

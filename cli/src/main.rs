@@ -5,6 +5,7 @@ mod cmd;
 mod daemon;
 mod demo;
 mod graph;
+mod net;
 mod stop;
 
 use std::{
@@ -34,10 +35,61 @@ mod code {
     pub const WRONG_TYPE: u8 = 5;
     pub const LOCKED: u8 = 6;
     pub const CORRUPT: u8 = 7;
+    pub const NETWORK: u8 = 8;
+    pub const PEER: u8 = 9;
+}
+
+/// The exit code for a repo error, if it has a specific one.
+fn dag_code(e: &weft_dag::Error) -> Option<u8> {
+    use weft_dag::Error as E;
+    Some(match e {
+        E::NotARepo { .. } => code::NOT_A_REPO,
+        E::UnknownDoc { .. }
+        | E::KeyNotFound { .. }
+        | E::UnknownCid { .. }
+        | E::WrongDoc { .. } => code::NOT_FOUND,
+        E::WrongType { .. } => code::WRONG_TYPE,
+        E::Locked { .. } => code::LOCKED,
+        E::InvalidKey { .. }
+        | E::InvalidValue(_)
+        | E::InvalidDocName { .. }
+        | E::ChangeTooLarge { .. }
+        | E::CounterOverflow { .. }
+        | E::Store(weft_store::Error::BlockTooLarge { .. }) => code::USAGE,
+        E::HashMismatch(_)
+        | E::Decode(_)
+        | E::Verify(_)
+        | E::InvalidChange { .. }
+        | E::Orphans { .. } => code::CORRUPT,
+        E::Store(weft_store::Error::HashMismatch(_) | weft_store::Error::CorruptEntry { .. })
+        | E::Open(weft_store::OpenError::Corrupt { .. }) => code::CORRUPT,
+        _ => return None,
+    })
+}
+
+/// The exit code for a sync error.
+fn sync_code(e: &weft_sync::Error) -> Option<u8> {
+    use weft_sync::Error as S;
+    Some(match e {
+        S::BadUrl { .. } => code::USAGE,
+        S::UnknownDoc { .. } => code::NOT_FOUND,
+        S::Io { .. } | S::Unreachable { .. } | S::Closed { .. } | S::Timeout { .. } => {
+            code::NETWORK
+        }
+        S::FrameTooLarge { .. }
+        | S::Malformed { .. }
+        | S::Protocol(_)
+        | S::Version { .. }
+        | S::Peer(_)
+        | S::NoProgress { .. } => code::PEER,
+        S::BadBundle { .. } | S::BundleHashMismatch { .. } => code::CORRUPT,
+        S::Repo(e) => return dag_code(e),
+        S::Store(_) => return None,
+        _ => return None,
+    })
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {
-    use weft_dag::Error as E;
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
             || cause.downcast_ref::<weft_dag::ValueError>().is_some()
@@ -59,30 +111,20 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         {
             return code::CORRUPT;
         }
-        if let Some(e) = cause.downcast_ref::<E>() {
-            return match e {
-                E::NotARepo { .. } => code::NOT_A_REPO,
-                E::UnknownDoc { .. }
-                | E::KeyNotFound { .. }
-                | E::UnknownCid { .. }
-                | E::WrongDoc { .. } => code::NOT_FOUND,
-                E::WrongType { .. } => code::WRONG_TYPE,
-                E::Locked { .. } => code::LOCKED,
-                E::InvalidKey { .. }
-                | E::InvalidValue(_)
-                | E::InvalidDocName { .. }
-                | E::ChangeTooLarge { .. }
-                | E::CounterOverflow { .. }
-                | E::Store(weft_store::Error::BlockTooLarge { .. }) => code::USAGE,
-                E::HashMismatch(_) | E::Decode(_) | E::Verify(_) | E::InvalidChange { .. } => {
-                    code::CORRUPT
-                }
-                E::Store(
-                    weft_store::Error::HashMismatch(_) | weft_store::Error::CorruptEntry { .. },
-                )
-                | E::Open(weft_store::OpenError::Corrupt { .. }) => code::CORRUPT,
-                _ => continue,
-            };
+        if let Some(e) = cause.downcast_ref::<weft_dag::Error>() {
+            match dag_code(e) {
+                Some(c) => return c,
+                None => continue,
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<weft_sync::Error>() {
+            match sync_code(e) {
+                Some(c) => return c,
+                None => continue,
+            }
+        }
+        if cause.downcast_ref::<net::UnknownRemote>().is_some() {
+            return code::NOT_FOUND;
         }
     }
     code::OTHER
@@ -158,7 +200,10 @@ fn main() -> ExitCode {
 /// `args` is the raw command line without `argv[0]`, for forwarding. Returns the exit code.
 fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let ctx = Ctx::new(cli);
-    if matches!(cli.command, Command::Init { .. } | Command::Demo) {
+    if matches!(
+        cli.command,
+        Command::Init { .. } | Command::Demo | Command::Clone { .. }
+    ) {
         return finish(ctx.run_standalone(out), out, err);
     }
     let routed = (|| {
@@ -171,6 +216,15 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
     match routed {
         Err(e) => finish(Err(e), out, err),
         Ok((_, _, Route::Local(repo))) => run_local(ctx, *repo, out, err),
+        Ok((_, _, Route::Remote(client))) if matches!(&cli.command, Command::Serve(a) if a.stdio) =>
+        {
+            // `serve --stdio` on a repo another weft process holds: that process answers the
+            // session; this one only carries the bytes.
+            match client.splice_sync() {
+                Ok(()) => 0,
+                Err(e) => finish(Err(e), out, err),
+            }
+        }
         Ok((root, options, Route::Remote(client))) => {
             let forwarded = (|| {
                 if cli.command.signs() {

@@ -79,6 +79,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod bloom;
+pub mod bundle;
 mod error;
 pub mod frame;
 mod io;

@@ -1,0 +1,535 @@
+//! The sync commands: `clone`, `remote`, `pull`, `push`, `sync`, `serve --stdio|--listen`,
+//! `bundle`. The protocol and transports live in `weft-sync`; this module parses, prints and
+//! picks exit codes.
+
+use std::{
+    fs,
+    io::{IsTerminal as _, Write},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use weft_dag::{Options, Repo, WEFT_DIR};
+use weft_sync::{
+    server::{self, ServeOptions},
+    transport::{self, ConnectOptions, Remote},
+    Direction, Endpoint, Stats, SyncOptions,
+};
+
+use crate::cmd::UsageError;
+
+/// Timeout options shared by the commands that talk to a peer.
+#[derive(Debug, Args, Clone)]
+pub struct NetArgs {
+    /// Give up on a peer that sends nothing for SECS seconds.
+    #[arg(long, value_name = "SECS", env = "WEFT_TIMEOUT", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// `weft remote ...`
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Remember URL under NAME.
+    Add {
+        /// The name.
+        name: String,
+        /// A path, ssh://[user@]host[:port]/path or tcp://host:port.
+        url: String,
+    },
+    /// List remotes.
+    Ls,
+    /// Forget a remote.
+    Rm {
+        /// The name.
+        name: String,
+    },
+}
+
+/// The file that lists remotes: one `NAME URL` line each.
+pub const REMOTES_FILE: &str = "remotes";
+
+/// The remote a clone remembers its source as.
+pub const ORIGIN: &str = "origin";
+
+fn remotes_path(weft_dir: &Path) -> PathBuf {
+    weft_dir.join(REMOTES_FILE)
+}
+
+/// The remotes of a repo, in file order.
+pub fn load_remotes(weft_dir: &Path) -> Result<Vec<(String, String)>> {
+    let path = remotes_path(weft_dir);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (n, u) = l.trim().split_once(' ')?;
+            Some((n.to_string(), u.trim().to_string()))
+        })
+        .collect())
+}
+
+fn save_remotes(weft_dir: &Path, remotes: &[(String, String)]) -> Result<()> {
+    let path = remotes_path(weft_dir);
+    let tmp = weft_dir.join(format!("{REMOTES_FILE}.tmp"));
+    let text: String = remotes.iter().map(|(n, u)| format!("{n} {u}\n")).collect();
+    fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn check_remote_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(UsageError(format!(
+            "invalid remote name {name:?}: use letters, digits, '-', '_' and '.'"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Parses a URL, reporting a bad one as a usage error (exit 2).
+pub fn parse_url(url: &str) -> Result<Remote> {
+    Remote::parse(url).map_err(|e| UsageError(e.to_string()).into())
+}
+
+/// An unknown remote name (exit 4).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown remote {0:?} (see `weft remote ls`, or give a URL)")]
+pub struct UnknownRemote(pub String);
+
+/// `weft remote add|ls|rm`.
+pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut remotes = load_remotes(weft_dir)?;
+    match cmd {
+        RemoteCommand::Add { name, url } => {
+            check_remote_name(name)?;
+            parse_url(url)?;
+            if remotes.iter().any(|(n, _)| n == name) {
+                return Err(UsageError(format!("remote {name:?} already exists")).into());
+            }
+            remotes.push((name.clone(), url.clone()));
+            save_remotes(weft_dir, &remotes)?;
+        }
+        RemoteCommand::Rm { name } => {
+            let before = remotes.len();
+            remotes.retain(|(n, _)| n != name);
+            if remotes.len() == before {
+                return Err(UnknownRemote(name.clone()).into());
+            }
+            save_remotes(weft_dir, &remotes)?;
+        }
+        RemoteCommand::Ls => {
+            if json {
+                let v: Vec<_> = remotes
+                    .iter()
+                    .map(|(n, u)| json!({"name": n, "url": u}))
+                    .collect();
+                writeln!(out, "{}", serde_json::Value::Array(v))?;
+            } else {
+                for (n, u) in &remotes {
+                    writeln!(out, "{n}\t{u}")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `pull`/`push`/`sync`'s argument: a remote name, else a URL or path; none means
+/// `origin`.
+/// Relative paths are taken from `base` (the caller's directory).
+pub fn resolve(weft_dir: &Path, base: &Path, arg: Option<&str>) -> Result<(String, Remote)> {
+    let remotes = load_remotes(weft_dir)?;
+    let name = arg.unwrap_or(ORIGIN);
+    let (url, remote) = match remotes.iter().find(|(n, _)| n == name) {
+        Some((_, url)) => (url.clone(), parse_url(url)?),
+        None => {
+            let looks_like_url = name.contains("://")
+                || name.contains('/')
+                || name.starts_with('.')
+                || base.join(name).join(WEFT_DIR).exists();
+            if arg.is_none() || !looks_like_url {
+                return Err(UnknownRemote(name.to_string()).into());
+            }
+            (name.to_string(), parse_url(name)?)
+        }
+    };
+    Ok(match remote {
+        Remote::Path(p) => (url, Remote::Path(base.join(p))),
+        other => (url, other),
+    })
+}
+
+/// How to reach peers, from the environment.
+pub fn connect_options(net: &NetArgs) -> Result<ConnectOptions> {
+    let ssh = match std::env::var("WEFT_SSH") {
+        Ok(s) if !s.trim().is_empty() => s.split_whitespace().map(str::to_string).collect(),
+        _ => vec!["ssh".to_string()],
+    };
+    Ok(ConnectOptions {
+        local_program: std::env::current_exe().context("cannot find the weft executable")?,
+        ssh,
+        remote_program: "weft".into(),
+        timeout: timeout(net)?,
+    })
+}
+
+fn timeout(net: &NetArgs) -> Result<Duration> {
+    if net.timeout == 0 {
+        return Err(UsageError("--timeout must be at least 1 second".into()).into());
+    }
+    Ok(Duration::from_secs(net.timeout))
+}
+
+/// A progress bar on stderr for long transfers, only when stderr is a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} {bar:30} {pos}/{len} changes ({per_sec})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message("receiving");
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar
+        });
+        Progress { bar }
+    }
+
+    fn update(&self, session: &dyn Endpoint) {
+        if let Some(bar) = &self.bar {
+            let s = session.stats();
+            bar.set_length(session.expected_in().max(s.changes_in));
+            bar.set_position(s.changes_in);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn stats_json(url: &str, s: &Stats) -> serde_json::Value {
+    json!({
+        "remote": url,
+        "round_trips": s.round_trips,
+        "bytes_in": s.bytes_in,
+        "bytes_out": s.bytes_out,
+        "changes_in": s.changes_in,
+        "changes_out": s.changes_out,
+        "redundant_in": s.redundant_in,
+        "redundant_out": s.redundant_out,
+        "docs": s.docs,
+    })
+}
+
+fn plural(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+fn print_stats(
+    out: &mut dyn Write,
+    verb: &str,
+    url: &str,
+    s: &Stats,
+    json: bool,
+    quiet: bool,
+) -> Result<()> {
+    if json {
+        writeln!(out, "{}", stats_json(url, s))?;
+    } else if !quiet {
+        writeln!(
+            out,
+            "{verb} {url}: {} in, {} out, {} ({} B in, {} B out)",
+            plural(s.changes_in - s.redundant_in, "change"),
+            plural(s.changes_out - s.redundant_out, "change"),
+            plural(u64::from(s.round_trips), "round trip"),
+            s.bytes_in,
+            s.bytes_out,
+        )?;
+    }
+    Ok(())
+}
+
+/// What `pull`, `push` and `sync` share.
+#[derive(Debug)]
+pub struct SyncCall<'a> {
+    /// The remote argument.
+    pub remote: Option<&'a str>,
+    /// `-d` if given.
+    pub docs: Option<Vec<String>>,
+    /// Which way.
+    pub direction: Direction,
+    /// Network options.
+    pub net: &'a NetArgs,
+    /// `--json`.
+    pub json: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+/// `weft pull|push|sync`.
+pub fn sync(
+    repo: &Repo,
+    weft_dir: &Path,
+    base: &Path,
+    call: &SyncCall<'_>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (url, remote) = resolve(weft_dir, base, call.remote)?;
+    let copts = connect_options(call.net)?;
+    let progress = Progress::new(!call.json && !call.quiet);
+    let stats = transport::sync(
+        repo,
+        &remote,
+        &copts,
+        SyncOptions {
+            direction: call.direction,
+            docs: call.docs.clone(),
+        },
+        &mut |s| progress.update(s),
+    );
+    progress.finish();
+    let stats = stats?;
+    let verb = match call.direction {
+        Direction::Pull => "pulled from",
+        Direction::Push => "pushed to",
+        Direction::Both => "synced with",
+    };
+    print_stats(out, verb, &url, &stats, call.json, call.quiet)
+}
+
+/// `weft clone URL [DIR]`: a new repo with the remote's documents, `origin` set to URL.
+#[allow(clippy::too_many_arguments)]
+pub fn clone(
+    url: &str,
+    dir: Option<&Path>,
+    start: &Path,
+    options: Options,
+    docs: Option<Vec<String>>,
+    net: &NetArgs,
+    json: bool,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let remote = match parse_url(url)? {
+        Remote::Path(p) => Remote::Path(start.join(p)),
+        other => other,
+    };
+    let dir = match dir {
+        Some(d) => start.join(d),
+        None => start.join(default_clone_dir(&remote)?),
+    };
+    if dir.join(WEFT_DIR).exists() {
+        return Err(weft_dag::Error::AlreadyExists { path: dir }.into());
+    }
+    let created_dir = !dir.exists();
+    let copts = connect_options(net)?;
+    let result = (|| -> Result<Stats> {
+        let repo = Repo::init_empty(&dir, options)?;
+        let weft_dir = dir.join(WEFT_DIR);
+        save_remotes(&weft_dir, &[(ORIGIN.to_string(), url.to_string())])?;
+        let progress = Progress::new(!json && !quiet);
+        let stats = transport::sync(
+            &repo,
+            &remote,
+            &copts,
+            SyncOptions {
+                direction: Direction::Pull,
+                docs,
+            },
+            &mut |s| progress.update(s),
+        );
+        progress.finish();
+        repo.flush()?;
+        Ok(stats?)
+    })();
+    match result {
+        Ok(stats) => {
+            if json {
+                let mut v = stats_json(url, &stats);
+                v["root"] = json!(dir.display().to_string());
+                writeln!(out, "{v}")?;
+            } else if !quiet {
+                writeln!(
+                    out,
+                    "cloned {url} into {}: {} in {} ({} B)",
+                    dir.display(),
+                    plural(stats.changes_in, "change"),
+                    plural(u64::from(stats.round_trips), "round trip"),
+                    stats.bytes_in
+                )?;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // A failed clone leaves nothing behind.
+            let _ = if created_dir {
+                fs::remove_dir_all(&dir)
+            } else {
+                fs::remove_dir_all(dir.join(WEFT_DIR))
+            };
+            Err(e)
+        }
+    }
+}
+
+fn default_clone_dir(remote: &Remote) -> Result<PathBuf> {
+    let name = match remote {
+        Remote::Path(p) => p
+            .canonicalize()
+            .unwrap_or_else(|_| p.clone())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned()),
+        Remote::Ssh { path, .. } => path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .map(str::to_string),
+        Remote::Tcp { host, .. } => Some(host.clone()),
+    };
+    match name {
+        Some(n) if !n.is_empty() && n != "." && n != ".." => Ok(PathBuf::from(n)),
+        _ => Err(UsageError("cannot derive a directory name from the URL; give DIR".into()).into()),
+    }
+}
+
+/// `weft serve --stdio`: one session on stdin/stdout.
+pub fn serve_stdio(repo: &Repo, net: &NetArgs) -> Result<()> {
+    let timeout = timeout(net)?;
+    let stdin = transport::TimeoutReader::new(std::io::stdin(), timeout);
+    server::serve_stream(repo, stdin, std::io::stdout().lock(), "stdio", timeout)?;
+    Ok(())
+}
+
+/// `weft serve --listen ADDR`: binds, prints the URL, and serves on a background thread.
+pub fn serve_listen(
+    repo: Arc<Repo>,
+    addr: &str,
+    net: &NetArgs,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let timeout = timeout(net)?;
+    let listener =
+        TcpListener::bind(addr).map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr()?;
+    if json {
+        writeln!(out, "{}", json!({"url": format!("tcp://{local}")}))?;
+    } else {
+        writeln!(out, "listening on tcp://{local}")?;
+    }
+    out.flush()?;
+    std::thread::Builder::new()
+        .name("weft-listen".into())
+        .spawn(move || {
+            server::serve_tcp(
+                repo,
+                listener,
+                ServeOptions {
+                    timeout,
+                    ..ServeOptions::default()
+                },
+            )
+        })?;
+    Ok(())
+}
+
+/// `weft bundle create`.
+pub fn bundle_create(
+    repo: &Repo,
+    docs: &[weft_dag::DocId],
+    since: &[weft_dag::Cid],
+    file: &Path,
+    json: bool,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let tmp = file.with_extension("car.partial");
+    let result = (|| -> Result<weft_sync::bundle::BundleStats> {
+        let f =
+            fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        let stats = weft_sync::bundle::create(repo, docs, since, &mut w)?;
+        w.flush()
+            .and_then(|()| w.get_ref().sync_all())
+            .and_then(|()| fs::rename(&tmp, file))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        Ok(stats)
+    })();
+    let stats = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if json {
+        writeln!(out, "{}", serde_json::to_value(&stats)?)?;
+    } else if !quiet {
+        writeln!(
+            out,
+            "wrote {} ({}, {} B)",
+            file.display(),
+            plural(stats.changes, "change"),
+            stats.bytes
+        )?;
+    }
+    Ok(())
+}
+
+/// `weft bundle apply`.
+pub fn bundle_apply(
+    repo: &Repo,
+    file: &Path,
+    json: bool,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let f = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let stats = weft_sync::bundle::apply(
+        repo,
+        std::io::BufReader::new(f),
+        &file.display().to_string(),
+    )?;
+    if json {
+        writeln!(out, "{}", serde_json::to_value(&stats)?)?;
+    } else if !quiet {
+        writeln!(
+            out,
+            "applied {}: {} new, {} already here",
+            file.display(),
+            plural(stats.applied, "change"),
+            stats.duplicates
+        )?;
+    }
+    Ok(())
+}
