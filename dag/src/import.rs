@@ -27,6 +27,9 @@ pub const GROUP_CHANGES: usize = 1024;
 /// How many block bytes a group holds before it is committed.
 pub const GROUP_BYTES: usize = 4 << 20;
 
+/// How many blocks are decoded and verified together (in parallel).
+pub const VERIFY_BATCH: usize = 512;
+
 /// How many bytes of changes may wait for missing parents before the import is refused.
 pub const MAX_WAITING_BYTES: usize = 64 << 20;
 
@@ -47,6 +50,9 @@ pub struct Import<'r> {
     group: Vec<EncodedChange>,
     group_bytes: usize,
     in_group: HashSet<Cid>,
+    /// Blocks whose hash is checked, queued to be decoded and verified together.
+    unverified: Vec<(Cid, Vec<u8>)>,
+    unverified_ids: HashSet<Cid>,
     /// Verified changes waiting for a parent.
     waiting: HashMap<Cid, EncodedChange>,
     waiting_bytes: usize,
@@ -63,6 +69,8 @@ impl Repo {
             group: Vec::new(),
             group_bytes: 0,
             in_group: HashSet::new(),
+            unverified: Vec::new(),
+            unverified_ids: HashSet::new(),
             waiting: HashMap::new(),
             waiting_bytes: 0,
             wanted_by: HashMap::new(),
@@ -108,13 +116,81 @@ impl Import<'_> {
     }
 
     fn push_verified_hash(&mut self, cid: Cid, bytes: Vec<u8>) -> Result<bool, Error> {
-        if self.waiting.contains_key(&cid) || self.have(&cid)? {
+        if self.waiting.contains_key(&cid)
+            || self.unverified_ids.contains(&cid)
+            || self.have(&cid)?
+        {
             self.stats.n_duplicates += 1;
             return Ok(false);
         }
-        let change = Change::decode(&cid, &bytes)?;
-        change.verify(&cid)?;
-        let enc = EncodedChange { cid, bytes, change };
+        self.unverified_ids.insert(cid);
+        self.unverified.push((cid, bytes));
+        if self.unverified.len() >= VERIFY_BATCH {
+            self.verify_queued()?;
+        }
+        Ok(true)
+    }
+
+    /// Decodes and verifies the queued blocks, spread over the machine's cores (signature
+    /// checks dominate the cost of an import), then admits them in arrival order. The first
+    /// failure is returned after every block before it was admitted.
+    fn verify_queued(&mut self) -> Result<(), Error> {
+        if self.unverified.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut self.unverified);
+        self.unverified_ids.clear();
+        let check = |(cid, bytes): (Cid, Vec<u8>)| -> Result<EncodedChange, Error> {
+            let change = Change::decode(&cid, &bytes)?;
+            change.verify(&cid)?;
+            Ok(EncodedChange { cid, bytes, change })
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(queued.len().div_ceil(64))
+            .max(1);
+        let results: Vec<Result<EncodedChange, Error>> = if threads == 1 {
+            queued.into_iter().map(check).collect()
+        } else {
+            let per = queued.len().div_ceil(threads);
+            let mut chunks: Vec<Vec<(Cid, Vec<u8>)>> = Vec::new();
+            let mut it = queued.into_iter();
+            loop {
+                let chunk: Vec<_> = it.by_ref().take(per).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                chunks.push(chunk);
+            }
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chunks
+                    .into_iter()
+                    .map(|chunk| {
+                        scope.spawn(move || chunk.into_iter().map(check).collect::<Vec<_>>())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![Err(Error::InvalidChange {
+                                cid: Cid::hash(Codec::Raw, b""),
+                                reason: "internal error: a verification thread panicked".into(),
+                            })]
+                        })
+                    })
+                    .collect()
+            })
+        };
+        for r in results {
+            self.admit(r?)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a verified change: into the group if its parents are present, else waiting.
+    fn admit(&mut self, enc: EncodedChange) -> Result<(), Error> {
+        let cid = enc.cid;
         let mut missing = None;
         for p in &enc.change.parents {
             if !self.have(p)? {
@@ -140,7 +216,7 @@ impl Import<'_> {
             }
             None => self.ready(enc)?,
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Adds a change whose parents are present to the group, then every waiting change that
@@ -175,7 +251,7 @@ impl Import<'_> {
             }
         }
         if self.group.len() >= GROUP_CHANGES || self.group_bytes >= GROUP_BYTES {
-            self.commit()?;
+            self.commit_group()?;
         }
         Ok(())
     }
@@ -183,12 +259,19 @@ impl Import<'_> {
     /// Commits the current group in one atomic batch (and flushes, if the repo flushes every
     /// commit). Waiting changes stay waiting.
     pub fn commit(&mut self) -> Result<(), Error> {
+        let verified = self.verify_queued();
+        self.commit_group()?;
+        verified
+    }
+
+    fn commit_group(&mut self) -> Result<(), Error> {
         if self.group.is_empty() {
             return Ok(());
         }
         let group = std::mem::take(&mut self.group);
         self.group_bytes = 0;
-        let mut applied: Vec<(DocId, EncodedChange)> = Vec::with_capacity(group.len());
+        // Per change of the group: its document if staged, `None` if skipped as a duplicate.
+        let mut staged: Vec<Option<DocId>> = Vec::with_capacity(group.len());
         let mut failure = None;
         {
             let _guard = lock(&self.repo.write);
@@ -198,10 +281,11 @@ impl Import<'_> {
                 // queued; staging it twice would count its ops twice.
                 if batch.contains(Keyspace::CHANGES, &enc.cid.to_bytes())? {
                     self.stats.n_duplicates += 1;
+                    staged.push(None);
                     continue;
                 }
                 match self.repo.stage(&mut batch, enc) {
-                    Ok(doc) => applied.push((doc, enc.clone())),
+                    Ok(doc) => staged.push(Some(doc)),
                     Err(e) => {
                         failure = Some(e);
                         break;
@@ -212,12 +296,19 @@ impl Import<'_> {
                 // A change failed a rule that needs its parents (height, document). The batch
                 // may hold part of it: stage again without it, so the changes before it land.
                 batch = self.repo.store().batch();
-                for (_, enc) in &applied {
-                    self.repo.stage(&mut batch, enc)?;
+                for (enc, doc) in group.iter().zip(&staged) {
+                    if doc.is_some() {
+                        self.repo.stage(&mut batch, enc)?;
+                    }
                 }
             }
             batch.commit()?;
         }
+        let applied: Vec<(DocId, EncodedChange)> = group
+            .into_iter()
+            .zip(staged)
+            .filter_map(|(enc, doc)| doc.map(|d| (d, enc)))
+            .collect();
         self.in_group.clear();
         self.stats
             .applied
