@@ -152,12 +152,14 @@ pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Wr
 
 /// Resolves `pull`/`push`/`sync`'s argument: a remote name, else a URL or path; none means
 /// `origin`.
-/// Relative paths are taken from `base` (the caller's directory).
+/// A relative path given on the command line is taken from `base` (the caller's directory); one
+/// stored under a remote name, from the repo's root (so it means the same from any directory).
 pub fn resolve(weft_dir: &Path, base: &Path, arg: Option<&str>) -> Result<(String, Remote)> {
     let remotes = load_remotes(weft_dir)?;
     let name = arg.unwrap_or(ORIGIN);
-    let (url, remote) = match remotes.iter().find(|(n, _)| n == name) {
-        Some((_, url)) => (url.clone(), parse_url(url)?),
+    let root = weft_dir.parent().unwrap_or(weft_dir);
+    let (url, remote, base) = match remotes.iter().find(|(n, _)| n == name) {
+        Some((_, url)) => (url.clone(), parse_url(url)?, root),
         None => {
             let looks_like_url = name.contains("://")
                 || name.contains('/')
@@ -166,7 +168,7 @@ pub fn resolve(weft_dir: &Path, base: &Path, arg: Option<&str>) -> Result<(Strin
             if arg.is_none() || !looks_like_url {
                 return Err(UnknownRemote(name.to_string()).into());
             }
-            (name.to_string(), parse_url(name)?)
+            (name.to_string(), parse_url(name)?, base)
         }
     };
     Ok(match remote {
@@ -356,7 +358,12 @@ pub fn clone(
     let result = (|| -> Result<Stats> {
         let repo = Repo::init_empty(&dir, options)?;
         let weft_dir = dir.join(WEFT_DIR);
-        save_remotes(&weft_dir, &[(ORIGIN.to_string(), url.to_string())])?;
+        // A path is remembered absolute: `url` is relative to where clone ran, not to the clone.
+        let origin = match &remote {
+            Remote::Path(p) => p.display().to_string(),
+            _ => url.to_string(),
+        };
+        save_remotes(&weft_dir, &[(ORIGIN.to_string(), origin)])?;
         let progress = Progress::new(!json && !quiet);
         let stats = transport::sync(
             &repo,
