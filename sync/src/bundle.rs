@@ -5,8 +5,8 @@
 //! tool can list and check it:
 //!
 //! ```text
-//! varint(len(header)) header                     header = DAG-CBOR {"roots": [CID, ...], "version": 1}
-//! varint(len(cid) + len(data)) cid data          one section per change, repeated
+//! varint(len(header)) header              DAG-CBOR {"roots": [CID, ...], "version": 1}
+//! varint(len(cid) + len(data)) cid data   one section per change, repeated to the end
 //! ```
 //!
 //! - Varints are unsigned LEB128 in their minimal form (multiformats `unsigned-varint`).
@@ -37,12 +37,13 @@
 //! - Nothing unverified is ever stored. On any error (truncation, garbage, a block that does not
 //!   match its CID, a bad signature, orphans, a missing root), every change that was fully
 //!   verified and had its parents before the failure stays applied, in atomic groups, and the
-//!   repo stays consistent (`fsck` passes); the error names the file and, where there is one,
-//!   the CID.
+//!   repo stays consistent (`fsck` passes). Errors about the file name it; errors about a
+//!   block or change name its CID.
 //! - Applying a bundle twice, or a bundle overlapping what the repo has, is harmless:
 //!   the changes already present are counted as duplicates.
-//! - A truncated file is always an error: a cut inside the header or a section is reported as
-//!   such, and a cut between sections leaves a root missing.
+//! - A truncated file never passes silently: a cut inside the header or a section is reported
+//!   as truncation, and a cut between sections leaves a root missing (the last change of each
+//!   document in the bundle is one of its heads), unless the receiver already had it all.
 //! - [`create`] streams: it holds the list of CIDs to write, never more than one block.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -273,10 +274,11 @@ enum VarintError {
 }
 
 impl<R: Read> Reader<'_, R> {
+    /// A [`Error::BadBundle`] whose reason is kept to one line.
     fn bad(&self, reason: String) -> Error {
         Error::BadBundle {
             path: self.path.to_string(),
-            reason,
+            reason: reason.replace(['\n', '\r'], " "),
         }
     }
 
@@ -301,9 +303,6 @@ impl<R: Read> Reader<'_, R> {
         let Ipld::Map(map) = ipld else {
             return Err(self.bad("the header is not a map (not a CAR file?)".into()));
         };
-        if let Some(key) = map.keys().find(|k| *k != "version" && *k != "roots") {
-            return Err(self.bad(format!("unknown header field {key:?}")));
-        }
         match map.get("version") {
             Some(Ipld::Integer(1)) => {}
             Some(Ipld::Integer(v)) => {
@@ -313,6 +312,9 @@ impl<R: Read> Reader<'_, R> {
             }
             Some(_) => return Err(self.bad("the header's version is not an integer".into())),
             None => return Err(self.bad("the header has no version".into())),
+        }
+        if let Some(key) = map.keys().find(|k| *k != "version" && *k != "roots") {
+            return Err(self.bad(format!("unknown header field {key:?}")));
         }
         let Some(Ipld::List(list)) = map.get("roots") else {
             return Err(self.bad("the header's roots are missing or not a list".into()));
@@ -365,7 +367,9 @@ impl<R: Read> Reader<'_, R> {
 
     /// Reads exactly `len` bytes (already bounded by the caller), or says the file is truncated.
     fn exact(&mut self, len: u64, what: &str) -> Result<Vec<u8>, Error> {
-        let mut bytes = Vec::with_capacity(len as usize);
+        // `len` is bounded, but a short hostile file may announce a large header: grow as the
+        // bytes actually arrive past the first MiB.
+        let mut bytes = Vec::with_capacity(len.min(1 << 20) as usize);
         let got = (&mut self.inner)
             .take(len)
             .read_to_end(&mut bytes)
