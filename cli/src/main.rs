@@ -130,11 +130,22 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     code::OTHER
 }
 
+/// Whether the reader of our output went away (as in `weft log | head`), which is no failure.
+/// A broken pipe to a peer (a `weft serve --stdio` child or ssh that died) is one: it comes
+/// wrapped in a sync error, and the chain is not searched past that.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
+    for cause in err.chain() {
+        if cause.downcast_ref::<weft_sync::Error>().is_some() {
+            return false;
+        }
+        if cause
+            .downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Clap's multi-line usage error as one line: the message and its tips, then the usage.
@@ -335,5 +346,26 @@ fn finish(result: anyhow::Result<bool>, out: &mut dyn Write, err: &mut dyn Write
             let _ = writeln!(err, "weft: error: {msg}");
             exit_code(&e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_pipe_to_a_peer_is_a_network_failure() {
+        let broken = || io::Error::from(io::ErrorKind::BrokenPipe);
+        // Our reader went away (`weft log | head`): success.
+        assert!(is_broken_pipe(
+            &anyhow::Error::new(broken()).context("writing")
+        ));
+        // The peer went away (a `weft serve --stdio` child that failed before reading): exit 8.
+        let peer = anyhow::Error::new(weft_sync::Error::Io {
+            peer: "/some/repo".into(),
+            source: broken(),
+        });
+        assert!(!is_broken_pipe(&peer));
+        assert_eq!(exit_code(&peer), code::NETWORK);
     }
 }

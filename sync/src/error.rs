@@ -8,7 +8,7 @@ use weft_store::Cid;
 #[non_exhaustive]
 pub enum Error {
     /// Reading from or writing to the peer failed.
-    #[error("connection to {peer} failed: {source}")]
+    #[error("connection to {peer} failed")]
     Io {
         /// The peer, as the user named it.
         peer: String,

@@ -209,7 +209,8 @@ pub struct Connection {
     pub reader: Box<dyn Read + Send>,
     /// Bytes to the peer.
     pub writer: Box<dyn Write + Send>,
-    child: Option<(Child, Arc<Mutex<Vec<u8>>>)>,
+    /// The child process, what it wrote on stderr, and word when it closed its stderr.
+    child: Option<(Child, Arc<Mutex<Vec<u8>>>, Receiver<()>)>,
     name: String,
 }
 
@@ -229,8 +230,11 @@ impl Connection {
 
     /// What a child process (ssh, or a local `weft serve`) said on stderr, last line first.
     fn child_complaint(&mut self) -> Option<String> {
-        let (child, err) = self.child.as_mut()?;
+        let (child, err, stderr_done) = self.child.as_mut()?;
         let _ = child.wait();
+        // The reader thread may still be copying the last bytes; a grandchild (ssh's) could
+        // keep stderr open, hence the bound.
+        let _ = stderr_done.recv_timeout(Duration::from_secs(1));
         let text = err.lock().ok()?.clone();
         let text = String::from_utf8_lossy(&text);
         text.lines()
@@ -243,7 +247,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let Some((child, _)) = &mut self.child {
+        if let Some((child, _, _)) = &mut self.child {
             // The child ends by itself when its stdin closes; do not leave one behind if not.
             if matches!(child.try_wait(), Ok(None)) {
                 let _ = child.kill();
@@ -361,6 +365,7 @@ fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection
     };
     let complaints = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&complaints);
+    let (done_tx, done_rx) = mpsc::channel();
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = stderr.read(&mut buf) {
@@ -373,11 +378,12 @@ fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection
                 }
             }
         }
+        let _ = done_tx.send(());
     });
     Ok(Connection {
         reader: Box::new(TimeoutReader::new(stdout, timeout)),
         writer: Box::new(ChildWriter(stdin)),
-        child: Some((child, complaints)),
+        child: Some((child, complaints, done_rx)),
         name,
     })
 }

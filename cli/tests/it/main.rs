@@ -12,6 +12,8 @@ mod history;
 mod hostile;
 mod output;
 mod repo;
+#[cfg(unix)]
+mod sync;
 mod util;
 mod values;
 #[cfg(unix)]

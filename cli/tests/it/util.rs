@@ -110,6 +110,8 @@ impl TestCmd {
             .env_remove("WEFT_DIR")
             .env_remove("WEFT_IDENTITY")
             .env_remove("WEFT_LOG")
+            .env_remove("WEFT_SSH")
+            .env_remove("WEFT_TIMEOUT")
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE");
         TestCmd { cmd }
@@ -422,5 +424,40 @@ impl Dir {
         let mut p = Proc::spawn(&mut cmd);
         assert_eq!(p.json_line(), serde_json::json!({"ready": true}));
         p
+    }
+}
+
+impl Dir {
+    /// Starts `weft serve --listen 127.0.0.1:0` here and waits for both of its readiness lines;
+    /// returns the process and the `tcp://` URL it listens on.
+    pub fn serve_tcp(&self) -> (Proc, String) {
+        let mut p = Proc::spawn(&mut self.cmd(&["serve", "--listen", "127.0.0.1:0"]));
+        let line = p.line();
+        let url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
+            .to_string();
+        assert!(url.starts_with("tcp://127.0.0.1:"), "{url}");
+        assert_eq!(p.line(), format!("serving {}", self.path().display()));
+        assert!(self.socket().exists(), "serve is ready but has no socket");
+        (p, url)
+    }
+
+    /// A new directory holding a clone of `url` (`weft clone URL .`); returns it and the
+    /// clone's `--json` report.
+    pub fn clone_of(url: &str) -> (Dir, Json) {
+        Dir::clone_with(url, &[])
+    }
+
+    /// As [`Dir::clone_of`], with environment variables for `weft clone`.
+    pub fn clone_with(url: &str, env: &[(&str, &OsStr)]) -> (Dir, Json) {
+        let dir = Dir::new();
+        let mut cmd = dir.cmd(&["clone", url, ".", "--json"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let report = cmd.run().success().json();
+        assert!(dir.join(".weft").is_dir(), "clone made no repo");
+        (dir, report)
     }
 }
