@@ -1,11 +1,16 @@
-//! weft-bench: commit rate and sizes against Automerge, and open-and-read latency of the CLI.
+//! weft-bench: commit rate and sizes against Automerge, open-and-read latency of the CLI, and
+//! sync (weft's clone/pull against git and Automerge's sync protocol).
 //!
 //! See README.md for what each figure means.
 
+mod proc;
+mod sync;
+
 use std::{
     fs,
+    ops::Range,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Command, ExitCode, Stdio},
     time::Instant,
 };
 
@@ -28,6 +33,9 @@ struct Cli {
     /// Print one JSON object instead of the human-readable table.
     #[arg(long, global = true)]
     json: bool,
+    /// Kill a measured child command (git clone, weft clone, ...) after this many seconds.
+    #[arg(long, global = true, default_value_t = 1800)]
+    timeout: u64,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -69,13 +77,132 @@ enum Cmd {
         #[arg(long)]
         repo: Option<PathBuf>,
     },
+    /// Baseline: `git clone --no-local --bare` of a repo of N commits (and `git fetch` of --ff
+    /// more): wall time, peak RSS, pack bytes.
+    GitClone {
+        /// Commits in the source repo.
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Timed clones (and fetches); medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Commits added to the source for the timed `git fetch` (0: no fetch).
+        #[arg(long, default_value_t = 1000)]
+        ff: u64,
+        /// Commit i changes the file `k`, or `k/{i % FILES}` when FILES > 1.
+        #[arg(long, default_value_t = 1)]
+        files: u64,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
+    /// Baseline: Automerge's sync protocol, in process: clone, fast-forward and divergence.
+    AutomergeSync {
+        /// Changes in the document.
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Changes added for the fast-forward and (on each side) divergence scenarios.
+        #[arg(long, default_value_t = 1000)]
+        ff: u64,
+        /// Timed runs of each scenario; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// `weft clone` of a repo of N changes over stdio (an ssh stand-in) and TCP.
+    WeftClone {
+        /// Changes in the source repo.
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Timed clones per transport; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Path to the `weft` binary (e.g. ../target/release/weft).
+        #[arg(long)]
+        weft: PathBuf,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
+    /// `weft pull` over TCP of --ff new changes into a clone of N changes.
+    WeftPull {
+        /// Changes in the source repo when it is cloned.
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Changes then added to the source, which the timed pull fetches.
+        #[arg(long, default_value_t = 1000)]
+        ff: u64,
+        /// Timed pulls (each into a fresh copy of the clone); medians are reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Path to the `weft` binary (e.g. ../target/release/weft).
+        #[arg(long)]
+        weft: PathBuf,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
+    /// git-clone, automerge-sync, weft-clone and weft-pull for each N, side by side.
+    SyncAll {
+        /// Sizes to run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000])]
+        n: Vec<u64>,
+        /// Timed runs of each clone, fetch and pull.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Timed runs of each Automerge scenario.
+        #[arg(long, default_value_t = 5)]
+        automerge_runs: usize,
+        /// Changes (commits) added for fetch/pull and the Automerge scenarios.
+        #[arg(long, default_value_t = 1000)]
+        ff: u64,
+        /// Files the git commits cycle through (see git-clone).
+        #[arg(long, default_value_t = 1)]
+        files: u64,
+        /// Path to the `weft` binary; without it only the baselines run.
+        #[arg(long)]
+        weft: Option<PathBuf>,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__measure")) {
+        return proc::measure_main();
+    }
     let cli = Cli::parse();
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; run with `cargo run --release`");
     }
+    proc::TIMEOUT_SECS.store(cli.timeout, std::sync::atomic::Ordering::Relaxed);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line, whatever the cause chain holds.
+            let msg = format!("{e:#}");
+            let msg: Vec<&str> = msg
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("weft-bench: error: {}", msg.join(" "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_or_json(report: &Json, as_json: bool, print: fn(&Json)) -> Result<ExitCode> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print(report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let ok = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.cmd {
         Cmd::Commit {
             n,
@@ -87,14 +214,64 @@ fn main() -> Result<()> {
             if let Some(mb) = cache_mb {
                 let _ = CACHE_BYTES.set(mb << 20);
             }
-            commit_bench(n, runs, tmp.as_deref(), breakdown, cli.json)
+            ok(commit_bench(n, runs, tmp.as_deref(), breakdown, cli.json))
         }
         Cmd::OpenRead {
             n,
             runs,
             weft,
             repo,
-        } => open_read_bench(n, runs, &weft, repo.as_deref(), cli.json),
+        } => ok(open_read_bench(n, runs, &weft, repo.as_deref(), cli.json)),
+        Cmd::GitClone {
+            n,
+            runs,
+            ff,
+            files,
+            tmp,
+        } => print_or_json(
+            &sync::git_clone_bench(n, runs, files, ff, tmp.as_deref())?,
+            cli.json,
+            sync::print_git,
+        ),
+        Cmd::AutomergeSync { n, ff, runs } => print_or_json(
+            &sync::automerge_sync_bench(n, ff, runs)?,
+            cli.json,
+            sync::print_automerge,
+        ),
+        Cmd::WeftClone { n, runs, weft, tmp } => print_or_json(
+            &sync::weft_clone_bench(&weft, n, runs, tmp.as_deref(), None)?,
+            cli.json,
+            sync::print_weft_clone,
+        ),
+        Cmd::WeftPull {
+            n,
+            ff,
+            runs,
+            weft,
+            tmp,
+        } => print_or_json(
+            &sync::weft_pull_bench(&weft, n, ff, runs, tmp.as_deref(), None)?,
+            cli.json,
+            sync::print_weft_pull,
+        ),
+        Cmd::SyncAll {
+            n,
+            runs,
+            automerge_runs,
+            ff,
+            files,
+            weft,
+            tmp,
+        } => sync::sync_all(
+            &n,
+            runs,
+            automerge_runs,
+            ff,
+            files,
+            weft.as_deref(),
+            tmp.as_deref(),
+            cli.json,
+        ),
     }
 }
 
@@ -121,9 +298,15 @@ fn weft_options() -> Options {
 
 /// Commits `n` single-op changes to `main`, then flushes. Returns the CID of the last change.
 fn weft_workload(repo: &Repo, n: u64) -> Result<Option<Cid>> {
+    weft_commits(repo, 0..n)
+}
+
+/// Commits the workload's changes `range` (change `i` sets `key(i)` to `i`) to `main`, then
+/// flushes. Returns the CID of the last change.
+fn weft_commits(repo: &Repo, range: Range<u64>) -> Result<Option<Cid>> {
     let doc = repo.doc("main")?;
     let mut last = None;
-    for i in 0..n {
+    for i in range {
         let mut tx = repo.transaction(doc);
         tx.set(&key(i), Value::Int(i as i64))?;
         last = tx.commit()?.map(|c| c.cid);
@@ -137,11 +320,7 @@ fn expected_k1(n: u64) -> Option<i64> {
     (n > 1).then(|| {
         let last = n - 1;
         let base = last - last % 1000;
-        (if base + 1 <= last {
-            base + 1
-        } else {
-            base - 999
-        }) as i64
+        (if base < last { base + 1 } else { base - 999 }) as i64
     })
 }
 
@@ -901,6 +1080,7 @@ fn machine(data_dir: &Path) -> Json {
         "cpu_model": cpu_model,
         "mem_total_kb": mem_total_kb,
         "kernel": fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string()),
+        "loadavg": fs::read_to_string("/proc/loadavg").ok().map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")),
         "rustc": env!("WEFT_BENCH_RUSTC"),
         "data_dir": data_dir.to_string_lossy(),
         "data_dir_fs": fs_type(data_dir),
@@ -923,6 +1103,10 @@ fn print_machine(m: &Json) {
             .as_u64()
             .map_or("?".into(), |k| (k / 1024).to_string()),
         s("kernel")
+    );
+    println!(
+        "load:    {} (1, 5, 15 min, when the report was made)",
+        s("loadavg")
     );
     println!(
         "build:   {}, release; data dir {} ({}); weft git {}{}",

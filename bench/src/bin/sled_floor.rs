@@ -39,7 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tree.apply_batch(batch)?;
         }
         let us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
-        println!("{label:<30} {us:>8.1} us/batch  ({:>7.0} batches/s)", 1e6 / us);
+        println!(
+            "{label:<30} {us:>8.1} us/batch  ({:>7.0} batches/s)",
+            1e6 / us
+        );
     }
     db.flush()?;
     Ok(())
