@@ -203,14 +203,16 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The child process, what it wrote on stderr, and word when it closed its stderr.
+type ChildLink = (Child, Arc<Mutex<Vec<u8>>>, Receiver<()>);
+
 /// An open link.
 pub struct Connection {
     /// Bytes from the peer (with the silence timeout applied).
     pub reader: Box<dyn Read + Send>,
     /// Bytes to the peer.
     pub writer: Box<dyn Write + Send>,
-    /// The child process, what it wrote on stderr, and word when it closed its stderr.
-    child: Option<(Child, Arc<Mutex<Vec<u8>>>, Receiver<()>)>,
+    child: Option<ChildLink>,
     name: String,
 }
 
