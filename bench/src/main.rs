@@ -4,6 +4,7 @@
 //! See README.md for what each figure means.
 
 mod proc;
+mod protocol;
 mod sync;
 
 use std::{
@@ -107,6 +108,16 @@ enum Cmd {
         /// Timed runs of each scenario; medians are reported.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+    },
+    /// weft's sync protocol beside Automerge's, in process: round trips and bytes for clone,
+    /// fast-forward and divergence, and weft's wire bytes over the block bytes carried.
+    Protocol {
+        /// Changes in the document.
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// New changes for fast-forward, and on each side for divergence.
+        #[arg(long, default_value_t = 1000)]
+        ff: u64,
     },
     /// `weft clone` of a repo of N changes over stdio (an ssh stand-in) and TCP.
     WeftClone {
@@ -238,6 +249,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cli.json,
             sync::print_automerge,
         ),
+        Cmd::Protocol { n, ff } => {
+            let (w, a) = protocol::protocol_bench(n, ff)?;
+            if cli.json {
+                println!("{}", json!({"weft": w, "automerge": a}));
+            } else {
+                protocol::print_protocol(&w, &a);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::WeftClone { n, runs, weft, tmp } => print_or_json(
             &sync::weft_clone_bench(&weft, n, runs, tmp.as_deref(), None)?,
             cli.json,
