@@ -1,6 +1,9 @@
 //! `protocol`: weft's sync protocol and Automerge's, in process, on the same scenarios: round
 //! trips and bytes, and weft's wire bytes against the block bytes it had to carry.
 
+// Store errors carry CIDs; boxing them for a benchmark would gain nothing.
+#![allow(clippy::result_large_err)]
+
 use anyhow::{Context, Result};
 use serde_json::{json, Value as Json};
 use weft_dag::{DocId, Durability, Identity, Repo, Value};
