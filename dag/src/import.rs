@@ -133,7 +133,7 @@ impl Import<'_> {
 
     /// Decodes and verifies the queued blocks, spread over the machine's cores (signature
     /// checks dominate the cost of an import), then admits them in arrival order. The first
-    /// failure is returned after every block before it was admitted.
+    /// failure is returned after every other block was admitted.
     fn verify_queued(&mut self) -> Result<(), Error> {
         if self.unverified.is_empty() {
             return Ok(());
@@ -182,10 +182,18 @@ impl Import<'_> {
                     .collect()
             })
         };
+        // Every block that verified is admitted, those after a failure too (a change that
+        // builds on the failed one waits for it, and is an orphan at the end).
+        let mut failure = None;
         for r in results {
-            self.admit(r?)?;
+            match r {
+                Ok(enc) => self.admit(enc)?,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 
     /// Queues a verified change: into the group if its parents are present, else waiting.
@@ -268,7 +276,7 @@ impl Import<'_> {
         if self.group.is_empty() {
             return Ok(());
         }
-        let group = std::mem::take(&mut self.group);
+        let mut group = std::mem::take(&mut self.group);
         self.group_bytes = 0;
         // Per change of the group: its document if staged, `None` if skipped as a duplicate.
         let mut staged: Vec<Option<DocId>> = Vec::with_capacity(group.len());
@@ -304,12 +312,36 @@ impl Import<'_> {
             }
             batch.commit()?;
         }
+        // After a failure: the change that failed, then those not tried yet.
+        let untried = group.split_off(staged.len());
         let applied: Vec<(DocId, EncodedChange)> = group
             .into_iter()
             .zip(staged)
             .filter_map(|(enc, doc)| doc.map(|d| (d, enc)))
             .collect();
         self.in_group.clear();
+        // The verified changes after the failed one go to the next commit, except those that
+        // build on it: they wait for it like for a parent that has not arrived (orphans at the
+        // end).
+        let mut untried = untried.into_iter();
+        if let Some(failed) = untried.next() {
+            let mut dead = HashSet::from([failed.cid]);
+            for enc in untried {
+                match enc.change.parents.iter().find(|p| dead.contains(*p)) {
+                    Some(&parent) => {
+                        dead.insert(enc.cid);
+                        self.waiting_bytes += enc.bytes.len();
+                        self.wanted_by.entry(parent).or_default().push(enc.cid);
+                        self.waiting.insert(enc.cid, enc);
+                    }
+                    None => {
+                        self.group_bytes += enc.bytes.len();
+                        self.in_group.insert(enc.cid);
+                        self.group.push(enc);
+                    }
+                }
+            }
+        }
         self.stats
             .applied
             .extend(applied.iter().map(|(_, enc)| enc.cid));
@@ -330,6 +362,11 @@ impl Import<'_> {
             .collect();
         v.sort();
         v
+    }
+
+    /// The verified changes waiting for parents.
+    pub fn waiting(&self) -> impl Iterator<Item = &Cid> {
+        self.waiting.keys()
     }
 
     /// How many verified changes are waiting for parents.

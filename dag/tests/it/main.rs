@@ -5,6 +5,8 @@
 //!   reordered and duplicated exchanges; all replicas converge to the answer of a separate
 //!   reference model;
 //! - [`golden`]: the exact bytes and CID of a genesis change and one child;
+//! - [`import`]: `Repo::import` after failures, and imports racing on the same changes;
+//! - [`missing`]: `Repo::missing` against a naive model on random DAGs;
 //! - [`repo`]: behaviour of the `Repo` API (CRDT semantics, errors, time travel, log, blame,
 //!   subscriptions, `apply_changes` rejections, fsck, reopening, locking, crashes).
 
@@ -13,6 +15,8 @@
 mod convergence;
 mod golden;
 mod hostile;
+mod import;
+mod missing;
 mod repo;
 
 use weft_dag::{Cid, DocId, Identity, Repo};

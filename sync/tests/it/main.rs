@@ -1,4 +1,221 @@
-//! Integration tests of the sync protocol over the in-memory transport.
-#![allow(clippy::unwrap_used)]
+//! Integration tests of the sync protocol over the in-memory transport ([`weft_sync::pump`]).
+//!
+//! - [`rounds`]: the round-trip targets of each scenario (clone, fast-forward, divergence with
+//!   and without sync history, deep divergence, the persisted per-peer state, nothing to do);
+//! - [`converge`]: random edits on several replicas, random pairwise syncs (some cut off
+//!   midway), then everything converges and passes fsck;
+//! - [`hostile`]: peers that send bad frames, bad blocks or withhold changes get a typed error
+//!   and leave the victim sound.
 
+#![allow(clippy::unwrap_used, clippy::result_large_err)]
+
+mod converge;
+mod hostile;
 mod rounds;
+
+use weft_dag::{Cid, Codec, DocId, Durability, Entry, Identity, Repo};
+use weft_store::Store;
+use weft_sync::{
+    bloom::Bloom,
+    frame::{Frame, Reply, Request},
+    pump, Direction, Endpoint, Error, Initiator, Responder, Stats, SyncOptions,
+};
+
+/// An identity from a one-byte seed.
+pub fn identity(seed: u8) -> Identity {
+    Identity::from_seed([seed; 32])
+}
+
+/// A repo with no document at all (unlike [`Repo::memory`], which creates its own `main`).
+///
+/// Durability is manual: flushing a memory store copies all of it, so with a flush per commit
+/// (as [`Repo::memory`] does) a loop of commits is quadratic in the size of the repo.
+pub fn empty(seed: u8) -> Repo {
+    Repo::with_store(Store::memory(), identity(seed), Durability::Manual)
+}
+
+/// Options for every document, in one direction.
+pub fn opts(direction: Direction) -> SyncOptions {
+    SyncOptions {
+        direction,
+        docs: None,
+    }
+}
+
+/// One session of `initiator` against `responder`, run to the end; returns both sides' stats.
+pub fn sync(initiator: &Repo, responder: &Repo, direction: Direction) -> (Stats, Stats) {
+    let mut i = Initiator::new(initiator, opts(direction)).unwrap();
+    let mut r = Responder::new(responder).unwrap();
+    pump(&mut i, &mut r, None).unwrap();
+    assert!(i.is_done());
+    assert!(r.is_done());
+    (i.stats().clone(), r.stats().clone())
+}
+
+/// `n` commits of one op each on `doc`: alternately a register write and a counter increment,
+/// over a few keys under `tag`. (The keys rotate because a local `incr` reads every increment
+/// of its counter, so one counter incremented thousands of times makes the loop quadratic.)
+pub fn edit(repo: &Repo, doc: DocId, tag: &str, n: usize) {
+    for i in 0..n {
+        let mut tx = repo.transaction(doc);
+        if i % 2 == 0 {
+            tx.set(&format!("{tag}/r{}", i % 8), i as i64).unwrap();
+        } else {
+            tx.incr(&format!("{tag}/n{}", i % 64), 1).unwrap();
+        }
+        tx.commit().unwrap().unwrap();
+    }
+}
+
+/// Every key of `doc` with its full entry.
+pub fn state(repo: &Repo, doc: DocId) -> std::collections::BTreeMap<String, Entry> {
+    repo.state(doc).entries("").unwrap()
+}
+
+/// `a` and `b` hold the same heads and the same state of `doc`, and both pass fsck.
+pub fn assert_same(a: &Repo, b: &Repo, doc: DocId) {
+    let heads: Vec<Cid> = a.heads(doc).unwrap();
+    assert!(!heads.is_empty(), "{doc} is not in the first repo");
+    assert_eq!(heads, b.heads(doc).unwrap(), "heads of {doc}");
+    assert_eq!(state(a, doc), state(b, doc), "state of {doc}");
+    assert_fsck(a);
+    assert_fsck(b);
+}
+
+/// The repo passes fsck.
+pub fn assert_fsck(repo: &Repo) {
+    let report = repo.fsck().unwrap();
+    assert!(report.is_ok(), "fsck: {:?}", report.problems);
+}
+
+/// What crossed the wire in a session: the control messages and the CIDs of the blocks.
+#[derive(Debug, Default)]
+pub struct Transcript {
+    /// Every REQUEST of the initiator, in order.
+    pub requests: Vec<Request>,
+    /// Every REPLY of the responder, in order.
+    pub replies: Vec<Reply>,
+    /// Blocks the initiator pushed, with the index of the request they followed.
+    pub pushed: Vec<(usize, Cid)>,
+    /// Blocks the responder sent, with the index of the reply they followed.
+    pub pulled: Vec<(usize, Cid)>,
+}
+
+impl Transcript {
+    /// Bloom false positives that mattered: CIDs a side's summary claimed while that side
+    /// lacked them (they were sent to it afterwards, or in the same turn), except `ignore`.
+    /// Also checks that every CID asked for by `need` was claimed by an earlier summary of the
+    /// initiator (so a parent was held back only by a false positive).
+    pub fn false_positives(&self, ignore: &[Cid]) -> u32 {
+        for (i, req) in self.requests.iter().enumerate() {
+            for cid in &req.need {
+                assert!(
+                    request_blooms(&self.requests[..i]).any(|b| b.contains(cid)),
+                    "{cid} was held back but no summary claimed it"
+                );
+            }
+        }
+        let mut fps = std::collections::BTreeSet::new();
+        for &(round, cid) in &self.pulled {
+            if request_blooms(&self.requests[..=round]).any(|b| b.contains(&cid)) {
+                fps.insert(cid);
+            }
+        }
+        for &(round, cid) in &self.pushed {
+            if reply_blooms(&self.replies[..round]).any(|b| b.contains(&cid)) {
+                fps.insert(cid);
+            }
+        }
+        fps.retain(|c| !ignore.contains(c));
+        fps.len() as u32
+    }
+
+    /// The session took `expected` round trips, plus at most one per false positive (a retry
+    /// or a fetch by CID). Without false positives (all but about 0.1 % of runs), exactly
+    /// `expected`.
+    pub fn assert_rounds(&self, stats: &Stats, expected: u32, ignore: &[Cid]) {
+        let fps = self.false_positives(ignore);
+        assert!(
+            stats.round_trips >= expected && stats.round_trips <= expected + fps,
+            "{} round trips, expected {expected} (+ up to {fps} for false positives)",
+            stats.round_trips
+        );
+    }
+}
+
+/// The summaries of the initiator in `requests`.
+fn request_blooms(requests: &[Request]) -> impl Iterator<Item = &Bloom> {
+    requests
+        .iter()
+        .flat_map(|r| r.docs.iter().filter_map(|d| d.bloom.as_ref()))
+}
+
+/// The summaries of the responder in `replies`.
+fn reply_blooms(replies: &[Reply]) -> impl Iterator<Item = &Bloom> {
+    replies
+        .iter()
+        .flat_map(|r| r.docs.iter().filter_map(|d| d.bloom.as_ref()))
+}
+
+/// [`sync`] with a transcript of the control messages (same frames as [`pump`]).
+pub fn sync_observed(
+    initiator: &Repo,
+    responder: &Repo,
+    direction: Direction,
+) -> (Stats, Stats, Transcript) {
+    sync_tampered(initiator, responder, direction, &mut |_| false, &mut |_| {
+        false
+    })
+    .unwrap()
+}
+
+/// A session in memory, like [`pump`], in which `on_request` and `on_reply` may change each
+/// REQUEST and REPLY on the way (returning whether they did). Records the messages as
+/// delivered.
+pub fn sync_tampered(
+    initiator: &Repo,
+    responder: &Repo,
+    direction: Direction,
+    on_request: &mut dyn FnMut(&mut Request) -> bool,
+    on_reply: &mut dyn FnMut(&mut Reply) -> bool,
+) -> Result<(Stats, Stats, Transcript), Error> {
+    let mut i = Initiator::new(initiator, opts(direction))?;
+    let mut r = Responder::new(responder)?;
+    let mut t = Transcript::default();
+    loop {
+        while let Some(mut f) = i.poll_transmit()? {
+            if let Frame::Request(mut req) = Frame::decode(&f[4..])? {
+                if on_request(&mut req) {
+                    f = Frame::Request(req.clone()).encode();
+                }
+                t.requests.push(req);
+            }
+            if let Frame::Block(bytes) = Frame::decode(&f[4..])? {
+                let round = t.requests.len().saturating_sub(1);
+                t.pushed.push((round, Cid::hash(Codec::DagCbor, &bytes)));
+            }
+            r.handle(&f[4..])?;
+        }
+        if i.is_done() {
+            break;
+        }
+        let mut moved = false;
+        while let Some(mut f) = r.poll_transmit()? {
+            if let Frame::Reply(mut rep) = Frame::decode(&f[4..])? {
+                if on_reply(&mut rep) {
+                    f = Frame::Reply(rep.clone()).encode();
+                }
+                t.replies.push(rep);
+            }
+            if let Frame::Block(bytes) = Frame::decode(&f[4..])? {
+                let round = t.replies.len().saturating_sub(1);
+                t.pulled.push((round, Cid::hash(Codec::DagCbor, &bytes)));
+            }
+            i.handle(&f[4..])?;
+            moved = true;
+        }
+        assert!(moved, "both sides wait for each other");
+    }
+    assert!(r.is_done());
+    Ok((i.stats().clone(), r.stats().clone(), t))
+}

@@ -1,0 +1,515 @@
+//! Hostile or broken peers: a hand-driven endpoint fed crafted frames, or a fake peer. Every
+//! case must end in a typed error (never a panic), store nothing the peer should not have got
+//! in, and leave the victim passing fsck.
+
+use std::io::Cursor;
+
+use weft_dag::{change::DecodeError, change::VerifyError, Cid, Codec, DocId, Repo};
+use weft_sync::{
+    frame::{DocAd, DocRep, Frame, Hello, Reply, Request, MAX_FRAME},
+    run, Direction, Endpoint, Error, Initiator, Responder, MAX_ROUNDS,
+};
+
+use crate::{assert_fsck, edit, empty, opts, sync};
+
+/// A peer's HELLO: version 1, some replica id, and the documents (a responder's) or none.
+fn hello(docs: Option<Vec<DocAd>>) -> Frame {
+    Frame::Hello(Hello {
+        versions: vec![1],
+        replica: vec![7; 16],
+        docs,
+    })
+}
+
+/// Hands `victim` one frame (as its body), after taking whatever it had to send.
+fn give(victim: &mut dyn Endpoint, frame: &Frame) -> Result<Vec<Frame>, Error> {
+    let out = drain(victim)?;
+    victim.handle(&frame.encode()[4..])?;
+    Ok(out)
+}
+
+/// Every frame `victim` has to send now, decoded.
+fn drain(victim: &mut dyn Endpoint) -> Result<Vec<Frame>, Error> {
+    let mut out = Vec::new();
+    while let Some(f) = victim.poll_transmit()? {
+        out.push(Frame::decode(&f[4..]).unwrap());
+    }
+    Ok(out)
+}
+
+/// Hands `victim` the frames in order; the first error ends it (and aborts the victim, as the
+/// drivers do).
+fn feed(victim: &mut dyn Endpoint, frames: &[Frame]) -> Result<(), Error> {
+    let result = frames.iter().try_for_each(|f| give(victim, f).map(|_| ()));
+    if result.is_err() {
+        victim.abort();
+    }
+    result
+}
+
+/// A repo with a document `main` and `n` changes after its genesis.
+fn source(n: usize) -> (Repo, DocId) {
+    let repo = empty(1);
+    let doc = repo.create_doc("main").unwrap();
+    edit(&repo, doc, "k", n);
+    (repo, doc)
+}
+
+/// The changes of `doc`, parents first, as `(cid, bytes)`.
+fn blocks(repo: &Repo, doc: DocId) -> Vec<(Cid, Vec<u8>)> {
+    let heads = repo.heads(doc).unwrap();
+    repo.ancestors(&heads)
+        .unwrap()
+        .into_iter()
+        .map(|(_, c)| (c, repo.block(&c).unwrap()))
+        .collect()
+}
+
+/// A request that pushes `doc` with the given heads.
+fn push_request(doc: DocId, heads: Vec<Cid>) -> Frame {
+    Frame::Request(Request {
+        docs: vec![weft_sync::frame::DocReq {
+            doc: doc.0,
+            name: None,
+            heads,
+            have: vec![],
+            base: vec![],
+            samples: vec![],
+            want: false,
+            push: true,
+            bloom: None,
+        }],
+        need: vec![],
+    })
+}
+
+fn malformed_to_both(body: &[u8]) -> Vec<Error> {
+    let repo = empty(2);
+    let mut errors = Vec::new();
+    let mut r = Responder::new(&repo).unwrap();
+    errors.push(r.handle(body).unwrap_err());
+    let mut i = Initiator::new(&repo, opts(Direction::Both)).unwrap();
+    errors.push(i.handle(body).unwrap_err());
+    // And in the middle of a session.
+    let mut r = Responder::new(&repo).unwrap();
+    give(&mut r, &hello(None)).unwrap();
+    errors.push(r.handle(body).unwrap_err());
+    r.abort();
+    assert_fsck(&repo);
+    errors
+}
+
+#[test]
+fn garbage_bytes_are_malformed() {
+    for body in [
+        &b"\x00"[..],
+        b"\xff\xfe\xfd garbage",
+        b"\x01not cbor at all",
+        b"\x02\xa1\x61x\x01",
+        b"\x03\x80",
+        b"\x05trailing",
+        b"\x06\x00",
+    ] {
+        for e in malformed_to_both(body) {
+            assert!(matches!(e, Error::Malformed { .. }), "{body:?}: {e:?}");
+            assert!(e.is_peer_fault());
+        }
+    }
+}
+
+#[test]
+fn an_empty_body_is_malformed() {
+    for e in malformed_to_both(b"") {
+        assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
+    }
+}
+
+#[test]
+fn an_unknown_tag_is_malformed_and_named() {
+    for e in malformed_to_both(b"\x42") {
+        match e {
+            Error::Malformed { reason, .. } => assert!(reason.contains("0x42"), "{reason}"),
+            e => panic!("{e:?}"),
+        }
+    }
+}
+
+/// A frame length over the limit is refused from the header alone, before reading (or
+/// allocating) the body; the driver tells the peer why in an ERROR frame.
+#[test]
+fn a_frame_over_the_limit_is_refused_by_the_driver() {
+    let repo = empty(2);
+    for len in [MAX_FRAME as u32 + 1, u32::MAX] {
+        let mut r = Responder::new(&repo).unwrap();
+        let mut out = Vec::new();
+        let input = Cursor::new(len.to_be_bytes().to_vec());
+        let e = run(&mut r, input, &mut out, "test peer", 30, &mut |_| {}).unwrap_err();
+        match e {
+            Error::FrameTooLarge { len: l, max } => {
+                assert_eq!((l, max), (u64::from(len), MAX_FRAME as u64));
+            }
+            e => panic!("{e:?}"),
+        }
+        // Our HELLO went out, then an ERROR naming the problem.
+        let mut frames = Vec::new();
+        let mut cursor = Cursor::new(out);
+        let mut buf = Vec::new();
+        while weft_sync::frame::read_frame(&mut cursor, &mut buf).unwrap() {
+            frames.push(Frame::decode(&buf).unwrap());
+        }
+        assert!(matches!(frames[0], Frame::Hello(_)));
+        match frames.last().unwrap() {
+            Frame::Error(msg) => assert!(msg.contains("frame of"), "{msg}"),
+            f => panic!("{f:?}"),
+        }
+    }
+    // A frame of exactly the limit is read (and then judged on its content).
+    let mut r = Responder::new(&repo).unwrap();
+    let mut input = (MAX_FRAME as u32).to_be_bytes().to_vec();
+    input.push(0x42);
+    input.resize(4 + MAX_FRAME, 0);
+    let e = run(
+        &mut r,
+        Cursor::new(input),
+        Vec::new(),
+        "test peer",
+        30,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
+    assert_fsck(&repo);
+}
+
+#[test]
+fn a_stream_cut_inside_a_frame_is_a_closed_link() {
+    let repo = empty(2);
+    let mut r = Responder::new(&repo).unwrap();
+    let mut input = 100u32.to_be_bytes().to_vec();
+    input.extend_from_slice(b"\x01only a part");
+    let e = run(
+        &mut r,
+        Cursor::new(input),
+        Vec::new(),
+        "test peer",
+        30,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Closed { .. }), "{e:?}");
+    assert_fsck(&repo);
+}
+
+#[test]
+fn a_block_that_is_not_a_change_is_refused() {
+    let repo = empty(2);
+    let (src, doc) = source(0);
+    let mut r = Responder::new(&repo).unwrap();
+    let junk = b"\xa1\x61x\x01".to_vec();
+    let e = feed(
+        &mut r,
+        &[
+            hello(None),
+            push_request(doc, src.heads(doc).unwrap()),
+            Frame::Block(junk.clone()),
+            Frame::End,
+        ],
+    )
+    .unwrap_err();
+    let cid = Cid::hash(Codec::DagCbor, &junk);
+    match &e {
+        Error::Repo(weft_dag::Error::Decode(DecodeError::Malformed { cid: c, .. })) => {
+            assert_eq!(*c, cid);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(e.is_peer_fault());
+    assert!(!repo.has_change(&cid).unwrap());
+    assert!(repo.doc_ids().unwrap().is_empty());
+    assert_fsck(&repo);
+}
+
+/// A valid change with one byte of its signature flipped: refused with the CID it arrived
+/// under; the valid changes before it are kept, nothing after.
+#[test]
+fn a_bad_signature_is_refused_and_named() {
+    let repo = empty(2);
+    let (src, doc) = source(3);
+    let all = blocks(&src, doc);
+    assert_eq!(all.len(), 4);
+    let (_, mut bad) = all[2].clone();
+    let at = bad
+        .windows(6)
+        .position(|w| w == b"csig\x58\x40")
+        .expect("sig field")
+        + 6
+        + 10;
+    bad[at] ^= 0x01;
+    let bad_cid = Cid::hash(Codec::DagCbor, &bad);
+
+    let mut r = Responder::new(&repo).unwrap();
+    let mut frames = vec![hello(None), push_request(doc, src.heads(doc).unwrap())];
+    frames.push(Frame::Block(all[0].1.clone()));
+    frames.push(Frame::Block(all[1].1.clone()));
+    frames.push(Frame::Block(bad));
+    frames.push(Frame::Block(all[3].1.clone()));
+    frames.push(Frame::End);
+    let e = feed(&mut r, &frames).unwrap_err();
+    match &e {
+        Error::Repo(weft_dag::Error::Verify(VerifyError::BadSignature { cid, .. })) => {
+            assert_eq!(*cid, bad_cid);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(e.is_peer_fault());
+    assert!(e.to_string().contains(&bad_cid.to_string()));
+    assert!(!repo.has_change(&bad_cid).unwrap());
+    assert!(!repo.has_change(&all[2].0).unwrap());
+    assert!(!repo.has_change(&all[3].0).unwrap());
+    // What came before it verified and stays.
+    assert!(repo.has_change(&all[0].0).unwrap());
+    assert!(repo.has_change(&all[1].0).unwrap());
+    assert_eq!(repo.heads(doc).unwrap(), vec![all[1].0]);
+    assert_fsck(&repo);
+}
+
+/// A change whose parent never comes: kept waiting during the session, refused as an orphan
+/// when the session ends, and nothing of it is stored.
+#[test]
+fn a_change_whose_parent_never_arrives_is_an_orphan() {
+    let repo = empty(2);
+    let (src, doc) = source(2);
+    let all = blocks(&src, doc);
+    let mut r = Responder::new(&repo).unwrap();
+    let e = feed(
+        &mut r,
+        &[
+            hello(None),
+            push_request(doc, src.heads(doc).unwrap()),
+            Frame::Block(all[0].1.clone()),
+            Frame::Block(all[2].1.clone()),
+            Frame::End,
+            Frame::Done,
+        ],
+    )
+    .unwrap_err();
+    match &e {
+        Error::Repo(weft_dag::Error::Orphans {
+            cid,
+            missing,
+            n_orphans,
+            ..
+        }) => {
+            assert_eq!((*cid, *missing, *n_orphans), (all[2].0, all[1].0, 1));
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(e.is_peer_fault());
+    assert!(repo.has_change(&all[0].0).unwrap());
+    assert!(!repo.has_change(&all[2].0).unwrap());
+    assert_eq!(repo.heads(doc).unwrap(), vec![all[0].0]);
+    assert_fsck(&repo);
+}
+
+#[test]
+fn a_reply_before_hello_is_a_protocol_violation() {
+    let repo = empty(2);
+    let reply = Frame::Reply(Reply {
+        docs: vec![],
+        redundant: 0,
+        n_blocks: 0,
+    });
+    let mut i = Initiator::new(&repo, opts(Direction::Pull)).unwrap();
+    let e = feed(&mut i, std::slice::from_ref(&reply)).unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    // A responder never takes a REPLY, nor a BLOCK outside a request, nor a second HELLO.
+    for frames in [
+        vec![reply.clone()],
+        vec![hello(None), reply],
+        vec![hello(None), Frame::Block(vec![1, 2, 3])],
+        vec![hello(None), hello(None)],
+        vec![hello(None), Frame::End],
+    ] {
+        let mut r = Responder::new(&repo).unwrap();
+        let e = feed(&mut r, &frames).unwrap_err();
+        assert!(matches!(e, Error::Protocol(_)), "{frames:?}: {e:?}");
+        assert!(e.is_peer_fault());
+    }
+    assert_fsck(&repo);
+}
+
+#[test]
+fn bad_greetings_are_refused() {
+    let repo = empty(2);
+    let mut r = Responder::new(&repo).unwrap();
+    let e = feed(
+        &mut r,
+        &[Frame::Hello(Hello {
+            versions: vec![7, 8],
+            replica: vec![7; 16],
+            docs: None,
+        })],
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Version { .. }), "{e:?}");
+    let mut r = Responder::new(&repo).unwrap();
+    let e = feed(
+        &mut r,
+        &[Frame::Hello(Hello {
+            versions: vec![1],
+            replica: vec![7; 3],
+            docs: None,
+        })],
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    // A responder's HELLO must list its documents.
+    let mut i = Initiator::new(&repo, opts(Direction::Pull)).unwrap();
+    let e = feed(&mut i, &[hello(None)]).unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    // The peer's ERROR frame ends the session with its reason.
+    let mut i = Initiator::new(&repo, opts(Direction::Pull)).unwrap();
+    let e = feed(&mut i, &[Frame::Error("go away".into())]).unwrap_err();
+    assert!(matches!(&e, Error::Peer(m) if m == "go away"), "{e:?}");
+    assert_fsck(&repo);
+}
+
+/// A fake responder that announces `heads` for `doc` and answers every request with them and
+/// nothing else (plus `want_summary` if asked to). Returns the initiator's error.
+fn withholding(victim: &Repo, doc: DocId, heads: Vec<Cid>, want_summary: bool) -> (Error, u32) {
+    let mut i = Initiator::new(victim, opts(Direction::Pull)).unwrap();
+    let ad = DocAd {
+        doc: doc.0,
+        name: Some("main".into()),
+        heads: heads.clone(),
+    };
+    let mut inbox = vec![hello(Some(vec![ad]))];
+    let mut requests = 0;
+    let result = (|| loop {
+        for f in std::mem::take(&mut inbox) {
+            i.handle(&f.encode()[4..])?;
+        }
+        if i.is_done() {
+            return Ok::<(), Error>(());
+        }
+        for sent in drain(&mut i)? {
+            if let Frame::Request(req) = sent {
+                requests += 1;
+                assert!(requests <= MAX_ROUNDS, "the initiator never gives up");
+                let docs = req
+                    .docs
+                    .iter()
+                    .map(|d| DocRep {
+                        doc: d.doc,
+                        heads: heads.clone(),
+                        have: vec![],
+                        base_ok: false,
+                        bloom: None,
+                        want_summary,
+                    })
+                    .collect();
+                inbox = vec![
+                    Frame::Reply(Reply {
+                        docs,
+                        redundant: 0,
+                        n_blocks: 0,
+                    }),
+                    Frame::End,
+                ];
+            }
+        }
+        assert!(!inbox.is_empty(), "the initiator sent no request");
+    })();
+    i.abort();
+    (result.unwrap_err(), i.stats().round_trips)
+}
+
+/// A responder that announces changes and never sends them: the initiator gives up after one
+/// retry (the retry is what an honest false positive on a lone head needs).
+#[test]
+fn a_responder_that_withholds_changes_gets_no_progress() {
+    let (src, doc) = source(5);
+    let victim = empty(2);
+    let (e, rounds) = withholding(&victim, doc, src.heads(doc).unwrap(), false);
+    assert!(matches!(e, Error::NoProgress { rounds: 2 }), "{e:?}");
+    assert_eq!(rounds, 2);
+    assert!(e.is_peer_fault());
+    assert!(victim.doc_ids().unwrap().is_empty());
+    assert_fsck(&victim);
+
+    // Same with a victim that has part of the document.
+    let victim = empty(3);
+    let first = blocks(&src, doc).into_iter().take(3);
+    victim.apply_changes(first).unwrap();
+    let before = victim.heads(doc).unwrap();
+    let (e, _) = withholding(&victim, doc, src.heads(doc).unwrap(), false);
+    assert!(matches!(e, Error::NoProgress { .. }), "{e:?}");
+    assert_eq!(victim.heads(doc).unwrap(), before);
+    assert_fsck(&victim);
+}
+
+/// A responder that keeps asking for a summary and never sends anything is cut off at
+/// `MAX_ROUNDS`.
+#[test]
+fn a_responder_that_stalls_forever_is_cut_off_at_max_rounds() {
+    let (src, doc) = source(5);
+    let victim = empty(2);
+    // The victim needs changes of its own for a summary to make sense.
+    sync(&victim, &src, Direction::Pull);
+    edit(&victim, doc, "mine", 2);
+    edit(&src, doc, "theirs", 2);
+    let (e, rounds) = withholding(&victim, doc, src.heads(doc).unwrap(), true);
+    assert!(
+        matches!(e, Error::NoProgress { rounds } if rounds == MAX_ROUNDS),
+        "{e:?}"
+    );
+    assert_eq!(rounds, MAX_ROUNDS);
+    assert_fsck(&victim);
+}
+
+/// A reply about other documents than were asked about.
+#[test]
+fn a_reply_about_the_wrong_documents_is_a_protocol_violation() {
+    let (src, doc) = source(2);
+    let victim = empty(2);
+    let mut i = Initiator::new(&victim, opts(Direction::Pull)).unwrap();
+    let ad = DocAd {
+        doc: doc.0,
+        name: None,
+        heads: src.heads(doc).unwrap(),
+    };
+    give(&mut i, &hello(Some(vec![ad]))).unwrap();
+    let other = Cid::hash(Codec::DagCbor, b"another document");
+    for docs in [
+        vec![],
+        vec![DocRep {
+            doc: other,
+            heads: vec![],
+            have: vec![],
+            base_ok: true,
+            bloom: None,
+            want_summary: false,
+        }],
+    ] {
+        let mut i = Initiator::new(&victim, opts(Direction::Pull)).unwrap();
+        let ad = DocAd {
+            doc: doc.0,
+            name: None,
+            heads: src.heads(doc).unwrap(),
+        };
+        let e = feed(
+            &mut i,
+            &[
+                hello(Some(vec![ad])),
+                Frame::Reply(Reply {
+                    docs,
+                    redundant: 0,
+                    n_blocks: 0,
+                }),
+            ],
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    }
+    assert_fsck(&victim);
+}
