@@ -27,7 +27,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// Another process has the repo open.
-    #[error("the repo at {} is open in another weft process (is `weft serve` running?)", path.display())]
+    #[error("the repo at {} is open in another weft process that does not serve it (wait for it, or run the long-lived one as `weft serve`)", path.display())]
     Locked {
         /// The repo root.
         path: PathBuf,
