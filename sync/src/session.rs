@@ -226,7 +226,7 @@ fn samples(repo: &Repo, doc: DocId) -> Result<Vec<Cid>, Error> {
             }
         }
         h = h.saturating_sub(step);
-        step *= 2;
+        step = step.saturating_mul(2);
     }
     Ok(out)
 }
