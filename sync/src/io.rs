@@ -19,6 +19,10 @@ pub(crate) fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
         },
         io::ErrorKind::InvalidData => match e.get_ref().and_then(|i| i.downcast_ref::<FrameSize>())
         {
+            Some(f) if f.len == 0 => Error::Malformed {
+                what: "frame",
+                reason: "a frame of length 0".into(),
+            },
             Some(f) => Error::FrameTooLarge {
                 len: f.len,
                 max: MAX_FRAME as u64,
