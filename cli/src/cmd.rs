@@ -137,7 +137,7 @@ fn change_json(cid: &Cid, doc: DocId, c: &Change) -> Json {
     })
 }
 
-fn write_json(out: &mut dyn Write, v: &Json) -> Result<()> {
+pub(crate) fn write_json(out: &mut dyn Write, v: &Json) -> Result<()> {
     // As an io::Error, so that a closed stdout is recognised as a broken pipe (a
     // serde_json::Error does not expose its io::Error as a source).
     serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)?;

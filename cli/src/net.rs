@@ -21,7 +21,7 @@ use weft_sync::{
     Direction, Endpoint, Stats, SyncOptions,
 };
 
-use crate::cmd::UsageError;
+use crate::cmd::{write_json, UsageError};
 
 /// Timeout options shared by the commands that talk to a peer.
 #[derive(Debug, Args, Clone)]
@@ -139,7 +139,7 @@ pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Wr
                     .iter()
                     .map(|(n, u)| json!({"name": n, "url": u}))
                     .collect();
-                writeln!(out, "{}", serde_json::Value::Array(v))?;
+                write_json(out, &serde_json::Value::Array(v))?;
             } else {
                 for (n, u) in &remotes {
                     writeln!(out, "{n}\t{u}")?;
@@ -266,7 +266,7 @@ fn print_stats(
     quiet: bool,
 ) -> Result<()> {
     if json {
-        writeln!(out, "{}", stats_json(url, s))?;
+        write_json(out, &stats_json(url, s))?;
     } else if !quiet {
         writeln!(
             out,
@@ -394,7 +394,7 @@ pub fn clone(
             if json {
                 let mut v = stats_json(url, &stats);
                 v["root"] = json!(dir.display().to_string());
-                writeln!(out, "{v}")?;
+                write_json(out, &v)?;
             } else if !quiet {
                 writeln!(
                     out,
@@ -460,7 +460,7 @@ pub fn serve_listen(
         TcpListener::bind(addr).map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     if json {
-        writeln!(out, "{}", json!({"url": format!("tcp://{local}")}))?;
+        write_json(out, &json!({"url": format!("tcp://{local}")}))?;
     } else {
         writeln!(out, "listening on tcp://{local}")?;
     }
@@ -510,7 +510,7 @@ pub fn bundle_create(
         }
     };
     if json {
-        writeln!(out, "{}", serde_json::to_value(&stats)?)?;
+        write_json(out, &serde_json::to_value(&stats)?)?;
     } else if !quiet {
         writeln!(
             out,
@@ -538,7 +538,7 @@ pub fn bundle_apply(
         &file.display().to_string(),
     )?;
     if json {
-        writeln!(out, "{}", serde_json::to_value(&stats)?)?;
+        write_json(out, &serde_json::to_value(&stats)?)?;
     } else if !quiet {
         writeln!(
             out,

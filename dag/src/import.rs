@@ -110,6 +110,16 @@ impl Import<'_> {
         Ok(())
     }
 
+    /// The first of `parents` that is not present.
+    fn first_missing(&self, parents: &[Cid]) -> Result<Option<Cid>, Error> {
+        for p in parents {
+            if !self.have(p)? {
+                return Ok(Some(*p));
+            }
+        }
+        Ok(None)
+    }
+
     /// Whether a change is present: stored, in the uncommitted group, or waiting.
     fn have(&self, cid: &Cid) -> Result<bool, Error> {
         Ok(self.in_group.contains(cid) || self.repo.has_change(cid)?)
@@ -199,14 +209,7 @@ impl Import<'_> {
     /// Queues a verified change: into the group if its parents are present, else waiting.
     fn admit(&mut self, enc: EncodedChange) -> Result<(), Error> {
         let cid = enc.cid;
-        let mut missing = None;
-        for p in &enc.change.parents {
-            if !self.have(p)? {
-                missing = Some(*p);
-                break;
-            }
-        }
-        match missing {
+        match self.first_missing(&enc.change.parents)? {
             Some(parent) => {
                 self.waiting_bytes += enc.bytes.len();
                 if self.waiting_bytes > MAX_WAITING_BYTES {
@@ -240,14 +243,7 @@ impl Import<'_> {
                 let Some(c) = self.waiting.get(&child) else {
                     continue;
                 };
-                let mut next_missing = None;
-                for p in &c.change.parents {
-                    if !self.have(p)? {
-                        next_missing = Some(*p);
-                        break;
-                    }
-                }
-                match next_missing {
+                match self.first_missing(&c.change.parents)? {
                     Some(p) => self.wanted_by.entry(p).or_default().push(child),
                     None => {
                         if let Some(c) = self.waiting.remove(&child) {

@@ -244,11 +244,7 @@ fn filter(
     let mut sent: HashSet<Cid> = HashSet::new();
     let mut out = Vec::new();
     for (_, c) in candidates {
-        let send = !summary.contains(c)
-            || (!sent.is_empty()
-                && repo
-                    .change_meta(c)?
-                    .is_some_and(|m| m.parents.iter().any(|p| sent.contains(p))));
+        let send = !summary.contains(c) || (!sent.is_empty() && has_parent_in(repo, c, &sent)?);
         if send {
             if !asked.contains(c) {
                 sent.insert(*c);
@@ -270,16 +266,29 @@ fn not_waiting(
     let mut held: HashSet<Cid> = asked.clone();
     let mut out = Vec::new();
     for (_, c) in exact {
-        let after_asked = repo
-            .change_meta(c)?
-            .is_some_and(|m| m.parents.iter().any(|p| held.contains(p)));
-        if after_asked && summary.contains(c) {
+        if summary.contains(c) && has_parent_in(repo, c, &held)? {
             held.insert(*c);
         } else {
             out.push(*c);
         }
     }
     Ok(out)
+}
+
+/// Commits what an import verified so far and ends it (a session that failed keeps that much).
+fn keep_verified(import: &mut Option<Import<'_>>) {
+    if let Some(mut import) = import.take() {
+        if let Err(e) = import.commit() {
+            tracing::warn!("could not keep the changes verified so far: {e}");
+        }
+    }
+}
+
+/// Whether some parent of change `c` is in `set`.
+fn has_parent_in(repo: &Repo, c: &Cid, set: &HashSet<Cid>) -> Result<bool, Error> {
+    Ok(repo
+        .change_meta(c)?
+        .is_some_and(|m| m.parents.iter().any(|p| set.contains(p))))
 }
 
 fn cids(v: &[(u64, Cid)]) -> Vec<Cid> {
@@ -657,11 +666,7 @@ impl Endpoint for Initiator<'_> {
     }
 
     fn abort(&mut self) {
-        if let Some(mut import) = self.import.take() {
-            if let Err(e) = import.commit() {
-                tracing::warn!("could not keep the changes verified so far: {e}");
-            }
-        }
+        keep_verified(&mut self.import);
     }
 
     fn stats(&self) -> &Stats {
@@ -890,11 +895,7 @@ impl Endpoint for Responder<'_> {
     }
 
     fn abort(&mut self) {
-        if let Some(mut import) = self.import.take() {
-            if let Err(e) = import.commit() {
-                tracing::warn!("could not keep the changes verified so far: {e}");
-            }
-        }
+        keep_verified(&mut self.import);
         // A document that arrived whole before the cut would otherwise stay unnamed: it is in
         // no later request once it is in sync, and only requests name documents here.
         if let RState::InRequest(req) = &self.state {
@@ -922,15 +923,16 @@ pub fn pump(
     limit: Option<usize>,
 ) -> Result<(), Error> {
     let mut budget = limit.unwrap_or(usize::MAX);
+    let spend = |budget: &mut usize| -> Result<(), Error> {
+        *budget = budget.checked_sub(1).ok_or(Error::Closed {
+            during: "by the test's cut-off",
+        })?;
+        Ok(())
+    };
     let result = (|| loop {
         let mut moved = false;
         while let Some(f) = initiator.poll_transmit()? {
-            if budget == 0 {
-                return Err(Error::Closed {
-                    during: "by the test's cut-off",
-                });
-            }
-            budget -= 1;
+            spend(&mut budget)?;
             responder.handle(&f[4..])?;
             moved = true;
         }
@@ -938,12 +940,7 @@ pub fn pump(
             return Ok(());
         }
         while let Some(f) = responder.poll_transmit()? {
-            if budget == 0 {
-                return Err(Error::Closed {
-                    during: "by the test's cut-off",
-                });
-            }
-            budget -= 1;
+            spend(&mut budget)?;
             initiator.handle(&f[4..])?;
             moved = true;
         }
