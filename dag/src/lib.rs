@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod acl;
 pub mod change;
 mod error;
 pub mod identity;
@@ -31,6 +32,7 @@ use std::{fmt, str::FromStr};
 pub use weft_store::{Cid, Codec};
 
 pub use crate::{
+    acl::{Member, Role},
     change::{Change, EncodedChange, Op, OpId},
     error::Error,
     identity::{Author, Identity},

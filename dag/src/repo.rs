@@ -10,6 +10,7 @@ use std::{
 use weft_store::{Batch, Cid, Keyspace, Store};
 
 use crate::{
+    acl::{Member, Role},
     change::{validate_key, Change, EncodedChange, Op, OpId, MAX_OPS, MAX_PARENTS, MAX_PRED},
     identity::{Author, Identity},
     layout::{self, ChangeMeta},
@@ -497,6 +498,20 @@ impl Repo {
             .store
             .get(Keyspace::DOC_IDS, &doc.0.to_bytes())?
             .and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    /// The members of `doc` and their roles, as this replica sees them now (owner first).
+    pub fn members(&self, doc: DocId) -> Result<Vec<Member>, Error> {
+        crate::acl::members(self, doc)
+    }
+
+    /// The role `who` holds in `doc` now, if any.
+    pub fn role(&self, doc: DocId, who: &Author) -> Result<Option<Role>, Error> {
+        Ok(self
+            .members(doc)?
+            .into_iter()
+            .find(|m| m.author == *who)
+            .map(|m| m.role))
     }
 
     // ----- reads -----
