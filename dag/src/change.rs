@@ -26,6 +26,11 @@
 //! | `incr` | `key`, `delta`: int |
 //! | `add` | `key`, `member`: any |
 //! | `remove` | `key`, `member`, `tags`: list of op ids (the adds it observed) |
+//! | `grant` | `who`: bytes(32), `role`: `"reader"`, `"writer"` or `"admin"` |
+//! | `revoke` | `who`: bytes(32) |
+//!
+//! `grant` and `revoke` are membership ops; who may write them, and what they mean, is in
+//! [`crate::acl`].
 //!
 //! # Signature
 //! `sig` is an ed25519 signature by `author` over [`SIGNING_DOMAIN`] followed by the DAG-CBOR
@@ -44,6 +49,7 @@ use serde_bytes::ByteBuf;
 use weft_store::{Cid, Codec};
 
 use crate::{
+    acl::Role,
     identity::{Author, Identity},
     value::Value,
     DocId,
@@ -148,13 +154,25 @@ pub enum Op {
         /// The add ops this remove saw.
         tags: Vec<OpId>,
     },
+    /// Gives `who` a role in the document (see [`crate::acl`]).
+    Grant {
+        /// The key.
+        who: Author,
+        /// The role: reader, writer or admin (never owner).
+        role: Role,
+    },
+    /// Takes every role away from `who` (see [`crate::acl`]).
+    Revoke {
+        /// The key.
+        who: Author,
+    },
 }
 
 impl Op {
     /// The key the op touches (`None` for genesis).
     pub fn key(&self) -> Option<&str> {
         match self {
-            Op::Genesis { .. } => None,
+            Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => None,
             Op::Set { key, .. }
             | Op::Del { key, .. }
             | Op::Incr { key, .. }
@@ -172,6 +190,8 @@ impl Op {
             Op::Incr { .. } => "incr",
             Op::Add { .. } => "add",
             Op::Remove { .. } => "remove",
+            Op::Grant { .. } => "grant",
+            Op::Revoke { .. } => "revoke",
         }
     }
 
@@ -216,6 +236,13 @@ impl Op {
                 m.insert("key".into(), Ipld::String(key.clone()));
                 m.insert("member".into(), member.to_ipld());
                 m.insert("tags".into(), ids(tags));
+            }
+            Op::Grant { who, role } => {
+                m.insert("who".into(), Ipld::Bytes(who.0.to_vec()));
+                m.insert("role".into(), Ipld::String(role.name().into()));
+            }
+            Op::Revoke { who } => {
+                m.insert("who".into(), Ipld::Bytes(who.0.to_vec()));
             }
         }
         Ipld::Map(m)
@@ -296,6 +323,29 @@ impl Op {
                 key: string(take("key")?)?,
                 member: value(take("member")?)?,
                 tags: ids(take("tags")?)?,
+            },
+            "grant" => Op::Grant {
+                who: Author(
+                    bytes(take("who")?, 32, "who")?
+                        .try_into()
+                        .map_err(|_| "who")?,
+                ),
+                role: match take("role")? {
+                    Ipld::String(r) => match r.parse::<Role>() {
+                        Ok(Role::Owner) | Err(_) => {
+                            return Err("`role` must be reader, writer or admin".into())
+                        }
+                        Ok(role) => role,
+                    },
+                    _ => return Err("`role` must be a string".into()),
+                },
+            },
+            "revoke" => Op::Revoke {
+                who: Author(
+                    bytes(take("who")?, 32, "who")?
+                        .try_into()
+                        .map_err(|_| "who")?,
+                ),
             },
             other => return Err(format!("unknown op {other:?}")),
         };
@@ -591,6 +641,13 @@ impl Change {
                 if n_genesis > 0 {
                     return Err("a genesis op may only appear in a genesis change".into());
                 }
+                if self
+                    .ops
+                    .iter()
+                    .any(|op| matches!(op, Op::Grant { role: Role::Owner, .. }))
+                {
+                    return Err("the owner role cannot be granted".into());
+                }
             }
         }
         for (i, op) in self.ops.iter().enumerate() {
@@ -599,6 +656,18 @@ impl Change {
             }
         }
         Ok(())
+    }
+
+    /// Whether this change holds membership ops (`grant`, `revoke`).
+    pub fn is_membership(&self) -> bool {
+        self.ops
+            .iter()
+            .any(|op| matches!(op, Op::Grant { .. } | Op::Revoke { .. }))
+    }
+
+    /// Whether this change holds data ops (anything but genesis and membership ops).
+    pub fn has_data(&self) -> bool {
+        self.ops.iter().any(|op| op.key().is_some())
     }
 
     /// Whether this is a genesis change.

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use weft_store::Cid;
 
 use crate::{
+    acl::Role,
     change::{DecodeError, VerifyError},
-    identity::IdentityError,
+    identity::{Author, IdentityError},
     state::Kind,
 };
 
@@ -140,6 +141,32 @@ pub enum Error {
         cid: Cid,
         /// Why.
         reason: String,
+    },
+    /// A change whose author did not hold the role it needs in the change's own past (see
+    /// [`crate::acl`]). Nothing of it is stored.
+    #[error("change {cid} by {author} is not allowed: it needs the {needed} role, and its author {} at its parents (a member with the admin role grants it with `weft grant {author} --role {needed}`)", held.map_or("had none".to_string(), |r| format!("was only a {r}")))]
+    Unauthorized {
+        /// The change.
+        cid: Cid,
+        /// Its author.
+        author: Author,
+        /// The role its ops need.
+        needed: Role,
+        /// The role its author held at its parents.
+        held: Option<Role>,
+    },
+    /// An author signed two different changes with the same sequence number in one document.
+    /// The second one is rejected.
+    #[error("equivocation: author {author} signed both {first} and {second} with seq {seq}; {second} is rejected")]
+    Equivocation {
+        /// The author.
+        author: Author,
+        /// The sequence number used twice.
+        seq: u64,
+        /// The change stored first.
+        first: Cid,
+        /// The change rejected.
+        second: Cid,
     },
     /// Changes whose parents never arrived. Every other change of the same call was applied.
     #[error("change {cid} is missing its parent {missing} ({n_orphans} change(s) rejected as orphans, {n_applied} applied)")]

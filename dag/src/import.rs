@@ -236,9 +236,18 @@ impl Import<'_> {
         let mut ready = vec![enc];
         while let Some(enc) = ready.pop() {
             let cid = enc.cid;
+            // A grant or revoke is committed in a batch of its own, and the document's void set
+            // is recomputed right after it (see `acl`), so the changes after it are judged by it.
+            let membership = enc.change.is_membership();
+            if membership {
+                self.commit_group()?;
+            }
             self.group_bytes += enc.bytes.len();
             self.in_group.insert(cid);
             self.group.push(enc);
+            if membership {
+                self.commit_group()?;
+            }
             for child in self.wanted_by.remove(&cid).unwrap_or_default() {
                 let Some(c) = self.waiting.get(&child) else {
                     continue;

@@ -107,6 +107,11 @@ pub fn author_seq_key(doc: &DocId, author: &Author) -> Vec<u8> {
     cat(&[&doc.0.to_bytes(), &author.0])
 }
 
+/// `seqs`: `doc ++ author ++ seq`.
+pub fn seq_key(doc: &DocId, author: &Author, seq: u64) -> Vec<u8> {
+    cat(&[&doc.0.to_bytes(), &author.0, &seq.to_be_bytes()])
+}
+
 /// Prefix of every state entry of `key`: `doc ++ key ++ 0x00`.
 pub fn key_prefix(doc: &DocId, key: &str) -> Vec<u8> {
     cat(&[&doc.0.to_bytes(), key.as_bytes(), &[0]])

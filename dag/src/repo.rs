@@ -3,14 +3,14 @@
 use std::{
     collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
     path::{Path, PathBuf},
-    sync::{mpsc, Mutex, MutexGuard},
+    sync::{mpsc, Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use weft_store::{Batch, Cid, Keyspace, Store};
 
 use crate::{
-    acl::{Member, Role},
+    acl::{self, AclDoc, Member, Role},
     change::{validate_key, Change, EncodedChange, Op, OpId, MAX_OPS, MAX_PARENTS, MAX_PRED},
     identity::{Author, Identity},
     layout::{self, ChangeMeta},
@@ -216,6 +216,8 @@ pub struct Repo {
     durability: Durability,
     pub(crate) write: Mutex<()>,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
+    /// Loaded membership changes per document (dropped when one is committed).
+    acl: Mutex<HashMap<DocId, Arc<AclDoc>>>,
 }
 
 fn now_ms() -> u64 {
@@ -305,12 +307,27 @@ impl Repo {
             }
         };
         let store = Repo::open_store(root, &options)?;
-        Ok(Repo::from_parts(
+        let repo = Repo::from_parts(
             store,
             identity,
             Some(root.to_path_buf()),
             options.durability,
-        ))
+        );
+        // A crash between a membership change and the recomputation it triggers leaves the
+        // document marked; finish the work now.
+        for doc in acl::dirty_docs(&repo.store)? {
+            repo.reauthorize(doc)?;
+        }
+        Ok(repo)
+    }
+
+    /// Stages and commits one change on its own, then does what a commit of it triggers: for
+    /// replays into a scratch repo.
+    fn apply_one(&self, enc: EncodedChange) -> Result<(), Error> {
+        let mut batch = self.store.batch();
+        let doc = self.stage(&mut batch, &enc)?;
+        batch.commit()?;
+        self.after_commit(&[(doc, enc)], false)
     }
 
     fn open_store(root: &Path, options: &Options) -> Result<Store, Error> {
@@ -349,6 +366,7 @@ impl Repo {
             root,
             durability,
             write: Mutex::new(()),
+            acl: Mutex::new(HashMap::new()),
             subscribers: Mutex::new(Vec::new()),
         }
     }
@@ -502,8 +520,104 @@ impl Repo {
 
     /// The members of `doc` and their roles, as this replica sees them now (owner first).
     pub fn members(&self, doc: DocId) -> Result<Vec<Member>, Error> {
-        crate::acl::members(self, doc)
+        if !self.has_change(&doc.0)? {
+            return Err(Error::UnknownDoc {
+                name: doc.to_string(),
+            });
+        }
+        Ok(self.acl_doc(doc)?.members())
     }
+
+    /// Whether change `cid` is stored but does not count: its author lacked the right in the
+    /// view of the whole DAG (see [`crate::acl`]). Its ops are not in the state.
+    pub fn is_void(&self, cid: &Cid) -> Result<bool, Error> {
+        let Some(meta) = self.change_meta(cid)? else {
+            return Err(Error::UnknownCid { cid: *cid });
+        };
+        Ok(self
+            .store
+            .contains(Keyspace::VOID, &layout::head_key(&meta.doc, cid))?)
+    }
+
+    /// The membership changes of `doc`, loaded once and kept until one is committed.
+    pub(crate) fn acl_doc(&self, doc: DocId) -> Result<Arc<AclDoc>, Error> {
+        self.acl_doc_in(&self.store.batch(), doc)
+    }
+
+    /// [`Repo::acl_doc`], reading the genesis through `batch`.
+    fn acl_doc_in(&self, batch: &Batch<'_>, doc: DocId) -> Result<Arc<AclDoc>, Error> {
+        if let Some(a) = lock(&self.acl).get(&doc) {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(AclDoc::load(batch, doc)?);
+        lock(&self.acl).insert(doc, a.clone());
+        Ok(a)
+    }
+
+    /// Recomputes which changes of `doc` are void and, if that changed, rebuilds its state from
+    /// the DAG, in one atomic batch; then clears the document's dirty mark. Runs after every
+    /// committed membership change, and on open for a document left dirty by a crash.
+    pub(crate) fn reauthorize(&self, doc: DocId) -> Result<(), Error> {
+        let _guard = lock(&self.write);
+        lock(&self.acl).remove(&doc);
+        let acl = self.acl_doc(doc)?;
+        let mut rows = Vec::new();
+        for r in self.store.scan_prefix(Keyspace::BY_HEIGHT, &doc.0.to_bytes()) {
+            let (k, v) = r?;
+            let (_, cid) = layout::parse_height_key(&k)
+                .ok_or_else(|| corrupt("by_height", "damaged key"))?;
+            let frontier =
+                acl::decode_cids(&v).ok_or_else(|| corrupt("by_height", "damaged frontier"))?;
+            let meta = self
+                .change_meta(&cid)?
+                .ok_or_else(|| corrupt("changes", "a change in by_height is not indexed"))?;
+            rows.push(acl::Row {
+                cid,
+                author: meta.author,
+                parents: meta.parents,
+                frontier,
+                data: !acl.contains(&cid) || self.change(&cid)?.has_data(),
+            });
+        }
+        let void = acl::void_set(&acl, &rows);
+        let mut stored = std::collections::HashSet::new();
+        for r in self.store.scan_prefix(Keyspace::VOID, &doc.0.to_bytes()) {
+            let (k, _) = r?;
+            stored.insert(
+                Cid::from_bytes(&k[weft_store::CID_LEN..])
+                    .map_err(|_| corrupt("void", "damaged key"))?,
+            );
+        }
+        let mut batch = self.store.batch();
+        if void != stored {
+            for c in stored.difference(&void) {
+                batch.delete(Keyspace::VOID, &layout::head_key(&doc, c));
+            }
+            for c in void.difference(&stored) {
+                batch.put(Keyspace::VOID, &layout::head_key(&doc, c), &[]);
+            }
+            for ks in [
+                Keyspace::REGISTER,
+                Keyspace::COUNTER,
+                Keyspace::SET,
+                Keyspace::TOMBSTONE,
+            ] {
+                for r in self.store.scan_prefix(ks, &doc.0.to_bytes()) {
+                    batch.delete(ks, &r?.0);
+                }
+            }
+            for row in &rows {
+                if !void.contains(&row.cid) {
+                    let change = self.change(&row.cid)?;
+                    state::apply_ops(&mut batch, &doc, &row.cid, &change)?;
+                }
+            }
+        }
+        batch.delete(Keyspace::META, &acl::dirty_key(&doc));
+        batch.commit()?;
+        self.maybe_flush()
+    }
+
 
     /// The role `who` holds in `doc` now, if any.
     pub fn role(&self, doc: DocId, who: &Author) -> Result<Option<Role>, Error> {
@@ -748,10 +862,7 @@ impl Repo {
         for (_, cid) in self.ancestors(heads)? {
             let bytes = self.block(&cid)?;
             let change = Change::decode(&cid, &bytes)?;
-            let enc = EncodedChange { cid, bytes, change };
-            let mut batch = replica.store.batch();
-            replica.stage(&mut batch, &enc)?;
-            batch.commit()?;
+            replica.apply_one(EncodedChange { cid, bytes, change })?;
         }
         Ok(Snapshot {
             store: replica.store,
@@ -799,6 +910,11 @@ impl Repo {
         if applied.is_empty() {
             return Ok(());
         }
+        for (doc, enc) in applied {
+            if enc.change.is_membership() {
+                self.reauthorize(*doc)?;
+            }
+        }
         self.maybe_flush()?;
         let mut subs = lock(&self.subscribers);
         if subs.is_empty() {
@@ -826,6 +942,7 @@ impl Repo {
         let doc = c.doc.unwrap_or(DocId(cid));
         let mut max_height = 0;
         let mut missing = Vec::new();
+        let mut frontiers = Vec::new();
         for p in &c.parents {
             match batch.get(Keyspace::CHANGES, &p.to_bytes())? {
                 None => missing.push(*p),
@@ -839,6 +956,7 @@ impl Repo {
                         });
                     }
                     max_height = max_height.max(meta.height);
+                    frontiers.extend(acl::frontier_of(batch, &doc, meta.height, p)?);
                 }
             }
         }
@@ -860,6 +978,39 @@ impl Repo {
                 ),
             });
         }
+        // Write access (see `acl`): rejected unless its author held the role in its own past;
+        // stored but void unless it also counts in the view of the whole DAG.
+        let mut frontier = Vec::new();
+        let mut void = false;
+        if !c.is_genesis() {
+            let acl = self.acl_doc_in(batch, doc)?;
+            frontier = acl.reduce(frontiers);
+            let past = acl.closure(&frontier);
+            acl.accept(&cid, c, &past)?;
+            void = !acl.counts_new(c, &frontier, &past);
+            let seq_key = layout::seq_key(&doc, &c.author, c.seq);
+            match batch.get(Keyspace::SEQS, &seq_key)? {
+                Some(v) if v != cid.to_bytes() => {
+                    return Err(Error::Equivocation {
+                        author: c.author,
+                        seq: c.seq,
+                        first: Cid::from_bytes(&v).map_err(|_| corrupt("seqs", "damaged value"))?,
+                        second: cid,
+                    })
+                }
+                _ => batch.put(Keyspace::SEQS, &seq_key, &cid.to_bytes()),
+            }
+            if c.is_membership() {
+                batch.put(
+                    Keyspace::ACL,
+                    &acl::acl_key(&doc, &cid),
+                    &[&c.height.to_be_bytes()[..], &acl::encode_cids(&past)].concat(),
+                );
+                batch.put(Keyspace::META, &acl::dirty_key(&doc), &[]);
+                frontier = vec![cid];
+                lock(&self.acl).remove(&doc);
+            }
+        }
         batch.put_block(&cid, &enc.bytes)?;
         let meta = ChangeMeta {
             doc,
@@ -874,7 +1025,7 @@ impl Repo {
         batch.put(
             Keyspace::BY_HEIGHT,
             &layout::height_key(&doc, c.height, &cid),
-            &[],
+            &acl::encode_cids(&frontier),
         );
         for p in &c.parents {
             batch.delete(Keyspace::HEADS, &layout::head_key(&doc, p));
@@ -896,7 +1047,11 @@ impl Repo {
         if c.seq > old_seq {
             batch.put(Keyspace::AUTHOR_SEQ, &seq_key, &c.seq.to_be_bytes());
         }
-        state::apply_ops(batch, &doc, &cid, c)?;
+        if void {
+            batch.put(Keyspace::VOID, &layout::head_key(&doc, &cid), &[]);
+        } else {
+            state::apply_ops(batch, &doc, &cid, c)?;
+        }
         Ok(doc)
     }
 
@@ -1027,11 +1182,17 @@ impl Repo {
         // Replay the verified changes into memory and compare the state.
         good.sort_by_key(|(height, enc)| (*height, enc.cid));
         let replica = Repo::with_store(Store::memory(), self.identity.clone(), Durability::Manual);
-        for (_, enc) in &good {
-            let mut batch = replica.store.batch();
-            match replica.stage(&mut batch, enc) {
-                Ok(_) => batch.commit()?,
-                Err(e) => problem(&mut report, Some(enc.cid), "replay-failed", e.to_string()),
+        for (_, enc) in good {
+            let cid = enc.cid;
+            match replica.apply_one(enc) {
+                Ok(()) => {}
+                Err(e @ Error::Unauthorized { .. }) => {
+                    problem(&mut report, Some(cid), "unauthorized", e.to_string())
+                }
+                Err(e @ Error::Equivocation { .. }) => {
+                    problem(&mut report, Some(cid), "equivocation", e.to_string())
+                }
+                Err(e) => problem(&mut report, Some(cid), "replay-failed", e.to_string()),
             }
         }
         for ks in Keyspace::STATE {
@@ -1275,6 +1436,26 @@ impl Transaction<'_> {
                 tags: chunk.to_vec(),
             });
         }
+        Ok(self)
+    }
+
+    /// Gives `who` a role (reader, writer or admin) in the document. Needs the admin role, and
+    /// the owner role to grant admin (see [`crate::acl`]). Granting a key a lower role than it
+    /// holds does not demote it: revoke it first (in the same transaction).
+    pub fn grant(&mut self, who: Author, role: Role) -> Result<&mut Self, Error> {
+        if role == Role::Owner {
+            return Err(Error::InvalidValue(
+                "the owner role cannot be granted: a document has one owner, its creator".into(),
+            ));
+        }
+        self.ops.push(Op::Grant { who, role });
+        Ok(self)
+    }
+
+    /// Takes every role away from `who`. Their changes that this replica has not seen when
+    /// the revoke is made stop counting everywhere once it arrives (see [`crate::acl`]).
+    pub fn revoke(&mut self, who: Author) -> Result<&mut Self, Error> {
+        self.ops.push(Op::Revoke { who });
         Ok(self)
     }
 

@@ -233,7 +233,7 @@ pub(crate) fn apply_ops(
             index: index as u32,
         };
         match op {
-            Op::Genesis { .. } => {}
+            Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => {}
             Op::Set { key, value, pred } => {
                 for p in pred {
                     kill(batch, doc, Slot::Register, key, &[], p)?;

@@ -26,15 +26,18 @@
 //! | `0x01` | `blocks` | `cid` | the block's bytes, verified against `cid` before they are written |
 //! | `0x02` | `changes` | `cid` | change index: `doc:cid height:u64 seq:u64 time:u64 author:32 n_ops:u32 parents:cid*` |
 //! | `0x03` | `heads` | `doc ++ cid` | `height:u64` |
-//! | `0x04` | `by_height` | `doc ++ height:u64 ++ cid` | empty: changes in topological order |
+//! | `0x04` | `by_height` | `doc ++ height:u64 ++ cid` | the change's membership frontier `cid*` (the newest membership changes in its past; empty means just the genesis): changes in topological order |
 //! | `0x05` | `doc_names` | UTF-8 local name | `doc:cid` |
 //! | `0x06` | `doc_ids` | `doc:cid` | UTF-8 local name (reverse of `doc_names`) |
 //! | `0x07` | `author_seq` | `doc ++ author` | `seq:u64`: the highest seq stored for this author |
 //! | `0x08` | `sync_peers` | `0x00 "replica"` / `0x01 ++ replica:16 ++ doc:cid` | this replica's random 16-byte id / the heads both sides had at the end of the last sync with that peer: `cid*` (owned by `weft-sync`) |
+//! | `0x09` | `acl` | `doc ++ cid` | a membership change (grant/revoke): `height:u64 ++ cid*`, every membership change in its past (the genesis implied) |
+//! | `0x0a` | `seqs` | `doc ++ author ++ seq:u64` | `cid`: the change this author signed with this seq (a second one is equivocation) |
 //! | `0x10` | `register` | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
 //! | `0x11` | `counter` | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
 //! | `0x12` | `set` | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
 //! | `0x13` | `tombstone` | `doc ++ opid ++ kind:u8 ++ key ++ 0x00 ++ member?` | empty: a register value (`kind` = `r`) or set tag (`s`, with its member) that was killed before it arrived; see below |
+//! | `0x14` | `void` | `doc ++ cid` | empty: a stored change that does not count, because its author lacked the right in the whole DAG's view (see `weft_dag::acl`) |
 //!
 //! Tombstones make the state independent of arrival order. An op that names a register value or
 //! a set tag to kill (`pred`, `tags`) deletes that slot if the named change is already stored;
@@ -89,6 +92,10 @@ impl Keyspace {
     pub const AUTHOR_SEQ: Keyspace = Keyspace::new(0x07, "author_seq");
     /// Per-peer sync state (owned by `weft-sync`).
     pub const SYNC_PEERS: Keyspace = Keyspace::new(0x08, "sync_peers");
+    /// Membership changes and their membership ancestry.
+    pub const ACL: Keyspace = Keyspace::new(0x09, "acl");
+    /// The change each author signed with each sequence number.
+    pub const SEQS: Keyspace = Keyspace::new(0x0a, "seqs");
     /// Live register values.
     pub const REGISTER: Keyspace = Keyspace::new(0x10, "register");
     /// Counter increments.
@@ -97,9 +104,11 @@ impl Keyspace {
     pub const SET: Keyspace = Keyspace::new(0x12, "set");
     /// Overwritten, deleted or removed op ids.
     pub const TOMBSTONE: Keyspace = Keyspace::new(0x13, "tombstone");
+    /// Stored changes that do not count (their author lacked the right).
+    pub const VOID: Keyspace = Keyspace::new(0x14, "void");
 
     /// Every keyspace, in tag order.
-    pub const ALL: [Keyspace; 13] = [
+    pub const ALL: [Keyspace; 16] = [
         Keyspace::META,
         Keyspace::BLOCKS,
         Keyspace::CHANGES,
@@ -109,19 +118,23 @@ impl Keyspace {
         Keyspace::DOC_IDS,
         Keyspace::AUTHOR_SEQ,
         Keyspace::SYNC_PEERS,
+        Keyspace::ACL,
+        Keyspace::SEQS,
         Keyspace::REGISTER,
         Keyspace::COUNTER,
         Keyspace::SET,
         Keyspace::TOMBSTONE,
+        Keyspace::VOID,
     ];
 
     /// The keyspaces that make up materialized state (checked by `fsck` against a replay).
-    pub const STATE: [Keyspace; 5] = [
+    pub const STATE: [Keyspace; 6] = [
         Keyspace::HEADS,
         Keyspace::REGISTER,
         Keyspace::COUNTER,
         Keyspace::SET,
         Keyspace::TOMBSTONE,
+        Keyspace::VOID,
     ];
 }
 
