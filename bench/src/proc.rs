@@ -238,6 +238,8 @@ fn measure(args: &[OsString]) -> Result<()> {
 pub struct Server {
     child: Option<Child>,
     pub url: String,
+    /// The file its stderr goes to (its log).
+    pub stderr_path: PathBuf,
 }
 
 impl Server {
@@ -277,6 +279,7 @@ impl Server {
         let mut server = Server {
             child: Some(child),
             url: String::new(),
+            stderr_path: err_p.clone(),
         };
         let line = rx.recv_timeout(Duration::from_secs(30));
         let stderr_line = |server: &mut Server| {
@@ -314,6 +317,34 @@ impl Server {
                 bail!("`{what}` printed {line:?}, expected `listening on tcp://HOST:PORT`")
             }
         }
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 3 s) and returns how it exited, if it was
+    /// still running: `Some(true)` for exit status 0.
+    pub fn stop_status(&mut self) -> Option<bool> {
+        let mut child = self.child.take()?;
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s.success());
+        }
+        // SAFETY: signals our own child, which has not been reaped yet.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = child.try_wait() {
+                return Some(s.success());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Some(false)
     }
 
     /// Stops the server (idempotent).

@@ -20,6 +20,9 @@ Exit codes:
      signature or encoding, parents that never arrive), a bad bundle, or fsck found problems
   8  network: the remote cannot be reached, the connection broke, or the peer went silent
   9  the peer broke the sync protocol (garbage, oversized frames, withheld changes)
+  10 access denied: a write or grant the key's role does not allow (also one received from a
+     peer), a peer that refused this key, a peer whose key is not the one expected, or a
+     tcp:// link that fails authentication (the secure handshake, or a tampered message)
 
 Environment:
   WEFT_DIR       the repo root (or its .weft directory), instead of searching upward
@@ -125,6 +128,12 @@ pub enum Command {
         #[arg(required = true)]
         members: Vec<String>,
     },
+    /// Commit the writes on stdin, one change per line, each printed (its CID) once durable.
+    /// Lines: `set KEY VALUE` (VALUE: the rest of the line), `rm KEY`, `incr KEY [DELTA]`,
+    /// `sadd KEY MEMBER...`, `srem KEY MEMBER...`; blank lines and `#` comments are skipped.
+    /// A bad line stops the batch with an error naming its line number (exit 2 if it does not
+    /// parse); the lines before it stay committed.
+    Batch,
     /// Show the history, newest first.
     Log {
         /// Draw merges and concurrent branches.
@@ -151,12 +160,30 @@ pub enum Command {
     /// Raw blocks.
     #[command(subcommand)]
     Block(BlockCommand),
-    /// Verify every block, signature, head ancestry and the persisted state.
+    /// Verify every block, signature, head ancestry, write rights and the persisted state.
     Fsck,
+    /// Give KEY (an author key, as `weft id` prints it) a role in the document: reader, writer
+    /// (the default) or admin. Needs the admin role; granting admin needs the owner.
+    Grant {
+        /// The key.
+        key: String,
+        /// The role.
+        #[arg(long, default_value = "writer", value_parser = ["reader", "writer", "admin"])]
+        role: String,
+    },
+    /// Take every role away from KEY. Its changes that this replica has not seen stop counting
+    /// on every replica (see ARCHITECTURE.md, "Write access").
+    Revoke {
+        /// The key.
+        key: String,
+    },
+    /// List who holds which role in the document.
+    Members,
     /// Show weft's main job in a temporary directory: two replicas edit concurrently and converge.
     Demo,
     /// Copy a remote repo into DIR (default: named after the URL) and remember it as "origin".
-    /// URL: a path, ssh://[user@]host[:port]/path or tcp://host:port.
+    /// URL: a path, ssh://[user@]host[:port]/path or tcp://[KEY@]host:port (KEY: the server's
+    /// key, as `weft serve --listen` prints it; without it, the key is pinned on first use).
     Clone {
         /// Where to copy from.
         url: String,
@@ -211,6 +238,9 @@ impl Command {
                 | Command::Incr { .. }
                 | Command::Sadd { .. }
                 | Command::Srem { .. }
+                | Command::Batch
+                | Command::Grant { .. }
+                | Command::Revoke { .. }
         )
     }
 
@@ -227,6 +257,7 @@ impl Command {
             Command::Incr { .. } => "incr",
             Command::Sadd { .. } => "sadd",
             Command::Srem { .. } => "srem",
+            Command::Batch => "batch",
             Command::Log { .. } => "log",
             Command::Show { .. } => "show",
             Command::Heads => "heads",
@@ -234,6 +265,9 @@ impl Command {
             Command::Dag(_) => "dag",
             Command::Block(_) => "block",
             Command::Fsck => "fsck",
+            Command::Grant { .. } => "grant",
+            Command::Revoke { .. } => "revoke",
+            Command::Members => "members",
             Command::Demo => "demo",
             Command::Clone { .. } => "clone",
             Command::Remote(_) => "remote",
@@ -257,10 +291,16 @@ pub struct ServeArgs {
     /// run). Prints nothing else on stdout.
     #[arg(long, conflicts_with = "listen")]
     pub stdio: bool,
-    /// Also accept sync sessions on this TCP address (e.g. 127.0.0.1:7450, or port 0 for any);
-    /// prints `listening on tcp://ADDR` first.
+    /// Also accept sync sessions on this TCP address (e.g. 127.0.0.1:7450, or port 0 for any),
+    /// authenticated and encrypted (Noise); prints `listening on tcp://KEY@ADDR` first (KEY:
+    /// this repo's key, which clients pin). A client reads the documents where its key holds a
+    /// role, and pushes where it is a writer.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// With --listen: let the client with this key (64 hex digits) read every document, whatever
+    /// its role (repeatable). Pushing still needs the writer role.
+    #[arg(long, value_name = "KEY", requires = "listen")]
+    pub allow: Vec<weft_dag::Author>,
     /// The repo to serve (exactly this directory; default: found from the current one).
     pub dir: Option<PathBuf>,
     /// Network options.

@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value as Json};
 use weft_dag::{
-    change::Op, BlameLine, Change, Cid, DocId, Entry, Identity, Options, Repo, State, Value,
+    change::Op, BlameLine, Change, Cid, DocId, Entry, Identity, Options, Repo, Role, State, Value,
     WEFT_DIR,
 };
 use weft_sync::Direction;
@@ -57,6 +57,8 @@ pub struct Ctx<'a> {
     cwd: Option<PathBuf>,
     /// Set when a long-running command (`watch`) should end.
     stop: Option<Arc<Stop>>,
+    /// Where `batch` reads its lines, when not from our stdin (a client's, forwarded).
+    input: Option<crate::batch::Input>,
 }
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -65,6 +67,14 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 fn parse_cid(s: &str) -> Result<Cid> {
     s.parse::<Cid>().map_err(|e| usage(e.to_string()))
+}
+
+fn parse_author(s: &str) -> Result<weft_dag::Author> {
+    s.parse().map_err(|_| {
+        usage(format!(
+            "invalid key {s:?}: expected 64 hex digits, as `weft id` prints"
+        ))
+    })
 }
 
 fn parse_value(s: &str) -> Result<Value> {
@@ -87,13 +97,15 @@ fn time_str(ms: u64) -> String {
     }
 }
 
-fn summary(change: &Change) -> String {
+pub(crate) fn summary(change: &Change) -> String {
     let parts: Vec<String> = change
         .ops
         .iter()
         .take(4)
         .map(|op| match op {
             Op::Genesis { .. } => "genesis".to_string(),
+            Op::Grant { who, role } => format!("grant {role} {}", who.short()),
+            Op::Revoke { who } => format!("revoke {}", who.short()),
             other => format!("{} {}", other.name(), other.key().unwrap_or_default()),
         })
         .collect();
@@ -121,6 +133,10 @@ fn op_json(op: &Op) -> Json {
         Op::Remove { key, member, tags } => {
             json!({"op": "remove", "key": key, "member": member.to_json(), "tags": ids(tags)})
         }
+        Op::Grant { who, role } => {
+            json!({"op": "grant", "who": who.to_string(), "role": role.name()})
+        }
+        Op::Revoke { who } => json!({"op": "revoke", "who": who.to_string()}),
     }
 }
 
@@ -157,6 +173,7 @@ impl<'a> Ctx<'a> {
             },
             cwd: None,
             stop: None,
+            input: None,
         }
     }
 
@@ -172,12 +189,18 @@ impl<'a> Ctx<'a> {
         self
     }
 
+    /// `batch` reads `input` instead of our stdin.
+    pub fn with_input(mut self, input: crate::batch::Input) -> Ctx<'a> {
+        self.input = Some(input);
+        self
+    }
+
     /// The parsed command line.
     pub fn cli(&self) -> &Cli {
         self.cli
     }
 
-    fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         self.stop.as_ref().is_some_and(|s| s.is_set())
     }
 
@@ -397,6 +420,36 @@ impl<'a> Ctx<'a> {
                 }
             }
             Command::Fsck => return self.fsck(repo, out),
+            Command::Grant { key, role } => {
+                let who = parse_author(key)?;
+                let role: Role = role.parse().map_err(usage)?;
+                self.membership(repo, out, |tx| {
+                    tx.grant(who, role)?;
+                    Ok(())
+                })
+            }
+            Command::Revoke { key } => {
+                let who = parse_author(key)?;
+                self.membership(repo, out, |tx| {
+                    tx.revoke(who)?;
+                    Ok(())
+                })
+            }
+            Command::Members => {
+                let members = repo.members(self.doc(repo)?)?;
+                match self.format {
+                    Format::Json => write_json(
+                        out,
+                        &json!({"members": members.iter().map(|m| json!({"key": m.author.to_string(), "role": m.role.name()})).collect::<Vec<_>>()}),
+                    ),
+                    Format::Human => {
+                        for m in members {
+                            writeln!(out, "{}\t{}", m.author, m.role)?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
             Command::Watch(args) => self.watch(repo, out, args),
             Command::Clone { .. } => Err(usage(
                 "`weft clone` cannot run in the weft process that holds the repo".to_string(),
@@ -406,6 +459,7 @@ impl<'a> Ctx<'a> {
             Command::Push(args) => self.sync(repo, args, Direction::Push, out),
             Command::Sync(args) => self.sync(repo, args, Direction::Both, out),
             Command::Bundle(cmd) => self.bundle(repo, cmd, out),
+            Command::Batch => crate::batch::run(self, repo, self.input.as_ref(), out),
         }?;
         Ok(true)
     }
@@ -442,6 +496,7 @@ impl<'a> Ctx<'a> {
             net: &args.net,
             json: self.json(),
             quiet: self.cli.quiet,
+            identity: self.options()?.identity,
         };
         net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)
     }
@@ -501,7 +556,15 @@ impl<'a> Ctx<'a> {
             return result;
         }
         if let Some(addr) = &args.listen {
-            net::serve_listen(Arc::clone(&repo), addr, &args.net, self.json(), out)?;
+            net::serve_listen(
+                Arc::clone(&repo),
+                addr,
+                &args.net,
+                &args.allow,
+                self.options()?.identity.as_ref(),
+                self.json(),
+                out,
+            )?;
         }
 
         // A supervisor that holds a pipe to our stdin stops us by closing it. A terminal or
@@ -590,6 +653,24 @@ impl<'a> Ctx<'a> {
                 root.join(WEFT_DIR).display(),
                 repo.author()
             )?),
+        }
+    }
+
+    /// Commits a grant or revoke and prints its CID.
+    fn membership(
+        &self,
+        repo: &Repo,
+        out: &mut dyn Write,
+        f: impl FnOnce(&mut weft_dag::Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let doc = self.doc(repo)?;
+        let mut tx = repo.transaction(doc);
+        f(&mut tx)?;
+        let cid = tx.commit()?.map(|c| c.cid.to_string()).unwrap_or_default();
+        match self.format {
+            Format::Json => write_json(out, &json!({"cid": cid})),
+            Format::Human if self.cli.quiet => Ok(()),
+            Format::Human => Ok(writeln!(out, "{cid}")?),
         }
     }
 
@@ -719,16 +800,24 @@ impl<'a> Ctx<'a> {
         for entry in repo.log(doc).take(n.unwrap_or(usize::MAX)) {
             let entry = entry?;
             let c = &entry.change;
+            let void = repo.is_void(&entry.cid)?;
             if self.format == Format::Json {
-                write_json(out, &change_json(&entry.cid, doc, c))?;
+                let mut v = change_json(&entry.cid, doc, c);
+                v["void"] = json!(void);
+                write_json(out, &v)?;
                 continue;
             }
             let text = format!(
-                "{} {} {} {}",
+                "{} {} {} {}{}",
                 entry.cid,
                 c.author.short(),
                 time_str(c.time),
-                summary(c)
+                summary(c),
+                if void {
+                    " [void: its author lacked the role]"
+                } else {
+                    ""
+                }
             );
             if !graph {
                 writeln!(out, "{text}")?;
@@ -757,6 +846,7 @@ impl<'a> Ctx<'a> {
                 v["signature"] = json!(hex::encode(change.sig));
                 v["signature_valid"] = json!(verified.is_ok());
                 v["size"] = json!(bytes.len());
+                v["void"] = json!(repo.is_void(&cid).unwrap_or(false));
                 write_json(out, &v)
             }
             Format::Human => {
@@ -772,6 +862,12 @@ impl<'a> Ctx<'a> {
                 match &verified {
                     Ok(()) => writeln!(out, "signature valid")?,
                     Err(e) => writeln!(out, "signature INVALID: {e}")?,
+                }
+                if repo.is_void(&cid).unwrap_or(false) {
+                    writeln!(
+                        out,
+                        "void      its author lacked the role in the whole DAG (revoked); its ops do not count"
+                    )?;
                 }
                 writeln!(out, "ops")?;
                 for (i, op) in change.ops.iter().enumerate() {

@@ -26,9 +26,12 @@
 //!    Or client → `SYNC` (0x04, empty): the rest of the connection is one session of the sync
 //!    protocol (`weft_sync`), answered on the served repo. `weft serve --stdio` does this when
 //!    another process holds the repo, so ssh and path remotes work while `weft serve` runs.
-//! 3. client → `STDIN` (0x02) data frames and one `STDIN_EOF` (0x03, empty). No command reads
-//!    stdin yet, so clients send `STDIN_EOF` at once and never touch their stdin (a proxied
-//!    command must not swallow input meant for a script), and the server discards `STDIN` data.
+//! 3. client → `STDIN` (0x02) data frames and one `STDIN_EOF` (0x03, empty). Only `batch` reads
+//!    stdin: its client forwards its stdin as `STDIN` frames and then `STDIN_EOF`, and the server
+//!    feeds them to the command (a connection that closes before `STDIN_EOF` is an input that
+//!    broke off, not its end). For every other command clients send `STDIN_EOF` at once and never
+//!    touch their stdin (a proxied command must not swallow input meant for a script), and the
+//!    server discards `STDIN` data.
 //! 4. server → `STDOUT` (0x11) and `STDERR` (0x12) data frames (at most 64 KiB each, frame
 //!    boundaries mean nothing), in the order written, then one `EXIT` (0x13) with the exit code
 //!    as one byte. The server then shuts down its sending side and reads until the client
@@ -115,7 +118,7 @@ mod imp {
         path::{Path, PathBuf},
         sync::{
             atomic::{AtomicBool, Ordering},
-            Arc, Mutex, MutexGuard,
+            mpsc, Arc, Mutex, MutexGuard,
         },
         thread::JoinHandle,
         time::{Duration, Instant},
@@ -126,7 +129,12 @@ mod imp {
     use weft_dag::{identity::Author, Repo};
 
     use super::SOCKET_FILE;
-    use crate::{args::Cli, cmd::Ctx, stop::Stop};
+    use crate::{
+        args::{Cli, Command},
+        batch::Input,
+        cmd::Ctx,
+        stop::Stop,
+    };
 
     /// The largest frame payload either side accepts.
     const MAX_FRAME: usize = 1 << 20;
@@ -136,6 +144,8 @@ mod imp {
     const VERSION: u16 = 1;
     /// Output is sent in frames of at most this many bytes.
     const CHUNK: usize = 64 * 1024;
+    /// `STDIN` frames a server buffers for a command that reads them before it stops reading.
+    const INPUT_FRAMES: usize = 16;
     /// Connections served at once; more are closed before `HELLO` (their clients retry).
     const MAX_CONNECTIONS: usize = 256;
     /// How long a stopping daemon lets running commands finish before cutting their sockets.
@@ -479,6 +489,8 @@ mod imp {
                     stream,
                     "a local client",
                     weft_sync::transport::DEFAULT_TIMEOUT,
+                    // The socket is mode 0600: whoever reaches it has the repo anyway.
+                    &weft_sync::Access::trusted(),
                 ) {
                     Ok(_) => tracing::debug!("daemon: sync session done"),
                     Err(e) => tracing::warn!("daemon: sync session failed: {e}"),
@@ -500,18 +512,47 @@ mod imp {
             }
         };
         stream.set_read_timeout(None)?;
+        let argv = std::iter::once(OsString::from("weft")).chain(request.args.iter().cloned());
+        let cli = Cli::try_parse_from(argv);
+        // `batch` reads the client's stdin: its `STDIN` frames, `None` for `STDIN_EOF`.
+        let (feed, input) = match &cli {
+            Ok(cli) if matches!(cli.command, Command::Batch) => {
+                let (tx, rx) = mpsc::sync_channel(INPUT_FRAMES);
+                (Some(tx), Some(rx))
+            }
+            _ => (None, None),
+        };
 
-        // Watch the client: when it goes away, a streaming command stops.
+        // Watch the client: when it goes away, a streaming command stops (and `batch` sees its
+        // input break off).
         let reader = {
             let (mut r, stop) = (stream.try_clone()?, Arc::clone(stop));
             std::thread::Builder::new()
                 .name("weft-daemon-read".into())
                 .spawn(move || {
-                    while let Ok(Some((kind::STDIN | kind::STDIN_EOF, _))) = read_frame(&mut r) {}
+                    let mut feed: Option<mpsc::SyncSender<Option<Vec<u8>>>> = feed;
+                    loop {
+                        match read_frame(&mut r) {
+                            Ok(Some((kind::STDIN, data))) => {
+                                // A command that stopped reading: discard the rest.
+                                if feed.as_ref().is_some_and(|f| f.send(Some(data)).is_err()) {
+                                    feed = None;
+                                }
+                            }
+                            Ok(Some((kind::STDIN_EOF, _))) => {
+                                if let Some(f) = feed.take() {
+                                    let _ = f.send(None);
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                    // Stop first, so that a `batch` reading on sees why its input ended.
                     stop.trigger();
+                    drop(feed);
                 })?
         };
-        let code = run_request(repo, &request, stream, stop);
+        let code = run_request(repo, &request, cli, input, stream, stop);
         let sent = write_frame(stream, kind::EXIT, &[code]);
         // Only our half: the reader keeps draining the client's frames until it closes, so that
         // no unread data turns the client's end into a connection reset.
@@ -520,8 +561,49 @@ mod imp {
         sent
     }
 
+    /// The input a client forwards (`STDIN` frames) as a `Read`: `None` from the channel is
+    /// `STDIN_EOF`, the end; the channel closing before it means the client went away.
+    struct FrameInput {
+        rx: mpsc::Receiver<Option<Vec<u8>>>,
+        buf: Vec<u8>,
+        pos: usize,
+        eof: bool,
+    }
+
+    impl Read for FrameInput {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            while self.pos == self.buf.len() {
+                if self.eof {
+                    return Ok(0);
+                }
+                match self.rx.recv() {
+                    Ok(Some(data)) => (self.buf, self.pos) = (data, 0),
+                    Ok(None) => self.eof = true,
+                    Err(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the client went away before the end of its input",
+                        ))
+                    }
+                }
+            }
+            let n = out.len().min(self.buf.len() - self.pos);
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
     /// Runs one proxied command and returns its exit code; its output goes to the client.
-    fn run_request(repo: &Repo, request: &Request, stream: &UnixStream, stop: &Arc<Stop>) -> u8 {
+    /// `input`: the client's stdin, for a command that reads it.
+    fn run_request(
+        repo: &Repo,
+        request: &Request,
+        cli: Result<Cli, clap::Error>,
+        input: Option<mpsc::Receiver<Option<Vec<u8>>>>,
+        stream: &UnixStream,
+        stop: &Arc<Stop>,
+    ) -> u8 {
         let mut out = BufWriter::with_capacity(
             CHUNK,
             FrameWriter {
@@ -534,8 +616,7 @@ mod imp {
             stream,
             kind: kind::STDERR,
         });
-        let argv = std::iter::once(OsString::from("weft")).chain(request.args.iter().cloned());
-        let cli = match Cli::try_parse_from(argv) {
+        let cli = match cli {
             Ok(cli) => cli,
             Err(e) if e.use_stderr() => {
                 let _ = writeln!(err, "weft: error: {}", crate::usage_error_line(&e));
@@ -550,9 +631,17 @@ mod imp {
                 };
             }
         };
-        let ctx = Ctx::new(&cli)
+        let mut ctx = Ctx::new(&cli)
             .with_cwd(request.cwd.clone())
             .with_stop(Arc::clone(stop));
+        if let Some(rx) = input {
+            ctx = ctx.with_input(Input::new(io::BufReader::new(FrameInput {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+                eof: false,
+            })));
+        }
         let run =
             std::panic::AssertUnwindSafe(|| crate::run_on_repo(&ctx, repo, &mut out, &mut err));
         let code = match std::panic::catch_unwind(run) {
@@ -572,6 +661,32 @@ mod imp {
     }
 
     // ----- client -----
+
+    /// Sends our stdin as `STDIN` frames, then `STDIN_EOF`. If stdin fails, the input ends
+    /// without `STDIN_EOF` (the server then sees it broke off); if the server is gone, stops.
+    fn send_stdin(to_server: &UnixStream) {
+        let mut stdin = io::stdin().lock();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => {
+                    let _ = write_frame(to_server, kind::STDIN_EOF, &[]);
+                    return;
+                }
+                Ok(n) => {
+                    if write_frame(to_server, kind::STDIN, &buf[..n]).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!("cannot read stdin: {e}");
+                    let _ = to_server.shutdown(std::net::Shutdown::Write);
+                    return;
+                }
+            }
+        }
+    }
 
     /// A connection to the daemon of the process that holds the repo, after its `HELLO`.
     #[derive(Debug)]
@@ -652,11 +767,13 @@ mod imp {
         }
 
         /// Sends the command line (`args` without `argv[0]`, run as if from `cwd`), relays its
-        /// output to `out` and `err`, and returns its exit code.
+        /// output to `out` and `err`, and returns its exit code. `stdin`: the command reads our
+        /// stdin, so send it along (else the server gets `STDIN_EOF` at once).
         pub fn forward(
             self,
             args: &[OsString],
             cwd: &Path,
+            stdin: bool,
             out: &mut dyn Write,
             err: &mut dyn Write,
         ) -> Result<u8> {
@@ -677,9 +794,17 @@ mod imp {
             // already answered and left), its reply is still there to read.
             let mut frames = Vec::new();
             write_frame(&mut frames, kind::REQUEST, &request)?;
-            write_frame(&mut frames, kind::STDIN_EOF, &[])?;
+            if !stdin {
+                write_frame(&mut frames, kind::STDIN_EOF, &[])?;
+            }
             if let Err(e) = (&self.stream).write_all(&frames) {
                 tracing::debug!("cannot send the request: {e}");
+            }
+            if stdin {
+                let to_server = self.stream.try_clone()?;
+                std::thread::Builder::new()
+                    .name("weft-stdin".into())
+                    .spawn(move || send_stdin(&to_server))?;
             }
             loop {
                 match read_frame(&self.stream) {
@@ -743,6 +868,7 @@ mod imp {
             self,
             _args: &[OsString],
             _cwd: &Path,
+            _stdin: bool,
             _out: &mut dyn Write,
             _err: &mut dyn Write,
         ) -> Result<u8> {

@@ -7,7 +7,7 @@
 use std::{io::Write, net::TcpListener, sync::Arc};
 
 use anyhow::{Context as _, Result};
-use weft_dag::{Options, Repo, Value};
+use weft_dag::{Identity, Options, Repo, Role, Value, KEY_FILE, WEFT_DIR};
 use weft_sync::{
     server::{self, ServeOptions},
     transport::{self, ConnectOptions, Remote},
@@ -16,9 +16,16 @@ use weft_sync::{
 
 use crate::graph::{Lanes, Row};
 
-/// Syncs `repo` with the laptop's server over TCP and narrates the figures.
+/// The key of the repo at `root`, as `weft` uses it for TCP.
+fn key_of(root: &std::path::Path) -> Result<Identity> {
+    Ok(Identity::load(&root.join(WEFT_DIR).join(KEY_FILE))?)
+}
+
+/// Syncs `repo` with the laptop's server over TCP, authenticated as `identity`, and narrates
+/// the figures.
 fn sync_over_tcp(
     repo: &Repo,
+    identity: &Identity,
     url: &str,
     direction: Direction,
     out: &mut dyn Write,
@@ -27,13 +34,17 @@ fn sync_over_tcp(
     let stats = transport::sync(
         repo,
         &remote,
-        &ConnectOptions::default(),
+        &ConnectOptions {
+            identity: Some(identity.clone()),
+            ..ConnectOptions::default()
+        },
         SyncOptions {
             direction,
             docs: None,
         },
         &mut |_| {},
-    )?;
+    )?
+    .stats;
     writeln!(
         out,
         "  {} change(s) in, {} out, {} round trip(s), {} bytes in, {} bytes out",
@@ -71,14 +82,17 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     let a = Arc::new(a);
     let listener =
         TcpListener::bind("127.0.0.1:0").context("cannot listen on a loopback TCP port")?;
-    let url = format!("tcp://{}", listener.local_addr()?);
+    // The URL pins the laptop's key: the phone checks it in the handshake.
+    let url = format!("tcp://{}@{}", a.author(), listener.local_addr()?);
     let served = Arc::clone(&a);
+    let id_a = key_of(&dir_a)?;
     std::thread::Builder::new()
         .name("weft-demo-server".into())
-        .spawn(move || server::serve_tcp(served, listener, ServeOptions::default()))?;
+        .spawn(move || server::serve_tcp(served, listener, id_a, ServeOptions::default()))?;
     writeln!(out, "laptop serves {url}")?;
 
     let b = Repo::init_empty(&dir_b, Options::default())?;
+    let id_b = key_of(&dir_b)?;
     writeln!(
         out,
         "phone   {}  author {}",
@@ -91,8 +105,17 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     tx.incr("visits", 1)?;
     tx.add("tags", "home")?;
     tx.commit()?;
+    // Only the owner and the keys it grants may write (and, over TCP, read).
+    let mut tx = a.transaction(doc);
+    tx.grant(b.author(), Role::Writer)?;
+    tx.commit()?;
+    writeln!(
+        out,
+        "\n# laptop lets the phone's key write: weft grant {} --role writer",
+        b.author().short()
+    )?;
     writeln!(out, "\n# laptop writes; phone clones it: weft clone {url}")?;
-    sync_over_tcp(&b, &url, Direction::Pull, out)?;
+    sync_over_tcp(&b, &id_b, &url, Direction::Pull, out)?;
 
     writeln!(out, "\n# offline, both edit the same keys concurrently")?;
     let mut tx = a.transaction(doc);
@@ -118,7 +141,7 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
         out,
         "\n# back online, the phone syncs both ways: weft sync {url}"
     )?;
-    sync_over_tcp(&b, &url, Direction::Both, out)?;
+    sync_over_tcp(&b, &id_b, &url, Direction::Both, out)?;
 
     for (name, repo) in [("laptop", &*a), ("phone", &b)] {
         writeln!(out, "\n# {name}: weft ls")?;
@@ -159,7 +182,7 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
                         &text[text.len() - 8..],
                         entry.change.author.short(),
                         if keys.is_empty() {
-                            "genesis".to_string()
+                            crate::cmd::summary(&entry.change)
                         } else {
                             keys
                         }

@@ -1,6 +1,7 @@
 //! `weft`: the command-line tool. The only crate that prints, and the only one using `anyhow`.
 
 mod args;
+mod batch;
 mod cmd;
 mod daemon;
 mod demo;
@@ -37,6 +38,7 @@ mod code {
     pub const CORRUPT: u8 = 7;
     pub const NETWORK: u8 = 8;
     pub const PEER: u8 = 9;
+    pub const DENIED: u8 = 10;
 }
 
 /// The exit code for a repo error, if it has a specific one.
@@ -60,7 +62,9 @@ fn dag_code(e: &weft_dag::Error) -> Option<u8> {
         | E::Decode(_)
         | E::Verify(_)
         | E::InvalidChange { .. }
+        | E::Equivocation { .. }
         | E::Orphans { .. } => code::CORRUPT,
+        E::Unauthorized { .. } => code::DENIED,
         E::Store(weft_store::Error::HashMismatch(_) | weft_store::Error::CorruptEntry { .. })
         | E::Open(weft_store::OpenError::Corrupt { .. }) => code::CORRUPT,
         _ => return None,
@@ -83,6 +87,10 @@ fn sync_code(e: &weft_sync::Error) -> Option<u8> {
         | S::Peer(_)
         | S::NoProgress { .. } => code::PEER,
         S::BadBundle { .. } | S::BundleHashMismatch { .. } => code::CORRUPT,
+        // Authentication and access on tcp:// (see weft_sync::noise and weft_sync::access).
+        S::Handshake { .. } | S::WrongPeerKey { .. } | S::Tampered { .. } | S::Refused { .. } => {
+            code::DENIED
+        }
         S::Repo(e) => return dag_code(e),
         S::Store(_) => return None,
         _ => return None,
@@ -122,6 +130,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
                 Some(c) => return c,
                 None => continue,
             }
+        }
+        if cause.downcast_ref::<net::PeerKeyMismatch>().is_some() {
+            return code::DENIED;
         }
         if cause.downcast_ref::<net::UnknownRemote>().is_some() {
             return code::NOT_FOUND;
@@ -198,6 +209,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(io::stderr)
+        // Plain text when stderr is a file or a pipe (a log that scripts read).
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .init();
 
     let stdout = io::stdout();
@@ -242,7 +255,9 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
                     check_identity(cli, &root, options.identity.as_ref(), client.author())?;
                 }
                 let cwd = std::env::current_dir().context("cannot read the current directory")?;
-                client.forward(args, &cwd, out, err)
+                // `batch` reads stdin: the serving process gets ours.
+                let stdin = matches!(cli.command, Command::Batch);
+                client.forward(args, &cwd, stdin, out, err)
             })();
             match forwarded {
                 // The serving process already printed any error.
@@ -367,5 +382,43 @@ mod tests {
         });
         assert!(!is_broken_pipe(&peer));
         assert_eq!(exit_code(&peer), code::NETWORK);
+    }
+
+    #[test]
+    fn tcp_authentication_and_access_failures_are_10() {
+        use weft_sync::Error as S;
+        let key = |b| weft_dag::Author([b; 32]);
+        for e in [
+            S::Handshake {
+                peer: "tcp://h:1".into(),
+                reason: "message 2 does not decrypt".into(),
+            },
+            S::WrongPeerKey {
+                addr: "tcp://h:1".into(),
+                expected: key(1),
+                presented: key(2),
+            },
+            S::Tampered {
+                peer: "tcp://h:1".into(),
+            },
+            S::Refused {
+                reason: "access refused: key 01 may read no document here".into(),
+            },
+        ] {
+            assert_eq!(exit_code(&anyhow::Error::new(e)), code::DENIED);
+        }
+        let mismatch = anyhow::Error::new(net::PeerKeyMismatch("tcp://h:1 presented ...".into()));
+        assert_eq!(exit_code(&mismatch), code::DENIED);
+        // A peer that does not speak the handshake broke the protocol; one that cut it, the
+        // network.
+        let garbage = S::Malformed {
+            what: "secure handshake",
+            reason: "message 2 of 18516 bytes".into(),
+        };
+        assert_eq!(exit_code(&anyhow::Error::new(garbage)), code::PEER);
+        let cut = S::Closed {
+            during: "during the secure handshake",
+        };
+        assert_eq!(exit_code(&anyhow::Error::new(cut)), code::NETWORK);
     }
 }

@@ -1,6 +1,6 @@
 //! The sync commands: `clone`, `remote`, `pull`, `push`, `sync`, `serve --stdio|--listen`,
 //! `bundle`. The protocol and transports live in `weft-sync`; this module parses, prints and
-//! picks exit codes.
+//! picks exit codes, and keeps the keys of `tcp://` servers (`.weft/known_peers`).
 
 use std::{
     fs,
@@ -14,11 +14,11 @@ use std::{
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use weft_dag::{Options, Repo, WEFT_DIR};
+use weft_dag::{Author, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
 use weft_sync::{
     server::{self, ServeOptions},
-    transport::{self, ConnectOptions, Remote},
-    Direction, Endpoint, Stats, SyncOptions,
+    transport::{self, ConnectOptions, Remote, Synced},
+    Access, Direction, Endpoint, Stats, SyncOptions,
 };
 
 use crate::cmd::{write_json, UsageError};
@@ -38,7 +38,7 @@ pub enum RemoteCommand {
     Add {
         /// The name.
         name: String,
-        /// A path, ssh://[user@]host[:port]/path or tcp://host:port.
+        /// A path, ssh://[user@]host[:port]/path or tcp://[KEY@]host:port.
         url: String,
     },
     /// List remotes.
@@ -177,6 +177,159 @@ pub fn resolve(weft_dir: &Path, base: &Path, arg: Option<&str>) -> Result<(Strin
     })
 }
 
+/// The file of `tcp://` servers' keys: one `host:port KEY` line each, written on the first
+/// successful sync with a server (trust on first use) and checked on every later one.
+pub const KNOWN_PEERS_FILE: &str = "known_peers";
+
+/// The keys of `tcp://` servers this repo has synced with, in file order.
+pub fn load_known_peers(weft_dir: &Path) -> Result<Vec<(String, Author)>> {
+    let path = weft_dir.join(KNOWN_PEERS_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut peers = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // A line that does not parse could be the pin of the server at hand: never skip one.
+        let parsed = line
+            .split_once(' ')
+            .and_then(|(addr, key)| Some((addr.to_string(), key.trim().parse::<Author>().ok()?)));
+        match parsed {
+            Some(p) => peers.push(p),
+            None => anyhow::bail!(
+                "{} line {}: expected `host:port KEY` (64 hex digits); fix or remove it",
+                path.display(),
+                i + 1
+            ),
+        }
+    }
+    Ok(peers)
+}
+
+/// Records that the server at `addr` holds `key`, replacing what was known for `addr`.
+fn remember_peer(weft_dir: &Path, addr: &str, key: Author) -> Result<()> {
+    let mut peers = load_known_peers(weft_dir)?;
+    if peers.iter().any(|(a, k)| a == addr && *k == key) {
+        return Ok(());
+    }
+    peers.retain(|(a, _)| a != addr);
+    peers.push((addr.to_string(), key));
+    let path = weft_dir.join(KNOWN_PEERS_FILE);
+    let text: String = peers.iter().map(|(a, k)| format!("{a} {k}\n")).collect();
+    // Through a file of its own, so that concurrent syncs never see half a file.
+    let write = || -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(weft_dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A `tcp://` server's key did not match the one pinned for it: exit 10.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PeerKeyMismatch(pub String);
+
+/// Where the key a `tcp://` server must hold came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PinSource {
+    /// `tcp://KEY@host:port`.
+    Url,
+    /// `.weft/known_peers`.
+    KnownPeers,
+}
+
+/// The key a `tcp://` client authenticates with: `--identity`, else the repo's `.weft/key`.
+fn client_identity(identity: Option<&Identity>, weft_dir: &Path) -> Result<Identity> {
+    if let Some(id) = identity {
+        return Ok(id.clone());
+    }
+    let key = weft_dir.join(KEY_FILE);
+    if !key.exists() {
+        return Err(UsageError(format!(
+            "authenticating over tcp:// needs a key, and {} does not exist: give \
+             --identity FILE",
+            key.display()
+        ))
+        .into());
+    }
+    Ok(Identity::load(&key)?)
+}
+
+/// Sets up `copts` to authenticate to `remote` if it is a `tcp://` server: our key, and the key
+/// it must hold (from its URL, else from `.weft/known_peers`). Returns where that came from.
+fn prepare_tcp(
+    remote: &Remote,
+    weft_dir: &Path,
+    identity: Option<&Identity>,
+    copts: &mut ConnectOptions,
+) -> Result<Option<PinSource>> {
+    let Remote::Tcp { key, .. } = remote else {
+        return Ok(None);
+    };
+    copts.identity = Some(client_identity(identity, weft_dir)?);
+    if key.is_some() {
+        return Ok(Some(PinSource::Url));
+    }
+    let addr = remote.tcp_addr().unwrap_or_default();
+    copts.expected_key = load_known_peers(weft_dir)?
+        .into_iter()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, k)| k);
+    Ok(copts.expected_key.map(|_| PinSource::KnownPeers))
+}
+
+/// After a sync with `remote`: remembers the key a `tcp://` server proved it holds, or turns a
+/// key mismatch into one line that says how to fix it.
+fn after_tcp(
+    remote: &Remote,
+    weft_dir: &Path,
+    pin: Option<PinSource>,
+    result: Result<Synced, weft_sync::Error>,
+) -> Result<Stats> {
+    match result {
+        Ok(synced) => {
+            if let (Some(addr), Some(key)) = (remote.tcp_addr(), synced.peer_key) {
+                remember_peer(weft_dir, &addr, key)?;
+            }
+            Ok(synced.stats)
+        }
+        Err(weft_sync::Error::WrongPeerKey {
+            addr,
+            expected,
+            presented,
+        }) => {
+            let host_port = remote.tcp_addr().unwrap_or_default();
+            let (pinned, fix) = match pin {
+                Some(PinSource::KnownPeers) => (
+                    format!("{}/{KNOWN_PEERS_FILE} has key {expected} for it", WEFT_DIR),
+                    format!(
+                        "remove the line for {host_port} from {WEFT_DIR}/{KNOWN_PEERS_FILE}, or \
+                         pin the new key with tcp://{presented}@{host_port}"
+                    ),
+                ),
+                _ => (
+                    format!("the URL pins key {expected}"),
+                    format!("use tcp://{presented}@{host_port}"),
+                ),
+            };
+            Err(PeerKeyMismatch(format!(
+                "{addr} presented key {presented}, but {pinned}: the server's key changed, or \
+                 someone is intercepting the connection (if the new key is right, {fix})"
+            ))
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// How to reach peers, from the environment.
 pub fn connect_options(net: &NetArgs) -> Result<ConnectOptions> {
     let ssh = match std::env::var("WEFT_SSH") {
@@ -188,6 +341,7 @@ pub fn connect_options(net: &NetArgs) -> Result<ConnectOptions> {
         ssh,
         remote_program: "weft".into(),
         timeout: timeout(net)?,
+        ..ConnectOptions::default()
     })
 }
 
@@ -296,6 +450,8 @@ pub struct SyncCall<'a> {
     pub json: bool,
     /// `--quiet`.
     pub quiet: bool,
+    /// `--identity`: the key to authenticate with to `tcp://` servers (default: `.weft/key`).
+    pub identity: Option<Identity>,
 }
 
 /// `weft pull|push|sync`.
@@ -307,7 +463,8 @@ pub fn sync(
     out: &mut dyn Write,
 ) -> Result<()> {
     let (url, remote) = resolve(weft_dir, base, call.remote)?;
-    let copts = connect_options(call.net)?;
+    let mut copts = connect_options(call.net)?;
+    let pin = prepare_tcp(&remote, weft_dir, call.identity.as_ref(), &mut copts)?;
     let progress = Progress::new(!call.json && !call.quiet);
     let stats = transport::sync(
         repo,
@@ -320,7 +477,7 @@ pub fn sync(
         &mut |s| progress.update(s),
     );
     progress.finish();
-    let stats = stats?;
+    let stats = after_tcp(&remote, weft_dir, pin, stats)?;
     let verb = match call.direction {
         Direction::Pull => "pulled from",
         Direction::Push => "pushed to",
@@ -354,14 +511,17 @@ pub fn clone(
         return Err(weft_dag::Error::AlreadyExists { path: dir }.into());
     }
     let created_dir = !dir.exists();
-    let copts = connect_options(net)?;
+    let mut copts = connect_options(net)?;
     let reopen = Options {
         identity: options.identity.clone(),
         ..Options::default()
     };
     let result = (|| -> Result<Stats> {
+        let identity = options.identity.clone();
         let repo = Repo::init_empty(&dir, options)?;
         let weft_dir = dir.join(WEFT_DIR);
+        // Over TCP the clone authenticates with its own new key (or --identity's).
+        let pin = prepare_tcp(&remote, &weft_dir, identity.as_ref(), &mut copts)?;
         // A path is remembered absolute: `url` is relative to where clone ran, not to the clone.
         let origin = match &remote {
             Remote::Path(p) => p.display().to_string(),
@@ -381,7 +541,7 @@ pub fn clone(
         );
         progress.finish();
         repo.flush()?;
-        let stats = stats?;
+        let stats = after_tcp(&remote, &weft_dir, pin, stats)?;
         // sled writes its page-table snapshot only when it opens a database, so the first
         // open after a big import replays the whole log (a third of a second for 100,000
         // changes). Pay that here, once, rather than in the first command after the clone.
@@ -443,40 +603,57 @@ fn default_clone_dir(remote: &Remote) -> Result<PathBuf> {
 pub fn serve_stdio(repo: &Repo, net: &NetArgs) -> Result<()> {
     let timeout = timeout(net)?;
     let stdin = transport::TimeoutReader::new(std::io::stdin(), timeout);
-    server::serve_stream(repo, stdin, std::io::stdout().lock(), "stdio", timeout)?;
+    // Whoever can run `weft serve --stdio` on this repo (locally, or through ssh) has it all.
+    server::serve_stream(
+        repo,
+        stdin,
+        std::io::stdout().lock(),
+        "stdio",
+        timeout,
+        &Access::trusted(),
+    )?;
     Ok(())
 }
 
-/// `weft serve --listen ADDR`: binds, prints the URL, and serves on a background thread.
+/// `weft serve --listen ADDR`: binds, prints the pinnable URL `tcp://KEY@ADDR`, and serves on a
+/// background thread, authenticating as the repo's key (`identity`, else `.weft/key`). Clients
+/// read the documents where they hold a role, or everything if their key is in `allow`.
 pub fn serve_listen(
     repo: Arc<Repo>,
     addr: &str,
     net: &NetArgs,
+    allow: &[Author],
+    identity: Option<&Identity>,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let timeout = timeout(net)?;
+    let weft_dir = repo
+        .root()
+        .context("internal error: serving a repo that is not on disk")?
+        .join(WEFT_DIR);
+    let identity = client_identity(identity, &weft_dir)?;
     let listener =
         TcpListener::bind(addr).map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
+    let key = identity.author();
     if json {
-        write_json(out, &json!({"url": format!("tcp://{local}")}))?;
+        write_json(
+            out,
+            &json!({"url": format!("tcp://{key}@{local}"), "key": key.to_string()}),
+        )?;
     } else {
-        writeln!(out, "listening on tcp://{local}")?;
+        writeln!(out, "listening on tcp://{key}@{local}")?;
     }
     out.flush()?;
+    let opts = ServeOptions {
+        timeout,
+        allow: allow.to_vec(),
+        ..ServeOptions::default()
+    };
     std::thread::Builder::new()
         .name("weft-listen".into())
-        .spawn(move || {
-            server::serve_tcp(
-                repo,
-                listener,
-                ServeOptions {
-                    timeout,
-                    ..ServeOptions::default()
-                },
-            )
-        })?;
+        .spawn(move || server::serve_tcp(repo, listener, identity, opts))?;
     Ok(())
 }
 

@@ -122,7 +122,6 @@ pub struct Member {
     pub role: Role,
 }
 
-
 /// How deep the role rules may recurse (owner -> admin -> writer needs 3).
 const MAX_DEPTH: u32 = 6;
 
@@ -238,7 +237,9 @@ fn needs(acl: &AclDoc, ops: &[Op], point: &Point<'_>, view: View<'_>) -> Result<
     for op in ops {
         let n = match op {
             Op::Genesis { .. } => Role::Owner,
-            Op::Grant { role: Role::Admin, .. } => Role::Owner,
+            Op::Grant {
+                role: Role::Admin, ..
+            } => Role::Owner,
             Op::Grant { .. } => Role::Admin,
             Op::Revoke { who } if *who == acl.owner => {
                 return Err("the owner cannot be revoked".into())
@@ -277,8 +278,8 @@ impl AclDoc {
         let mut rows = Vec::new();
         for r in store.scan_prefix(Keyspace::ACL, &doc.0.to_bytes()) {
             let (k, v) = r?;
-            let cid = Cid::from_bytes(&k[CID_LEN..])
-                .map_err(|e| corrupt(format!("bad key: {e}")))?;
+            let cid =
+                Cid::from_bytes(&k[CID_LEN..]).map_err(|e| corrupt(format!("bad key: {e}")))?;
             if v.len() < 8 {
                 return Err(corrupt(format!("entry for {cid} is too short")));
             }
@@ -453,16 +454,19 @@ impl AclDoc {
     }
 
     /// Acceptance: may `change` (not stored yet, with membership past `past`) be stored?
-    pub(crate) fn accept(&self, cid: &Cid, change: &Change, past: &HashSet<Cid>) -> Result<(), Error> {
+    pub(crate) fn accept(
+        &self,
+        cid: &Cid,
+        change: &Change,
+        past: &HashSet<Cid>,
+    ) -> Result<(), Error> {
         let point = Point {
             past,
             seen_by: &never,
         };
         let view = View::Past(past);
-        let need = needs(self, &change.ops, &point, view).map_err(|reason| Error::InvalidChange {
-            cid: *cid,
-            reason,
-        })?;
+        let need = needs(self, &change.ops, &point, view)
+            .map_err(|reason| Error::InvalidChange { cid: *cid, reason })?;
         let has = self.role_at(&change.author, &point, view, 0);
         if has >= Some(need) {
             Ok(())
@@ -478,7 +482,12 @@ impl AclDoc {
 
     /// Whether a new change (accepted, with frontier `frontier`) counts in the whole DAG as
     /// stored now. No stored revoke can have seen it, since it is new.
-    pub(crate) fn counts_new(&self, change: &Change, frontier: &[Cid], past: &HashSet<Cid>) -> bool {
+    pub(crate) fn counts_new(
+        &self,
+        change: &Change,
+        frontier: &[Cid],
+        past: &HashSet<Cid>,
+    ) -> bool {
         if change.author == self.owner {
             return true;
         }

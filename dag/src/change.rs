@@ -641,11 +641,15 @@ impl Change {
                 if n_genesis > 0 {
                     return Err("a genesis op may only appear in a genesis change".into());
                 }
-                if self
-                    .ops
-                    .iter()
-                    .any(|op| matches!(op, Op::Grant { role: Role::Owner, .. }))
-                {
+                if self.ops.iter().any(|op| {
+                    matches!(
+                        op,
+                        Op::Grant {
+                            role: Role::Owner,
+                            ..
+                        }
+                    )
+                }) {
                     return Err("the owner role cannot be granted".into());
                 }
             }

@@ -562,10 +562,13 @@ impl Repo {
         lock(&self.acl).remove(&doc);
         let acl = self.acl_doc(doc)?;
         let mut rows = Vec::new();
-        for r in self.store.scan_prefix(Keyspace::BY_HEIGHT, &doc.0.to_bytes()) {
+        for r in self
+            .store
+            .scan_prefix(Keyspace::BY_HEIGHT, &doc.0.to_bytes())
+        {
             let (k, v) = r?;
-            let (_, cid) = layout::parse_height_key(&k)
-                .ok_or_else(|| corrupt("by_height", "damaged key"))?;
+            let (_, cid) =
+                layout::parse_height_key(&k).ok_or_else(|| corrupt("by_height", "damaged key"))?;
             let frontier =
                 acl::decode_cids(&v).ok_or_else(|| corrupt("by_height", "damaged frontier"))?;
             let meta = self
@@ -617,7 +620,6 @@ impl Repo {
         batch.commit()?;
         self.maybe_flush()
     }
-
 
     /// The role `who` holds in `doc` now, if any.
     pub fn role(&self, doc: DocId, who: &Author) -> Result<Option<Role>, Error> {

@@ -1,5 +1,6 @@
 //! The errors of sync sessions, transports and bundles.
 
+use weft_dag::Author;
 use weft_store::Cid;
 
 /// Everything a sync can fail with. Each variant says what was wrong and, where there is one,
@@ -109,6 +110,43 @@ pub enum Error {
     /// A storage failure.
     #[error(transparent)]
     Store(#[from] weft_store::Error),
+    /// The secure (Noise) handshake failed: a message that does not decrypt, or a peer whose
+    /// identity signature does not cover the key the handshake authenticated.
+    #[error("secure handshake with {peer} failed: {reason}")]
+    Handshake {
+        /// The peer, as the user named it.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// The peer authenticated with another key than the one expected (pinned in the URL, or
+    /// remembered from an earlier connection).
+    #[error(
+        "{addr} presented key {presented}, but key {expected} was expected: the server's key \
+         changed, or someone is intercepting the connection"
+    )]
+    WrongPeerKey {
+        /// The address, `host:port`.
+        addr: String,
+        /// The key that was expected.
+        expected: Author,
+        /// The key the peer proved it holds.
+        presented: Author,
+    },
+    /// A message on an encrypted link failed authentication: it was altered or corrupted on
+    /// the way, or not sent by the peer the handshake authenticated.
+    #[error("a message from {peer} failed authentication: the connection was tampered with or corrupted")]
+    Tampered {
+        /// The peer, as the user named it.
+        peer: String,
+    },
+    /// The peer refused access to this key (or we refused the peer). The reason starts with
+    /// [`crate::frame::REFUSED`] and names the key.
+    #[error("{reason}")]
+    Refused {
+        /// The peer's words.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -119,7 +157,8 @@ impl Error {
             Error::FrameTooLarge { .. }
             | Error::Malformed { .. }
             | Error::Protocol(_)
-            | Error::NoProgress { .. } => true,
+            | Error::NoProgress { .. }
+            | Error::Handshake { .. } => true,
             Error::Repo(e) => matches!(
                 e,
                 D::Decode(_)

@@ -12,6 +12,10 @@
 //!         | 0x07 ERROR   payload: UTF-8 text; the sender gives up and closes
 //! ```
 //!
+//! An ERROR whose text starts with [`REFUSED`] (`"access refused: "`) is a refusal: the responder
+//! does not serve this peer's key (nothing readable, or a push where it may not write). The
+//! initiator reports it as [`Error::Refused`], not as a protocol failure.
+//!
 //! A BLOCK carries no CID: the receiver computes it from the bytes, so a block cannot arrive
 //! under a wrong name, and the wire spends 5 bytes per change on framing instead of 41.
 
@@ -28,6 +32,9 @@ pub const MAX_FRAME: usize = 8 << 20;
 
 /// The largest number of entries a list in a message may have.
 pub const MAX_LIST: usize = 100_000;
+
+/// How the text of an ERROR frame that refuses access starts.
+pub const REFUSED: &str = "access refused: ";
 
 pub(crate) const HELLO: u8 = 0x01;
 pub(crate) const REQUEST: u8 = 0x02;

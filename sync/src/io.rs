@@ -27,6 +27,14 @@ pub(crate) fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
                 len: f.len,
                 max: MAX_FRAME as u64,
             },
+            None if e
+                .get_ref()
+                .is_some_and(|i| i.downcast_ref::<crate::noise::Tampered>().is_some()) =>
+            {
+                Error::Tampered {
+                    peer: peer.to_string(),
+                }
+            }
             None => Error::Io {
                 peer: peer.to_string(),
                 source: e,
@@ -82,7 +90,11 @@ pub fn run(
     })();
     if let Err(e) = &result {
         endpoint.abort();
-        if !matches!(e, Error::Io { .. } | Error::Closed { .. } | Error::Peer(_)) {
+        // Nothing to tell a peer that is gone, or that already said why it ends the session.
+        if !matches!(
+            e,
+            Error::Io { .. } | Error::Closed { .. } | Error::Peer(_) | Error::Refused { .. }
+        ) {
             let msg = crate::frame::Frame::Error(e.to_string()).encode();
             let _ = writer.write_all(&msg).and_then(|()| writer.flush());
         }

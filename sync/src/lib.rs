@@ -9,8 +9,11 @@
 //! - Sans-IO: [`Initiator`] and [`Responder`] are state machines fed with frames. [`run`] drives
 //!   one over any `Read`/`Write`; the [`transport`] module opens TCP, SSH and local links.
 //!
-//! Non-goals: authentication and authorization of peers (use SSH, or a trusted network, for
-//! TCP); encryption (idem); partial replication inside a document.
+//! - Authenticated and encrypted TCP: [`noise`] runs a Noise XX handshake that proves both
+//!   sides' author keys, and [`access`] decides what a key may read and push (ssh and local
+//!   links are trusted: whoever can run weft there has the repo).
+//!
+//! Non-goals: partial replication inside a document.
 //!
 //! # Protocol (version 1)
 //! Frames are length-prefixed; see [`frame`] for the byte format. A session is:
@@ -78,17 +81,20 @@
 #![allow(clippy::result_large_err)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod access;
 pub mod bloom;
 pub mod bundle;
 mod error;
 pub mod frame;
 mod io;
+pub mod noise;
 pub mod peer;
 pub mod server;
 mod session;
 pub mod transport;
 
 pub use crate::{
+    access::Access,
     error::Error,
     io::run,
     session::{

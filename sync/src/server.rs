@@ -3,6 +3,10 @@
 //! The TCP server gives each client its own thread and its own silence timeout, so a slow or
 //! broken client stalls nobody else; a client that sends garbage is dropped with an ERROR frame
 //! and the server goes on. Changes pushed by clients are verified like any other.
+//!
+//! Every TCP session starts with the secure handshake ([`crate::noise`]), which proves the
+//! client's author key; what that key may read and push is decided by [`crate::access`]. Stdio
+//! sessions are trusted ([`Access::trusted`]): whoever runs them already has the repo.
 
 use std::{
     io::{Read, Write},
@@ -15,9 +19,12 @@ use std::{
     time::Duration,
 };
 
-use weft_dag::Repo;
+use weft_dag::{Author, Identity, Repo};
 
-use crate::{frame::Frame, run, transport::DEFAULT_TIMEOUT, Endpoint, Error, Responder, Stats};
+use crate::{
+    access::Access, frame::Frame, noise, run, transport::DEFAULT_TIMEOUT, Endpoint, Error,
+    Responder, Stats,
+};
 
 /// How a server behaves.
 #[derive(Debug, Clone)]
@@ -26,6 +33,8 @@ pub struct ServeOptions {
     pub timeout: Duration,
     /// Clients served at once; more are told the server is busy.
     pub max_clients: usize,
+    /// Keys that may read every document (`weft serve --allow KEY`), whatever their role.
+    pub allow: Vec<Author>,
 }
 
 impl Default for ServeOptions {
@@ -33,19 +42,24 @@ impl Default for ServeOptions {
         ServeOptions {
             timeout: DEFAULT_TIMEOUT,
             max_clients: 64,
+            allow: Vec::new(),
         }
     }
 }
 
-/// Answers one session on a byte stream.
+/// Answers one session on a byte stream, for a peer whose rights `access` gives
+/// ([`Access::trusted`] on stdio and the daemon socket; [`Access::peer`] with the key the
+/// handshake proved and the `--allow` list on TCP). A refused peer is sent why, and the
+/// refusal is returned as [`Error::Refused`].
 pub fn serve_stream(
     repo: &Repo,
     reader: impl Read,
     writer: impl Write,
     peer: &str,
     timeout: Duration,
+    access: &Access,
 ) -> Result<Stats, Error> {
-    let mut session = Responder::new(repo)?;
+    let mut session = Responder::with_access(repo, access.clone())?;
     run(
         &mut session,
         reader,
@@ -54,11 +68,26 @@ pub fn serve_stream(
         timeout.as_secs(),
         &mut |_| {},
     )?;
+    if let Some(reason) = session.refusal() {
+        return Err(Error::Refused {
+            reason: reason.to_string(),
+        });
+    }
     Ok(session.stats().clone())
 }
 
-fn serve_client(repo: &Repo, stream: TcpStream, peer: SocketAddr, timeout: Duration) {
+fn serve_client(
+    repo: &Repo,
+    identity: &Identity,
+    stream: TcpStream,
+    peer: SocketAddr,
+    opts: &ServeOptions,
+) {
+    let timeout = opts.timeout;
     let name = peer.to_string();
+    // Every line logged about this client names it (a refusal is logged by the responder,
+    // before the peer is told).
+    let _span = tracing::warn_span!("tcp", peer = %name).entered();
     let setup = (|| {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
@@ -68,24 +97,50 @@ fn serve_client(repo: &Repo, stream: TcpStream, peer: SocketAddr, timeout: Durat
     let reader = match setup {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(peer = %name, "cannot set up the connection: {e}");
+            tracing::warn!("cannot set up the connection: {e}");
             return;
         }
     };
-    match serve_stream(repo, reader, &stream, &name, timeout) {
+    let secured = match noise::respond(reader, &stream, identity, &name, timeout.as_secs()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("handshake failed: {e}");
+            return;
+        }
+    };
+    let key = secured.remote;
+    let access = Access::peer(key, &opts.allow);
+    match serve_stream(
+        repo,
+        secured.reader,
+        secured.writer,
+        &name,
+        timeout,
+        &access,
+    ) {
         Ok(s) => tracing::info!(
-            peer = %name,
+            key = %key,
             rounds = s.round_trips,
             changes_in = s.changes_in,
             changes_out = s.changes_out,
             "session done"
         ),
-        Err(e) => tracing::warn!(peer = %name, "session failed: {e}"),
+        // Logged when it happened.
+        Err(Error::Refused { .. }) => {}
+        Err(e) => tracing::warn!(key = %key, "session failed: {e}"),
     }
 }
 
-/// Serves sessions on `listener` until accepting fails; each client gets a thread.
-pub fn serve_tcp(repo: Arc<Repo>, listener: TcpListener, opts: ServeOptions) -> ! {
+/// Serves sessions on `listener` until accepting fails; each client gets a thread. The server
+/// authenticates as `identity` (normally the repo's own key, which clients pin).
+pub fn serve_tcp(
+    repo: Arc<Repo>,
+    listener: TcpListener,
+    identity: Identity,
+    opts: ServeOptions,
+) -> ! {
+    let identity = Arc::new(identity);
+    let opts = Arc::new(opts);
     let active = Arc::new(AtomicUsize::new(0));
     loop {
         let (mut stream, peer) = match listener.accept() {
@@ -109,11 +164,12 @@ pub fn serve_tcp(repo: Arc<Repo>, listener: TcpListener, opts: ServeOptions) -> 
         active.fetch_add(1, Ordering::SeqCst);
         let repo = Arc::clone(&repo);
         let active_here = Arc::clone(&active);
-        let timeout = opts.timeout;
+        let identity = Arc::clone(&identity);
+        let opts_here = Arc::clone(&opts);
         let spawned = thread::Builder::new()
             .name(format!("weft-sync {peer}"))
             .spawn(move || {
-                serve_client(&repo, stream, peer, timeout);
+                serve_client(&repo, &identity, stream, peer, &opts_here);
                 active_here.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {

@@ -4,12 +4,13 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
-use weft_dag::{DocId, Import, Repo};
+use weft_dag::{Change, Codec, DocId, Import, Repo};
 use weft_store::{Cid, Keyspace};
 
 use crate::{
+    access::{Access, Perm},
     bloom::Bloom,
-    frame::{DocAd, DocRep, DocReq, Frame, Hello, Reply, Request},
+    frame::{DocAd, DocRep, DocReq, Frame, Hello, Reply, Request, REFUSED},
     peer::{self, ReplicaId},
     Error,
 };
@@ -132,11 +133,12 @@ impl Outbox {
     }
 }
 
-fn hello(repo: &Repo, me: ReplicaId, advertise: bool) -> Result<Hello, Error> {
-    let docs = if advertise {
+/// The greeting; the responder's lists `advertise`, the documents the peer may read.
+fn hello(repo: &Repo, me: ReplicaId, advertise: Option<&[DocId]>) -> Result<Hello, Error> {
+    let docs = if let Some(docs) = advertise {
         let names: HashMap<DocId, String> = repo.docs()?.into_iter().map(|(n, d)| (d, n)).collect();
         let mut v = Vec::new();
-        for doc in repo.doc_ids()? {
+        for &doc in docs {
             v.push(DocAd {
                 doc: doc.0,
                 name: names.get(&doc).cloned(),
@@ -179,15 +181,6 @@ fn unexpected(frame: &Frame, state: &str) -> Error {
         Frame::Error(_) => "ERROR",
     };
     Error::Protocol(format!("unexpected {what} frame while {state}"))
-}
-
-fn has_all(repo: &Repo, cids: &[Cid]) -> Result<bool, Error> {
-    for c in cids {
-        if !repo.has_change(c)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 fn present(repo: &Repo, cids: &[Cid]) -> Result<Vec<Cid>, Error> {
@@ -344,6 +337,8 @@ pub struct Initiator<'r> {
     /// positive of our summary with nothing sent after it (a lone head) leaves no missing
     /// parent to ask for, and only a retry with a fresh summary (new salt) fetches it.
     stalled: u32,
+    /// Push only documents the responder announced (see [`Initiator::only_announced`]).
+    only_announced: bool,
 }
 
 impl<'r> Initiator<'r> {
@@ -352,7 +347,7 @@ impl<'r> Initiator<'r> {
         let me = peer::replica_id(repo)?;
         let mut out = Outbox::default();
         out.frames
-            .push_back(Frame::Hello(hello(repo, me, false)?).encode());
+            .push_back(Frame::Hello(hello(repo, me, None)?).encode());
         Ok(Initiator {
             repo,
             opts,
@@ -368,7 +363,16 @@ impl<'r> Initiator<'r> {
             expected_in: 0,
             progress: true,
             stalled: 0,
+            only_announced: false,
         })
+    }
+
+    /// When no documents are named, offers the responder only the documents it announced,
+    /// never new ones: a `tcp://` server takes no new document from a key (see
+    /// [`crate::access`]), so offering one would only get the whole session refused.
+    pub fn only_announced(mut self) -> Self {
+        self.only_announced = true;
+        self
     }
 
     fn import(&mut self) -> &mut Import<'r> {
@@ -407,7 +411,12 @@ impl<'r> Initiator<'r> {
                     chosen.extend(t);
                 }
                 if self.opts.direction.pushes() {
-                    chosen.extend(repo.doc_ids()?);
+                    let only = self.only_announced;
+                    chosen.extend(
+                        repo.doc_ids()?
+                            .into_iter()
+                            .filter(|d| !only || theirs.contains_key(d)),
+                    );
                 }
             }
         }
@@ -619,6 +628,9 @@ impl Endpoint for Initiator<'_> {
         self.stats.bytes_in += body.len() as u64 + 4;
         let frame = Frame::decode(body)?;
         if let Frame::Error(msg) = frame {
+            if msg.starts_with(REFUSED) {
+                return Err(Error::Refused { reason: msg });
+            }
             return Err(Error::Peer(msg));
         }
         match (&self.state, frame) {
@@ -685,8 +697,15 @@ enum RState {
     AwaitHello,
     AwaitRequest,
     InRequest(Request),
+    /// The peer was refused (the ERROR is out): its frames are read and dropped until the end
+    /// of its turn (HELLO, END or DONE), so that closing the link cannot reset it before the
+    /// peer has read why.
+    Refusing,
     Done,
 }
+
+/// Bytes of a refused peer's turn read and dropped before the link is closed regardless.
+const REFUSED_DRAIN: u64 = 64 << 20;
 
 /// The side that answers; see the [crate docs](crate).
 #[derive(Debug)]
@@ -705,31 +724,147 @@ pub struct Responder<'r> {
     /// its first turn but keeps counting on them, so they must bound the candidates of every
     /// later turn too.
     shared: HashMap<DocId, Vec<Cid>>,
+    /// Who the peer is and what it may do (see [`crate::access`]).
+    access: Access,
+    /// Whether `access` restricts anything (not a trusted link, not the repo's own key).
+    restricted: bool,
+    /// Per document, what the peer may do (computed once per session).
+    perms: HashMap<DocId, Perm>,
+    /// Why the peer was refused, once it was.
+    refused: Option<String>,
+    /// Bytes dropped while refusing.
+    drained: u64,
 }
 
 impl<'r> Responder<'r> {
-    /// Starts a session; the greeting (HELLO with every document and its heads) is ready at
-    /// once.
+    /// Starts a session on a trusted link (every document is served and may be pushed to);
+    /// the greeting (HELLO with every document and its heads) is ready at once.
     pub fn new(repo: &'r Repo) -> Result<Responder<'r>, Error> {
+        Responder::with_access(repo, Access::trusted())
+    }
+
+    /// Starts a session with a peer whose rights `access` gives: the greeting lists only the
+    /// documents it may read, and a peer that may read none gets a refusal (an ERROR frame) in
+    /// its place.
+    pub fn with_access(repo: &'r Repo, access: Access) -> Result<Responder<'r>, Error> {
         let me = peer::replica_id(repo)?;
-        let mut out = Outbox::default();
-        out.frames
-            .push_back(Frame::Hello(hello(repo, me, true)?).encode());
-        Ok(Responder {
+        let restricted = access.restricted(repo).is_some();
+        let mut responder = Responder {
             repo,
             peer: None,
             state: RState::AwaitHello,
-            out,
+            out: Outbox::default(),
             import: Some(repo.import()),
             stats: Stats::default(),
             turn_redundant: 0,
             common: HashMap::new(),
             shared: HashMap::new(),
-        })
+            access,
+            restricted,
+            perms: HashMap::new(),
+            refused: None,
+            drained: 0,
+        };
+        let mut readable = Vec::new();
+        for doc in repo.doc_ids()? {
+            if responder.perm(doc)?.read {
+                readable.push(doc);
+            }
+        }
+        if restricted && readable.is_empty() {
+            let reason = responder.access.nothing_readable();
+            responder.refuse(reason);
+            return Ok(responder);
+        }
+        let greeting = Frame::Hello(hello(repo, me, Some(&readable))?).encode();
+        responder.out.frames.push_back(greeting);
+        Ok(responder)
+    }
+
+    /// The refusal sent to the peer, if it was refused.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
+
+    /// What the peer may do with `doc`.
+    fn perm(&mut self, doc: DocId) -> Result<Perm, Error> {
+        if !self.restricted {
+            return Ok(Perm {
+                read: true,
+                write: true,
+            });
+        }
+        if let Some(p) = self.perms.get(&doc) {
+            return Ok(*p);
+        }
+        let p = self.access.perm(self.repo, doc)?;
+        self.perms.insert(doc, p);
+        Ok(p)
+    }
+
+    /// Refuses the peer: sends `reason` at once and drops the rest of its turn, and with it
+    /// everything of the turn not committed yet.
+    fn refuse(&mut self, reason: String) {
+        // The reason names the key; the caller's span names the peer.
+        tracing::warn!("{reason}");
+        self.out = Outbox::default();
+        self.out
+            .frames
+            .push_back(Frame::Error(reason.clone()).encode());
+        self.import = None;
+        self.refused = Some(reason);
+        self.state = RState::Refusing;
     }
 
     fn import(&mut self) -> &mut Import<'r> {
         self.import.get_or_insert_with(|| self.repo.import())
+    }
+
+    /// The refusal of a request that pushes into a document the peer may not write, if any.
+    fn check_push(&mut self, req: &Request) -> Result<Option<String>, Error> {
+        if !self.restricted {
+            return Ok(None);
+        }
+        for dq in &req.docs {
+            if dq.push {
+                let doc = DocId(dq.doc);
+                let perm = self.perm(doc)?;
+                if !perm.write {
+                    return Ok(Some(self.access.push_refusal(doc, perm)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The refusal of a pushed block, if it belongs to a document the peer may not write. A
+    /// block that does not decode is left to the import, which reports it.
+    fn check_block(&mut self, bytes: &[u8]) -> Result<Option<String>, Error> {
+        if !self.restricted {
+            return Ok(None);
+        }
+        let cid = Cid::hash(Codec::DagCbor, bytes);
+        let Ok(change) = Change::decode(&cid, bytes) else {
+            return Ok(None);
+        };
+        let doc = change.doc.unwrap_or(DocId(cid));
+        let perm = self.perm(doc)?;
+        Ok((!perm.write).then(|| self.access.push_refusal(doc, perm)))
+    }
+
+    /// Of `cids`, those that are changes of `doc` here.
+    fn present_in(&self, doc: DocId, cids: &[Cid]) -> Result<Vec<Cid>, Error> {
+        if !self.restricted {
+            return present(self.repo, cids);
+        }
+        // A restricted peer must not learn whether a change of another document is here.
+        let mut v = Vec::new();
+        for c in cids {
+            if self.repo.change_meta(c)?.is_some_and(|m| m.doc == doc) {
+                v.push(*c);
+            }
+        }
+        Ok(v)
     }
 
     fn reply(&mut self, req: Request) -> Result<(), Error> {
@@ -740,7 +875,9 @@ impl<'r> Responder<'r> {
         let mut need: Vec<(u64, Cid)> = Vec::new();
         for c in &req.need {
             if let Some(m) = repo.change_meta(c)? {
-                need.push((m.height, *c));
+                if self.perm(m.doc)?.read {
+                    need.push((m.height, *c));
+                }
             }
         }
         need.sort();
@@ -748,15 +885,24 @@ impl<'r> Responder<'r> {
         let asked: HashSet<Cid> = req.need.iter().copied().collect();
         for dq in req.docs {
             let doc = DocId(dq.doc);
-            if let Some(name) = &dq.name {
+            // A document the peer may not read is answered as one that is not here.
+            let visible = self.perm(doc)?.read;
+            if let Some(name) = dq.name.as_ref().filter(|_| visible) {
                 name_if_free(repo, name, doc)?;
             }
-            let heads = repo.heads(doc)?;
-            let their_heads = present(repo, &dq.heads)?;
+            let (heads, their_heads, samples, base_ok) = if visible {
+                (
+                    repo.heads(doc)?,
+                    self.present_in(doc, &dq.heads)?,
+                    self.present_in(doc, &dq.samples)?,
+                    self.present_in(doc, &dq.base)?.len() == dq.base.len(),
+                )
+            } else {
+                (Vec::new(), Vec::new(), Vec::new(), dq.base.is_empty())
+            };
             let all_heads = their_heads.len() == dq.heads.len();
             let mut have = their_heads.clone();
-            have.extend(present(repo, &dq.samples)?);
-            let base_ok = has_all(repo, &dq.base)?;
+            have.extend(samples);
             let shared = self.shared.entry(doc).or_default();
             shared.extend(have.iter().copied());
             if base_ok {
@@ -765,8 +911,8 @@ impl<'r> Responder<'r> {
             shared.sort();
             shared.dedup();
             let mut base_set = shared.clone();
-            base_set.extend(present(repo, &dq.have)?);
-            let candidates = if all_heads {
+            base_set.extend(self.present_in(doc, &dq.have)?);
+            let candidates = if all_heads || !visible {
                 Vec::new()
             } else {
                 repo.missing(doc, &base_set)?
@@ -774,7 +920,11 @@ impl<'r> Responder<'r> {
             let mut want_summary = false;
             if dq.want {
                 if all_heads {
-                    let exact = repo.missing(doc, &dq.heads)?;
+                    let exact = if visible {
+                        repo.missing(doc, &dq.heads)?
+                    } else {
+                        Vec::new()
+                    };
                     match &dq.bloom {
                         Some(summary) if !asked.is_empty() => {
                             blocks.extend(not_waiting(repo, &exact, summary, &asked)?);
@@ -789,7 +939,9 @@ impl<'r> Responder<'r> {
             }
             let bloom = (dq.push && !all_heads)
                 .then(|| Bloom::from_items(candidates.iter().map(|(_, c)| c)));
-            self.common.insert(doc, their_heads);
+            if visible {
+                self.common.insert(doc, their_heads);
+            }
             docs.push(DocRep {
                 doc: dq.doc,
                 heads,
@@ -831,6 +983,18 @@ impl Endpoint for Responder<'_> {
 
     fn handle(&mut self, body: &[u8]) -> Result<(), Error> {
         self.stats.bytes_in += body.len() as u64 + 4;
+        if let RState::Refusing = self.state {
+            // Dropped unread, except for the frames that end the peer's turn.
+            self.drained += body.len() as u64;
+            let ends = matches!(
+                body.first().copied(),
+                Some(crate::frame::HELLO | crate::frame::END | crate::frame::DONE)
+            );
+            if ends || self.drained > REFUSED_DRAIN {
+                self.state = RState::Done;
+            }
+            return Ok(());
+        }
         let frame = Frame::decode(body)?;
         if let Frame::Error(msg) = frame {
             return Err(Error::Peer(msg));
@@ -843,11 +1007,19 @@ impl Endpoint for Responder<'_> {
             }
             (RState::AwaitRequest, Frame::Request(r)) => {
                 self.stats.round_trips += 1;
+                if let Some(reason) = self.check_push(&r)? {
+                    self.refuse(reason);
+                    return Ok(());
+                }
                 self.state = RState::InRequest(r);
                 Ok(())
             }
             (RState::AwaitRequest, Frame::Done) => self.finish(),
             (RState::InRequest(_), Frame::Block(bytes)) => {
+                if let Some(reason) = self.check_block(&bytes)? {
+                    self.refuse(reason);
+                    return Ok(());
+                }
                 self.stats.changes_in += 1;
                 let (_, new) = self.import().push(bytes)?;
                 if !new {
@@ -870,6 +1042,7 @@ impl Endpoint for Responder<'_> {
                     RState::AwaitHello => "awaiting HELLO",
                     RState::AwaitRequest => "awaiting a request",
                     RState::InRequest(_) => "receiving a request",
+                    RState::Refusing => "refusing",
                     RState::Done => "done",
                 };
                 Err(unexpected(&frame, s))
@@ -890,7 +1063,8 @@ impl Endpoint for Responder<'_> {
             RState::InRequest(_) => Err(Error::Closed {
                 during: "in the middle of a request",
             }),
-            RState::Done => Ok(()),
+            // The refusal is out; the peer leaving is all that is left to happen.
+            RState::Refusing | RState::Done => Ok(()),
         }
     }
 
@@ -898,13 +1072,20 @@ impl Endpoint for Responder<'_> {
         keep_verified(&mut self.import);
         // A document that arrived whole before the cut would otherwise stay unnamed: it is in
         // no later request once it is in sync, and only requests name documents here.
-        if let RState::InRequest(req) = &self.state {
-            for dq in &req.docs {
-                if let Some(name) = &dq.name {
-                    if let Err(e) = name_if_free(self.repo, name, DocId(dq.doc)) {
-                        tracing::warn!("could not name document {}: {e}", dq.doc);
-                    }
-                }
+        let named: Vec<(DocId, String)> = match &self.state {
+            RState::InRequest(req) => req
+                .docs
+                .iter()
+                .filter_map(|dq| Some((DocId(dq.doc), dq.name.clone()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (doc, name) in named {
+            if !matches!(self.perm(doc), Ok(p) if p.read) {
+                continue;
+            }
+            if let Err(e) = name_if_free(self.repo, &name, doc) {
+                tracing::warn!("could not name document {doc}: {e}");
             }
         }
     }

@@ -4,9 +4,10 @@
 //! |---|---|
 //! | `/path/to/repo`, `./repo`, `file:///path` | a local `weft serve --stdio PATH` child process |
 //! | `ssh://[user@]host[:port]/path` | `ssh [-p port] [user@]host "weft serve --stdio 'path'"`, as git does; `WEFT_SSH` replaces `ssh` |
-//! | `tcp://host:port` | a TCP connection to `weft serve --listen` |
+//! | `tcp://[KEY@]host:port` | a TCP connection to `weft serve --listen`, secured by [`crate::noise`]; `KEY` (64 hex digits) pins the server's author key |
 //!
-//! Every link has a silence timeout: a peer that sends nothing for that long is dropped.
+//! Every link has a silence timeout: a peer that sends nothing for that long is dropped, during
+//! the secure handshake too.
 
 use std::{
     fmt,
@@ -22,9 +23,9 @@ use std::{
     time::Duration,
 };
 
-use weft_dag::Repo;
+use weft_dag::{Author, Identity, Repo};
 
-use crate::{run, Endpoint, Error, Initiator, Stats, SyncOptions};
+use crate::{noise, run, Endpoint, Error, Initiator, Stats, SyncOptions};
 
 /// The default silence timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -51,6 +52,8 @@ pub enum Remote {
         host: String,
         /// Port.
         port: u16,
+        /// The author key the server must prove it holds (`tcp://KEY@host:port`).
+        key: Option<Author>,
     },
 }
 
@@ -74,7 +77,13 @@ impl fmt::Display for Remote {
                 }
                 write!(f, "{path}")
             }
-            Remote::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            Remote::Tcp { key, .. } => {
+                write!(f, "tcp://")?;
+                if let Some(k) = key {
+                    write!(f, "{k}@")?;
+                }
+                write!(f, "{}", self.tcp_addr().unwrap_or_default())
+            }
         }
     }
 }
@@ -112,6 +121,18 @@ fn parse_port(url: &str, p: &str) -> Result<u16, Error> {
 }
 
 impl Remote {
+    /// A TCP remote's `host:port` (`[v6]:port` for an IPv6 address), the name its key is
+    /// remembered under; `None` for other remotes.
+    pub fn tcp_addr(&self) -> Option<String> {
+        match self {
+            Remote::Tcp { host, port, .. } if host.contains(':') => {
+                Some(format!("[{host}]:{port}"))
+            }
+            Remote::Tcp { host, port, .. } => Some(format!("{host}:{port}")),
+            _ => None,
+        }
+    }
+
     /// Parses a URL or path.
     pub fn parse(url: &str) -> Result<Remote, Error> {
         if url.is_empty() {
@@ -132,6 +153,22 @@ impl Remote {
                 if hp.contains('/') {
                     return Err(bad(url, "a tcp:// URL has no path"));
                 }
+                let (key, hp) = match hp.split_once('@') {
+                    Some((k, hp)) => {
+                        let key = (k.len() == 64)
+                            .then(|| k.parse::<Author>().ok())
+                            .flatten()
+                            .ok_or_else(|| {
+                                bad(
+                                    url,
+                                    "the key before '@' must be the server's key, 64 hex digits \
+                                     (as `weft serve --listen` prints it)",
+                                )
+                            })?;
+                        (Some(key), hp)
+                    }
+                    None => (None, hp),
+                };
                 let (host, port) = split_host_port(url, hp)?;
                 let port = port.ok_or_else(|| bad(url, "tcp:// needs a port (tcp://host:port)"))?;
                 if host.is_empty() {
@@ -140,6 +177,7 @@ impl Remote {
                 Ok(Remote::Tcp {
                     host: host.to_string(),
                     port,
+                    key,
                 })
             }
             "ssh" => {
@@ -185,6 +223,14 @@ pub struct ConnectOptions {
     pub remote_program: String,
     /// Silence timeout.
     pub timeout: Duration,
+    /// The key a `tcp://` client authenticates with (usually the repo's own). `None`: a
+    /// throwaway key, which a server serves only what it lets everyone read (`--allow` cannot
+    /// name it, so nothing).
+    pub identity: Option<Identity>,
+    /// The key a `tcp://` server must prove it holds, when its URL pins none (the CLI passes the
+    /// key remembered from an earlier connection). `None`: whichever key it presents is
+    /// accepted, and reported (trust on first use).
+    pub expected_key: Option<Author>,
 }
 
 impl Default for ConnectOptions {
@@ -194,6 +240,8 @@ impl Default for ConnectOptions {
             ssh: vec!["ssh".into()],
             remote_program: "weft".into(),
             timeout: DEFAULT_TIMEOUT,
+            identity: None,
+            expected_key: None,
         }
     }
 }
@@ -214,12 +262,14 @@ pub struct Connection {
     pub writer: Box<dyn Write + Send>,
     child: Option<ChildLink>,
     name: String,
+    peer_key: Option<Author>,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("name", &self.name)
+            .field("peer_key", &self.peer_key)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +278,11 @@ impl Connection {
     /// The peer's name, for messages.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The key the peer proved it holds (`tcp://`); `None` on links without one (ssh, paths).
+    pub fn peer_key(&self) -> Option<Author> {
+        self.peer_key
     }
 
     /// What a child process (ssh, or a local `weft serve`) said on stderr, last line first.
@@ -387,6 +442,7 @@ fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection
         writer: Box::new(ChildWriter(stdin)),
         child: Some((child, complaints, done_rx)),
         name,
+        peer_key: None,
     })
 }
 
@@ -425,7 +481,7 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
             ));
             spawn(cmd, name, opts.timeout)
         }
-        Remote::Tcp { host, port } => {
+        Remote::Tcp { host, port, key } => {
             let unreachable = |reason: String| Error::Unreachable {
                 peer: name.clone(),
                 reason,
@@ -456,14 +512,39 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
             stream.set_read_timeout(Some(opts.timeout)).map_err(io)?;
             stream.set_write_timeout(Some(opts.timeout)).map_err(io)?;
             let reader = stream.try_clone().map_err(io)?;
+            let identity = opts.identity.clone().unwrap_or_else(Identity::generate);
+            let addr = Remote::Tcp {
+                host: host.clone(),
+                port: *port,
+                key: None,
+            }
+            .to_string();
+            let secured = noise::initiate(
+                reader,
+                stream,
+                &identity,
+                key.as_ref().or(opts.expected_key.as_ref()),
+                &addr,
+                opts.timeout.as_secs(),
+            )?;
             Ok(Connection {
-                reader: Box::new(reader),
-                writer: Box::new(stream),
+                reader: Box::new(secured.reader),
+                writer: Box::new(secured.writer),
                 child: None,
                 name,
+                peer_key: Some(secured.remote),
             })
         }
     }
+}
+
+/// The outcome of [`sync`].
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// The session's figures.
+    pub stats: Stats,
+    /// The key the peer proved it holds (`tcp://` only), for the caller to remember.
+    pub peer_key: Option<Author>,
 }
 
 /// Syncs `repo` with `remote` as the initiator; `progress` is called now and then with the
@@ -474,9 +555,12 @@ pub fn sync(
     connect_opts: &ConnectOptions,
     sync_opts: SyncOptions,
     progress: &mut dyn FnMut(&dyn Endpoint),
-) -> Result<Stats, Error> {
+) -> Result<Synced, Error> {
     let mut conn = connect(remote, connect_opts)?;
     let mut session = Initiator::new(repo, sync_opts)?;
+    if conn.peer_key.is_some() {
+        session = session.only_announced();
+    }
     let reader = std::mem::replace(&mut conn.reader, Box::new(io::empty()));
     let writer = std::mem::replace(&mut conn.writer, Box::new(io::sink()));
     let result = run(
@@ -488,7 +572,10 @@ pub fn sync(
         progress,
     );
     match result {
-        Ok(()) => Ok(session.stats().clone()),
+        Ok(()) => Ok(Synced {
+            stats: session.stats().clone(),
+            peer_key: conn.peer_key(),
+        }),
         // A child that failed before speaking (no such repo, ssh cannot connect) said why on
         // its stderr: that is the error worth showing.
         Err(e @ (Error::Closed { .. } | Error::Io { .. })) if session.stats().bytes_in == 0 => {

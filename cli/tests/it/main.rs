@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod batch;
 mod concurrent;
+#[cfg(unix)]
+mod crash;
 #[cfg(unix)]
 mod daemon;
 mod env;
@@ -14,6 +17,8 @@ mod output;
 mod repo;
 #[cfg(unix)]
 mod sync;
+#[cfg(unix)]
+mod tcp;
 mod util;
 mod values;
 #[cfg(unix)]

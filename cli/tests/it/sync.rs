@@ -14,7 +14,10 @@ use std::{
 
 use serde_json::{json, Value as Json};
 
-use crate::util::{s, weft_bin, Dir, Proc};
+use crate::{
+    tcp::{clone_as, new_key},
+    util::{s, weft_bin, Dir, Proc},
+};
 
 /// A path as a command-line argument.
 fn arg(p: &Path) -> &str {
@@ -337,10 +340,13 @@ fn tcp_clone_pull_push_while_serving() {
     let a = Dir::init();
     a.ok(&["set", "k", "1"]);
     let (mut server, url) = a.serve_tcp();
+    // Over TCP a key reads and pushes where it holds a role (see tcp.rs).
+    let (_key_dir, key, key_file) = new_key();
+    a.ok(&["grant", &key, "--role", "writer"]);
 
-    let (b, report) = Dir::clone_of(&url);
+    let (b, report) = clone_as(&url, &key_file);
     assert_report(&report, &url, true);
-    assert_eq!(n(&report, "changes_in"), 2);
+    assert_eq!(n(&report, "changes_in"), 3);
     assert_eq!(b.ok(&["remote", "ls"]), format!("origin\t{url}\n"));
     // `heads` on A runs in the server, which holds the repo.
     assert_eq!(heads(&b), heads(&a));
@@ -384,19 +390,32 @@ fn tcp_server_serves_several_clients_at_once() {
     a.ok(&["set", "k", "1"]);
     a.ok(&["sadd", "s", "a", "b"]);
     let (_server, url) = a.serve_tcp();
+    // Four writers, each with a key of its own.
+    let keys: Vec<_> = (0..4).map(|_| new_key()).collect();
+    for (_, key, _) in &keys {
+        a.ok(&["grant", key, "--role", "writer"]);
+    }
     let a_heads = heads(&a);
+    let a_changes = log_cids(&a, None).len() as u64;
 
     // Four clones at once.
     let dirs: Vec<Dir> = (0..4).map(|_| Dir::new()).collect();
     let mut procs: Vec<Proc> = dirs
         .iter()
-        .map(|d| Proc::spawn(&mut d.cmd(&["clone", &url, ".", "--json"])))
+        .zip(&keys)
+        .map(|(d, (_, _, file))| {
+            let mut cmd = d.cmd(&["clone", &url, ".", "--json", "--identity"]);
+            cmd.args(&[file]);
+            Proc::spawn(&mut cmd)
+        })
         .collect();
     for p in &mut procs {
         let report = p.finish().success().json();
-        assert_eq!(n(&report, "changes_in"), 3, "{report}");
+        assert_eq!(n(&report, "changes_in"), a_changes, "{report}");
     }
-    for d in &dirs {
+    for (d, (_, _, file)) in dirs.iter().zip(&keys) {
+        // Each clone goes on signing with its key.
+        fs::copy(file, d.join(".weft/key")).unwrap();
         assert_eq!(heads(d), a_heads);
     }
 
@@ -439,7 +458,9 @@ fn tcp_server_survives_garbage_and_silent_clients() {
     let a = Dir::init();
     a.ok(&["set", "k", "1"]);
     let (mut server, url) = a.serve_tcp();
-    let addr = url.strip_prefix("tcp://").unwrap();
+    let addr = url.rsplit_once('@').unwrap().1;
+    let (_key_dir, key, key_file) = new_key();
+    a.ok(&["grant", &key, "--role", "reader"]);
 
     // Garbage, then gone.
     let mut garbage = TcpStream::connect(addr).unwrap();
@@ -458,8 +479,8 @@ fn tcp_server_survives_garbage_and_silent_clients() {
     let silent = TcpStream::connect(addr).unwrap();
 
     // Real clients still get served, while those connections hang.
-    let (b, report) = Dir::clone_of(&url);
-    assert_eq!(n(&report, "changes_in"), 2, "{report}");
+    let (b, report) = clone_as(&url, &key_file);
+    assert_eq!(n(&report, "changes_in"), 3, "{report}");
     a.ok(&["set", "k", "2"]);
     let pulled = b.json(&["pull", "--json"]);
     assert_eq!(n(&pulled, "changes_in"), 1, "{pulled}");
@@ -946,9 +967,9 @@ fn peer_speaking_http_is_9() {
     let b = Dir::init();
     let before = heads(&b);
     let peer = FakePeer::new(b"HTTP/1.1 200 OK\r\n\r\n");
-    // The first four bytes, "HTTP", read as a frame length far over the limit.
+    // The first two bytes, "HT", read as the length of the server's handshake message.
     let err = b.fails(9, &["pull", &peer.url(), "--timeout", "30"]);
-    assert!(err.contains("frame"), "{err}");
+    assert!(err.contains("malformed secure handshake"), "{err}");
     assert_documented(9, "the peer broke the sync protocol");
     assert_eq!(heads(&b), before);
 }
@@ -958,7 +979,7 @@ fn peer_sending_an_oversized_frame_is_9() {
     let b = Dir::init();
     let peer = FakePeer::new(&[0xff, 0xff, 0xff, 0xff]);
     let err = b.fails(9, &["sync", &peer.url(), "--timeout", "30"]);
-    assert!(err.contains("4294967295"), "{err}");
+    assert!(err.contains("message 2 of 65535 bytes"), "{err}");
     b.ok(&["fsck"]);
 }
 

@@ -3,7 +3,7 @@
 
 use std::{
     ffi::OsStr,
-    io::{BufRead as _, BufReader, Read as _},
+    io::{BufRead as _, BufReader, Read as _, Write as _},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio},
 };
@@ -344,6 +344,13 @@ impl Proc {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?} is not JSON ({e})"))
     }
 
+    /// Writes to the process's stdin (and flushes).
+    pub fn write_stdin(&mut self, data: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is closed");
+        stdin.write_all(data).unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// Closes the process's stdin.
     pub fn close_stdin(&mut self) {
         self.stdin = None;
@@ -437,7 +444,11 @@ impl Dir {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("not a listening line: {line:?}"))
             .to_string();
-        assert!(url.starts_with("tcp://127.0.0.1:"), "{url}");
+        // `tcp://127.0.0.1:PORT`, with the server's key before the host when it has one.
+        assert!(
+            url.starts_with("tcp://") && url.contains("127.0.0.1:"),
+            "{url}"
+        );
         assert_eq!(p.line(), format!("serving {}", self.path().display()));
         assert!(self.socket().exists(), "serve is ready but has no socket");
         (p, url)

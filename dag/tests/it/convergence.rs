@@ -409,7 +409,7 @@ fn model(changes: &BTreeMap<Cid, Info>) -> BTreeMap<String, Entry> {
                 index: i as u32,
             };
             match op {
-                Op::Genesis { .. } => {}
+                Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => {}
                 Op::Set { key, value, pred } => {
                     killed.extend(pred.iter().map(|p| (key.clone(), *p)));
                     writes.push((

@@ -1,19 +1,24 @@
 //! Hostile kills: `pred`/`tags` that name ops which are not ancestors, or not of the kind, key or
 //! member they claim. Every delivery order must give byte-identical state, and fsck must pass.
+//!
+//! The hand-built changes are signed by keys that the document's owner made writers first (in
+//! one grant change at height 2), so they are accepted and count: what is under test is what
+//! their ops do, not who may write.
 
-use weft_dag::{Change, DocId, EncodedChange, Op, OpId, Repo, Value};
+use weft_dag::{Change, Cid, DocId, EncodedChange, Op, OpId, Repo, Role, Value};
 use weft_store::Keyspace;
 
 use crate::identity;
 
-fn change(doc: DocId, parents: Vec<weft_dag::Cid>, seed: u8, ops: Vec<Op>) -> EncodedChange {
+/// A change by the key of `seed` on `parents` (the grant change at height 2).
+fn change(doc: DocId, parents: Vec<Cid>, seed: u8, ops: Vec<Op>) -> EncodedChange {
     let id = identity(seed);
     Change {
         doc: Some(doc),
         parents,
         author: id.author(),
         seq: 2,
-        height: 2,
+        height: 3,
         time: 1_700_000_000_000,
         ops,
         sig: [0; 64],
@@ -23,6 +28,18 @@ fn change(doc: DocId, parents: Vec<weft_dag::Cid>, seed: u8, ops: Vec<Op>) -> En
 
 /// Every state entry as `(keyspace tag, key, value)`.
 type StateBytes = Vec<(u8, Vec<u8>, Vec<u8>)>;
+
+/// `origin` (the owner) makes the keys of `seeds` writers of `doc` in one change, whose CID
+/// is returned.
+fn grant_writers(origin: &Repo, doc: DocId, seeds: &[u8]) -> Cid {
+    let mut tx = origin.transaction(doc);
+    for &seed in seeds {
+        tx.grant(identity(seed).author(), Role::Writer).unwrap();
+    }
+    let committed = tx.commit().unwrap().unwrap();
+    assert_eq!(committed.change.height, 2);
+    committed.cid
+}
 
 fn state_bytes(repo: &Repo) -> StateBytes {
     let mut out = Vec::new();
@@ -56,7 +73,9 @@ fn hostile_kills_give_identical_state_in_every_order() {
     let origin = Repo::memory(identity(1));
     let doc = origin.doc("main").unwrap();
     let genesis = (doc.0, origin.block(&doc.0).unwrap());
-    let g = vec![doc.0];
+    let granted = grant_writers(&origin, doc, &[2, 3, 4]);
+    let grant = (granted, origin.block(&granted).unwrap());
+    let g = vec![granted];
     let s = |k: &str| k.to_string();
 
     // C writes y and adds m to s.
@@ -132,7 +151,8 @@ fn hostile_kills_give_identical_state_in_every_order() {
             identity(9),
             weft_dag::Durability::Manual,
         );
-        repo.apply_changes([genesis.clone()]).unwrap();
+        repo.apply_changes([genesis.clone(), grant.clone()])
+            .unwrap();
         for &i in &order {
             let ch = &changes[i];
             repo.apply_changes([(ch.cid, ch.bytes.clone())]).unwrap();
@@ -170,9 +190,10 @@ fn a_kill_of_a_change_that_never_arrives_leaves_one_tombstone() {
         change: weft_dag::Cid::hash(weft_dag::Codec::DagCbor, b"never sent"),
         index: 0,
     };
+    let granted = grant_writers(&origin, doc, &[3]);
     let d = change(
         doc,
-        vec![doc.0],
+        vec![granted],
         3,
         vec![Op::Del {
             key: "x".into(),

@@ -566,7 +566,8 @@ fn blame_names_the_changes_and_authors_behind_a_value() {
     assert_eq!(lines[0].author, b.author());
     assert_eq!(lines[0].value, Value::from("new"));
     assert_eq!(lines[0].time, cb.change.time);
-    assert_eq!(lines[0].height, 3);
+    // genesis (1), the grant of b's key (2), "old" (3), "new" (4).
+    assert_eq!(lines[0].height, 4);
 
     // A counter: one line per increment, newest first.
     let ca = commit(&a, doc, |tx| {
@@ -659,7 +660,8 @@ fn log_is_topological_and_newest_first() {
     let pos: std::collections::HashMap<Cid, usize> =
         log.iter().enumerate().map(|(i, e)| (e.cid, i)).collect();
     assert_eq!(pos.len(), log.len(), "no change twice");
-    assert_eq!(log.len(), 1 + 4 * 4);
+    // The genesis, the grants of b's and c's keys, and 4 rounds of 4 commits.
+    assert_eq!(log.len(), 1 + 2 + 4 * 4);
     for (i, e) in log.iter().enumerate() {
         for p in &e.change.parents {
             assert!(pos[p] > i, "{} listed before its child {}", p, e.cid);
@@ -716,7 +718,8 @@ fn subscribers_hear_local_and_remote_changes() {
             doc,
             cid: c1.cid,
             author: a.author(),
-            height: 2,
+            // On the grant of b's key (height 2).
+            height: 3,
             keys: vec!["y".into(), "x".into(), "s".into()],
             local: true,
         }]
@@ -803,6 +806,10 @@ fn apply_rejects_bad_signatures() {
     });
     let good = b.block(&c.cid).unwrap();
     let sub = a.subscribe();
+    // The genesis and the grant of b's key.
+    let heads = a.heads(doc).unwrap();
+    assert_eq!(heads.len(), 1);
+    assert_eq!(c.change.parents, heads);
 
     let mut tampered = Vec::new();
     // The value, changed after signing.
@@ -840,7 +847,7 @@ fn apply_rejects_bad_signatures() {
     assert!(!a.store().has_block(&cid).unwrap());
 
     assert!(sub.try_next().is_none());
-    assert_eq!(a.heads(doc).unwrap(), vec![doc.0]);
+    assert_eq!(a.heads(doc).unwrap(), heads);
     assert!(a.fsck().unwrap().is_ok());
     // The untampered change still applies.
     let out = a.apply_changes([(c.cid, good)]).unwrap();
@@ -902,7 +909,8 @@ fn orphans_are_rejected_and_everything_else_is_applied() {
     assert_eq!(out.n_duplicates, 2);
     let out = a.apply_changes(all_changes(&b, doc)).unwrap();
     assert!(out.applied.is_empty());
-    assert_eq!(out.n_duplicates, 5);
+    // The genesis, the grant of b's key, c1..c4.
+    assert_eq!(out.n_duplicates, 6);
     assert_eq!(a.heads(doc).unwrap(), vec![c4.cid]);
     assert!(a.fsck().unwrap().is_ok());
 }
@@ -930,7 +938,10 @@ fn orphans_name_a_parent_that_never_arrived() {
     });
     let block = |c: &Committed| (c.cid, b.block(&c.cid).unwrap());
     for i in 0..16u8 {
-        let a = replica(&origin, doc, 10 + i);
+        // A fresh replica holding what origin holds (the genesis and the grant of b's key), so
+        // that c1 is its only new head. It never writes, so it needs no grant of its own.
+        let a = Repo::memory(identity(10 + i));
+        sync(&origin, &a, doc);
         let blocks = if i % 2 == 0 {
             vec![block(&c1), block(&c4), block(&c3)]
         } else {
@@ -968,7 +979,8 @@ fn fsck_finds_a_corrupt_block() {
     });
     let report = a.fsck().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
-    assert_eq!(report.n_changes, 3);
+    // The genesis, the grant of b's key, and two commits.
+    assert_eq!(report.n_changes, 4);
     assert_eq!(report.n_docs, 1);
 
     // A block that is not what its CID says.
@@ -1138,6 +1150,9 @@ fn every_commit_durability_survives_a_crash() {
     }
     // A change from elsewhere, too.
     let other = replica(&repo, doc, 6);
+    // The grant of other's key, made by `replica`, is the head of repo now.
+    cids.extend(repo.heads(doc).unwrap());
+    assert_eq!(cids.len(), 5);
     sync(&repo, &other, doc);
     let remote = commit(&other, doc, |tx| {
         tx.set("remote", true)?;

@@ -5,12 +5,17 @@
 //! - [`converge`]: random edits on several replicas, random pairwise syncs (some cut off
 //!   midway), then everything converges and passes fsck;
 //! - [`hostile`]: peers that send bad frames, bad blocks or withhold changes get a typed error
-//!   and leave the victim sound.
+//!   and leave the victim sound;
+//! - [`noise`]: `tcp://` over real loopback sockets: the handshake, key pinning, men in the
+//!   middle, tampering, garbage and stalls;
+//! - [`access`]: what a key may read and push, through the session and over TCP.
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
+mod access;
 mod converge;
 mod hostile;
+mod noise;
 mod rounds;
 
 use weft_dag::{Cid, Codec, DocId, Durability, Entry, Identity, Repo};

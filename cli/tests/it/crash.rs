@@ -1,0 +1,773 @@
+//! Crash safety: real `weft` processes are killed with SIGKILL at random moments, while they
+//! write (`weft batch`) and while they receive a sync (`weft pull`, `weft clone` over TCP through
+//! a relay that counts the bytes). After every kill the repo is reopened and checked: `weft fsck`
+//! passes, every change a process reported as committed is there, and the heads name stored
+//! changes. Each scenario goes on with the same repo, so damage would accumulate.
+//!
+//! The kill moments are random but event-driven (no sleeps, no timings): a batch is killed once
+//! the test has read a random number of its "committed" lines, a receiver once the relay has
+//! passed it a random number of bytes. A kill that comes after the process already finished does
+//! not count; the scenario then tries again (at most [`MAX_ATTEMPTS_PER_KILL`] times per kill).
+//!
+//! The RNG is a seeded xorshift; the seed is printed when a check fails. Set `WEFT_CRASH_SEED`
+//! (decimal or `0x` hex) to run other kill moments.
+
+use std::{
+    cell::Cell,
+    collections::{BTreeSet, HashSet},
+    fs::File,
+    io::{Read as _, Write as _},
+    net::{Shutdown, SocketAddr, TcpListener, TcpStream},
+    process::{Child, Stdio},
+    sync::{Arc, Mutex},
+    thread::JoinHandle,
+    time::Instant,
+};
+
+use serde_json::Value as Json;
+
+use crate::util::{Dir, Out, Proc};
+
+/// SIGKILLs of `weft batch` in the middle of its commits.
+const BATCH_KILLS: usize = 60;
+/// SIGKILLs of `weft pull` (over TCP from a `weft serve --listen` peer) while it receives.
+const PULL_KILLS: usize = 28;
+/// SIGKILLs of `weft clone` (over TCP) while it receives.
+const CLONE_KILLS: usize = 12;
+/// Kills in all.
+const TOTAL_KILLS: usize = BATCH_KILLS + PULL_KILLS + CLONE_KILLS;
+const _: () = assert!(TOTAL_KILLS >= 100);
+/// A kill may come after the process finished on its own; so many tries per counted kill.
+const MAX_ATTEMPTS_PER_KILL: usize = 3;
+
+/// The default seed.
+const SEED: u64 = 0x5eed_c4a5_4b1d_2024;
+/// At most this many committed lines are read from a batch before it is killed.
+const BATCH_MAX_READ: u64 = 24;
+/// Lines a batch has beyond the ones read, so that it is still committing when it dies.
+const BATCH_SPARE_LINES: usize = 300;
+
+fn seed() -> u64 {
+    match std::env::var("WEFT_CRASH_SEED") {
+        Ok(s) => {
+            let s = s.trim();
+            match s.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => s.parse(),
+            }
+            .unwrap_or_else(|e| panic!("WEFT_CRASH_SEED={s:?}: {e}"))
+        }
+        Err(_) => SEED,
+    }
+}
+
+/// xorshift64*: small, seeded, the same sequence everywhere.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        // xorshift must not start at 0.
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15 | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// True with probability `pct` percent.
+    fn pct(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+}
+
+/// Where a scenario is, printed if a check fails (the test output shows it then).
+#[derive(Debug)]
+struct Trace {
+    seed: u64,
+    scenario: &'static str,
+    iteration: Cell<usize>,
+    kills: Cell<usize>,
+}
+
+impl Trace {
+    fn new(seed: u64, scenario: &'static str) -> Trace {
+        Trace {
+            seed,
+            scenario,
+            iteration: Cell::new(0),
+            kills: Cell::new(0),
+        }
+    }
+}
+
+impl Drop for Trace {
+    #[allow(clippy::print_stderr)]
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "crash test failed: WEFT_CRASH_SEED={:#x}, scenario {}, iteration {} (after {} \
+                 kills)",
+                self.seed,
+                self.scenario,
+                self.iteration.get(),
+                self.kills.get()
+            );
+        }
+    }
+}
+
+/// Lines for `weft batch`: registers (small, JSON with spaces, or large values), counters, sets,
+/// and deletes of keys set earlier in the same input, with comments and blank lines between.
+fn batch_lines(rng: &mut Rng, tag: &str, n: usize, big_pct: u64) -> String {
+    let mut text = String::new();
+    let mut live: Vec<String> = Vec::new();
+    let mut members_in: Vec<(String, String)> = Vec::new();
+    for j in 0..n {
+        let roll = rng.next() % 100;
+        let line = if roll < big_pct {
+            // Large values take sled's other paths (and fill a sync group faster).
+            let len = rng.range(2_000, 96_000) as usize;
+            let fill = char::from(b'a' + (rng.next() % 26) as u8);
+            let key = format!("big/{}", rng.next() % 32);
+            live.push(key.clone());
+            format!("set {key} {tag}-{j}-{}", fill.to_string().repeat(len))
+        } else if roll < 50 {
+            let key = format!("reg/{}", rng.next() % 64);
+            live.push(key.clone());
+            if rng.pct(30) {
+                format!("set {key} {{\"tag\": \"{tag}\", \"j\": {j}, \"list\": [1, 2.5, null]}}")
+            } else {
+                format!("set {key} {tag}-{j}")
+            }
+        } else if roll < 65 {
+            let delta = rng.range(0, 200) as i64 - 100;
+            format!("incr cnt/{} {delta}", rng.next() % 8)
+        } else if roll < 78 {
+            let key = format!("set/{}", rng.next() % 8);
+            let members = [rng.next() % 40, rng.next() % 40].map(|m| format!("m{m}"));
+            for m in &members {
+                members_in.push((key.clone(), m.clone()));
+            }
+            format!("sadd {key} {} {}", members[0], members[1])
+        } else if roll < 86 && !members_in.is_empty() {
+            // Only a member this input added is sure to be there (`srem` on an empty set is
+            // "key not found").
+            let i = (rng.next() % members_in.len() as u64) as usize;
+            let (key, member) = members_in[i].clone();
+            members_in.retain(|p| *p != (key.clone(), member.clone()));
+            format!("srem {key} {member}")
+        } else if roll < 93 && !live.is_empty() {
+            // Only a key this input set (and did not delete) is sure to exist here.
+            let key = live.swap_remove((rng.next() % live.len() as u64) as usize);
+            live.retain(|k| *k != key);
+            format!("rm {key}")
+        } else if roll < 96 {
+            format!("# {tag} line {j}")
+        } else {
+            String::new()
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// The CIDs in `weft batch` output (one per line; `nothing to change` is no change).
+fn reported(lines: &str) -> Vec<String> {
+    lines
+        .lines()
+        .filter(|l| *l != "nothing to change")
+        .map(|l| {
+            crate::util::cid(l);
+            l.to_string()
+        })
+        .collect()
+}
+
+/// Checks a repo after a kill: `weft fsck` passes; in each of `docs` (a name and the changes
+/// reported as committed there), every reported change and every head is a stored change
+/// reached from the heads; those documents hold every change there is; and `weft show` decodes
+/// the `last` reported change with a valid signature. Returns the number of changes.
+fn check_repo(
+    dir: &Dir,
+    docs: &[(&str, &BTreeSet<String>)],
+    last: Option<&str>,
+    what: &str,
+) -> u64 {
+    let fsck = dir.run(&["fsck", "--json"]);
+    assert_eq!(
+        fsck.code(),
+        Some(0),
+        "{what}: fsck failed after a kill: {}",
+        fsck.report()
+    );
+    let fsck = fsck.json();
+    assert_eq!(fsck["ok"], true, "{what}: {fsck}");
+    let n_changes = fsck["n_changes"].as_u64().unwrap();
+
+    let mut n_nodes = 0;
+    for (doc, reported) in docs {
+        let heads = dir.run(&["-d", doc, "heads"]);
+        if heads.code() == Some(4) && reported.is_empty() {
+            // A clone killed before the document arrived (the total below still has to add
+            // up: no change may be stored without its document).
+            continue;
+        }
+        let heads: Vec<String> = heads.success().stdout().lines().map(String::from).collect();
+        assert!(!heads.is_empty(), "{what}: {doc} has no heads");
+
+        let dag = dir.json(&["-d", doc, "dag", "--format", "json"]);
+        let nodes: HashSet<&str> = dag["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["cid"].as_str().unwrap())
+            .collect();
+        let dag_heads: Vec<&str> = dag["heads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dag_heads, heads,
+            "{what}: {doc}: `heads` and `dag` disagree"
+        );
+        for h in &heads {
+            assert!(
+                nodes.contains(h.as_str()),
+                "{what}: {doc}: head {h} is not stored"
+            );
+        }
+        let missing: Vec<&String> = reported
+            .iter()
+            .filter(|c| !nodes.contains(c.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{what}: {doc}: {} change(s) reported as committed are missing (of {}): {missing:?}",
+            missing.len(),
+            reported.len()
+        );
+        n_nodes += nodes.len() as u64;
+    }
+    assert_eq!(
+        n_nodes, n_changes,
+        "{what}: fsck and the histories disagree on the number of changes"
+    );
+    if let Some(cid) = last {
+        let show = dir.json(&["show", cid, "--json"]);
+        assert_eq!(show["cid"], cid, "{what}: {show}");
+        assert_eq!(show["signature_valid"], true, "{what}: {show}");
+    }
+    n_changes
+}
+
+/// What became of a process the test meant to kill.
+fn killed(out: &Out, what: &str) -> bool {
+    match out.code() {
+        // Killed by a signal: ours, SIGKILL.
+        None => true,
+        // It finished before the kill came.
+        Some(0) => false,
+        Some(_) => panic!("{what} failed on its own: {}", out.report()),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// A relay between a receiver and the serving peer.
+
+/// A one-connection TCP relay to `upstream` that passes everything on in both directions until
+/// it has passed `budget` bytes from the peer to the receiver; then it calls `at_budget` (which
+/// kills the receiver) and passes nothing more. The kill therefore finds the receiver with
+/// exactly `budget` bytes delivered, verifying and committing what it got.
+#[derive(Debug)]
+struct Relay {
+    addr: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(
+        upstream: SocketAddr,
+        budget: u64,
+        at_budget: impl FnOnce() + Send + 'static,
+    ) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let Ok((client, _)) = listener.accept() else {
+                return;
+            };
+            let server = TcpStream::connect(upstream).unwrap();
+            let up = {
+                let (mut from, mut to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                })
+            };
+            let (mut from, mut to) = (server, client);
+            let mut buf = vec![0u8; 4096];
+            let mut sent = 0u64;
+            while sent < budget {
+                let want = buf.len().min((budget - sent) as usize);
+                let n = match from.read(&mut buf[..want]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                sent += n as u64;
+            }
+            if sent == budget {
+                at_budget();
+            } else {
+                // The transfer ended first: the receiver finishes on its own.
+                let _ = to.shutdown(Shutdown::Write);
+            }
+            // Until the receiver is gone.
+            let _ = up.join();
+        });
+        Relay {
+            addr,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits for the relay to end, once the receiver has exited.
+    fn finish(mut self) {
+        // A receiver that exited before it connected leaves the relay waiting for it.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// A receiver process that the relay may kill; killed on drop if still there (a failed test).
+#[derive(Debug)]
+struct Receiver(Arc<Mutex<Option<Child>>>);
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The `host:port` part of a `tcp://` URL, and the URL with that part replaced by `addr`.
+fn split_url(url: &str) -> (SocketAddr, impl Fn(SocketAddr) -> String + '_) {
+    let rest = url
+        .strip_prefix("tcp://")
+        .unwrap_or_else(|| panic!("not a tcp:// URL: {url}"));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host_start = rest[..authority_end].rfind('@').map_or(0, |i| i + 1);
+    let host_port = &rest[host_start..authority_end];
+    let addr: SocketAddr = host_port
+        .parse()
+        .unwrap_or_else(|e| panic!("{host_port:?} in {url}: {e}"));
+    let via =
+        move |a: SocketAddr| format!("tcp://{}{a}{}", &rest[..host_start], &rest[authority_end..]);
+    (addr, via)
+}
+
+// ------------------------------------------------------------------------------------------
+// The scenarios.
+
+/// Figures of one scenario.
+#[derive(Debug, Default)]
+struct Figures {
+    kills: usize,
+    attempts: usize,
+    reported: usize,
+    changes: u64,
+    bytes: u64,
+    time: std::time::Duration,
+}
+
+/// (a) `weft batch` killed in the middle of its commits, [`BATCH_KILLS`] times, on one repo.
+fn batch_kills(seed: u64) -> Figures {
+    let trace = Trace::new(seed, "batch");
+    let mut rng = Rng::new(seed);
+    let dir = Dir::init();
+    let mut committed: BTreeSet<String> = BTreeSet::new();
+    let mut figures = Figures::default();
+    let started = Instant::now();
+    let mut last: Option<String> = None;
+    while figures.kills < BATCH_KILLS {
+        figures.attempts += 1;
+        trace.iteration.set(figures.attempts);
+        assert!(
+            figures.attempts <= BATCH_KILLS * MAX_ATTEMPTS_PER_KILL,
+            "too many batches finished before their kill"
+        );
+        let k = rng.range(0, BATCH_MAX_READ) as usize;
+        let tag = format!("a{}", figures.attempts);
+        let input = dir.join(format!("input-{}", figures.attempts));
+        std::fs::write(
+            &input,
+            batch_lines(&mut rng, &tag, k + BATCH_SPARE_LINES, 8),
+        )
+        .unwrap();
+        let stdin = Stdio::from(File::open(&input).unwrap());
+        let mut p = Proc::spawn_with_stdin(&mut dir.cmd(&["batch"]), stdin);
+        let mut lines = String::new();
+        for _ in 0..k {
+            lines.push_str(&p.line());
+            lines.push('\n');
+        }
+        p.kill();
+        let out = p.finish();
+        // Whatever it printed before it died was reported as committed too.
+        lines.push_str(&out.stdout());
+        let landed = killed(&out, "weft batch");
+        let new = reported(&lines);
+        if let Some(c) = new.last() {
+            last = Some(c.clone());
+        }
+        figures.reported += new.len();
+        committed.extend(new);
+        if landed {
+            figures.kills += 1;
+            trace.kills.set(figures.kills);
+        }
+        std::fs::remove_file(&input).unwrap();
+        figures.changes = check_repo(
+            &dir,
+            &[("main", &committed)],
+            last.as_deref(),
+            &format!("after batch kill {} (read {k} lines)", figures.kills),
+        );
+    }
+    figures.time = started.elapsed();
+    figures
+}
+
+/// What a transfer costs on the wire per change, measured on the transfers that completed.
+#[derive(Debug, Default)]
+struct Rate {
+    bytes: u64,
+    changes: u64,
+}
+
+impl Rate {
+    fn observe(&mut self, report: &Json) {
+        self.bytes += report["bytes_in"].as_u64().unwrap();
+        self.changes += report["changes_in"].as_u64().unwrap();
+    }
+
+    /// A random point in a transfer of about `changes` changes: half the time anywhere, half
+    /// the time near its end (where the receiver verifies and commits what it got, or has just
+    /// done so).
+    fn budget(&self, rng: &mut Rng, changes: u64) -> u64 {
+        let estimate = (self.bytes * changes / self.changes.max(1)).max(1);
+        if rng.pct(50) {
+            rng.range(0, estimate)
+        } else {
+            rng.range(estimate * 3 / 4, estimate * 21 / 20)
+        }
+    }
+}
+
+/// Runs `weft ARGS` in `dir` (here or in the process serving the repo) with `text` on stdin
+/// (`weft batch`) to the end; returns the CIDs it reported.
+fn run_batch(dir: &Dir, args: &[&str], text: &str) -> Vec<String> {
+    let input = dir.join("batch-input");
+    std::fs::write(&input, text).unwrap();
+    let mut cmd = dir.cmd(args);
+    cmd.command().stdin(File::open(&input).unwrap());
+    let out = cmd.run().success();
+    std::fs::remove_file(&input).unwrap();
+    reported(&out.stdout())
+}
+
+/// Gives the repo in `dir` (made with `WEFT_IDENTITY`, so without a key of its own) the key in
+/// `key`, so that later commands there sign with it.
+fn own_key(dir: &Dir, key: &std::path::Path) {
+    std::fs::copy(key, dir.join(".weft/key")).unwrap();
+}
+
+/// The heads of document `doc`.
+fn heads_of(dir: &Dir, doc: &str) -> Vec<String> {
+    dir.ok(&["-d", doc, "heads"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Starts `weft ARGS[0] URL ARGS[1..]` in `dir` (with `env`), URL leading to `server` through
+/// a [`Relay`] that SIGKILLs it once it has passed `budget` bytes to it, and returns what became
+/// of it: `None` if the kill landed, else its `--json` report (it finished first).
+fn receive_and_kill(
+    dir: &Dir,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+    server: SocketAddr,
+    via: &dyn Fn(SocketAddr) -> String,
+    budget: u64,
+    what: &str,
+) -> Option<Json> {
+    let receiver = Receiver(Arc::new(Mutex::new(None)));
+    // Held until the process is in the slot, so that the relay cannot miss it.
+    let mut slot = receiver.0.lock().unwrap();
+    let kill = {
+        let receiver = Arc::clone(&receiver.0);
+        move || {
+            if let Some(c) = receiver.lock().unwrap().as_mut() {
+                // std's `kill` is SIGKILL.
+                c.kill().unwrap();
+            }
+        }
+    };
+    let relay = Relay::start(server, budget, kill);
+    let url = via(relay.addr);
+    let mut cmd = dir.cmd(&[args[0], url.as_str()]);
+    cmd.args(&args[1..]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let desc = format!("{:?}", cmd.command());
+    let mut child = cmd
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    *slot = Some(child);
+    drop(slot);
+    // Both reach their end when the process is gone (its output is a line or two).
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    relay.finish();
+    let status = receiver.0.lock().unwrap().take().unwrap().wait().unwrap();
+    let report = format!("{desc}\nstatus: {status}\nstdout:\n{out}\nstderr:\n{err}");
+    match status.code() {
+        // Killed by a signal: ours, SIGKILL.
+        None => None,
+        Some(0) => {
+            Some(serde_json::from_str(&out).unwrap_or_else(|e| panic!("{what}: {e}: {report}")))
+        }
+        Some(_) => panic!("{what}: the receiver failed on its own: {report}"),
+    }
+}
+
+/// (b) `weft clone` and `weft pull` over TCP killed while they receive, [`CLONE_KILLS`] and
+/// [`PULL_KILLS`] times, from a source served by `weft serve --listen` that grows (through
+/// `weft batch` run by the serving process) before each transfer.
+///
+/// The source has two documents: `main`, over 1,024 changes (so that a clone commits a group
+/// before its last one), and `feed`, which the pulls fetch (`-d feed`, into one repo that holds
+/// only that, so that its checks stay cheap).
+fn sync_kills(seed: u64) -> (Figures, Figures) {
+    let trace = Trace::new(seed, "sync");
+    let mut rng = Rng::new(seed ^ 0xb10c_5eed);
+    let source = Dir::init();
+    source.ok(&["doc", "new", "feed"]);
+    // What `init` and `doc new` wrote: the changes no batch reported.
+    let base = source.json(&["fsck", "--json"])["n_changes"]
+        .as_u64()
+        .unwrap();
+    // The first load runs before serving (a batch that opens the repo itself).
+    let main_lines = batch_lines(&mut rng, "s0", 1_100, 0);
+    let mut main: BTreeSet<String> = run_batch(&source, &["batch"], &main_lines)
+        .into_iter()
+        .collect();
+    let feed_lines = batch_lines(&mut rng, "f0", 40, 1);
+    let mut feed: BTreeSet<String> = run_batch(&source, &["-d", "feed", "batch"], &feed_lines)
+        .into_iter()
+        .collect();
+    let (_server, url) = source.serve_tcp();
+    let (server, via) = split_url(&url);
+    // Receivers sign as the source's owner (a key the source lets read and write).
+    let key = source.join(".weft/key");
+    let owner = [("WEFT_IDENTITY", key.as_os_str())];
+
+    // Clones killed on the way; each is then finished by a pull.
+    let mut clones = Figures::default();
+    let t = Instant::now();
+    let mut rate = Rate::default();
+    let (reference, report) = Dir::clone_with(&url, &owner);
+    rate.observe(&report);
+    drop(reference);
+    let none = BTreeSet::new();
+    while clones.kills < CLONE_KILLS {
+        clones.attempts += 1;
+        trace.iteration.set(clones.attempts);
+        assert!(
+            clones.attempts <= CLONE_KILLS * MAX_ATTEMPTS_PER_KILL,
+            "too many clones finished before their kill"
+        );
+        let lines = batch_lines(&mut rng, &format!("c{}", clones.attempts), 10, 0);
+        main.extend(run_batch(&source, &["batch"], &lines));
+        let total = base + (main.len() + feed.len()) as u64;
+        let budget = rate.budget(&mut rng, total);
+        let what = format!("clone attempt {} (budget {budget} B)", clones.attempts);
+        let target = Dir::new();
+        let args = ["clone", ".", "--json"];
+        match receive_and_kill(&target, &args, &owner, server, &via, budget, &what) {
+            None => {
+                clones.kills += 1;
+                trace.kills.set(clones.kills);
+            }
+            Some(report) => rate.observe(&report),
+        }
+        own_key(&target, &key);
+        let docs = [("main", &none), ("feed", &none)];
+        clones.changes += check_repo(&target, &docs, None, &what);
+
+        let report = target.json(&["pull", &url, "--json"]);
+        rate.observe(&report);
+        clones.bytes += report["bytes_in"].as_u64().unwrap();
+        for doc in ["main", "feed"] {
+            assert_eq!(
+                heads_of(&target, doc),
+                heads_of(&source, doc),
+                "{what}, then a pull: {doc}"
+            );
+        }
+    }
+    clones.time = t.elapsed();
+
+    // Pulls of `feed` into one repo, killed on the way, each followed by a pull that completes.
+    // The receiver also writes, in a document of its own (it signs as the source's owner, so a
+    // write to `feed` here would reuse the source's sequence numbers).
+    let mut pulls = Figures::default();
+    let t = Instant::now();
+    let mut rate = Rate::default();
+    let receiver = Dir::new();
+    let report = receiver
+        .cmd(&["-d", "feed", "clone", &url, ".", "--json"])
+        .env("WEFT_IDENTITY", &key)
+        .run()
+        .success()
+        .json();
+    rate.observe(&report);
+    own_key(&receiver, &key);
+    receiver.ok(&["doc", "new", "mine"]);
+    let mut mine: BTreeSet<String> = BTreeSet::new();
+    let mut last_mine: Option<String> = None;
+    // The source's changes the receiver has reported as pulled (so far: cloned).
+    let mut pulled: BTreeSet<String> = feed.clone();
+    while pulls.kills < PULL_KILLS {
+        pulls.attempts += 1;
+        trace.iteration.set(CLONE_KILLS + pulls.attempts);
+        assert!(
+            pulls.attempts <= PULL_KILLS * MAX_ATTEMPTS_PER_KILL,
+            "too many pulls finished before their kill"
+        );
+        let n = rng.range(5, 40) as usize;
+        let lines = batch_lines(&mut rng, &format!("p{}", pulls.attempts), n, 1);
+        let before = feed.len();
+        feed.extend(run_batch(&source, &["-d", "feed", "batch"], &lines));
+        let new = (feed.len() - before) as u64;
+        if rng.pct(40) {
+            let n = rng.range(1, 6) as usize;
+            let lines = batch_lines(&mut rng, &format!("r{}", pulls.attempts), n, 0);
+            let new = run_batch(&receiver, &["-d", "mine", "batch"], &lines);
+            if let Some(c) = new.last() {
+                last_mine = Some(c.clone());
+            }
+            pulls.reported += new.len();
+            mine.extend(new);
+        }
+        let budget = rate.budget(&mut rng, new);
+        let what = format!(
+            "pull attempt {} (budget {budget} B of about {new} changes)",
+            pulls.attempts
+        );
+        let args = ["pull", "-d", "feed", "--json"];
+        match receive_and_kill(&receiver, &args, &[], server, &via, budget, &what) {
+            None => {
+                pulls.kills += 1;
+                trace.kills.set(clones.kills + pulls.kills);
+            }
+            Some(report) => rate.observe(&report),
+        }
+        let docs = [("feed", &pulled), ("mine", &mine)];
+        check_repo(&receiver, &docs, last_mine.as_deref(), &what);
+
+        let report = receiver.json(&["pull", "-d", "feed", &url, "--json"]);
+        rate.observe(&report);
+        pulls.bytes += report["bytes_in"].as_u64().unwrap();
+        pulled.clone_from(&feed);
+        assert_eq!(
+            heads_of(&receiver, "feed"),
+            heads_of(&source, "feed"),
+            "{what}, then a pull"
+        );
+    }
+    pulls.time = t.elapsed();
+    let docs = [("feed", &pulled), ("mine", &mine)];
+    let what = "the receiver at the end";
+    pulls.changes = check_repo(&receiver, &docs, last_mine.as_deref(), what);
+    // Two genesis changes, and what the batches reported.
+    assert_eq!(
+        pulls.changes,
+        2 + (feed.len() + mine.len()) as u64,
+        "{what}"
+    );
+
+    // The source, through its serving process: every change its batches reported is there.
+    let what = "the source at the end";
+    let docs = [("main", &main), ("feed", &feed)];
+    let n = check_repo(&source, &docs, None, what);
+    assert_eq!(n, base + (main.len() + feed.len()) as u64, "{what}");
+    (clones, pulls)
+}
+
+#[test]
+fn sigkill_while_writing_and_while_receiving_a_sync() {
+    let seed = seed();
+    let started = Instant::now();
+    // The two scenarios use separate repos: run them side by side.
+    let writer = std::thread::spawn(move || batch_kills(seed));
+    let (clones, pulls) = sync_kills(seed);
+    let batch = writer
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert_eq!(batch.kills, BATCH_KILLS);
+    assert_eq!(clones.kills, CLONE_KILLS);
+    assert_eq!(pulls.kills, PULL_KILLS);
+    let total = batch.kills + clones.kills + pulls.kills;
+    assert!(total >= 100, "only {total} kills");
+    // The figures (shown with --nocapture).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "crash test, seed {seed:#x}: {total} kills, {:.1?} in all",
+            started.elapsed()
+        );
+        eprintln!(
+            "  batch: {} kills in {} runs, {} changes reported, {} in the repo, {:.1?}",
+            batch.kills, batch.attempts, batch.reported, batch.changes, batch.time
+        );
+        eprintln!(
+            "  clone: {} kills in {} runs, {} B pulled to finish them, {:.1?}",
+            clones.kills, clones.attempts, clones.bytes, clones.time
+        );
+        eprintln!(
+            "  pull: {} kills in {} runs, {} B pulled to finish them, {} changes in the \
+             receiver ({} its own), {:.1?}",
+            pulls.kills, pulls.attempts, pulls.bytes, pulls.changes, pulls.reported, pulls.time
+        );
+    }
+}
