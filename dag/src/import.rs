@@ -316,6 +316,9 @@ impl Import<'_> {
                 }
             }
             batch.commit()?;
+            if group.iter().any(|enc| enc.change.is_membership()) {
+                self.repo.acl_changed();
+            }
         }
         // After a failure: the change that failed, then those not tried yet.
         let untried = group.split_off(staged.len());

@@ -3,7 +3,10 @@
 use std::{
     collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
     path::{Path, PathBuf},
-    sync::{mpsc, Arc, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc, Mutex, MutexGuard,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -217,7 +220,10 @@ pub struct Repo {
     pub(crate) write: Mutex<()>,
     subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
     /// Loaded membership changes per document (dropped when one is committed).
-    acl: Mutex<HashMap<DocId, Arc<AclDoc>>>,
+    /// Each entry is tagged with the [`Repo::acl_epoch`] it was loaded in: a membership commit
+    /// bumps the epoch, so an entry loaded before that commit is never used after it.
+    acl: Mutex<HashMap<DocId, (u64, Arc<AclDoc>)>>,
+    acl_epoch: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -367,6 +373,7 @@ impl Repo {
             durability,
             write: Mutex::new(()),
             acl: Mutex::new(HashMap::new()),
+            acl_epoch: AtomicU64::new(0),
             subscribers: Mutex::new(Vec::new()),
         }
     }
@@ -546,12 +553,22 @@ impl Repo {
 
     /// [`Repo::acl_doc`], reading the genesis through `batch`.
     fn acl_doc_in(&self, batch: &Batch<'_>, doc: DocId) -> Result<Arc<AclDoc>, Error> {
-        if let Some(a) = lock(&self.acl).get(&doc) {
-            return Ok(a.clone());
+        let epoch = self.acl_epoch.load(Ordering::SeqCst);
+        if let Some((e, a)) = lock(&self.acl).get(&doc) {
+            if *e == epoch {
+                return Ok(a.clone());
+            }
         }
         let a = Arc::new(AclDoc::load(batch, doc)?);
-        lock(&self.acl).insert(doc, a.clone());
+        lock(&self.acl).insert(doc, (epoch, a.clone()));
         Ok(a)
+    }
+
+    /// Forgets every loaded [`AclDoc`]: called when a membership change is staged and again
+    /// once it is committed, before the write lock is released.
+    pub(crate) fn acl_changed(&self) {
+        self.acl_epoch.fetch_add(1, Ordering::SeqCst);
+        lock(&self.acl).clear();
     }
 
     /// Recomputes which changes of `doc` are void and, if that changed, rebuilds its state from
@@ -559,7 +576,7 @@ impl Repo {
     /// committed membership change, and on open for a document left dirty by a crash.
     pub(crate) fn reauthorize(&self, doc: DocId) -> Result<(), Error> {
         let _guard = lock(&self.write);
-        lock(&self.acl).remove(&doc);
+        self.acl_changed();
         let acl = self.acl_doc(doc)?;
         let mut rows = Vec::new();
         for r in self
@@ -1010,7 +1027,7 @@ impl Repo {
                 );
                 batch.put(Keyspace::META, &acl::dirty_key(&doc), &[]);
                 frontier = vec![cid];
-                lock(&self.acl).remove(&doc);
+                self.acl_changed();
             }
         }
         batch.put_block(&cid, &enc.bytes)?;
@@ -1512,6 +1529,9 @@ impl Transaction<'_> {
         let mut batch = repo.store.batch();
         repo.stage(&mut batch, &change)?;
         batch.commit()?;
+        if change.change.is_membership() {
+            repo.acl_changed();
+        }
         drop(self._guard);
         let committed = Committed {
             cid: change.cid,
