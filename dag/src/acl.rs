@@ -175,9 +175,12 @@ pub(crate) struct AclDoc {
     index: HashMap<Cid, usize>,
     grants_of: HashMap<Author, Vec<usize>>,
     revokes_of: HashMap<Author, Vec<usize>>,
-    /// (author, frontier) -> whole-DAG role of a new change there; see [`AclDoc::role_new`].
-    memo: Mutex<HashMap<(Author, Vec<Cid>), Option<Role>>>,
+    /// (author, frontier) -> whole-DAG role of a new change there; see [`AclDoc::counts_new`].
+    memo: Mutex<HashMap<MemoKey, Option<Role>>>,
 }
+
+/// An author and a membership frontier.
+type MemoKey = (Author, Vec<Cid>);
 
 fn corrupt(reason: String) -> Error {
     Error::Store(weft_store::Error::CorruptEntry {

@@ -54,16 +54,19 @@
 //! # Example
 //! Two replicas in memory, each with a concurrent edit, converge:
 //! ```
-//! use weft_dag::{Identity, Repo, Value};
+//! use weft_dag::{Identity, Repo, Role, Value};
 //! use weft_sync::{pump, Direction, Initiator, Responder, SyncOptions};
 //!
 //! let a = Repo::memory(Identity::generate());
 //! let b = Repo::memory(Identity::generate());
-//! // b starts as a clone of a.
+//! let doc = a.doc("main")?;
+//! // a owns `main`: it lets b write, then b starts as a clone of a (grant included).
+//! let mut tx = a.transaction(doc);
+//! tx.grant(b.author(), Role::Writer)?;
+//! tx.commit()?;
 //! let opts = |direction| SyncOptions { direction, docs: None };
 //! pump(&mut Initiator::new(&b, opts(Direction::Pull))?, &mut Responder::new(&a)?, None)?;
 //!
-//! let doc = a.doc("main")?;
 //! for (repo, colour) in [(&a, "red"), (&b, "blue")] {
 //!     let mut tx = repo.transaction(doc);
 //!     tx.set("colour", Value::from(colour))?;

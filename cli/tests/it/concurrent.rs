@@ -7,26 +7,36 @@ use weft_dag::{Options, Repo};
 use crate::util::{s, Dir};
 
 /// A repo where `x` was set to `"ours"` by the CLI and, concurrently, to `"theirs"` by another
-/// repo (another author) that started from the same genesis. Returns the repo, the genesis,
-/// our change and their change.
-fn forked() -> (Dir, String, String, String) {
+/// repo (another author) that started from the same history: the genesis, then our grant that
+/// makes their key a writer (only the owner and the keys it grants may write). Returns the
+/// repo, the genesis, the grant (where the two branches fork), our change and their change.
+fn forked() -> (Dir, String, String, String, String) {
     let dir = Dir::init();
     let genesis = dir.head();
+    let other = Dir::new();
+    let theirs_repo = Repo::init(other.path(), Options::default()).unwrap();
+    let grant = dir
+        .ok(&["grant", &theirs_repo.author().to_string()])
+        .trim()
+        .to_string();
     let ours = dir.ok(&["set", "x", "ours"]).trim().to_string();
 
-    let other = Dir::new();
     let theirs = {
         let repo = dir.open();
         let doc = repo.doc("main").unwrap();
-        let theirs_repo = Repo::init(other.path(), Options::default()).unwrap();
         assert_ne!(theirs_repo.author(), repo.author());
-        // The other replica gets only the genesis, so its change is concurrent with ours.
-        let genesis_cid = crate::util::cid(&genesis);
-        let genesis_block = repo.block(&genesis_cid).unwrap();
-        let outcome = theirs_repo
-            .apply_changes([(genesis_cid, genesis_block)])
-            .unwrap();
-        assert_eq!(outcome.applied, [genesis_cid]);
+        // The other replica gets only the genesis and the grant, so its change is concurrent
+        // with ours.
+        let shared: Vec<_> = [&genesis, &grant]
+            .into_iter()
+            .map(|c| {
+                let cid = crate::util::cid(c);
+                (cid, repo.block(&cid).unwrap())
+            })
+            .collect();
+        let shared_cids: Vec<_> = shared.iter().map(|(c, _)| *c).collect();
+        let outcome = theirs_repo.apply_changes(shared).unwrap();
+        assert_eq!(outcome.applied, shared_cids);
         let mut tx = theirs_repo.transaction(doc);
         tx.set("x", "theirs").unwrap();
         tx.incr("n", 2).unwrap();
@@ -36,15 +46,15 @@ fn forked() -> (Dir, String, String, String) {
             .apply_changes([(theirs, theirs_repo.block(&theirs).unwrap())])
             .unwrap();
         assert_eq!(outcome.applied, [theirs]);
-        // Both repos are dropped here, before any weft process runs.
+        // Our repo is dropped here, before any weft process runs on it.
         theirs.to_string()
     };
-    (dir, genesis, ours, theirs)
+    (dir, genesis, grant, ours, theirs)
 }
 
 #[test]
 fn concurrent_values_are_all_shown() {
-    let (dir, _, ours, theirs) = forked();
+    let (dir, _, _, ours, theirs) = forked();
     let mut heads = dir.heads();
     heads.sort();
     let mut want = vec![ours.clone(), theirs.clone()];
@@ -105,15 +115,17 @@ fn concurrent_values_are_all_shown() {
 
 #[test]
 fn log_graph_draws_fork_and_merge() {
-    let (dir, genesis, ours, theirs) = forked();
+    let (dir, genesis, grant, ours, theirs) = forked();
     let graph = dir.ok(&["log", "--graph"]);
     assert!(graph.contains("|/"), "no fork drawn:\n{graph}");
     let lines: Vec<&str> = graph.lines().collect();
-    assert_eq!(lines.len(), 4, "{graph}");
+    // The two branches, the fork, then the grant and the genesis below it.
+    assert_eq!(lines.len(), 5, "{graph}");
     assert!(lines[0].starts_with("* "), "{graph}");
     assert!(lines[1].starts_with("| * "), "{graph}");
     assert_eq!(lines[2], "|/");
-    assert!(lines[3].starts_with(&format!("* {genesis} ")), "{graph}");
+    assert!(lines[3].starts_with(&format!("* {grant} ")), "{graph}");
+    assert!(lines[4].starts_with(&format!("* {genesis} ")), "{graph}");
     for c in [&ours, &theirs] {
         assert!(graph.contains(c.as_str()), "{graph}");
     }
@@ -133,7 +145,8 @@ fn log_graph_draws_fork_and_merge() {
     let mut want = vec![ours.clone(), theirs.clone()];
     want.sort();
     assert_eq!(parents, want);
-    assert_eq!(v["height"], 3);
+    // genesis 1, grant 2, the two branches 3.
+    assert_eq!(v["height"], 4);
     assert_eq!(
         dir.json(&["ls", "x", "--json"]),
         json!({"entries": [{"key": "x", "kind": "register", "value": "merged", "conflict": false}]})
@@ -144,13 +157,17 @@ fn log_graph_draws_fork_and_merge() {
     assert!(graph.contains("|/"), "no fork drawn:\n{graph}");
     assert!(graph.starts_with(&format!("* {merge} ")), "{graph}");
 
-    // The DOT export has both edges of the merge.
+    // The DOT export has both edges of the merge (and the grant's to the genesis).
     let dot = dir.ok(&["dag"]);
     for p in [&ours, &theirs] {
         assert!(dot.contains(&format!("\"{merge}\" -> \"{p}\";")), "{dot}");
-        assert!(dot.contains(&format!("\"{p}\" -> \"{genesis}\";")), "{dot}");
+        assert!(dot.contains(&format!("\"{p}\" -> \"{grant}\";")), "{dot}");
     }
-    assert_eq!(dot.matches(" -> ").count(), 4, "{dot}");
+    assert!(
+        dot.contains(&format!("\"{grant}\" -> \"{genesis}\";")),
+        "{dot}"
+    );
+    assert_eq!(dot.matches(" -> ").count(), 5, "{dot}");
 
     // Time travel to one side of the fork sees only that side.
     assert_eq!(dir.ok(&["get", "x", "--at", &ours]), "\"ours\"\n");

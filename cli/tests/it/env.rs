@@ -153,7 +153,9 @@ fn identity_flag_and_env_choose_the_key() {
         .success();
     assert_eq!(out.stdout().trim(), their_author);
 
-    // Changes are signed by the chosen key; the repo's own key is unchanged.
+    // Changes are signed by the chosen key; the repo's own key is unchanged. (Only the
+    // document's owner, the repo's own key, and the keys it grants may write.)
+    dir.ok(&["grant", &their_author]);
     let cid = dir
         .cmd(&["set", "x", "1"])
         .env("WEFT_IDENTITY", &key)

@@ -44,8 +44,10 @@ fn log_json_lines() {
         fields.sort_unstable();
         assert_eq!(
             fields,
-            ["author", "cid", "doc", "height", "ops", "parents", "seq", "time"]
+            ["author", "cid", "doc", "height", "ops", "parents", "seq", "time", "void"]
         );
+        // The owner's own changes always count.
+        assert_eq!(line["void"], json!(false));
         assert_eq!(s(line, "cid"), cid);
         assert_eq!(s(line, "doc"), doc);
         assert_eq!(s(line, "author"), author);

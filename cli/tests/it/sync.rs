@@ -187,6 +187,12 @@ fn path_clone_then_concurrent_edits_converge_with_sync() {
     );
     assert_ne!(b.ok(&["id"]), a.ok(&["id"]), "a clone has its own key");
 
+    // Only A's key (the owner) and the keys it grants may write: A makes B a writer, and B
+    // pulls the grant before it writes.
+    a.ok(&["grant", b.ok(&["id"]).trim(), "--role", "writer"]);
+    let pulled = b.json(&["pull", "--json"]);
+    assert_eq!(n(&pulled, "changes_in"), 1, "{pulled}");
+
     // Both sides write while apart, to the same register among others.
     a.ok(&["set", "k", "fromA"]);
     a.ok(&["incr", "visits", "2"]);
@@ -237,6 +243,9 @@ fn path_push_and_pull_move_exactly_the_new_changes() {
     let a = Dir::init();
     a.ok(&["set", "k", "1"]);
     let (b, _) = Dir::clone_of(arg(a.path()));
+    // A makes B's key a writer, and B pulls the grant before it writes.
+    a.ok(&["grant", b.ok(&["id"]).trim(), "--role", "writer"]);
+    b.ok(&["pull"]);
 
     let c1 = b.ok(&["set", "from_b", "yes"]).trim().to_string();
     let c2 = b.ok(&["incr", "n"]).trim().to_string();
@@ -595,6 +604,11 @@ fn ssh_clone_push_pull_through_a_stand_in() {
     assert_eq!(b.ok(&["remote", "ls"]), format!("origin\t{url}\n"));
     assert_eq!(b.ok(&["get", "k"]), "1\n");
 
+    // The far side makes B's key a writer; B pulls the grant through ssh before it writes.
+    far.ok(&["-C", name, "grant", b.ok(&["id"]).trim()]);
+    let pulled = ssh.ok(&b, &["pull"]);
+    assert!(pulled.contains("1 change in"), "{pulled}");
+
     // Push and pull through ssh.
     b.ok(&["set", "from_b", "1"]);
     let pushed = ssh.ok(&b, &["push", "--json"]);
@@ -608,14 +622,16 @@ fn ssh_clone_push_pull_through_a_stand_in() {
     let pulled = ssh.ok(&b, &["pull"]);
     assert!(pulled.contains("1 change in"), "{pulled}");
     assert_eq!(b.ok(&["get", "k"]), "2\n");
-    assert_eq!(ssh.log(), expected_call.repeat(3));
+    // The clone, the pull of the grant, the push and the pull.
+    assert_eq!(ssh.log(), expected_call.repeat(4));
 
     // Without a port or user, ssh gets just the host. A repo with a `main` of its own gets
     // the far side's `main` beside it, reachable by id.
     let other = Dir::init();
     let plain = format!("ssh://host{}", arg(&far_path));
     let out: Json = serde_json::from_str(&ssh.ok(&other, &["pull", &plain, "--json"])).unwrap();
-    assert_eq!(n(&out, "changes_in"), 4, "{out}");
+    // The genesis, k = 1, the grant, from_b and k = 2.
+    assert_eq!(n(&out, "changes_in"), 5, "{out}");
     assert_eq!(other.ok(&["-d", &main_doc(&b), "get", "k"]), "2\n");
     assert_eq!(other.ok(&["ls"]), "", "its own main is untouched");
     assert!(ssh.log().ends_with(&format!(
@@ -637,6 +653,12 @@ fn ssh_while_the_far_side_is_served() {
     let env = ssh.env();
     let (b, report) = Dir::clone_with(&url, &[("WEFT_SSH", env.as_os_str())]);
     assert_eq!(n(&report, "changes_in"), 2, "{report}");
+    assert_eq!(heads(&b), heads(&far));
+
+    // The far side (through its server) makes B's key a writer; B pulls the grant before it
+    // writes.
+    far.ok(&["grant", b.ok(&["id"]).trim()]);
+    ssh.ok(&b, &["pull"]);
     assert_eq!(heads(&b), heads(&far));
 
     b.ok(&["set", "from_b", "yes"]);

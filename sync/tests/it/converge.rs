@@ -1,14 +1,17 @@
 //! Convergence over the protocol: several replicas edit concurrently and sync in random pairs,
 //! in random directions, some sessions cut off midway. After a final round of syncs between every
 //! pair, every replica holds the same documents, names, heads and state, and passes fsck.
+//!
+//! Replica 0 owns both documents and makes every other replica a writer of each, before any
+//! clone; a replica edits a document once it holds the document and its grant.
 
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use weft_dag::{DocId, Repo, Value};
+use weft_dag::{DocId, Repo, Role, Value};
 use weft_sync::{pump, Direction, Endpoint, Error, Initiator, Responder};
 
-use crate::{assert_fsck, empty, opts, state, sync};
+use crate::{assert_fsck, empty, grant, opts, state, sync};
 
 const REPLICAS: usize = 5;
 /// Replicas `1..CLONED` start as clones of replica 0; the others start empty and get the
@@ -27,7 +30,8 @@ enum OpSpec {
 
 #[derive(Debug, Clone)]
 enum Action {
-    /// One transaction on one replica (skipped if it lacks the document).
+    /// One transaction on one replica (skipped if it lacks the document or the grant that lets
+    /// it write there: a session cut off early may bring the genesis without it).
     Edit {
         replica: usize,
         doc: usize,
@@ -166,6 +170,11 @@ fn run(actions: &[Action]) {
         repos[0].create_doc(name).unwrap();
     }
     let docs: Vec<DocId> = DOCS.iter().map(|n| repos[0].doc(n).unwrap()).collect();
+    for &doc in &docs {
+        for r in &repos[1..] {
+            grant(&repos[0], doc, r.author(), Role::Writer);
+        }
+    }
     for r in &repos[1..CLONED] {
         sync(r, &repos[0], Direction::Pull);
     }
@@ -174,7 +183,9 @@ fn run(actions: &[Action]) {
             Action::Edit { replica, doc, ops } => {
                 let repo = &repos[*replica];
                 let doc = docs[*doc];
-                if !repo.heads(doc).unwrap().is_empty() {
+                if !repo.heads(doc).unwrap().is_empty()
+                    && repo.role(doc, &repo.author()).unwrap() >= Some(Role::Writer)
+                {
                     edit(repo, doc, ops);
                 }
             }

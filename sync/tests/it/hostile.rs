@@ -10,7 +10,7 @@ use weft_sync::{
     run, Direction, Endpoint, Error, Initiator, Responder, MAX_ROUNDS,
 };
 
-use crate::{assert_fsck, edit, empty, opts, sync};
+use crate::{assert_fsck, edit, empty, opts, writer_clone};
 
 /// A peer's HELLO: version 1, some replica id, and the documents (a responder's) or none.
 fn hello(docs: Option<Vec<DocAd>>) -> Frame {
@@ -453,9 +453,8 @@ fn a_responder_that_withholds_changes_gets_no_progress() {
 #[test]
 fn a_responder_that_stalls_forever_is_cut_off_at_max_rounds() {
     let (src, doc) = source(5);
-    let victim = empty(2);
-    // The victim needs changes of its own for a summary to make sense.
-    sync(&victim, &src, Direction::Pull);
+    // The victim needs changes of its own for a summary to make sense (so it is a writer).
+    let victim = writer_clone(&src, doc, 2);
     edit(&victim, doc, "mine", 2);
     edit(&src, doc, "theirs", 2);
     let (e, rounds) = withholding(&victim, doc, src.heads(doc).unwrap(), true);

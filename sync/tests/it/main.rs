@@ -18,7 +18,7 @@ mod hostile;
 mod noise;
 mod rounds;
 
-use weft_dag::{Cid, Codec, DocId, Durability, Entry, Identity, Repo};
+use weft_dag::{Author, Cid, Codec, DocId, Durability, Entry, Identity, Repo, Role};
 use weft_store::Store;
 use weft_sync::{
     bloom::Bloom,
@@ -37,6 +37,24 @@ pub fn identity(seed: u8) -> Identity {
 /// (as [`Repo::memory`] does) a loop of commits is quadratic in the size of the repo.
 pub fn empty(seed: u8) -> Repo {
     Repo::with_store(Store::memory(), identity(seed), Durability::Manual)
+}
+
+/// `by` grants `who` `role` in `doc`: one change, on `by`'s heads.
+pub fn grant(by: &Repo, doc: DocId, who: Author, role: Role) -> Cid {
+    let mut tx = by.transaction(doc);
+    tx.grant(who, role).unwrap();
+    tx.commit().unwrap().unwrap().cid
+}
+
+/// A clone of `origin` (an [`empty`] repo from `seed` that pulled everything) whose key
+/// `origin` made a writer of `doc` first, so the clone holds the grant and may write `doc`.
+/// The grant is one more change of `doc`; the two have a persisted sync history.
+pub fn writer_clone(origin: &Repo, doc: DocId, seed: u8) -> Repo {
+    let repo = empty(seed);
+    grant(origin, doc, repo.author(), Role::Writer);
+    sync(&repo, origin, Direction::Pull);
+    assert_eq!(repo.role(doc, &repo.author()).unwrap(), Some(Role::Writer));
+    repo
 }
 
 /// Options for every document, in one direction.

@@ -6,7 +6,7 @@
 //!
 //! [`Transcript::assert_rounds`]: crate::Transcript::assert_rounds
 
-use weft_dag::{Cid, DocId, Repo};
+use weft_dag::{Cid, DocId, Repo, Role};
 use weft_sync::{
     bloom::Bloom,
     frame::{Reply, Request},
@@ -14,7 +14,8 @@ use weft_sync::{
 };
 
 use crate::{
-    assert_fsck, assert_same, edit, empty, identity, state, sync, sync_observed, sync_tampered,
+    assert_fsck, assert_same, edit, empty, grant, identity, state, sync, sync_observed,
+    sync_tampered, writer_clone,
 };
 
 #[test]
@@ -78,25 +79,28 @@ fn clone_into_a_repo_with_its_own_main_keeps_both_apart() {
     assert_eq!(b.doc("upstream").unwrap(), theirs);
 }
 
-/// `b` as a clone of `a`'s `main` (so the two have a persisted sync history).
+/// `b` as a clone of `a`'s `main` (so the two have a persisted sync history), made a writer by
+/// `a` before the clone (the grant is part of the common history).
 fn cloned_pair() -> (Repo, Repo, DocId) {
     let a = empty(1);
     let doc = a.create_doc("main").unwrap();
     edit(&a, doc, "base", 20);
-    let b = empty(2);
-    sync(&b, &a, Pull);
+    let b = writer_clone(&a, doc, 2);
     assert_same(&a, &b, doc);
     (a, b, doc)
 }
 
-/// `a` and `b` each cloned `origin` (with `common` changes after the genesis) and never synced
-/// with each other.
+/// `a` and `b` each cloned `origin` (with `common` changes after the genesis, then two grants
+/// that make `a` and `b` writers) and never synced with each other. Both grants come before
+/// either clone, so the common history is the same on both sides.
 fn siblings(common: usize) -> (Repo, Repo, DocId) {
     let origin = empty(9);
     let doc = origin.create_doc("main").unwrap();
     edit(&origin, doc, "base", common);
     let a = empty(1);
     let b = empty(2);
+    grant(&origin, doc, a.author(), Role::Writer);
+    grant(&origin, doc, b.author(), Role::Writer);
     sync(&a, &origin, Pull);
     sync(&b, &origin, Pull);
     (a, b, doc)
@@ -238,7 +242,8 @@ fn deep_divergence_takes_a_handful_of_rounds() {
 
 /// The per-peer state (the heads both had at the end of the last sync) bounds the summary of
 /// the next sync to what changed since. Without it, the first turn's summary covers every
-/// change the initiator has (1,511 here, under `SPECULATIVE_SUMMARY`, so it goes out at once).
+/// change the initiator has (1,513 here: the genesis, 1,500 common changes, the two grants of
+/// [`siblings`] and 10 new ones; under `SPECULATIVE_SUMMARY`, so it goes out at once).
 #[test]
 fn second_sync_sends_a_smaller_summary() {
     let (a, b, doc) = siblings(1500);
@@ -263,7 +268,7 @@ fn second_sync_sends_a_smaller_summary() {
     // Under the limit, the first summary went out at once.
     assert!(t1.requests[0].docs[0].bloom.is_some());
     assert!(!t2.requests[0].docs[0].base.is_empty());
-    // 1,511 candidates the first time, 10 the second.
+    // 1,513 candidates the first time, 10 the second.
     assert!(
         summary(&t2) * 20 < summary(&t1),
         "{} vs {}",
