@@ -30,6 +30,11 @@ pub const GROUP_BYTES: usize = 4 << 20;
 /// How many blocks are decoded and verified together (in parallel).
 pub const VERIFY_BATCH: usize = 512;
 
+/// How many bytes of blocks may be queued before they are verified, however few they are: a
+/// peer sending blocks of the size limit (1 MiB) that are not changes would otherwise have
+/// [`VERIFY_BATCH`] of them (512 MiB) held before any is looked at.
+pub const VERIFY_BYTES: usize = 4 << 20;
+
 /// How many bytes of changes may wait for missing parents before the import is refused.
 pub const MAX_WAITING_BYTES: usize = 64 << 20;
 
@@ -53,6 +58,7 @@ pub struct Import<'r> {
     /// Blocks whose hash is checked, queued to be decoded and verified together.
     unverified: Vec<(Cid, Vec<u8>)>,
     unverified_ids: HashSet<Cid>,
+    unverified_bytes: usize,
     /// Verified changes waiting for a parent.
     waiting: HashMap<Cid, EncodedChange>,
     waiting_bytes: usize,
@@ -71,6 +77,7 @@ impl Repo {
             in_group: HashSet::new(),
             unverified: Vec::new(),
             unverified_ids: HashSet::new(),
+            unverified_bytes: 0,
             waiting: HashMap::new(),
             waiting_bytes: 0,
             wanted_by: HashMap::new(),
@@ -134,8 +141,9 @@ impl Import<'_> {
             return Ok(false);
         }
         self.unverified_ids.insert(cid);
+        self.unverified_bytes += bytes.len();
         self.unverified.push((cid, bytes));
-        if self.unverified.len() >= VERIFY_BATCH {
+        if self.unverified.len() >= VERIFY_BATCH || self.unverified_bytes >= VERIFY_BYTES {
             self.verify_queued()?;
         }
         Ok(true)
@@ -150,6 +158,7 @@ impl Import<'_> {
         }
         let queued = std::mem::take(&mut self.unverified);
         self.unverified_ids.clear();
+        self.unverified_bytes = 0;
         let check = |(cid, bytes): (Cid, Vec<u8>)| -> Result<EncodedChange, Error> {
             let change = Change::decode(&cid, &bytes)?;
             change.verify(&cid)?;

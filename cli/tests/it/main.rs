@@ -3,12 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+// Reads the server's memory from /proc.
+#[cfg(target_os = "linux")]
+mod attack;
 mod batch;
 mod concurrent;
 #[cfg(unix)]
 mod crash;
 #[cfg(unix)]
 mod daemon;
+#[cfg(target_os = "linux")]
+mod disconnect;
 mod env;
 mod errors;
 mod history;
