@@ -1,8 +1,10 @@
 //! weft-bench: commit rate and sizes against Automerge, open-and-read latency of the CLI, and
-//! sync (weft's clone/pull against git and Automerge's sync protocol).
+//! sync (weft's clone/pull against git and Automerge's sync protocol), and many clients syncing
+//! against one server at once (load).
 //!
 //! See README.md for what each figure means.
 
+mod load;
 mod proc;
 mod protocol;
 mod sync;
@@ -176,6 +178,33 @@ enum Cmd {
         #[arg(long)]
         tmp: Option<PathBuf>,
     },
+    /// Many CLI clients writing and syncing against one `weft serve --listen` at once.
+    Load {
+        /// Client repos (clones of the server's, each granted the writer role).
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// How long the clients write and sync, in seconds.
+        #[arg(long, default_value_t = 30.0)]
+        secs: f64,
+        /// Changes (lines of one `weft batch`) per iteration of a client.
+        #[arg(long, default_value_t = 3)]
+        changes: usize,
+        /// What a client runs after each batch.
+        #[arg(long, value_enum, default_value_t = load::Mode::Sync)]
+        mode: load::Mode,
+        /// Runs (each with a fresh server and fresh clients); medians are reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Count failed commands and go on, instead of stopping the run at the first.
+        #[arg(long)]
+        keep_going: bool,
+        /// Path to the `weft` binary.
+        #[arg(long, default_value = "../target/release/weft")]
+        weft: PathBuf,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -292,6 +321,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tmp.as_deref(),
             cli.json,
         ),
+        Cmd::Load {
+            clients,
+            secs,
+            changes,
+            mode,
+            runs,
+            keep_going,
+            weft,
+            tmp,
+        } => {
+            let opts = load::LoadOpts {
+                clients,
+                secs,
+                changes,
+                mode,
+                runs,
+                tmp,
+                keep_going,
+            };
+            let report = load::load_bench(&weft, &opts)?;
+            print_or_json(&report, cli.json, load::print_load)?;
+            Ok(load::status(&report))
+        }
     }
 }
 

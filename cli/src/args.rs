@@ -129,6 +129,7 @@ pub enum Command {
         members: Vec<String>,
     },
     /// Commit the writes on stdin, one change per line, each printed (its CID) once durable.
+    ///
     /// Lines: `set KEY VALUE` (VALUE: the rest of the line), `rm KEY`, `incr KEY [DELTA]`,
     /// `sadd KEY MEMBER...`, `srem KEY MEMBER...`; blank lines and `#` comments are skipped.
     /// A bad line stops the batch with an error naming its line number (exit 2 if it does not

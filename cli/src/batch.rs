@@ -206,6 +206,7 @@ fn run_on(ctx: &Ctx<'_>, repo: &Repo, input: &mut dyn BufRead, out: &mut dyn Wri
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

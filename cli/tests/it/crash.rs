@@ -1,16 +1,26 @@
 //! Crash safety: real `weft` processes are killed with SIGKILL at random moments, while they
-//! write (`weft batch`) and while they receive a sync (`weft pull`, `weft clone` over TCP through
-//! a relay that counts the bytes). After every kill the repo is reopened and checked: `weft fsck`
-//! passes, every change a process reported as committed is there, and the heads name stored
-//! changes. Each scenario goes on with the same repo, so damage would accumulate.
+//! write (`weft batch`) and while they receive a sync (`weft clone` and `weft pull` over TCP
+//! from a `weft serve --listen` peer). After every kill the repo is reopened and checked: `weft
+//! fsck` passes, every change a process reported as committed is there, and the heads name
+//! stored changes; after a killed transfer, a pull must complete and reach the source's heads.
+//! Each scenario goes on with the same repo where it can (a clone needs a new one), so damage
+//! would accumulate.
 //!
-//! The kill moments are random but event-driven (no sleeps, no timings): a batch is killed once
-//! the test has read a random number of its "committed" lines, a receiver once the relay has
-//! passed it a random number of bytes. A kill that comes after the process already finished does
-//! not count; the scenario then tries again (at most [`MAX_ATTEMPTS_PER_KILL`] times per kill).
+//! The kill moments are random but event-driven (no sleeps, no timings):
+//! - a batch is killed once the test has read a random number of its "committed" lines (it has
+//!   hundreds more to commit, so the kill finds it committing);
+//! - a receiver is killed by a relay between it and the peer, the moment the relay has passed
+//!   it a random number of bytes (half the time anywhere in the transfer, half the time near
+//!   its end). The loopback connection buffers megabytes, so the receiver is then still reading
+//!   and verifying well behind that byte: these kills land before it commits;
+//! - a pull run by a `weft watch` that holds the receiving repo (the pull then runs inside the
+//!   watch process) is killed once the watch has printed a random number of the changes applied
+//!   (it prints them once their import group is committed): these kills land after a commit,
+//!   while the next group is verified and committed, or while the session ends.
 //!
-//! The RNG is a seeded xorshift; the seed is printed when a check fails. Set `WEFT_CRASH_SEED`
-//! (decimal or `0x` hex) to run other kill moments.
+//! A run that finished before its kill does not count; the scenario then tries again (at most
+//! [`MAX_ATTEMPTS_PER_KILL`] runs per kill). The RNG is a seeded xorshift; the seed is printed
+//! when a check fails. Set `WEFT_CRASH_SEED` (decimal or `0x` hex) to run other kill moments.
 
 use std::{
     cell::Cell,
@@ -30,22 +40,27 @@ use crate::util::{Dir, Out, Proc};
 
 /// SIGKILLs of `weft batch` in the middle of its commits.
 const BATCH_KILLS: usize = 60;
-/// SIGKILLs of `weft pull` (over TCP from a `weft serve --listen` peer) while it receives.
-const PULL_KILLS: usize = 28;
-/// SIGKILLs of `weft clone` (over TCP) while it receives.
-const CLONE_KILLS: usize = 12;
+/// SIGKILLs of `weft clone` (over TCP from a `weft serve --listen` peer) while it receives.
+const CLONE_KILLS: usize = 8;
+/// SIGKILLs of a process running a `weft pull` of [`MAIN_CHANGES`] changes into a fresh repo.
+const BIG_PULL_KILLS: usize = 8;
+/// SIGKILLs of `weft pull` (over TCP) of a few changes, into one repo.
+const PULL_KILLS: usize = 24;
 /// Kills in all.
-const TOTAL_KILLS: usize = BATCH_KILLS + PULL_KILLS + CLONE_KILLS;
+const TOTAL_KILLS: usize = BATCH_KILLS + CLONE_KILLS + BIG_PULL_KILLS + PULL_KILLS;
 const _: () = assert!(TOTAL_KILLS >= 100);
 /// A kill may come after the process finished on its own; so many tries per counted kill.
-const MAX_ATTEMPTS_PER_KILL: usize = 3;
+const MAX_ATTEMPTS_PER_KILL: usize = 4;
 
 /// The default seed.
 const SEED: u64 = 0x5eed_c4a5_4b1d_2024;
 /// At most this many committed lines are read from a batch before it is killed.
-const BATCH_MAX_READ: u64 = 24;
+const BATCH_MAX_READ: u64 = 20;
 /// Lines a batch has beyond the ones read, so that it is still committing when it dies.
 const BATCH_SPARE_LINES: usize = 300;
+/// The changes of the source's `main` document that clones and big pulls receive: more than an
+/// import group (1,024), so that a receiver commits before its last one.
+const MAIN_CHANGES: usize = 1_500;
 
 fn seed() -> u64 {
     match std::env::var("WEFT_CRASH_SEED") {
@@ -136,7 +151,7 @@ fn batch_lines(rng: &mut Rng, tag: &str, n: usize, big_pct: u64) -> String {
     for j in 0..n {
         let roll = rng.next() % 100;
         let line = if roll < big_pct {
-            // Large values take sled's other paths (and fill a sync group faster).
+            // Large values take other paths in sled.
             let len = rng.range(2_000, 96_000) as usize;
             let fill = char::from(b'a' + (rng.next() % 26) as u8);
             let key = format!("big/{}", rng.next() % 32);
@@ -195,10 +210,14 @@ fn reported(lines: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks a repo after a kill: `weft fsck` passes; in each of `docs` (a name and the changes
-/// reported as committed there), every reported change and every head is a stored change
-/// reached from the heads; those documents hold every change there is; and `weft show` decodes
-/// the `last` reported change with a valid signature. Returns the number of changes.
+/// Checks a repo after a kill: `weft fsck` passes; in each of `docs` (a document, by name or
+/// id, and the changes reported as committed there), every reported change and every head is a
+/// stored change reached from the heads; those documents hold every change there is; and
+/// `weft show` decodes the `last` reported change with a valid signature. Returns the number of
+/// changes.
+///
+/// Documents that arrive by sync are named at the end of the session, so a receiver killed
+/// before that has their changes but not their names: the sync scenario passes ids.
 fn check_repo(
     dir: &Dir,
     docs: &[(&str, &BTreeSet<String>)],
@@ -290,8 +309,8 @@ fn killed(out: &Out, what: &str) -> bool {
 
 /// A one-connection TCP relay to `upstream` that passes everything on in both directions until
 /// it has passed `budget` bytes from the peer to the receiver; then it calls `at_budget` (which
-/// kills the receiver) and passes nothing more. The kill therefore finds the receiver with
-/// exactly `budget` bytes delivered, verifying and committing what it got.
+/// kills the receiver) and passes nothing more. The kill finds the receiver with exactly
+/// `budget` bytes delivered, still reading and verifying them (see the module docs).
 #[derive(Debug)]
 struct Relay {
     addr: SocketAddr,
@@ -397,6 +416,8 @@ struct Figures {
     reported: usize,
     changes: u64,
     bytes: u64,
+    /// Receivers killed with part of the transfer committed.
+    partial: usize,
     time: std::time::Duration,
 }
 
@@ -421,7 +442,7 @@ fn batch_kills(seed: u64) -> Figures {
         let input = dir.join(format!("input-{}", figures.attempts));
         std::fs::write(
             &input,
-            batch_lines(&mut rng, &tag, k + BATCH_SPARE_LINES, 8),
+            batch_lines(&mut rng, &tag, k + BATCH_SPARE_LINES, 5),
         )
         .unwrap();
         let stdin = Stdio::from(File::open(&input).unwrap());
@@ -458,24 +479,31 @@ fn batch_kills(seed: u64) -> Figures {
     figures
 }
 
-/// What a transfer costs on the wire per change, measured on the transfers that completed.
+/// What a transfer costs on the wire: a session with nothing to send, and then per change,
+/// measured on the transfers that completed.
 #[derive(Debug, Default)]
 struct Rate {
+    fixed: u64,
     bytes: u64,
     changes: u64,
 }
 
 impl Rate {
     fn observe(&mut self, report: &Json) {
-        self.bytes += report["bytes_in"].as_u64().unwrap();
-        self.changes += report["changes_in"].as_u64().unwrap();
+        let bytes = report["bytes_in"].as_u64().unwrap();
+        match report["changes_in"].as_u64().unwrap() {
+            0 => self.fixed = bytes,
+            n => {
+                self.bytes += bytes.saturating_sub(self.fixed);
+                self.changes += n;
+            }
+        }
     }
 
     /// A random point in a transfer of about `changes` changes: half the time anywhere, half
-    /// the time near its end (where the receiver verifies and commits what it got, or has just
-    /// done so).
+    /// the time near its end.
     fn budget(&self, rng: &mut Rng, changes: u64) -> u64 {
-        let estimate = (self.bytes * changes / self.changes.max(1)).max(1);
+        let estimate = self.fixed + self.bytes * changes / self.changes.max(1);
         if rng.pct(50) {
             rng.range(0, estimate)
         } else {
@@ -500,6 +528,20 @@ fn run_batch(dir: &Dir, args: &[&str], text: &str) -> Vec<String> {
 /// `key`, so that later commands there sign with it.
 fn own_key(dir: &Dir, key: &std::path::Path) {
     std::fs::copy(key, dir.join(".weft/key")).unwrap();
+}
+
+/// The id of the document named `name`.
+fn doc_id(dir: &Dir, name: &str) -> String {
+    let docs = dir.json(&["doc", "ls", "--json"]);
+    docs["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no document {name}: {docs}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The heads of document `doc`.
@@ -570,45 +612,111 @@ fn receive_and_kill(
     }
 }
 
-/// (b) `weft clone` and `weft pull` over TCP killed while they receive, [`CLONE_KILLS`] and
-/// [`PULL_KILLS`] times, from a source served by `weft serve --listen` that grows (through
-/// `weft batch` run by the serving process) before each transfer.
+/// Runs `weft ARGS` in `dir` while `weft watch` holds the repo, so that the command runs inside
+/// the watch process, and SIGKILLs that process once it has printed `n` applied changes (it
+/// prints a change once its group is committed and flushed). Returns the CIDs it printed before
+/// it died, and whether the kill came before the command finished (its client then fails).
+fn watch_and_kill(dir: &Dir, args: &[&str], n: u64, what: &str) -> (Vec<String>, bool) {
+    let mut watch = dir.watch(&[]);
+    let watch_pid = watch.pid();
+    let client = Proc::spawn_with_stdin(&mut dir.cmd(args), Stdio::null());
+    // Should the command fail on its own, the watch would wait for changes that never come:
+    // stop it then (it then ends its output, and the reading below fails with the report).
+    let waiter = std::thread::spawn(move || {
+        let mut client = client;
+        let out = client.finish();
+        if !matches!(out.code(), Some(0 | 1)) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &watch_pid.to_string()])
+                .status();
+        }
+        out
+    });
+    let mut applied = Vec::new();
+    for _ in 0..n {
+        let line = watch.json_line();
+        applied.push(line["cid"].as_str().unwrap().to_string());
+    }
+    watch.kill();
+    let out = watch.finish();
+    assert_eq!(out.code(), None, "{what}: weft watch: {}", out.report());
+    for line in out.json_lines() {
+        applied.push(line["cid"].as_str().unwrap().to_string());
+    }
+    let client = waiter.join().unwrap();
+    let landed = match client.code() {
+        Some(0) => false,
+        Some(1) => {
+            let err = client.stderr();
+            assert!(
+                err.contains("serving the repo stopped before the command finished"),
+                "{what}: {}",
+                client.report()
+            );
+            true
+        }
+        _ => panic!("{what}: the command failed on its own: {}", client.report()),
+    };
+    (applied, landed)
+}
+
+/// The figures of the sync scenario.
+#[derive(Debug, Default)]
+struct SyncFigures {
+    clones: Figures,
+    big: Figures,
+    pulls: Figures,
+}
+
+/// (b) Receivers of a sync killed, from a source served by `weft serve --listen` that grows
+/// (through `weft batch` run by the serving process) before each transfer:
+/// - [`CLONE_KILLS`] `weft clone`s over TCP, killed by the relay at a random byte;
+/// - [`BIG_PULL_KILLS`] pulls of 1,500 changes (two import groups) into fresh repos, run by a
+///   `weft watch` holding the repo and killed once it has shown a random number of them;
+/// - [`PULL_KILLS`] small pulls into one repo, killed either way (by the relay, mostly before
+///   the import commits; by the watch, after it did).
 ///
-/// The source has two documents: `main`, over 1,024 changes (so that a clone commits a group
-/// before its last one), and `feed`, which the pulls fetch (`-d feed`, into one repo that holds
-/// only that, so that its checks stay cheap).
-fn sync_kills(seed: u64) -> (Figures, Figures) {
+/// Every kill is followed by the checks and by a pull that must complete and reach the
+/// source's heads. The source has two documents: `main` (1,500 changes: clones and big pulls),
+/// and `feed`, which the small pulls fetch (`-d feed`) into a repo that holds only that and one
+/// document of its own, so that its checks stay cheap.
+fn sync_kills(seed: u64) -> SyncFigures {
     let trace = Trace::new(seed, "sync");
     let mut rng = Rng::new(seed ^ 0xb10c_5eed);
+    let mut figures = SyncFigures::default();
     let source = Dir::init();
     source.ok(&["doc", "new", "feed"]);
-    // What `init` and `doc new` wrote: the changes no batch reported.
+    // What `init` and `doc new` wrote (a genesis each): the changes no batch reported.
     let base = source.json(&["fsck", "--json"])["n_changes"]
         .as_u64()
         .unwrap();
     // The first load runs before serving (a batch that opens the repo itself).
-    let main_lines = batch_lines(&mut rng, "s0", 1_100, 0);
+    let main_lines = batch_lines(&mut rng, "s0", MAIN_CHANGES, 0);
     let mut main: BTreeSet<String> = run_batch(&source, &["batch"], &main_lines)
         .into_iter()
         .collect();
-    let feed_lines = batch_lines(&mut rng, "f0", 40, 1);
+    let feed_lines = batch_lines(&mut rng, "f0", 40, 0);
     let mut feed: BTreeSet<String> = run_batch(&source, &["-d", "feed", "batch"], &feed_lines)
         .into_iter()
         .collect();
+    let (main_id, feed_id) = (doc_id(&source, "main"), doc_id(&source, "feed"));
     let (_server, url) = source.serve_tcp();
     let (server, via) = split_url(&url);
     // Receivers sign as the source's owner (a key the source lets read and write).
     let key = source.join(".weft/key");
     let owner = [("WEFT_IDENTITY", key.as_os_str())];
+    let none = BTreeSet::new();
+    let mut kills = 0;
 
-    // Clones killed on the way; each is then finished by a pull.
-    let mut clones = Figures::default();
+    // Clones killed by the relay; each is then finished by a pull.
+    let clones = &mut figures.clones;
     let t = Instant::now();
     let mut rate = Rate::default();
     let (reference, report) = Dir::clone_with(&url, &owner);
+    own_key(&reference, &key);
+    rate.observe(&reference.json(&["pull", &url, "--json"]));
     rate.observe(&report);
     drop(reference);
-    let none = BTreeSet::new();
     while clones.kills < CLONE_KILLS {
         clones.attempts += 1;
         trace.iteration.set(clones.attempts);
@@ -623,20 +731,24 @@ fn sync_kills(seed: u64) -> (Figures, Figures) {
         let what = format!("clone attempt {} (budget {budget} B)", clones.attempts);
         let target = Dir::new();
         let args = ["clone", ".", "--json"];
-        match receive_and_kill(&target, &args, &owner, server, &via, budget, &what) {
+        let killed = receive_and_kill(&target, &args, &owner, server, &via, budget, &what);
+        own_key(&target, &key);
+        match killed {
             None => {
                 clones.kills += 1;
-                trace.kills.set(clones.kills);
+                kills += 1;
+                trace.kills.set(kills);
+                let docs = [(main_id.as_str(), &none), (feed_id.as_str(), &none)];
+                let n = check_repo(&target, &docs, None, &what);
+                clones.changes += n;
+                clones.partial += usize::from(n > 0);
+                let report = target.json(&["pull", &url, "--json"]);
+                rate.observe(&report);
+                clones.bytes += report["bytes_in"].as_u64().unwrap();
             }
+            // It finished before the budget.
             Some(report) => rate.observe(&report),
         }
-        own_key(&target, &key);
-        let docs = [("main", &none), ("feed", &none)];
-        clones.changes += check_repo(&target, &docs, None, &what);
-
-        let report = target.json(&["pull", &url, "--json"]);
-        rate.observe(&report);
-        clones.bytes += report["bytes_in"].as_u64().unwrap();
         for doc in ["main", "feed"] {
             assert_eq!(
                 heads_of(&target, doc),
@@ -647,10 +759,56 @@ fn sync_kills(seed: u64) -> (Figures, Figures) {
     }
     clones.time = t.elapsed();
 
-    // Pulls of `feed` into one repo, killed on the way, each followed by a pull that completes.
-    // The receiver also writes, in a document of its own (it signs as the source's owner, so a
-    // write to `feed` here would reuse the source's sequence numbers).
-    let mut pulls = Figures::default();
+    // Big pulls, run by a watch that is killed once it has shown some of the changes applied.
+    let big = &mut figures.big;
+    let t = Instant::now();
+    while big.kills < BIG_PULL_KILLS {
+        big.attempts += 1;
+        trace.iteration.set(CLONE_KILLS + big.attempts);
+        assert!(
+            big.attempts <= BIG_PULL_KILLS * MAX_ATTEMPTS_PER_KILL,
+            "too many big pulls finished before their kill"
+        );
+        let target = Dir::new();
+        target
+            .cmd(&["-d", "feed", "clone", &url, ".", "--json"])
+            .env("WEFT_IDENTITY", &key)
+            .run()
+            .success();
+        own_key(&target, &key);
+        let n = rng.range(1, main.len() as u64);
+        let what = format!(
+            "big pull attempt {} (killed after {n} changes)",
+            big.attempts
+        );
+        let (applied, landed) = watch_and_kill(&target, &["pull", &url, "--json"], n, &what);
+        big.reported += applied.len();
+        if landed {
+            big.kills += 1;
+            kills += 1;
+            trace.kills.set(kills);
+        }
+        let applied: BTreeSet<String> = applied.into_iter().collect();
+        let docs = [(main_id.as_str(), &applied), (feed_id.as_str(), &feed)];
+        let n = check_repo(&target, &docs, None, &what);
+        let in_main = n - (1 + feed.len() as u64);
+        big.changes += in_main;
+        // Killed before the last group of the import was committed.
+        big.partial += usize::from(in_main < 1 + main.len() as u64);
+        let report = target.json(&["pull", &url, "--json"]);
+        big.bytes += report["bytes_in"].as_u64().unwrap();
+        assert_eq!(
+            heads_of(&target, "main"),
+            heads_of(&source, "main"),
+            "{what}, then a pull"
+        );
+    }
+    big.time = t.elapsed();
+
+    // Small pulls of `feed` into one repo, killed either way, each followed by a pull that
+    // completes. The receiver also writes, in a document of its own (it signs as the source's
+    // owner, so a write to `feed` here would reuse the source's sequence numbers).
+    let pulls = &mut figures.pulls;
     let t = Instant::now();
     let mut rate = Rate::default();
     let receiver = Dir::new();
@@ -660,22 +818,26 @@ fn sync_kills(seed: u64) -> (Figures, Figures) {
         .run()
         .success()
         .json();
-    rate.observe(&report);
     own_key(&receiver, &key);
+    rate.observe(&receiver.json(&["pull", "-d", "feed", &url, "--json"]));
+    rate.observe(&report);
     receiver.ok(&["doc", "new", "mine"]);
+    let mine_id = doc_id(&receiver, "mine");
     let mut mine: BTreeSet<String> = BTreeSet::new();
     let mut last_mine: Option<String> = None;
     // The source's changes the receiver has reported as pulled (so far: cloned).
     let mut pulled: BTreeSet<String> = feed.clone();
     while pulls.kills < PULL_KILLS {
         pulls.attempts += 1;
-        trace.iteration.set(CLONE_KILLS + pulls.attempts);
+        trace
+            .iteration
+            .set(CLONE_KILLS + BIG_PULL_KILLS + pulls.attempts);
         assert!(
             pulls.attempts <= PULL_KILLS * MAX_ATTEMPTS_PER_KILL,
             "too many pulls finished before their kill"
         );
         let n = rng.range(5, 40) as usize;
-        let lines = batch_lines(&mut rng, &format!("p{}", pulls.attempts), n, 1);
+        let lines = batch_lines(&mut rng, &format!("p{}", pulls.attempts), n, 0);
         let before = feed.len();
         feed.extend(run_batch(&source, &["-d", "feed", "batch"], &lines));
         let new = (feed.len() - before) as u64;
@@ -689,25 +851,53 @@ fn sync_kills(seed: u64) -> (Figures, Figures) {
             pulls.reported += new.len();
             mine.extend(new);
         }
-        let budget = rate.budget(&mut rng, new);
-        let what = format!(
-            "pull attempt {} (budget {budget} B of about {new} changes)",
-            pulls.attempts
-        );
-        let args = ["pull", "-d", "feed", "--json"];
-        match receive_and_kill(&receiver, &args, &[], server, &via, budget, &what) {
-            None => {
-                pulls.kills += 1;
-                trace.kills.set(clones.kills + pulls.kills);
+        // The watch's kills often come after the pull finished (it applies a few changes in one
+        // group, then only writes what it knows of the peer): fewer of those.
+        let by_relay = rng.pct(70);
+        let (what, landed) = if by_relay {
+            let budget = rate.budget(&mut rng, new);
+            let what = format!(
+                "pull attempt {} (relay budget {budget} B of about {new} changes)",
+                pulls.attempts
+            );
+            let args = ["pull", "-d", "feed", "--json"];
+            match receive_and_kill(&receiver, &args, &[], server, &via, budget, &what) {
+                None => (what, true),
+                Some(report) => {
+                    rate.observe(&report);
+                    (what, false)
+                }
             }
-            Some(report) => rate.observe(&report),
+        } else {
+            let n = rng.range(1, new);
+            let what = format!(
+                "pull attempt {} (watch killed after {n} of {new} changes)",
+                pulls.attempts
+            );
+            let args = ["pull", "-d", "feed", &url, "--json"];
+            let (applied, landed) = watch_and_kill(&receiver, &args, n, &what);
+            pulled.extend(applied);
+            (what, landed)
+        };
+        if landed {
+            pulls.kills += 1;
+            kills += 1;
+            trace.kills.set(kills);
+            let docs = [(feed_id.as_str(), &pulled), (mine_id.as_str(), &mine)];
+            let n = check_repo(&receiver, &docs, last_mine.as_deref(), &what);
+            let report = receiver.json(&["pull", "-d", "feed", &url, "--json"]);
+            if by_relay {
+                rate.observe(&report);
+            }
+            pulls.bytes += report["bytes_in"].as_u64().unwrap();
+            let got = report["changes_in"].as_u64().unwrap();
+            pulls.partial += usize::from(got < new);
+            assert_eq!(
+                n + got,
+                (2 + feed.len() + mine.len()) as u64,
+                "{what}: what the pull brought is what the kill left out"
+            );
         }
-        let docs = [("feed", &pulled), ("mine", &mine)];
-        check_repo(&receiver, &docs, last_mine.as_deref(), &what);
-
-        let report = receiver.json(&["pull", "-d", "feed", &url, "--json"]);
-        rate.observe(&report);
-        pulls.bytes += report["bytes_in"].as_u64().unwrap();
         pulled.clone_from(&feed);
         assert_eq!(
             heads_of(&receiver, "feed"),
@@ -716,7 +906,7 @@ fn sync_kills(seed: u64) -> (Figures, Figures) {
         );
     }
     pulls.time = t.elapsed();
-    let docs = [("feed", &pulled), ("mine", &mine)];
+    let docs = [(feed_id.as_str(), &pulled), (mine_id.as_str(), &mine)];
     let what = "the receiver at the end";
     pulls.changes = check_repo(&receiver, &docs, last_mine.as_deref(), what);
     // Two genesis changes, and what the batches reported.
@@ -728,10 +918,10 @@ fn sync_kills(seed: u64) -> (Figures, Figures) {
 
     // The source, through its serving process: every change its batches reported is there.
     let what = "the source at the end";
-    let docs = [("main", &main), ("feed", &feed)];
+    let docs = [(main_id.as_str(), &main), (feed_id.as_str(), &feed)];
     let n = check_repo(&source, &docs, None, what);
     assert_eq!(n, base + (main.len() + feed.len()) as u64, "{what}");
-    (clones, pulls)
+    figures
 }
 
 #[test]
@@ -740,34 +930,43 @@ fn sigkill_while_writing_and_while_receiving_a_sync() {
     let started = Instant::now();
     // The two scenarios use separate repos: run them side by side.
     let writer = std::thread::spawn(move || batch_kills(seed));
-    let (clones, pulls) = sync_kills(seed);
+    let sync = sync_kills(seed);
     let batch = writer
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
     assert_eq!(batch.kills, BATCH_KILLS);
-    assert_eq!(clones.kills, CLONE_KILLS);
-    assert_eq!(pulls.kills, PULL_KILLS);
-    let total = batch.kills + clones.kills + pulls.kills;
+    assert_eq!(sync.clones.kills, CLONE_KILLS);
+    assert_eq!(sync.big.kills, BIG_PULL_KILLS);
+    assert_eq!(sync.pulls.kills, PULL_KILLS);
+    let total = batch.kills + sync.clones.kills + sync.big.kills + sync.pulls.kills;
     assert!(total >= 100, "only {total} kills");
     // The figures (shown with --nocapture).
     #[allow(clippy::print_stderr)]
     {
+        let (c, b, p) = (&sync.clones, &sync.big, &sync.pulls);
         eprintln!(
             "crash test, seed {seed:#x}: {total} kills, {:.1?} in all",
             started.elapsed()
         );
         eprintln!(
-            "  batch: {} kills in {} runs, {} changes reported, {} in the repo, {:.1?}",
+            "  batch: {} kills in {} runs, {} changes reported, {} in the repo (with the \
+             genesis), {:.1?}",
             batch.kills, batch.attempts, batch.reported, batch.changes, batch.time
         );
         eprintln!(
-            "  clone: {} kills in {} runs, {} B pulled to finish them, {:.1?}",
-            clones.kills, clones.attempts, clones.bytes, clones.time
+            "  clone: {} kills in {} runs, {} found changes committed ({} in all), {} B pulled \
+             to finish them, {:.1?}",
+            c.kills, c.attempts, c.partial, c.changes, c.bytes, c.time
         );
         eprintln!(
-            "  pull: {} kills in {} runs, {} B pulled to finish them, {} changes in the \
-             receiver ({} its own), {:.1?}",
-            pulls.kills, pulls.attempts, pulls.bytes, pulls.changes, pulls.reported, pulls.time
+            "  big pull: {} kills in {} runs, {} before the last group was committed, {} \
+             changes shown applied, {} found, {} B pulled to finish them, {:.1?}",
+            b.kills, b.attempts, b.partial, b.reported, b.changes, b.bytes, b.time
+        );
+        eprintln!(
+            "  pull: {} kills in {} runs, {} found some of the transfer committed, {} B pulled to \
+             finish them, {} changes in the receiver ({} its own), {:.1?}",
+            p.kills, p.attempts, p.partial, p.bytes, p.changes, p.reported, p.time
         );
     }
 }
