@@ -282,8 +282,21 @@ impl Import<'_> {
     /// commit). Waiting changes stay waiting.
     pub fn commit(&mut self) -> Result<(), Error> {
         let verified = self.verify_queued();
-        self.commit_group()?;
-        verified
+        // A change refused at commit (unauthorised, equivocating, a wrong height) is dropped and
+        // the changes after it go back into the group: commit them too, and report the first
+        // refusal. Each round drops at least the refused change, so this ends.
+        let mut refused = None;
+        while let Err(e) = self.commit_group() {
+            let retry = !self.group.is_empty();
+            refused.get_or_insert(e);
+            if !retry {
+                break;
+            }
+        }
+        match refused {
+            Some(e) => Err(e),
+            None => verified,
+        }
     }
 
     fn commit_group(&mut self) -> Result<(), Error> {

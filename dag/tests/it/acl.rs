@@ -1317,3 +1317,26 @@ proptest! {
         run(initial, actions)?;
     }
 }
+
+#[test]
+fn a_refused_change_does_not_take_the_valid_changes_after_it_down() {
+    let (a, doc) = owned();
+    let b = replica(&a, doc, 2);
+    let good = set(&b, doc, "from-b", 1i64).unwrap();
+    let heads = a.heads(doc).unwrap();
+    let bad = hand(
+        doc,
+        heads.clone(),
+        next_height(&a, &heads),
+        7,
+        1,
+        vec![set_op("x", 1i64)],
+    );
+    // The refused change comes first in the call; the valid one after it still lands.
+    let result = a.apply_changes([(bad.cid, bad.bytes.clone()), block(&b, good.cid)]);
+    unauthorized(result, identity(7).author(), Role::Writer, None);
+    not_stored(&a, &bad.cid);
+    assert!(a.has_change(&good.cid).unwrap());
+    assert_eq!(a.state(doc).get("from-b").unwrap(), Some(Value::Int(1)));
+    fsck_ok(&a);
+}
