@@ -867,14 +867,41 @@ fn weft_source(given: Option<&Path>, d: &Path, n: u64) -> Result<(PathBuf, Optio
     })
 }
 
-fn serve_args(src: &Path) -> Vec<OsString> {
+fn serve_args(src: &Path, reader: &Reader) -> Vec<OsString> {
     vec![
         os("-C"),
         os(src),
         os("serve"),
         os("--listen"),
         os("127.0.0.1:0"),
+        os("--allow"),
+        os(&reader.key),
     ]
+}
+
+/// The key a benchmark client connects with over `tcp://`: the server reads it `--allow`, as a
+/// server does for a key it trusts to read.
+struct Reader {
+    /// Its key file, for `--identity`.
+    file: PathBuf,
+    /// Its public key, for `--allow`.
+    key: String,
+}
+
+fn reader(weft: &Path, d: &Path) -> Result<Reader> {
+    let home = d.join("reader");
+    let st = Command::new(weft)
+        .args([os("init"), os("-q"), os(&home)])
+        .status()?;
+    ensure!(st.success(), "weft init {} failed", home.display());
+    let out = Command::new(weft)
+        .args([os("-C"), os(&home), os("id")])
+        .output()?;
+    ensure!(out.status.success(), "weft id failed");
+    Ok(Reader {
+        file: home.join(weft_dag::WEFT_DIR).join(weft_dag::KEY_FILE),
+        key: String::from_utf8(out.stdout)?.trim().to_string(),
+    })
 }
 
 /// `weft-clone`: see README.md. `source`: an already built repo of `n` changes to use.
@@ -894,6 +921,7 @@ pub fn weft_clone_bench(
     let src = fs::canonicalize(&src)?;
     let (src_bytes, _) = dir_size(&src.join(weft_dag::WEFT_DIR))?;
     let standin = write_ssh_standin(d, &weft)?;
+    let reader = reader(&weft, d)?;
     let mut transports = Vec::new();
     for transport in ["stdio", "tcp"] {
         // One transport at a time: a running `weft serve` holds the source repo open.
@@ -901,7 +929,7 @@ pub fn weft_clone_bench(
         let url = if transport == "stdio" {
             format!("ssh://localhost{}", src.to_string_lossy())
         } else {
-            let s = Server::start(&weft, &serve_args(&src), d)?;
+            let s = Server::start(&weft, &serve_args(&src, &reader), d)?;
             let url = s.url.clone();
             server = Some(s);
             url
@@ -918,12 +946,24 @@ pub fn weft_clone_bench(
             let what = format!("weft clone {url} DST --json");
             let (m, s) = weft_sync_cmd(
                 &weft,
-                &[os("clone"), os(&url), os(&dst), os("--json")],
+                &[
+                    os("--identity"),
+                    os(&reader.file),
+                    os("clone"),
+                    os(&url),
+                    os(&dst),
+                    os("--json"),
+                ],
                 &what,
                 &envs,
                 d,
             )?;
             if r == 0 {
+                // A clone made with `--identity` keeps no key file; reads need one.
+                fs::copy(
+                    &reader.file,
+                    dst.join(weft_dag::WEFT_DIR).join(weft_dag::KEY_FILE),
+                )?;
                 verify_k1(&weft, &dst, n)?;
             }
             rm_rf(&dst);
@@ -1006,25 +1046,37 @@ pub fn weft_pull_bench(
     let (src, built_secs) = weft_source(source, d, n)?;
     let src = fs::canonicalize(&src)?;
     let base = d.join("base");
+    let reader = reader(&weft, d)?;
     {
         eprintln!("weft: cloning the source of {n} changes (untimed) ...");
-        let mut server = Server::start(&weft, &serve_args(&src), d)?;
+        let mut server = Server::start(&weft, &serve_args(&src, &reader), d)?;
         let what = format!("weft clone {} DST --json", server.url);
         weft_sync_cmd(
             &weft,
-            &[os("clone"), os(&server.url), os(&base), os("--json")],
+            &[
+                os("--identity"),
+                os(&reader.file),
+                os("clone"),
+                os(&server.url),
+                os(&base),
+                os("--json"),
+            ],
             &what,
             &[],
             d,
         )?;
         server.stop();
+        fs::copy(
+            &reader.file,
+            base.join(weft_dag::WEFT_DIR).join(weft_dag::KEY_FILE),
+        )?;
     }
     eprintln!("weft: adding {ff} changes to the source through the library ...");
     {
         let repo = Repo::open(&src, weft_options())?;
         weft_commits(&repo, n..n + ff)?;
     }
-    let mut server = Server::start(&weft, &serve_args(&src), d)?;
+    let mut server = Server::start(&weft, &serve_args(&src, &reader), d)?;
     let url = server.url.clone();
     let (mut secs, mut rss, mut all) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..runs {
@@ -1034,7 +1086,15 @@ pub fn weft_pull_bench(
         let what = format!("weft -C DST pull {url} --json");
         let (m, s) = weft_sync_cmd(
             &weft,
-            &[os("-C"), os(&work), os("pull"), os(&url), os("--json")],
+            &[
+                os("--identity"),
+                os(&reader.file),
+                os("-C"),
+                os(&work),
+                os("pull"),
+                os(&url),
+                os("--json"),
+            ],
             &what,
             &[],
             d,
