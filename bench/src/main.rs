@@ -198,6 +198,10 @@ enum Cmd {
         /// Count failed commands and go on, instead of stopping the run at the first.
         #[arg(long)]
         keep_going: bool,
+        /// Keep the directory (the repos and the server's log) of a run with a failed command or
+        /// check, and print where it is.
+        #[arg(long)]
+        keep: bool,
         /// Path to the `weft` binary.
         #[arg(long, default_value = "../target/release/weft")]
         weft: PathBuf,
@@ -328,6 +332,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             mode,
             runs,
             keep_going,
+            keep,
             weft,
             tmp,
         } => {
@@ -339,6 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 runs,
                 tmp,
                 keep_going,
+                keep,
             };
             let report = load::load_bench(&weft, &opts)?;
             print_or_json(&report, cli.json, load::print_load)?;
