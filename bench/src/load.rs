@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value as Json};
 
 use crate::{
@@ -141,20 +141,7 @@ impl Weft {
         // wait4 rather than Child::wait, for the child's CPU time. `child` is reaped here and
         // only dropped afterwards (dropping a Child neither waits nor kills).
         let pid = child.id() as libc::pid_t;
-        let mut status: libc::c_int = 0;
-        // SAFETY: a zeroed rusage is valid; wait4 fills it.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        loop {
-            // SAFETY: valid pointers to locals; `pid` is our unreaped child.
-            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-            if r == pid {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                bail!("wait4: {e}");
-            }
-        }
+        let (status, ru) = crate::proc::wait_rusage(pid)?;
         let secs = start.elapsed().as_secs_f64();
         drop(child);
         let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;

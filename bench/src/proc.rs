@@ -186,20 +186,7 @@ fn measure(args: &[OsString]) -> Result<()> {
         libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
         libc::alarm(timeout);
     }
-    let mut status: libc::c_int = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: valid pointers to locals.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-        if r == pid {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            bail!("wait4: {err}");
-        }
-    }
+    let (status, ru) = wait_rusage(pid)?;
     let secs = start.elapsed().as_secs_f64();
     // SAFETY: cancels the pending alarm.
     unsafe {
@@ -385,5 +372,23 @@ pub fn hint(stderr_line: &str) -> &'static str {
         " (does this weft binary implement clone/pull/serve yet?)"
     } else {
         ""
+    }
+}
+
+/// Reaps child `pid` (retrying on EINTR) and returns its wait status and resource usage.
+pub fn wait_rusage(pid: libc::pid_t) -> Result<(libc::c_int, libc::rusage)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to locals; `pid` is an unreaped child of ours.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            return Ok((status, ru));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            bail!("wait4: {err}");
+        }
     }
 }

@@ -214,7 +214,7 @@ pub(crate) fn acl_key(doc: &DocId, cid: &Cid) -> Vec<u8> {
 /// The `meta` key that marks a document whose void set must be recomputed (a membership change
 /// was committed and the recomputation has not finished).
 pub(crate) fn dirty_key(doc: &DocId) -> Vec<u8> {
-    let mut k = b"acl_dirty/".to_vec();
+    let mut k = DIRTY_PREFIX.to_vec();
     k.extend_from_slice(&doc.0.to_bytes());
     k
 }
@@ -236,29 +236,18 @@ pub(crate) fn dirty_docs(store: &Store) -> Result<Vec<DocId>, Error> {
 
 /// The role an op list needs from its author, judged at `point` in `view`.
 fn needs(acl: &AclDoc, ops: &[Op], point: &Point<'_>, view: View<'_>) -> Result<Role, String> {
-    let mut need = Role::Reader;
+    let mut floor = Role::Reader;
+    let mut grants = Vec::new();
+    let mut revokes = Vec::new();
     for op in ops {
-        let n = match op {
-            Op::Genesis { .. } => Role::Owner,
-            Op::Grant {
-                role: Role::Admin, ..
-            } => Role::Owner,
-            Op::Grant { .. } => Role::Admin,
-            Op::Revoke { who } if *who == acl.owner => {
-                return Err("the owner cannot be revoked".into())
-            }
-            Op::Revoke { who } => {
-                if acl.role_at(who, point, view, 1) >= Some(Role::Admin) {
-                    Role::Owner
-                } else {
-                    Role::Admin
-                }
-            }
-            _ => Role::Writer,
-        };
-        need = need.max(n);
+        match op {
+            Op::Genesis { .. } => floor = floor.max(Role::Owner),
+            Op::Grant { role, .. } => grants.push(*role),
+            Op::Revoke { who } => revokes.push(*who),
+            _ => floor = floor.max(Role::Writer),
+        }
     }
-    Ok(need)
+    acl.need(floor, &grants, &revokes, point, view, 1)
 }
 
 impl AclDoc {
@@ -435,25 +424,49 @@ impl AclDoc {
             past: &m.past,
             seen_by: &seen_by,
         };
-        let mut need = if m.data { Role::Writer } else { Role::Reader };
-        for (_, role) in &m.grants {
+        let floor = if m.data { Role::Writer } else { Role::Reader };
+        let roles: Vec<Role> = m.grants.iter().map(|(_, r)| *r).collect();
+        // A revoke of the owner was refused on arrival; should one be stored, only the owner's
+        // own change could count.
+        let need = self
+            .need(floor, &roles, &m.revokes, &point, view, depth + 1)
+            .unwrap_or(Role::Owner);
+        self.role_at(&m.author, &point, view, depth) >= Some(need)
+    }
+
+    /// The role a change needs: at least `floor` (writer for data ops), admin for grants and
+    /// revokes, owner for granting admin or revoking a key that is an admin at `point`. A revoke
+    /// of the owner is an error.
+    fn need(
+        &self,
+        floor: Role,
+        grants: &[Role],
+        revokes: &[Author],
+        point: &Point<'_>,
+        view: View<'_>,
+        depth: u32,
+    ) -> Result<Role, String> {
+        let mut need = floor;
+        for role in grants {
             need = need.max(if *role == Role::Admin {
                 Role::Owner
             } else {
                 Role::Admin
             });
         }
-        for who in &m.revokes {
-            let n = if *who == self.owner
-                || self.role_at(who, &point, view, depth + 1) >= Some(Role::Admin)
-            {
-                Role::Owner
-            } else {
-                Role::Admin
-            };
-            need = need.max(n);
+        for who in revokes {
+            if *who == self.owner {
+                return Err("the owner cannot be revoked".into());
+            }
+            need = need.max(
+                if self.role_at(who, point, view, depth) >= Some(Role::Admin) {
+                    Role::Owner
+                } else {
+                    Role::Admin
+                },
+            );
         }
-        self.role_at(&m.author, &point, view, depth) >= Some(need)
+        Ok(need)
     }
 
     /// Acceptance: may `change` (not stored yet, with membership past `past`) be stored?
