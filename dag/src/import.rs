@@ -65,6 +65,8 @@ pub struct Import<'r> {
     /// Missing parent -> the waiting changes that want it.
     wanted_by: HashMap<Cid, Vec<Cid>>,
     stats: ImportStats,
+    /// Who delivers these changes, for the arrival records.
+    source: String,
 }
 
 impl Repo {
@@ -82,11 +84,18 @@ impl Repo {
             waiting_bytes: 0,
             wanted_by: HashMap::new(),
             stats: ImportStats::default(),
+            source: String::new(),
         }
     }
 }
 
 impl Import<'_> {
+    /// Names who delivers these changes (a remote's name or URL, a bundle file): each change's
+    /// arrival record keeps it (see [`Repo::arrivals`]).
+    pub fn set_source(&mut self, source: &str) {
+        self.source = source.to_string();
+    }
+
     /// Verifies a block named by its own bytes (the CID is computed, so it cannot mismatch) and
     /// queues it. Returns its CID and whether it was new.
     pub fn push(&mut self, bytes: Vec<u8>) -> Result<(Cid, bool), Error> {
@@ -159,9 +168,15 @@ impl Import<'_> {
         let queued = std::mem::take(&mut self.unverified);
         self.unverified_ids.clear();
         self.unverified_bytes = 0;
+        let cache = self.repo.verified_cache();
         let check = |(cid, bytes): (Cid, Vec<u8>)| -> Result<EncodedChange, Error> {
             let change = Change::decode(&cid, &bytes)?;
-            change.verify(&cid)?;
+            if !cache.is_some_and(|c| c.contains(&cid)) {
+                change.verify(&cid)?;
+                if let Some(c) = cache {
+                    c.insert(cid);
+                }
+            }
             Ok(EncodedChange { cid, bytes, change })
         };
         let threads = std::thread::available_parallelism()
@@ -319,7 +334,7 @@ impl Import<'_> {
                     staged.push(None);
                     continue;
                 }
-                match self.repo.stage(&mut batch, enc) {
+                match self.repo.stage(&mut batch, enc, &self.source) {
                     Ok(doc) => staged.push(Some(doc)),
                     Err(e) => {
                         failure = Some(e);
@@ -333,7 +348,7 @@ impl Import<'_> {
                 batch = self.repo.store().batch();
                 for (enc, doc) in group.iter().zip(&staged) {
                     if doc.is_some() {
-                        self.repo.stage(&mut batch, enc)?;
+                        self.repo.stage(&mut batch, enc, &self.source)?;
                     }
                 }
             }

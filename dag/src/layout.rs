@@ -102,6 +102,18 @@ pub fn parse_height_key(k: &[u8]) -> Option<(u64, Cid)> {
     Some((height, Cid::from_bytes(rest.get(8..)?).ok()?))
 }
 
+/// `arrivals`: `doc ++ arrived:u64 ++ cid`.
+pub fn arrival_key(doc: &DocId, arrived: u64, cid: &Cid) -> Vec<u8> {
+    cat(&[&doc.0.to_bytes(), &arrived.to_be_bytes(), &cid.to_bytes()])
+}
+
+/// Parses an `arrivals` key (after the keyspace tag) into `(arrived, cid)`.
+pub fn parse_arrival_key(k: &[u8]) -> Option<(u64, Cid)> {
+    let rest = k.get(CID_LEN..)?;
+    let arrived = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    Some((arrived, Cid::from_bytes(rest.get(8..)?).ok()?))
+}
+
 /// `author_seq`: `doc ++ author`.
 pub fn author_seq_key(doc: &DocId, author: &Author) -> Vec<u8> {
     cat(&[&doc.0.to_bytes(), &author.0])

@@ -38,9 +38,9 @@ pub use crate::{
     identity::{Author, Identity},
     import::{Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
     repo::{
-        ApplyOutcome, BlameLine, Committed, Durability, Event, FsckReport, LogEntry, Options,
-        Problem, Repo, Snapshot, Subscription, Transaction, DB_DIR, DEFAULT_DOC, KEY_FILE,
-        WEFT_DIR,
+        ApplyOutcome, Arrival, BlameLine, Clock, Committed, Durability, Event, FsckReport,
+        LogEntry, Options, Problem, Repo, Snapshot, Subscription, Transaction, VerifiedCache,
+        DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR,
     },
     state::{Entry, Kind, RegisterValue, State},
     value::{Value, ValueError},

@@ -1,7 +1,7 @@
 //! [`Repo`]: the API that applications embed.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -92,6 +92,29 @@ impl Iterator for Subscription {
 
     fn next(&mut self) -> Option<Event> {
         self.rx.recv().ok()
+    }
+}
+
+/// When a change was first stored here, and who delivered it (see [`Repo::arrivals`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// The change.
+    pub cid: Cid,
+    /// Its author.
+    pub author: Author,
+    /// The author's timestamp in the change (ms since the Unix epoch; the author's clock).
+    pub authored: u64,
+    /// This replica's time when the change was first stored (ms since the Unix epoch).
+    pub arrived: u64,
+    /// Who delivered it: a remote's name or URL; `None` for a change written here.
+    pub source: Option<String>,
+}
+
+impl Arrival {
+    /// How long the change took to get here: arrival minus the author's timestamp, in ms
+    /// (0 if the clocks disagree so much that it arrived "before" it was written).
+    pub fn delay_ms(&self) -> u64 {
+        self.arrived.saturating_sub(self.authored)
     }
 }
 
@@ -224,6 +247,61 @@ pub struct Repo {
     /// bumps the epoch, so an entry loaded before that commit is never used after it.
     acl: Mutex<HashMap<DocId, (u64, Arc<AclDoc>)>>,
     acl_epoch: AtomicU64,
+    /// Where "now" comes from (the wall clock unless [`Repo::with_clock`] set one).
+    clock: Option<Clock>,
+    /// Changes whose signature was checked, shared with other repos (see
+    /// [`Repo::with_verified`]).
+    verified: Option<Arc<VerifiedCache>>,
+}
+
+/// A source of time in milliseconds since the Unix epoch, for [`Repo::with_clock`]: a
+/// simulation gives every replica its virtual clock.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// A clock that calls `f` for the time.
+    pub fn new(f: impl Fn() -> u64 + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(f))
+    }
+
+    /// The time now, in ms.
+    pub fn now(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// CIDs of changes whose signature has been verified, shared between repos in one process (see
+/// [`Repo::with_verified`]). A CID names exact bytes, so a signature that verified once verifies
+/// again: many replicas in one process (a simulation) check each change once, not once each.
+#[derive(Debug, Default)]
+pub struct VerifiedCache(std::sync::RwLock<HashSet<Cid>>);
+
+impl VerifiedCache {
+    /// An empty cache.
+    pub fn new() -> VerifiedCache {
+        VerifiedCache::default()
+    }
+
+    pub(crate) fn contains(&self, cid: &Cid) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(cid)
+    }
+
+    pub(crate) fn insert(&self, cid: Cid) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cid);
+    }
 }
 
 fn now_ms() -> u64 {
@@ -331,7 +409,7 @@ impl Repo {
     /// replays into a scratch repo.
     fn apply_one(&self, enc: EncodedChange) -> Result<(), Error> {
         let mut batch = self.store.batch();
-        let doc = self.stage(&mut batch, &enc)?;
+        let doc = self.stage(&mut batch, &enc, "")?;
         batch.commit()?;
         self.after_commit(&[(doc, enc)], false)
     }
@@ -375,7 +453,32 @@ impl Repo {
             acl: Mutex::new(HashMap::new()),
             acl_epoch: AtomicU64::new(0),
             subscribers: Mutex::new(Vec::new()),
+            clock: None,
+            verified: None,
         }
+    }
+
+    /// Takes the time for new changes and for arrival records from `clock` instead of the wall
+    /// clock.
+    pub fn with_clock(mut self, clock: Clock) -> Repo {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Shares one cache of verified signatures with other repos of this process: a change that
+    /// one of them verified is not verified again (its hash still is).
+    pub fn with_verified(mut self, cache: Arc<VerifiedCache>) -> Repo {
+        self.verified = Some(cache);
+        self
+    }
+
+    /// The repo's time now (ms since the Unix epoch).
+    pub fn now(&self) -> u64 {
+        self.clock.as_ref().map_or_else(now_ms, Clock::now)
+    }
+
+    pub(crate) fn verified_cache(&self) -> Option<&VerifiedCache> {
+        self.verified.as_deref()
     }
 
     /// The repo root, for an on-disk repo.
@@ -420,7 +523,7 @@ impl Repo {
             author: self.author(),
             seq: 1,
             height: 1,
-            time: now_ms(),
+            time: self.now(),
             ops: vec![Op::Genesis {
                 owner: self.author(),
                 nonce,
@@ -430,7 +533,7 @@ impl Repo {
         .sign(&self.identity);
         let doc = DocId(change.cid);
         let mut batch = self.store.batch();
-        self.stage(&mut batch, &change)?;
+        self.stage(&mut batch, &change, "")?;
         batch.put(Keyspace::DOC_NAMES, name.as_bytes(), &doc.0.to_bytes());
         batch.put(Keyspace::DOC_IDS, &doc.0.to_bytes(), name.as_bytes());
         batch.commit()?;
@@ -648,6 +751,53 @@ impl Repo {
     }
 
     // ----- reads -----
+
+    /// The newest `limit` arrival records of `doc`, newest first: when each change was first
+    /// stored here and who delivered it. Changes stored before arrivals were recorded have none.
+    pub fn arrivals(&self, doc: DocId, limit: usize) -> Result<Vec<Arrival>, Error> {
+        let mut out = Vec::new();
+        for entry in self
+            .store
+            .scan_prefix_rev(Keyspace::ARRIVALS, &doc.0.to_bytes())
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = entry?;
+            let (arrived, cid) =
+                layout::parse_arrival_key(&k).ok_or_else(|| corrupt("arrivals", "damaged key"))?;
+            let Some(meta) = self.change_meta(&cid)? else {
+                continue;
+            };
+            out.push(Arrival {
+                cid,
+                author: meta.author,
+                authored: meta.time,
+                arrived,
+                source: (!v.is_empty()).then(|| String::from_utf8_lossy(&v).into_owned()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many changes of `doc` are stored: the sum over authors of the highest sequence
+    /// number (exact when every author's changes form a chain, as this repo writes them; one
+    /// read per author, not per change).
+    pub fn change_count(&self, doc: DocId) -> Result<u64, Error> {
+        let mut n = 0u64;
+        for entry in self
+            .store
+            .scan_prefix(Keyspace::AUTHOR_SEQ, &doc.0.to_bytes())
+        {
+            let (_, v) = entry?;
+            let seq: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt("author_seq", "value"))?;
+            n += u64::from_be_bytes(seq);
+        }
+        Ok(n)
+    }
 
     /// The live state of a document.
     pub fn state(&self, doc: DocId) -> State<'_> {
@@ -953,9 +1103,15 @@ impl Repo {
         Ok(())
     }
 
-    /// Stages one verified change: block, index, heads, author sequence and state. Its parents
-    /// must be present (in the store or earlier in the batch).
-    pub(crate) fn stage(&self, batch: &mut Batch<'_>, enc: &EncodedChange) -> Result<DocId, Error> {
+    /// Stages one verified change: block, index, heads, author sequence, arrival record (`from`
+    /// delivered it; empty for a change written here) and state. Its parents must be present (in
+    /// the store or earlier in the batch).
+    pub(crate) fn stage(
+        &self,
+        batch: &mut Batch<'_>,
+        enc: &EncodedChange,
+        from: &str,
+    ) -> Result<DocId, Error> {
         let cid = enc.cid;
         let c = &enc.change;
         let doc = c.doc.unwrap_or(DocId(cid));
@@ -1041,6 +1197,11 @@ impl Repo {
             parents: c.parents.clone(),
         };
         batch.put(Keyspace::CHANGES, &cid.to_bytes(), &meta.encode());
+        batch.put(
+            Keyspace::ARRIVALS,
+            &layout::arrival_key(&doc, self.now(), &cid),
+            from.as_bytes(),
+        );
         batch.put(
             Keyspace::BY_HEIGHT,
             &layout::height_key(&doc, c.height, &cid),
@@ -1521,13 +1682,13 @@ impl Transaction<'_> {
             author: repo.author(),
             seq,
             height,
-            time: now_ms(),
+            time: repo.now(),
             ops: self.ops,
             sig: [0; 64],
         }
         .sign(&repo.identity);
         let mut batch = repo.store.batch();
-        repo.stage(&mut batch, &change)?;
+        repo.stage(&mut batch, &change, "")?;
         batch.commit()?;
         if change.change.is_membership() {
             repo.acl_changed();

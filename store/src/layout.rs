@@ -30,9 +30,10 @@
 //! | `0x05` | `doc_names` | UTF-8 local name | `doc:cid` |
 //! | `0x06` | `doc_ids` | `doc:cid` | UTF-8 local name (reverse of `doc_names`) |
 //! | `0x07` | `author_seq` | `doc ++ author` | `seq:u64`: the highest seq stored for this author |
-//! | `0x08` | `sync_peers` | `0x00 "replica"` / `0x01 ++ replica:16 ++ doc:cid` | this replica's random 16-byte id / the heads both sides had at the end of the last sync with that peer: `cid*` (owned by `weft-sync`) |
+//! | `0x08` | `sync_peers` | `0x00 "replica"` / `0x01 ++ replica:16 ++ doc:cid` / `0x02 ++ remote` | this replica's random 16-byte id / the heads both sides had at the end of the last sync with that peer: `cid*` / the status of the last sync with a named remote, DAG-CBOR (owned by `weft-sync`, see `weft_sync::status`) |
 //! | `0x09` | `acl` | `doc ++ cid` | a membership change (grant/revoke): `height:u64 ++ cid*`, every membership change in its past (the genesis implied) |
 //! | `0x0a` | `seqs` | `doc ++ author ++ seq:u64` | `cid`: the change this author signed with this seq (a second one is equivocation) |
+//! | `0x0b` | `arrivals` | `doc ++ arrived:u64 ++ cid` | UTF-8 source: who delivered the change (a remote's name or URL; empty when written here). `arrived` is this replica's clock (ms since the Unix epoch) when the change was first stored, so a reverse scan lists the newest arrivals first |
 //! | `0x10` | `register` | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
 //! | `0x11` | `counter` | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
 //! | `0x12` | `set` | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
@@ -96,6 +97,8 @@ impl Keyspace {
     pub const ACL: Keyspace = Keyspace::new(0x09, "acl");
     /// The change each author signed with each sequence number.
     pub const SEQS: Keyspace = Keyspace::new(0x0a, "seqs");
+    /// When each change was first stored here, and who delivered it.
+    pub const ARRIVALS: Keyspace = Keyspace::new(0x0b, "arrivals");
     /// Live register values.
     pub const REGISTER: Keyspace = Keyspace::new(0x10, "register");
     /// Counter increments.
@@ -108,7 +111,7 @@ impl Keyspace {
     pub const VOID: Keyspace = Keyspace::new(0x14, "void");
 
     /// Every keyspace, in tag order.
-    pub const ALL: [Keyspace; 16] = [
+    pub const ALL: [Keyspace; 17] = [
         Keyspace::META,
         Keyspace::BLOCKS,
         Keyspace::CHANGES,
@@ -120,6 +123,7 @@ impl Keyspace {
         Keyspace::SYNC_PEERS,
         Keyspace::ACL,
         Keyspace::SEQS,
+        Keyspace::ARRIVALS,
         Keyspace::REGISTER,
         Keyspace::COUNTER,
         Keyspace::SET,

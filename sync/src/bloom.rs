@@ -26,21 +26,37 @@ pub struct Bloom {
 }
 
 impl Bloom {
-    /// An empty filter sized for `n` items.
+    /// An empty filter sized for `n` items, with a random salt.
     pub fn with_capacity(n: usize) -> Bloom {
-        let bytes = (n * BITS_PER_ITEM).div_ceil(8).clamp(8, MAX_BYTES);
-        let mut salt = vec![0u8; 32];
+        let mut salt = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+        Bloom::with_salt(n, salt)
+    }
+
+    /// An empty filter sized for `n` items, with the given salt (a seeded simulation picks its
+    /// salts so that a run is reproducible).
+    pub fn with_salt(n: usize, salt: [u8; 32]) -> Bloom {
+        let bytes = (n * BITS_PER_ITEM).div_ceil(8).clamp(8, MAX_BYTES);
         Bloom {
-            salt,
+            salt: salt.to_vec(),
             k: HASHES,
             bits: vec![0; bytes],
         }
     }
 
-    /// A filter holding `items`.
+    /// A filter holding `items`, with a random salt.
     pub fn from_items<'a>(items: impl ExactSizeIterator<Item = &'a Cid>) -> Bloom {
-        let mut b = Bloom::with_capacity(items.len());
+        let mut salt = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+        Bloom::from_items_salted(items, salt)
+    }
+
+    /// A filter holding `items`, with the given salt.
+    pub fn from_items_salted<'a>(
+        items: impl ExactSizeIterator<Item = &'a Cid>,
+        salt: [u8; 32],
+    ) -> Bloom {
+        let mut b = Bloom::with_salt(items.len(), salt);
         for c in items {
             b.insert(c);
         }

@@ -127,6 +127,10 @@ pub struct DocRep {
     pub bloom: Option<Bloom>,
     /// The responder could not tell what to send without a summary: include one next turn.
     pub want_summary: bool,
+    /// How many changes of the document the responder holds, after this turn (absent from
+    /// older peers): with the heads, it tells how far behind the initiator is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 /// A decoded frame body.

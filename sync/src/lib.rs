@@ -101,7 +101,7 @@ pub use crate::{
     error::Error,
     io::run,
     session::{
-        pump, Direction, Endpoint, Initiator, Responder, Stats, SyncOptions, MAX_ROUNDS,
-        SPECULATIVE_SUMMARY, VERSIONS,
+        pump, Direction, DocOutcome, Endpoint, Initiator, Responder, Stats, SyncOptions,
+        MAX_ROUNDS, SPECULATIVE_SUMMARY, VERSIONS,
     },
 };

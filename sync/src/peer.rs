@@ -37,6 +37,15 @@ pub fn replica_id(repo: &Repo) -> Result<ReplicaId, Error> {
     Ok(id)
 }
 
+/// Sets this repo's replica id (a seeded simulation names its replicas itself; a real repo
+/// takes the random one [`replica_id`] creates).
+pub fn set_replica_id(repo: &Repo, id: ReplicaId) -> Result<(), Error> {
+    let mut b = repo.store().batch();
+    b.put(Keyspace::SYNC_PEERS, REPLICA_KEY, &id);
+    b.commit()?;
+    Ok(())
+}
+
 /// The heads both sides had at the end of the last sync with `peer` on `doc` (empty if none, or
 /// if the entry is damaged: the state is only an optimisation).
 pub fn load_base(repo: &Repo, peer: &ReplicaId, doc: &DocId) -> Result<Vec<Cid>, Error> {

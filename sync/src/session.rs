@@ -133,6 +133,30 @@ impl Outbox {
     }
 }
 
+/// Where a session's Bloom filter salts come from: random, or derived from a seed (a simulation
+/// needs every run with the same seed to make the same filters).
+#[derive(Debug, Clone, Default)]
+struct Salts {
+    seed: Option<[u8; 32]>,
+    n: u64,
+}
+
+impl Salts {
+    fn next(&mut self) -> [u8; 32] {
+        match &self.seed {
+            Some(seed) => {
+                self.n += 1;
+                *blake3::keyed_hash(seed, &self.n.to_be_bytes()).as_bytes()
+            }
+            None => {
+                let mut salt = [0u8; 32];
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+                salt
+            }
+        }
+    }
+}
+
 /// The greeting; the responder's lists `advertise`, the documents the peer may read.
 fn hello(repo: &Repo, me: ReplicaId, advertise: Option<&[DocId]>) -> Result<Hello, Error> {
     let docs = if let Some(docs) = advertise {
@@ -295,6 +319,7 @@ struct DocSession {
     doc: DocId,
     their_name: Option<String>,
     their_heads: Vec<Cid>,
+    their_count: Option<u64>,
     base: Vec<Cid>,
     base_ok: bool,
     /// CIDs of ours the responder confirmed it has (heads, samples).
@@ -339,6 +364,21 @@ pub struct Initiator<'r> {
     stalled: u32,
     /// Push only documents the responder announced (see [`Initiator::only_announced`]).
     only_announced: bool,
+    /// Who the peer is, for the arrival records of what it sends.
+    source: String,
+    salts: Salts,
+}
+
+/// What an initiator knows of one document at the end of a session (see
+/// [`Initiator::outcome`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocOutcome {
+    /// The document.
+    pub doc: DocId,
+    /// The responder's heads in its last reply (after what this side pushed).
+    pub their_heads: Vec<Cid>,
+    /// How many changes the responder said it holds (`None` from peers that do not say).
+    pub their_count: Option<u64>,
 }
 
 impl<'r> Initiator<'r> {
@@ -364,7 +404,40 @@ impl<'r> Initiator<'r> {
             progress: true,
             stalled: 0,
             only_announced: false,
+            source: String::new(),
+            salts: Salts::default(),
         })
+    }
+
+    /// Names the peer in the arrival record of every change it sends (see
+    /// [`weft_dag::Repo::arrivals`]).
+    pub fn source(mut self, source: &str) -> Self {
+        self.source = source.to_string();
+        if let Some(import) = &mut self.import {
+            import.set_source(source);
+        }
+        self
+    }
+
+    /// Derives the session's Bloom filter salts from `seed` instead of the OS's randomness, so
+    /// a seeded simulation is reproducible. Never use a fixed seed on a real network: a peer
+    /// that knows the salts can craft changes that are false positives.
+    pub fn seeded(mut self, seed: [u8; 32]) -> Self {
+        self.salts.seed = Some(seed);
+        self
+    }
+
+    /// Per document synced, what the responder holds at the end of the session (meaningful
+    /// once [`Endpoint::is_done`]).
+    pub fn outcome(&self) -> Vec<DocOutcome> {
+        self.docs
+            .iter()
+            .map(|d| DocOutcome {
+                doc: d.doc,
+                their_heads: d.their_heads.clone(),
+                their_count: d.their_count,
+            })
+            .collect()
     }
 
     /// When no documents are named, offers the responder only the documents it announced,
@@ -376,7 +449,12 @@ impl<'r> Initiator<'r> {
     }
 
     fn import(&mut self) -> &mut Import<'r> {
-        self.import.get_or_insert_with(|| self.repo.import())
+        let (repo, source) = (self.repo, &self.source);
+        self.import.get_or_insert_with(|| {
+            let mut import = repo.import();
+            import.set_source(source);
+            import
+        })
     }
 
     fn select_docs(&mut self, ads: Vec<DocAd>) -> Result<(), Error> {
@@ -437,6 +515,7 @@ impl<'r> Initiator<'r> {
                 confirmed: Vec::new(),
                 their_summary: None,
                 summary_requested: false,
+                their_count: None,
                 first: true,
                 done: false,
             });
@@ -489,7 +568,7 @@ impl<'r> Initiator<'r> {
                 .then(|| {
                     let items: Vec<&Cid> =
                         candidates.iter().map(|(_, c)| c).chain(&waiting).collect();
-                    Bloom::from_items(items.into_iter())
+                    Bloom::from_items_salted(items.into_iter(), self.salts.next())
                 });
             if push {
                 let send = if all_theirs {
@@ -571,6 +650,7 @@ impl<'r> Initiator<'r> {
             self.known.extend(rep.heads.iter().copied());
             self.known.extend(rep.have.iter().copied());
             d.their_heads = rep.heads;
+            d.their_count = rep.count.or(d.their_count);
             d.confirmed.extend(rep.have);
             d.base_ok = d.base_ok && rep.base_ok;
             d.their_summary = rep.bloom;
@@ -734,6 +814,9 @@ pub struct Responder<'r> {
     refused: Option<String>,
     /// Bytes dropped while refusing.
     drained: u64,
+    /// Who the peer is, for the arrival records of what it pushes.
+    source: String,
+    salts: Salts,
 }
 
 impl<'r> Responder<'r> {
@@ -764,6 +847,8 @@ impl<'r> Responder<'r> {
             perms: HashMap::new(),
             refused: None,
             drained: 0,
+            source: String::new(),
+            salts: Salts::default(),
         };
         let mut readable = Vec::new();
         for doc in repo.doc_ids()? {
@@ -779,6 +864,21 @@ impl<'r> Responder<'r> {
         let greeting = Frame::Hello(hello(repo, me, Some(&readable))?).encode();
         responder.out.frames.push_back(greeting);
         Ok(responder)
+    }
+
+    /// Names the peer in the arrival record of every change it pushes.
+    pub fn source(mut self, source: &str) -> Self {
+        self.source = source.to_string();
+        if let Some(import) = &mut self.import {
+            import.set_source(source);
+        }
+        self
+    }
+
+    /// Derives the session's Bloom filter salts from `seed` (see [`Initiator::seeded`]).
+    pub fn seeded(mut self, seed: [u8; 32]) -> Self {
+        self.salts.seed = Some(seed);
+        self
     }
 
     /// The refusal sent to the peer, if it was refused.
@@ -817,7 +917,12 @@ impl<'r> Responder<'r> {
     }
 
     fn import(&mut self) -> &mut Import<'r> {
-        self.import.get_or_insert_with(|| self.repo.import())
+        let (repo, source) = (self.repo, &self.source);
+        self.import.get_or_insert_with(|| {
+            let mut import = repo.import();
+            import.set_source(source);
+            import
+        })
     }
 
     /// The refusal of a request that pushes into a document the peer may not write, if any.
@@ -937,8 +1042,14 @@ impl<'r> Responder<'r> {
                     want_summary = true;
                 }
             }
-            let bloom = (dq.push && !all_heads)
-                .then(|| Bloom::from_items(candidates.iter().map(|(_, c)| c)));
+            let bloom = (dq.push && !all_heads).then(|| {
+                Bloom::from_items_salted(candidates.iter().map(|(_, c)| c), self.salts.next())
+            });
+            let count = if visible {
+                Some(repo.change_count(doc)?)
+            } else {
+                None
+            };
             if visible {
                 self.common.insert(doc, their_heads);
             }
@@ -949,6 +1060,7 @@ impl<'r> Responder<'r> {
                 base_ok,
                 bloom,
                 want_summary,
+                count,
             });
         }
         let mut seen = HashSet::new();

@@ -406,6 +406,7 @@ fn withholding(victim: &Repo, doc: DocId, heads: Vec<Cid>, want_summary: bool) -
                         base_ok: false,
                         bloom: None,
                         want_summary,
+                        count: None,
                     })
                     .collect();
                 inbox = vec![
@@ -488,6 +489,7 @@ fn a_reply_about_the_wrong_documents_is_a_protocol_violation() {
             base_ok: true,
             bloom: None,
             want_summary: false,
+            count: None,
         }],
     ] {
         let mut i = Initiator::new(&victim, opts(Direction::Pull)).unwrap();
