@@ -69,6 +69,19 @@ pub struct Event {
     pub local: bool,
 }
 
+/// One subscriber: told of every change, it says whether it still listens.
+type Subscriber = Box<dyn FnMut(&Event) -> bool + Send>;
+
+/// The subscribers of a repo.
+#[derive(Default)]
+struct Subscribers(Vec<Subscriber>);
+
+impl std::fmt::Debug for Subscribers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} subscribers", self.0.len())
+    }
+}
+
 /// A stream of [`Event`]s. Iterating blocks until the next event; it ends when the repo drops.
 #[derive(Debug)]
 pub struct Subscription {
@@ -241,7 +254,7 @@ pub struct Repo {
     root: Option<PathBuf>,
     durability: Durability,
     pub(crate) write: Mutex<()>,
-    subscribers: Mutex<Vec<mpsc::Sender<Event>>>,
+    subscribers: Mutex<Subscribers>,
     /// Loaded membership changes per document (dropped when one is committed).
     /// Each entry is tagged with the [`Repo::acl_epoch`] it was loaded in: a membership commit
     /// bumps the epoch, so an entry loaded before that commit is never used after it.
@@ -257,7 +270,9 @@ pub struct Repo {
 /// A source of time in milliseconds since the Unix epoch, for [`Repo::with_clock`]: a
 /// simulation gives every replica its virtual clock.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+pub struct Clock(Arc<ClockFn>);
+
+type ClockFn = dyn Fn() -> u64 + Send + Sync;
 
 impl Clock {
     /// A clock that calls `f` for the time.
@@ -452,7 +467,7 @@ impl Repo {
             write: Mutex::new(()),
             acl: Mutex::new(HashMap::new()),
             acl_epoch: AtomicU64::new(0),
-            subscribers: Mutex::new(Vec::new()),
+            subscribers: Mutex::new(Subscribers::default()),
             clock: None,
             verified: None,
         }
@@ -1060,8 +1075,26 @@ impl Repo {
     /// Subscribes to every change applied from now on, local or remote.
     pub fn subscribe(&self) -> Subscription {
         let (tx, rx) = mpsc::channel();
-        lock(&self.subscribers).push(tx);
+        self.subscribe_with(tx, |e| Some(e.clone()));
         Subscription { rx }
+    }
+
+    /// Subscribes a channel of the caller's own message type: every change applied from now on
+    /// is passed to `map`, and what it returns (if anything) is sent on `tx`. So a thread that
+    /// also waits for other messages (a stop request, a timer) can wait on one channel. The
+    /// subscription ends when the receiver of `tx` is dropped (noticed at the next change).
+    /// `map` runs on the committing thread, right after the commit: keep it short.
+    pub fn subscribe_with<T: Send + 'static>(
+        &self,
+        tx: mpsc::Sender<T>,
+        map: impl Fn(&Event) -> Option<T> + Send + 'static,
+    ) {
+        lock(&self.subscribers)
+            .0
+            .push(Box::new(move |e: &Event| match map(e) {
+                Some(m) => tx.send(m).is_ok(),
+                None => true,
+            }));
     }
 
     fn maybe_flush(&self) -> Result<(), Error> {
@@ -1086,6 +1119,7 @@ impl Repo {
         }
         self.maybe_flush()?;
         let mut subs = lock(&self.subscribers);
+        let subs = &mut subs.0;
         if subs.is_empty() {
             return Ok(());
         }
@@ -1098,7 +1132,7 @@ impl Repo {
                 keys: enc.change.keys(),
                 local,
             };
-            subs.retain(|s| s.send(event.clone()).is_ok());
+            subs.retain_mut(|s| s(&event));
         }
         Ok(())
     }
