@@ -212,6 +212,21 @@ pub enum Command {
     /// Print every change applied to the repo (any document) from now on, one JSON line each,
     /// until SIGINT/SIGTERM.
     Watch(WatchArgs),
+    /// Show, per remote, how the last sync went (when it last succeeded, heads in common, changes
+    /// ahead and behind, converged or not), and this repo's heads per document.
+    Status,
+    /// Show how long changes took to get here (from the author's timestamp to their arrival):
+    /// min, median, 99th percentile and max, over all and per delivering peer.
+    Convergence {
+        /// Look at the N most recent arrivals of each document.
+        #[arg(short = 'n', value_name = "N", default_value_t = 1000,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        n: u64,
+    },
+    /// Simulate many replicas syncing over simulated links (the real sync code, in virtual
+    /// time, from a seed) and measure how long they take to agree.
+    #[command(subcommand)]
+    Lab(crate::lab::LabCommand),
 }
 
 impl Command {
@@ -222,6 +237,7 @@ impl Command {
             self,
             Command::Init { .. }
                 | Command::Demo
+                | Command::Lab(_)
                 | Command::Clone { .. }
                 | Command::Serve(ServeArgs { stdio: false, .. })
         )
@@ -278,6 +294,9 @@ impl Command {
             Command::Bundle(_) => "bundle",
             Command::Serve(_) => "serve",
             Command::Watch(_) => "watch",
+            Command::Status => "status",
+            Command::Convergence { .. } => "convergence",
+            Command::Lab(_) => "lab",
         }
     }
 }
@@ -302,6 +321,21 @@ pub struct ServeArgs {
     /// its role (repeatable). Pushing still needs the writer role.
     #[arg(long, value_name = "KEY", requires = "listen")]
     pub allow: Vec<weft_dag::Author>,
+    /// Keep in sync with this peer, a remote name or a URL (repeatable): every --interval with
+    /// one of them at random, and right after each local change with those not converged.
+    /// Without --peer, --interval syncs with every remote in .weft/remotes (re-read each round).
+    #[arg(long, value_name = "REMOTE", conflicts_with = "stdio")]
+    pub peer: Vec<String>,
+    /// With live sync (--peer or this): time between two rounds, e.g. 200ms, 5s, 1m
+    /// (default 5s, give or take 10 %).
+    #[arg(long, value_name = "DURATION", conflicts_with = "stdio",
+          value_parser = crate::live::parse_interval)]
+    pub interval: Option<std::time::Duration>,
+    /// With live sync: how long after a local change to sync with the peers (changes in the
+    /// meantime go together); default 50ms.
+    #[arg(long, value_name = "DURATION", conflicts_with = "stdio",
+          value_parser = crate::live::parse_duration)]
+    pub debounce: Option<std::time::Duration>,
     /// The repo to serve (exactly this directory; default: found from the current one).
     pub dir: Option<PathBuf>,
     /// Network options.

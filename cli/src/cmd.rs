@@ -87,7 +87,7 @@ fn parse_values(inputs: &[String]) -> Result<Vec<Value>> {
 
 /// RFC 3339 for times humantime can format (years up to 9999), else raw milliseconds: `time`
 /// comes from the author and is informational, so any value must print.
-fn time_str(ms: u64) -> String {
+pub(crate) fn time_str(ms: u64) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let t = UNIX_EPOCH.checked_add(Duration::from_millis(ms));
@@ -281,6 +281,7 @@ impl<'a> Ctx<'a> {
         match &self.cli.command {
             Command::Init { dir } => self.init(dir.as_deref(), out)?,
             Command::Demo => crate::demo::run(out)?,
+            Command::Lab(lab) => crate::lab::run(lab, self.json(), out)?,
             Command::Clone { url, dir, net } => net::clone(
                 url,
                 dir.as_deref(),
@@ -307,10 +308,12 @@ impl<'a> Ctx<'a> {
     /// found problems (fsck).
     pub fn run(&self, repo: &Repo, out: &mut dyn Write) -> Result<bool> {
         match &self.cli.command {
-            Command::Init { .. } | Command::Demo | Command::Serve(_) => Err(usage(format!(
-                "`weft {}` cannot run in the weft process that holds the repo",
-                self.cli.command.name()
-            ))),
+            Command::Init { .. } | Command::Demo | Command::Lab(_) | Command::Serve(_) => {
+                Err(usage(format!(
+                    "`weft {}` cannot run in the weft process that holds the repo",
+                    self.cli.command.name()
+                )))
+            }
             Command::Id => match self.format {
                 Format::Json => write_json(out, &json!({"author": repo.author().to_string()})),
                 Format::Human => Ok(writeln!(out, "{}", repo.author())?),
@@ -454,12 +457,29 @@ impl<'a> Ctx<'a> {
             Command::Clone { .. } => Err(usage(
                 "`weft clone` cannot run in the weft process that holds the repo".to_string(),
             )),
-            Command::Remote(cmd) => net::remote(&self.weft_dir(repo)?, cmd, self.json(), out),
+            Command::Remote(cmd) => {
+                net::remote(&self.weft_dir(repo)?, cmd, self.json(), out)?;
+                // A removed remote's sync status goes with it.
+                if let crate::net::RemoteCommand::Rm { name } = cmd {
+                    weft_sync::status::forget(repo, name)?;
+                }
+                Ok(())
+            }
             Command::Pull(args) => self.sync(repo, args, Direction::Pull, out),
             Command::Push(args) => self.sync(repo, args, Direction::Push, out),
             Command::Sync(args) => self.sync(repo, args, Direction::Both, out),
             Command::Bundle(cmd) => self.bundle(repo, cmd, out),
             Command::Batch => crate::batch::run(self, repo, self.input.as_ref(), out),
+            Command::Status => crate::live::status(
+                repo,
+                &self.weft_dir(repo)?,
+                self.only_doc(repo)?,
+                self.json(),
+                out,
+            ),
+            Command::Convergence { n } => {
+                crate::live::convergence(repo, self.only_doc(repo)?, *n, self.json(), out)
+            }
         }?;
         Ok(true)
     }
@@ -472,6 +492,14 @@ impl<'a> Ctx<'a> {
 
     fn json(&self) -> bool {
         self.format == Format::Json
+    }
+
+    /// The document `-d` names, if it names one (for commands that default to every document).
+    fn only_doc(&self, repo: &Repo) -> Result<Option<DocId>> {
+        Ok(match &self.cli.doc {
+            Some(d) => Some(repo.doc(d)?),
+            None => None,
+        })
     }
 
     fn weft_dir(&self, repo: &Repo) -> Result<PathBuf> {
@@ -545,6 +573,20 @@ impl<'a> Ctx<'a> {
             .root()
             .map(Path::to_path_buf)
             .context("internal error: serving a repo that is not on disk")?;
+        // Live sync (`--peer`, `--interval`): its arguments are checked before anything starts.
+        let live = match crate::live::options(args)? {
+            Some(opts) => Some((
+                opts,
+                crate::live::CliPeers::new(
+                    &root.join(WEFT_DIR),
+                    &self.start_dir()?,
+                    self.options()?.identity,
+                    &args.net,
+                    &args.peer,
+                )?,
+            )),
+            None => None,
+        };
         // Local commands: whoever holds the repo serves it (see daemon.rs).
         let daemon = crate::daemon::Daemon::start(Arc::clone(&repo), &root.join(WEFT_DIR))?;
 
@@ -566,6 +608,14 @@ impl<'a> Ctx<'a> {
                 out,
             )?;
         }
+        // Syncs in the background until the server stops (dropping it ends its thread).
+        let live = match live {
+            Some((opts, peers)) => Some(
+                weft_sync::live::Live::start(Arc::clone(&repo), peers, opts)
+                    .context("cannot start live sync")?,
+            ),
+            None => None,
+        };
 
         // A supervisor that holds a pipe to our stdin stops us by closing it. A terminal or
         // /dev/null is left alone: reading a terminal from the background would suspend us
@@ -590,6 +640,7 @@ impl<'a> Ctx<'a> {
         }
         out.flush()?;
         stop.wait();
+        drop(live);
         drop(daemon);
         Ok(())
     }

@@ -488,6 +488,7 @@ mod imp {
                     reader,
                     stream,
                     "a local client",
+                    "local",
                     weft_sync::transport::DEFAULT_TIMEOUT,
                     // The socket is mode 0600: whoever reaches it has the repo anyway.
                     &weft_sync::Access::trusted(),

@@ -6,6 +6,8 @@ mod cmd;
 mod daemon;
 mod demo;
 mod graph;
+mod lab;
+mod live;
 mod net;
 mod stop;
 
@@ -226,7 +228,7 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
     let ctx = Ctx::new(cli);
     if matches!(
         cli.command,
-        Command::Init { .. } | Command::Demo | Command::Clone { .. }
+        Command::Init { .. } | Command::Demo | Command::Lab(_) | Command::Clone { .. }
     ) {
         return finish(ctx.run_standalone(out), out, err);
     }

@@ -154,12 +154,18 @@ pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Wr
 /// `origin`.
 /// A relative path given on the command line is taken from `base` (the caller's directory); one
 /// stored under a remote name, from the repo's root (so it means the same from any directory).
-pub fn resolve(weft_dir: &Path, base: &Path, arg: Option<&str>) -> Result<(String, Remote)> {
+/// Returns the remote's name when the argument named one (`None` for a URL or path given as
+/// such), its URL, and where it is.
+pub fn resolve_named(
+    weft_dir: &Path,
+    base: &Path,
+    arg: Option<&str>,
+) -> Result<(Option<String>, String, Remote)> {
     let remotes = load_remotes(weft_dir)?;
     let name = arg.unwrap_or(ORIGIN);
     let root = weft_dir.parent().unwrap_or(weft_dir);
-    let (url, remote, base) = match remotes.iter().find(|(n, _)| n == name) {
-        Some((_, url)) => (url.clone(), parse_url(url)?, root),
+    let (named, url, remote, base) = match remotes.iter().find(|(n, _)| n == name) {
+        Some((n, url)) => (Some(n.clone()), url.clone(), parse_url(url)?, root),
         None => {
             let looks_like_url = name.contains("://")
                 || name.contains('/')
@@ -168,12 +174,12 @@ pub fn resolve(weft_dir: &Path, base: &Path, arg: Option<&str>) -> Result<(Strin
             if arg.is_none() || !looks_like_url {
                 return Err(UnknownRemote(name.to_string()).into());
             }
-            (name.to_string(), parse_url(name)?, base)
+            (None, name.to_string(), parse_url(name)?, base)
         }
     };
     Ok(match remote {
-        Remote::Path(p) => (url, Remote::Path(base.join(p))),
-        other => (url, other),
+        Remote::Path(p) => (named, url, Remote::Path(base.join(p))),
+        other => (named, url, other),
     })
 }
 
@@ -239,7 +245,7 @@ pub struct PeerKeyMismatch(pub String);
 
 /// Where the key a `tcp://` server must hold came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PinSource {
+pub(crate) enum PinSource {
     /// `tcp://KEY@host:port`.
     Url,
     /// `.weft/known_peers`.
@@ -265,7 +271,7 @@ fn client_identity(identity: Option<&Identity>, weft_dir: &Path) -> Result<Ident
 
 /// Sets up `copts` to authenticate to `remote` if it is a `tcp://` server: our key, and the key
 /// it must hold (from its URL, else from `.weft/known_peers`). Returns where that came from.
-fn prepare_tcp(
+pub(crate) fn prepare_tcp(
     remote: &Remote,
     weft_dir: &Path,
     identity: Option<&Identity>,
@@ -288,18 +294,18 @@ fn prepare_tcp(
 
 /// After a sync with `remote`: remembers the key a `tcp://` server proved it holds, or turns a
 /// key mismatch into one line that says how to fix it.
-fn after_tcp(
+pub(crate) fn after_tcp(
     remote: &Remote,
     weft_dir: &Path,
     pin: Option<PinSource>,
     result: Result<Synced, weft_sync::Error>,
-) -> Result<Stats> {
+) -> Result<Synced> {
     match result {
         Ok(synced) => {
             if let (Some(addr), Some(key)) = (remote.tcp_addr(), synced.peer_key) {
                 remember_peer(weft_dir, &addr, key)?;
             }
-            Ok(synced.stats)
+            Ok(synced)
         }
         Err(weft_sync::Error::WrongPeerKey {
             addr,
@@ -462,8 +468,10 @@ pub fn sync(
     call: &SyncCall<'_>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let (url, remote) = resolve(weft_dir, base, call.remote)?;
+    let (name, url, remote) = resolve_named(weft_dir, base, call.remote)?;
     let mut copts = connect_options(call.net)?;
+    // What arrives is recorded as delivered by the remote's name (by its URL if it has none).
+    copts.source = Some(name.clone().unwrap_or_else(|| url.clone()));
     let pin = prepare_tcp(&remote, weft_dir, call.identity.as_ref(), &mut copts)?;
     let progress = Progress::new(!call.json && !call.quiet);
     let stats = transport::sync(
@@ -477,7 +485,14 @@ pub fn sync(
         &mut |s| progress.update(s),
     );
     progress.finish();
-    let stats = after_tcp(&remote, weft_dir, pin, stats)?;
+    let synced = after_tcp(&remote, weft_dir, pin, stats);
+    // A named remote's status (`weft status`) follows every attempt.
+    if let Some(name) = &name {
+        let outcome = synced.as_ref().map_err(|e| format!("{e:#}"));
+        let outcome = outcome.as_ref().map(|s| *s).map_err(String::as_str);
+        weft_sync::status::record(repo, name, &url, outcome)?;
+    }
+    let stats = synced?.stats;
     let verb = match call.direction {
         Direction::Pull => "pulled from",
         Direction::Push => "pushed to",
@@ -522,12 +537,13 @@ pub fn clone(
         let weft_dir = dir.join(WEFT_DIR);
         // Over TCP the clone authenticates with its own new key (or --identity's).
         let pin = prepare_tcp(&remote, &weft_dir, identity.as_ref(), &mut copts)?;
+        copts.source = Some(ORIGIN.to_string());
         // A path is remembered absolute: `url` is relative to where clone ran, not to the clone.
         let origin = match &remote {
             Remote::Path(p) => p.display().to_string(),
             _ => url.to_string(),
         };
-        save_remotes(&weft_dir, &[(ORIGIN.to_string(), origin)])?;
+        save_remotes(&weft_dir, &[(ORIGIN.to_string(), origin.clone())])?;
         let progress = Progress::new(!json && !quiet);
         let stats = transport::sync(
             &repo,
@@ -540,8 +556,10 @@ pub fn clone(
             &mut |s| progress.update(s),
         );
         progress.finish();
+        let synced = after_tcp(&remote, &weft_dir, pin, stats)?;
+        weft_sync::status::record(&repo, ORIGIN, &origin, Ok(&synced))?;
         repo.flush()?;
-        let stats = after_tcp(&remote, &weft_dir, pin, stats)?;
+        let stats = synced.stats;
         // sled writes its page-table snapshot only when it opens a database, so the first
         // open after a big import replays the whole log (a third of a second for 100,000
         // changes). Pay that here, once, rather than in the first command after the clone.
@@ -604,11 +622,16 @@ pub fn serve_stdio(repo: &Repo, net: &NetArgs) -> Result<()> {
     let timeout = timeout(net)?;
     let stdin = transport::TimeoutReader::new(std::io::stdin(), timeout);
     // Whoever can run `weft serve --stdio` on this repo (locally, or through ssh) has it all.
+    // The changes the peer pushes are recorded as delivered over ssh, or by a local process.
+    let ssh = ["SSH_CONNECTION", "SSH_CLIENT"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
     server::serve_stream(
         repo,
         stdin,
         std::io::stdout().lock(),
         "stdio",
+        if ssh { "ssh" } else { "local" },
         timeout,
         &Access::trusted(),
     )?;

@@ -5,6 +5,7 @@
 //! partitions), in virtual time, from a seed. [`sweep`] runs it over ranges of a parameter and
 //! [`plot`] draws the results. The `weft lab` command is the front end.
 
+#![allow(clippy::result_large_err)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod plot;

@@ -366,7 +366,55 @@ pub fn sweep(
     }
     let path = out.join("runs.csv");
     std::fs::write(&path, csv(&rows)).map_err(|e| io(&path, e))?;
+    staleness(plan, out)?;
     draw(plan, &rows, out)
+}
+
+/// Staleness over time for one seed of three ways to spread changes: gossip on a mesh, gossip
+/// plus an immediate push to two neighbours, and a ring.
+fn staleness(plan: &Plan, out: &Path) -> Result<(), Error> {
+    let base = Config {
+        sample_every: 0.1,
+        ..plan.base.clone()
+    };
+    let mut series = Vec::new();
+    for (name, cfg) in [
+        ("mesh gossip", base.clone()),
+        (
+            "mesh gossip + push to 2",
+            Config {
+                push_fanout: 2,
+                ..base.clone()
+            },
+        ),
+        (
+            "ring",
+            Config {
+                topology: Topology::Ring,
+                ..base.clone()
+            },
+        ),
+    ] {
+        let r = sim::run(&cfg)?;
+        series.push(Series {
+            name: name.into(),
+            points: r.staleness.iter().map(|s| (s.t, s.mean_missing)).collect(),
+            band: None,
+        });
+    }
+    chart(
+        out,
+        "staleness.svg",
+        &LineChart {
+            title: "Staleness over time: changes written but not yet held, mean over peers",
+            x_label: "time (s)",
+            y_label: "changes missing per peer (mean)",
+            log_x: false,
+            log_y: false,
+            series: &series,
+            reference: None,
+        },
+    )
 }
 
 fn io(path: &Path, source: std::io::Error) -> Error {
@@ -568,6 +616,7 @@ mod tests {
         assert_eq!(text.lines().count(), 6);
         assert!(text.starts_with("sweep,x,series,seed,converged"));
         for name in [
+            "staleness.svg",
             "peers.svg",
             "latency.svg",
             "elements.svg",

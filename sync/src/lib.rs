@@ -13,6 +13,13 @@
 //!   sides' author keys, and [`access`] decides what a key may read and push (ssh and local
 //!   links are trusted: whoever can run weft there has the repo).
 //!
+//! - Live: [`live::Live`] keeps a replica in sync with its peers in the background (gossip with
+//!   one random peer per interval, and every unconverged peer right after a local commit), and
+//!   [`status`] records per remote how the last sync went and how far apart the two replicas
+//!   are. The runnable example `sync/examples/live.rs` (`cargo run -p weft-sync --example
+//!   live`, reproduced in the [`live`] docs) shows both over loopback TCP; the test
+//!   `live::the_example_converges` runs the same code.
+//!
 //! Non-goals: partial replication inside a document.
 //!
 //! # Protocol (version 1)
@@ -90,10 +97,12 @@ pub mod bundle;
 mod error;
 pub mod frame;
 mod io;
+pub mod live;
 pub mod noise;
 pub mod peer;
 pub mod server;
 mod session;
+pub mod status;
 pub mod transport;
 
 pub use crate::{

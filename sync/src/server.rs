@@ -50,16 +50,19 @@ impl Default for ServeOptions {
 /// Answers one session on a byte stream, for a peer whose rights `access` gives
 /// ([`Access::trusted`] on stdio and the daemon socket; [`Access::peer`] with the key the
 /// handshake proved and the `--allow` list on TCP). A refused peer is sent why, and the
-/// refusal is returned as [`Error::Refused`].
+/// refusal is returned as [`Error::Refused`]. `peer` names the other side in errors; the
+/// changes it pushes are recorded as delivered by `source` (see [`weft_dag::Repo::arrivals`]):
+/// [`serve_tcp`] gives the peer's key in short form, `weft serve --stdio` gives `ssh` or `local`.
 pub fn serve_stream(
     repo: &Repo,
     reader: impl Read,
     writer: impl Write,
     peer: &str,
+    source: &str,
     timeout: Duration,
     access: &Access,
 ) -> Result<Stats, Error> {
-    let mut session = Responder::with_access(repo, access.clone())?;
+    let mut session = Responder::with_access(repo, access.clone())?.source(source);
     run(
         &mut session,
         reader,
@@ -115,6 +118,7 @@ fn serve_client(
         secured.reader,
         secured.writer,
         &name,
+        &key.short(),
         timeout,
         &access,
     ) {
@@ -132,7 +136,8 @@ fn serve_client(
 }
 
 /// Serves sessions on `listener` until accepting fails; each client gets a thread. The server
-/// authenticates as `identity` (normally the repo's own key, which clients pin).
+/// authenticates as `identity` (normally the repo's own key, which clients pin). The changes a
+/// client pushes are recorded as delivered by its key in short form ([`Author::short`]).
 pub fn serve_tcp(
     repo: Arc<Repo>,
     listener: TcpListener,

@@ -10,12 +10,14 @@
 //! the secure handshake too.
 
 use std::{
+    collections::HashMap,
     fmt,
     io::{self, Read, Write},
     net::{TcpStream, ToSocketAddrs},
     path::PathBuf,
     process::{Child, ChildStdin, Command, Stdio},
     sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc::{self, Receiver, RecvTimeoutError},
         Arc, Mutex,
     },
@@ -25,7 +27,7 @@ use std::{
 
 use weft_dag::{Author, Identity, Repo};
 
-use crate::{noise, run, Endpoint, Error, Initiator, Stats, SyncOptions};
+use crate::{noise, run, DocOutcome, Endpoint, Error, Initiator, Stats, SyncOptions};
 
 /// The default silence timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -231,6 +233,11 @@ pub struct ConnectOptions {
     /// key remembered from an earlier connection). `None`: whichever key it presents is
     /// accepted, and reported (trust on first use).
     pub expected_key: Option<Author>,
+    /// The name the arrival records of the changes this peer sends are kept under (see
+    /// [`weft_dag::Repo::arrivals`]); `None`: the URL.
+    pub source: Option<String>,
+    /// Ends the `tcp://` links opened with these options when triggered (see [`Cancel`]).
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for ConnectOptions {
@@ -242,7 +249,72 @@ impl Default for ConnectOptions {
             timeout: DEFAULT_TIMEOUT,
             identity: None,
             expected_key: None,
+            source: None,
+            cancel: None,
         }
+    }
+}
+
+/// A handle that ends the `tcp://` links opened with it, at once: [`Cancel::cancel`] shuts their
+/// sockets down, so a sync blocked on a silent peer returns (with an error) instead of waiting
+/// for the timeout, and no new link is opened with it afterwards. Links to child processes
+/// (paths, ssh) are not affected; they end at their silence timeout. Clones share the handle.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<CancelInner>);
+
+#[derive(Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    next: AtomicU64,
+    sockets: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancel")
+            .field("cancelled", &self.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cancel {
+    /// A handle that has not been triggered.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Ends every open link of this handle and refuses new ones.
+    pub fn cancel(&self) {
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let sockets = std::mem::take(&mut *self.sockets());
+        for s in sockets.values() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
+        self.0.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a socket to shut down on cancel; `None` if already cancelled.
+    fn register(&self, s: &TcpStream) -> io::Result<Option<u64>> {
+        let id = self.0.next.fetch_add(1, Ordering::SeqCst);
+        self.sockets().insert(id, s.try_clone()?);
+        // Checked after inserting: a cancel in between either sees the socket or is seen here.
+        if self.is_cancelled() {
+            self.sockets().remove(&id);
+            return Ok(None);
+        }
+        Ok(Some(id))
+    }
+
+    fn unregister(&self, id: u64) {
+        self.sockets().remove(&id);
     }
 }
 
@@ -263,6 +335,8 @@ pub struct Connection {
     child: Option<ChildLink>,
     name: String,
     peer_key: Option<Author>,
+    /// The cancel handle this link's socket is registered with.
+    cancel: Option<(Cancel, u64)>,
 }
 
 impl fmt::Debug for Connection {
@@ -304,6 +378,9 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        if let Some((cancel, id)) = &self.cancel {
+            cancel.unregister(*id);
+        }
         if let Some((child, _, _)) = &mut self.child {
             // The child ends by itself when its stdin closes; do not leave one behind if not.
             if matches!(child.try_wait(), Ok(None)) {
@@ -443,6 +520,7 @@ fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection
         child: Some((child, complaints, done_rx)),
         name,
         peer_key: None,
+        cancel: None,
     })
 }
 
@@ -511,6 +589,13 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
             stream.set_nodelay(true).map_err(io)?;
             stream.set_read_timeout(Some(opts.timeout)).map_err(io)?;
             stream.set_write_timeout(Some(opts.timeout)).map_err(io)?;
+            let cancel = match &opts.cancel {
+                Some(c) => match c.register(&stream).map_err(io)? {
+                    Some(id) => Some(Registered(Some((c.clone(), id)))),
+                    None => return Err(unreachable("cancelled".into())),
+                },
+                None => None,
+            };
             let reader = stream.try_clone().map_err(io)?;
             let identity = opts.identity.clone().unwrap_or_else(Identity::generate);
             let addr = Remote::Tcp {
@@ -533,7 +618,26 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
                 child: None,
                 name,
                 peer_key: Some(secured.remote),
+                cancel: cancel.and_then(Registered::keep),
             })
+        }
+    }
+}
+
+/// A socket registered with a [`Cancel`], unregistered on drop unless [`Registered::keep`]
+/// hands the registration over (to the [`Connection`]).
+struct Registered(Option<(Cancel, u64)>);
+
+impl Registered {
+    fn keep(mut self) -> Option<(Cancel, u64)> {
+        self.0.take()
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some((cancel, id)) = &self.0 {
+            cancel.unregister(*id);
         }
     }
 }
@@ -545,10 +649,14 @@ pub struct Synced {
     pub stats: Stats,
     /// The key the peer proved it holds (`tcp://` only), for the caller to remember.
     pub peer_key: Option<Author>,
+    /// Per document synced, the peer's heads and change count at the end of the session (see
+    /// [`Initiator::outcome`]); what [`crate::status::record`] keeps.
+    pub outcome: Vec<DocOutcome>,
 }
 
 /// Syncs `repo` with `remote` as the initiator; `progress` is called now and then with the
-/// session (see [`Endpoint::expected_in`]).
+/// session (see [`Endpoint::expected_in`]). The changes the peer sends are recorded as
+/// delivered by [`ConnectOptions::source`] (default: the URL).
 pub fn sync(
     repo: &Repo,
     remote: &Remote,
@@ -557,7 +665,11 @@ pub fn sync(
     progress: &mut dyn FnMut(&dyn Endpoint),
 ) -> Result<Synced, Error> {
     let mut conn = connect(remote, connect_opts)?;
-    let mut session = Initiator::new(repo, sync_opts)?;
+    let source = connect_opts
+        .source
+        .clone()
+        .unwrap_or_else(|| remote.to_string());
+    let mut session = Initiator::new(repo, sync_opts)?.source(&source);
     if conn.peer_key.is_some() {
         session = session.only_announced();
     }
@@ -575,6 +687,7 @@ pub fn sync(
         Ok(()) => Ok(Synced {
             stats: session.stats().clone(),
             peer_key: conn.peer_key(),
+            outcome: session.outcome(),
         }),
         // A child that failed before speaking (no such repo, ssh cannot connect) said why on
         // its stderr: that is the error worth showing.

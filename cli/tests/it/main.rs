@@ -18,6 +18,9 @@ mod env;
 mod errors;
 mod history;
 mod hostile;
+mod lab;
+#[cfg(unix)]
+mod live;
 mod output;
 mod repo;
 #[cfg(unix)]

@@ -8,13 +8,16 @@
 //!   and leave the victim sound;
 //! - [`noise`]: `tcp://` over real loopback sockets: the handshake, key pinning, men in the
 //!   middle, tampering, garbage and stalls;
-//! - [`access`]: what a key may read and push, through the session and over TCP.
+//! - [`access`]: what a key may read and push, through the session and over TCP;
+//! - [`live`]: live sync (`weft_sync::live`, and the example that shows it), the sync status,
+//!   arrival delays, and the bytes of a sync with nothing new.
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
 mod access;
 mod converge;
 mod hostile;
+mod live;
 mod noise;
 mod rounds;
 

@@ -1,0 +1,372 @@
+//! Live sync from the command line: `weft serve --peer/--interval/--debounce` (a
+//! [`weft_sync::live::Live`] whose peers are the remotes, with the same key pinning as `weft
+//! sync`), `weft status` and `weft convergence`.
+
+use std::{
+    collections::{HashMap, HashSet},
+    io::Write,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Result;
+use serde_json::json;
+use weft_dag::{DocId, Identity, Repo};
+use weft_sync::{
+    live::{LiveOptions, Peer, Peers},
+    status::{self, Delays, Figures, RemoteStatus},
+    transport::{ConnectOptions, Synced},
+};
+
+use crate::{
+    args::ServeArgs,
+    cmd::{time_str, write_json},
+    net::{self, NetArgs, PinSource},
+};
+
+/// Parses a duration such as `200ms`, `5s`, `1m` or `1h 30m` (for clap).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?}: {e} (examples: 200ms, 5s, 1m)"))
+}
+
+/// Parses `--interval`: a duration of at least 1 ms.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("interval {s:?} is too short (at least 1ms)"));
+    }
+    Ok(d)
+}
+
+/// Whether `weft serve` was asked to sync live, and how.
+pub fn options(args: &ServeArgs) -> Result<Option<LiveOptions>> {
+    if args.peer.is_empty() && args.interval.is_none() {
+        if args.debounce.is_some() {
+            return Err(crate::cmd::UsageError(
+                "--debounce needs live sync: give --interval or --peer".into(),
+            )
+            .into());
+        }
+        return Ok(None);
+    }
+    let defaults = LiveOptions::default();
+    Ok(Some(LiveOptions {
+        interval: args.interval.unwrap_or(defaults.interval),
+        debounce: args.debounce.unwrap_or(defaults.debounce),
+        ..defaults
+    }))
+}
+
+/// The peers of `weft serve`'s live sync: the `--peer` arguments, else every remote in
+/// `.weft/remotes`, resolved again before every round. `tcp://` peers are reached with the
+/// repo's key and must hold the key their URL or `.weft/known_peers` pins (remembered on first
+/// use), exactly as `weft sync` does.
+#[derive(Debug)]
+pub struct CliPeers {
+    weft_dir: PathBuf,
+    /// Where relative paths given with `--peer` start.
+    base: PathBuf,
+    identity: Option<Identity>,
+    connect: ConnectOptions,
+    args: Vec<String>,
+    /// Where each peer's pinned key came from, by peer name, for `after_sync`.
+    pins: HashMap<String, Option<PinSource>>,
+    /// Peers already warned about (a bad remote is reported once, not every round).
+    warned: HashSet<String>,
+}
+
+impl CliPeers {
+    /// Checks the `--peer` arguments now (an unknown remote name is exit 4, a bad URL exit 2).
+    pub fn new(
+        weft_dir: &Path,
+        base: &Path,
+        identity: Option<Identity>,
+        net: &NetArgs,
+        args: &[String],
+    ) -> Result<CliPeers> {
+        for a in args {
+            net::resolve_named(weft_dir, base, Some(a))?;
+        }
+        Ok(CliPeers {
+            weft_dir: weft_dir.to_path_buf(),
+            base: base.to_path_buf(),
+            identity,
+            connect: net::connect_options(net)?,
+            args: args.to_vec(),
+            pins: HashMap::new(),
+            warned: HashSet::new(),
+        })
+    }
+
+    fn peer(&mut self, arg: &str) -> Result<Peer> {
+        let (name, url, remote) = net::resolve_named(&self.weft_dir, &self.base, Some(arg))?;
+        let mut connect = self.connect.clone();
+        let pin = net::prepare_tcp(
+            &remote,
+            &self.weft_dir,
+            self.identity.as_ref(),
+            &mut connect,
+        )?;
+        let name = name.unwrap_or_else(|| url.clone());
+        self.pins.insert(name.clone(), pin);
+        Ok(Peer {
+            name,
+            url,
+            remote,
+            connect,
+        })
+    }
+}
+
+impl Peers for CliPeers {
+    fn peers(&mut self) -> Result<Vec<Peer>, String> {
+        let args = if self.args.is_empty() {
+            net::load_remotes(&self.weft_dir)
+                .map_err(|e| format!("{e:#}"))?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect()
+        } else {
+            self.args.clone()
+        };
+        let mut peers = Vec::new();
+        for a in args {
+            match self.peer(&a) {
+                Ok(p) => {
+                    self.warned.remove(&a);
+                    peers.push(p);
+                }
+                Err(e) => {
+                    if self.warned.insert(a.clone()) {
+                        tracing::warn!("live sync: leaving out {a:?}: {e:#}");
+                    }
+                }
+            }
+        }
+        Ok(peers)
+    }
+
+    fn after_sync(
+        &mut self,
+        peer: &Peer,
+        result: Result<Synced, weft_sync::Error>,
+    ) -> Result<Synced, String> {
+        let pin = self.pins.get(&peer.name).copied().flatten();
+        net::after_tcp(&peer.remote, &self.weft_dir, pin, result).map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn docs_of(repo: &Repo, only: Option<DocId>) -> Result<Vec<DocId>> {
+    Ok(match only {
+        Some(d) => vec![d],
+        None => repo.doc_ids()?,
+    })
+}
+
+/// `2 s ago`, `1h 3m ago`: an age rounded to what matters.
+fn age(ms: u64) -> String {
+    let d = if ms < 10_000 {
+        Duration::from_millis(ms)
+    } else {
+        Duration::from_secs(ms / 1000)
+    };
+    format!("{} ago", humantime::format_duration(d))
+}
+
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+/// `weft status`: per remote (configured or with a recorded sync), the last sync and how far
+/// apart the replicas are; and this repo's heads per document (`-d`: that document only).
+pub fn status(
+    repo: &Repo,
+    weft_dir: &Path,
+    only: Option<DocId>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let now = repo.now();
+    let docs = docs_of(repo, only)?;
+    let configured = net::load_remotes(weft_dir)?;
+    let mut recorded: Vec<RemoteStatus> = status::remotes(repo)?;
+    for r in &mut recorded {
+        r.docs.retain(|d| only.is_none_or(|o| o == d.doc));
+    }
+    // Configured remotes first, in file order, then peers known only from their records.
+    let mut remotes: Vec<(String, String, Option<RemoteStatus>, bool)> = Vec::new();
+    for (name, url) in &configured {
+        let rec = recorded
+            .iter()
+            .position(|r| r.remote == *name)
+            .map(|i| recorded.remove(i));
+        remotes.push((name.clone(), url.clone(), rec, true));
+    }
+    for r in recorded {
+        remotes.push((r.remote.clone(), r.url.clone(), Some(r), false));
+    }
+
+    if json {
+        let mut ours = Vec::new();
+        for &d in &docs {
+            ours.push(json!({
+                "doc": d.to_string(),
+                "name": repo.doc_name(d)?,
+                "heads": repo.heads(d)?.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+                "count": repo.change_count(d)?,
+            }));
+        }
+        let mut list = Vec::new();
+        for (name, url, rec, configured) in &remotes {
+            let mut v = match rec {
+                Some(r) => serde_json::to_value(r)?,
+                None => json!({
+                    "remote": name, "url": url, "last_attempt": null, "last_success": null,
+                    "last_error": null, "converged": false, "docs": [],
+                }),
+            };
+            v["configured"] = json!(configured);
+            v["last_success_age_ms"] = json!(rec
+                .as_ref()
+                .and_then(|r| r.last_success)
+                .map(|t| now.saturating_sub(t)));
+            list.push(v);
+        }
+        return write_json(out, &json!({"docs": ours, "remotes": list}));
+    }
+
+    for &d in &docs {
+        let heads = repo.heads(d)?;
+        let name = repo.doc_name(d)?.unwrap_or_else(|| d.to_string());
+        writeln!(out, "{name}: {}", plural(heads.len(), "head"))?;
+        for h in heads {
+            writeln!(out, "  {h}")?;
+        }
+    }
+    if remotes.is_empty() {
+        writeln!(out, "no remotes (see `weft remote add`)")?;
+    }
+    for (name, url, rec, _) in &remotes {
+        if name == url {
+            write!(out, "remote {name}: ")?;
+        } else {
+            write!(out, "remote {name} ({url}): ")?;
+        }
+        let Some(r) = rec else {
+            writeln!(out, "never synced")?;
+            continue;
+        };
+        match r.last_success {
+            Some(t) => write!(
+                out,
+                "last synced {} ({})",
+                time_str(t),
+                age(now.saturating_sub(t))
+            )?,
+            None => write!(out, "never synced successfully")?,
+        }
+        writeln!(
+            out,
+            ", {}",
+            if r.converged {
+                "converged"
+            } else {
+                "not converged"
+            }
+        )?;
+        if let Some(e) = &r.last_error {
+            writeln!(
+                out,
+                "  last attempt failed ({}): {e}",
+                age(now.saturating_sub(r.last_attempt))
+            )?;
+        }
+        for d in &r.docs {
+            let behind = d.behind.map_or_else(|| "?".to_string(), |b| b.to_string());
+            writeln!(
+                out,
+                "  {}: heads in common {}/{}, ahead {}, behind {behind}, {}",
+                d.name.clone().unwrap_or_else(|| d.doc.to_string()),
+                d.common.iter().filter(|c| d.ours.contains(c)).count(),
+                d.ours.len(),
+                d.ahead,
+                if d.converged {
+                    "converged"
+                } else {
+                    "not converged"
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn figures_line(out: &mut dyn Write, label: &str, f: &Figures) -> Result<()> {
+    let ms = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| format!("{v} ms"));
+    writeln!(
+        out,
+        "{label:<24} {:>7}  min {:>9}  median {:>9}  p99 {:>9}  max {:>9}",
+        f.count,
+        ms(f.min_ms),
+        ms(f.median_ms),
+        ms(f.p99_ms),
+        ms(f.max_ms)
+    )?;
+    Ok(())
+}
+
+/// `weft convergence`: how long the `n` most recent arrivals of each document (`-d`: of that
+/// one) took from their author to here.
+pub fn convergence(
+    repo: &Repo,
+    only: Option<DocId>,
+    n: u64,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let docs = docs_of(repo, only)?;
+    let limit = usize::try_from(n).unwrap_or(usize::MAX);
+    let d: Delays = status::delays(repo, &docs, limit)?;
+    if json {
+        return write_json(out, &serde_json::to_value(&d)?);
+    }
+    writeln!(
+        out,
+        "delay from the author's clock to arrival here, over the last {n} arrivals of each \
+         document ({} written here, left out):",
+        d.local
+    )?;
+    writeln!(out, "{:<24} {:>7}", "", "changes")?;
+    figures_line(out, "all peers", &d.all)?;
+    for s in &d.sources {
+        figures_line(out, &format!("from {}", s.source), &s.figures)?;
+    }
+    for doc in &d.docs {
+        let name = doc.name.clone().unwrap_or_else(|| doc.doc.to_string());
+        figures_line(out, &format!("document {name}"), &doc.figures)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_as_documented() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in ["", "5", "fast", "-1s", "1 parsec"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_interval("0ms").is_err());
+        assert_eq!(parse_interval("1ms"), Ok(Duration::from_millis(1)));
+    }
+}
