@@ -1,5 +1,10 @@
 //! `weft`: the command-line tool. The only crate that prints, and the only one using `anyhow`.
 
+/// mimalloc: the `lab` simulation allocates and frees small buffers at a high rate, and glibc's
+/// allocator cost it a fifth of its time (BENCHMARKS.md, "Lab").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod args;
 mod batch;
 mod cmd;

@@ -328,6 +328,13 @@ struct DocSession {
     summary_requested: bool,
     first: bool,
     done: bool,
+    /// What this session brings each side to: the responder's heads in its greeting, and ours
+    /// when the first request went out. Both sides may keep receiving changes from other
+    /// sessions while this one runs; chasing their newest heads could go on for as long as
+    /// writes continue elsewhere (a moving target), so the session ends when each side has
+    /// the other's heads as they were at the start. Later changes go in the next session.
+    goal_theirs: Vec<Cid>,
+    goal_ours: Option<Vec<Cid>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -507,6 +514,8 @@ impl<'r> Initiator<'r> {
             let their_heads = ad.map(|a| a.heads.clone()).unwrap_or_default();
             self.known.extend(their_heads.iter().copied());
             self.docs.push(DocSession {
+                goal_theirs: their_heads.clone(),
+                goal_ours: None,
                 doc,
                 their_name: ad.and_then(|a| a.name.clone()),
                 their_heads,
@@ -541,10 +550,14 @@ impl<'r> Initiator<'r> {
             if d.done {
                 continue;
             }
-            let heads = repo.heads(d.doc)?;
+            let heads = match &d.goal_ours {
+                Some(goal) => goal.clone(),
+                None => d.goal_ours.insert(repo.heads(d.doc)?).clone(),
+            };
             let have = present(repo, &d.their_heads)?;
             let all_theirs = have.len() == d.their_heads.len();
-            let want = dir.pulls() && !all_theirs;
+            let reached = present(repo, &d.goal_theirs)?.len() == d.goal_theirs.len();
+            let want = dir.pulls() && !all_theirs && !reached;
             let push = dir.pushes() && heads.iter().any(|h| !self.known.contains(h));
             if !want && !push {
                 d.done = true;

@@ -444,3 +444,42 @@ fn a_false_positive_when_syncing_both_ways_sends_nothing_twice() {
     assert_eq!((s.changes_out, r.redundant_in), (8, 0));
     assert_same(&a, &b, doc);
 }
+
+/// Both sides keep receiving changes from elsewhere while a session runs (a busy gossip
+/// network): the session brings each side to the other's heads as they were when it started,
+/// and ends, instead of chasing the newest heads round after round until it gives up.
+#[test]
+fn a_session_ends_while_both_sides_keep_changing() {
+    use weft_sync::{Endpoint, Initiator, Responder};
+
+    let a = Repo::memory(identity(1));
+    let main = a.doc("main").unwrap();
+    let b = writer_clone(&a, main, 2);
+    edit(&a, main, "a", 20);
+    edit(&b, main, "b", 20);
+    let a_start = a.heads(main).unwrap();
+    let b_start = b.heads(main).unwrap();
+    let mut i = Initiator::new(&b, crate::opts(Both)).unwrap();
+    let mut r = Responder::new(&a).unwrap();
+    let mut turns = 0;
+    while !i.is_done() {
+        while let Some(f) = i.poll_transmit().unwrap() {
+            r.handle(&f[4..]).unwrap();
+        }
+        while let Some(f) = r.poll_transmit().unwrap() {
+            i.handle(&f[4..]).unwrap();
+        }
+        // Between turns, each side commits a change that came from somewhere else.
+        edit(&a, main, &format!("a{turns}"), 1);
+        edit(&b, main, &format!("b{turns}"), 1);
+        turns += 1;
+        assert!(turns < 10, "the session keeps chasing new heads");
+    }
+    assert!(i.stats().round_trips <= 3, "{:?}", i.stats());
+    for h in a_start {
+        assert!(b.has_change(&h).unwrap(), "b lacks a's head {h}");
+    }
+    for h in b_start {
+        assert!(a.has_change(&h).unwrap(), "a lacks b's head {h}");
+    }
+}
