@@ -963,6 +963,28 @@ impl Repo {
     /// only painted changes are left, so its cost follows the size of the answer, not of the
     /// history. With an empty `base` the answer is the whole document.
     pub fn missing(&self, doc: DocId, base: &[Cid]) -> Result<Vec<(u64, Cid)>, Error> {
+        Ok(self
+            .missing_limited(doc, base, usize::MAX)?
+            .unwrap_or_default())
+    }
+
+    /// Like [`missing`](Repo::missing), but gives up (`None`) as soon as the answer has more
+    /// than `limit` changes, so a caller that has no use for a long answer does not pay for it.
+    pub fn missing_at_most(
+        &self,
+        doc: DocId,
+        base: &[Cid],
+        limit: usize,
+    ) -> Result<Option<Vec<(u64, Cid)>>, Error> {
+        self.missing_limited(doc, base, limit)
+    }
+
+    fn missing_limited(
+        &self,
+        doc: DocId,
+        base: &[Cid],
+        limit: usize,
+    ) -> Result<Option<Vec<(u64, Cid)>>, Error> {
         // cid -> (reached from base, parents), for changes queued in `heap`.
         let mut queued: HashMap<Cid, (bool, Vec<Cid>)> = HashMap::new();
         let mut heap: BinaryHeap<(u64, Cid)> = BinaryHeap::new();
@@ -981,7 +1003,11 @@ impl Repo {
             }
         }
         if !any_base {
-            return self.changes_by_height(doc).collect();
+            let all: Vec<(u64, Cid)> = self
+                .changes_by_height(doc)
+                .take(limit.saturating_add(1))
+                .collect::<Result<_, _>>()?;
+            return Ok((all.len() <= limit).then_some(all));
         }
         for (head, _) in self.heads_with_height(doc)? {
             if queued.contains_key(&head) {
@@ -1005,6 +1031,9 @@ impl Repo {
             if !painted {
                 unpainted -= 1;
                 out.push((height, cid));
+                if out.len() > limit {
+                    return Ok(None);
+                }
             }
             for p in parents {
                 match queued.get_mut(&p) {
@@ -1026,7 +1055,7 @@ impl Repo {
             }
         }
         out.sort_unstable();
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// The state of `doc` as it was at `heads`, replayed from the DAG into memory.

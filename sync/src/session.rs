@@ -570,19 +570,26 @@ impl<'r> Initiator<'r> {
                 base_set.extend(present(repo, &d.base)?);
             }
             base_set.extend(d.confirmed.iter().copied());
+            // The candidates feed our summary and, once the responder sent its own, the push.
+            // Unasked, a summary goes out only up to SPECULATIVE_SUMMARY candidates: past
+            // that, stop counting (with no shared base this would walk the whole history).
+            let needed = d.summary_requested || (push && d.their_summary.is_some());
             let candidates = if all_theirs || heads.is_empty() {
-                Vec::new()
+                Some(Vec::new())
+            } else if needed {
+                Some(repo.missing(d.doc, &base_set)?)
             } else {
-                repo.missing(d.doc, &base_set)?
+                repo.missing_at_most(d.doc, &base_set, SPECULATIVE_SUMMARY)?
             };
-            let bloom = (want
-                && !heads.is_empty()
-                && (candidates.len() <= SPECULATIVE_SUMMARY || d.summary_requested))
-                .then(|| {
+            let bloom = (want && !heads.is_empty())
+                .then_some(candidates.as_ref())
+                .flatten()
+                .map(|candidates| {
                     let items: Vec<&Cid> =
                         candidates.iter().map(|(_, c)| c).chain(&waiting).collect();
                     Bloom::from_items_salted(items.into_iter(), self.salts.next())
                 });
+            let candidates = candidates.unwrap_or_default();
             if push {
                 let send = if all_theirs {
                     cids(&repo.missing(d.doc, &d.their_heads)?)
@@ -1030,7 +1037,9 @@ impl<'r> Responder<'r> {
             shared.dedup();
             let mut base_set = shared.clone();
             base_set.extend(self.present_in(doc, &dq.have)?);
-            let candidates = if all_heads || !visible {
+            // Used to filter by the initiator's summary, and for our own summary when it pushes.
+            let needed = (dq.want && dq.bloom.is_some()) || dq.push;
+            let candidates = if all_heads || !visible || !needed {
                 Vec::new()
             } else {
                 repo.missing(doc, &base_set)?
