@@ -254,6 +254,43 @@ impl Import<'_> {
         Ok(())
     }
 
+    /// Another import of the same repo (a second sync session) may have committed a parent
+    /// that changes here wait for: they wait no longer. Without this they would wait for a
+    /// parent this import will never receive, and end as orphans although the repo has it.
+    fn release_stored(&mut self) -> Result<(), Error> {
+        // A released change that turns out to be stored too releases its own children: repeat
+        // until nothing moves.
+        loop {
+            let mut stored = Vec::new();
+            for p in self.wanted_by.keys() {
+                if !self.waiting.contains_key(p) && self.repo.has_change(p)? {
+                    stored.push(*p);
+                }
+            }
+            if stored.is_empty() {
+                return Ok(());
+            }
+            self.release(stored)?;
+        }
+    }
+
+    fn release(&mut self, stored: Vec<Cid>) -> Result<(), Error> {
+        for p in stored {
+            for child in self.wanted_by.remove(&p).unwrap_or_default() {
+                let Some(c) = self.waiting.remove(&child) else {
+                    continue;
+                };
+                self.waiting_bytes -= c.bytes.len();
+                if self.repo.has_change(&child)? {
+                    self.stats.n_duplicates += 1;
+                } else {
+                    self.admit(c)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a change whose parents are present to the group, then every waiting change that
     /// this makes ready.
     fn ready(&mut self, enc: EncodedChange) -> Result<(), Error> {
@@ -297,6 +334,7 @@ impl Import<'_> {
     /// commit). Waiting changes stay waiting.
     pub fn commit(&mut self) -> Result<(), Error> {
         let verified = self.verify_queued();
+        self.release_stored()?;
         // A change refused at commit (unauthorised, equivocating, a wrong height) is dropped and
         // the changes after it go back into the group: commit them too, and report the first
         // refusal. Each round drops at least the refused change, so this ends.

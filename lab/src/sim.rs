@@ -736,7 +736,12 @@ impl<'r> Sim<'r> {
         let mut error = None;
         for f in &frames {
             if let Err(e) = side.handle(&f[4..]) {
-                error = Some(e.to_string());
+                let who = if to_responder {
+                    "responder"
+                } else {
+                    "initiator"
+                };
+                error = Some(format!("{who}: {e}"));
                 break;
             }
         }

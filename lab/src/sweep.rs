@@ -110,6 +110,8 @@ pub struct Row {
     pub messages_per_peer: f64,
     /// Bytes per peer per second of virtual time.
     pub bytes_per_peer_per_s: f64,
+    /// Bytes per peer per change written: what spreading one change costs each peer.
+    pub bytes_per_change: f64,
     /// Sessions that failed.
     pub failed_sessions: u64,
     /// Real seconds the run took.
@@ -142,6 +144,7 @@ impl Row {
             bytes_per_peer: r.bytes_per_peer.mean,
             messages_per_peer: r.messages_per_peer.mean,
             bytes_per_peer_per_s: r.bytes_per_peer.mean / span,
+            bytes_per_change: r.bytes_per_peer.mean / r.config.changes.max(1) as f64,
             failed_sessions: r.failed_sessions,
             wall_seconds: r.wall_seconds,
         }
@@ -150,7 +153,7 @@ impl Row {
 
 const CSV_HEADER: &str = "sweep,x,series,seed,converged,convergence_s,delivery_median_s,\
 delivery_p99_s,mean_staleness,bytes_per_peer,messages_per_peer,bytes_per_peer_per_s,\
-failed_sessions,wall_s";
+bytes_per_change,failed_sessions,wall_s";
 
 /// Rows as CSV text, header included.
 pub fn csv(rows: &[Row]) -> String {
@@ -159,7 +162,7 @@ pub fn csv(rows: &[Row]) -> String {
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{:.4},{:.4},{:.4},{:.2},{:.0},{:.1},{:.0},{},{:.3}",
+            "{},{},{},{},{},{:.4},{:.4},{:.4},{:.2},{:.0},{:.1},{:.0},{:.0},{},{:.3}",
             r.sweep,
             r.x,
             r.series,
@@ -172,6 +175,7 @@ pub fn csv(rows: &[Row]) -> String {
             r.bytes_per_peer,
             r.messages_per_peer,
             r.bytes_per_peer_per_s,
+            r.bytes_per_change,
             r.failed_sessions,
             r.wall_seconds
         );
@@ -518,13 +522,13 @@ fn heat(plan: &Plan, rows: &[Row], out: &Path) -> Result<(), Error> {
             .collect()
     };
     let delay = grid(&|r| r.delivery_median);
-    let bytes = grid(&|r| r.bytes_per_peer_per_s);
+    let bytes = grid(&|r| r.bytes_per_change);
     let label = |g: &Vec<Vec<Option<f64>>>, f: &dyn Fn(f64) -> String| {
         g.iter()
             .map(|row| row.iter().map(|v| v.map(f)).collect())
             .collect::<Vec<Vec<Option<String>>>>()
     };
-    let bytes_text = label(&bytes, &human_rate);
+    let bytes_text = label(&bytes, &human_bytes);
     let delay_text = label(&delay, &|s| format!("{s:.2} s"));
     for (name, title, values, value_label, text) in [
         (
@@ -536,9 +540,9 @@ fn heat(plan: &Plan, rows: &[Row], out: &Path) -> Result<(), Error> {
         ),
         (
             "rate_interval_bytes.svg",
-            "Write rate vs sync interval: network cost per peer",
+            "Write rate vs sync interval: bytes each peer moves per change written",
             &bytes,
-            "bytes per peer per second",
+            "bytes per peer per change",
             &delay_text,
         ),
     ] {
@@ -561,13 +565,13 @@ fn heat(plan: &Plan, rows: &[Row], out: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn human_rate(b: f64) -> String {
+fn human_bytes(b: f64) -> String {
     if b >= 1e6 {
-        format!("{:.1} MB/s", b / 1e6)
+        format!("{:.1} MB", b / 1e6)
     } else if b >= 1e3 {
-        format!("{:.1} kB/s", b / 1e3)
+        format!("{:.1} kB", b / 1e3)
     } else {
-        format!("{b:.0} B/s")
+        format!("{b:.0} B")
     }
 }
 

@@ -556,7 +556,11 @@ impl<'r> Initiator<'r> {
             };
             let have = present(repo, &d.their_heads)?;
             let all_theirs = have.len() == d.their_heads.len();
-            let reached = present(repo, &d.goal_theirs)?.len() == d.goal_theirs.len();
+            // Past the goal, a change received that waits for a parent (one a Bloom false
+            // positive held back, or one the responder sent from newer heads) still has to be
+            // completed: keep asking for what is missing, or the session would end in orphans.
+            let reached =
+                present(repo, &d.goal_theirs)?.len() == d.goal_theirs.len() && waiting.is_empty();
             let want = dir.pulls() && !all_theirs && !reached;
             let push = dir.pushes() && heads.iter().any(|h| !self.known.contains(h));
             if !want && !push {

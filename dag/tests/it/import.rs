@@ -235,3 +235,37 @@ fn racing_imports_apply_each_change_once() {
     );
     assert!(dst.fsck().unwrap().is_ok());
 }
+
+/// Two imports of one repo (two sync sessions): the first holds changes that wait for a
+/// parent; the second commits that parent. The first must then commit its waiting changes (or
+/// count them as duplicates), not end in orphans naming a parent the repo has.
+#[test]
+fn a_parent_committed_by_another_import_releases_waiting_changes() {
+    let (_src, _doc, changes) = source(4);
+    // changes: genesis, c1, c2, c3, c4 (each the parent of the next).
+    let repo = empty(2);
+    let mut first = repo.import();
+    // c3 and c4 wait for c2.
+    first
+        .push_claimed(changes[3].0, changes[3].1.clone())
+        .unwrap();
+    first
+        .push_claimed(changes[4].0, changes[4].1.clone())
+        .unwrap();
+    first.commit().unwrap();
+    assert_eq!(first.n_waiting(), 2);
+    // Another session brings genesis..c3.
+    let mut second = repo.import();
+    for (cid, bytes) in &changes[..4] {
+        second.push_claimed(*cid, bytes.clone()).unwrap();
+    }
+    second.finish().unwrap();
+    assert!(repo.has_change(&changes[3].0).unwrap());
+    assert!(!repo.has_change(&changes[4].0).unwrap());
+    // The first import now needs nothing: c3 is a duplicate, c4 lands.
+    let stats = first.finish().unwrap();
+    assert_eq!(stats.applied, vec![changes[4].0]);
+    assert_eq!(stats.n_duplicates, 1);
+    assert_eq!(repo.heads(DocId(changes[0].0)).unwrap(), vec![changes[4].0]);
+    assert!(repo.fsck().unwrap().is_ok());
+}
