@@ -796,8 +796,10 @@ impl Repo {
     }
 
     /// How many changes of `doc` are stored: the sum over authors of the highest sequence
-    /// number (exact when every author's changes form a chain, as this repo writes them; one
-    /// read per author, not per change).
+    /// number (one read per author, not per change). Exact when each author's changes form a
+    /// chain, as weft writes them; it overcounts when a replica holds an author's seq N
+    /// without N-1, which needs a change that could not name all heads as parents (more than
+    /// `MAX_PARENTS`) or a client that skips its own changes.
     pub fn change_count(&self, doc: DocId) -> Result<u64, Error> {
         let mut n = 0u64;
         for entry in self

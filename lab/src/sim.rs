@@ -642,7 +642,8 @@ impl<'r> Sim<'r> {
         );
         self.flush(sid, true);
         self.flush(sid, false);
-        true
+        // A side that failed to emit its greeting has already ended the session.
+        self.sessions.contains_key(&sid)
     }
 
     /// Sends what one side of a session has to send, as one message.

@@ -215,6 +215,9 @@ pub fn apply(repo: &Repo, input: impl Read, path_for_errors: &str) -> Result<Bun
     let max_section = repo.store().options().max_block_size as u64 + SECTION_OVERHEAD;
 
     let mut import = repo.import();
+    // Arrival records name the bundle, so `weft convergence` does not count its changes as
+    // written here.
+    import.set_source(&format!("bundle {path_for_errors}"));
     let mut changes = 0u64;
     let pushed = (|| {
         while let Some((cid, block)) = r.section(changes, max_section)? {

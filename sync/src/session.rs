@@ -550,10 +550,15 @@ impl<'r> Initiator<'r> {
             if d.done {
                 continue;
             }
-            let heads = match &d.goal_ours {
-                Some(goal) => goal.clone(),
-                None => d.goal_ours.insert(repo.heads(d.doc)?).clone(),
-            };
+            let now = repo.heads(d.doc)?;
+            let goal = d.goal_ours.get_or_insert_with(|| now.clone()).clone();
+            // Announced: our heads now plus the goal's (the same downward-closed set, so the
+            // responder's exact difference stays exact), so that it confirms the goal heads even
+            // when changes from other sessions have grown past them here.
+            let mut heads = now.clone();
+            heads.extend(goal.iter().copied());
+            heads.sort();
+            heads.dedup();
             let have = present(repo, &d.their_heads)?;
             let all_theirs = have.len() == d.their_heads.len();
             // Past the goal, a change received that waits for a parent (one a Bloom false
@@ -562,7 +567,7 @@ impl<'r> Initiator<'r> {
             let reached =
                 present(repo, &d.goal_theirs)?.len() == d.goal_theirs.len() && waiting.is_empty();
             let want = dir.pulls() && !all_theirs && !reached;
-            let push = dir.pushes() && heads.iter().any(|h| !self.known.contains(h));
+            let push = dir.pushes() && goal.iter().any(|h| !self.known.contains(h));
             if !want && !push {
                 d.done = true;
                 continue;
@@ -602,10 +607,17 @@ impl<'r> Initiator<'r> {
                 } else {
                     Vec::new()
                 };
-                blocks.extend(
-                    send.into_iter()
-                        .filter(|c| !self.known.contains(c) && !self.sent.contains(c)),
-                );
+                // Only what the goal covers: a change that arrived since could be pushed without a
+                // parent that a false positive held back, and nothing after the goal would ask
+                // for it, so the responder would end with an orphan.
+                let beyond: HashSet<Cid> = if now == goal {
+                    HashSet::new()
+                } else {
+                    cids(&repo.missing(d.doc, &goal)?).into_iter().collect()
+                };
+                blocks.extend(send.into_iter().filter(|c| {
+                    !self.known.contains(c) && !self.sent.contains(c) && !beyond.contains(c)
+                }));
             }
             let samples = if d.first && !heads.is_empty() && !all_theirs && d.base.is_empty() {
                 samples(repo, d.doc)?

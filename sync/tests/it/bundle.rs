@@ -260,19 +260,23 @@ fn incremental_bundle_holds_exactly_the_new_changes() {
     // New changes on one document only, including a merge of two branches.
     edit(&a, main, "k", 2);
     let c = empty(3);
+    // c may write `main`: one more new change, the grant.
+    let mut tx = a.transaction(main);
+    tx.grant(c.author(), weft_dag::Role::Writer).unwrap();
+    tx.commit().unwrap();
     apply(&c, &create(&a, &[main], &[]).0).unwrap();
     edit(&c, main, "c", 1);
     edit(&a, main, "k", 1);
     apply(&a, &create(&c, &[main], &a.heads(main).unwrap()).0).unwrap();
     edit(&a, main, "k", 1);
     let new: BTreeSet<Cid> = all_changes(&a).difference(&before).copied().collect();
-    assert_eq!(new.len(), 5);
+    assert_eq!(new.len(), 6);
 
     let mut since = b.heads(main).unwrap();
     since.extend(b.heads(notes).unwrap());
     let (bytes, made) = create(&a, &[main, notes], &since);
     let parsed = Car::parse(&bytes);
-    assert_eq!(made.changes, 5);
+    assert_eq!(made.changes, 6);
     assert_eq!(parsed.cids().into_iter().collect::<BTreeSet<_>>(), new);
     // Parents first, in (height, CID) order.
     let keys: Vec<(u64, Cid)> = parsed
@@ -285,7 +289,7 @@ fn incremental_bundle_holds_exactly_the_new_changes() {
     assert_eq!(keys, sorted);
 
     let got = apply(&b, &bytes).unwrap();
-    assert_eq!((got.changes, got.applied, got.duplicates), (5, 5, 0));
+    assert_eq!((got.changes, got.applied, got.duplicates), (6, 6, 0));
     assert_same(&a, &b, main);
     assert_same(&a, &b, notes);
     assert_fsck(&b);
@@ -590,5 +594,20 @@ fn garbage_empty_and_wrong_version_are_bad_bundles() {
             "{name}: {reason:?} lacks {expected:?}"
         );
         assert_fsck(&b);
+    }
+}
+
+#[test]
+fn arrivals_name_the_bundle_they_came_from() {
+    let a = Repo::memory(identity(1));
+    let doc = a.doc("main").unwrap();
+    edit(&a, doc, "k", 3);
+    let (bytes, _) = create(&a, &[doc], &[]);
+    let b = empty(2);
+    apply(&b, &bytes).unwrap();
+    let arrivals = b.arrivals(doc, 100).unwrap();
+    assert_eq!(arrivals.len(), 4, "the genesis and three edits");
+    for a in arrivals {
+        assert_eq!(a.source.as_deref(), Some(format!("bundle {PATH}").as_str()));
     }
 }

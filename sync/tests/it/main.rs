@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
 mod access;
+mod bundle;
 mod converge;
 mod hostile;
 mod live;
