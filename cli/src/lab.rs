@@ -6,7 +6,10 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use weft_lab::{sweep, Config, Latency, Partition, Report, Topology};
 
-use crate::cmd::{write_json, UsageError};
+use crate::{
+    cmd::{write_json, UsageError},
+    live::parse_duration,
+};
 
 /// `weft lab ...`
 #[derive(Debug, Subcommand)]
@@ -54,7 +57,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 100)]
     pub keys: usize,
     /// How often each peer syncs with one random neighbour.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
     /// After a local write, also sync at once with this many random neighbours (0: off).
     #[arg(long, default_value_t = 0)]
@@ -66,7 +69,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub runs: u64,
     /// Give up after this much simulated time.
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub max_time: Duration,
 }
 
@@ -89,9 +92,7 @@ fn parse_topology(s: &str) -> Result<Topology, String> {
 }
 
 fn ms(s: &str) -> Result<f64, String> {
-    humantime::parse_duration(s)
-        .map(|d| d.as_secs_f64() * 1e3)
-        .map_err(|e| format!("{s:?}: {e}"))
+    parse_duration(s).map(|d| d.as_secs_f64() * 1e3)
 }
 
 fn parse_latency(s: &str) -> Result<Latency, String> {

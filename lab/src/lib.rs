@@ -46,5 +46,5 @@ pub enum Error {
     },
     /// Drawing a plot failed.
     #[error("drawing a plot: {0}")]
-    Plot(String),
+    Plot(#[from] plot::PlotError),
 }

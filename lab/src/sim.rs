@@ -171,7 +171,7 @@ impl Summary {
             return Summary::default();
         }
         v.sort_by(f64::total_cmp);
-        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        let at = |q: f64| quantile(v, q).unwrap_or_default();
         Summary {
             min: v[0],
             median: at(0.5),
@@ -180,6 +180,12 @@ impl Summary {
             max: v[v.len() - 1],
         }
     }
+}
+
+/// The `q` quantile of sorted values (the nearest of the two around it); `None` if empty.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get((last as f64 * q).round() as usize).copied()
 }
 
 /// Staleness at one moment.
@@ -279,8 +285,6 @@ struct Sim<'r> {
     busy: BTreeMap<(usize, usize), u64>,
     sessions: BTreeMap<u64, Session<'r>>,
     next_sid: u64,
-    /// Peers with an initiated gossip round in flight (one at a time each).
-    ticking: Vec<bool>,
     push_pending: Vec<bool>,
     writers: Vec<usize>,
     written: usize,
@@ -365,7 +369,6 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
         busy: BTreeMap::new(),
         sessions: BTreeMap::new(),
         next_sid: 0,
-        ticking: vec![false; cfg.peers],
         push_pending: vec![false; cfg.peers],
         writers,
         written: 0,
@@ -565,7 +568,8 @@ impl<'r> Sim<'r> {
     fn tick(&mut self, p: usize) {
         let next = self.t + us(self.cfg.interval);
         self.schedule(next, Event::Tick(p));
-        if self.ticking[p] {
+        // One initiated session at a time: a round waits for the last one to end.
+        if self.sessions.values().any(|s| s.a == p) {
             return;
         }
         let ns = &self.neighbours[p];
@@ -573,9 +577,7 @@ impl<'r> Sim<'r> {
             return;
         }
         let q = ns[self.rng.gen_range(0..ns.len())];
-        if self.open(p, q) {
-            self.ticking[p] = true;
-        }
+        self.open(p, q);
     }
 
     fn push(&mut self, p: usize) {
@@ -596,8 +598,8 @@ impl<'r> Sim<'r> {
         })
     }
 
-    /// Starts a session from `a` to `b`; false if it could not start.
-    fn open(&mut self, a: usize, b: usize) -> bool {
+    /// Starts a session from `a` to `b` (a failure to start counts as a failed session).
+    fn open(&mut self, a: usize, b: usize) {
         self.sessions_started += 1;
         if self.cut(a, b) {
             self.sessions_failed += 1;
@@ -605,7 +607,7 @@ impl<'r> Sim<'r> {
                 .failures
                 .entry("partitioned: could not connect".into())
                 .or_default() += 1;
-            return false;
+            return;
         }
         let sid = self.next_sid;
         self.next_sid += 1;
@@ -627,7 +629,7 @@ impl<'r> Sim<'r> {
             Err(e) => {
                 self.sessions_failed += 1;
                 *self.failures.entry(e.to_string()).or_default() += 1;
-                return false;
+                return;
             }
         };
         self.sessions.insert(
@@ -642,8 +644,6 @@ impl<'r> Sim<'r> {
         );
         self.flush(sid, true);
         self.flush(sid, false);
-        // A side that failed to emit its greeting has already ended the session.
-        self.sessions.contains_key(&sid)
     }
 
     /// Sends what one side of a session has to send, as one message.
@@ -762,7 +762,6 @@ impl<'r> Sim<'r> {
             if let Some(s) = self.sessions.remove(&sid) {
                 self.redundant += s.init.stats().redundant_in + s.resp.stats().redundant_in;
             }
-            self.ticking[a] = self.sessions.values().any(|o| o.a == a);
             self.drain(a);
             self.drain(b);
         }
@@ -784,7 +783,6 @@ impl<'r> Sim<'r> {
         };
         *self.failures.entry(key).or_default() += 1;
         let (a, b) = (s.a, s.b);
-        self.ticking[a] = self.sessions.values().any(|o| o.a == a);
         self.drain(a);
         self.drain(b);
     }

@@ -239,11 +239,8 @@ pub fn fit_linear(points: &[(f64, f64)]) -> Option<Fit> {
 /// The quantile `q` of the finite values of `v` (sorted in place); NaN if none.
 fn quantile(v: &mut Vec<f64>, q: f64) -> f64 {
     v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return f64::NAN;
-    }
     v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
+    sim::quantile(v, q).unwrap_or(f64::NAN)
 }
 
 /// Median and p10..p90 of `metric` per `(series, x)`, in first-seen order.
@@ -500,7 +497,7 @@ fn draw(plan: &Plan, rows: &[Row], out: &Path) -> Result<Findings, Error> {
 }
 
 fn chart(out: &Path, name: &str, c: &LineChart<'_>) -> Result<(), Error> {
-    plot::line_chart(&out.join(name), c).map_err(|e| Error::Plot(e.to_string()))
+    Ok(plot::line_chart(&out.join(name), c)?)
 }
 
 fn heat(plan: &Plan, rows: &[Row], out: &Path) -> Result<(), Error> {
@@ -559,8 +556,7 @@ fn heat(plan: &Plan, rows: &[Row], out: &Path) -> Result<(), Error> {
                 annotations: Some(text),
                 log_color: true,
             },
-        )
-        .map_err(|e| Error::Plot(e.to_string()))?;
+        )?;
     }
     Ok(())
 }

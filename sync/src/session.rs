@@ -157,6 +157,13 @@ impl Salts {
     }
 }
 
+/// A new import whose arrival records name `source`.
+fn import_from<'r>(repo: &'r Repo, source: &str) -> Import<'r> {
+    let mut import = repo.import();
+    import.set_source(source);
+    import
+}
+
 /// The greeting; the responder's lists `advertise`, the documents the peer may read.
 fn hello(repo: &Repo, me: ReplicaId, advertise: Option<&[DocId]>) -> Result<Hello, Error> {
     let docs = if let Some(docs) = advertise {
@@ -457,11 +464,7 @@ impl<'r> Initiator<'r> {
 
     fn import(&mut self) -> &mut Import<'r> {
         let (repo, source) = (self.repo, &self.source);
-        self.import.get_or_insert_with(|| {
-            let mut import = repo.import();
-            import.set_source(source);
-            import
-        })
+        self.import.get_or_insert_with(|| import_from(repo, source))
     }
 
     fn select_docs(&mut self, ads: Vec<DocAd>) -> Result<(), Error> {
@@ -954,11 +957,7 @@ impl<'r> Responder<'r> {
 
     fn import(&mut self) -> &mut Import<'r> {
         let (repo, source) = (self.repo, &self.source);
-        self.import.get_or_insert_with(|| {
-            let mut import = repo.import();
-            import.set_source(source);
-            import
-        })
+        self.import.get_or_insert_with(|| import_from(repo, source))
     }
 
     /// The refusal of a request that pushes into a document the peer may not write, if any.
