@@ -1,17 +1,25 @@
 //! The discrete-event simulation: real replicas ([`Repo`]s in memory) running the real sync
 //! state machines ([`Initiator`], [`Responder`]) over simulated links.
 //!
-//! Time is virtual (microseconds); nothing sleeps. An event queue ordered by `(time, seq)`
-//! holds writes, sync ticks, message deliveries, timeouts and samples. The protocol code runs
-//! unchanged: each side's frames are collected into one *message* per turn, which occupies the
-//! directed link for `bytes / bandwidth`, then arrives after the link's latency (or is lost, and
-//! the session times out and aborts, keeping what it verified, as over a real dropped link).
-//! Every source of randomness (topology, latencies, loss, write times and keys, gossip choices,
-//! keys, replica ids, Bloom filter salts) derives from the seed, so a run is reproducible.
+//! Time is virtual (microseconds); nothing sleeps. The protocol code runs unchanged: each
+//! side's frames are collected into one *message* per turn, which occupies the directed link
+//! for `bytes / bandwidth`, then arrives after the link's latency (or is lost, and both sides
+//! time out and abort, keeping what they verified, as over a real dropped link).
+//!
+//! Every peer owns its events (writes, sync rounds, pushes, arriving messages, timeouts), its
+//! session sides and its random stream, and an event touches only its own peer's repo. An
+//! event for another peer (a message, a timeout, a close) is always at least the shortest link
+//! latency (or the timeout) in the future. So the loop is *conservative parallel*: it runs
+//! windows that long, in which every peer handles its own events in order on any thread, then
+//! hands over what the peers sent each other at a barrier. Events are ordered by time, then by
+//! the peer that created them, then by that peer's count, so a seed reproduces a run exactly
+//! whatever the number of threads. Every source of randomness (topology, latencies, loss,
+//! write times and keys, gossip choices, keys, replica ids, Bloom filter salts) derives from
+//! the seed.
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap},
+    collections::{BTreeMap, BinaryHeap, HashMap},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -22,11 +30,12 @@ use std::{
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal};
+use rayon::prelude::*;
 use serde::Serialize;
 use weft_dag::{
     Change, Clock, DocId, Durability, Identity, Op, Repo, Role, Subscription, Value, VerifiedCache,
 };
-use weft_store::Store;
+use weft_store::{Cid, Store};
 use weft_sync::{peer, Direction, Endpoint, Initiator, Responder, SyncOptions};
 
 use crate::{Error, Topology};
@@ -236,70 +245,155 @@ pub struct Report {
     pub wall_seconds: f64,
 }
 
+/// A session: the peer that opened it and that peer's count of sessions.
+type Sid = (usize, u64);
+
+/// Orders events: virtual time, then the peer that created the event, then that peer's own
+/// count. Every peer numbers its own events, so the order never depends on which thread ran
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    t: u64,
+    origin: usize,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    key: Key,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 #[derive(Debug)]
 enum Event {
-    Write,
-    Tick(usize),
-    Push(usize),
+    /// Write change number `index` to key `key`.
+    Write { index: usize, key: usize },
+    /// A gossip round.
+    Tick,
+    /// The debounced push after a local write.
+    Push,
+    /// Peer `sid.0` opens a session with this one (the connection is set up).
+    Connect(Sid),
+    /// One message: every frame one side sent in one turn.
     Deliver {
-        sid: u64,
+        sid: Sid,
         to_responder: bool,
         frames: Vec<Vec<u8>>,
     },
-    Timeout(u64),
-    Sample,
+    /// A message of the session was lost: this side stops waiting.
+    Timeout { sid: Sid, responder: bool },
+    /// The other side of the session failed: this side ends too.
+    Closed { sid: Sid, responder: bool },
 }
 
-struct Session<'r> {
-    a: usize,
-    b: usize,
-    /// A message was lost: like a TCP stream missing a segment, nothing more gets through,
-    /// and the session waits for its timeout.
+/// One side of a session, held by the peer it runs on.
+enum Half<'r> {
+    Init(Initiator<'r>),
+    Resp(Responder<'r>),
+}
+
+impl Half<'_> {
+    fn endpoint(&mut self) -> &mut dyn Endpoint {
+        match self {
+            Half::Init(i) => i,
+            Half::Resp(r) => r,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Half::Init(i) => i.is_done(),
+            Half::Resp(r) => r.is_done(),
+        }
+    }
+}
+
+struct Side<'r> {
+    /// The peer at the other end.
+    other: usize,
+    /// This side lost a message: like a TCP stream missing a segment, nothing more gets
+    /// through, and the side waits for its timeout.
     stalled: bool,
-    init: Initiator<'r>,
-    resp: Responder<'r>,
+    half: Half<'r>,
 }
 
-/// Per-peer bookkeeping.
-#[derive(Default, Clone)]
-struct PeerStats {
-    bytes: u64,
-    messages: u64,
-    /// Data changes held (the setup's genesis and grant excluded).
-    held: usize,
+/// A directed link from a peer.
+struct Link {
+    latency: u64,
+    /// Until when the link is busy sending (bandwidth).
+    busy: u64,
 }
 
-struct Sim<'r> {
-    cfg: &'r Config,
-    repos: &'r [Repo],
-    subs: Vec<Subscription>,
+/// What every peer reads during a window and nobody writes.
+struct World<'a> {
+    cfg: &'a Config,
+    neighbours: &'a [Vec<usize>],
+    /// Virtual time of each data change's write, by CID. A change written in a window reaches
+    /// no other peer before the next one, so the writes are merged in between.
+    write_time: &'a HashMap<Cid, u64>,
+}
+
+impl World<'_> {
+    fn cut(&self, a: usize, b: usize, t: u64) -> bool {
+        self.cfg.partition.is_some_and(|part| {
+            let t = secs(t);
+            let side = |p: usize| (p as f64) < part.fraction * self.cfg.peers as f64;
+            t >= part.start && t < part.end && side(a) != side(b)
+        })
+    }
+}
+
+/// A replica and everything that happens on it: its own event queue, random stream and
+/// session sides, so that peers run in parallel within a window.
+struct Peer<'r> {
+    id: usize,
+    repo: &'r Repo,
     doc: DocId,
-    now: Arc<AtomicU64>,
+    clock: Arc<AtomicU64>,
+    sub: Subscription,
+    rng: ChaCha8Rng,
     t: u64,
     seq: u64,
-    queue: BinaryHeap<Reverse<(u64, u64)>>,
-    events: BTreeMap<u64, Event>,
-    rng: ChaCha8Rng,
-    neighbours: Vec<Vec<usize>>,
-    latency: BTreeMap<(usize, usize), u64>,
-    busy: BTreeMap<(usize, usize), u64>,
-    sessions: BTreeMap<u64, Session<'r>>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    /// Events for other peers, handed over at the end of the window.
+    outbox: Vec<(usize, Scheduled)>,
+    sides: BTreeMap<(Sid, bool), Side<'r>>,
     next_sid: u64,
-    push_pending: Vec<bool>,
-    writers: Vec<usize>,
-    written: usize,
-    /// Virtual time of each data change's write, by CID.
-    write_time: std::collections::HashMap<weft_store::Cid, u64>,
+    links: HashMap<usize, Link>,
+    push_pending: bool,
+    /// Data changes held (the setup's genesis and grant excluded).
+    held: usize,
+    complete_at: Option<u64>,
+    bytes: u64,
+    messages: u64,
     delays: Vec<f64>,
-    stats: Vec<PeerStats>,
-    complete: usize,
-    last_write: u64,
-    converged_at: Option<u64>,
-    sessions_started: u64,
-    sessions_failed: u64,
+    /// Changes written in this window, with their time.
+    written: Vec<(Cid, u64)>,
+    sessions: u64,
+    /// Failed sessions as this peer saw them: the session, whether this side responded, why.
+    failed: Vec<(Sid, bool, String)>,
     redundant: u64,
-    failures: BTreeMap<String, u64>,
-    staleness: Vec<Sample>,
+    error: Option<Error>,
 }
 
 fn us(seconds: f64) -> u64 {
@@ -318,15 +412,24 @@ fn seed_bytes(seed: u64, what: &str, i: u64) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// Runs one simulation.
+fn sid_number((a, n): Sid) -> u64 {
+    ((a as u64) << 40) | n
+}
+
+/// Runs one simulation, on the threads of the current rayon pool (the result does not depend
+/// on how many there are).
 pub fn run(cfg: &Config) -> Result<Report, Error> {
     cfg.check()?;
     let started = Instant::now();
-    let now = Arc::new(AtomicU64::new(EPOCH_MS));
     let verified = Arc::new(VerifiedCache::new());
-    let repos: Vec<Repo> = (0..cfg.peers)
-        .map(|i| {
-            let clock = now.clone();
+    let clocks: Vec<Arc<AtomicU64>> = (0..cfg.peers)
+        .map(|_| Arc::new(AtomicU64::new(EPOCH_MS)))
+        .collect();
+    let repos: Vec<Repo> = clocks
+        .iter()
+        .enumerate()
+        .map(|(i, clock)| {
+            let clock = clock.clone();
             let repo = Repo::with_store(
                 Store::memory(),
                 Identity::from_seed(seed_bytes(cfg.seed, "key", i as u64)),
@@ -347,46 +450,75 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
     writers.sort_unstable();
     let doc = setup(&repos, &writers, cfg.seed)?;
     let neighbours = cfg.topology.build(cfg.peers, &mut rng)?;
-    let mut latency = BTreeMap::new();
+    let mut peers: Vec<Peer<'_>> = repos
+        .iter()
+        .zip(clocks)
+        .enumerate()
+        .map(|(i, (repo, clock))| Peer {
+            id: i,
+            repo,
+            doc,
+            clock,
+            sub: repo.subscribe(),
+            rng: ChaCha8Rng::from_seed(seed_bytes(cfg.seed, "peer", i as u64)),
+            t: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            outbox: Vec::new(),
+            sides: BTreeMap::new(),
+            next_sid: 0,
+            links: HashMap::new(),
+            push_pending: false,
+            held: 0,
+            complete_at: None,
+            bytes: 0,
+            messages: 0,
+            delays: Vec::new(),
+            written: Vec::new(),
+            sessions: 0,
+            failed: Vec::new(),
+            redundant: 0,
+            error: None,
+        })
+        .collect();
+    let mut min_latency = u64::MAX;
     for (a, ns) in neighbours.iter().enumerate() {
         for &b in ns {
-            latency.insert((a, b), us(cfg.latency.sample(&mut rng) / 1e3));
+            // At least 1 µs: a message never arrives in the instant it is sent, which is what
+            // lets peers run side by side for the length of the shortest link.
+            let latency = us(cfg.latency.sample(&mut rng) / 1e3).max(1);
+            min_latency = min_latency.min(latency);
+            peers[a].links.insert(b, Link { latency, busy: 0 });
         }
     }
-    let mut sim = Sim {
+    // Every write, planned up front: a Poisson process of rate `write_rate` over the writers.
+    let mut write_times = Vec::with_capacity(cfg.changes);
+    let mut t = 0;
+    for index in 0..cfg.changes {
+        let u: f64 = rng.gen_range(f64::EPSILON..1.0);
+        t += us(-u.ln() / cfg.write_rate);
+        let w = writers[rng.gen_range(0..writers.len())];
+        let key = rng.gen_range(0..cfg.keys);
+        peers[w].schedule(w, t, Event::Write { index, key });
+        write_times.push(t);
+    }
+    for p in peers.iter_mut() {
+        let at = us(rng.gen_range(0.0..cfg.interval));
+        let id = p.id;
+        p.schedule(id, at, Event::Tick);
+    }
+    let mut engine = Engine {
         cfg,
-        repos: &repos,
-        subs: repos.iter().map(Repo::subscribe).collect(),
-        doc,
-        now,
-        t: 0,
-        seq: 0,
-        queue: BinaryHeap::new(),
-        events: BTreeMap::new(),
-        rng,
-        neighbours,
-        latency,
-        busy: BTreeMap::new(),
-        sessions: BTreeMap::new(),
-        next_sid: 0,
-        push_pending: vec![false; cfg.peers],
-        writers,
-        written: 0,
-        write_time: std::collections::HashMap::new(),
-        delays: Vec::new(),
-        stats: vec![PeerStats::default(); cfg.peers],
-        complete: 0,
-        last_write: 0,
-        converged_at: None,
-        sessions_started: 0,
-        sessions_failed: 0,
-        redundant: 0,
-        failures: BTreeMap::new(),
+        neighbours: &neighbours,
+        // Cross-peer events come at least one link latency (or one timeout) later.
+        window: min_latency.min(us(cfg.timeout)).max(1),
+        write_times,
+        write_time: HashMap::new(),
         staleness: Vec::new(),
     };
-    sim.start();
-    sim.run()?;
-    let report = sim.report(started);
+    let converged_at = engine.run(&mut peers)?;
+    let report = engine.report(&mut peers, converged_at, started);
+    drop(peers);
     // The claim "converged" is checked on the real repos, not on the bookkeeping.
     if report.converged {
         let first = repos[0].heads(doc)?;
@@ -396,6 +528,8 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
             }
         }
     }
+    // Dropping hundreds of repos is real work too; share it out.
+    repos.into_par_iter().for_each(drop);
     Ok(report)
 }
 
@@ -465,278 +599,445 @@ impl Config {
     }
 }
 
-impl<'r> Sim<'r> {
-    fn schedule(&mut self, at: u64, e: Event) {
-        self.seq += 1;
-        self.queue.push(Reverse((at, self.seq)));
-        self.events.insert(self.seq, e);
-    }
+/// The conservative parallel loop: windows as long as the shortest link, in which every peer
+/// handles its own events on its own, followed by a barrier that hands over what they sent.
+struct Engine<'a> {
+    cfg: &'a Config,
+    neighbours: &'a [Vec<usize>],
+    window: u64,
+    /// When each write is planned, ascending.
+    write_times: Vec<u64>,
+    write_time: HashMap<Cid, u64>,
+    staleness: Vec<Sample>,
+}
 
-    fn start(&mut self) {
-        let first_write = self.next_write_gap();
-        self.schedule(first_write, Event::Write);
-        for p in 0..self.cfg.peers {
-            let at = us(self.rng.gen_range(0.0..self.cfg.interval));
-            self.schedule(at, Event::Tick(p));
-        }
-        self.schedule(0, Event::Sample);
-    }
-
-    fn next_write_gap(&mut self) -> u64 {
-        // Exponential inter-arrival times: a Poisson process of rate `write_rate`.
-        let u: f64 = self.rng.gen_range(f64::EPSILON..1.0);
-        us(-u.ln() / self.cfg.write_rate)
-    }
-
-    fn run(&mut self) -> Result<(), Error> {
+impl Engine<'_> {
+    /// Runs until every peer holds every change (returning when the last one did) or the
+    /// time limit.
+    fn run(&mut self, peers: &mut [Peer<'_>]) -> Result<Option<u64>, Error> {
         let limit = us(self.cfg.max_time);
-        while let Some(Reverse((t, seq))) = self.queue.pop() {
-            if t > limit {
-                break;
+        let every = us(self.cfg.sample_every).max(1);
+        let mut next_sample = 0;
+        loop {
+            let next = peers
+                .iter()
+                .filter_map(Peer::next_time)
+                .min()
+                .filter(|&t| t <= limit);
+            // A sample at `s` sees every event before `s`: take those due before the next event.
+            while next_sample <= next.unwrap_or(limit) {
+                self.sample(peers, next_sample);
+                next_sample += every;
             }
-            self.t = t;
-            self.now.store(EPOCH_MS + t / 1_000, Ordering::Relaxed);
-            let Some(event) = self.events.remove(&seq) else {
-                continue;
+            let Some(t0) = next else {
+                return Ok(None);
             };
-            match event {
-                Event::Write => self.write()?,
-                Event::Tick(p) => self.tick(p),
-                Event::Push(p) => self.push(p),
+            let end = (t0 + self.window).min(next_sample).min(limit + 1);
+            let world = World {
+                cfg: self.cfg,
+                neighbours: self.neighbours,
+                write_time: &self.write_time,
+            };
+            peers.par_iter_mut().for_each(|p| p.run_until(end, &world));
+            let mut handed = Vec::new();
+            for p in peers.iter_mut() {
+                if let Some(e) = p.error.take() {
+                    return Err(e);
+                }
+                handed.append(&mut p.outbox);
+                self.write_time.extend(p.written.drain(..));
+            }
+            for (to, s) in handed {
+                peers[to].queue.push(Reverse(s));
+            }
+            if peers.iter().all(|p| p.complete_at.is_some()) {
+                let at = peers.iter().filter_map(|p| p.complete_at).max();
+                if let Some(t) = at {
+                    self.staleness.push(Sample {
+                        t: secs(t),
+                        written: self.cfg.changes,
+                        mean_missing: 0.0,
+                        max_missing: 0,
+                        up_to_date: 1.0,
+                    });
+                }
+                return Ok(at);
+            }
+        }
+    }
+
+    fn sample(&mut self, peers: &[Peer<'_>], t: u64) {
+        let n = peers.len() as f64;
+        let written = self.write_times.partition_point(|&w| w < t);
+        let missing: Vec<usize> = peers
+            .iter()
+            .map(|p| written.saturating_sub(p.held))
+            .collect();
+        self.staleness.push(Sample {
+            t: secs(t),
+            written,
+            mean_missing: missing.iter().sum::<usize>() as f64 / n,
+            max_missing: missing.iter().copied().max().unwrap_or(0),
+            up_to_date: missing.iter().filter(|&&m| m == 0).count() as f64 / n,
+        });
+    }
+
+    fn report(
+        &mut self,
+        peers: &mut [Peer<'_>],
+        converged_at: Option<u64>,
+        started: Instant,
+    ) -> Report {
+        let per_peer = |f: &dyn Fn(&Peer<'_>) -> u64| -> Summary {
+            let mut v: Vec<f64> = peers.iter().map(|p| f(p) as f64).collect();
+            Summary::of(&mut v)
+        };
+        let messages_per_peer = per_peer(&|p| p.messages);
+        let bytes_per_peer = per_peer(&|p| p.bytes);
+        // A failure can be seen from both sides: count each session once, by the initiator's
+        // account when it has one.
+        let mut seen: Vec<(Sid, bool, String)> = peers
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.failed))
+            .collect();
+        seen.sort();
+        seen.dedup_by(|later, first| later.0 == first.0);
+        let mut failures = BTreeMap::new();
+        for (_, _, why) in &seen {
+            // The first few reasons verbatim; then only how many more.
+            let key = if failures.len() < 8 || failures.contains_key(why) {
+                why.clone()
+            } else {
+                "other".into()
+            };
+            *failures.entry(key).or_default() += 1;
+        }
+        let mut delays: Vec<f64> = peers
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.delays))
+            .collect();
+        let last_write = self.write_times.last().copied().unwrap_or(0);
+        Report {
+            config: self.cfg.clone(),
+            converged: converged_at.is_some(),
+            last_write: secs(last_write),
+            convergence: converged_at.map(|t| secs(t.saturating_sub(last_write))),
+            delivery: Summary::of(&mut delays),
+            sessions: peers.iter().map(|p| p.sessions).sum(),
+            failed_sessions: seen.len() as u64,
+            messages_per_peer,
+            bytes_per_peer,
+            bytes_total: peers.iter().map(|p| p.bytes).sum::<u64>() / 2,
+            redundant_blocks: peers.iter().map(|p| p.redundant).sum(),
+            failures,
+            staleness: std::mem::take(&mut self.staleness),
+            wall_seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+impl<'r> Peer<'r> {
+    fn schedule(&mut self, to: usize, at: u64, event: Event) {
+        self.seq += 1;
+        let s = Scheduled {
+            key: Key {
+                t: at,
+                origin: self.id,
+                seq: self.seq,
+            },
+            event,
+        };
+        if to == self.id {
+            self.queue.push(Reverse(s));
+        } else {
+            self.outbox.push((to, s));
+        }
+    }
+
+    fn next_time(&self) -> Option<u64> {
+        self.queue.peek().map(|Reverse(s)| s.key.t)
+    }
+
+    /// Handles this peer's events before `end`, in order.
+    fn run_until(&mut self, end: u64, w: &World<'_>) {
+        while self.error.is_none() && self.next_time().is_some_and(|t| t < end) {
+            let Some(Reverse(s)) = self.queue.pop() else {
+                break;
+            };
+            self.t = s.key.t;
+            self.clock
+                .store(EPOCH_MS + self.t / 1_000, Ordering::Relaxed);
+            match s.event {
+                Event::Write { index, key } => {
+                    if let Err(e) = self.write(index, key, w) {
+                        self.error = Some(e);
+                    }
+                }
+                Event::Tick => self.tick(w),
+                Event::Push => self.push(w),
+                Event::Connect(sid) => self.connect(sid, w),
                 Event::Deliver {
                     sid,
                     to_responder,
                     frames,
-                } => self.deliver(sid, to_responder, frames),
-                Event::Timeout(sid) => {
-                    if let Some(mut s) = self.sessions.remove(&sid) {
-                        self.fail(&mut s, "a message was lost (timed out)".into());
+                } => self.deliver(sid, to_responder, frames, w),
+                Event::Timeout { sid, responder } => self.fail(
+                    (sid, responder),
+                    "a message was lost (timed out)".into(),
+                    w,
+                    false,
+                ),
+                Event::Closed { sid, responder } => {
+                    if let Some(mut side) = self.sides.remove(&(sid, responder)) {
+                        side.half.endpoint().abort();
                     }
                 }
-                Event::Sample => self.sample(),
             }
-            if self.converged_at.is_some() {
-                self.sample();
-                break;
-            }
+            self.drain(w);
         }
-        Ok(())
     }
 
-    fn write(&mut self) -> Result<(), Error> {
-        let w = self.writers[self.rng.gen_range(0..self.writers.len())];
-        let key = format!("k/{}", self.rng.gen_range(0..self.cfg.keys));
-        let mut tx = self.repos[w].transaction(self.doc);
-        tx.set(&key, Value::from(self.written as i64))?;
+    fn write(&mut self, index: usize, key: usize, w: &World<'_>) -> Result<(), Error> {
+        let mut tx = self.repo.transaction(self.doc);
+        tx.set(&format!("k/{key}"), Value::from(index as i64))?;
         if let Some(c) = tx.commit()? {
-            self.write_time.insert(c.cid, self.t);
+            self.written.push((c.cid, self.t));
         }
-        self.written += 1;
-        self.last_write = self.t;
-        self.drain(w);
-        if self.written < self.cfg.changes {
-            let gap = self.next_write_gap();
-            self.schedule(self.t + gap, Event::Write);
-        }
-        if self.cfg.push_fanout > 0 && !self.push_pending[w] {
-            self.push_pending[w] = true;
-            self.schedule(self.t + us(self.cfg.debounce), Event::Push(w));
+        if w.cfg.push_fanout > 0 && !self.push_pending {
+            self.push_pending = true;
+            let at = self.t + us(w.cfg.debounce);
+            self.schedule(self.id, at, Event::Push);
         }
         Ok(())
     }
 
-    /// Counts what a peer received since last time (its subscription), and whether every
-    /// peer now holds every change. A peer holds at most what was written, so holding
-    /// `changes` means the writes are over and this peer has them all.
-    fn drain(&mut self, p: usize) {
-        while let Some(e) = self.subs[p].try_next() {
-            self.stats[p].held += 1;
+    /// Counts what arrived since last time (the subscription), and when this peer came to
+    /// hold every change. A peer holds at most what was written, so holding `changes` means
+    /// the writes are over and this peer has them all.
+    fn drain(&mut self, w: &World<'_>) {
+        while let Some(e) = self.sub.try_next() {
+            self.held += 1;
             if !e.local {
-                if let Some(&w) = self.write_time.get(&e.cid) {
-                    self.delays.push(secs(self.t.saturating_sub(w)));
+                if let Some(&at) = w.write_time.get(&e.cid) {
+                    self.delays.push(secs(self.t.saturating_sub(at)));
                 }
             }
-            if self.stats[p].held == self.cfg.changes {
-                self.complete += 1;
-                if self.complete == self.cfg.peers {
-                    self.converged_at = Some(self.t);
-                }
+            if self.held == w.cfg.changes && self.complete_at.is_none() {
+                self.complete_at = Some(self.t);
             }
         }
     }
 
-    fn tick(&mut self, p: usize) {
-        let next = self.t + us(self.cfg.interval);
-        self.schedule(next, Event::Tick(p));
+    fn tick(&mut self, w: &World<'_>) {
+        let next = self.t + us(w.cfg.interval);
+        self.schedule(self.id, next, Event::Tick);
         // One initiated session at a time: a round waits for the last one to end.
-        if self.sessions.values().any(|s| s.a == p) {
+        if self.sides.keys().any(|&(_, responder)| !responder) {
             return;
         }
-        let ns = &self.neighbours[p];
+        let ns = &w.neighbours[self.id];
         if ns.is_empty() {
             return;
         }
         let q = ns[self.rng.gen_range(0..ns.len())];
-        self.open(p, q);
+        self.open(q, w);
     }
 
-    fn push(&mut self, p: usize) {
-        self.push_pending[p] = false;
-        let mut ns = self.neighbours[p].clone();
+    fn push(&mut self, w: &World<'_>) {
+        self.push_pending = false;
+        let mut ns = w.neighbours[self.id].clone();
         ns.shuffle(&mut self.rng);
-        ns.truncate(self.cfg.push_fanout);
+        ns.truncate(w.cfg.push_fanout);
         for q in ns {
-            self.open(p, q);
+            self.open(q, w);
         }
     }
 
-    fn cut(&self, a: usize, b: usize) -> bool {
-        self.cfg.partition.is_some_and(|part| {
-            let t = secs(self.t);
-            let side = |p: usize| (p as f64) < part.fraction * self.cfg.peers as f64;
-            t >= part.start && t < part.end && side(a) != side(b)
-        })
+    fn latency(&self, to: usize) -> u64 {
+        self.links.get(&to).map_or(1, |l| l.latency)
     }
 
-    /// Starts a session from `a` to `b` (a failure to start counts as a failed session).
-    fn open(&mut self, a: usize, b: usize) {
-        self.sessions_started += 1;
-        if self.cut(a, b) {
-            self.sessions_failed += 1;
-            *self
-                .failures
-                .entry("partitioned: could not connect".into())
-                .or_default() += 1;
+    /// Starts a session with `b` (a failure to start counts as a failed session).
+    fn open(&mut self, b: usize, w: &World<'_>) {
+        let sid = (self.id, self.next_sid);
+        self.next_sid += 1;
+        self.sessions += 1;
+        if w.cut(self.id, b, self.t) {
+            self.failed
+                .push((sid, false, "partitioned: could not connect".into()));
             return;
         }
-        let sid = self.next_sid;
-        self.next_sid += 1;
         let opts = SyncOptions {
             direction: Direction::Both,
             docs: None,
         };
-        let seed = seed_bytes(self.cfg.seed, "session", sid);
-        let made = Initiator::new(&self.repos[a], opts).and_then(|i| {
-            Ok((
-                i.source(&format!("peer-{b}")).seeded(seed),
-                Responder::new(&self.repos[b])?
-                    .source(&format!("peer-{a}"))
-                    .seeded(seed_bytes(self.cfg.seed, "session-r", sid)),
+        let made = Initiator::new(self.repo, opts).map(|i| {
+            i.source(&format!("peer-{b}")).seeded(seed_bytes(
+                w.cfg.seed,
+                "session",
+                sid_number(sid),
             ))
         });
-        let (init, resp) = match made {
-            Ok(sides) => sides,
-            Err(e) => {
-                self.sessions_failed += 1;
-                *self.failures.entry(e.to_string()).or_default() += 1;
-                return;
+        match made {
+            Ok(init) => {
+                self.sides.insert(
+                    (sid, false),
+                    Side {
+                        other: b,
+                        stalled: false,
+                        half: Half::Init(init),
+                    },
+                );
+                let at = self.t + self.latency(b);
+                self.schedule(b, at, Event::Connect(sid));
+                self.flush((sid, false), w);
             }
+            Err(e) => self.failed.push((sid, false, e.to_string())),
+        }
+    }
+
+    /// The responder's side of a new session.
+    fn connect(&mut self, sid: Sid, w: &World<'_>) {
+        let a = sid.0;
+        if w.cut(self.id, a, self.t) {
+            self.failed
+                .push((sid, true, "partitioned: the link went down".into()));
+            self.close_other(sid, true, a, w);
+            return;
+        }
+        let made = Responder::new(self.repo).map(|r| {
+            r.source(&format!("peer-{a}")).seeded(seed_bytes(
+                w.cfg.seed,
+                "session-r",
+                sid_number(sid),
+            ))
+        });
+        match made {
+            Ok(resp) => {
+                self.sides.insert(
+                    (sid, true),
+                    Side {
+                        other: a,
+                        stalled: false,
+                        half: Half::Resp(resp),
+                    },
+                );
+                self.flush((sid, true), w);
+            }
+            Err(e) => {
+                self.failed.push((sid, true, format!("responder: {e}")));
+                self.close_other(sid, true, a, w);
+            }
+        }
+    }
+
+    /// Tells the other side that this one failed: after one latency, or after the timeout when
+    /// the link is cut.
+    fn close_other(&mut self, sid: Sid, responder: bool, other: usize, w: &World<'_>) {
+        let delay = if w.cut(self.id, other, self.t) {
+            us(w.cfg.timeout)
+        } else {
+            self.latency(other)
         };
-        self.sessions.insert(
-            sid,
-            Session {
-                a,
-                b,
-                stalled: false,
-                init,
-                resp,
+        let at = self.t + delay;
+        self.schedule(
+            other,
+            at,
+            Event::Closed {
+                sid,
+                responder: !responder,
             },
         );
-        self.flush(sid, true);
-        self.flush(sid, false);
     }
 
     /// Sends what one side of a session has to send, as one message.
-    fn flush(&mut self, sid: u64, from_initiator: bool) {
-        let Some(s) = self.sessions.get_mut(&sid) else {
+    fn flush(&mut self, key: (Sid, bool), w: &World<'_>) {
+        let Some(side) = self.sides.get_mut(&key) else {
             return;
         };
-        if s.stalled {
+        if side.stalled {
             return;
         }
-        let side: &mut dyn Endpoint = if from_initiator {
-            &mut s.init
-        } else {
-            &mut s.resp
-        };
+        let to = side.other;
         let mut frames = Vec::new();
         let mut bytes = 0u64;
+        let endpoint = side.half.endpoint();
         loop {
-            match side.poll_transmit() {
+            match endpoint.poll_transmit() {
                 Ok(Some(f)) => {
                     bytes += f.len() as u64;
                     frames.push(f);
                 }
                 Ok(None) => break,
-                Err(e) => {
-                    if let Some(mut s) = self.sessions.remove(&sid) {
-                        self.fail(&mut s, e.to_string());
-                    }
-                    return;
-                }
+                Err(e) => return self.fail(key, e.to_string(), w, true),
             }
         }
         if frames.is_empty() {
             return;
         }
-        let (from, to) = if from_initiator {
-            (s.a, s.b)
-        } else {
-            (s.b, s.a)
-        };
-        self.stats[from].bytes += bytes;
-        self.stats[from].messages += 1;
-        let lost = self.cfg.loss > 0.0 && self.rng.gen_bool(self.cfg.loss);
-        if lost || self.cut(from, to) {
-            if let Some(s) = self.sessions.get_mut(&sid) {
-                s.stalled = true;
+        self.bytes += bytes;
+        self.messages += 1;
+        let (sid, responder) = key;
+        let lost = w.cfg.loss > 0.0 && self.rng.gen_bool(w.cfg.loss);
+        if lost || w.cut(self.id, to, self.t) {
+            if let Some(side) = self.sides.get_mut(&key) {
+                side.stalled = true;
             }
-            let at = self.t + us(self.cfg.timeout);
-            self.schedule(at, Event::Timeout(sid));
+            let at = self.t + us(w.cfg.timeout);
+            self.schedule(self.id, at, Event::Timeout { sid, responder });
+            self.schedule(
+                to,
+                at,
+                Event::Timeout {
+                    sid,
+                    responder: !responder,
+                },
+            );
             return;
         }
-        let transmit = if self.cfg.bandwidth > 0.0 {
-            us(bytes as f64 / self.cfg.bandwidth)
+        let transmit = if w.cfg.bandwidth > 0.0 {
+            us(bytes as f64 / w.cfg.bandwidth)
         } else {
             0
         };
-        let busy = self.busy.entry((from, to)).or_insert(0);
-        let start = (*busy).max(self.t);
-        *busy = start + transmit;
-        let arrive = start + transmit + self.latency.get(&(from, to)).copied().unwrap_or(0);
-        self.stats[to].bytes += bytes;
-        self.stats[to].messages += 1;
+        let now = self.t;
+        let (start, latency) = match self.links.get_mut(&to) {
+            Some(link) => {
+                let start = link.busy.max(now);
+                link.busy = start + transmit;
+                (start, link.latency)
+            }
+            None => (now, 1),
+        };
         self.schedule(
-            arrive,
+            to,
+            start + transmit + latency,
             Event::Deliver {
                 sid,
-                to_responder: from_initiator,
+                to_responder: !responder,
                 frames,
             },
         );
     }
 
-    fn deliver(&mut self, sid: u64, to_responder: bool, frames: Vec<Vec<u8>>) {
-        if self.cut_session(sid) {
-            if let Some(mut s) = self.sessions.remove(&sid) {
-                self.fail(&mut s, "partitioned: the link went down".into());
-            }
-            return;
-        }
-        let Some(s) = self.sessions.get_mut(&sid) else {
+    fn deliver(&mut self, sid: Sid, to_responder: bool, frames: Vec<Vec<u8>>, w: &World<'_>) {
+        self.bytes += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        self.messages += 1;
+        let key = (sid, to_responder);
+        let now = self.t;
+        let Some(side) = self.sides.get_mut(&key) else {
             return;
         };
-        if s.stalled {
+        if side.stalled {
             return;
         }
-        let (side, peer): (&mut dyn Endpoint, usize) = if to_responder {
-            (&mut s.resp, s.b)
-        } else {
-            (&mut s.init, s.a)
-        };
+        if w.cut(self.id, side.other, now) {
+            return self.fail(key, "partitioned: the link went down".into(), w, true);
+        }
+        let endpoint = side.half.endpoint();
         let mut error = None;
         for f in &frames {
-            if let Err(e) = side.handle(&f[4..]) {
+            if let Err(e) = endpoint.handle(&f[4..]) {
                 let who = if to_responder {
                     "responder"
                 } else {
@@ -746,89 +1047,27 @@ impl<'r> Sim<'r> {
                 break;
             }
         }
-        self.drain(peer);
         if let Some(e) = error {
-            if let Some(mut s) = self.sessions.remove(&sid) {
-                self.fail(&mut s, e);
+            return self.fail(key, e, w, true);
+        }
+        self.flush(key, w);
+        if self.sides.get(&key).is_some_and(|s| s.half.is_done()) {
+            if let Some(mut side) = self.sides.remove(&key) {
+                self.redundant += side.half.endpoint().stats().redundant_in;
             }
+        }
+    }
+
+    /// Ends this side of a session: it keeps what it verified. `notify`: tell the other side.
+    fn fail(&mut self, key: (Sid, bool), why: String, w: &World<'_>, notify: bool) {
+        let Some(mut side) = self.sides.remove(&key) else {
             return;
-        }
-        self.flush(sid, !to_responder);
-        let Some(s) = self.sessions.get(&sid) else {
-            return;
         };
-        if s.init.is_done() && s.resp.is_done() {
-            let (a, b) = (s.a, s.b);
-            if let Some(s) = self.sessions.remove(&sid) {
-                self.redundant += s.init.stats().redundant_in + s.resp.stats().redundant_in;
-            }
-            self.drain(a);
-            self.drain(b);
+        side.half.endpoint().abort();
+        let (sid, responder) = key;
+        if notify {
+            self.close_other(sid, responder, side.other, w);
         }
-    }
-
-    fn cut_session(&self, sid: u64) -> bool {
-        self.sessions.get(&sid).is_some_and(|s| self.cut(s.a, s.b))
-    }
-
-    fn fail(&mut self, s: &mut Session<'r>, why: String) {
-        s.init.abort();
-        s.resp.abort();
-        self.sessions_failed += 1;
-        // The first few reasons verbatim; then only how many more.
-        let key = if self.failures.len() < 8 || self.failures.contains_key(&why) {
-            why
-        } else {
-            "other".into()
-        };
-        *self.failures.entry(key).or_default() += 1;
-        let (a, b) = (s.a, s.b);
-        self.drain(a);
-        self.drain(b);
-    }
-
-    fn sample(&mut self) {
-        let n = self.cfg.peers as f64;
-        let missing: Vec<usize> = self
-            .stats
-            .iter()
-            .map(|s| self.written.saturating_sub(s.held))
-            .collect();
-        self.staleness.push(Sample {
-            t: secs(self.t),
-            written: self.written,
-            mean_missing: missing.iter().sum::<usize>() as f64 / n,
-            max_missing: missing.iter().copied().max().unwrap_or(0),
-            up_to_date: missing.iter().filter(|&&m| m == 0).count() as f64 / n,
-        });
-        if self.converged_at.is_none() {
-            let at = self.t + us(self.cfg.sample_every);
-            self.schedule(at, Event::Sample);
-        }
-    }
-
-    fn report(&mut self, started: Instant) -> Report {
-        let per_peer = |f: &dyn Fn(&PeerStats) -> u64| -> Summary {
-            let mut v: Vec<f64> = self.stats.iter().map(|s| f(s) as f64).collect();
-            Summary::of(&mut v)
-        };
-        Report {
-            config: self.cfg.clone(),
-            converged: self.converged_at.is_some(),
-            last_write: secs(self.last_write),
-            convergence: self
-                .converged_at
-                .map(|t| secs(t.saturating_sub(self.last_write))),
-            delivery: Summary::of(&mut self.delays),
-            sessions: self.sessions_started,
-            failed_sessions: self.sessions_failed,
-            messages_per_peer: per_peer(&|s| s.messages),
-            bytes_per_peer: per_peer(&|s| s.bytes),
-            bytes_total: self.stats.iter().map(|s| s.bytes).sum::<u64>() / 2,
-            redundant_blocks: self.redundant,
-            failures: std::mem::take(&mut self.failures),
-            staleness: std::mem::take(&mut self.staleness),
-            wall_seconds: started.elapsed().as_secs_f64(),
-        }
+        self.failed.push((sid, responder, why));
     }
 }

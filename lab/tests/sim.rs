@@ -39,9 +39,21 @@ fn a_seed_reproduces_a_run_exactly() {
         push_fanout: 1,
         ..small()
     };
-    let a = stable(run(&cfg).unwrap());
-    let b = stable(run(&cfg).unwrap());
+    // Peers run side by side within a window: the thread count must not matter.
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        stable(pool.install(|| run(&cfg).unwrap()))
+    };
+    let a = on(1);
+    let b = on(3);
     assert_eq!(a, b);
+    assert!(
+        a.failed_sessions > 0,
+        "loss and the partition fail sessions"
+    );
     let c = stable(
         run(&Config {
             seed: cfg.seed + 1,
