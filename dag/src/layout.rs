@@ -3,7 +3,11 @@
 
 use weft_store::{Cid, CID_LEN};
 
-use crate::{change::OpId, identity::Author, DocId};
+use crate::{
+    change::{Change, OpId},
+    identity::Author,
+    DocId,
+};
 
 /// Length of an encoded op id.
 pub const OPID_LEN: usize = 40;
@@ -30,6 +34,19 @@ pub struct ChangeMeta {
 const META_FIXED: usize = CID_LEN + 8 + 8 + 8 + 32 + 4;
 
 impl ChangeMeta {
+    /// The index entry of `change`, a change of `doc`.
+    pub fn of(doc: DocId, change: &Change) -> ChangeMeta {
+        ChangeMeta {
+            doc,
+            height: change.height,
+            seq: change.seq,
+            time: change.time,
+            author: change.author,
+            n_ops: change.ops.len() as u32,
+            parents: change.parents.clone(),
+        }
+    }
+
     /// Encodes: `doc height seq time author n_ops parents*`.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(META_FIXED + CID_LEN * self.parents.len());

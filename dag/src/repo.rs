@@ -265,6 +265,27 @@ pub struct Repo {
     /// Changes whose signature was checked, shared with other repos (see
     /// [`Repo::with_verified`]).
     verified: Option<Arc<VerifiedCache>>,
+    /// The index entries of stored changes, decoded (see [`MetaCache`]).
+    metas: Mutex<MetaCache>,
+}
+
+/// How many decoded index entries a repo keeps in memory (about 200 bytes each).
+pub const META_CACHE_ENTRIES: usize = 1 << 18;
+
+/// The `changes` index entries read or written lately, decoded: walks of the DAG (what a peer
+/// lacks, ancestry) read the same entries over and over. An entry is immutable (a change is
+/// named by its content and never removed), so it never goes stale; only changes that are
+/// stored get one, so a hit also answers "is it present". Cleared when full.
+#[derive(Debug, Default)]
+struct MetaCache(HashMap<Cid, ChangeMeta>);
+
+impl MetaCache {
+    fn insert(&mut self, cid: Cid, meta: ChangeMeta) {
+        if self.0.len() >= META_CACHE_ENTRIES {
+            self.0.clear();
+        }
+        self.0.insert(cid, meta);
+    }
 }
 
 /// A source of time in milliseconds since the Unix epoch, for [`Repo::with_clock`]: a
@@ -470,6 +491,7 @@ impl Repo {
             subscribers: Mutex::new(Subscribers::default()),
             clock: None,
             verified: None,
+            metas: Mutex::new(MetaCache::default()),
         }
     }
 
@@ -852,16 +874,25 @@ impl Repo {
 
     /// The index entry of a change, if it is present.
     pub fn change_meta(&self, cid: &Cid) -> Result<Option<ChangeMeta>, Error> {
+        if let Some(meta) = lock(&self.metas).0.get(cid) {
+            return Ok(Some(meta.clone()));
+        }
         match self.store.get(Keyspace::CHANGES, &cid.to_bytes())? {
             None => Ok(None),
-            Some(v) => ChangeMeta::decode(&v)
-                .map(Some)
-                .ok_or_else(|| corrupt("changes", "damaged change index entry")),
+            Some(v) => {
+                let meta = ChangeMeta::decode(&v)
+                    .ok_or_else(|| corrupt("changes", "damaged change index entry"))?;
+                lock(&self.metas).insert(*cid, meta.clone());
+                Ok(Some(meta))
+            }
         }
     }
 
     /// Whether a change is present.
     pub fn has_change(&self, cid: &Cid) -> Result<bool, Error> {
+        if lock(&self.metas).0.contains_key(cid) {
+            return Ok(true);
+        }
         Ok(self.store.contains(Keyspace::CHANGES, &cid.to_bytes())?)
     }
 
@@ -1143,6 +1174,12 @@ impl Repo {
         if applied.is_empty() {
             return Ok(());
         }
+        {
+            let mut metas = lock(&self.metas);
+            for (doc, enc) in applied {
+                metas.insert(enc.cid, ChangeMeta::of(*doc, &enc.change));
+            }
+        }
         for (doc, enc) in applied {
             if enc.change.is_membership() {
                 self.reauthorize(*doc)?;
@@ -1184,19 +1221,29 @@ impl Repo {
         let mut missing = Vec::new();
         let mut frontiers = Vec::new();
         for p in &c.parents {
-            match batch.get(Keyspace::CHANGES, &p.to_bytes())? {
+            // A parent is committed (so cached) or staged earlier in this batch.
+            let cached = lock(&self.metas).0.get(p).map(|m| (m.doc, m.height));
+            let parent = match cached {
+                Some(found) => Some(found),
+                None => match batch.get(Keyspace::CHANGES, &p.to_bytes())? {
+                    None => None,
+                    Some(v) => ChangeMeta::decode(&v)
+                        .map(|m| (m.doc, m.height))
+                        .map(Some)
+                        .ok_or_else(|| corrupt("changes", "damaged entry"))?,
+                },
+            };
+            match parent {
                 None => missing.push(*p),
-                Some(v) => {
-                    let meta = ChangeMeta::decode(&v)
-                        .ok_or_else(|| corrupt("changes", "damaged entry"))?;
-                    if meta.doc != doc {
+                Some((parent_doc, height)) => {
+                    if parent_doc != doc {
                         return Err(Error::InvalidChange {
                             cid,
-                            reason: format!("parent {p} belongs to document {}", meta.doc),
+                            reason: format!("parent {p} belongs to document {parent_doc}"),
                         });
                     }
-                    max_height = max_height.max(meta.height);
-                    frontiers.extend(acl::frontier_of(batch, &doc, meta.height, p)?);
+                    max_height = max_height.max(height);
+                    frontiers.extend(acl::frontier_of(batch, &doc, height, p)?);
                 }
             }
         }
@@ -1252,16 +1299,11 @@ impl Repo {
             }
         }
         batch.put_block(&cid, &enc.bytes)?;
-        let meta = ChangeMeta {
-            doc,
-            height: c.height,
-            seq: c.seq,
-            time: c.time,
-            author: c.author,
-            n_ops: c.ops.len() as u32,
-            parents: c.parents.clone(),
-        };
-        batch.put(Keyspace::CHANGES, &cid.to_bytes(), &meta.encode());
+        batch.put(
+            Keyspace::CHANGES,
+            &cid.to_bytes(),
+            &ChangeMeta::of(doc, c).encode(),
+        );
         batch.put(
             Keyspace::ARRIVALS,
             &layout::arrival_key(&doc, self.now(), &cid),
