@@ -203,7 +203,7 @@ impl Op {
                 ids.iter()
                     .map(|id| {
                         Ipld::List(vec![
-                            Ipld::Link(*id.change.as_cid()),
+                            Ipld::Link(id.change.to_cid()),
                             Ipld::Integer(id.index.into()),
                         ])
                     })

@@ -91,7 +91,7 @@ impl Value {
             Value::Float(f) => Ipld::Float(*f),
             Value::String(s) => Ipld::String(s.clone()),
             Value::Bytes(b) => Ipld::Bytes(b.clone()),
-            Value::Link(c) => Ipld::Link(*c.as_cid()),
+            Value::Link(c) => Ipld::Link(c.to_cid()),
             Value::Array(a) => Ipld::List(a.iter().map(Value::to_ipld).collect()),
             Value::Map(m) => Ipld::Map(m.iter().map(|(k, v)| (k.clone(), v.to_ipld())).collect()),
         }

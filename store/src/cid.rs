@@ -64,10 +64,19 @@ impl fmt::Display for Codec {
 
 /// A CIDv1 naming a block by the BLAKE3-256 hash of its bytes.
 ///
-/// Ordering is the byte order of the binary form, so sorted lists of CIDs (such as a change's
-/// parents) are canonical.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cid(cid::Cid);
+/// Only the parts that vary are stored: the codec byte and the digest. Every other byte of the
+/// binary form is fixed, so the derived ordering (codec, then digest) is the byte order of the
+/// binary form, and sorted lists of CIDs (such as a change's parents) are canonical.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cid {
+    /// The multicodec code, `0x71` or `0x55` (checked by every constructor).
+    code: u8,
+    /// The BLAKE3-256 digest.
+    digest: [u8; DIGEST_LEN],
+}
+
+/// The two header bytes of the binary form that follow the codec byte.
+const MH_HEADER: [u8; 2] = [BLAKE3_CODE as u8, DIGEST_LEN as u8];
 
 impl Cid {
     /// Hashes `bytes` and names them under `codec`.
@@ -78,40 +87,39 @@ impl Cid {
 
     /// Builds a CID from a BLAKE3-256 digest that the caller already computed.
     pub fn from_digest(codec: Codec, digest: [u8; DIGEST_LEN]) -> Cid {
-        // A 32-byte digest always fits the 64-byte multihash; `wrap` cannot fail here.
-        let mh = match Multihash::<64>::wrap(BLAKE3_CODE, &digest) {
-            Ok(mh) => mh,
-            Err(_) => unreachable_digest(),
-        };
-        Cid(cid::Cid::new_v1(codec.code(), mh))
+        Cid {
+            code: codec.code() as u8,
+            digest,
+        }
     }
 
     /// The codec of the named block.
     pub fn codec(&self) -> Codec {
         // Every constructor checks the codec.
-        Codec::from_code(self.0.codec()).unwrap_or(Codec::Raw)
+        Codec::from_code(u64::from(self.code)).unwrap_or(Codec::Raw)
     }
 
     /// The 32-byte BLAKE3 digest.
     pub fn digest(&self) -> [u8; DIGEST_LEN] {
-        let mut out = [0u8; DIGEST_LEN];
-        out.copy_from_slice(self.0.hash().digest());
-        out
+        self.digest
     }
 
     /// The 36-byte binary form.
     pub fn to_bytes(&self) -> [u8; CID_LEN] {
         let mut out = [0u8; CID_LEN];
         out[0] = 0x01;
-        out[1] = self.codec().code() as u8;
-        out[2] = BLAKE3_CODE as u8;
-        out[3] = DIGEST_LEN as u8;
-        out[4..].copy_from_slice(self.0.hash().digest());
+        out[1] = self.code;
+        out[2..4].copy_from_slice(&MH_HEADER);
+        out[4..].copy_from_slice(&self.digest);
         out
     }
 
     /// Parses the binary form, rejecting anything that is not a weft CID.
     pub fn from_bytes(bytes: &[u8]) -> Result<Cid, ParseError> {
+        if let Some(c) = Cid::from_weft_bytes(bytes) {
+            return Ok(c);
+        }
+        // Not a weft CID: let the general parser say what it is instead.
         let inner = cid::Cid::try_from(bytes).map_err(|e| ParseError::Malformed {
             input: hex_preview(bytes),
             reason: e.to_string(),
@@ -123,6 +131,17 @@ impl Cid {
             });
         }
         Cid::try_from(inner)
+    }
+
+    /// The binary form of a weft CID read directly, or `None` for anything else.
+    fn from_weft_bytes(bytes: &[u8]) -> Option<Cid> {
+        let &[version, code, hash, len, ref digest @ ..] =
+            <&[u8; CID_LEN]>::try_from(bytes).ok()?;
+        if version != 0x01 || [hash, len] != MH_HEADER {
+            return None;
+        }
+        let codec = Codec::from_code(u64::from(code))?;
+        Some(Cid::from_digest(codec, *digest))
     }
 
     /// Checks that `bytes` hash to this CID.
@@ -138,9 +157,14 @@ impl Cid {
         }
     }
 
-    /// The wrapped `cid::Cid`, for interop with IPLD libraries.
-    pub fn as_cid(&self) -> &cid::Cid {
-        &self.0
+    /// The same CID as a `cid::Cid`, for interop with IPLD libraries.
+    pub fn to_cid(&self) -> cid::Cid {
+        // A 32-byte digest always fits the 64-byte multihash; `wrap` cannot fail here.
+        let mh = match Multihash::<64>::wrap(BLAKE3_CODE, &self.digest) {
+            Ok(mh) => mh,
+            Err(_) => unreachable_digest(),
+        };
+        cid::Cid::new_v1(u64::from(self.code), mh)
     }
 }
 
@@ -167,46 +191,33 @@ impl TryFrom<cid::Cid> for Cid {
                 input: inner.to_string(),
             });
         }
-        if Codec::from_code(inner.codec()).is_none() {
+        let Some(codec) = Codec::from_code(inner.codec()) else {
             return Err(ParseError::UnsupportedCodec {
                 input: inner.to_string(),
                 code: inner.codec(),
             });
-        }
+        };
         let mh = inner.hash();
-        if mh.code() != BLAKE3_CODE || mh.size() as usize != DIGEST_LEN {
-            return Err(ParseError::UnsupportedHash {
+        match <[u8; DIGEST_LEN]>::try_from(mh.digest()) {
+            Ok(digest) if mh.code() == BLAKE3_CODE => Ok(Cid::from_digest(codec, digest)),
+            _ => Err(ParseError::UnsupportedHash {
                 input: inner.to_string(),
                 code: mh.code(),
-            });
+            }),
         }
-        Ok(Cid(inner))
     }
 }
 
 impl From<Cid> for cid::Cid {
     fn from(c: Cid) -> cid::Cid {
-        c.0
-    }
-}
-
-impl PartialOrd for Cid {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Cid {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // Same version, hash code and length everywhere: codec then digest is byte order.
-        (self.0.codec(), self.0.hash().digest()).cmp(&(other.0.codec(), other.0.hash().digest()))
+        c.to_cid()
     }
 }
 
 impl fmt::Display for Cid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // CIDv1 text form defaults to multibase base32 lower.
-        fmt::Display::fmt(&self.0, f)
+        fmt::Display::fmt(&self.to_cid(), f)
     }
 }
 
@@ -243,7 +254,11 @@ impl FromStr for Cid {
 
 impl serde::Serialize for Cid {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        // The IPLD link newtype around the binary form, exactly as `cid::Cid` writes it.
+        s.serialize_newtype_struct(
+            cid::serde::CID_SERDE_PRIVATE_IDENTIFIER,
+            serde_bytes::Bytes::new(&self.to_bytes()),
+        )
     }
 }
 

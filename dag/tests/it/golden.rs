@@ -248,11 +248,8 @@ fn check_structure(enc: &EncodedChange, parent: Option<&EncodedChange>) {
             assert_eq!(op["nonce"], Ipld::Bytes(vec![0x42; 16]));
         }
         Some(p) => {
-            assert_eq!(map["doc"], Ipld::Link(*p.cid.as_cid()));
-            assert_eq!(
-                map["parents"],
-                Ipld::List(vec![Ipld::Link(*p.cid.as_cid())])
-            );
+            assert_eq!(map["doc"], Ipld::Link(p.cid.to_cid()));
+            assert_eq!(map["parents"], Ipld::List(vec![Ipld::Link(p.cid.to_cid())]));
             let names: Vec<&Ipld> = ops
                 .iter()
                 .map(|op| match op {

@@ -182,7 +182,7 @@ proptest! {
         let bytes = c.to_bytes();
         prop_assert_eq!(&bytes[..4], &[0x01, codec.code() as u8, BLAKE3_CODE as u8, DIGEST_LEN as u8][..]);
         prop_assert_eq!(Cid::from_bytes(&bytes), Ok(c));
-        prop_assert_eq!(&c.as_cid().to_bytes()[..], &bytes[..]);
+        prop_assert_eq!(&c.to_cid().to_bytes()[..], &bytes[..]);
 
         let text = c.to_string();
         let expected_prefix = match codec {

@@ -170,7 +170,7 @@ fn header(version: i128, roots: &[Cid]) -> Ipld {
         ("version".to_string(), Ipld::Integer(version)),
         (
             "roots".to_string(),
-            Ipld::List(roots.iter().map(|c| Ipld::Link(*c.as_cid())).collect()),
+            Ipld::List(roots.iter().map(|c| Ipld::Link(c.to_cid())).collect()),
         ),
     ]))
 }
