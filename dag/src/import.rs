@@ -170,18 +170,26 @@ impl Import<'_> {
         self.unverified_bytes = 0;
         let cache = self.repo.verified_cache();
         let check = |(cid, bytes): (Cid, Vec<u8>)| -> Result<EncodedChange, Error> {
+            // The bytes hash to `cid` (checked when pushed), so they are the very bytes the
+            // cached change was decoded from.
+            if let Some(change) = cache.and_then(|c| c.get(&cid)) {
+                return Ok(EncodedChange { cid, bytes, change });
+            }
             let change = Change::decode(&cid, &bytes)?;
-            if !cache.is_some_and(|c| c.contains(&cid)) {
-                change.verify(&cid)?;
-                if let Some(c) = cache {
-                    c.insert(cid);
-                }
+            change.verify(&cid)?;
+            if let Some(c) = cache {
+                c.insert(cid, change.clone());
             }
             Ok(EncodedChange { cid, bytes, change })
         };
+        // Threads pay for signature checks, not for copies out of the cache.
+        let unchecked = queued
+            .iter()
+            .filter(|(cid, _)| !cache.is_some_and(|c| c.contains(cid)))
+            .count();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(queued.len().div_ceil(64))
+            .min(unchecked.div_ceil(64))
             .max(1);
         let results: Vec<Result<EncodedChange, Error>> = if threads == 1 {
             queued.into_iter().map(check).collect()

@@ -1,7 +1,7 @@
 //! [`Repo`]: the API that applications embed.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -313,11 +313,12 @@ impl std::fmt::Debug for Clock {
     }
 }
 
-/// CIDs of changes whose signature has been verified, shared between repos in one process (see
-/// [`Repo::with_verified`]). A CID names exact bytes, so a signature that verified once verifies
-/// again: many replicas in one process (a simulation) check each change once, not once each.
+/// Changes that were decoded and whose signature was verified, shared between repos in one
+/// process (see [`Repo::with_verified`]). A CID names exact bytes, so bytes that hash to a CID
+/// in the cache decode to the same change and carry the same valid signature: many replicas in
+/// one process (a simulation) decode and check each change once, not once each.
 #[derive(Debug, Default)]
-pub struct VerifiedCache(std::sync::RwLock<HashSet<Cid>>);
+pub struct VerifiedCache(std::sync::RwLock<HashMap<Cid, Change>>);
 
 impl VerifiedCache {
     /// An empty cache.
@@ -329,14 +330,23 @@ impl VerifiedCache {
         self.0
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(cid)
+            .contains_key(cid)
     }
 
-    pub(crate) fn insert(&self, cid: Cid) {
+    /// The decoded change, if its signature was verified.
+    pub(crate) fn get(&self, cid: &Cid) -> Option<Change> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(cid)
+            .cloned()
+    }
+
+    pub(crate) fn insert(&self, cid: Cid, change: Change) {
         self.0
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(cid);
+            .insert(cid, change);
     }
 }
 
@@ -502,8 +512,9 @@ impl Repo {
         self
     }
 
-    /// Shares one cache of verified signatures with other repos of this process: a change that
-    /// one of them verified is not verified again (its hash still is).
+    /// Shares one cache of verified changes with other repos of this process: a change that
+    /// one of them decoded and verified is neither decoded nor verified again (its hash still
+    /// is checked).
     pub fn with_verified(mut self, cache: Arc<VerifiedCache>) -> Repo {
         self.verified = Some(cache);
         self
