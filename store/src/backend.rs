@@ -40,6 +40,10 @@ pub struct RawBatch {
 pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Reads one value.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Whether a key is present. Backends should override this to avoid copying the value.
+    fn contains(&self, key: &[u8]) -> Result<bool, BackendError> {
+        Ok(self.get(key)?.is_some())
+    }
     /// Iterates the entries whose keys fall in the range.
     fn scan(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> EntryIter<'_>;
     /// Applies a batch atomically.

@@ -60,6 +60,10 @@ impl Backend for MemoryBackend {
         Ok(self.lock().live.get(key).cloned())
     }
 
+    fn contains(&self, key: &[u8]) -> Result<bool, BackendError> {
+        Ok(self.lock().live.contains_key(key))
+    }
+
     fn scan(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> EntryIter<'_> {
         // Snapshot the range so the iterator holds no lock.
         let inner = self.lock();

@@ -166,6 +166,10 @@ impl Backend for SledBackend {
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
+    fn contains(&self, key: &[u8]) -> Result<bool, BackendError> {
+        Ok(self.tree.contains_key(key)?)
+    }
+
     fn scan(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> EntryIter<'_> {
         let iter = self.tree.range::<Vec<u8>, _>((lower, upper));
         let map = |r: Result<(sled::IVec, sled::IVec), sled::Error>| {

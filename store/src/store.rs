@@ -221,7 +221,7 @@ impl Store {
 
     /// Whether a block is present.
     pub fn has_block(&self, cid: &Cid) -> Result<bool, Error> {
-        Ok(self.get_block(cid)?.is_some())
+        self.contains(Keyspace::BLOCKS, &cid.to_bytes())
     }
 
     /// Verifies and stores one block in its own batch.
@@ -252,7 +252,9 @@ impl Store {
 
     /// Whether a key is present in a keyspace.
     pub fn contains(&self, ks: Keyspace, key: &[u8]) -> Result<bool, Error> {
-        Ok(self.get(ks, key)?.is_some())
+        self.backend
+            .contains(&full_key(ks, key))
+            .map_err(Error::backend("reading"))
     }
 
     /// Iterates the entries of `ks` whose key starts with `prefix`, ascending. Keys are returned
@@ -393,7 +395,15 @@ impl Batch<'_> {
 
     /// Whether the key will be present after this batch commits.
     pub fn contains(&self, ks: Keyspace, key: &[u8]) -> Result<bool, Error> {
-        Ok(self.get(ks, key)?.is_some())
+        let k = full_key(ks, key);
+        match self.writes.get(&k) {
+            Some(pending) => Ok(pending.is_some()),
+            None => self
+                .store
+                .backend
+                .contains(&k)
+                .map_err(Error::backend("reading")),
+        }
     }
 
     /// The number of staged writes.
@@ -481,6 +491,24 @@ mod tests {
         b.delete(Keyspace::HEADS, b"a");
         drop(b);
         assert!(store.contains(Keyspace::HEADS, b"a").unwrap());
+    }
+
+    #[test]
+    fn batch_contains_sees_its_pending_writes() {
+        let store = Store::memory();
+        let mut b = store.batch();
+        b.put(Keyspace::HEADS, b"kept", b"");
+        b.put(Keyspace::HEADS, b"gone", b"");
+        b.commit().unwrap();
+        let mut b = store.batch();
+        b.put(Keyspace::HEADS, b"new", b"");
+        b.delete(Keyspace::HEADS, b"gone");
+        assert!(b.contains(Keyspace::HEADS, b"kept").unwrap());
+        assert!(b.contains(Keyspace::HEADS, b"new").unwrap());
+        assert!(!b.contains(Keyspace::HEADS, b"gone").unwrap());
+        assert!(!b.contains(Keyspace::HEADS, b"never").unwrap());
+        assert!(!store.contains(Keyspace::HEADS, b"new").unwrap());
+        assert!(store.contains(Keyspace::HEADS, b"gone").unwrap());
     }
 
     #[test]
