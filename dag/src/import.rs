@@ -11,9 +11,9 @@
 //! that was verified and had its parents is committed by [`Import::commit`] / [`Import::finish`],
 //! so a transfer cut off midway keeps all it verified; nothing unverified is ever written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use weft_store::{Cid, Codec, Keyspace};
+use weft_store::{Cid, CidMap, CidSet, Codec, Keyspace};
 
 use crate::{
     change::{Change, EncodedChange},
@@ -54,16 +54,16 @@ pub struct Import<'r> {
     /// Verified changes whose parents are present, in a valid order.
     group: Vec<EncodedChange>,
     group_bytes: usize,
-    in_group: HashSet<Cid>,
+    in_group: CidSet,
     /// Blocks whose hash is checked, queued to be decoded and verified together.
     unverified: Vec<(Cid, Vec<u8>)>,
-    unverified_ids: HashSet<Cid>,
+    unverified_ids: CidSet,
     unverified_bytes: usize,
     /// Verified changes waiting for a parent.
-    waiting: HashMap<Cid, EncodedChange>,
+    waiting: CidMap<EncodedChange>,
     waiting_bytes: usize,
     /// Missing parent -> the waiting changes that want it.
-    wanted_by: HashMap<Cid, Vec<Cid>>,
+    wanted_by: CidMap<Vec<Cid>>,
     stats: ImportStats,
     /// Who delivers these changes, for the arrival records.
     source: String,
@@ -76,13 +76,13 @@ impl Repo {
             repo: self,
             group: Vec::new(),
             group_bytes: 0,
-            in_group: HashSet::new(),
+            in_group: CidSet::default(),
             unverified: Vec::new(),
-            unverified_ids: HashSet::new(),
+            unverified_ids: CidSet::default(),
             unverified_bytes: 0,
-            waiting: HashMap::new(),
+            waiting: CidMap::default(),
             waiting_bytes: 0,
-            wanted_by: HashMap::new(),
+            wanted_by: CidMap::default(),
             stats: ImportStats::default(),
             source: String::new(),
         }

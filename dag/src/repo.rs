@@ -10,7 +10,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use weft_store::{Batch, Cid, Keyspace, Store};
+use weft_store::{Batch, Cid, CidMap, Keyspace, Store};
 
 use crate::{
     acl::{self, AclDoc, Member, Role},
@@ -277,7 +277,7 @@ pub const META_CACHE_ENTRIES: usize = 1 << 18;
 /// named by its content and never removed), so it never goes stale; only changes that are
 /// stored get one, so a hit also answers "is it present". Cleared when full.
 #[derive(Debug, Default)]
-struct MetaCache(HashMap<Cid, ChangeMeta>);
+struct MetaCache(CidMap<ChangeMeta>);
 
 impl MetaCache {
     fn insert(&mut self, cid: Cid, meta: ChangeMeta) {
@@ -318,7 +318,7 @@ impl std::fmt::Debug for Clock {
 /// in the cache decode to the same change and carry the same valid signature: many replicas in
 /// one process (a simulation) decode and check each change once, not once each.
 #[derive(Debug, Default)]
-pub struct VerifiedCache(std::sync::RwLock<HashMap<Cid, Change>>);
+pub struct VerifiedCache(std::sync::RwLock<CidMap<Change>>);
 
 impl VerifiedCache {
     /// An empty cache.
@@ -1030,7 +1030,7 @@ impl Repo {
         limit: usize,
     ) -> Result<Option<Vec<(u64, Cid)>>, Error> {
         // cid -> (reached from base, parents), for changes queued in `heap`.
-        let mut queued: HashMap<Cid, (bool, Vec<Cid>)> = HashMap::new();
+        let mut queued: CidMap<(bool, Vec<Cid>)> = CidMap::default();
         let mut heap: BinaryHeap<(u64, Cid)> = BinaryHeap::new();
         let mut unpainted = 0usize;
         let mut any_base = false;

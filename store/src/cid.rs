@@ -62,6 +62,13 @@ impl fmt::Display for Codec {
     }
 }
 
+/// A hash map keyed by CIDs, with a fast hasher (seeded at random per process, so keys a peer
+/// picks cannot be made to collide). DAG walks and imports look CIDs up millions of times.
+pub type CidMap<V> = std::collections::HashMap<Cid, V, foldhash::fast::RandomState>;
+
+/// A hash set of CIDs, with the hasher of [`CidMap`].
+pub type CidSet = std::collections::HashSet<Cid, foldhash::fast::RandomState>;
+
 /// A CIDv1 naming a block by the BLAKE3-256 hash of its bytes.
 ///
 /// Only the parts that vary are stored: the codec byte and the digest. Every other byte of the

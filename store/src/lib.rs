@@ -42,7 +42,7 @@ mod store;
 
 pub use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
-    cid::{Cid, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
+    cid::{Cid, CidMap, CidSet, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
     layout::Keyspace,
     memory::MemoryBackend,
     store::{Batch, Error, OpenError, Options, Store, DEFAULT_MAX_BLOCK_SIZE},

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 use weft_dag::{Change, Codec, DocId, Import, Repo};
-use weft_store::{Cid, Keyspace};
+use weft_store::{Cid, CidSet, Keyspace};
 
 use crate::{
     access::{Access, Perm},
@@ -263,9 +263,9 @@ fn filter(
     repo: &Repo,
     candidates: &[(u64, Cid)],
     summary: &Bloom,
-    asked: &HashSet<Cid>,
+    asked: &CidSet,
 ) -> Result<Vec<Cid>, Error> {
-    let mut sent: HashSet<Cid> = HashSet::new();
+    let mut sent = CidSet::default();
     let mut out = Vec::new();
     for (_, c) in candidates {
         let send = !summary.contains(c) || (!sent.is_empty() && has_parent_in(repo, c, &sent)?);
@@ -285,9 +285,9 @@ fn not_waiting(
     repo: &Repo,
     exact: &[(u64, Cid)],
     summary: &Bloom,
-    asked: &HashSet<Cid>,
+    asked: &CidSet,
 ) -> Result<Vec<Cid>, Error> {
-    let mut held: HashSet<Cid> = asked.clone();
+    let mut held: CidSet = asked.clone();
     let mut out = Vec::new();
     for (_, c) in exact {
         if summary.contains(c) && has_parent_in(repo, c, &held)? {
@@ -309,7 +309,7 @@ fn keep_verified(import: &mut Option<Import<'_>>) {
 }
 
 /// Whether some parent of change `c` is in `set`.
-fn has_parent_in(repo: &Repo, c: &Cid, set: &HashSet<Cid>) -> Result<bool, Error> {
+fn has_parent_in(repo: &Repo, c: &Cid, set: &CidSet) -> Result<bool, Error> {
     Ok(repo
         .change_meta(c)?
         .is_some_and(|m| m.parents.iter().any(|p| set.contains(p))))
@@ -364,10 +364,10 @@ pub struct Initiator<'r> {
     /// Indexes into `docs` of the current request's entries.
     asked: Vec<usize>,
     /// CIDs the responder is known to have: it announced or confirmed them, or they came from it.
-    known: HashSet<Cid>,
+    known: CidSet,
     /// CIDs pushed this session. Not `known`: the responder may not have been able to apply
     /// them yet (a parent held back by a false positive of its summary); its reply says.
-    sent: HashSet<Cid>,
+    sent: CidSet,
     import: Option<Import<'r>>,
     stats: Stats,
     expected_in: u64,
@@ -410,8 +410,8 @@ impl<'r> Initiator<'r> {
             out,
             docs: Vec::new(),
             asked: Vec::new(),
-            known: HashSet::new(),
-            sent: HashSet::new(),
+            known: CidSet::default(),
+            sent: CidSet::default(),
             import: Some(repo.import()),
             stats: Stats::default(),
             expected_in: 0,
@@ -606,15 +606,15 @@ impl<'r> Initiator<'r> {
                 let send = if all_theirs {
                     cids(&repo.missing(d.doc, &d.their_heads)?)
                 } else if let Some(summary) = &d.their_summary {
-                    filter(repo, &candidates, summary, &HashSet::new())?
+                    filter(repo, &candidates, summary, &CidSet::default())?
                 } else {
                     Vec::new()
                 };
                 // Only what the goal covers: a change that arrived since could be pushed without a
                 // parent that a false positive held back, and nothing after the goal would ask
                 // for it, so the responder would end with an orphan.
-                let beyond: HashSet<Cid> = if now == goal {
-                    HashSet::new()
+                let beyond: CidSet = if now == goal {
+                    CidSet::default()
                 } else {
                     cids(&repo.missing(d.doc, &goal)?).into_iter().collect()
                 };
@@ -1022,7 +1022,7 @@ impl<'r> Responder<'r> {
         }
         need.sort();
         blocks.extend(cids(&need));
-        let asked: HashSet<Cid> = req.need.iter().copied().collect();
+        let asked: CidSet = req.need.iter().copied().collect();
         for dq in req.docs {
             let doc = DocId(dq.doc);
             // A document the peer may not read is answered as one that is not here.
@@ -1100,7 +1100,7 @@ impl<'r> Responder<'r> {
                 count,
             });
         }
-        let mut seen = HashSet::new();
+        let mut seen = CidSet::default();
         blocks.retain(|c| seen.insert(*c));
         let reply = Reply {
             docs,
