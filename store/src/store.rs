@@ -1,7 +1,7 @@
 //! [`Store`]: verified blocks and named keyspaces with atomic batches, over any [`Backend`].
 
 use std::{
-    collections::BTreeMap,
+    collections::HashMap,
     ops::Bound,
     path::{Path, PathBuf},
     sync::Arc,
@@ -305,7 +305,7 @@ impl Store {
     pub fn batch(&self) -> Batch<'_> {
         Batch {
             store: self,
-            writes: BTreeMap::new(),
+            writes: HashMap::default(),
         }
     }
 
@@ -342,7 +342,9 @@ impl Store {
 #[derive(Debug)]
 pub struct Batch<'a> {
     store: &'a Store,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Pending writes by full key (a hash map: a batch is read by key, never in order, and a
+    /// backend applies it atomically in any order).
+    writes: HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>,
 }
 
 impl Batch<'_> {
