@@ -277,10 +277,10 @@ pub const META_CACHE_ENTRIES: usize = 1 << 18;
 /// named by its content and never removed), so it never goes stale; only changes that are
 /// stored get one, so a hit also answers "is it present". Cleared when full.
 #[derive(Debug, Default)]
-struct MetaCache(CidMap<ChangeMeta>);
+struct MetaCache(CidMap<Arc<ChangeMeta>>);
 
 impl MetaCache {
-    fn insert(&mut self, cid: Cid, meta: ChangeMeta) {
+    fn insert(&mut self, cid: Cid, meta: Arc<ChangeMeta>) {
         if self.0.len() >= META_CACHE_ENTRIES {
             self.0.clear();
         }
@@ -885,14 +885,21 @@ impl Repo {
 
     /// The index entry of a change, if it is present.
     pub fn change_meta(&self, cid: &Cid) -> Result<Option<ChangeMeta>, Error> {
+        Ok(self.meta(cid)?.map(|m| ChangeMeta::clone(&m)))
+    }
+
+    /// [`change_meta`](Repo::change_meta), shared with the cache rather than copied out of it.
+    fn meta(&self, cid: &Cid) -> Result<Option<Arc<ChangeMeta>>, Error> {
         if let Some(meta) = lock(&self.metas).0.get(cid) {
             return Ok(Some(meta.clone()));
         }
         match self.store.get(Keyspace::CHANGES, &cid.to_bytes())? {
             None => Ok(None),
             Some(v) => {
-                let meta = ChangeMeta::decode(&v)
-                    .ok_or_else(|| corrupt("changes", "damaged change index entry"))?;
+                let meta = Arc::new(
+                    ChangeMeta::decode(&v)
+                        .ok_or_else(|| corrupt("changes", "damaged change index entry"))?,
+                );
                 lock(&self.metas).insert(*cid, meta.clone());
                 Ok(Some(meta))
             }
@@ -1029,21 +1036,22 @@ impl Repo {
         base: &[Cid],
         limit: usize,
     ) -> Result<Option<Vec<(u64, Cid)>>, Error> {
-        // cid -> (reached from base, parents), for changes queued in `heap`.
-        let mut queued: CidMap<(bool, Vec<Cid>)> = CidMap::default();
+        // cid -> (reached from base, its entry), for changes queued in `heap`.
+        let mut queued: CidMap<(bool, Arc<ChangeMeta>)> = CidMap::default();
         let mut heap: BinaryHeap<(u64, Cid)> = BinaryHeap::new();
         let mut unpainted = 0usize;
         let mut any_base = false;
         for b in base {
-            let Some(meta) = self.change_meta(b)? else {
+            let Some(meta) = self.meta(b)? else {
                 continue;
             };
             if meta.doc != doc {
                 continue;
             }
             any_base = true;
-            if queued.insert(*b, (true, meta.parents)).is_none() {
-                heap.push((meta.height, *b));
+            let height = meta.height;
+            if queued.insert(*b, (true, meta)).is_none() {
+                heap.push((height, *b));
             }
         }
         if !any_base {
@@ -1058,10 +1066,10 @@ impl Repo {
                 continue;
             }
             let meta = self
-                .change_meta(&head)?
+                .meta(&head)?
                 .ok_or(Error::UnknownCid { cid: head })?;
-            queued.insert(head, (false, meta.parents));
             heap.push((meta.height, head));
+            queued.insert(head, (false, meta));
             unpainted += 1;
         }
         let mut out = Vec::new();
@@ -1069,7 +1077,7 @@ impl Repo {
             let Some((height, cid)) = heap.pop() else {
                 break;
             };
-            let Some((painted, parents)) = queued.remove(&cid) else {
+            let Some((painted, meta)) = queued.remove(&cid) else {
                 continue;
             };
             if !painted {
@@ -1079,7 +1087,7 @@ impl Repo {
                     return Ok(None);
                 }
             }
-            for p in parents {
+            for &p in &meta.parents {
                 match queued.get_mut(&p) {
                     Some(entry) => {
                         if painted && !entry.0 {
@@ -1088,9 +1096,9 @@ impl Repo {
                         }
                     }
                     None => {
-                        let meta = self.change_meta(&p)?.ok_or(Error::UnknownCid { cid: p })?;
-                        queued.insert(p, (painted, meta.parents));
-                        heap.push((meta.height, p));
+                        let parent = self.meta(&p)?.ok_or(Error::UnknownCid { cid: p })?;
+                        heap.push((parent.height, p));
+                        queued.insert(p, (painted, parent));
                         if !painted {
                             unpainted += 1;
                         }
@@ -1188,7 +1196,7 @@ impl Repo {
         {
             let mut metas = lock(&self.metas);
             for (doc, enc) in applied {
-                metas.insert(enc.cid, ChangeMeta::of(*doc, &enc.change));
+                metas.insert(enc.cid, Arc::new(ChangeMeta::of(*doc, &enc.change)));
             }
         }
         for (doc, enc) in applied {
