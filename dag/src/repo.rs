@@ -890,7 +890,12 @@ impl Repo {
 
     /// [`change_meta`](Repo::change_meta), shared with the cache rather than copied out of it.
     fn meta(&self, cid: &Cid) -> Result<Option<Arc<ChangeMeta>>, Error> {
-        if let Some(meta) = lock(&self.metas).0.get(cid) {
+        self.meta_in(&mut lock(&self.metas), cid)
+    }
+
+    /// [`meta`](Repo::meta) with the cache already locked (a DAG walk locks it once).
+    fn meta_in(&self, metas: &mut MetaCache, cid: &Cid) -> Result<Option<Arc<ChangeMeta>>, Error> {
+        if let Some(meta) = metas.0.get(cid) {
             return Ok(Some(meta.clone()));
         }
         match self.store.get(Keyspace::CHANGES, &cid.to_bytes())? {
@@ -900,7 +905,7 @@ impl Repo {
                     ChangeMeta::decode(&v)
                         .ok_or_else(|| corrupt("changes", "damaged change index entry"))?,
                 );
-                lock(&self.metas).insert(*cid, meta.clone());
+                metas.insert(*cid, meta.clone());
                 Ok(Some(meta))
             }
         }
@@ -1065,14 +1070,13 @@ impl Repo {
             if queued.contains_key(&head) {
                 continue;
             }
-            let meta = self
-                .meta(&head)?
-                .ok_or(Error::UnknownCid { cid: head })?;
+            let meta = self.meta(&head)?.ok_or(Error::UnknownCid { cid: head })?;
             heap.push((meta.height, head));
             queued.insert(head, (false, meta));
             unpainted += 1;
         }
         let mut out = Vec::new();
+        let mut metas = lock(&self.metas);
         while unpainted > 0 {
             let Some((height, cid)) = heap.pop() else {
                 break;
@@ -1096,7 +1100,9 @@ impl Repo {
                         }
                     }
                     None => {
-                        let parent = self.meta(&p)?.ok_or(Error::UnknownCid { cid: p })?;
+                        let parent = self
+                            .meta_in(&mut metas, &p)?
+                            .ok_or(Error::UnknownCid { cid: p })?;
                         heap.push((parent.height, p));
                         queued.insert(p, (painted, parent));
                         if !painted {
