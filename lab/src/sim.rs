@@ -35,7 +35,7 @@ use serde::Serialize;
 use weft_dag::{
     Change, Clock, DocId, Durability, Identity, Op, Repo, Role, Subscription, Value, VerifiedCache,
 };
-use weft_store::{Cid, Store};
+use weft_store::{Cid, CidMap, SharedValues, Store};
 use weft_sync::{peer, Direction, Endpoint, Initiator, Responder, SyncOptions};
 
 use crate::{Error, Topology};
@@ -350,7 +350,7 @@ struct World<'a> {
     neighbours: &'a [Vec<usize>],
     /// Virtual time of each data change's write, by CID. A change written in a window reaches
     /// no other peer before the next one, so the writes are merged in between.
-    write_time: &'a HashMap<Cid, u64>,
+    write_time: &'a CidMap<u64>,
 }
 
 impl World<'_> {
@@ -422,6 +422,8 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
     cfg.check()?;
     let started = Instant::now();
     let verified = Arc::new(VerifiedCache::new());
+    // The replicas store the same blocks: keep each once.
+    let shared = Arc::new(SharedValues::new());
     let clocks: Vec<Arc<AtomicU64>> = (0..cfg.peers)
         .map(|_| Arc::new(AtomicU64::new(EPOCH_MS)))
         .collect();
@@ -431,7 +433,7 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
         .map(|(i, clock)| {
             let clock = clock.clone();
             let repo = Repo::with_store(
-                Store::memory(),
+                Store::memory_shared(shared.clone()),
                 Identity::from_seed(seed_bytes(cfg.seed, "key", i as u64)),
                 Durability::Manual,
             )
@@ -513,7 +515,7 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
         // Cross-peer events come at least one link latency (or one timeout) later.
         window: min_latency.min(us(cfg.timeout)).max(1),
         write_times,
-        write_time: HashMap::new(),
+        write_time: CidMap::default(),
         staleness: Vec::new(),
     };
     let converged_at = engine.run(&mut peers)?;
@@ -607,7 +609,7 @@ struct Engine<'a> {
     window: u64,
     /// When each write is planned, ascending.
     write_times: Vec<u64>,
-    write_time: HashMap<Cid, u64>,
+    write_time: CidMap<u64>,
     staleness: Vec<Sample>,
 }
 

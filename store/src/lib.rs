@@ -44,6 +44,6 @@ pub use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
     cid::{Cid, CidMap, CidSet, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
     layout::Keyspace,
-    memory::MemoryBackend,
+    memory::{MemoryBackend, SharedValues},
     store::{Batch, Error, OpenError, Options, Store, DEFAULT_MAX_BLOCK_SIZE},
 };

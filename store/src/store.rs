@@ -11,7 +11,7 @@ use crate::{
     backend::{Backend, BackendError, RawBatch, RawOp},
     cid::{Cid, HashMismatch},
     layout::Keyspace,
-    memory::MemoryBackend,
+    memory::{MemoryBackend, SharedValues},
     migrate,
     sled_backend::SledBackend,
 };
@@ -176,7 +176,16 @@ impl Store {
 
     /// A fresh in-memory store.
     pub fn memory() -> Store {
-        let backend = MemoryBackend::new();
+        Store::fresh_memory(MemoryBackend::volatile())
+    }
+
+    /// A fresh in-memory store that keeps its large values (blocks, change index entries) in
+    /// `pool`, once for every store built on it: for many replicas in one process.
+    pub fn memory_shared(pool: Arc<SharedValues>) -> Store {
+        Store::fresh_memory(MemoryBackend::volatile_shared(pool))
+    }
+
+    fn fresh_memory(backend: MemoryBackend) -> Store {
         match Store::with_backend(Arc::new(backend), Options::default()) {
             Ok(store) => store,
             // A fresh memory backend has no format to disagree with and cannot fail IO.
@@ -342,8 +351,7 @@ impl Store {
 #[derive(Debug)]
 pub struct Batch<'a> {
     store: &'a Store,
-    /// Pending writes by full key (a hash map: a batch is read by key, and put in order only
-    /// once, when it commits).
+    /// Pending writes by full key (a hash map: a batch is read by key, never in order).
     writes: HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>,
 }
 
@@ -408,6 +416,17 @@ impl Batch<'_> {
         }
     }
 
+    /// The keys of `ks` under `prefix` that this batch puts, without the keyspace tag, in no
+    /// particular order (a scan of the store does not see them before the batch commits).
+    pub fn staged_keys(&self, ks: Keyspace, prefix: &[u8]) -> Vec<Vec<u8>> {
+        let start = full_key(ks, prefix);
+        self.writes
+            .iter()
+            .filter(|(k, v)| v.is_some() && k.starts_with(&start))
+            .map(|(k, _)| k[1..].to_vec())
+            .collect()
+    }
+
     /// The number of staged writes.
     pub fn len(&self) -> usize {
         self.writes.len()
@@ -423,11 +442,10 @@ impl Batch<'_> {
         if self.writes.is_empty() {
             return Ok(());
         }
-        // In key order, as a sorted map would give them: the backend applies them all or none
-        // either way, and sled writes neighbouring keys faster.
-        let mut writes: Vec<_> = self.writes.into_iter().collect();
-        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let ops = writes
+        // In no particular order: the keys are distinct, so the order cannot change the result,
+        // and the backend applies them all or none (sled's own batch is a hash map too).
+        let ops = self
+            .writes
             .into_iter()
             .map(|(k, v)| match v {
                 Some(v) => RawOp::Put(k, v),
