@@ -58,7 +58,7 @@ use std::{
     sync::Mutex,
 };
 
-use weft_store::{Batch, Cid, Keyspace, Store, CID_LEN};
+use weft_store::{Batch, Cid, CidMap, CidSet, Keyspace, Store, CID_LEN};
 
 use crate::{
     change::{Change, Op},
@@ -131,7 +131,7 @@ struct Mc {
     cid: Cid,
     author: Author,
     /// Every membership change in its past (the genesis implied).
-    past: HashSet<Cid>,
+    past: CidSet,
     grants: Vec<(Author, Role)>,
     revokes: Vec<Author>,
     /// Whether it also holds data ops.
@@ -144,7 +144,7 @@ enum View<'a> {
     /// The whole DAG.
     All,
     /// Only these (a change's own past).
-    Past(&'a HashSet<Cid>),
+    Past(&'a CidSet),
 }
 
 impl View<'_> {
@@ -158,7 +158,7 @@ impl View<'_> {
 
 /// The change being judged: its membership past, and which revokes saw it.
 struct Point<'a> {
-    past: &'a HashSet<Cid>,
+    past: &'a CidSet,
     seen_by: &'a dyn Fn(usize) -> bool,
 }
 
@@ -172,7 +172,7 @@ pub(crate) struct AclDoc {
     pub(crate) genesis: Cid,
     pub(crate) owner: Author,
     list: Vec<Mc>,
-    index: HashMap<Cid, usize>,
+    index: CidMap<usize>,
     grants_of: HashMap<Author, Vec<usize>>,
     revokes_of: HashMap<Author, Vec<usize>>,
     /// (author, frontier) -> whole-DAG role of a new change there; see [`AclDoc::counts_new`].
@@ -289,7 +289,7 @@ impl AclDoc {
             genesis: doc.0,
             owner,
             list: Vec::with_capacity(rows.len()),
-            index: HashMap::new(),
+            index: CidMap::default(),
             grants_of: HashMap::new(),
             revokes_of: HashMap::new(),
             memo: Mutex::new(HashMap::new()),
@@ -363,8 +363,8 @@ impl AclDoc {
     }
 
     /// Every membership change in the past of a change with frontier `frontier`.
-    pub(crate) fn closure(&self, frontier: &[Cid]) -> HashSet<Cid> {
-        let mut out = HashSet::new();
+    pub(crate) fn closure(&self, frontier: &[Cid]) -> CidSet {
+        let mut out = CidSet::default();
         for f in frontier {
             out.insert(*f);
             if let Some(&i) = self.index.get(f) {
@@ -470,12 +470,7 @@ impl AclDoc {
     }
 
     /// Acceptance: may `change` (not stored yet, with membership past `past`) be stored?
-    pub(crate) fn accept(
-        &self,
-        cid: &Cid,
-        change: &Change,
-        past: &HashSet<Cid>,
-    ) -> Result<(), Error> {
+    pub(crate) fn accept(&self, cid: &Cid, change: &Change, past: &CidSet) -> Result<(), Error> {
         let point = Point {
             past,
             seen_by: &never,
@@ -498,12 +493,7 @@ impl AclDoc {
 
     /// Whether a new change (accepted, with frontier `frontier`) counts in the whole DAG as
     /// stored now. No stored revoke can have seen it, since it is new.
-    pub(crate) fn counts_new(
-        &self,
-        change: &Change,
-        frontier: &[Cid],
-        past: &HashSet<Cid>,
-    ) -> bool {
+    pub(crate) fn counts_new(&self, change: &Change, frontier: &[Cid], past: &CidSet) -> bool {
         if change.author == self.owner {
             return true;
         }
@@ -527,7 +517,7 @@ impl AclDoc {
 
     /// The members as of now, in the whole DAG: owner first, then by key.
     pub(crate) fn members(&self) -> Vec<Member> {
-        let everything: HashSet<Cid> = self.list.iter().map(|m| m.cid).collect();
+        let everything: CidSet = self.list.iter().map(|m| m.cid).collect();
         let now = Point {
             past: &everything,
             seen_by: &never,
@@ -561,8 +551,8 @@ pub(crate) struct Row {
 
 /// The changes of a document that do not count in the whole DAG. `rows` are all its changes in
 /// (height, cid) order.
-pub(crate) fn void_set(acl: &AclDoc, rows: &[Row]) -> HashSet<Cid> {
-    let mut void = HashSet::new();
+pub(crate) fn void_set(acl: &AclDoc, rows: &[Row]) -> CidSet {
+    let mut void = CidSet::default();
     if acl.is_trivial() {
         for r in rows {
             if r.author != acl.owner && r.cid != acl.genesis {
@@ -572,15 +562,15 @@ pub(crate) fn void_set(acl: &AclDoc, rows: &[Row]) -> HashSet<Cid> {
         return void;
     }
     // For every revoke, the changes of the keys it revokes that it saw (are in its past).
-    let position: HashMap<Cid, usize> = rows.iter().enumerate().map(|(i, r)| (r.cid, i)).collect();
+    let position: CidMap<usize> = rows.iter().enumerate().map(|(i, r)| (r.cid, i)).collect();
     let targets: HashSet<Author> = acl.revokes_of.keys().copied().collect();
-    let mut saw: HashMap<usize, HashSet<Cid>> = HashMap::new();
+    let mut saw: HashMap<usize, CidSet> = HashMap::new();
     for (ri, m) in acl.list.iter().enumerate() {
         if m.revokes.is_empty() {
             continue;
         }
-        let mut seen = HashSet::new();
-        let mut visited = HashSet::new();
+        let mut seen = CidSet::default();
+        let mut visited = CidSet::default();
         let mut stack = vec![m.cid];
         while let Some(c) = stack.pop() {
             if !visited.insert(c) {

@@ -41,7 +41,7 @@
 //! Decoding re-encodes the change and rejects it unless the bytes are identical, so one change has
 //! exactly one encoding and one CID.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use ipld_core::ipld::Ipld;
 use serde::{Deserialize, Serialize};
@@ -414,8 +414,9 @@ pub struct EncodedChange {
     pub cid: Cid,
     /// The canonical DAG-CBOR block.
     pub bytes: Vec<u8>,
-    /// The decoded change.
-    pub change: Change,
+    /// The decoded change (shared: replicas in one process decode a change once, see
+    /// [`VerifiedCache`](crate::VerifiedCache)).
+    pub change: Arc<Change>,
 }
 
 /// Why a block is not a valid change.
@@ -516,7 +517,7 @@ impl Change {
         EncodedChange {
             cid: Cid::hash(Codec::DagCbor, &bytes),
             bytes,
-            change: self,
+            change: Arc::new(self),
         }
     }
 
@@ -737,7 +738,7 @@ mod tests {
         let c = child(&id, &g);
         for e in [&g, &c] {
             let back = Change::decode(&e.cid, &e.bytes).unwrap();
-            assert_eq!(back, e.change);
+            assert_eq!(back, *e.change);
             back.verify(&e.cid).unwrap();
         }
     }
@@ -746,7 +747,7 @@ mod tests {
     fn tampering_is_caught() {
         let id = Identity::from_seed([1; 32]);
         let g = genesis(&id);
-        let mut c = child(&id, &g).change;
+        let mut c = Change::clone(&child(&id, &g).change);
         c.time += 1; // changed after signing
         assert!(matches!(
             c.verify(&g.cid),
@@ -754,7 +755,7 @@ mod tests {
         ));
         // A signature by another key.
         let other = Identity::from_seed([2; 32]);
-        let mut forged = child(&other, &g).change;
+        let mut forged = Change::clone(&child(&other, &g).change);
         forged.author = id.author();
         assert!(forged.verify(&g.cid).is_err());
     }
@@ -799,14 +800,14 @@ mod tests {
     fn shape_rules() {
         let id = Identity::from_seed([1; 32]);
         let g = genesis(&id);
-        let mut bad = child(&id, &g).change;
+        let mut bad = Change::clone(&child(&id, &g).change);
         bad.ops.clear();
         let e = bad.sign(&id);
         assert!(matches!(
             e.change.verify(&e.cid),
             Err(VerifyError::Invalid { .. })
         ));
-        let mut bad = child(&id, &g).change;
+        let mut bad = Change::clone(&child(&id, &g).change);
         bad.ops = vec![Op::Set {
             key: "a\0b".into(),
             value: Value::Null,
@@ -814,7 +815,7 @@ mod tests {
         }];
         let e = bad.sign(&id);
         assert!(e.change.verify(&e.cid).is_err());
-        let mut bad = genesis(&id).change;
+        let mut bad = Change::clone(&genesis(&id).change);
         bad.ops = vec![Op::Genesis {
             owner: Identity::from_seed([3; 32]).author(),
             nonce: [0; 16],

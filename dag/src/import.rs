@@ -11,13 +11,13 @@
 //! that was verified and had its parents is committed by [`Import::commit`] / [`Import::finish`],
 //! so a transfer cut off midway keeps all it verified; nothing unverified is ever written.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
-use weft_store::{Cid, CidMap, CidSet, Codec, Keyspace};
+use weft_store::{Cid, CidMap, CidSet, Codec};
 
 use crate::{
     change::{Change, EncodedChange},
-    repo::lock,
+    repo::{lock, Staged},
     DocId, Error, Repo,
 };
 
@@ -175,7 +175,7 @@ impl Import<'_> {
             if let Some(change) = cache.and_then(|c| c.get(&cid)) {
                 return Ok(EncodedChange { cid, bytes, change });
             }
-            let change = Change::decode(&cid, &bytes)?;
+            let change = Arc::new(Change::decode(&cid, &bytes)?);
             change.verify(&cid)?;
             if let Some(c) = cache {
                 c.insert(cid, change.clone());
@@ -366,8 +366,9 @@ impl Import<'_> {
         }
         let mut group = std::mem::take(&mut self.group);
         self.group_bytes = 0;
-        // Per change of the group: its document if staged, `None` if skipped as a duplicate.
-        let mut staged: Vec<Option<DocId>> = Vec::with_capacity(group.len());
+        // Per change of the group: what staging it found if staged, `None` if skipped as a
+        // duplicate.
+        let mut staged: Vec<Option<Staged>> = Vec::with_capacity(group.len());
         let mut failure = None;
         {
             let _guard = lock(&self.repo.write);
@@ -375,13 +376,13 @@ impl Import<'_> {
             for enc in &group {
                 // Another import (a second sync session) may have committed it since it was
                 // queued; staging it twice would count its ops twice.
-                if batch.contains(Keyspace::CHANGES, &enc.cid.to_bytes())? {
+                if self.repo.has_change_in(&batch, &enc.cid)? {
                     self.stats.n_duplicates += 1;
                     staged.push(None);
                     continue;
                 }
                 match self.repo.stage(&mut batch, enc, &self.source) {
-                    Ok(doc) => staged.push(Some(doc)),
+                    Ok(s) => staged.push(Some(s)),
                     Err(e) => {
                         failure = Some(e);
                         break;
@@ -392,13 +393,19 @@ impl Import<'_> {
                 // A change failed a rule that needs its parents (height, document). The batch
                 // may hold part of it: stage again without it, so the changes before it land.
                 batch = self.repo.store().batch();
-                for (enc, doc) in group.iter().zip(&staged) {
-                    if doc.is_some() {
-                        self.repo.stage(&mut batch, enc, &self.source)?;
+                for (enc, s) in group.iter().zip(staged.iter_mut()) {
+                    if s.is_some() {
+                        *s = Some(self.repo.stage(&mut batch, enc, &self.source)?);
                     }
                 }
             }
             batch.commit()?;
+            self.repo.remember(
+                group
+                    .iter()
+                    .zip(&staged)
+                    .filter_map(|(enc, s)| s.as_ref().map(|s| (enc, s))),
+            );
             if group.iter().any(|enc| enc.change.is_membership()) {
                 self.repo.acl_changed();
             }
@@ -408,7 +415,7 @@ impl Import<'_> {
         let applied: Vec<(DocId, EncodedChange)> = group
             .into_iter()
             .zip(staged)
-            .filter_map(|(enc, doc)| doc.map(|d| (d, enc)))
+            .filter_map(|(enc, s)| s.map(|s| (s.doc, enc)))
             .collect();
         self.in_group.clear();
         // The verified changes after the failed one go to the next commit, except those that

@@ -39,7 +39,7 @@ pub use crate::{
     import::{Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
     repo::{
         ApplyOutcome, Arrival, BlameLine, Clock, Committed, Durability, Event, FsckReport,
-        LogEntry, Options, Problem, Repo, Snapshot, Subscription, Transaction, VerifiedCache,
+        LogEntry, Node, Options, Problem, Repo, Snapshot, Subscription, Transaction, VerifiedCache,
         DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR,
     },
     state::{Entry, Kind, RegisterValue, State},

@@ -4,13 +4,14 @@ use std::{
     collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicU8, Ordering},
         mpsc, Arc, Mutex, MutexGuard,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use weft_store::{Batch, Cid, CidMap, Keyspace, Store};
+use smallvec::SmallVec;
+use weft_store::{Batch, Cid, CidMap, CidSet, Keyspace, Store};
 
 use crate::{
     acl::{self, AclDoc, Member, Role},
@@ -265,27 +266,156 @@ pub struct Repo {
     /// Changes whose signature was checked, shared with other repos (see
     /// [`Repo::with_verified`]).
     verified: Option<Arc<VerifiedCache>>,
-    /// The index entries of stored changes, decoded (see [`MetaCache`]).
-    metas: Mutex<MetaCache>,
+    /// The DAG nodes of stored changes (see [`NodeCache`]).
+    nodes: Mutex<NodeCache>,
+    /// Whether a tombstone may exist (see [`Repo::may_have_tombstones`]).
+    tombstones: AtomicU8,
 }
 
-/// How many decoded index entries a repo keeps in memory (about 200 bytes each).
-pub const META_CACHE_ENTRIES: usize = 1 << 18;
+/// [`Repo::tombstones`]: not looked at yet.
+const TOMBSTONES_UNKNOWN: u8 = 0;
+/// [`Repo::tombstones`]: none stored, none staged.
+const TOMBSTONES_NONE: u8 = 1;
+/// [`Repo::tombstones`]: some may be stored or staged.
+const TOMBSTONES_MAYBE: u8 = 2;
 
-/// The `changes` index entries read or written lately, decoded: walks of the DAG (what a peer
-/// lacks, ancestry) read the same entries over and over. An entry is immutable (a change is
-/// named by its content and never removed), so it never goes stale; only changes that are
-/// stored get one, so a hit also answers "is it present". Cleared when full.
-#[derive(Debug, Default)]
-struct MetaCache(CidMap<Arc<ChangeMeta>>);
+/// How many DAG nodes a repo keeps in memory (about 150 bytes each).
+pub const NODE_CACHE_ENTRIES: usize = 1 << 18;
 
-impl MetaCache {
-    fn insert(&mut self, cid: Cid, meta: Arc<ChangeMeta>) {
-        if self.0.len() >= META_CACHE_ENTRIES {
-            self.0.clear();
-        }
-        self.0.insert(cid, meta);
+/// What a walk of the DAG needs of a stored change: its document, height and parents (the rest
+/// of its index entry, [`ChangeMeta`], is read from the store when asked for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The document.
+    pub doc: DocId,
+    /// Height in the DAG.
+    pub height: u64,
+    parents: SmallVec<[Cid; 2]>,
+}
+
+impl Node {
+    /// The parents, sorted.
+    pub fn parents(&self) -> &[Cid] {
+        &self.parents
     }
+}
+
+/// The nodes of the changes read or stored lately: walks of the DAG (what a peer lacks,
+/// ancestry) visit the same ones over and over, and staging a change reads its parents'. A node
+/// is immutable (a change is named by its content and never removed), so it never goes stale;
+/// only changes that are stored get one, so a hit also answers "is it present". Lean on
+/// purpose, since a process may keep hundreds of repos (`weft lab`): one slot in one table per
+/// change, with its document and membership frontier as indexes into short lists and up to two
+/// parents inline. Cleared when full.
+#[derive(Debug, Default)]
+struct NodeCache {
+    slots: CidMap<Slot>,
+    /// The documents the slots name, by index.
+    docs: Vec<DocId>,
+    /// The membership frontiers the slots name, by index (a document has few: one per
+    /// membership change).
+    frontiers: Vec<Vec<Cid>>,
+    /// Whether every stored change has a slot, so that a miss means "absent": true for a repo
+    /// that was empty when opened, until the cache is first cleared. Slots are added under the
+    /// write lock, right after their batch commits, which keeps this true.
+    complete: bool,
+}
+
+#[derive(Debug)]
+struct Slot {
+    height: u64,
+    doc: u32,
+    /// An index into `frontiers`, or [`UNKNOWN_FRONTIER`] for a node read back from the store.
+    frontier: u32,
+    parents: SmallVec<[Cid; 2]>,
+}
+
+const UNKNOWN_FRONTIER: u32 = u32::MAX;
+
+/// What staging a change needs of a parent: its document, height and membership frontier (if
+/// cached).
+type ParentInfo = (DocId, u64, Option<Vec<Cid>>);
+
+impl NodeCache {
+    fn get(&self, cid: &Cid) -> Option<Node> {
+        self.slots.get(cid).map(|s| Node {
+            doc: self.docs[s.doc as usize],
+            height: s.height,
+            parents: s.parents.clone(),
+        })
+    }
+
+    fn parent(&self, cid: &Cid) -> Option<ParentInfo> {
+        self.slots.get(cid).map(|s| {
+            let frontier = self.frontiers.get(s.frontier as usize).cloned();
+            (self.docs[s.doc as usize], s.height, frontier)
+        })
+    }
+
+    /// Whether a change is stored: `Some` when the cache knows.
+    fn stored(&self, cid: &Cid) -> Option<bool> {
+        if self.slots.contains_key(cid) {
+            Some(true)
+        } else if self.complete {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn contains(&self, cid: &Cid) -> bool {
+        self.slots.contains_key(cid)
+    }
+
+    fn insert(
+        &mut self,
+        cid: Cid,
+        doc: DocId,
+        height: u64,
+        parents: &[Cid],
+        frontier: Option<&[Cid]>,
+    ) {
+        if self.slots.len() >= NODE_CACHE_ENTRIES {
+            self.slots.clear();
+            self.docs.clear();
+            self.frontiers.clear();
+            self.complete = false;
+        }
+        let doc = index_of(&mut self.docs, doc, |d| *d == doc);
+        let frontier = match frontier {
+            Some(f) => index_of(&mut self.frontiers, f.to_vec(), |g| g == f),
+            None => UNKNOWN_FRONTIER,
+        };
+        self.slots.insert(
+            cid,
+            Slot {
+                height,
+                doc,
+                frontier,
+                parents: SmallVec::from_slice(parents),
+            },
+        );
+    }
+}
+
+/// The index of the item of `list` that `is` picks, pushing `item` first if there is none.
+fn index_of<T>(list: &mut Vec<T>, item: T, is: impl Fn(&T) -> bool) -> u32 {
+    match list.iter().position(is) {
+        Some(i) => i as u32,
+        None => {
+            list.push(item);
+            (list.len() - 1) as u32
+        }
+    }
+}
+
+/// What staging a change found out, for the node cache once it is committed.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    /// The change's document.
+    pub(crate) doc: DocId,
+    /// Its membership frontier (its `by_height` value).
+    frontier: Vec<Cid>,
 }
 
 /// A source of time in milliseconds since the Unix epoch, for [`Repo::with_clock`]: a
@@ -318,7 +448,7 @@ impl std::fmt::Debug for Clock {
 /// in the cache decode to the same change and carry the same valid signature: many replicas in
 /// one process (a simulation) decode and check each change once, not once each.
 #[derive(Debug, Default)]
-pub struct VerifiedCache(std::sync::RwLock<CidMap<Change>>);
+pub struct VerifiedCache(std::sync::RwLock<CidMap<Arc<Change>>>);
 
 impl VerifiedCache {
     /// An empty cache.
@@ -334,7 +464,7 @@ impl VerifiedCache {
     }
 
     /// The decoded change, if its signature was verified.
-    pub(crate) fn get(&self, cid: &Cid) -> Option<Change> {
+    pub(crate) fn get(&self, cid: &Cid) -> Option<Arc<Change>> {
         self.0
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -342,7 +472,7 @@ impl VerifiedCache {
             .cloned()
     }
 
-    pub(crate) fn insert(&self, cid: Cid, change: Change) {
+    pub(crate) fn insert(&self, cid: Cid, change: Arc<Change>) {
         self.0
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -455,9 +585,10 @@ impl Repo {
     /// replays into a scratch repo.
     fn apply_one(&self, enc: EncodedChange) -> Result<(), Error> {
         let mut batch = self.store.batch();
-        let doc = self.stage(&mut batch, &enc, "")?;
+        let staged = self.stage(&mut batch, &enc, "")?;
         batch.commit()?;
-        self.after_commit(&[(doc, enc)], false)
+        self.remember([(&enc, &staged)]);
+        self.after_commit(&[(staged.doc, enc)], false)
     }
 
     fn open_store(root: &Path, options: &Options) -> Result<Store, Error> {
@@ -490,6 +621,8 @@ impl Repo {
         root: Option<PathBuf>,
         durability: Durability,
     ) -> Repo {
+        // A repo that holds no change yet will cache every one it stores.
+        let empty = store.scan_prefix(Keyspace::CHANGES, &[]).next().is_none();
         Repo {
             store,
             identity,
@@ -501,7 +634,11 @@ impl Repo {
             subscribers: Mutex::new(Subscribers::default()),
             clock: None,
             verified: None,
-            metas: Mutex::new(MetaCache::default()),
+            nodes: Mutex::new(NodeCache {
+                complete: empty,
+                ..NodeCache::default()
+            }),
+            tombstones: AtomicU8::new(TOMBSTONES_UNKNOWN),
         }
     }
 
@@ -581,10 +718,11 @@ impl Repo {
         .sign(&self.identity);
         let doc = DocId(change.cid);
         let mut batch = self.store.batch();
-        self.stage(&mut batch, &change, "")?;
+        let staged = self.stage(&mut batch, &change, "")?;
         batch.put(Keyspace::DOC_NAMES, name.as_bytes(), &doc.0.to_bytes());
         batch.put(Keyspace::DOC_IDS, &doc.0.to_bytes(), name.as_bytes());
         batch.commit()?;
+        self.remember([(&change, &staged)]);
         drop(guard);
         self.after_commit(&[(doc, change)], true)?;
         Ok(doc)
@@ -751,7 +889,7 @@ impl Repo {
             });
         }
         let void = acl::void_set(&acl, &rows);
-        let mut stored = std::collections::HashSet::new();
+        let mut stored = CidSet::default();
         for r in self.store.scan_prefix(Keyspace::VOID, &doc.0.to_bytes()) {
             let (k, _) = r?;
             stored.insert(
@@ -777,10 +915,17 @@ impl Repo {
                     batch.delete(ks, &r?.0);
                 }
             }
+            // The state is rebuilt from nothing: assume tombstones, as kills of changes that
+            // never arrived leave them again.
+            self.tombstones.store(TOMBSTONES_MAYBE, Ordering::SeqCst);
+            let mut known = state::Known {
+                stored: &|_| false,
+                tombstones: true,
+            };
             for row in &rows {
                 if !void.contains(&row.cid) {
                     let change = self.change(&row.cid)?;
-                    state::apply_ops(&mut batch, &doc, &row.cid, &change)?;
+                    state::apply_ops(&mut batch, &doc, &row.cid, &change, &mut known)?;
                 }
             }
         }
@@ -883,40 +1028,71 @@ impl Repo {
             .collect()
     }
 
-    /// The index entry of a change, if it is present.
+    /// The index entry of a change, if it is present, read from the store.
     pub fn change_meta(&self, cid: &Cid) -> Result<Option<ChangeMeta>, Error> {
-        Ok(self.meta(cid)?.map(|m| ChangeMeta::clone(&m)))
-    }
-
-    /// [`change_meta`](Repo::change_meta), shared with the cache rather than copied out of it.
-    fn meta(&self, cid: &Cid) -> Result<Option<Arc<ChangeMeta>>, Error> {
-        self.meta_in(&mut lock(&self.metas), cid)
-    }
-
-    /// [`meta`](Repo::meta) with the cache already locked (a DAG walk locks it once).
-    fn meta_in(&self, metas: &mut MetaCache, cid: &Cid) -> Result<Option<Arc<ChangeMeta>>, Error> {
-        if let Some(meta) = metas.0.get(cid) {
-            return Ok(Some(meta.clone()));
-        }
         match self.store.get(Keyspace::CHANGES, &cid.to_bytes())? {
             None => Ok(None),
-            Some(v) => {
-                let meta = Arc::new(
-                    ChangeMeta::decode(&v)
-                        .ok_or_else(|| corrupt("changes", "damaged change index entry"))?,
-                );
-                metas.insert(*cid, meta.clone());
-                Ok(Some(meta))
-            }
+            Some(v) => ChangeMeta::decode(&v)
+                .map(Some)
+                .ok_or_else(|| corrupt("changes", "damaged change index entry")),
         }
+    }
+
+    /// The document, height and parents of a change, if it is present: what a walk of the DAG
+    /// needs, from memory when it was read or stored lately.
+    pub fn node(&self, cid: &Cid) -> Result<Option<Node>, Error> {
+        self.node_in(&mut lock(&self.nodes), cid)
+    }
+
+    /// [`node`](Repo::node) with the cache already locked (a DAG walk locks it once).
+    fn node_in(&self, nodes: &mut NodeCache, cid: &Cid) -> Result<Option<Node>, Error> {
+        if let Some(node) = nodes.get(cid) {
+            return Ok(Some(node));
+        }
+        let Some(meta) = self.change_meta(cid)? else {
+            return Ok(None);
+        };
+        nodes.insert(*cid, meta.doc, meta.height, &meta.parents, None);
+        Ok(Some(Node {
+            doc: meta.doc,
+            height: meta.height,
+            parents: SmallVec::from_vec(meta.parents),
+        }))
     }
 
     /// Whether a change is present.
     pub fn has_change(&self, cid: &Cid) -> Result<bool, Error> {
-        if lock(&self.metas).0.contains_key(cid) {
-            return Ok(true);
+        if let Some(known) = lock(&self.nodes).stored(cid) {
+            return Ok(known);
         }
         Ok(self.store.contains(Keyspace::CHANGES, &cid.to_bytes())?)
+    }
+
+    /// Whether a change is stored or staged in `batch` (under the write lock).
+    pub(crate) fn has_change_in(&self, batch: &Batch<'_>, cid: &Cid) -> Result<bool, Error> {
+        if lock(&self.nodes).contains(cid) {
+            return Ok(true);
+        }
+        Ok(batch.contains(Keyspace::CHANGES, &cid.to_bytes())?)
+    }
+
+    /// Caches the nodes of changes whose batch just committed. Called under the write lock,
+    /// before it is released, so that the cache never misses a stored change it claims to have
+    /// (see [`NodeCache::complete`]).
+    pub(crate) fn remember<'e>(
+        &self,
+        committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)>,
+    ) {
+        let mut nodes = lock(&self.nodes);
+        for (enc, staged) in committed {
+            nodes.insert(
+                enc.cid,
+                staged.doc,
+                enc.change.height,
+                &enc.change.parents,
+                Some(&staged.frontier),
+            );
+        }
     }
 
     /// The raw bytes of a block.
@@ -989,9 +1165,9 @@ impl Repo {
             if !seen.insert(cid) {
                 continue;
             }
-            let meta = self.change_meta(&cid)?.ok_or(Error::UnknownCid { cid })?;
-            out.push((meta.height, cid));
-            stack.extend(meta.parents.iter().filter(|p| !seen.contains(p)));
+            let node = self.node(&cid)?.ok_or(Error::UnknownCid { cid })?;
+            out.push((node.height, cid));
+            stack.extend(node.parents.iter().filter(|p| !seen.contains(p)));
         }
         out.sort();
         Ok(out)
@@ -1042,12 +1218,12 @@ impl Repo {
         limit: usize,
     ) -> Result<Option<Vec<(u64, Cid)>>, Error> {
         // cid -> (reached from base, its entry), for changes queued in `heap`.
-        let mut queued: CidMap<(bool, Arc<ChangeMeta>)> = CidMap::default();
+        let mut queued: CidMap<(bool, Node)> = CidMap::default();
         let mut heap: BinaryHeap<(u64, Cid)> = BinaryHeap::new();
         let mut unpainted = 0usize;
         let mut any_base = false;
         for b in base {
-            let Some(meta) = self.meta(b)? else {
+            let Some(meta) = self.node(b)? else {
                 continue;
             };
             if meta.doc != doc {
@@ -1070,13 +1246,13 @@ impl Repo {
             if queued.contains_key(&head) {
                 continue;
             }
-            let meta = self.meta(&head)?.ok_or(Error::UnknownCid { cid: head })?;
+            let meta = self.node(&head)?.ok_or(Error::UnknownCid { cid: head })?;
             heap.push((meta.height, head));
             queued.insert(head, (false, meta));
             unpainted += 1;
         }
         let mut out = Vec::new();
-        let mut metas = lock(&self.metas);
+        let mut nodes = lock(&self.nodes);
         while unpainted > 0 {
             let Some((height, cid)) = heap.pop() else {
                 break;
@@ -1101,7 +1277,7 @@ impl Repo {
                     }
                     None => {
                         let parent = self
-                            .meta_in(&mut metas, &p)?
+                            .node_in(&mut nodes, &p)?
                             .ok_or(Error::UnknownCid { cid: p })?;
                         heap.push((parent.height, p));
                         queued.insert(p, (painted, parent));
@@ -1133,7 +1309,11 @@ impl Repo {
         for (_, cid) in self.ancestors(heads)? {
             let bytes = self.block(&cid)?;
             let change = Change::decode(&cid, &bytes)?;
-            replica.apply_one(EncodedChange { cid, bytes, change })?;
+            replica.apply_one(EncodedChange {
+                cid,
+                bytes,
+                change: Arc::new(change),
+            })?;
         }
         Ok(Snapshot {
             store: replica.store,
@@ -1199,12 +1379,6 @@ impl Repo {
         if applied.is_empty() {
             return Ok(());
         }
-        {
-            let mut metas = lock(&self.metas);
-            for (doc, enc) in applied {
-                metas.insert(enc.cid, Arc::new(ChangeMeta::of(*doc, &enc.change)));
-            }
-        }
         for (doc, enc) in applied {
             if enc.change.is_membership() {
                 self.reauthorize(*doc)?;
@@ -1238,7 +1412,7 @@ impl Repo {
         batch: &mut Batch<'_>,
         enc: &EncodedChange,
         from: &str,
-    ) -> Result<DocId, Error> {
+    ) -> Result<Staged, Error> {
         let cid = enc.cid;
         let c = &enc.change;
         let doc = c.doc.unwrap_or(DocId(cid));
@@ -1246,21 +1420,21 @@ impl Repo {
         let mut missing = Vec::new();
         let mut frontiers = Vec::new();
         for p in &c.parents {
-            // A parent is committed (so cached) or staged earlier in this batch.
-            let cached = lock(&self.metas).0.get(p).map(|m| (m.doc, m.height));
+            // A parent is committed (so most likely cached) or staged earlier in this batch.
+            let cached = lock(&self.nodes).parent(p);
             let parent = match cached {
                 Some(found) => Some(found),
                 None => match batch.get(Keyspace::CHANGES, &p.to_bytes())? {
                     None => None,
                     Some(v) => ChangeMeta::decode(&v)
-                        .map(|m| (m.doc, m.height))
+                        .map(|m| (m.doc, m.height, None))
                         .map(Some)
                         .ok_or_else(|| corrupt("changes", "damaged entry"))?,
                 },
             };
             match parent {
                 None => missing.push(*p),
-                Some((parent_doc, height)) => {
+                Some((parent_doc, height, frontier)) => {
                     if parent_doc != doc {
                         return Err(Error::InvalidChange {
                             cid,
@@ -1268,7 +1442,10 @@ impl Repo {
                         });
                     }
                     max_height = max_height.max(height);
-                    frontiers.extend(acl::frontier_of(batch, &doc, height, p)?);
+                    match frontier {
+                        Some(f) => frontiers.extend(f),
+                        None => frontiers.extend(acl::frontier_of(batch, &doc, height, p)?),
+                    }
                 }
             }
         }
@@ -1294,6 +1471,17 @@ impl Repo {
         // stored but void unless it also counts in the view of the whole DAG.
         let mut frontier = Vec::new();
         let mut void = false;
+        // The highest seq stored for this author: every `seqs` entry of theirs is at most that,
+        // so a change beyond it (an honest author's next one) cannot equivocate.
+        let author_key = layout::author_seq_key(&doc, &c.author);
+        let old_seq = match batch.get(Keyspace::AUTHOR_SEQ, &author_key)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("author_seq", "value"))?,
+            ),
+            None => 0,
+        };
         if !c.is_genesis() {
             let acl = self.acl_doc_in(batch, doc)?;
             frontier = acl.reduce(frontiers);
@@ -1301,7 +1489,12 @@ impl Repo {
             acl.accept(&cid, c, &past)?;
             void = !acl.counts_new(c, &frontier, &past);
             let seq_key = layout::seq_key(&doc, &c.author, c.seq);
-            match batch.get(Keyspace::SEQS, &seq_key)? {
+            let first = if c.seq <= old_seq {
+                batch.get(Keyspace::SEQS, &seq_key)?
+            } else {
+                None
+            };
+            match first {
                 Some(v) if v != cid.to_bytes() => {
                     return Err(Error::Equivocation {
                         author: c.author,
@@ -1347,24 +1540,47 @@ impl Repo {
             &layout::head_key(&doc, &cid),
             &c.height.to_be_bytes(),
         );
-        let seq_key = layout::author_seq_key(&doc, &c.author);
-        let old_seq = match batch.get(Keyspace::AUTHOR_SEQ, &seq_key)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("author_seq", "value"))?,
-            ),
-            None => 0,
-        };
         if c.seq > old_seq {
-            batch.put(Keyspace::AUTHOR_SEQ, &seq_key, &c.seq.to_be_bytes());
+            batch.put(Keyspace::AUTHOR_SEQ, &author_key, &c.seq.to_be_bytes());
         }
         if void {
             batch.put(Keyspace::VOID, &layout::head_key(&doc, &cid), &[]);
         } else {
-            state::apply_ops(batch, &doc, &cid, c)?;
+            let mut known = state::Known {
+                stored: &|p| lock(&self.nodes).contains(p),
+                tombstones: self.may_have_tombstones(batch)?,
+            };
+            state::apply_ops(batch, &doc, &cid, c, &mut known)?;
+            if known.tombstones {
+                self.tombstones.store(TOMBSTONES_MAYBE, Ordering::SeqCst);
+            }
         }
-        Ok(doc)
+        Ok(Staged { doc, frontier })
+    }
+
+    /// Whether a tombstone may be stored or staged. Honest writers never make one, so this is
+    /// almost always `false`, which spares two lookups per change applied. Looked up once, then
+    /// kept: a batch that stages one sets it (under the write lock), and it is never unset.
+    fn may_have_tombstones(&self, batch: &Batch<'_>) -> Result<bool, Error> {
+        match self.tombstones.load(Ordering::SeqCst) {
+            TOMBSTONES_NONE => Ok(false),
+            TOMBSTONES_MAYBE => Ok(true),
+            _ => {
+                let any = batch
+                    .store()
+                    .scan_prefix(Keyspace::TOMBSTONE, &[])
+                    .next()
+                    .transpose()?
+                    .is_some();
+                let now = if any {
+                    TOMBSTONES_MAYBE
+                } else {
+                    TOMBSTONES_NONE
+                };
+                self.tombstones.store(now, Ordering::SeqCst);
+                Ok(any)
+            }
+        }
     }
 
     /// Verifies and applies changes that came from elsewhere, in any order.
@@ -1448,7 +1664,14 @@ impl Repo {
                     }
                 }
             }
-            good.push((change.height, EncodedChange { cid, bytes, change }));
+            good.push((
+                change.height,
+                EncodedChange {
+                    cid,
+                    bytes,
+                    change: Arc::new(change),
+                },
+            ));
         }
         for r in self.store.scan_prefix(Keyspace::CHANGES, &[]) {
             let (k, _) = r?;
@@ -1820,15 +2043,16 @@ impl Transaction<'_> {
         }
         .sign(&repo.identity);
         let mut batch = repo.store.batch();
-        repo.stage(&mut batch, &change, "")?;
+        let staged = repo.stage(&mut batch, &change, "")?;
         batch.commit()?;
+        repo.remember([(&change, &staged)]);
         if change.change.is_membership() {
             repo.acl_changed();
         }
         drop(self._guard);
         let committed = Committed {
             cid: change.cid,
-            change: change.change.clone(),
+            change: Change::clone(&change.change),
         };
         repo.after_commit(&[(doc, change)], true)?;
         Ok(Some(committed))

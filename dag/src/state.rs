@@ -216,6 +216,15 @@ pub(crate) fn list_keys(
     Ok(keys)
 }
 
+/// What the caller knows that spares [`apply_ops`] lookups in the store.
+pub(crate) struct Known<'a> {
+    /// Whether a change is known to be stored; `false` means "look it up".
+    pub(crate) stored: &'a dyn Fn(&Cid) -> bool,
+    /// Whether a tombstone may be stored or staged. `false` skips every lookup of one (honest
+    /// writers never make one); `apply_ops` sets it when it stages one.
+    pub(crate) tombstones: bool,
+}
+
 /// Stages the state effects of every op of `change` (named `cid`) into `batch`.
 ///
 /// The change's own `changes` entry must already be staged: kills consult it to decide between
@@ -225,6 +234,7 @@ pub(crate) fn apply_ops(
     doc: &DocId,
     cid: &Cid,
     change: &Change,
+    known: &mut Known<'_>,
 ) -> Result<(), Error> {
     use crate::change::Op;
     for (index, op) in change.ops.iter().enumerate() {
@@ -236,7 +246,7 @@ pub(crate) fn apply_ops(
             Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => {}
             Op::Set { key, value, pred } => {
                 for p in pred {
-                    kill(batch, doc, Slot::Register, key, &[], p)?;
+                    kill(batch, known, doc, Slot::Register, key, &[], p)?;
                 }
                 let mut v = Vec::with_capacity(64);
                 v.extend_from_slice(&change.height.to_be_bytes());
@@ -248,6 +258,7 @@ pub(crate) fn apply_ops(
                 );
                 insert(
                     batch,
+                    known,
                     doc,
                     Slot::Register,
                     key,
@@ -260,7 +271,7 @@ pub(crate) fn apply_ops(
             }
             Op::Del { key, pred } => {
                 for p in pred {
-                    kill(batch, doc, Slot::Register, key, &[], p)?;
+                    kill(batch, known, doc, Slot::Register, key, &[], p)?;
                 }
             }
             Op::Incr { key, delta } => {
@@ -276,6 +287,7 @@ pub(crate) fn apply_ops(
                     .map_err(|e| Error::InvalidValue(e.to_string()))?;
                 insert(
                     batch,
+                    known,
                     doc,
                     Slot::Set,
                     key,
@@ -291,22 +303,26 @@ pub(crate) fn apply_ops(
                     .to_dag_cbor()
                     .map_err(|e| Error::InvalidValue(e.to_string()))?;
                 for t in tags {
-                    kill(batch, doc, Slot::Set, key, &m, t)?;
+                    kill(batch, known, doc, Slot::Set, key, &m, t)?;
                 }
             }
         }
     }
     // Every tombstone that names an op of this change has now done its work (or named a slot
-    // that no op of this change has). Clearing them all makes the state a function of the set
-    // of changes alone, whatever the order they arrived in.
-    let prefix = layout::tombstone_change_prefix(doc, cid);
-    let stale: Vec<Vec<u8>> = batch
-        .store()
-        .scan_prefix(Keyspace::TOMBSTONE, &prefix)
-        .map(|r| r.map(|(k, _)| k))
-        .collect::<Result<_, _>>()?;
-    for k in stale {
-        batch.delete(Keyspace::TOMBSTONE, &k);
+    // that no op of this change has). Clearing them all, stored or staged earlier in this
+    // batch, makes the state a function of the set of changes alone, whatever the order and
+    // the grouping they arrived in.
+    if known.tombstones {
+        let prefix = layout::tombstone_change_prefix(doc, cid);
+        let mut stale: Vec<Vec<u8>> = batch
+            .store()
+            .scan_prefix(Keyspace::TOMBSTONE, &prefix)
+            .map(|r| r.map(|(k, _)| k))
+            .collect::<Result<_, _>>()?;
+        stale.extend(batch.staged_keys(Keyspace::TOMBSTONE, &prefix));
+        for k in stale {
+            batch.delete(Keyspace::TOMBSTONE, &k);
+        }
     }
     Ok(())
 }
@@ -326,16 +342,18 @@ fn slot_entry_key(
 
 fn kill(
     batch: &mut Batch<'_>,
+    known: &mut Known<'_>,
     doc: &DocId,
     kind: Slot,
     key: &str,
     member: &[u8],
     op: &OpId,
 ) -> Result<(), Error> {
-    if batch.contains(Keyspace::CHANGES, &op.change.to_bytes())? {
+    if (known.stored)(&op.change) || batch.contains(Keyspace::CHANGES, &op.change.to_bytes())? {
         let (ks, k) = slot_entry_key(doc, kind, key, member, op);
         batch.delete(ks, &k);
     } else {
+        known.tombstones = true;
         batch.put(
             Keyspace::TOMBSTONE,
             &layout::tombstone_key(doc, kind, key, member, op),
@@ -348,6 +366,7 @@ fn kill(
 #[allow(clippy::too_many_arguments)]
 fn insert(
     batch: &mut Batch<'_>,
+    known: &Known<'_>,
     doc: &DocId,
     kind: Slot,
     key: &str,
@@ -359,8 +378,12 @@ fn insert(
 ) -> Result<(), Error> {
     // A tombstone for exactly this slot means an op that arrived earlier killed this one. The
     // tombstones naming this change are all cleared at the end of `apply_ops`.
-    let tomb = layout::tombstone_key(doc, kind, key, member, op);
-    if !batch.contains(Keyspace::TOMBSTONE, &tomb)? {
+    let killed = known.tombstones
+        && batch.contains(
+            Keyspace::TOMBSTONE,
+            &layout::tombstone_key(doc, kind, key, member, op),
+        )?;
+    if !killed {
         batch.put(ks, &slot, value);
     }
     Ok(())

@@ -141,5 +141,5 @@ impl Access {
 
 /// Whether `doc` is a document here: its id names a genesis change of its own.
 fn is_doc_here(repo: &Repo, doc: DocId) -> Result<bool, Error> {
-    Ok(repo.change_meta(&doc.0)?.is_some_and(|m| m.doc == doc))
+    Ok(repo.node(&doc.0)?.is_some_and(|m| m.doc == doc))
 }

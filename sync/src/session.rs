@@ -229,7 +229,7 @@ fn present(repo: &Repo, cids: &[Cid]) -> Result<Vec<Cid>, Error> {
 fn samples(repo: &Repo, doc: DocId) -> Result<Vec<Cid>, Error> {
     let mut top = 0;
     for h in repo.heads(doc)? {
-        if let Some(m) = repo.change_meta(&h)? {
+        if let Some(m) = repo.node(&h)? {
             top = top.max(m.height);
         }
     }
@@ -311,8 +311,8 @@ fn keep_verified(import: &mut Option<Import<'_>>) {
 /// Whether some parent of change `c` is in `set`.
 fn has_parent_in(repo: &Repo, c: &Cid, set: &CidSet) -> Result<bool, Error> {
     Ok(repo
-        .change_meta(c)?
-        .is_some_and(|m| m.parents.iter().any(|p| set.contains(p))))
+        .node(c)?
+        .is_some_and(|m| m.parents().iter().any(|p| set.contains(p))))
 }
 
 fn cids(v: &[(u64, Cid)]) -> Vec<Cid> {
@@ -1000,7 +1000,7 @@ impl<'r> Responder<'r> {
         // A restricted peer must not learn whether a change of another document is here.
         let mut v = Vec::new();
         for c in cids {
-            if self.repo.change_meta(c)?.is_some_and(|m| m.doc == doc) {
+            if self.repo.node(c)?.is_some_and(|m| m.doc == doc) {
                 v.push(*c);
             }
         }
@@ -1014,7 +1014,7 @@ impl<'r> Responder<'r> {
         // Changes asked for by CID go first: they are parents of changes already sent.
         let mut need: Vec<(u64, Cid)> = Vec::new();
         for c in &req.need {
-            if let Some(m) = repo.change_meta(c)? {
+            if let Some(m) = repo.node(c)? {
                 if self.perm(m.doc)?.read {
                     need.push((m.height, *c));
                 }

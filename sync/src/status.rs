@@ -257,7 +257,7 @@ fn doc_status(repo: &Repo, d: &DocRecord) -> Result<DocStatus, Error> {
     theirs.dedup();
     let mut have = Vec::new();
     for h in &theirs {
-        if repo.change_meta(h)?.is_some_and(|m| m.doc == doc) {
+        if repo.node(h)?.is_some_and(|m| m.doc == doc) {
             have.push(*h);
         }
     }

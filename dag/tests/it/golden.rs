@@ -277,7 +277,7 @@ fn check_structure(enc: &EncodedChange, parent: Option<&EncodedChange>) {
 
     // And the crate's own decoder agrees.
     let back = Change::decode(&enc.cid, &enc.bytes).unwrap();
-    assert_eq!(&back, c);
+    assert_eq!(&back, &**c);
     back.verify(&enc.cid).unwrap();
 }
 
@@ -306,7 +306,7 @@ fn signing_is_deterministic() {
     assert_eq!(a.bytes, b.bytes);
     assert_eq!(a.cid, b.cid);
     // Any field change gives another CID.
-    let mut other = a.change.clone();
+    let mut other = Change::clone(&a.change);
     other.time += 1;
     let other = other.sign(&id());
     assert_ne!(other.cid, a.cid);

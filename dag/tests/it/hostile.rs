@@ -70,6 +70,17 @@ fn permutations(items: &[usize]) -> Vec<Vec<usize>> {
 
 #[test]
 fn hostile_kills_give_identical_state_in_every_order() {
+    hostile_kills_in_every_order(false);
+}
+
+/// The same changes arriving together, so each order stages them in one batch: a tombstone
+/// staged by one must be seen, and cleared, by the change it names later in the batch.
+#[test]
+fn hostile_kills_in_one_batch_give_identical_state_in_every_order() {
+    hostile_kills_in_every_order(true);
+}
+
+fn hostile_kills_in_every_order(together: bool) {
     let origin = Repo::memory(identity(1));
     let doc = origin.doc("main").unwrap();
     let genesis = (doc.0, origin.block(&doc.0).unwrap());
@@ -153,9 +164,15 @@ fn hostile_kills_give_identical_state_in_every_order() {
         );
         repo.apply_changes([genesis.clone(), grant.clone()])
             .unwrap();
-        for &i in &order {
-            let ch = &changes[i];
-            repo.apply_changes([(ch.cid, ch.bytes.clone())]).unwrap();
+        let blocks = order
+            .iter()
+            .map(|&i| (changes[i].cid, changes[i].bytes.clone()));
+        if together {
+            repo.apply_changes(blocks).unwrap();
+        } else {
+            for block in blocks {
+                repo.apply_changes([block]).unwrap();
+            }
         }
         let report = repo.fsck().unwrap();
         assert!(report.is_ok(), "order {order:?}: {:?}", report.problems);
