@@ -5,7 +5,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, AtomicU8, Ordering},
-        mpsc, Arc, Mutex, MutexGuard,
+        mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -266,8 +266,10 @@ pub struct Repo {
     /// Changes whose signature was checked, shared with other repos (see
     /// [`Repo::with_verified`]).
     verified: Option<Arc<VerifiedCache>>,
-    /// The DAG nodes of stored changes (see [`NodeCache`]).
-    nodes: Mutex<NodeCache>,
+    /// DAG nodes, perhaps shared with other repos (see [`NodeTable`]).
+    nodes: Arc<RwLock<NodeTable>>,
+    /// The changes known to be stored here (see [`Presence`]).
+    present: Mutex<Presence>,
     /// Whether a tombstone may exist (see [`Repo::may_have_tombstones`]).
     tombstones: AtomicU8,
 }
@@ -300,25 +302,21 @@ impl Node {
     }
 }
 
-/// The nodes of the changes read or stored lately: walks of the DAG (what a peer lacks,
-/// ancestry) visit the same ones over and over, and staging a change reads its parents'. A node
-/// is immutable (a change is named by its content and never removed), so it never goes stale;
-/// only changes that are stored get one, so a hit also answers "is it present". Lean on
-/// purpose, since a process may keep hundreds of repos (`weft lab`): one slot in one table per
+/// DAG nodes by CID: walks of the DAG (what a peer lacks, ancestry) visit the same ones over
+/// and over, and staging a change reads its parents'. A node is a function of its CID (a change
+/// is named by its content and never removed), so it never goes stale, and repos of one process
+/// that share a [`VerifiedCache`] share one table (`weft lab` keeps hundreds of replicas of the
+/// same DAG). Which changes a repo holds is its own [`Presence`]. Lean on purpose: one slot per
 /// change, with its document and membership frontier as indexes into short lists and up to two
 /// parents inline. Cleared when full.
 #[derive(Debug, Default)]
-struct NodeCache {
+pub(crate) struct NodeTable {
     slots: CidMap<Slot>,
     /// The documents the slots name, by index.
     docs: Vec<DocId>,
     /// The membership frontiers the slots name, by index (a document has few: one per
     /// membership change).
     frontiers: Vec<Vec<Cid>>,
-    /// Whether every stored change has a slot, so that a miss means "absent": true for a repo
-    /// that was empty when opened, until the cache is first cleared. Slots are added under the
-    /// write lock, right after their batch commits, which keeps this true.
-    complete: bool,
 }
 
 #[derive(Debug)]
@@ -333,10 +331,10 @@ struct Slot {
 const UNKNOWN_FRONTIER: u32 = u32::MAX;
 
 /// What staging a change needs of a parent: its document, height and membership frontier (if
-/// cached).
+/// known).
 type ParentInfo = (DocId, u64, Option<Vec<Cid>>);
 
-impl NodeCache {
+impl NodeTable {
     fn get(&self, cid: &Cid) -> Option<Node> {
         self.slots.get(cid).map(|s| Node {
             doc: self.docs[s.doc as usize],
@@ -352,19 +350,11 @@ impl NodeCache {
         })
     }
 
-    /// Whether a change is stored: `Some` when the cache knows.
-    fn stored(&self, cid: &Cid) -> Option<bool> {
-        if self.slots.contains_key(cid) {
-            Some(true)
-        } else if self.complete {
-            Some(false)
-        } else {
-            None
-        }
-    }
-
-    fn contains(&self, cid: &Cid) -> bool {
-        self.slots.contains_key(cid)
+    /// Whether the slot of `cid` is there with its frontier.
+    fn has_whole(&self, cid: &Cid) -> bool {
+        self.slots
+            .get(cid)
+            .is_some_and(|s| s.frontier != UNKNOWN_FRONTIER)
     }
 
     fn insert(
@@ -379,7 +369,6 @@ impl NodeCache {
             self.slots.clear();
             self.docs.clear();
             self.frontiers.clear();
-            self.complete = false;
         }
         let doc = index_of(&mut self.docs, doc, |d| *d == doc);
         let frontier = match frontier {
@@ -395,6 +384,38 @@ impl NodeCache {
                 parents: SmallVec::from_slice(parents),
             },
         );
+    }
+}
+
+/// Which changes a repo is known to hold: those it stored, or found stored, lately. Only
+/// stored changes get in, so a hit answers "present". Cleared when full.
+#[derive(Debug, Default)]
+struct Presence {
+    set: CidSet,
+    /// Whether every stored change is in `set`, so that a miss means "absent": true for a repo
+    /// that was empty when opened, until the set is first cleared. Changes are added under the
+    /// write lock, right after their batch commits, which keeps this true.
+    complete: bool,
+}
+
+impl Presence {
+    /// Whether a change is stored: `Some` when the set knows.
+    fn stored(&self, cid: &Cid) -> Option<bool> {
+        if self.set.contains(cid) {
+            Some(true)
+        } else if self.complete {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn insert(&mut self, cid: Cid) {
+        if self.set.len() >= NODE_CACHE_ENTRIES {
+            self.set.clear();
+            self.complete = false;
+        }
+        self.set.insert(cid);
     }
 }
 
@@ -448,7 +469,11 @@ impl std::fmt::Debug for Clock {
 /// in the cache decode to the same change and carry the same valid signature: many replicas in
 /// one process (a simulation) decode and check each change once, not once each.
 #[derive(Debug, Default)]
-pub struct VerifiedCache(std::sync::RwLock<CidMap<Arc<Change>>>);
+pub struct VerifiedCache {
+    changes: RwLock<CidMap<Arc<Change>>>,
+    /// The DAG nodes of the repos that share this cache (see [`NodeTable`]).
+    nodes: Arc<RwLock<NodeTable>>,
+}
 
 impl VerifiedCache {
     /// An empty cache.
@@ -457,7 +482,7 @@ impl VerifiedCache {
     }
 
     pub(crate) fn contains(&self, cid: &Cid) -> bool {
-        self.0
+        self.changes
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(cid)
@@ -465,7 +490,7 @@ impl VerifiedCache {
 
     /// The decoded change, if its signature was verified.
     pub(crate) fn get(&self, cid: &Cid) -> Option<Arc<Change>> {
-        self.0
+        self.changes
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(cid)
@@ -473,7 +498,7 @@ impl VerifiedCache {
     }
 
     pub(crate) fn insert(&self, cid: Cid, change: Arc<Change>) {
-        self.0
+        self.changes
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(cid, change);
@@ -484,6 +509,15 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // As for `lock`: the tables behind these locks are consistent after every single insert.
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -634,9 +668,10 @@ impl Repo {
             subscribers: Mutex::new(Subscribers::default()),
             clock: None,
             verified: None,
-            nodes: Mutex::new(NodeCache {
+            nodes: Arc::default(),
+            present: Mutex::new(Presence {
+                set: CidSet::default(),
                 complete: empty,
-                ..NodeCache::default()
             }),
             tombstones: AtomicU8::new(TOMBSTONES_UNKNOWN),
         }
@@ -653,6 +688,7 @@ impl Repo {
     /// one of them decoded and verified is neither decoded nor verified again (its hash still
     /// is checked).
     pub fn with_verified(mut self, cache: Arc<VerifiedCache>) -> Repo {
+        self.nodes = cache.nodes.clone();
         self.verified = Some(cache);
         self
     }
@@ -1041,50 +1077,105 @@ impl Repo {
     /// The document, height and parents of a change, if it is present: what a walk of the DAG
     /// needs, from memory when it was read or stored lately.
     pub fn node(&self, cid: &Cid) -> Result<Option<Node>, Error> {
-        self.node_in(&mut lock(&self.nodes), cid)
+        // The table may hold nodes of changes that other repos of this process have.
+        if !self.has_change(cid)? {
+            return Ok(None);
+        }
+        if let Some(node) = read(&self.nodes).get(cid) {
+            return Ok(Some(node));
+        }
+        let node = self.node_from_store(cid)?;
+        if let Some((node, meta)) = &node {
+            write(&self.nodes).insert(*cid, node.doc, node.height, &meta.parents, None);
+        }
+        Ok(node.map(|(node, _)| node))
     }
 
-    /// [`node`](Repo::node) with the cache already locked (a DAG walk locks it once).
-    fn node_in(&self, nodes: &mut NodeCache, cid: &Cid) -> Result<Option<Node>, Error> {
+    /// The node of a change that is present (a walk follows parents, which are), from `nodes`
+    /// or else the store, in which case it joins `read_back` to be cached after the walk.
+    fn walk_node(
+        &self,
+        nodes: &NodeTable,
+        cid: &Cid,
+        read_back: &mut Vec<(Cid, ChangeMeta)>,
+    ) -> Result<Option<Node>, Error> {
         if let Some(node) = nodes.get(cid) {
             return Ok(Some(node));
         }
-        let Some(meta) = self.change_meta(cid)? else {
-            return Ok(None);
-        };
-        nodes.insert(*cid, meta.doc, meta.height, &meta.parents, None);
-        Ok(Some(Node {
-            doc: meta.doc,
-            height: meta.height,
-            parents: SmallVec::from_vec(meta.parents),
+        Ok(self.node_from_store(cid)?.map(|(node, meta)| {
+            read_back.push((*cid, meta));
+            node
         }))
+    }
+
+    fn node_from_store(&self, cid: &Cid) -> Result<Option<(Node, ChangeMeta)>, Error> {
+        Ok(self.change_meta(cid)?.map(|meta| {
+            let node = Node {
+                doc: meta.doc,
+                height: meta.height,
+                parents: SmallVec::from_slice(&meta.parents),
+            };
+            (node, meta)
+        }))
+    }
+
+    /// Caches nodes a walk read from the store.
+    fn cache_read_back(&self, read_back: Vec<(Cid, ChangeMeta)>) {
+        if read_back.is_empty() {
+            return;
+        }
+        let mut nodes = write(&self.nodes);
+        for (cid, meta) in read_back {
+            nodes.insert(cid, meta.doc, meta.height, &meta.parents, None);
+        }
     }
 
     /// Whether a change is present.
     pub fn has_change(&self, cid: &Cid) -> Result<bool, Error> {
-        if let Some(known) = lock(&self.nodes).stored(cid) {
+        if let Some(known) = lock(&self.present).stored(cid) {
             return Ok(known);
         }
-        Ok(self.store.contains(Keyspace::CHANGES, &cid.to_bytes())?)
+        let stored = self.store.contains(Keyspace::CHANGES, &cid.to_bytes())?;
+        if stored {
+            lock(&self.present).insert(*cid);
+        }
+        Ok(stored)
     }
 
     /// Whether a change is stored or staged in `batch` (under the write lock).
     pub(crate) fn has_change_in(&self, batch: &Batch<'_>, cid: &Cid) -> Result<bool, Error> {
-        if lock(&self.nodes).contains(cid) {
+        if lock(&self.present).set.contains(cid) {
             return Ok(true);
         }
         Ok(batch.contains(Keyspace::CHANGES, &cid.to_bytes())?)
     }
 
-    /// Caches the nodes of changes whose batch just committed. Called under the write lock,
-    /// before it is released, so that the cache never misses a stored change it claims to have
-    /// (see [`NodeCache::complete`]).
+    /// Records changes whose batch just committed: present here, and their nodes. Called under
+    /// the write lock, before it is released, so that [`Presence::complete`] stays true.
     pub(crate) fn remember<'e>(
         &self,
-        committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)>,
+        committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
     ) {
-        let mut nodes = lock(&self.nodes);
-        for (enc, staged) in committed {
+        {
+            let mut present = lock(&self.present);
+            for (enc, _) in committed.clone() {
+                present.insert(enc.cid);
+            }
+        }
+        // Replicas sharing the table mostly find the nodes there already: look before locking
+        // it for writing.
+        let new: Vec<_> = {
+            let nodes = read(&self.nodes);
+            committed
+                .into_iter()
+                .filter(|(enc, _)| !nodes.has_whole(&enc.cid))
+                .collect()
+        };
+        if new.is_empty() {
+            return;
+        }
+        let mut nodes = write(&self.nodes);
+        for (enc, staged) in new {
             nodes.insert(
                 enc.cid,
                 staged.doc,
@@ -1252,7 +1343,8 @@ impl Repo {
             unpainted += 1;
         }
         let mut out = Vec::new();
-        let mut nodes = lock(&self.nodes);
+        let mut read_back = Vec::new();
+        let nodes = read(&self.nodes);
         while unpainted > 0 {
             let Some((height, cid)) = heap.pop() else {
                 break;
@@ -1277,7 +1369,7 @@ impl Repo {
                     }
                     None => {
                         let parent = self
-                            .node_in(&mut nodes, &p)?
+                            .walk_node(&nodes, &p, &mut read_back)?
                             .ok_or(Error::UnknownCid { cid: p })?;
                         heap.push((parent.height, p));
                         queued.insert(p, (painted, parent));
@@ -1288,6 +1380,8 @@ impl Repo {
                 }
             }
         }
+        drop(nodes);
+        self.cache_read_back(read_back);
         out.sort_unstable();
         Ok(Some(out))
     }
@@ -1421,7 +1515,12 @@ impl Repo {
         let mut frontiers = Vec::new();
         for p in &c.parents {
             // A parent is committed (so most likely cached) or staged earlier in this batch.
-            let cached = lock(&self.nodes).parent(p);
+            let present = lock(&self.present).set.contains(p);
+            let cached = if present {
+                read(&self.nodes).parent(p)
+            } else {
+                None
+            };
             let parent = match cached {
                 Some(found) => Some(found),
                 None => match batch.get(Keyspace::CHANGES, &p.to_bytes())? {
@@ -1547,7 +1646,7 @@ impl Repo {
             batch.put(Keyspace::VOID, &layout::head_key(&doc, &cid), &[]);
         } else {
             let mut known = state::Known {
-                stored: &|p| lock(&self.nodes).contains(p),
+                stored: &|p| lock(&self.present).set.contains(p),
                 tombstones: self.may_have_tombstones(batch)?,
             };
             state::apply_ops(batch, &doc, &cid, c, &mut known)?;
