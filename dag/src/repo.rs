@@ -313,10 +313,52 @@ impl Node {
 pub(crate) struct NodeTable {
     slots: CidMap<Slot>,
     /// The documents the slots name, by index.
-    docs: Vec<DocId>,
+    docs: Interned<DocId>,
     /// The membership frontiers the slots name, by index (a document has few: one per
     /// membership change).
-    frontiers: Vec<Vec<Cid>>,
+    frontiers: Interned<Vec<Cid>>,
+}
+
+/// Distinct values, each named by its index.
+#[derive(Debug)]
+struct Interned<T> {
+    list: Vec<T>,
+    index: HashMap<T, u32>,
+}
+
+impl<T> Default for Interned<T> {
+    fn default() -> Self {
+        Interned {
+            list: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Interned<T> {
+    fn get(&self, i: u32) -> Option<&T> {
+        self.list.get(i as usize)
+    }
+
+    /// The index of `item`, adding it if it is new.
+    fn intern<Q>(&mut self, item: &Q) -> u32
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ToOwned<Owned = T> + ?Sized,
+    {
+        if let Some(&i) = self.index.get(item) {
+            return i;
+        }
+        let i = self.list.len() as u32;
+        self.list.push(item.to_owned());
+        self.index.insert(item.to_owned(), i);
+        i
+    }
+
+    fn clear(&mut self) {
+        self.list.clear();
+        self.index.clear();
+    }
 }
 
 #[derive(Debug)]
@@ -337,7 +379,7 @@ type ParentInfo = (DocId, u64, Option<Vec<Cid>>);
 impl NodeTable {
     fn get(&self, cid: &Cid) -> Option<Node> {
         self.slots.get(cid).map(|s| Node {
-            doc: self.docs[s.doc as usize],
+            doc: self.docs.list[s.doc as usize],
             height: s.height,
             parents: s.parents.clone(),
         })
@@ -345,8 +387,8 @@ impl NodeTable {
 
     fn parent(&self, cid: &Cid) -> Option<ParentInfo> {
         self.slots.get(cid).map(|s| {
-            let frontier = self.frontiers.get(s.frontier as usize).cloned();
-            (self.docs[s.doc as usize], s.height, frontier)
+            let frontier = self.frontiers.get(s.frontier).cloned();
+            (self.docs.list[s.doc as usize], s.height, frontier)
         })
     }
 
@@ -370,9 +412,9 @@ impl NodeTable {
             self.docs.clear();
             self.frontiers.clear();
         }
-        let doc = index_of(&mut self.docs, doc, |d| *d == doc);
+        let doc = self.docs.intern(&doc);
         let frontier = match frontier {
-            Some(f) => index_of(&mut self.frontiers, f.to_vec(), |g| g == f),
+            Some(f) => self.frontiers.intern(f),
             None => UNKNOWN_FRONTIER,
         };
         self.slots.insert(
@@ -416,17 +458,6 @@ impl Presence {
             self.complete = false;
         }
         self.set.insert(cid);
-    }
-}
-
-/// The index of the item of `list` that `is` picks, pushing `item` first if there is none.
-fn index_of<T>(list: &mut Vec<T>, item: T, is: impl Fn(&T) -> bool) -> u32 {
-    match list.iter().position(is) {
-        Some(i) => i as u32,
-        None => {
-            list.push(item);
-            (list.len() - 1) as u32
-        }
     }
 }
 
@@ -618,10 +649,12 @@ impl Repo {
     /// Stages and commits one change on its own, then does what a commit of it triggers: for
     /// replays into a scratch repo.
     fn apply_one(&self, enc: EncodedChange) -> Result<(), Error> {
+        let guard = lock(&self.write);
         let mut batch = self.store.batch();
         let staged = self.stage(&mut batch, &enc, "")?;
         batch.commit()?;
         self.remember([(&enc, &staged)]);
+        drop(guard);
         self.after_commit(&[(staged.doc, enc)], false)
     }
 
@@ -645,6 +678,10 @@ impl Repo {
 
     /// A repo over an existing store (for example one on a [`weft_store::MemoryBackend`] whose
     /// crashes a test simulates). Creates no document.
+    ///
+    /// The repo must be the only writer of the store while it lives: it keeps in memory which
+    /// changes the store holds and whether it holds a tombstone, and a second `Repo` writing to
+    /// the same store (through a clone of its backend) would leave those stale.
     pub fn with_store(store: Store, identity: Identity, durability: Durability) -> Repo {
         Repo::from_parts(store, identity, None, durability)
     }

@@ -334,6 +334,10 @@ struct Side<'r> {
     /// This side lost a message: like a TCP stream missing a segment, nothing more gets
     /// through, and the side waits for its timeout.
     stalled: bool,
+    /// When the other side starts: the responder's `Connect` for an initiator side (an event
+    /// for the responder side must not come before it, or it would find no side to end and the
+    /// side started later would wait for ever), 0 for a responder side.
+    starts: u64,
     half: Half<'r>,
 }
 
@@ -594,8 +598,10 @@ impl Config {
         if self.keys == 0 {
             return bad("at least 1 key");
         }
-        if self.sample_every <= 0.0 || self.timeout <= 0.0 {
-            return bad("the sample period and the timeout must be positive");
+        // The loop counts whole microseconds: a shorter period or timeout would round to 0.
+        let at_least_1us = |x: f64| x >= 1e-6 && x.is_finite();
+        if !at_least_1us(self.sample_every) || !at_least_1us(self.timeout) {
+            return bad("the sample period and the timeout must be at least 1 µs");
         }
         Ok(())
     }
@@ -882,15 +888,16 @@ impl<'r> Peer<'r> {
         });
         match made {
             Ok(init) => {
+                let at = self.t + self.latency(b);
                 self.sides.insert(
                     (sid, false),
                     Side {
                         other: b,
                         stalled: false,
+                        starts: at,
                         half: Half::Init(init),
                     },
                 );
-                let at = self.t + self.latency(b);
                 self.schedule(b, at, Event::Connect(sid));
                 self.flush((sid, false), w);
             }
@@ -904,7 +911,7 @@ impl<'r> Peer<'r> {
         if w.cut(self.id, a, self.t) {
             self.failed
                 .push((sid, true, "partitioned: the link went down".into()));
-            self.close_other(sid, true, a, w);
+            self.close_other(sid, true, a, 0, w);
             return;
         }
         let made = Responder::new(self.repo).map(|r| {
@@ -921,6 +928,7 @@ impl<'r> Peer<'r> {
                     Side {
                         other: a,
                         stalled: false,
+                        starts: 0,
                         half: Half::Resp(resp),
                     },
                 );
@@ -928,20 +936,20 @@ impl<'r> Peer<'r> {
             }
             Err(e) => {
                 self.failed.push((sid, true, format!("responder: {e}")));
-                self.close_other(sid, true, a, w);
+                self.close_other(sid, true, a, 0, w);
             }
         }
     }
 
     /// Tells the other side that this one failed: after one latency, or after the timeout when
-    /// the link is cut.
-    fn close_other(&mut self, sid: Sid, responder: bool, other: usize, w: &World<'_>) {
+    /// the link is cut, and never before the other side `starts`.
+    fn close_other(&mut self, sid: Sid, responder: bool, other: usize, starts: u64, w: &World<'_>) {
         let delay = if w.cut(self.id, other, self.t) {
             us(w.cfg.timeout)
         } else {
             self.latency(other)
         };
-        let at = self.t + delay;
+        let at = (self.t + delay).max(starts);
         self.schedule(
             other,
             at,
@@ -961,6 +969,7 @@ impl<'r> Peer<'r> {
             return;
         }
         let to = side.other;
+        let starts = side.starts;
         let mut frames = Vec::new();
         let mut bytes = 0u64;
         let endpoint = side.half.endpoint();
@@ -989,7 +998,7 @@ impl<'r> Peer<'r> {
             self.schedule(self.id, at, Event::Timeout { sid, responder });
             self.schedule(
                 to,
-                at,
+                at.max(starts),
                 Event::Timeout {
                     sid,
                     responder: !responder,
@@ -1068,7 +1077,7 @@ impl<'r> Peer<'r> {
         side.half.endpoint().abort();
         let (sid, responder) = key;
         if notify {
-            self.close_other(sid, responder, side.other, w);
+            self.close_other(sid, responder, side.other, side.starts, w);
         }
         self.failed.push((sid, responder, why));
     }

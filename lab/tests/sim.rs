@@ -124,6 +124,20 @@ fn lost_messages_abort_sessions_but_not_convergence() {
 }
 
 #[test]
+fn a_timeout_shorter_than_a_link_still_converges() {
+    // Sessions whose first message is lost time out before the responder hears of them.
+    let r = run(&Config {
+        loss: 0.2,
+        latency: Latency::Fixed(50.0),
+        timeout: 0.01,
+        ..small()
+    })
+    .unwrap();
+    assert!(r.converged);
+    assert!(r.failed_sessions > 0);
+}
+
+#[test]
 fn bad_parameters_are_errors() {
     for cfg in [
         Config {
@@ -144,6 +158,14 @@ fn bad_parameters_are_errors() {
         },
         Config {
             topology: Topology::Regular(9),
+            ..small()
+        },
+        Config {
+            timeout: 1e-7,
+            ..small()
+        },
+        Config {
+            sample_every: f64::INFINITY,
             ..small()
         },
     ] {

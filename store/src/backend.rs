@@ -37,6 +37,10 @@ pub struct RawBatch {
 /// - `apply` is atomic: after a crash either every op of the batch is visible or none is;
 /// - `flush` returns only when every batch applied before it is durable;
 /// - `scan` yields entries in ascending byte order of the key (or descending when `reverse`).
+///
+/// A scan is not a snapshot: a batch applied while it runs may be seen in part (sled's
+/// iterators and the memory backend's chunked scans both behave so); a caller that needs one
+/// consistent view holds off the writers.
 pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     /// Reads one value.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;

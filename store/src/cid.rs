@@ -62,8 +62,11 @@ impl fmt::Display for Codec {
     }
 }
 
-/// A hash map keyed by CIDs, with a fast hasher (seeded at random per process, so keys a peer
-/// picks cannot be made to collide). DAG walks and imports look CIDs up millions of times.
+/// A hash map keyed by CIDs, with a fast hasher. DAG walks and imports look CIDs up millions of
+/// times. foldhash is not a keyed cryptographic hash and claims no strong HashDoS resistance;
+/// what stands between a hostile peer and a flood of colliding keys is that a CID is a BLAKE3
+/// digest (a peer can only pick it by grinding blocks) and that the hasher's seed is random per
+/// map, so the peer cannot see which digests would collide.
 pub type CidMap<V> = std::collections::HashMap<Cid, V, foldhash::fast::RandomState>;
 
 /// A hash set of CIDs, with the hasher of [`CidMap`].

@@ -25,10 +25,6 @@
 //! # Ok::<(), weft_store::Error>(())
 //! ```
 
-// A `Cid` wraps a `cid::Cid<64>` (96 bytes), so `HashMismatch`, which names two CIDs, and every
-// `Result` carrying it are over clippy's 128-byte `result_large_err` threshold. Errors are the
-// cold path here, and boxing them would change error types that weft-dag matches on.
-#![allow(clippy::result_large_err)]
 // Unit tests may unwrap, as the integration tests do.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

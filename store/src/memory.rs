@@ -11,7 +11,10 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use crate::backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp};
+use crate::{
+    backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
+    Keyspace,
+};
 
 type Key = Box<[u8]>;
 type Map = BTreeMap<Key, Value>;
@@ -38,8 +41,8 @@ impl std::ops::Deref for Value {
     }
 }
 
-/// Values shared between the [`MemoryBackend`]s built on it: each distinct value of at least
-/// 96 bytes is held once. Replicas of one document store the same blocks and the same change
+/// Values shared between the [`MemoryBackend`]s built on it: each distinct block or change
+/// index entry of at least 96 bytes is held once. Replicas of one document store the same blocks and the same change
 /// index entries, so a process that keeps many of them in memory (a simulation) holds each
 /// once instead of once per replica. A value stays as long as the pool, even after every
 /// backend deleted it.
@@ -76,6 +79,13 @@ impl SharedValues {
         set.insert(shared.clone());
         shared
     }
+}
+
+/// Whether the value under a full key is never changed nor removed once written (blocks and
+/// change index entries, both named by a CID): only those go to a [`SharedValues`], which never
+/// lets a value go.
+fn is_immutable(key: &[u8]) -> bool {
+    matches!(key.first(), Some(&t) if t == Keyspace::BLOCKS.tag || t == Keyspace::CHANGES.tag)
 }
 
 /// How many entries a scan copies out per lock: scans are lazy, so taking the first few
@@ -134,9 +144,11 @@ impl MemoryBackend {
         }
     }
 
-    fn value(&self, v: Vec<u8>) -> Value {
+    fn value(&self, key: &[u8], v: Vec<u8>) -> Value {
         match &self.shared {
-            Some(pool) if v.len() >= SHARE_MIN => Value::Shared(pool.intern(v)),
+            Some(pool) if v.len() >= SHARE_MIN && is_immutable(key) => {
+                Value::Shared(pool.intern(v))
+            }
             _ => Value::Owned(v.into_boxed_slice()),
         }
     }
@@ -191,7 +203,10 @@ impl Backend for MemoryBackend {
             .ops
             .into_iter()
             .map(|op| match op {
-                RawOp::Put(k, v) => (k.into_boxed_slice(), Some(self.value(v))),
+                RawOp::Put(k, v) => {
+                    let v = self.value(&k, v);
+                    (k.into_boxed_slice(), Some(v))
+                }
                 RawOp::Delete(k) => (k.into_boxed_slice(), None),
             })
             .collect();
@@ -377,27 +392,41 @@ mod tests {
     }
 
     #[test]
-    fn backends_on_one_pool_share_large_values_only() {
+    fn backends_on_one_pool_share_large_immutable_values_only() {
         let pool = Arc::new(SharedValues::new());
         let a = MemoryBackend::volatile_shared(pool.clone());
         let b = MemoryBackend::volatile_shared(pool.clone());
         let big = vec![1u8; SHARE_MIN];
+        let block = [&[Keyspace::BLOCKS.tag][..], b"cid"].concat();
+        let entry = [&[Keyspace::CHANGES.tag][..], b"cid"].concat();
+        let small = [&[Keyspace::BLOCKS.tag][..], b"small"].concat();
+        let head = [&[Keyspace::HEADS.tag][..], b"big"].concat();
         for be in [&a, &b] {
             be.apply(RawBatch {
-                ops: vec![put(b"big", &big), put(b"small", b"x")],
+                ops: vec![
+                    put(&block, &big),
+                    put(&entry, &big),
+                    put(&small, b"x"),
+                    put(&head, &big),
+                ],
             })
             .unwrap();
         }
+        // One shared copy of `big`: the small value and the mutable keyspace's are owned.
         assert_eq!(pool.len(), 1);
-        assert_eq!(a.get(b"big").unwrap(), Some(big.clone()));
-        assert_eq!(b.get(b"small").unwrap().as_deref(), Some(&b"x"[..]));
+        assert!(matches!(a.lock().live[&block[..]], Value::Shared(_)));
+        assert!(matches!(a.lock().live[&entry[..]], Value::Shared(_)));
+        assert!(matches!(a.lock().live[&small[..]], Value::Owned(_)));
+        assert!(matches!(a.lock().live[&head[..]], Value::Owned(_)));
+        assert_eq!(a.get(&block).unwrap(), Some(big.clone()));
+        assert_eq!(b.get(&small).unwrap().as_deref(), Some(&b"x"[..]));
         // A delete in one backend leaves the other's value alone.
         a.apply(RawBatch {
-            ops: vec![RawOp::Delete(b"big".to_vec())],
+            ops: vec![RawOp::Delete(block.clone())],
         })
         .unwrap();
-        assert_eq!(a.get(b"big").unwrap(), None);
-        assert_eq!(b.get(b"big").unwrap(), Some(big));
+        assert_eq!(a.get(&block).unwrap(), None);
+        assert_eq!(b.get(&block).unwrap(), Some(big));
     }
 
     #[test]

@@ -315,6 +315,7 @@ impl Store {
         Batch {
             store: self,
             writes: HashMap::default(),
+            put_tags: [0; 4],
         }
     }
 
@@ -353,6 +354,9 @@ pub struct Batch<'a> {
     store: &'a Store,
     /// Pending writes by full key (a hash map: a batch is read by key, never in order).
     writes: HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>,
+    /// The keyspace tags that have had a put staged, one bit each: lets
+    /// [`staged_keys`](Batch::staged_keys) answer at once for a keyspace this batch never put to.
+    put_tags: [u64; 4],
 }
 
 impl Batch<'_> {
@@ -367,6 +371,7 @@ impl Batch<'_> {
             });
         }
         cid.verify(bytes)?;
+        self.mark_put(Keyspace::BLOCKS);
         self.writes.insert(
             full_key(Keyspace::BLOCKS, &cid.to_bytes()),
             Some(bytes.to_vec()),
@@ -382,7 +387,18 @@ impl Batch<'_> {
     /// Stages a write. Blocks must go through [`put_block`](Batch::put_block).
     pub fn put(&mut self, ks: Keyspace, key: &[u8], value: &[u8]) {
         debug_assert_ne!(ks, Keyspace::BLOCKS, "blocks go through put_block");
+        self.mark_put(ks);
         self.writes.insert(full_key(ks, key), Some(value.to_vec()));
+    }
+
+    fn mark_put(&mut self, ks: Keyspace) {
+        let t = ks.tag as usize;
+        self.put_tags[t / 64] |= 1 << (t % 64);
+    }
+
+    fn has_puts(&self, ks: Keyspace) -> bool {
+        let t = ks.tag as usize;
+        self.put_tags[t / 64] & (1 << (t % 64)) != 0
     }
 
     /// Stages a removal.
@@ -418,7 +434,12 @@ impl Batch<'_> {
 
     /// The keys of `ks` under `prefix` that this batch puts, without the keyspace tag, in no
     /// particular order (a scan of the store does not see them before the batch commits).
+    ///
+    /// Free for a keyspace this batch never put to; otherwise it looks at every staged write.
     pub fn staged_keys(&self, ks: Keyspace, prefix: &[u8]) -> Vec<Vec<u8>> {
+        if !self.has_puts(ks) {
+            return Vec::new();
+        }
         let start = full_key(ks, prefix);
         self.writes
             .iter()
@@ -532,6 +553,24 @@ mod tests {
         assert!(!b.contains(Keyspace::HEADS, b"never").unwrap());
         assert!(!store.contains(Keyspace::HEADS, b"new").unwrap());
         assert!(store.contains(Keyspace::HEADS, b"gone").unwrap());
+    }
+
+    #[test]
+    fn staged_keys_lists_the_puts_of_one_keyspace_and_prefix() {
+        let store = Store::memory();
+        let mut b = store.batch();
+        assert!(b.staged_keys(Keyspace::HEADS, b"").is_empty());
+        b.put(Keyspace::HEADS, b"ab1", b"");
+        b.put(Keyspace::HEADS, b"ab2", b"");
+        b.put(Keyspace::HEADS, b"ac", b"");
+        b.put(Keyspace::BY_HEIGHT, b"ab3", b"");
+        b.delete(Keyspace::HEADS, b"ab4");
+        let mut got = b.staged_keys(Keyspace::HEADS, b"ab");
+        got.sort();
+        assert_eq!(got, vec![b"ab1".to_vec(), b"ab2".to_vec()]);
+        assert!(b.staged_keys(Keyspace::TOMBSTONE, b"").is_empty());
+        b.delete(Keyspace::HEADS, b"ab1");
+        assert_eq!(b.staged_keys(Keyspace::HEADS, b"ab"), vec![b"ab2".to_vec()]);
     }
 
     #[test]
