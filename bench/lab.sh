@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The lab's headline figure: `weft lab run` with 500 peers and 10,000 changes (see
-# BENCHMARKS.md, "Lab"). Runs it RUNS times (default 3) and prints each wall time and the median.
+# BENCHMARKS.md, "Lab"). Runs it RUNS times (default 3) and prints each wall time (and peak
+# memory, where GNU time is installed at /usr/bin/time) and the median.
 # With BASE=/path/to/another/weft, runs that binary too, alternating with this one (these
 # machines are noisy), and prints the ratio of the medians.
 #
@@ -13,12 +14,20 @@ weft=target/release/weft
 runs=${RUNS:-3}
 args=(--json lab run --peers 500 --changes 10000 --write-rate 1000 --writers 10)
 
-# Wall seconds of one run of binary $1 (the report goes to /dev/null).
+# Wall seconds of one run of binary $1 (the report goes to /dev/null); the peak RSS goes to
+# stderr when GNU time is there to measure it.
 one() {
-    local start end
+    local start end out
+    out=$(mktemp)
     start=$(date +%s.%N)
-    "$1" "${args[@]}" >/dev/null
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f '%M' -o "$out" "$1" "${args[@]}" >/dev/null
+        awk '{ printf "  peak RSS %.2f GB\n", $1 / 1048576 }' "$out" >&2
+    else
+        "$1" "${args[@]}" >/dev/null
+    fi
     end=$(date +%s.%N)
+    rm -f "$out"
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f\n", b - a }'
 }
 
