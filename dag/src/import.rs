@@ -399,13 +399,13 @@ impl Import<'_> {
                     }
                 }
             }
-            batch.commit()?;
-            self.repo.remember(
+            self.repo.commit_and_remember(
+                batch,
                 group
                     .iter()
                     .zip(&staged)
                     .filter_map(|(enc, s)| s.as_ref().map(|s| (enc, s))),
-            );
+            )?;
             if group.iter().any(|enc| enc.change.is_membership()) {
                 self.repo.acl_changed();
             }

@@ -435,8 +435,9 @@ impl NodeTable {
 struct Presence {
     set: CidSet,
     /// Whether every stored change is in `set`, so that a miss means "absent": true for a repo
-    /// that was empty when opened, until the set is first cleared. Changes are added under the
-    /// write lock, right after their batch commits, which keeps this true.
+    /// that was empty when opened, until the set is first cleared. Changes are added by
+    /// [`Repo::commit_and_remember`], which holds the set locked while their batch lands, so no
+    /// reader sees them in the store and not here.
     complete: bool,
 }
 
@@ -652,8 +653,7 @@ impl Repo {
         let guard = lock(&self.write);
         let mut batch = self.store.batch();
         let staged = self.stage(&mut batch, &enc, "")?;
-        batch.commit()?;
-        self.remember([(&enc, &staged)]);
+        self.commit_and_remember(batch, [(&enc, &staged)])?;
         drop(guard);
         self.after_commit(&[(staged.doc, enc)], false)
     }
@@ -681,7 +681,9 @@ impl Repo {
     ///
     /// The repo must be the only writer of the store while it lives: it keeps in memory which
     /// changes the store holds and whether it holds a tombstone, and a second `Repo` writing to
-    /// the same store (through a clone of its backend) would leave those stale.
+    /// the same store (through a clone of its backend) would leave those stale, and so would a
+    /// simulated crash ([`weft_store::MemoryBackend::crash`]) under a live repo: drop the repo
+    /// first, then open a new one on the crashed store.
     pub fn with_store(store: Store, identity: Identity, durability: Durability) -> Repo {
         Repo::from_parts(store, identity, None, durability)
     }
@@ -794,8 +796,7 @@ impl Repo {
         let staged = self.stage(&mut batch, &change, "")?;
         batch.put(Keyspace::DOC_NAMES, name.as_bytes(), &doc.0.to_bytes());
         batch.put(Keyspace::DOC_IDS, &doc.0.to_bytes(), name.as_bytes());
-        batch.commit()?;
-        self.remember([(&change, &staged)]);
+        self.commit_and_remember(batch, [(&change, &staged)])?;
         drop(guard);
         self.after_commit(&[(doc, change)], true)?;
         Ok(doc)
@@ -1187,14 +1188,18 @@ impl Repo {
         Ok(batch.contains(Keyspace::CHANGES, &cid.to_bytes())?)
     }
 
-    /// Records changes whose batch just committed: present here, and their nodes. Called under
-    /// the write lock, before it is released, so that [`Presence::complete`] stays true.
-    pub(crate) fn remember<'e>(
+    /// Commits `batch`, which stages `committed`, and records them: present here, and their
+    /// nodes. Called under the write lock. The presence set stays locked from before the batch
+    /// lands until the changes are in it, so a reader that found one of them in the store (a
+    /// head, say) and then asks whether it is present never gets "absent" from a complete set.
+    pub(crate) fn commit_and_remember<'e>(
         &self,
+        batch: Batch<'_>,
         committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
-    ) {
+    ) -> Result<(), Error> {
         {
             let mut present = lock(&self.present);
+            batch.commit()?;
             for (enc, _) in committed.clone() {
                 present.insert(enc.cid);
             }
@@ -1209,7 +1214,7 @@ impl Repo {
                 .collect()
         };
         if new.is_empty() {
-            return;
+            return Ok(());
         }
         let mut nodes = write(&self.nodes);
         for (enc, staged) in new {
@@ -1221,6 +1226,7 @@ impl Repo {
                 Some(&staged.frontier),
             );
         }
+        Ok(())
     }
 
     /// The raw bytes of a block.
@@ -2180,8 +2186,7 @@ impl Transaction<'_> {
         .sign(&repo.identity);
         let mut batch = repo.store.batch();
         let staged = repo.stage(&mut batch, &change, "")?;
-        batch.commit()?;
-        repo.remember([(&change, &staged)]);
+        repo.commit_and_remember(batch, [(&change, &staged)])?;
         if change.change.is_membership() {
             repo.acl_changed();
         }

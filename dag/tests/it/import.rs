@@ -236,6 +236,40 @@ fn racing_imports_apply_each_change_once() {
     assert!(dst.fsck().unwrap().is_ok());
 }
 
+/// A reader on another thread that finds a change in the store (as a head) always finds it
+/// present, with its node, however its commit interleaves: a repo that started empty answers
+/// "absent" from memory, so the memory must never lag behind the store.
+#[test]
+fn a_head_a_reader_sees_is_present_while_imports_commit() {
+    let (_, doc, changes) = source(400);
+    let dst = Arc::new(empty(3));
+    dst.apply_changes(changes[..1].to_vec()).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let checked = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut checked = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                for head in dst.heads(doc).unwrap() {
+                    assert!(dst.has_change(&head).unwrap(), "head {head} absent");
+                    assert!(
+                        dst.node(&head).unwrap().is_some(),
+                        "head {head} has no node"
+                    );
+                    checked += 1;
+                }
+            }
+            checked
+        });
+        for change in &changes[1..] {
+            dst.apply_changes(vec![change.clone()]).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        reader.join().unwrap()
+    });
+    assert!(checked > 0);
+    assert_eq!(counter(&dst, doc), Some(Value::Int(400)));
+}
+
 /// Two imports of one repo (two sync sessions): the first holds changes that wait for a
 /// parent; the second commits that parent. The first must then commit its waiting changes (or
 /// count them as duplicates), not end in orphans naming a parent the repo has.
