@@ -21,6 +21,10 @@ use crate::{
     DocId, Error, Repo,
 };
 
+/// About how many writes staging one change makes (block, index entries, heads, state): a
+/// group's batch is sized for them up front rather than grown step by step.
+const WRITES_PER_CHANGE: usize = 10;
+
 /// How many changes a group holds before it is committed.
 pub const GROUP_CHANGES: usize = 1024;
 
@@ -187,10 +191,14 @@ impl Import<'_> {
             .iter()
             .filter(|(cid, _)| !cache.is_some_and(|c| c.contains(cid)))
             .count();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(unchecked.div_ceil(64))
-            .max(1);
+        // (Asking the OS for the core count is a system call: not for a handful.)
+        let threads = if unchecked <= 64 {
+            1
+        } else {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(unchecked.div_ceil(64))
+        };
         let results: Vec<Result<EncodedChange, Error>> = if threads == 1 {
             queued.into_iter().map(check).collect()
         } else {
@@ -372,7 +380,10 @@ impl Import<'_> {
         let mut failure = None;
         {
             let _guard = lock(&self.repo.write);
-            let mut batch = self.repo.store().batch();
+            let mut batch = self
+                .repo
+                .store()
+                .batch_with_capacity(group.len() * WRITES_PER_CHANGE);
             for enc in &group {
                 // Another import (a second sync session) may have committed it since it was
                 // queued; staging it twice would count its ops twice.

@@ -312,9 +312,14 @@ impl Store {
 
     /// Starts an atomic batch of writes across keyspaces.
     pub fn batch(&self) -> Batch<'_> {
+        self.batch_with_capacity(0)
+    }
+
+    /// Starts a batch with room for about `writes` writes before it grows.
+    pub fn batch_with_capacity(&self, writes: usize) -> Batch<'_> {
         Batch {
             store: self,
-            writes: HashMap::default(),
+            writes: HashMap::with_capacity_and_hasher(writes, Default::default()),
             put_tags: [0; 4],
         }
     }
