@@ -281,7 +281,9 @@ const TOMBSTONES_NONE: u8 = 1;
 /// [`Repo::tombstones`]: some may be stored or staged.
 const TOMBSTONES_MAYBE: u8 = 2;
 
-/// How many DAG nodes a repo keeps in memory (about 150 bytes each).
+/// How many entries each in-memory table of a repo holds before it is cleared: the DAG nodes
+/// of its [`NodeTable`] (about 150 bytes each, one table for the repos that share a
+/// [`VerifiedCache`]) and the CIDs of its [`Presence`] set.
 pub const NODE_CACHE_ENTRIES: usize = 1 << 18;
 
 /// What a walk of the DAG needs of a stored change: its document, height and parents (the rest
@@ -1123,10 +1125,10 @@ impl Repo {
             return Ok(Some(node));
         }
         let node = self.node_from_store(cid)?;
-        if let Some((node, meta)) = &node {
-            write(&self.nodes).insert(*cid, node.doc, node.height, &meta.parents, None);
+        if let Some(node) = &node {
+            write(&self.nodes).insert(*cid, node.doc, node.height, &node.parents, None);
         }
-        Ok(node.map(|(node, _)| node))
+        Ok(node)
     }
 
     /// The node of a change that is present (a walk follows parents, which are), from `nodes`
@@ -1135,36 +1137,34 @@ impl Repo {
         &self,
         nodes: &NodeTable,
         cid: &Cid,
-        read_back: &mut Vec<(Cid, ChangeMeta)>,
+        read_back: &mut Vec<(Cid, Node)>,
     ) -> Result<Option<Node>, Error> {
         if let Some(node) = nodes.get(cid) {
             return Ok(Some(node));
         }
-        Ok(self.node_from_store(cid)?.map(|(node, meta)| {
-            read_back.push((*cid, meta));
-            node
-        }))
+        let node = self.node_from_store(cid)?;
+        if let Some(node) = &node {
+            read_back.push((*cid, node.clone()));
+        }
+        Ok(node)
     }
 
-    fn node_from_store(&self, cid: &Cid) -> Result<Option<(Node, ChangeMeta)>, Error> {
-        Ok(self.change_meta(cid)?.map(|meta| {
-            let node = Node {
-                doc: meta.doc,
-                height: meta.height,
-                parents: SmallVec::from_slice(&meta.parents),
-            };
-            (node, meta)
+    fn node_from_store(&self, cid: &Cid) -> Result<Option<Node>, Error> {
+        Ok(self.change_meta(cid)?.map(|meta| Node {
+            doc: meta.doc,
+            height: meta.height,
+            parents: SmallVec::from_vec(meta.parents),
         }))
     }
 
     /// Caches nodes a walk read from the store.
-    fn cache_read_back(&self, read_back: Vec<(Cid, ChangeMeta)>) {
+    fn cache_read_back(&self, read_back: Vec<(Cid, Node)>) {
         if read_back.is_empty() {
             return;
         }
         let mut nodes = write(&self.nodes);
-        for (cid, meta) in read_back {
-            nodes.insert(cid, meta.doc, meta.height, &meta.parents, None);
+        for (cid, node) in read_back {
+            nodes.insert(cid, node.doc, node.height, &node.parents, None);
         }
     }
 

@@ -42,9 +42,9 @@ impl std::ops::Deref for Value {
 }
 
 /// Values shared between the [`MemoryBackend`]s built on it: each distinct block or change
-/// index entry of at least 96 bytes is held once. Replicas of one document store the same blocks and the same change
-/// index entries, so a process that keeps many of them in memory (a simulation) holds each
-/// once instead of once per replica. A value stays as long as the pool, even after every
+/// index entry of at least 96 bytes is held once. Replicas of one document store the same
+/// blocks and the same change index entries, so a process that keeps many of them in memory (a
+/// simulation) holds each once instead of once per replica. A value stays as long as the pool, even after every
 /// backend deleted it.
 #[derive(Debug, Default)]
 pub struct SharedValues(Mutex<HashSet<Arc<[u8]>, foldhash::fast::RandomState>>);
