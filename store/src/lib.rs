@@ -1,27 +1,34 @@
-//! weft-store: content-addressed blocks and atomic keyspaces.
+//! weft-store: content-addressed blocks in an append-only log, and atomic keyspaces.
 //!
-//! This crate stores verified blocks under their [`Cid`] and gives the layers above named
-//! [`Keyspace`]s with atomic multi-keyspace [`Batch`]es. It knows nothing of changes, CRDTs or the
-//! network.
+//! This crate stores verified blocks under their [`Cid`] in a [`BlockLog`] (pack files on disk,
+//! [`MemoryLog`] in memory), where each gets a [`Pos`], and gives the layers above [`Keyspace`]s
+//! in a database (sled on disk, [`MemoryBackend`] in memory), with atomic [`Batch`]es over both.
+//! It knows nothing of changes, CRDTs or the network, and no layer's keyspaces but its own.
 //!
 //! Invariants:
 //! - a block is written only after its bytes hash to its CID and fit the size limit;
-//! - a batch lands whole or not at all, and is durable after [`Store::flush`];
-//! - sled is named in [`sled_backend`] only; [`MemoryBackend`] is its in-memory twin;
+//! - a batch lands whole or not at all; with [`Options::sync_commits`] it is durable when its
+//!   commit returns, otherwise after [`Store::flush`];
+//! - derived keyspaces reach the database at checkpoints, and the log records after the last
+//!   checkpoint are replayed by the layer above when the store opens ([`Store::replay_range`]);
+//! - sled is named in [`sled_backend`] only; [`MemoryBackend`] and [`MemoryLog`] are the
+//!   in-memory twins, which can simulate a crash;
 //! - a database held by another process is reported as [`OpenError::Locked`], never as a raw
 //!   backend error.
 //!
 //! ```
 //! use weft_store::{Cid, Codec, Keyspace, Store};
 //!
+//! const NAMES: Keyspace = Keyspace::derived(0x40, "names");
 //! let store = Store::memory();
 //! let bytes = b"hello";
 //! let cid = Cid::hash(Codec::Raw, bytes);
 //! let mut batch = store.batch();
-//! batch.put_block(&cid, bytes)?;
-//! batch.put(Keyspace::HEADS, b"example", b"");
+//! let pos = batch.put_block(&cid, bytes, b"")?;
+//! batch.put(NAMES, b"greeting", &pos.0.to_be_bytes());
 //! batch.commit()?;
 //! assert_eq!(store.get_block(&cid)?.as_deref(), Some(&bytes[..]));
+//! assert_eq!(store.record(pos)?.cid, cid);
 //! # Ok::<(), weft_store::Error>(())
 //! ```
 
@@ -31,15 +38,20 @@
 mod backend;
 mod cid;
 pub mod layout;
+pub mod log;
 mod memory;
+mod memtable;
 pub mod migrate;
+pub mod pack;
 pub mod sled_backend;
 mod store;
 
 pub use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
     cid::{Cid, CidMap, CidSet, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
-    layout::Keyspace,
+    layout::{Keyspace, Kind},
+    log::{BlockLog, LogError, MemoryLog, Pos, Record},
     memory::{MemoryBackend, SharedValues},
-    store::{Batch, Error, OpenError, Options, Store, DEFAULT_MAX_BLOCK_SIZE},
+    pack::PackLog,
+    store::{Batch, Error, OpenError, Options, Store, CHECKPOINT_RECORDS, DEFAULT_MAX_BLOCK_SIZE},
 };

@@ -1,53 +1,30 @@
 //! The in-memory twin of the sled backend, with simulated crashes.
 //!
 //! Built for many replicas in one process (`weft lab` keeps hundreds), so it is lean: keys and
-//! values are boxed slices, scans copy out a chunk at a time, a backend that is never crashed
-//! keeps no second copy, and backends built on one [`SharedValues`] keep a large value that
-//! they all store (a block, a change's index entry) once between them.
+//! values are boxed slices, scans copy out a chunk at a time, and a backend that is never crashed
+//! keeps no second copy. Blocks are not kept here but in a [`MemoryLog`](crate::MemoryLog), whose
+//! logs built on one [`SharedValues`] hold each block once between them.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::BTreeMap,
     ops::Bound,
     sync::{Arc, Mutex, MutexGuard},
 };
 
 use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
-    Keyspace,
+    Cid, CidMap,
 };
 
 type Key = Box<[u8]>;
-type Map = BTreeMap<Key, Value>;
+type Map = BTreeMap<Key, Box<[u8]>>;
 
-/// Values at least this long are shared through a [`SharedValues`]: blocks (hundreds of bytes)
-/// and change index entries (about 130) are, keys' small values are not worth a lookup.
-const SHARE_MIN: usize = 96;
-
-/// A stored value: owned, or shared with other backends.
-#[derive(Debug, Clone)]
-enum Value {
-    Owned(Box<[u8]>),
-    Shared(Arc<[u8]>),
-}
-
-impl std::ops::Deref for Value {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Value::Owned(v) => v,
-            Value::Shared(v) => v,
-        }
-    }
-}
-
-/// Values shared between the [`MemoryBackend`]s built on it: each distinct block or change
-/// index entry of at least 96 bytes is held once. Replicas of one document store the same
-/// blocks and the same change index entries, so a process that keeps many of them in memory (a
-/// simulation) holds each once instead of once per replica. A value stays as long as the pool, even after every
-/// backend deleted it.
+/// Blocks shared between the [`MemoryLog`](crate::MemoryLog)s built on it: each distinct block
+/// is held once. Replicas of one document store the same blocks, so a process that keeps many of
+/// them in memory (a simulation) holds each once instead of once per replica. A block stays as
+/// long as the pool.
 #[derive(Debug, Default)]
-pub struct SharedValues(Mutex<HashSet<Arc<[u8]>, foldhash::fast::RandomState>>);
+pub struct SharedValues(Mutex<CidMap<Arc<[u8]>>>);
 
 impl SharedValues {
     /// An empty pool.
@@ -55,37 +32,25 @@ impl SharedValues {
         SharedValues::default()
     }
 
-    /// The number of distinct values held.
+    /// The number of distinct blocks held.
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
-    /// Whether no value is held.
+    /// Whether no block is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashSet<Arc<[u8]>, foldhash::fast::RandomState>> {
-        // Only inserts and lookups happen under the lock: a poisoned set is still whole.
+    fn lock(&self) -> MutexGuard<'_, CidMap<Arc<[u8]>>> {
+        // Only inserts and lookups happen under the lock: a poisoned map is still whole.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn intern(&self, v: Vec<u8>) -> Arc<[u8]> {
-        let mut set = self.lock();
-        if let Some(shared) = set.get(v.as_slice()) {
-            return shared.clone();
-        }
-        let shared: Arc<[u8]> = v.into();
-        set.insert(shared.clone());
-        shared
+    /// The pool's copy of the block `cid` (whose bytes the caller verified), added if new.
+    pub(crate) fn block(&self, cid: &Cid, bytes: &[u8]) -> Arc<[u8]> {
+        self.lock().entry(*cid).or_insert_with(|| bytes.into()).clone()
     }
-}
-
-/// Whether the value under a full key is never changed nor removed once written (blocks and
-/// change index entries, both named by a CID): only those go to a [`SharedValues`], which never
-/// lets a value go.
-fn is_immutable(key: &[u8]) -> bool {
-    matches!(key.first(), Some(&t) if t == Keyspace::BLOCKS.tag || t == Keyspace::CHANGES.tag)
 }
 
 /// How many entries a scan copies out per lock: scans are lazy, so taking the first few
@@ -107,7 +72,6 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct MemoryBackend {
     inner: Arc<Mutex<Inner>>,
-    shared: Option<Arc<SharedValues>>,
 }
 
 impl Default for MemoryBackend {
@@ -119,37 +83,21 @@ impl Default for MemoryBackend {
 impl MemoryBackend {
     /// An empty backend.
     pub fn new() -> MemoryBackend {
-        MemoryBackend::build(Some(Map::new()), None)
+        MemoryBackend::build(Some(Map::new()))
     }
 
     /// An empty backend that is never crashed, so `flush` has nothing to copy
     /// ([`Store::memory`](crate::Store::memory), which never hands its backend out).
     pub(crate) fn volatile() -> MemoryBackend {
-        MemoryBackend::build(None, None)
+        MemoryBackend::build(None)
     }
 
-    /// An empty backend that is never crashed and keeps its large values in `pool`, shared with
-    /// the other backends built on it ([`Store::memory_shared`](crate::Store::memory_shared)).
-    pub(crate) fn volatile_shared(pool: Arc<SharedValues>) -> MemoryBackend {
-        MemoryBackend::build(None, Some(pool))
-    }
-
-    fn build(durable: Option<Map>, shared: Option<Arc<SharedValues>>) -> MemoryBackend {
+    fn build(durable: Option<Map>) -> MemoryBackend {
         MemoryBackend {
             inner: Arc::new(Mutex::new(Inner {
                 live: Map::new(),
                 durable,
             })),
-            shared,
-        }
-    }
-
-    fn value(&self, key: &[u8], v: Vec<u8>) -> Value {
-        match &self.shared {
-            Some(pool) if v.len() >= SHARE_MIN && is_immutable(key) => {
-                Value::Shared(pool.intern(v))
-            }
-            _ => Value::Owned(v.into_boxed_slice()),
         }
     }
 
@@ -186,9 +134,14 @@ impl Backend for MemoryBackend {
         Ok(self.lock().live.contains_key(key))
     }
 
-    fn scan(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> EntryIter<'_> {
+    fn scan(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> EntryIter<'static> {
         Box::new(Scan {
-            backend: self,
+            backend: self.clone(),
             lower,
             upper,
             reverse,
@@ -198,15 +151,11 @@ impl Backend for MemoryBackend {
     }
 
     fn apply(&self, batch: RawBatch) -> Result<(), BackendError> {
-        // Values are looked up in the shared pool before the lock is taken.
-        let ops: Vec<(Key, Option<Value>)> = batch
+        let ops: Vec<(Key, Option<Box<[u8]>>)> = batch
             .ops
             .into_iter()
             .map(|op| match op {
-                RawOp::Put(k, v) => {
-                    let v = self.value(&k, v);
-                    (k.into_boxed_slice(), Some(v))
-                }
+                RawOp::Put(k, v) => (k.into_boxed_slice(), Some(v.into_boxed_slice())),
                 RawOp::Delete(k) => (k.into_boxed_slice(), None),
             })
             .collect();
@@ -240,8 +189,8 @@ impl Backend for MemoryBackend {
 /// A lazy scan: copies out [`SCAN_CHUNK`] entries per lock and resumes after the last one, so
 /// it holds no lock between items and sees writes made meanwhile beyond where it has read (as a
 /// sled iterator may).
-struct Scan<'a> {
-    backend: &'a MemoryBackend,
+struct Scan {
+    backend: MemoryBackend,
     /// The part of the range not yet copied out.
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
@@ -250,7 +199,7 @@ struct Scan<'a> {
     done: bool,
 }
 
-impl Scan<'_> {
+impl Scan {
     fn refill(&mut self) {
         let inner = self.backend.lock();
         let bounds = (
@@ -262,7 +211,7 @@ impl Scan<'_> {
             return;
         }
         let range = inner.live.range::<[u8], _>(bounds);
-        let copy = |(k, v): (&Key, &Value)| (k.to_vec(), v.to_vec());
+        let copy = |(k, v): (&Key, &Box<[u8]>)| (k.to_vec(), v.to_vec());
         let chunk: Vec<Entry> = if self.reverse {
             range.rev().take(SCAN_CHUNK).map(copy).collect()
         } else {
@@ -282,7 +231,7 @@ impl Scan<'_> {
     }
 }
 
-impl Iterator for Scan<'_> {
+impl Iterator for Scan {
     type Item = Result<Entry, BackendError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -308,7 +257,7 @@ fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&Vec<u8>> {
 
 /// Whether a range is empty in a way `BTreeMap::range` would panic on (start after end, or
 /// equal and excluded).
-fn ranges_empty(bounds: &(Bound<&[u8]>, Bound<&[u8]>)) -> bool {
+pub(crate) fn ranges_empty(bounds: &(Bound<&[u8]>, Bound<&[u8]>)) -> bool {
     use Bound::{Excluded, Included};
     match *bounds {
         (Included(a), Included(b)) => a > b,
@@ -389,44 +338,6 @@ mod tests {
             true,
         );
         assert_eq!(empty.count(), 0);
-    }
-
-    #[test]
-    fn backends_on_one_pool_share_large_immutable_values_only() {
-        let pool = Arc::new(SharedValues::new());
-        let a = MemoryBackend::volatile_shared(pool.clone());
-        let b = MemoryBackend::volatile_shared(pool.clone());
-        let big = vec![1u8; SHARE_MIN];
-        let block = [&[Keyspace::BLOCKS.tag][..], b"cid"].concat();
-        let entry = [&[Keyspace::CHANGES.tag][..], b"cid"].concat();
-        let small = [&[Keyspace::BLOCKS.tag][..], b"small"].concat();
-        let head = [&[Keyspace::HEADS.tag][..], b"big"].concat();
-        for be in [&a, &b] {
-            be.apply(RawBatch {
-                ops: vec![
-                    put(&block, &big),
-                    put(&entry, &big),
-                    put(&small, b"x"),
-                    put(&head, &big),
-                ],
-            })
-            .unwrap();
-        }
-        // One shared copy of `big`: the small value and the mutable keyspace's are owned.
-        assert_eq!(pool.len(), 1);
-        assert!(matches!(a.lock().live[&block[..]], Value::Shared(_)));
-        assert!(matches!(a.lock().live[&entry[..]], Value::Shared(_)));
-        assert!(matches!(a.lock().live[&small[..]], Value::Owned(_)));
-        assert!(matches!(a.lock().live[&head[..]], Value::Owned(_)));
-        assert_eq!(a.get(&block).unwrap(), Some(big.clone()));
-        assert_eq!(b.get(&small).unwrap().as_deref(), Some(&b"x"[..]));
-        // A delete in one backend leaves the other's value alone.
-        a.apply(RawBatch {
-            ops: vec![RawOp::Delete(block.clone())],
-        })
-        .unwrap();
-        assert_eq!(a.get(&block).unwrap(), None);
-        assert_eq!(b.get(&block).unwrap(), Some(big));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Format versions and numbered migrations.
 //!
 //! The format version lives in `meta/format_version`. Opening a store:
-//! - an empty store is stamped with [`FORMAT_VERSION`];
+//! - an empty store is stamped with [`FORMAT_VERSION`] (a store of format 1, whose data is all in
+//!   the sled tree `weft/v1`, opens as an empty format-2 store plus [`Store::legacy`], which the
+//!   layer above migrates);
 //! - a store at an older version runs each migration from its version up, one atomic batch each;
 //! - a store at a newer version is refused with [`OpenError::UnsupportedFormat`].
 
@@ -21,8 +23,9 @@ pub struct Migration {
     pub apply: fn(&Store, &mut Batch<'_>) -> Result<(), Error>,
 }
 
-/// Every migration, ordered by `from`. Format 1 is the first format, so there are none yet; the
-/// first change to the layout adds `Migration { from: 1, .. }` here and bumps [`FORMAT_VERSION`].
+/// Every migration of the keyspaces, ordered by `from`. Format 2 is the first format with packs
+/// (format 1 is migrated by the layer above, from [`Store::legacy`]), so there are none yet; the
+/// next change to the layout adds `Migration { from: 2, .. }` here and bumps [`FORMAT_VERSION`].
 pub const MIGRATIONS: &[Migration] = &[];
 
 fn path_of(store: &Store) -> std::path::PathBuf {
@@ -55,17 +58,22 @@ pub fn run(store: &Store, migrations: &[Migration]) -> Result<(), OpenError> {
         move |e: Error| OpenError::Migration {
             path: path_of(store),
             from,
-            source: Box::new(e),
+            error: Box::new(e),
         }
     };
     let current = match stored_version(store).map_err(wrap(0))? {
         Some(v) => v,
         None => {
-            let is_empty = store.scan_prefix(Keyspace::BLOCKS, &[]).next().is_none();
+            let is_empty = store.log_end().0 == 0;
+            if is_empty && store.is_read_only() {
+                return Ok(());
+            }
             if is_empty {
                 let mut b = store.batch();
                 b.put(Keyspace::META, META_FORMAT_VERSION, &target.to_be_bytes());
                 b.commit().map_err(wrap(0))?;
+                // The stamp is durable before anything is written under it.
+                store.checkpoint_now().map_err(wrap(0))?;
                 return Ok(());
             }
             return Err(OpenError::Corrupt {
@@ -87,7 +95,7 @@ pub fn run(store: &Store, migrations: &[Migration]) -> Result<(), OpenError> {
             return Err(OpenError::Migration {
                 path: path_of(store),
                 from: version,
-                source: Box::new(Error::CorruptEntry {
+                error: Box::new(Error::CorruptEntry {
                     keyspace: Keyspace::META.name,
                     reason: format!("no migration from format {version}"),
                 }),
@@ -102,6 +110,7 @@ pub fn run(store: &Store, migrations: &[Migration]) -> Result<(), OpenError> {
             &(version + 1).to_be_bytes(),
         );
         b.commit().map_err(wrap(version))?;
+        store.checkpoint_now().map_err(wrap(version))?;
         version += 1;
     }
     Ok(())
@@ -112,15 +121,17 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::{MemoryBackend, Options};
+    use crate::{MemoryBackend, MemoryLog, Options};
+
+    const HEADS: Keyspace = Keyspace::derived(0x03, "heads");
 
     fn rename_heads(store: &Store, b: &mut Batch<'_>) -> Result<(), Error> {
-        for r in store.scan_prefix(Keyspace::HEADS, b"old/") {
+        for r in store.scan_prefix(HEADS, b"old/") {
             let (k, v) = r?;
-            b.delete(Keyspace::HEADS, &k);
+            b.delete(HEADS, &k);
             let mut nk = b"new/".to_vec();
             nk.extend_from_slice(&k[4..]);
-            b.put(Keyspace::HEADS, &nk, &v);
+            b.put(HEADS, &nk, &v);
         }
         Ok(())
     }
@@ -128,17 +139,19 @@ mod tests {
     #[test]
     fn fresh_store_is_stamped_and_reopens() {
         let backend = MemoryBackend::new();
-        let store = Store::with_backend(Arc::new(backend.clone()), Options::default()).unwrap();
+        let log = MemoryLog::new();
+        let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
         assert_eq!(stored_version(&store).unwrap(), Some(FORMAT_VERSION));
-        Store::with_backend(Arc::new(backend), Options::default()).unwrap();
+        Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()).unwrap();
     }
 
     #[test]
     fn migrations_run_in_order_once() {
         let backend = MemoryBackend::new();
-        let store = Store::with_backend(Arc::new(backend.clone()), Options::default()).unwrap();
+        let log = MemoryLog::new();
+        let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
         let mut b = store.batch();
-        b.put(Keyspace::HEADS, b"old/a", b"1");
+        b.put(HEADS, b"old/a", b"1");
         b.commit().unwrap();
         let migrations = [Migration {
             from: FORMAT_VERSION,
@@ -147,12 +160,12 @@ mod tests {
         }];
         run(&store, &migrations).unwrap();
         assert_eq!(stored_version(&store).unwrap(), Some(FORMAT_VERSION + 1));
-        assert!(store.contains(Keyspace::HEADS, b"new/a").unwrap());
-        assert!(!store.contains(Keyspace::HEADS, b"old/a").unwrap());
+        assert!(store.contains(HEADS, b"new/a").unwrap());
+        assert!(!store.contains(HEADS, b"old/a").unwrap());
         // Running again is a no-op.
         run(&store, &migrations).unwrap();
         // This build (without the migration) refuses the newer store.
-        let err = Store::with_backend(Arc::new(backend), Options::default()).unwrap_err();
+        let err = Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()).unwrap_err();
         assert!(
             matches!(err, OpenError::UnsupportedFormat { found, .. } if found == FORMAT_VERSION + 1)
         );

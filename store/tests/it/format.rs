@@ -4,7 +4,7 @@ use std::{path::Path, sync::Arc};
 
 use weft_store::{
     layout::{FORMAT_VERSION, META_FORMAT_VERSION},
-    migrate, Cid, Codec, Error, Keyspace, MemoryBackend, OpenError, Options, Store,
+    migrate, Cid, Codec, Error, Keyspace, MemoryBackend, MemoryLog, OpenError, Options, Store,
 };
 
 fn set_version(store: &Store, bytes: &[u8]) {
@@ -60,7 +60,7 @@ fn sled_store_from_a_newer_weft_is_refused() {
             let store = Store::open(path, Options::default()).unwrap();
             set_version(&store, &newer.to_be_bytes());
             let mut b = store.batch();
-            b.put(Keyspace::HEADS, b"data", b"kept");
+            b.put(crate::HEADS, b"data", b"kept");
             b.commit().unwrap();
         }
         assert_unsupported(Store::open(path, Options::default()), path, newer);
@@ -72,11 +72,12 @@ fn sled_store_from_a_newer_weft_is_refused() {
 #[test]
 fn memory_store_from_a_newer_weft_is_refused_and_left_alone() {
     let backend = MemoryBackend::new();
-    let store = Store::with_backend(Arc::new(backend.clone()), Options::default()).unwrap();
+    let log = MemoryLog::new();
+    let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
     let newer = FORMAT_VERSION + 1;
     set_version(&store, &newer.to_be_bytes());
     assert_unsupported(
-        Store::with_backend(Arc::new(backend.clone()), Options::default()),
+        Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()),
         Path::new(""),
         newer,
     );
@@ -84,18 +85,19 @@ fn memory_store_from_a_newer_weft_is_refused_and_left_alone() {
     assert_eq!(migrate::stored_version(&store).unwrap(), Some(newer));
     // Back at the current version, it opens.
     set_version(&store, &FORMAT_VERSION.to_be_bytes());
-    Store::with_backend(Arc::new(backend), Options::default()).unwrap();
+    Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()).unwrap();
 }
 
 #[test]
 fn older_version_without_a_migration_is_refused() {
     let backend = MemoryBackend::new();
-    let store = Store::with_backend(Arc::new(backend.clone()), Options::default()).unwrap();
+    let log = MemoryLog::new();
+    let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
     set_version(&store, &0u32.to_be_bytes());
-    match Store::with_backend(Arc::new(backend), Options::default()) {
-        Err(OpenError::Migration { from, source, .. }) => {
+    match Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()) {
+        Err(OpenError::Migration { from, error, .. }) => {
             assert_eq!(from, 0);
-            assert!(matches!(*source, Error::CorruptEntry { .. }), "{source:?}");
+            assert!(matches!(*error, Error::CorruptEntry { .. }), "{error:?}");
         }
         other => panic!("expected a migration error, got {other:?}"),
     }
@@ -104,11 +106,12 @@ fn older_version_without_a_migration_is_refused() {
 #[test]
 fn malformed_version_is_reported() {
     let backend = MemoryBackend::new();
-    let store = Store::with_backend(Arc::new(backend.clone()), Options::default()).unwrap();
+    let log = MemoryLog::new();
+    let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
     for bad in [&[][..], &[1][..], &[0, 0, 0, 0, 1][..]] {
         set_version(&store, bad);
-        match Store::with_backend(Arc::new(backend.clone()), Options::default()) {
-            Err(OpenError::Migration { source, .. }) => match *source {
+        match Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()) {
+            Err(OpenError::Migration { error, .. }) => match *error {
                 Error::CorruptEntry { keyspace, reason } => {
                     assert_eq!(keyspace, Keyspace::META.name);
                     assert!(reason.contains(&format!("{} bytes", bad.len())), "{reason}");
@@ -128,10 +131,9 @@ fn missing_version_with_blocks_is_corrupt() {
     {
         let store = Store::open(path, Options::default()).unwrap();
         let bytes = b"block";
-        store
-            .put_block(&Cid::hash(Codec::Raw, bytes), bytes)
-            .unwrap();
         let mut b = store.batch();
+        b.put_block(&Cid::hash(Codec::Raw, bytes), bytes, b"")
+            .unwrap();
         b.delete(Keyspace::META, META_FORMAT_VERSION);
         b.commit().unwrap();
     }

@@ -34,23 +34,23 @@ fn assert_locked(result: Result<Store, OpenError>, path: &Path) {
 fn second_open_while_alive_is_locked() {
     let _no_spawn = crate::no_spawn();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
+    let path = dir.path().join("store");
     let first = Store::open(&path, Options::default()).unwrap();
-    assert!(path.join(LOCK_FILE).is_file());
+    assert!(path.join("db").join(LOCK_FILE).is_file());
     assert_locked(Store::open(&path, Options::default()), &path);
     // A refused open leaves the holder working.
     let mut b = first.batch();
-    b.put(Keyspace::HEADS, b"k", b"v");
+    b.put(crate::HEADS, b"k", b"v");
     b.commit().unwrap();
     assert_eq!(
-        first.get(Keyspace::HEADS, b"k").unwrap().as_deref(),
+        first.get(crate::HEADS, b"k").unwrap().as_deref(),
         Some(&b"v"[..])
     );
     drop(first);
     let second = Store::open(&path, Options::default()).unwrap();
     assert_eq!(second.path(), Some(path.as_path()));
     assert_eq!(
-        second.get(Keyspace::HEADS, b"k").unwrap().as_deref(),
+        second.get(crate::HEADS, b"k").unwrap().as_deref(),
         Some(&b"v"[..])
     );
 }
@@ -67,13 +67,13 @@ fn opens_again_after_the_holder_is_dropped() {
         drop(store);
         assert_locked(Store::open(path, Options::default()), path);
         let mut b = clone.batch();
-        b.put(Keyspace::HEADS, &[round], &[round]);
+        b.put(crate::HEADS, &[round], &[round]);
         b.commit().unwrap();
         drop(clone);
     }
     let store = Store::open(path, Options::default()).unwrap();
     let keys: Vec<Vec<u8>> = store
-        .scan_prefix(Keyspace::HEADS, &[])
+        .scan_prefix(crate::HEADS, &[])
         .map(|r| r.unwrap().0)
         .collect();
     assert_eq!(keys, vec![vec![0], vec![1], vec![2], vec![3]]);
@@ -89,36 +89,42 @@ fn data_survives_reopen() {
     {
         let store = Store::open(path, Options::default()).unwrap();
         let mut b = store.batch();
-        b.put_block(&cid, block).unwrap();
-        b.put(Keyspace::HEADS, b"flushed", b"1");
+        b.put_block(&cid, block, b"").unwrap();
+        b.put(crate::HEADS, b"flushed", b"1");
         b.commit().unwrap();
         store.flush().unwrap();
         // Committed but never flushed: sled flushes when the last handle is dropped.
         let mut b = store.batch();
-        b.put(Keyspace::REGISTER, b"unflushed", b"2");
-        b.delete(Keyspace::HEADS, b"missing");
+        b.put(crate::REGISTER, b"unflushed", b"2");
+        b.delete(crate::HEADS, b"missing");
         b.commit().unwrap();
         // Staged but never committed: must not appear.
         let mut b = store.batch();
-        b.put(Keyspace::REGISTER, b"dropped", b"3");
+        b.put(crate::REGISTER, b"dropped", b"3");
         drop(b);
         assert!(store.size_on_disk().unwrap() > 0);
     }
     let store = Store::open(path, Options::default()).unwrap();
     assert_eq!(store.get_block(&cid).unwrap().as_deref(), Some(&block[..]));
     assert_eq!(
-        store.get(Keyspace::HEADS, b"flushed").unwrap().as_deref(),
+        store.get(crate::HEADS, b"flushed").unwrap().as_deref(),
         Some(&b"1"[..])
     );
     assert_eq!(
         store
-            .get(Keyspace::REGISTER, b"unflushed")
+            .get(crate::REGISTER, b"unflushed")
             .unwrap()
             .as_deref(),
         Some(&b"2"[..])
     );
-    assert_eq!(store.get(Keyspace::REGISTER, b"dropped").unwrap(), None);
-    let blocks: Vec<(Cid, Vec<u8>)> = store.blocks().map(|r| r.unwrap()).collect();
+    assert_eq!(store.get(crate::REGISTER, b"dropped").unwrap(), None);
+    let blocks: Vec<(Cid, Vec<u8>)> = store
+        .records(weft_store::Pos(0))
+        .map(|r| {
+            let (_, rec) = r.unwrap();
+            (rec.cid, rec.block)
+        })
+        .collect();
     assert_eq!(blocks, vec![(cid, block.to_vec())]);
 }
 
@@ -130,21 +136,22 @@ fn sled_lock_held_outside_weft_is_locked() {
     let _no_spawn = crate::no_spawn();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path();
+    std::fs::create_dir_all(path.join("db")).unwrap();
     let sled_file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .open(path.join("db"))
+        .open(path.join("db").join("db"))
         .unwrap();
     sled_file.try_lock().unwrap();
     assert_locked(Store::open(path, Options::default()), path);
     drop(sled_file);
     let store = Store::open(path, Options::default()).unwrap();
     let mut b = store.batch();
-    b.put(Keyspace::HEADS, b"k", b"v");
+    b.put(crate::HEADS, b"k", b"v");
     b.commit().unwrap();
-    assert!(store.contains(Keyspace::HEADS, b"k").unwrap());
+    assert!(store.contains(crate::HEADS, b"k").unwrap());
 }
 
 /// Set in the child process of [`held_by_another_process`] to the directory it must hold.
@@ -172,7 +179,7 @@ fn held_by_another_process() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
+    let path = dir.path().join("store");
     let spawning = crate::spawning();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([

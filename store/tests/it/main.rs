@@ -10,6 +10,8 @@
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use weft_store::Keyspace;
+
 mod cid;
 mod format;
 mod lock;
@@ -30,3 +32,17 @@ fn no_spawn() -> RwLockReadGuard<'static, ()> {
 fn spawning() -> RwLockWriteGuard<'static, ()> {
     SPAWN.write().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Keyspaces for the tests, as a layer above would define its own: derived ones, which the log
+/// determines, and one kept.
+pub const HEADS: Keyspace = Keyspace::derived(0x03, "heads");
+pub const BY_HEIGHT: Keyspace = Keyspace::derived(0x04, "by_height");
+pub const AUTHOR_SEQ: Keyspace = Keyspace::derived(0x07, "author_seq");
+pub const REGISTER: Keyspace = Keyspace::derived(0x10, "register");
+pub const TOMBSTONE: Keyspace = Keyspace::derived(0x13, "tombstone");
+/// Nothing writes it: scans of it must stay empty.
+pub const EMPTY: Keyspace = Keyspace::derived(0x02, "empty");
+/// Facts the log cannot give back.
+pub const NAMES: Keyspace = Keyspace::kept(0x05, "names");
+/// Derived from the blocks: CID -> position, written with every block, as a layer above would.
+pub const BLOCK_INDEX: Keyspace = Keyspace::derived(0x20, "block_index");
