@@ -47,71 +47,25 @@
 //! membership change costs one pass over the document's history.
 //!
 //! # Storage
-//! Each change's *membership frontier* (the newest membership changes in its past) is the
-//! value of its `by_height` entry, and each membership change's whole membership past is in
+//! Each change's *membership frontier* (the newest membership changes in its past) is kept with
+//! its entry in the `heights` keyspace, and each membership change's whole membership past is in
 //! the `acl` keyspace, so the checks above never walk the DAG for an ordinary change.
 
 use std::{
     collections::{HashMap, HashSet},
-    fmt,
-    str::FromStr,
     sync::Mutex,
 };
 
-use weft_store::{Batch, Cid, CidMap, CidSet, Keyspace, Store, CID_LEN};
+use weft_store::{Cid, CidMap, CidSet, Store, CID_LEN};
 
 use crate::{
     change::{Change, Op},
+    error::Error,
+    id::DocId,
     identity::Author,
-    layout, DocId, Error,
+    keys::{self, decode_cids},
+    role::Role,
 };
-
-/// What a key may do in a document. Ordered: each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    /// May read the document (be served it by a replica that enforces read access).
-    Reader = 1,
-    /// May also write data ops.
-    Writer = 2,
-    /// May also grant and revoke readers and writers.
-    Admin = 3,
-    /// The key named by the genesis change: may do everything, and cannot be revoked.
-    Owner = 4,
-}
-
-impl Role {
-    /// The role's name on the wire and in the CLI.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Writer => "writer",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "reader" => Ok(Role::Reader),
-            "writer" => Ok(Role::Writer),
-            "admin" => Ok(Role::Admin),
-            "owner" => Ok(Role::Owner),
-            _ => Err(format!(
-                "unknown role {s:?} (expected reader, writer or admin)"
-            )),
-        }
-    }
-}
 
 /// One member of a document and its role, as this replica sees it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,51 +138,17 @@ type MemoKey = (Author, Vec<Cid>);
 
 fn corrupt(reason: String) -> Error {
     Error::Store(weft_store::Error::CorruptEntry {
-        keyspace: Keyspace::ACL.name,
+        keyspace: keys::ACL.name,
         reason,
     })
 }
 
-/// Encodes a list of CIDs back to back.
-pub(crate) fn encode_cids<'a>(cids: impl IntoIterator<Item = &'a Cid>) -> Vec<u8> {
-    let mut v = Vec::new();
-    for c in cids {
-        v.extend_from_slice(&c.to_bytes());
-    }
-    v
-}
-
-/// Decodes CIDs stored back to back.
-pub(crate) fn decode_cids(b: &[u8]) -> Option<Vec<Cid>> {
-    if !b.len().is_multiple_of(CID_LEN) {
-        return None;
-    }
-    b.chunks(CID_LEN).map(|c| Cid::from_bytes(c).ok()).collect()
-}
-
-/// `acl` key: `doc ++ cid`.
-pub(crate) fn acl_key(doc: &DocId, cid: &Cid) -> Vec<u8> {
-    layout::head_key(doc, cid)
-}
-
-/// The `meta` key that marks a document whose void set must be recomputed (a membership change
-/// was committed and the recomputation has not finished).
-pub(crate) fn dirty_key(doc: &DocId) -> Vec<u8> {
-    let mut k = DIRTY_PREFIX.to_vec();
-    k.extend_from_slice(&doc.0.to_bytes());
-    k
-}
-
-/// The prefix of every dirty mark.
-pub(crate) const DIRTY_PREFIX: &[u8] = b"acl_dirty/";
-
 /// The documents whose dirty mark is set.
 pub(crate) fn dirty_docs(store: &Store) -> Result<Vec<DocId>, Error> {
     let mut out = Vec::new();
-    for r in store.scan_prefix(Keyspace::META, DIRTY_PREFIX) {
+    for r in store.scan_prefix(keys::DIRTY, &[]) {
         let (k, _) = r?;
-        let cid = Cid::from_bytes(&k[DIRTY_PREFIX.len()..])
-            .map_err(|e| corrupt(format!("bad dirty mark: {e}")))?;
+        let cid = Cid::from_bytes(&k).map_err(|e| corrupt(format!("bad dirty mark: {e}")))?;
         out.push(DocId(cid));
     }
     Ok(out)
@@ -251,13 +171,15 @@ fn needs(acl: &AclDoc, ops: &[Op], point: &Point<'_>, view: View<'_>) -> Result<
 }
 
 impl AclDoc {
-    /// Loads the membership changes of `doc`: the genesis through `batch` (it may be staged
-    /// there), the membership changes from the store (each is committed in a batch of its own).
-    pub(crate) fn load(batch: &Batch<'_>, doc: DocId) -> Result<AclDoc, Error> {
-        let store = batch.store();
-        let genesis_bytes = batch
-            .get(Keyspace::BLOCKS, &doc.0.to_bytes())?
-            .ok_or(Error::UnknownCid { cid: doc.0 })?;
+    /// Loads the membership changes of `doc`: the genesis from `genesis` (it may be staged and
+    /// not yet stored), the membership changes from the store (each is committed in a batch of
+    /// its own).
+    pub(crate) fn load(
+        store: &Store,
+        doc: DocId,
+        genesis: impl FnOnce() -> Result<Option<Vec<u8>>, Error>,
+    ) -> Result<AclDoc, Error> {
+        let genesis_bytes = genesis()?.ok_or(Error::UnknownCid { cid: doc.0 })?;
         let genesis = Change::decode(&doc.0, &genesis_bytes)?;
         let owner = genesis
             .ops
@@ -268,7 +190,7 @@ impl AclDoc {
             })
             .unwrap_or(genesis.author);
         let mut rows = Vec::new();
-        for r in store.scan_prefix(Keyspace::ACL, &doc.0.to_bytes()) {
+        for r in store.scan_prefix(keys::ACL, &doc.0.to_bytes()) {
             let (k, v) = r?;
             let cid =
                 Cid::from_bytes(&k[CID_LEN..]).map_err(|e| corrupt(format!("bad key: {e}")))?;
@@ -508,7 +430,7 @@ impl AclDoc {
             return self.role_at(&change.author, &point, View::All, 0) >= Some(need);
         }
         let key = (change.author, frontier.to_vec());
-        let mut memo = crate::repo::lock(&self.memo);
+        let mut memo = crate::graph::lock(&self.memo);
         let role = *memo
             .entry(key)
             .or_insert_with(|| self.role_at(&change.author, &point, View::All, 0));
@@ -613,25 +535,4 @@ pub(crate) fn void_set(acl: &AclDoc, rows: &[Row]) -> CidSet {
         }
     }
     void
-}
-
-/// Reads the frontier stored for change `cid` of `doc` at `height`.
-pub(crate) fn frontier_of(
-    batch: &Batch<'_>,
-    doc: &DocId,
-    height: u64,
-    cid: &Cid,
-) -> Result<Vec<Cid>, Error> {
-    match batch.get(Keyspace::BY_HEIGHT, &layout::height_key(doc, height, cid))? {
-        None => Err(Error::Store(weft_store::Error::CorruptEntry {
-            keyspace: Keyspace::BY_HEIGHT.name,
-            reason: format!("change {cid} has no entry"),
-        })),
-        Some(v) => decode_cids(&v).ok_or_else(|| {
-            Error::Store(weft_store::Error::CorruptEntry {
-                keyspace: Keyspace::BY_HEIGHT.name,
-                reason: format!("the frontier of {cid} is damaged"),
-            })
-        }),
-    }
 }

@@ -49,10 +49,10 @@ use serde_bytes::ByteBuf;
 use weft_store::{Cid, Codec};
 
 use crate::{
-    acl::Role,
+    id::DocId,
     identity::{Author, Identity},
+    role::Role,
     value::Value,
-    DocId,
 };
 
 /// The change format version.

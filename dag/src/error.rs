@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use weft_store::Cid;
 
 use crate::{
-    acl::Role,
     change::{DecodeError, VerifyError},
     identity::{Author, IdentityError},
-    state::Kind,
+    kind::Kind,
+    role::Role,
 };
 
 /// Everything a repo operation can fail with. Each variant names what was being looked at.
@@ -179,6 +179,17 @@ pub enum Error {
         n_orphans: usize,
         /// How many changes were applied.
         n_applied: usize,
+    },
+    /// A record of the log could not be staged again when the repo was opened (after a crash):
+    /// the store is damaged.
+    #[error("replaying the change {cid} at position {pos} of the log failed: {reason}")]
+    Replay {
+        /// Its position.
+        pos: u64,
+        /// The record's CID.
+        cid: Cid,
+        /// What went wrong.
+        reason: String,
     },
     /// A file-system failure outside the database.
     #[error("cannot access {}: {source}", path.display())]

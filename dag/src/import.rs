@@ -17,8 +17,12 @@ use weft_store::{Cid, CidMap, CidSet, Codec};
 
 use crate::{
     change::{Change, EncodedChange},
-    repo::{lock, Staged},
-    DocId, Error, Repo,
+    error::Error,
+    graph::lock,
+    id::DocId,
+    keys,
+    repo::Repo,
+    write::{Stage, Staged},
 };
 
 /// About how many writes staging one change makes (block, index entries, heads, state): a
@@ -73,7 +77,44 @@ pub struct Import<'r> {
     source: String,
 }
 
+/// What [`Repo::apply_changes`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Changes applied, in the order they were applied.
+    pub applied: Vec<Cid>,
+    /// Changes that were already present.
+    pub n_duplicates: usize,
+}
+
 impl Repo {
+    /// Verifies and applies changes that came from elsewhere, in any order.
+    ///
+    /// Each block is checked (hash, size, canonical encoding, signature, shape) before anything
+    /// is written; a failure stops the call with an error naming the CID. A change is applied
+    /// once all its parents are present, so changes may arrive in any order within one call;
+    /// applied changes are committed in atomic groups (see [`Repo::import`], which this wraps).
+    /// Changes already present are counted and skipped. Changes whose parents are still missing
+    /// at the end are rejected with [`Error::Orphans`]; everything verified before a failure
+    /// stays applied.
+    pub fn apply_changes<I>(&self, blocks: I) -> Result<ApplyOutcome, Error>
+    where
+        I: IntoIterator<Item = (Cid, Vec<u8>)>,
+    {
+        let mut import = self.import();
+        let pushed = blocks
+            .into_iter()
+            .try_for_each(|(cid, bytes)| import.push_claimed(cid, bytes).map(|_| ()));
+        if let Err(e) = pushed {
+            import.finish_partial()?;
+            return Err(e);
+        }
+        let stats = import.finish()?;
+        Ok(ApplyOutcome {
+            applied: stats.applied,
+            n_duplicates: stats.n_duplicates,
+        })
+    }
+
     /// Starts an [`Import`] of changes from elsewhere.
     pub fn import(&self) -> Import<'_> {
         Import {
@@ -172,7 +213,7 @@ impl Import<'_> {
         let queued = std::mem::take(&mut self.unverified);
         self.unverified_ids.clear();
         self.unverified_bytes = 0;
-        let cache = self.repo.verified_cache();
+        let cache = self.repo.writer.verified.as_deref();
         let check = |(cid, bytes): (Cid, Vec<u8>)| -> Result<EncodedChange, Error> {
             // The bytes hash to `cid` (checked when pushed), so they are the very bytes the
             // cached change was decoded from.
@@ -372,27 +413,30 @@ impl Import<'_> {
         if self.group.is_empty() {
             return Ok(());
         }
+        self.repo.ensure_writable()?;
+        let writer = &self.repo.writer;
         let mut group = std::mem::take(&mut self.group);
         self.group_bytes = 0;
+        let note = keys::encode_note(self.repo.now(), &self.source);
         // Per change of the group: what staging it found if staged, `None` if skipped as a
         // duplicate.
         let mut staged: Vec<Option<Staged>> = Vec::with_capacity(group.len());
         let mut failure = None;
-        {
-            let _guard = lock(&self.repo.write);
-            let mut batch = self
-                .repo
-                .store()
+        let committed = {
+            let _guard = lock(&writer.lock);
+            let mut batch = writer
+                .store
                 .batch_with_capacity(group.len() * WRITES_PER_CHANGE);
+            let mut ctx = Stage::default();
             for enc in &group {
                 // Another import (a second sync session) may have committed it since it was
                 // queued; staging it twice would count its ops twice.
-                if self.repo.has_change_in(&batch, &enc.cid)? {
+                if writer.graph.known_present(&enc.cid) || batch.has_block(&enc.cid)? {
                     self.stats.n_duplicates += 1;
                     staged.push(None);
                     continue;
                 }
-                match self.repo.stage(&mut batch, enc, &self.source) {
+                match writer.stage(&mut batch, &mut ctx, enc, &note) {
                     Ok(s) => staged.push(Some(s)),
                     Err(e) => {
                         failure = Some(e);
@@ -403,23 +447,31 @@ impl Import<'_> {
             if failure.is_some() {
                 // A change failed a rule that needs its parents (height, document). The batch
                 // may hold part of it: stage again without it, so the changes before it land.
-                batch = self.repo.store().batch();
+                drop(batch);
+                batch = writer.store.batch();
+                let mut ctx = Stage::default();
                 for (enc, s) in group.iter().zip(staged.iter_mut()) {
                     if s.is_some() {
-                        *s = Some(self.repo.stage(&mut batch, enc, &self.source)?);
+                        *s = Some(writer.stage(&mut batch, &mut ctx, enc, &note)?);
                     }
                 }
             }
-            self.repo.commit_and_remember(
+            let committed = writer.commit(
                 batch,
                 group
                     .iter()
                     .zip(&staged)
                     .filter_map(|(enc, s)| s.as_ref().map(|s| (enc, s))),
-            )?;
+            );
             if group.iter().any(|enc| enc.change.is_membership()) {
-                self.repo.acl_changed();
+                writer.acl.changed();
             }
+            committed
+        };
+        if let Err(e) = self.repo.after_failure(committed) {
+            // Nothing of the group landed: it is not applied, and what waited for it waits on.
+            self.in_group.clear();
+            return Err(e);
         }
         // After a failure: the change that failed, then those not tried yet.
         let untried = group.split_off(staged.len());
@@ -454,7 +506,7 @@ impl Import<'_> {
         self.stats
             .applied
             .extend(applied.iter().map(|(_, enc)| enc.cid));
-        self.repo.after_commit(&applied, false)?;
+        self.repo.applied(&applied, false)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(()),

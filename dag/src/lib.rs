@@ -2,14 +2,18 @@
 //!
 //! - [`change`]: the change format (canonical DAG-CBOR, ed25519 signatures);
 //! - [`state`]: CRDT semantics (multi-value register, counter, add-wins set) and reads;
+//! - [`acl`]: who may write, computed by every replica from the signed DAG;
+//! - [`keys`]: the dag's keyspaces and their byte layouts;
 //! - [`Repo`]: open/init, transactions, reads, time travel, log, blame, subscriptions,
-//!   [`Repo::apply_changes`] for changes from elsewhere, and [`Repo::fsck`].
+//!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`].
 //!
 //! Invariants:
 //! - a change is applied only after its hash, encoding, signature and shape are verified and
 //!   its parents are present, in one atomic batch with its indexes, heads and state;
 //! - the state of a document depends only on the set of its changes, never on arrival order;
-//! - opening a repo never replays history: the state is persisted incrementally;
+//! - opening a repo never replays history: the state is persisted, and only the log records
+//!   after the last checkpoint are staged again;
+//! - no module imports another that imports it back;
 //! - this crate does no network IO and never prints.
 
 // Errors carry the CIDs they are about (about 100 bytes each); boxing them would cost an
@@ -18,54 +22,47 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod acl;
+mod acl_cache;
 pub mod change;
+mod docs;
 mod error;
+mod events;
+mod fsck;
+mod graph;
+mod history;
+mod id;
 pub mod identity;
 mod import;
-pub mod layout;
+pub mod keys;
+mod kind;
+mod migrate;
 mod repo;
+mod role;
 pub mod state;
+mod transaction;
 pub mod value;
-
-use std::{fmt, str::FromStr};
+mod verified;
+mod write;
 
 pub use weft_store::{Cid, Codec};
 
 pub use crate::{
-    acl::{Member, Role},
+    acl::Member,
     change::{Change, EncodedChange, Op, OpId},
     error::Error,
+    events::{Event, Subscription},
+    fsck::{FsckReport, Problem},
+    graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},
+    history::{Arrival, BlameLine, LogEntry, Snapshot},
+    id::DocId,
     identity::{Author, Identity},
-    import::{Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
-    repo::{
-        ApplyOutcome, Arrival, BlameLine, Clock, Committed, Durability, Event, FsckReport,
-        LogEntry, Node, Options, Problem, Repo, Snapshot, Subscription, Transaction, VerifiedCache,
-        DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR,
-    },
-    state::{Entry, Kind, RegisterValue, State},
+    import::{ApplyOutcome, Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
+    kind::Kind,
+    repo::{Durability, Options, Repo, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
+    role::Role,
+    state::{Entry, RegisterValue, State},
+    transaction::{Committed, Transaction},
     value::{Value, ValueError},
+    verified::VerifiedCache,
+    write::Clock,
 };
-
-/// A document id: the CID of the document's genesis change.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DocId(pub Cid);
-
-impl fmt::Display for DocId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Debug for DocId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DocId({})", self.0)
-    }
-}
-
-impl FromStr for DocId {
-    type Err = weft_store::ParseError;
-
-    fn from_str(s: &str) -> Result<DocId, Self::Err> {
-        s.parse().map(DocId)
-    }
-}

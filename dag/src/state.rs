@@ -18,38 +18,12 @@ use weft_store::{Batch, Cid, Keyspace, Store};
 use crate::{
     change::{Change, OpId},
     identity::Author,
-    layout::{self, Slot, OPID_LEN},
+    keys::{self, Slot, OPID_LEN},
+    error::Error,
+    id::DocId,
+    kind::Kind,
     value::Value,
-    DocId, Error,
 };
-
-/// The CRDT kind of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// Multi-value register (`set`, `del`).
-    Register,
-    /// PN counter (`incr`).
-    Counter,
-    /// Add-wins set (`add`, `remove`).
-    Set,
-}
-
-impl Kind {
-    /// Lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Register => "register",
-            Kind::Counter => "counter",
-            Kind::Set => "set",
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// One live register value and the op that wrote it.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,9 +108,9 @@ fn corrupt(what: &str) -> Error {
 
 /// Reads the state of `key` from a store.
 pub(crate) fn read_entry(store: &Store, doc: &DocId, key: &str) -> Result<Option<Entry>, Error> {
-    let prefix = layout::key_prefix(doc, key);
+    let prefix = keys::key_prefix(doc, key);
     let mut regs = Vec::new();
-    for r in store.scan_prefix(Keyspace::REGISTER, &prefix) {
+    for r in store.scan_prefix(keys::REGISTER, &prefix) {
         let (k, v) = r?;
         let op = OpId::from_bytes(&k[prefix.len()..]).ok_or_else(|| corrupt("register key"))?;
         if v.len() < 40 {
@@ -157,7 +131,7 @@ pub(crate) fn read_entry(store: &Store, doc: &DocId, key: &str) -> Result<Option
         return Ok(Some(Entry::Register(regs)));
     }
     let mut incs = Vec::new();
-    for r in store.scan_prefix(Keyspace::COUNTER, &prefix) {
+    for r in store.scan_prefix(keys::COUNTER, &prefix) {
         let (k, v) = r?;
         let op = OpId::from_bytes(&k[prefix.len()..]).ok_or_else(|| corrupt("counter key"))?;
         let delta = i64::from_be_bytes(v.as_slice().try_into().map_err(|_| corrupt("delta"))?);
@@ -167,7 +141,7 @@ pub(crate) fn read_entry(store: &Store, doc: &DocId, key: &str) -> Result<Option
         return Ok(Some(Entry::Counter(incs)));
     }
     let mut members: Vec<(Vec<u8>, Vec<OpId>)> = Vec::new();
-    for r in store.scan_prefix(Keyspace::SET, &prefix) {
+    for r in store.scan_prefix(keys::SET, &prefix) {
         let (k, _) = r?;
         let rest = &k[prefix.len()..];
         if rest.len() < OPID_LEN {
@@ -200,13 +174,13 @@ pub(crate) fn list_keys(
     doc: &DocId,
     prefix: &str,
 ) -> Result<BTreeSet<String>, Error> {
-    let scan = layout::key_scan_prefix(doc, prefix);
+    let scan = keys::key_scan_prefix(doc, prefix);
     let mut keys = BTreeSet::new();
-    for ks in [Keyspace::REGISTER, Keyspace::COUNTER, Keyspace::SET] {
+    for ks in [keys::REGISTER, keys::COUNTER, keys::SET] {
         let mut last: Option<String> = None;
         for r in store.scan_prefix(ks, &scan) {
             let (k, _) = r?;
-            let (key, _) = layout::split_state_key(&k).ok_or_else(|| corrupt("state key"))?;
+            let (key, _) = keys::split_state_key(&k).ok_or_else(|| corrupt("state key"))?;
             if last.as_deref() != Some(key) {
                 keys.insert(key.to_string());
                 last = Some(key.to_string());
@@ -264,8 +238,8 @@ pub(crate) fn apply_ops(
                     key,
                     &[],
                     &id,
-                    Keyspace::REGISTER,
-                    layout::slot_key(doc, key, &id),
+                    keys::REGISTER,
+                    keys::slot_key(doc, key, &id),
                     &v,
                 )?;
             }
@@ -276,8 +250,8 @@ pub(crate) fn apply_ops(
             }
             Op::Incr { key, delta } => {
                 batch.put(
-                    Keyspace::COUNTER,
-                    &layout::slot_key(doc, key, &id),
+                    keys::COUNTER,
+                    &keys::slot_key(doc, key, &id),
                     &delta.to_be_bytes(),
                 );
             }
@@ -293,8 +267,8 @@ pub(crate) fn apply_ops(
                     key,
                     &m,
                     &id,
-                    Keyspace::SET,
-                    layout::member_key(doc, key, &m, &id),
+                    keys::SET,
+                    keys::member_key(doc, key, &m, &id),
                     &[],
                 )?;
             }
@@ -313,15 +287,15 @@ pub(crate) fn apply_ops(
     // batch, makes the state a function of the set of changes alone, whatever the order and
     // the grouping they arrived in.
     if known.tombstones {
-        let prefix = layout::tombstone_change_prefix(doc, cid);
+        let prefix = keys::tombstone_change_prefix(doc, cid);
         let mut stale: Vec<Vec<u8>> = batch
             .store()
-            .scan_prefix(Keyspace::TOMBSTONE, &prefix)
+            .scan_prefix(keys::TOMBSTONE, &prefix)
             .map(|r| r.map(|(k, _)| k))
             .collect::<Result<_, _>>()?;
-        stale.extend(batch.staged_keys(Keyspace::TOMBSTONE, &prefix));
+        stale.extend(batch.staged_keys(keys::TOMBSTONE, &prefix));
         for k in stale {
-            batch.delete(Keyspace::TOMBSTONE, &k);
+            batch.delete(keys::TOMBSTONE, &k);
         }
     }
     Ok(())
@@ -335,8 +309,8 @@ fn slot_entry_key(
     op: &OpId,
 ) -> (Keyspace, Vec<u8>) {
     match kind {
-        Slot::Register => (Keyspace::REGISTER, layout::slot_key(doc, key, op)),
-        Slot::Set => (Keyspace::SET, layout::member_key(doc, key, member, op)),
+        Slot::Register => (keys::REGISTER, keys::slot_key(doc, key, op)),
+        Slot::Set => (keys::SET, keys::member_key(doc, key, member, op)),
     }
 }
 
@@ -349,14 +323,14 @@ fn kill(
     member: &[u8],
     op: &OpId,
 ) -> Result<(), Error> {
-    if (known.stored)(&op.change) || batch.contains(Keyspace::CHANGES, &op.change.to_bytes())? {
+    if (known.stored)(&op.change) || batch.has_block(&op.change)? {
         let (ks, k) = slot_entry_key(doc, kind, key, member, op);
         batch.delete(ks, &k);
     } else {
         known.tombstones = true;
         batch.put(
-            Keyspace::TOMBSTONE,
-            &layout::tombstone_key(doc, kind, key, member, op),
+            keys::TOMBSTONE,
+            &keys::tombstone_key(doc, kind, key, member, op),
             &[],
         );
     }
@@ -380,8 +354,8 @@ fn insert(
     // tombstones naming this change are all cleared at the end of `apply_ops`.
     let killed = known.tombstones
         && batch.contains(
-            Keyspace::TOMBSTONE,
-            &layout::tombstone_key(doc, kind, key, member, op),
+            keys::TOMBSTONE,
+            &keys::tombstone_key(doc, kind, key, member, op),
         )?;
     if !killed {
         batch.put(ks, &slot, value);

@@ -51,6 +51,7 @@ impl Memtable {
         self.bytes
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -163,22 +163,27 @@ struct Found {
     offset: u64,
     ordinal: u32,
     cid: Cid,
+    /// Whether its block checks out too (its header always does).
+    intact: bool,
 }
 
 /// What reading a pack from some offset found.
 #[derive(Debug, Default)]
 struct Scan {
+    /// The records whose header checks out, in file order.
     records: Vec<Found>,
-    /// Where the intact records end (the pack length if nothing is wrong).
+    /// Where the records end: the pack length if nothing is wrong at its end, else where a
+    /// torn write starts.
     end: u64,
-    /// Damaged stretches `(from, to)` followed by intact records (not a torn tail).
+    /// Damaged stretches `(from, to)` followed by records (not a torn tail).
     damaged: Vec<(u64, u64)>,
 }
 
-/// Reads `file` (of length `len`) from `from`, record by record. After a record that does not
-/// check out it looks for the next intact one byte by byte; if there is none, the rest is a
-/// torn tail and `end` is where it starts.
-fn scan(file: &File, path: &Path, from: u64, len: u64) -> Result<Scan, LogError> {
+/// Reads `file` (of length `len`) from `from`, record by record. After bytes that are not a
+/// record header it looks for the next one byte by byte. When the range may end in a torn
+/// write (`torn`: it reaches past the last checkpoint), whatever follows the last intact record
+/// is one: `end` is where it starts. Otherwise it is damage like any other.
+fn scan(file: &File, path: &Path, from: u64, len: u64, torn: bool) -> Result<Scan, LogError> {
     let mut buf = vec![0u8; (len - from.min(len)) as usize];
     file.read_exact_at(&mut buf, from)
         .map_err(io_err("reading", path))?;
@@ -186,20 +191,18 @@ fn scan(file: &File, path: &Path, from: u64, len: u64) -> Result<Scan, LogError>
     let mut at = 0usize;
     let mut bad_from: Option<usize> = None;
     while at < buf.len() {
-        let whole = parse_head(&buf[at..]).and_then(|h| {
-            let end = at.checked_add(h.total as usize)?;
-            let body = buf.get(at..end)?;
-            parse_body(&h, body).map(|_| h)
-        });
-        match whole {
+        let head = parse_head(&buf[at..]).filter(|h| at + h.total as usize <= buf.len());
+        match head {
             Some(h) => {
                 if let Some(b) = bad_from.take() {
                     out.damaged.push((from + b as u64, from + at as u64));
                 }
+                let body = &buf[at..at + h.total as usize];
                 out.records.push(Found {
                     offset: from + at as u64,
                     ordinal: h.ordinal,
                     cid: h.cid,
+                    intact: parse_body(&h, body).is_some(),
                 });
                 at += h.total as usize;
             }
@@ -209,7 +212,28 @@ fn scan(file: &File, path: &Path, from: u64, len: u64) -> Result<Scan, LogError>
             }
         }
     }
-    out.end = from + bad_from.unwrap_or(at) as u64;
+    if !torn {
+        if let Some(b) = bad_from {
+            out.damaged.push((from + b as u64, len));
+        }
+        out.end = len;
+        return Ok(out);
+    }
+    // A torn write: trailing garbage, and trailing records whose block is not whole.
+    let mut end = from + bad_from.unwrap_or(at) as u64;
+    while let Some(last) = out.records.last() {
+        if last.intact {
+            break;
+        }
+        end = last.offset;
+        out.records.pop();
+    }
+    if let Some(&(from, _)) = out.damaged.last() {
+        if out.records.last().is_none_or(|r| r.offset < from) {
+            out.damaged.pop();
+        }
+    }
+    out.end = end;
     Ok(out)
 }
 
@@ -408,7 +432,7 @@ impl OpenPack {
             return Ok(());
         }
         let until = index.offsets.first().copied().unwrap_or(self.len);
-        let found = scan(&self.file, &self.path, PACK_HEADER, until)?;
+        let found = scan(&self.file, &self.path, PACK_HEADER, until, false)?;
         let mut offsets = vec![u64::MAX; index.base as usize];
         for f in &found.records {
             if let Some(slot) = offsets.get_mut(f.ordinal as usize) {
@@ -569,8 +593,8 @@ impl PackLog {
                 (Some(idx), _) => Some(idx),
                 (None, false) => {
                     // A sealed pack that lost its index: rebuild it from the pack.
-                    let found = scan(&file, &path, PACK_HEADER, len)?;
-                    if !found.damaged.is_empty() || found.end != len {
+                    let found = scan(&file, &path, PACK_HEADER, len, false)?;
+                    if !found.damaged.is_empty() || found.records.iter().any(|r| !r.intact) {
                         report.damaged.push(format!(
                             "{} has damaged records: {} intact",
                             path.display(),
@@ -613,7 +637,7 @@ impl PackLog {
                         }
                         _ => (0, PACK_HEADER),
                     };
-                    let found = scan(&file, &path, from, len)?;
+                    let found = scan(&file, &path, from, len, true)?;
                     let mut index = OpenIndex {
                         base,
                         ..OpenIndex::default()
@@ -717,6 +741,7 @@ impl PackLog {
                         offset: index.offsets[ordinal as usize],
                         ordinal,
                         cid,
+                        intact: true,
                     });
                 }
                 records
@@ -819,8 +844,16 @@ impl PackLog {
         if head.ordinal != ordinal {
             return Err(damaged("it holds another record"));
         }
-        let (note, block) = parse_body(&head, &buf)
-            .ok_or_else(|| damaged("its block fails its checksum"))?;
+        let (note, block) = parse_body(&head, &buf).ok_or_else(|| {
+            corrupt(
+                Some(head.cid),
+                format!(
+                    "{} is damaged at offset {offset} (record {ordinal}): the block {} fails its checksum",
+                    path.display(),
+                    head.cid
+                ),
+            )
+        })?;
         Ok(Record {
             cid: head.cid,
             note,
@@ -1069,7 +1102,7 @@ impl BlockLog for PackLog {
         let state = self.read_state();
         let mut problems = Vec::new();
         let mut check_pack = |file: &File, path: &Path, len: u64, count: u64| {
-            match scan(file, path, PACK_HEADER, len) {
+            match scan(file, path, PACK_HEADER, len, false) {
                 Err(e) => problems.push(e),
                 Ok(found) => {
                     for (from, to) in &found.damaged {
@@ -1084,11 +1117,23 @@ impl BlockLog for PackLog {
                             format!("{} has damaged bytes from offset {} to its end", path.display(), found.end),
                         ));
                     }
+                    for r in found.records.iter().filter(|r| !r.intact) {
+                        problems.push(corrupt(
+                            Some(r.cid),
+                            format!(
+                                "{} is damaged at offset {} (record {}): the block {} fails its checksum",
+                                path.display(),
+                                r.offset,
+                                r.ordinal,
+                                r.cid
+                            ),
+                        ));
+                    }
                     if found.records.len() as u64 != count {
                         problems.push(corrupt(
                             None,
                             format!(
-                                "{} holds {} intact records of {count}",
+                                "{} holds {} readable records of {count}",
                                 path.display(),
                                 found.records.len()
                             ),
@@ -1208,7 +1253,9 @@ mod tests {
             }
             other => panic!("expected a corrupt record, got {other:?}"),
         }
-        assert_eq!(log.check().len(), 2, "damaged bytes, and a record short");
+        let problems = log.check();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(matches!(&problems[0], LogError::Corrupt { cid: Some(c), .. } if *c == rec(1).cid));
     }
 
     #[test]
@@ -1242,7 +1289,7 @@ mod tests {
         let pack = dir.path().join(pack_name(0));
         let file = File::open(&pack).unwrap();
         let len = file.metadata().unwrap().len();
-        let found = scan(&file, &pack, PACK_HEADER, len).unwrap();
+        let found = scan(&file, &pack, PACK_HEADER, len, false).unwrap();
         let stale = Idx::build(0, len - 1, &found.records[..1]);
         std::fs::write(dir.path().join(idx_name(0)), stale).unwrap();
         let (log, report) = open(dir.path(), None);

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use weft_dag::{Author, Change, Cid, DocId, Entry, Error, Op, OpId, RegisterValue, Repo, Value};
-use weft_store::Keyspace;
 
 use crate::{all_changes, identity, replica};
 
@@ -540,7 +539,7 @@ fn check_model(repo: &Repo, doc: DocId) -> Result<(), TestCaseError> {
     // Every change's parents were present when it arrived, so no tombstone is ever needed.
     prop_assert_eq!(
         repo.store()
-            .scan_prefix(Keyspace::TOMBSTONE, &doc.0.to_bytes())
+            .scan_prefix(weft_dag::keys::TOMBSTONE, &doc.0.to_bytes())
             .count(),
         0
     );

@@ -6,7 +6,6 @@
 //! their ops do, not who may write.
 
 use weft_dag::{Change, Cid, DocId, EncodedChange, Op, OpId, Repo, Role, Value};
-use weft_store::Keyspace;
 
 use crate::identity;
 
@@ -43,7 +42,7 @@ fn grant_writers(origin: &Repo, doc: DocId, seeds: &[u8]) -> Cid {
 
 fn state_bytes(repo: &Repo) -> StateBytes {
     let mut out = Vec::new();
-    for ks in Keyspace::STATE {
+    for ks in weft_dag::keys::STATE {
         for r in repo.store().scan_prefix(ks, &[]) {
             let (k, v) = r.unwrap();
             out.push((ks.tag, k, v));
@@ -157,11 +156,7 @@ fn hostile_kills_in_every_order(together: bool) {
 
     let mut reference: Option<StateBytes> = None;
     for order in permutations(&[0, 1, 2]) {
-        let repo = Repo::with_store(
-            weft_store::Store::memory(),
-            identity(9),
-            weft_dag::Durability::Manual,
-        );
+        let repo = Repo::with_store(weft_store::Store::memory(), identity(9)).unwrap();
         repo.apply_changes([genesis.clone(), grant.clone()])
             .unwrap();
         let blocks = order
@@ -189,7 +184,7 @@ fn hostile_kills_in_every_order(together: bool) {
         assert!(
             !bytes
                 .iter()
-                .any(|(tag, _, _)| *tag == Keyspace::TOMBSTONE.tag),
+                .any(|(tag, _, _)| *tag == weft_dag::keys::TOMBSTONE.tag),
             "order {order:?}: a tombstone outlived the change it names"
         );
         match &reference {
@@ -218,7 +213,7 @@ fn a_kill_of_a_change_that_never_arrives_leaves_one_tombstone() {
         }],
     );
     origin.apply_changes([(d.cid, d.bytes.clone())]).unwrap();
-    let tombs = origin.store().scan_prefix(Keyspace::TOMBSTONE, &[]).count();
+    let tombs = origin.store().scan_prefix(weft_dag::keys::TOMBSTONE, &[]).count();
     assert_eq!(tombs, 1);
     assert!(origin.fsck().unwrap().is_ok());
 }

@@ -23,11 +23,7 @@ fn source(n: usize) -> (Repo, DocId, Vec<(Cid, Vec<u8>)>) {
 
 /// A repo with no document (so nothing but what is imported).
 fn empty(seed: u8) -> Repo {
-    Repo::with_store(
-        weft_store::Store::memory(),
-        identity(seed),
-        weft_dag::Durability::EveryCommit,
-    )
+    Repo::with_store(weft_store::Store::memory(), identity(seed)).unwrap()
 }
 
 fn flip_signature(bytes: &[u8]) -> Vec<u8> {

@@ -24,7 +24,10 @@ mod import;
 mod missing;
 mod repo;
 
-use weft_dag::{Author, Cid, DocId, Identity, Repo, Role};
+use std::sync::Arc;
+
+use weft_dag::{Author, Cid, DocId, Durability, Identity, Repo, Role};
+use weft_store::{MemoryBackend, MemoryLog, Store};
 
 /// An identity from a one-byte seed.
 pub fn identity(seed: u8) -> Identity {
@@ -72,4 +75,40 @@ pub fn grant(by: &Repo, doc: DocId, who: Author, role: Role) -> Cid {
     let mut tx = by.transaction(doc);
     tx.grant(who, role).unwrap();
     tx.commit().unwrap().unwrap().cid
+}
+
+/// A store in memory that can crash: its database and its log lose what was not made durable.
+#[derive(Debug, Clone, Default)]
+pub struct Disk {
+    backend: MemoryBackend,
+    log: MemoryLog,
+}
+
+impl Disk {
+    /// A store on this disk, syncing every commit or only when flushed.
+    pub fn store(&self, durability: Durability) -> Store {
+        let options = weft_store::Options {
+            sync_commits: durability == Durability::EveryCommit,
+            ..weft_store::Options::default()
+        };
+        Store::with_backend(
+            Arc::new(self.backend.clone()),
+            Arc::new(self.log.clone()),
+            options,
+        )
+        .unwrap()
+    }
+
+    /// A repo on this disk.
+    pub fn repo(&self, id: &Identity, durability: Durability) -> Repo {
+        Repo::with_store(self.store(durability), id.clone()).unwrap()
+    }
+
+    /// The process holding `repo` dies (nothing runs at close), then the power goes: whatever
+    /// was not durable is lost.
+    pub fn crash(&self, repo: Repo) {
+        std::mem::forget(repo);
+        self.backend.crash();
+        self.log.crash();
+    }
 }

@@ -1,16 +1,14 @@
 //! Behaviour of the `Repo` API: CRDT semantics across replicas, errors, time travel, log, blame,
 //! subscriptions, what `apply_changes` rejects, fsck, reopening, locking and crashes.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::collections::BTreeSet;
 
 use weft_dag::change::VerifyError;
 use weft_dag::{
     Cid, Codec, Committed, DocId, Durability, Entry, Error, Event, Identity, Kind, Options, Repo,
     Transaction, Value,
 };
-use weft_store::{MemoryBackend, Store};
-
-use crate::{all_changes, identity, replica, sync, sync_both};
+use crate::{all_changes, identity, replica, sync, sync_both, Disk};
 
 /// What a transaction body returns (boxed: `Error` is large).
 type TxResult = Result<(), Box<Error>>;
@@ -973,7 +971,7 @@ fn fsck_finds_a_corrupt_block() {
         Ok(())
     });
     sync(&b, &a, doc);
-    let c = commit(&a, doc, |tx| {
+    commit(&a, doc, |tx| {
         tx.set("k", "v")?;
         Ok(())
     });
@@ -983,37 +981,54 @@ fn fsck_finds_a_corrupt_block() {
     assert_eq!(report.n_changes, 4);
     assert_eq!(report.n_docs, 1);
 
-    // A block that is not what its CID says.
-    let planted = Cid::hash(Codec::DagCbor, b"the real bytes");
-    a.store()
-        .put_block_unverified_for_tests(&planted, b"garbage")
-        .unwrap();
-    let report = a.fsck().unwrap();
+    // On disk: a change's block damaged in its pack file, by a flipped byte.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(dir.path(), Options::default()).unwrap();
+    let main = repo.doc("main").unwrap();
+    sync(&a, &repo, doc);
+    let c = commit(&repo, main, |tx| {
+        tx.set("k", "a value to find in the pack")?;
+        Ok(())
+    });
+    let bytes = repo.block(&c.cid).unwrap();
+    assert!(repo.fsck().unwrap().is_ok());
+    drop(repo);
+    let packs = dir.path().join(".weft").join("packs");
+    let mut damaged = false;
+    for entry in std::fs::read_dir(&packs).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pack") {
+            let mut data = std::fs::read(&path).unwrap();
+            if let Some(at) = data.windows(bytes.len()).position(|w| w == bytes) {
+                data[at + bytes.len() / 2] ^= 0x01;
+                std::fs::write(&path, data).unwrap();
+                damaged = true;
+            }
+        }
+    }
+    assert!(damaged, "the block was not found in a pack");
+    let repo = Repo::open(dir.path(), Options::default()).unwrap();
+    let report = repo.fsck().unwrap();
     assert!(!report.is_ok());
     assert!(
         report
             .problems
             .iter()
-            .any(|p| p.kind == "corrupt-block" && p.cid == Some(planted)),
+            .any(|p| p.kind == "corrupt-block" && p.cid == Some(c.cid)),
         "{:?}",
         report.problems
     );
-    let shown = report.problems[0].to_string();
-    assert!(shown.contains("corrupt-block"), "{shown}");
-
-    // A change's own block, overwritten.
-    let fresh = replica(&a, doc, 7);
-    sync(&a, &fresh, doc);
-    assert!(fresh.fsck().unwrap().is_ok());
-    fresh
-        .store()
-        .put_block_unverified_for_tests(&c.cid, b"garbage")
-        .unwrap();
-    let report = fresh.fsck().unwrap();
-    assert!(report
+    let shown = report
         .problems
         .iter()
-        .any(|p| p.kind == "corrupt-block" && p.cid == Some(c.cid)));
+        .find(|p| p.kind == "corrupt-block")
+        .unwrap()
+        .to_string();
+    assert!(shown.contains("corrupt-block"), "{shown}");
+    assert!(shown.contains(&c.cid.to_string()), "{shown}");
+    // Reading it fails with the same CID, and every other change still reads.
+    assert!(repo.block(&c.cid).is_err());
+    assert_eq!(repo.state(main).get("k").unwrap(), Some(Value::from("a value to find in the pack")));
 }
 
 // ----- on disk -----
@@ -1128,15 +1143,11 @@ fn open_and_init_refuse_the_wrong_directory() {
 
 // ----- crashes -----
 
-fn store_on(backend: &MemoryBackend) -> Store {
-    Store::with_backend(Arc::new(backend.clone()), weft_store::Options::default()).unwrap()
-}
-
 #[test]
 fn every_commit_durability_survives_a_crash() {
-    let backend = MemoryBackend::new();
+    let disk = Disk::default();
     let id = Identity::from_seed([4; 32]);
-    let repo = Repo::with_store(store_on(&backend), id.clone(), Durability::EveryCommit);
+    let repo = disk.repo(&id, Durability::EveryCommit);
     let doc = repo.create_doc("main").unwrap();
     let mut cids = vec![doc.0];
     for i in 0..3i64 {
@@ -1162,10 +1173,8 @@ fn every_commit_durability_survives_a_crash() {
     cids.push(remote.cid);
     let heads = repo.heads(doc).unwrap();
     let entries = repo.state(doc).entries("").unwrap();
-    drop(repo);
-
-    backend.crash();
-    let repo = Repo::with_store(store_on(&backend), id, Durability::EveryCommit);
+    disk.crash(repo);
+    let repo = disk.repo(&id, Durability::EveryCommit);
     assert_eq!(repo.doc("main").unwrap(), doc);
     for cid in &cids {
         assert!(repo.has_change(cid).unwrap(), "{cid} lost");
@@ -1179,9 +1188,9 @@ fn every_commit_durability_survives_a_crash() {
 
 #[test]
 fn manual_durability_loses_unflushed_changes_whole() {
-    let backend = MemoryBackend::new();
+    let disk = Disk::default();
     let id = Identity::from_seed([4; 32]);
-    let repo = Repo::with_store(store_on(&backend), id.clone(), Durability::Manual);
+    let repo = disk.repo(&id, Durability::Manual);
     let doc = repo.create_doc("main").unwrap();
     let c1 = commit(&repo, doc, |tx| {
         tx.set("k", 1i64)?;
@@ -1198,10 +1207,8 @@ fn manual_durability_loses_unflushed_changes_whole() {
         Ok(())
     });
     assert_eq!(repo.heads(doc).unwrap(), vec![c3.cid]);
-    drop(repo);
-
-    backend.crash();
-    let repo = Repo::with_store(store_on(&backend), id.clone(), Durability::Manual);
+    disk.crash(repo);
+    let repo = disk.repo(&id, Durability::Manual);
     assert_eq!(repo.heads(doc).unwrap(), vec![c1.cid]);
     for lost in [c2.cid, c3.cid] {
         assert!(!repo.has_change(&lost).unwrap());
@@ -1223,9 +1230,8 @@ fn manual_durability_loses_unflushed_changes_whole() {
         tx.set("k", 4i64)?;
         Ok(())
     });
-    drop(repo);
-    backend.crash();
-    let repo = Repo::with_store(store_on(&backend), id, Durability::Manual);
+    disk.crash(repo);
+    let repo = disk.repo(&id, Durability::Manual);
     assert_eq!(repo.heads(doc).unwrap(), vec![c2b.cid]);
     assert_eq!(repo.state(doc).get("k").unwrap(), Some(Value::Int(3)));
     assert!(repo.fsck().unwrap().is_ok());

@@ -1,0 +1,29 @@
+//! [`Kind`]: the CRDT kind of a key.
+
+/// The CRDT kind of a key (see [`crate::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Multi-value register (`set`, `del`).
+    Register,
+    /// PN counter (`incr`).
+    Counter,
+    /// Add-wins set (`add`, `remove`).
+    Set,
+}
+
+impl Kind {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Register => "register",
+            Kind::Counter => "counter",
+            Kind::Set => "set",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,322 @@
+//! [`Transaction`]: ops gathered into one signed change.
+
+use std::sync::MutexGuard;
+
+use weft_store::Cid;
+
+use crate::{
+    change::{validate_key, Change, Op, OpId, MAX_OPS, MAX_PARENTS, MAX_PRED},
+    error::Error,
+    graph::{corrupt, lock},
+    id::DocId,
+    identity::Author,
+    keys,
+    kind::Kind,
+    repo::Repo,
+    role::Role,
+    state::Entry,
+    value::Value,
+    write::Stage,
+};
+
+/// A change that a transaction committed.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Its CID.
+    pub cid: Cid,
+    /// The change.
+    pub change: Change,
+}
+
+impl Repo {
+    /// Starts a transaction on `doc`: its ops become one signed change on [`commit`].
+    ///
+    /// The transaction holds the repo's write lock until it is committed or dropped, so the same
+    /// thread must not call another writing method (`create_doc`, `apply_changes`, a second
+    /// `transaction`) meanwhile: it would wait forever.
+    ///
+    /// [`commit`]: Transaction::commit
+    pub fn transaction(&self, doc: DocId) -> Transaction<'_> {
+        Transaction {
+            repo: self,
+            doc,
+            ops: Vec::new(),
+            _guard: lock(&self.writer.lock),
+        }
+    }
+}
+
+/// Ops being gathered into one change. See [`Repo::transaction`].
+#[derive(Debug)]
+pub struct Transaction<'r> {
+    repo: &'r Repo,
+    doc: DocId,
+    ops: Vec<Op>,
+    _guard: MutexGuard<'r, ()>,
+}
+
+impl Transaction<'_> {
+    /// The document this transaction writes.
+    pub fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    /// The ops gathered so far.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    fn check(&self, key: &str, want: Kind) -> Result<Option<Entry>, Error> {
+        validate_key(key).map_err(|reason| Error::InvalidKey {
+            key: key.into(),
+            reason,
+        })?;
+        let entry = self.repo.state(self.doc).entry(key)?;
+        let mut found: Option<Kind> = entry.as_ref().map(Entry::kind);
+        for op in &self.ops {
+            if op.key() == Some(key) {
+                found = found.or(match op {
+                    Op::Set { .. } => Some(Kind::Register),
+                    Op::Incr { .. } => Some(Kind::Counter),
+                    Op::Add { .. } => Some(Kind::Set),
+                    _ => None,
+                });
+            }
+        }
+        match found {
+            Some(k) if k != want => Err(Error::WrongType {
+                key: key.into(),
+                expected: want,
+                found: k,
+            }),
+            _ => Ok(entry),
+        }
+    }
+
+    fn register_pred(&mut self, key: &str, entry: &Option<Entry>) -> Vec<OpId> {
+        // A second register write to the same key in one transaction replaces the first.
+        if let Some(i) = self.ops.iter().position(
+            |op| matches!(op, Op::Set { key: k, .. } | Op::Del { key: k, .. } if k == key),
+        ) {
+            let (Op::Set { pred, .. } | Op::Del { pred, .. }) = self.ops.remove(i) else {
+                return Vec::new();
+            };
+            return pred;
+        }
+        match entry {
+            Some(Entry::Register(vals)) => vals.iter().map(|v| v.op).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Writes a register value, overwriting every value this replica sees.
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
+        let value = value.into();
+        value
+            .validate()
+            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        let entry = self.check(key, Kind::Register)?;
+        let mut pred = self.register_pred(key, &entry);
+        pred.sort();
+        // A change may name at most MAX_PRED op ids per op: kill the rest with extra deletes.
+        let rest = pred.split_off(pred.len().min(MAX_PRED));
+        self.ops.push(Op::Set {
+            key: key.into(),
+            value,
+            pred,
+        });
+        for chunk in rest.chunks(MAX_PRED) {
+            self.ops.push(Op::Del {
+                key: key.into(),
+                pred: chunk.to_vec(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// Deletes every register value this replica sees. Fails with [`Error::KeyNotFound`] if the
+    /// key holds nothing.
+    pub fn del(&mut self, key: &str) -> Result<&mut Self, Error> {
+        let entry = self.check(key, Kind::Register)?;
+        let pending = self
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Set { key: k, .. } if k == key));
+        if entry.is_none() && !pending {
+            return Err(Error::KeyNotFound { key: key.into() });
+        }
+        let mut pred = self.register_pred(key, &entry);
+        pred.sort();
+        for chunk in pred.chunks(MAX_PRED) {
+            self.ops.push(Op::Del {
+                key: key.into(),
+                pred: chunk.to_vec(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// Adds `delta` to a counter.
+    pub fn incr(&mut self, key: &str, delta: i64) -> Result<&mut Self, Error> {
+        let entry = self.check(key, Kind::Counter)?;
+        let mut sum: i128 = match &entry {
+            Some(Entry::Counter(incs)) => incs.iter().map(|(_, d)| i128::from(*d)).sum(),
+            _ => 0,
+        };
+        for op in &self.ops {
+            if let Op::Incr { key: k, delta: d } = op {
+                if k == key {
+                    sum += i128::from(*d);
+                }
+            }
+        }
+        if i64::try_from(sum + i128::from(delta)).is_err() {
+            return Err(Error::CounterOverflow { key: key.into() });
+        }
+        self.ops.push(Op::Incr {
+            key: key.into(),
+            delta,
+        });
+        Ok(self)
+    }
+
+    /// Adds a member to a set.
+    pub fn add(&mut self, key: &str, member: impl Into<Value>) -> Result<&mut Self, Error> {
+        let member = member.into();
+        member
+            .validate()
+            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        self.check(key, Kind::Set)?;
+        self.ops.push(Op::Add {
+            key: key.into(),
+            member,
+        });
+        Ok(self)
+    }
+
+    /// Removes a member from a set: every add of it this replica has seen. A concurrent add on
+    /// another replica survives (add wins). Removing an absent member is a no-op.
+    pub fn remove(&mut self, key: &str, member: impl Into<Value>) -> Result<&mut Self, Error> {
+        let member = member.into();
+        member
+            .validate()
+            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        let entry = self.check(key, Kind::Set)?;
+        let before = self.ops.len();
+        self.ops
+            .retain(|op| !matches!(op, Op::Add { key: k, member: m } if k == key && *m == member));
+        let dropped_pending = self.ops.len() != before;
+        let mut tags: Vec<OpId> = match &entry {
+            Some(Entry::Set(members)) => members
+                .iter()
+                .filter(|(m, _)| *m == member)
+                .flat_map(|(_, t)| t.iter().copied())
+                .collect(),
+            _ => Vec::new(),
+        };
+        // A set made earlier in this transaction exists too (as in `del`).
+        let pending_set = self
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Add { key: k, .. } if k == key));
+        if entry.is_none() && !dropped_pending && !pending_set {
+            return Err(Error::KeyNotFound { key: key.into() });
+        }
+        tags.sort();
+        for chunk in tags.chunks(MAX_PRED) {
+            self.ops.push(Op::Remove {
+                key: key.into(),
+                member: member.clone(),
+                tags: chunk.to_vec(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// Gives `who` a role (reader, writer or admin) in the document. Needs the admin role, and
+    /// the owner role to grant admin (see [`crate::acl`]). Granting a key a lower role than it
+    /// holds does not demote it: revoke it first (in the same transaction).
+    pub fn grant(&mut self, who: Author, role: Role) -> Result<&mut Self, Error> {
+        if role == Role::Owner {
+            return Err(Error::InvalidValue(
+                "the owner role cannot be granted: a document has one owner, its creator".into(),
+            ));
+        }
+        self.ops.push(Op::Grant { who, role });
+        Ok(self)
+    }
+
+    /// Takes every role away from `who`. Their changes that this replica has not seen when
+    /// the revoke is made stop counting everywhere once it arrives (see [`crate::acl`]).
+    pub fn revoke(&mut self, who: Author) -> Result<&mut Self, Error> {
+        self.ops.push(Op::Revoke { who });
+        Ok(self)
+    }
+
+    /// Signs the gathered ops as one change on the document's current heads, and applies it in
+    /// one atomic batch. Returns `None` if there was nothing to write.
+    pub fn commit(self) -> Result<Option<Committed>, Error> {
+        if self.ops.is_empty() {
+            return Ok(None);
+        }
+        if self.ops.len() > MAX_OPS {
+            return Err(Error::ChangeTooLarge {
+                reason: format!(
+                    "{} ops, at most {MAX_OPS} fit in one change",
+                    self.ops.len()
+                ),
+            });
+        }
+        let repo = self.repo;
+        let doc = self.doc;
+        repo.ensure_writable()?;
+        let writer = &repo.writer;
+        let mut heads = writer.graph.heads_with_height(doc)?;
+        if heads.is_empty() {
+            return Err(Error::UnknownDoc {
+                name: doc.to_string(),
+            });
+        }
+        heads.sort();
+        // At most MAX_PARENTS heads can be merged at once; the next commit merges the rest.
+        heads.truncate(MAX_PARENTS);
+        let height = heads.iter().map(|(_, h)| *h).max().unwrap_or(0) + 1;
+        let seq = match writer.store.get(
+            keys::AUTHOR_SEQ,
+            &keys::author_seq_key(&doc, &repo.author()),
+        )? {
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("author_seq", "value"))?,
+            ),
+            None => 0,
+        } + 1;
+        let change = Change {
+            doc: Some(doc),
+            parents: heads.into_iter().map(|(c, _)| c).collect(),
+            author: repo.author(),
+            seq,
+            height,
+            time: repo.now(),
+            ops: self.ops,
+            sig: [0; 64],
+        }
+        .sign(&repo.identity);
+        let note = keys::encode_note(repo.now(), "");
+        let mut batch = writer.store.batch();
+        let staged = writer.stage(&mut batch, &mut Stage::default(), &change, &note)?;
+        let result = writer.commit(batch, [(&change, &staged)]);
+        if change.change.is_membership() {
+            writer.acl.changed();
+        }
+        drop(self._guard);
+        repo.after_failure(result)?;
+        let committed = Committed {
+            cid: change.cid,
+            change: Change::clone(&change.change),
+        };
+        repo.applied(&[(doc, change)], true)?;
+        Ok(Some(committed))
+    }
+}
