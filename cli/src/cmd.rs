@@ -406,17 +406,16 @@ impl<'a> Ctx<'a> {
             }
             Command::Block(BlockCommand::Stat { cid }) => {
                 let cid = parse_cid(cid)?;
-                let bytes = repo.block(&cid)?;
-                let valid = cid.verify(&bytes).is_ok();
+                let (size, valid) = repo.block_stat(&cid)?;
                 match self.format {
                     Format::Json => write_json(
                         out,
-                        &json!({"cid": cid.to_string(), "size": bytes.len(), "codec": cid.codec().name(), "valid": valid}),
+                        &json!({"cid": cid.to_string(), "size": size, "codec": cid.codec().name(), "valid": valid}),
                     ),
                     Format::Human => Ok(writeln!(
                         out,
                         "{cid}\t{} bytes\t{}{}",
-                        bytes.len(),
+                        size,
                         cid.codec(),
                         if valid { "" } else { "\tCORRUPT" }
                     )?),

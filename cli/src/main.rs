@@ -72,7 +72,12 @@ fn dag_code(e: &weft_dag::Error) -> Option<u8> {
         | E::Equivocation { .. }
         | E::Orphans { .. } => code::CORRUPT,
         E::Unauthorized { .. } => code::DENIED,
-        E::Store(weft_store::Error::HashMismatch(_) | weft_store::Error::CorruptEntry { .. })
+        E::Store(
+            weft_store::Error::HashMismatch(_)
+            | weft_store::Error::CorruptEntry { .. }
+            | weft_store::Error::Log(weft_store::LogError::Corrupt { .. }),
+        )
+        | E::Replay { .. }
         | E::Open(weft_store::OpenError::Corrupt { .. }) => code::CORRUPT,
         _ => return None,
     })

@@ -111,7 +111,8 @@ pub(crate) fn list(store: &Store) -> Result<Vec<(String, DocId)>, Error> {
         .scan_prefix(keys::DOC_NAMES, &[])
         .map(|r| {
             let (k, v) = r?;
-            let name = String::from_utf8(k).map_err(|_| corrupt("doc_names", "name is not UTF-8"))?;
+            let name =
+                String::from_utf8(k).map_err(|_| corrupt("doc_names", "name is not UTF-8"))?;
             let cid = Cid::from_bytes(&v).map_err(|e| corrupt("doc_names", &e.to_string()))?;
             Ok((name, DocId(cid)))
         })

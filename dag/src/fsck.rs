@@ -80,10 +80,13 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
     for damage in &open.damaged {
         report.problem(None, "damaged-pack", damage.clone());
     }
+    // Blocks found damaged: reported once, here, and not again as missing ancestors.
+    let mut damaged = BTreeSet::new();
     for e in store.check_log() {
         match &e {
             // A record whose header names its block: the block is what is damaged.
             weft_store::LogError::Corrupt { cid: Some(cid), .. } => {
+                damaged.insert(*cid);
                 report.problem(Some(*cid), "corrupt-block", e.to_string())
             }
             _ => report.problem(None, "damaged-pack", e.to_string()),
@@ -154,9 +157,14 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
     for doc in &docs {
         let heads = writer.graph.heads_with_height(*doc)?;
         let mut seen = BTreeSet::new();
+        let mut cut = false;
         let mut stack: Vec<Cid> = heads.into_iter().map(|(c, _)| c).collect();
         while let Some(cid) = stack.pop() {
             if !seen.insert(cid) {
+                continue;
+            }
+            if damaged.contains(&cid) {
+                cut = true;
                 continue;
             }
             match writer.graph.change_meta(&cid) {
@@ -168,7 +176,7 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
                 ),
             }
         }
-        if !seen.contains(&doc.0) {
+        if !seen.contains(&doc.0) && !cut {
             report.problem(
                 Some(doc.0),
                 "incomplete-ancestry",
@@ -193,7 +201,8 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
         }
     }
     for ks in keys::STATE {
-        let ours: BTreeMap<Vec<u8>, Vec<u8>> = store.scan_prefix(ks, &[]).collect::<Result<_, _>>()?;
+        let ours: BTreeMap<Vec<u8>, Vec<u8>> =
+            store.scan_prefix(ks, &[]).collect::<Result<_, _>>()?;
         let fresh: BTreeMap<Vec<u8>, Vec<u8>> = scratch
             .store
             .scan_prefix(ks, &[])
@@ -232,14 +241,28 @@ fn check_indexes(
         let (k, v) = r?;
         let doc = Cid::from_bytes(k.get(..weft_store::CID_LEN).unwrap_or_default())
             .map_err(|_| corrupt("heights", "a damaged key"))?;
-        let first = keys::parse_heights_key(&k).ok_or_else(|| corrupt("heights", "a damaged key"))?;
+        let first =
+            keys::parse_heights_key(&k).ok_or_else(|| corrupt("heights", "a damaged key"))?;
         let Some(entries) = keys::decode_heights(first, &v) else {
-            report.problem(None, "index-mismatch", format!("a heights chunk of {doc} is damaged"));
+            report.problem(
+                None,
+                "index-mismatch",
+                format!("a heights chunk of {doc} is damaged"),
+            );
             continue;
         };
         for e in entries.into_iter().filter(|e| !unreadable.contains(&e.pos)) {
-            if heights.entry(DocId(doc)).or_default().insert(e.pos, e.height).is_some() {
-                report.problem(None, "index-mismatch", format!("record {} is listed twice in heights", e.pos));
+            if heights
+                .entry(DocId(doc))
+                .or_default()
+                .insert(e.pos, e.height)
+                .is_some()
+            {
+                report.problem(
+                    None,
+                    "index-mismatch",
+                    format!("record {} is listed twice in heights", e.pos),
+                );
             }
         }
     }
@@ -253,14 +276,21 @@ fn check_indexes(
                 .entry(DocId(doc))
                 .or_default()
                 .extend(p.into_iter().filter(|p| !unreadable.contains(p))),
-            None => report.problem(None, "index-mismatch", format!("an arrivals chunk of {doc} is damaged")),
+            None => report.problem(
+                None,
+                "index-mismatch",
+                format!("an arrivals chunk of {doc} is damaged"),
+            ),
         }
     }
     for (doc, changes) in by_doc {
         let listed = heights.remove(doc).unwrap_or_default();
         let want: BTreeMap<Pos, u64> = changes.iter().map(|(p, (h, _))| (*p, *h)).collect();
         if listed != want {
-            let n = want.iter().filter(|(p, h)| listed.get(p) != Some(h)).count()
+            let n = want
+                .iter()
+                .filter(|(p, h)| listed.get(p) != Some(h))
+                .count()
                 + listed.keys().filter(|p| !want.contains_key(p)).count();
             report.problem(
                 Some(doc.0),
@@ -278,11 +308,8 @@ fn check_indexes(
             );
         }
     }
-    for (doc, _) in heights.into_iter().chain(
-        arrivals
-            .into_iter()
-            .map(|(d, _)| (d, BTreeMap::new())),
-    ) {
+    let stray: BTreeSet<DocId> = heights.into_keys().chain(arrivals.into_keys()).collect();
+    for doc in stray {
         report.problem(
             Some(doc.0),
             "index-mismatch",

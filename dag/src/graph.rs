@@ -415,8 +415,8 @@ impl Graph {
             .scan_prefix(keys::HEADS, &doc.0.to_bytes())
             .map(|r| {
                 let (k, v) = r?;
-                let cid = Cid::from_bytes(&k[CID_LEN..])
-                    .map_err(|e| corrupt("heads", &e.to_string()))?;
+                let cid =
+                    Cid::from_bytes(&k[CID_LEN..]).map_err(|e| corrupt("heads", &e.to_string()))?;
                 let h = u64::from_be_bytes(
                     v.as_slice()
                         .try_into()
@@ -433,8 +433,9 @@ impl Graph {
         let first = height - height % keys::HEIGHTS_PER_CHUNK;
         match self.store.get(keys::HEIGHTS, &key)? {
             None => Ok(Vec::new()),
-            Some(v) => keys::decode_heights(first, &v)
-                .ok_or_else(|| corrupt("heights", "a damaged chunk")),
+            Some(v) => {
+                keys::decode_heights(first, &v).ok_or_else(|| corrupt("heights", "a damaged chunk"))
+            }
         }
     }
 

@@ -253,7 +253,10 @@ pub fn find_seq(b: &[u8], seq: u64) -> Option<Option<Pos>> {
 
 /// `arrivals`: `doc ++ (pos >> 10)`.
 pub fn arrivals_key(doc: &DocId, pos: Pos) -> Vec<u8> {
-    cat(&[&doc.0.to_bytes(), &(pos.0 / POSITIONS_PER_CHUNK).to_be_bytes()])
+    cat(&[
+        &doc.0.to_bytes(),
+        &(pos.0 / POSITIONS_PER_CHUNK).to_be_bytes(),
+    ])
 }
 
 /// The entry of `pos` in an `arrivals` value.
@@ -418,7 +421,10 @@ mod tests {
         assert_eq!(v.len(), 3 + (1 + 1 + 1 + CID_LEN) + (1 + 2) + (1 + 1 + 1));
         assert_eq!(decode_heights(128, &v).unwrap(), entries);
         assert_eq!(decode_heights(128, &v[..v.len() - 1]), None);
-        assert_eq!(parse_heights_key(&heights_key(&DocId(cid("d")), 150)), Some(128));
+        assert_eq!(
+            parse_heights_key(&heights_key(&DocId(cid("d")), 150)),
+            Some(128)
+        );
     }
 
     #[test]
@@ -431,16 +437,16 @@ mod tests {
         let doc = DocId(cid("d"));
         let k = arrivals_key(&doc, Pos(5000));
         let v: Vec<u8> = [arrival_entry(Pos(5000)), arrival_entry(Pos(5003))].concat();
-        assert_eq!(
-            decode_arrivals(&k, &v).unwrap(),
-            vec![Pos(5000), Pos(5003)]
-        );
+        assert_eq!(decode_arrivals(&k, &v).unwrap(), vec![Pos(5000), Pos(5003)]);
     }
 
     #[test]
     fn notes_and_varints_round_trip() {
         let n = encode_note(1_796_594_462_282, "origin");
-        assert_eq!(decode_note(&n), Some((1_796_594_462_282, "origin".to_string())));
+        assert_eq!(
+            decode_note(&n),
+            Some((1_796_594_462_282, "origin".to_string()))
+        );
         assert_eq!(decode_note(&[]), None);
         let mut v = Vec::new();
         for x in [0, 127, 128, u64::MAX] {

@@ -35,8 +35,8 @@ mod v1 {
     pub const ARRIVALS: u8 = 0x0b;
     /// Tags that format 1 gave the dag; entries under any other tag belong to another layer.
     pub const DAG: [u8; 19] = [
-        0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x09, 0x0a, 0x0b, 0x10, 0x11, 0x12,
-        0x13, 0x14, 0x15, 0x16, 0x17,
+        0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x09, 0x0a, 0x0b, 0x10, 0x11, 0x12, 0x13,
+        0x14, 0x15, 0x16, 0x17,
     ];
 }
 
@@ -73,7 +73,11 @@ pub(crate) fn run(writer: &Writer) -> Result<Option<usize>, Error> {
     let legacy = legacy.as_ref();
     if writer.store.is_read_only() {
         return Err(Error::Store(weft_store::Error::ReadOnly {
-            path: writer.store.path().map(|p| p.to_path_buf()).unwrap_or_default(),
+            path: writer
+                .store
+                .path()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default(),
         }));
     }
     tracing::info!("migrating the store from format 1 to format 2");
@@ -153,7 +157,10 @@ pub(crate) fn run(writer: &Writer) -> Result<Option<usize>, Error> {
         }
     }
     // Names, and what other layers keep.
-    for (tag, ks) in [(v1::DOC_NAMES, keys::DOC_NAMES), (v1::DOC_IDS, keys::DOC_IDS)] {
+    for (tag, ks) in [
+        (v1::DOC_NAMES, keys::DOC_NAMES),
+        (v1::DOC_IDS, keys::DOC_IDS),
+    ] {
         for r in scan(legacy, tag) {
             let (k, v) = r?;
             batch.put(ks, &k, &v);

@@ -132,7 +132,9 @@ impl Repo {
             let store = Repo::open_store(root, &options)?;
             let repo = Repo::from_parts(store, identity, Some(root.to_path_buf()), None)?;
             if repo.writer.store.is_read_only() {
-                return Err(Error::Store(weft_store::Error::ReadOnly { path: dir.clone() }));
+                return Err(Error::Store(weft_store::Error::ReadOnly {
+                    path: dir.clone(),
+                }));
             }
             if main {
                 repo.create_doc(DEFAULT_DOC)?;
@@ -232,7 +234,12 @@ impl Repo {
             }
         } else if repo.writer.store.legacy().is_some() {
             return Err(Error::Store(weft_store::Error::ReadOnly {
-                path: repo.writer.store.path().map(Path::to_path_buf).unwrap_or_default(),
+                path: repo
+                    .writer
+                    .store
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
             }));
         }
         Ok(repo)
@@ -343,7 +350,8 @@ impl Repo {
     /// Creates a document with a new genesis change and gives it a local name.
     pub fn create_doc(&self, name: &str) -> Result<DocId, Error> {
         self.ensure_writable()?;
-        let (doc, genesis) = self.after_failure(docs::create(&self.writer, &self.identity, name))?;
+        let (doc, genesis) =
+            self.after_failure(docs::create(&self.writer, &self.identity, name))?;
         self.applied(&[(doc, genesis)], true)?;
         Ok(doc)
     }
@@ -479,6 +487,15 @@ impl Repo {
         self.writer
             .store
             .get_block(cid)?
+            .ok_or(Error::UnknownCid { cid: *cid })
+    }
+
+    /// The size of a stored block and whether it is sound (reads back whole and hashes to its
+    /// CID), without failing on a damaged one.
+    pub fn block_stat(&self, cid: &Cid) -> Result<(usize, bool), Error> {
+        self.writer
+            .store
+            .block_stat(cid)?
             .ok_or(Error::UnknownCid { cid: *cid })
     }
 

@@ -17,10 +17,10 @@ use weft_store::{Batch, Cid, Keyspace, Store};
 
 use crate::{
     change::{Change, OpId},
-    identity::Author,
-    keys::{self, Slot, OPID_LEN},
     error::Error,
     id::DocId,
+    identity::Author,
+    keys::{self, Slot, OPID_LEN},
     kind::Kind,
     value::Value,
 };

@@ -135,7 +135,11 @@ impl Writer {
     }
 
     /// The membership changes of `doc`, whose genesis may be staged in `batch`.
-    pub(crate) fn acl_doc(&self, batch: Option<&Batch<'_>>, doc: DocId) -> Result<Arc<AclDoc>, Error> {
+    pub(crate) fn acl_doc(
+        &self,
+        batch: Option<&Batch<'_>>,
+        doc: DocId,
+    ) -> Result<Arc<AclDoc>, Error> {
         self.acl.get(&self.store, doc, || match batch {
             Some(b) => Ok(b.get_block(&doc.0)?),
             None => Ok(self.store.get_block(&doc.0)?),
@@ -258,8 +262,8 @@ impl Writer {
             void = !acl.counts_new(c, &frontier, &past);
             if c.seq <= old_seq {
                 if let Some(v) = batch.get(keys::SEQS, &seq_key)? {
-                    let found =
-                        keys::find_seq(&v, c.seq).ok_or_else(|| corrupt("seqs", "a damaged chunk"))?;
+                    let found = keys::find_seq(&v, c.seq)
+                        .ok_or_else(|| corrupt("seqs", "a damaged chunk"))?;
                     if let Some(pos) = found {
                         let first = batch.cid_at(pos)?;
                         if first != cid {
@@ -388,15 +392,16 @@ impl Writer {
                 present.insert(enc.cid);
             }
         }
-        self.graph.remember_nodes(committed.into_iter().map(|(enc, s)| {
-            (
-                enc.cid,
-                s.doc,
-                enc.change.height,
-                &enc.change.parents[..],
-                &s.frontier[..],
-            )
-        }));
+        self.graph
+            .remember_nodes(committed.into_iter().map(|(enc, s)| {
+                (
+                    enc.cid,
+                    s.doc,
+                    enc.change.height,
+                    &enc.change.parents[..],
+                    &s.frontier[..],
+                )
+            }));
         Ok(())
     }
 
@@ -437,7 +442,8 @@ impl Writer {
         let mut stored = CidSet::default();
         for r in self.store.scan_prefix(keys::VOID, &doc.0.to_bytes()) {
             let (k, _) = r?;
-            let (_, cid) = keys::parse_head_key(&k).ok_or_else(|| corrupt("void", "damaged key"))?;
+            let (_, cid) =
+                keys::parse_head_key(&k).ok_or_else(|| corrupt("void", "damaged key"))?;
             stored.insert(cid);
         }
         let mut batch = self.store.batch();
@@ -513,7 +519,8 @@ impl Writer {
                     p += 1;
                     continue;
                 }
-                let change = Change::decode(&rec.cid, &rec.block).map_err(|e| replay_err(e.into()))?;
+                let change =
+                    Change::decode(&rec.cid, &rec.block).map_err(|e| replay_err(e.into()))?;
                 let membership = change.is_membership();
                 if membership && !group.is_empty() {
                     break;
@@ -535,11 +542,8 @@ impl Writer {
             }
             self.commit(batch, group.iter().zip(&staged))?;
             drop(guard);
-            let applied: Vec<(DocId, EncodedChange)> = staged
-                .iter()
-                .map(|s| s.doc)
-                .zip(group)
-                .collect();
+            let applied: Vec<(DocId, EncodedChange)> =
+                staged.iter().map(|s| s.doc).zip(group).collect();
             self.after_commit(&applied)?;
         }
         Ok(end.0 - next.0)

@@ -10,8 +10,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use weft_dag::{Durability, Identity, Repo};
-use weft_store::{Backend, MemoryBackend, RawBatch, RawOp, Store};
+use weft_dag::{Identity, Repo};
+use weft_store::{Backend, BlockLog, MemoryBackend, MemoryLog, Pos, RawBatch, RawOp, Record, Store};
 
 /// The base history: two documents with a few changes of every op kind.
 pub const BASE_CAR: &[u8] = include_bytes!("../data/base.car");
@@ -21,15 +21,29 @@ pub fn identity() -> Identity {
     Identity::from_seed([0x5a; 32])
 }
 
-fn template() -> &'static [(Vec<u8>, Vec<u8>)] {
-    static TEMPLATE: OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
+/// What a repo holding the base history stores: its key-value pairs and its log.
+struct Template {
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    records: Vec<Record>,
+}
+
+fn template() -> &'static Template {
+    static TEMPLATE: OnceLock<Template> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         let backend = MemoryBackend::new();
-        let store = match Store::with_backend(Arc::new(backend.clone()), Default::default()) {
+        let log = MemoryLog::new();
+        let store = match Store::with_backend(
+            Arc::new(backend.clone()),
+            Arc::new(log.clone()),
+            Default::default(),
+        ) {
             Ok(s) => s,
             Err(e) => panic!("template store: {e}"),
         };
-        let repo = Repo::with_store(store, identity(), Durability::Manual);
+        let repo = match Repo::with_store(store.clone(), identity()) {
+            Ok(r) => r,
+            Err(e) => panic!("template repo: {e}"),
+        };
         if let Err(e) = weft_sync::bundle::apply(&repo, BASE_CAR, "base.car") {
             panic!("the base bundle applies: {e}");
         }
@@ -37,7 +51,10 @@ fn template() -> &'static [(Vec<u8>, Vec<u8>)] {
         if let Err(e) = weft_sync::peer::replica_id(&repo) {
             panic!("replica id: {e}");
         }
-        backend
+        if let Err(e) = store.checkpoint_now() {
+            panic!("template checkpoint: {e}");
+        }
+        let pairs = backend
             .scan(
                 std::ops::Bound::Unbounded,
                 std::ops::Bound::Unbounded,
@@ -47,15 +64,24 @@ fn template() -> &'static [(Vec<u8>, Vec<u8>)] {
                 Ok(kv) => kv,
                 Err(e) => panic!("template scan: {e}"),
             })
-            .collect()
+            .collect();
+        let records = (0..log.end().0)
+            .map(|p| match log.read(Pos(p)) {
+                Ok(r) => r,
+                Err(e) => panic!("template log: {e}"),
+            })
+            .collect();
+        Template { pairs, records }
     })
 }
 
 /// A fresh in-memory repo holding the base history, independent of every other.
 pub fn base_repo() -> Repo {
+    let template = template();
     let backend = MemoryBackend::new();
     let batch = RawBatch {
-        ops: template()
+        ops: template
+            .pairs
             .iter()
             .map(|(k, v)| RawOp::Put(k.clone(), v.clone()))
             .collect(),
@@ -63,20 +89,31 @@ pub fn base_repo() -> Repo {
     if let Err(e) = backend.apply(batch) {
         panic!("template copy: {e}");
     }
-    match Store::with_backend(Arc::new(backend), Default::default()) {
-        Ok(store) => Repo::with_store(store, identity(), Durability::Manual),
+    let log = MemoryLog::new();
+    if let Err(e) = log.append(&template.records) {
+        panic!("template log copy: {e}");
+    }
+    let store = match Store::with_backend(Arc::new(backend), Arc::new(log), Default::default()) {
+        Ok(store) => store,
         Err(e) => panic!("template store reopens: {e}"),
+    };
+    match Repo::with_store(store, identity()) {
+        Ok(repo) => repo,
+        Err(e) => panic!("template repo reopens: {e}"),
     }
 }
 
 /// An empty in-memory repo (no document at all).
 pub fn empty_repo() -> Repo {
-    Repo::with_store(Store::memory(), identity(), Durability::Manual)
+    match Repo::with_store(Store::memory(), identity()) {
+        Ok(repo) => repo,
+        Err(e) => panic!("an empty repo: {e}"),
+    }
 }
 
 /// How many blocks the repo stores (to tell whether an input stored anything).
 pub fn n_blocks(repo: &Repo) -> usize {
-    repo.store().blocks().count()
+    repo.store().log_end().0 as usize
 }
 
 /// Asserts that `fsck` finds nothing wrong; `context` says what happened before.

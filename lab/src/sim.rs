@@ -33,7 +33,7 @@ use rand_distr::{Distribution, LogNormal};
 use rayon::prelude::*;
 use serde::Serialize;
 use weft_dag::{
-    Change, Clock, DocId, Durability, Identity, Op, Repo, Role, Subscription, Value, VerifiedCache,
+    Change, Clock, DocId, Identity, Op, Repo, Role, Subscription, Value, VerifiedCache,
 };
 use weft_store::{Cid, CidMap, SharedValues, Store};
 use weft_sync::{peer, Direction, Endpoint, Initiator, Responder, SyncOptions};
@@ -439,8 +439,8 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
             let repo = Repo::with_store(
                 Store::memory_shared(shared.clone()),
                 Identity::from_seed(seed_bytes(cfg.seed, "key", i as u64)),
-                Durability::Manual,
             )
+            .map_err(weft_sync::Error::from)?
             .with_clock(Clock::new(move || clock.load(Ordering::Relaxed)))
             .with_verified(verified.clone());
             let id = seed_bytes(cfg.seed, "replica", i as u64);

@@ -49,8 +49,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         Ok(self.get(key)?.is_some())
     }
     /// Iterates the entries whose keys fall in the range.
-    fn scan(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool)
-        -> EntryIter<'static>;
+    fn scan(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> EntryIter<'static>;
     /// Applies a batch atomically.
     fn apply(&self, batch: RawBatch) -> Result<(), BackendError>;
     /// Makes every applied batch durable.

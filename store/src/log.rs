@@ -140,6 +140,11 @@ pub trait BlockLog: Send + Sync + fmt::Debug + 'static {
     fn lookup(&self, cid: &Cid) -> Result<Option<Pos>, LogError>;
     /// The record at `pos`.
     fn read(&self, pos: Pos) -> Result<Record, LogError>;
+    /// The record at `pos` even if its block fails its checksum, and whether it checks out:
+    /// for a report on a damaged block (its size), never to use the bytes.
+    fn read_lossy(&self, pos: Pos) -> Result<(Record, bool), LogError> {
+        self.read(pos).map(|r| (r, true))
+    }
     /// The CID of the record at `pos` (without reading its block, where the log can).
     fn cid_at(&self, pos: Pos) -> Result<Cid, LogError> {
         Ok(self.read(pos)?.cid)
@@ -281,11 +286,7 @@ impl BlockLog for MemoryLog {
     }
 
     fn lookup(&self, cid: &Cid) -> Result<Option<Pos>, LogError> {
-        Ok(self
-            .read_lock()
-            .index
-            .get(cid)
-            .map(|&i| Pos(u64::from(i))))
+        Ok(self.read_lock().index.get(cid).map(|&i| Pos(u64::from(i))))
     }
 
     fn read(&self, pos: Pos) -> Result<Record, LogError> {
@@ -359,10 +360,7 @@ mod tests {
         assert_eq!(log.lookup(&rec(b"c").cid).unwrap(), None);
         assert_eq!(log.lookup(&rec(b"b").cid).unwrap(), Some(Pos(1)));
         assert_eq!(log.read(Pos(1)).unwrap(), rec(b"b"));
-        assert!(matches!(
-            log.read(Pos(2)),
-            Err(LogError::OutOfRange { .. })
-        ));
+        assert!(matches!(log.read(Pos(2)), Err(LogError::OutOfRange { .. })));
         // Appending again reuses the lost positions.
         assert_eq!(log.append(&[rec(b"d")]).unwrap(), Pos(2));
         log.truncate(Pos(2)).unwrap();

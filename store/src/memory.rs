@@ -49,7 +49,10 @@ impl SharedValues {
 
     /// The pool's copy of the block `cid` (whose bytes the caller verified), added if new.
     pub(crate) fn block(&self, cid: &Cid, bytes: &[u8]) -> Arc<[u8]> {
-        self.lock().entry(*cid).or_insert_with(|| bytes.into()).clone()
+        self.lock()
+            .entry(*cid)
+            .or_insert_with(|| bytes.into())
+            .clone()
     }
 }
 
@@ -211,11 +214,17 @@ impl Scan {
             return;
         }
         let range = inner.live.range::<[u8], _>(bounds);
-        let copy = |(k, v): (&Key, &Box<[u8]>)| (k.to_vec(), v.to_vec());
         let chunk: Vec<Entry> = if self.reverse {
-            range.rev().take(SCAN_CHUNK).map(copy).collect()
+            range
+                .rev()
+                .take(SCAN_CHUNK)
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect()
         } else {
-            range.take(SCAN_CHUNK).map(copy).collect()
+            range
+                .take(SCAN_CHUNK)
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect()
         };
         drop(inner);
         if chunk.len() < SCAN_CHUNK {

@@ -92,11 +92,17 @@ impl Memtable {
             return Vec::new();
         }
         let range = self.map.range::<[u8], _>((lower, upper));
-        let copy = |(k, v): (&Box<[u8]>, &Slot)| (k.to_vec(), v.clone());
         if reverse {
-            range.rev().take(n).map(copy).collect()
+            range
+                .rev()
+                .take(n)
+                .map(|(k, v)| (k.to_vec(), v.clone()))
+                .collect()
         } else {
-            range.take(n).map(copy).collect()
+            range
+                .take(n)
+                .map(|(k, v)| (k.to_vec(), v.clone()))
+                .collect()
         }
     }
 }

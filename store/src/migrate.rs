@@ -140,7 +140,12 @@ mod tests {
     fn fresh_store_is_stamped_and_reopens() {
         let backend = MemoryBackend::new();
         let log = MemoryLog::new();
-        let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
+        let store = Store::with_backend(
+            Arc::new(backend.clone()),
+            Arc::new(log.clone()),
+            Options::default(),
+        )
+        .unwrap();
         assert_eq!(stored_version(&store).unwrap(), Some(FORMAT_VERSION));
         Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()).unwrap();
     }
@@ -149,7 +154,12 @@ mod tests {
     fn migrations_run_in_order_once() {
         let backend = MemoryBackend::new();
         let log = MemoryLog::new();
-        let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
+        let store = Store::with_backend(
+            Arc::new(backend.clone()),
+            Arc::new(log.clone()),
+            Options::default(),
+        )
+        .unwrap();
         let mut b = store.batch();
         b.put(HEADS, b"old/a", b"1");
         b.commit().unwrap();
@@ -165,7 +175,8 @@ mod tests {
         // Running again is a no-op.
         run(&store, &migrations).unwrap();
         // This build (without the migration) refuses the newer store.
-        let err = Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()).unwrap_err();
+        let err =
+            Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()).unwrap_err();
         assert!(
             matches!(err, OpenError::UnsupportedFormat { found, .. } if found == FORMAT_VERSION + 1)
         );

@@ -130,7 +130,8 @@ fn parse_head(buf: &[u8]) -> Option<Head> {
         return None;
     }
     let cid = Cid::from_bytes(buf.get(9..9 + CID_LEN)?).ok()?;
-    let note_len = u16::from_be_bytes(buf.get(HEAD_FIXED - 2..HEAD_FIXED)?.try_into().ok()?) as usize;
+    let note_len =
+        u16::from_be_bytes(buf.get(HEAD_FIXED - 2..HEAD_FIXED)?.try_into().ok()?) as usize;
     if note_len > MAX_NOTE || HEAD_FIXED + note_len + 8 > len + 4 {
         return None;
     }
@@ -303,7 +304,11 @@ impl Idx {
 
     /// Builds the index of a pack from its intact records (each present once).
     fn build(first: u64, pack_len: u64, records: &[Found]) -> Vec<u8> {
-        let count = records.iter().map(|f| f.ordinal as usize + 1).max().unwrap_or(0);
+        let count = records
+            .iter()
+            .map(|f| f.ordinal as usize + 1)
+            .max()
+            .unwrap_or(0);
         let mut entries: Vec<([u8; DIGEST_LEN], u8, u32)> = records
             .iter()
             .map(|f| (f.cid.digest(), f.cid.codec().code() as u8, f.ordinal))
@@ -359,7 +364,10 @@ impl Idx {
         }
         let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
         if u64_at(12) != first {
-            return Err(format!("describes the pack at #{}, not #{first}", u64_at(12)));
+            return Err(format!(
+                "describes the pack at #{}, not #{first}",
+                u64_at(12)
+            ));
         }
         let count = u32::from_be_bytes(bytes[20..24].try_into().unwrap_or([0; 4]));
         let entries = u32::from_be_bytes(bytes[24..28].try_into().unwrap_or([0; 4]));
@@ -370,7 +378,8 @@ impl Idx {
             ));
         }
         if entries > count
-            || bytes.len() != IDX_HEADER + FANOUT + entries as usize * ENTRY + count as usize * 4 + 4
+            || bytes.len()
+                != IDX_HEADER + FANOUT + entries as usize * ENTRY + count as usize * 4 + 4
         {
             return Err("has the wrong length for its count".into());
         }
@@ -580,10 +589,9 @@ impl PackLog {
                 },
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     if !last {
-                        report.repaired.push(format!(
-                            "rebuilt the missing index {}",
-                            idx_path.display()
-                        ));
+                        report
+                            .repaired
+                            .push(format!("rebuilt the missing index {}", idx_path.display()));
                     }
                     None
                 }
@@ -731,7 +739,9 @@ impl PackLog {
             return Ok(());
         };
         let result = (|| {
-            open.file.sync_data().map_err(io_err("syncing", &open.path))?;
+            open.file
+                .sync_data()
+                .map_err(io_err("syncing", &open.path))?;
             let records = {
                 let mut index = open.lock();
                 open.complete(&mut index)?;
@@ -814,6 +824,28 @@ impl PackLog {
         ordinal: u32,
         known: Option<Cid>,
     ) -> Result<Record, LogError> {
+        let (record, intact) = PackLog::read_record_lossy(file, path, offset, ordinal, known)?;
+        if intact {
+            return Ok(record);
+        }
+        Err(corrupt(
+            Some(record.cid),
+            format!(
+                "{} is damaged at offset {offset} (record {ordinal}): the block {} fails its checksum",
+                path.display(),
+                record.cid
+            ),
+        ))
+    }
+
+    /// Reads the record at `offset`, its block even if that fails its checksum (and says so).
+    fn read_record_lossy(
+        file: &File,
+        path: &Path,
+        offset: u64,
+        ordinal: u32,
+        known: Option<Cid>,
+    ) -> Result<(Record, bool), LogError> {
         let damaged = |what: &str| {
             corrupt(
                 known,
@@ -844,21 +876,18 @@ impl PackLog {
         if head.ordinal != ordinal {
             return Err(damaged("it holds another record"));
         }
-        let (note, block) = parse_body(&head, &buf).ok_or_else(|| {
-            corrupt(
-                Some(head.cid),
-                format!(
-                    "{} is damaged at offset {offset} (record {ordinal}): the block {} fails its checksum",
-                    path.display(),
-                    head.cid
-                ),
-            )
-        })?;
-        Ok(Record {
-            cid: head.cid,
-            note,
-            block,
-        })
+        let intact = parse_body(&head, &buf).is_some();
+        let note = buf[HEAD_FIXED..HEAD_FIXED + head.note_len].to_vec();
+        let block_at = HEAD_FIXED + head.note_len + 4;
+        let block = buf[block_at..buf.len() - 4].to_vec();
+        Ok((
+            Record {
+                cid: head.cid,
+                note,
+                block,
+            },
+            intact,
+        ))
     }
 }
 
@@ -903,16 +932,13 @@ impl BlockLog for PackLog {
         if records.is_empty() {
             return Ok(Pos(first_pos));
         }
-        let needs_seal = state
-            .open
-            .as_ref()
-            .is_some_and(|o| o.len >= SEAL_BYTES && o.len > PACK_HEADER);
+        let needs_seal = state.open.as_ref().is_some_and(|o| o.len >= SEAL_BYTES);
         if needs_seal {
             self.seal(&mut state)?;
         }
         let end = state.end;
         let open = self.open_pack(&mut state)?;
-        let mut ordinal = (end - open.first) as u32;
+        let first_ordinal = (end - open.first) as u32;
         let mut buf = Vec::with_capacity(
             records
                 .iter()
@@ -920,10 +946,9 @@ impl BlockLog for PackLog {
                 .sum(),
         );
         let mut offsets = Vec::with_capacity(records.len());
-        for r in records {
+        for (ordinal, r) in (first_ordinal..).zip(records) {
             offsets.push(open.len + buf.len() as u64);
             encode_record(&mut buf, ordinal, r);
-            ordinal += 1;
         }
         if open.len + buf.len() as u64 > u64::from(u32::MAX) {
             return Err(corrupt(
@@ -954,7 +979,9 @@ impl BlockLog for PackLog {
             return Ok(());
         }
         if let Some(open) = &state.open {
-            open.file.sync_data().map_err(io_err("syncing", &open.path))?;
+            open.file
+                .sync_data()
+                .map_err(io_err("syncing", &open.path))?;
         }
         state.synced = state.end;
         Ok(())
@@ -1044,19 +1071,20 @@ impl BlockLog for PackLog {
         if let Some(s) = PackLog::sealed_for(&state, pos.0) {
             let ordinal = (pos.0 - s.first) as u32;
             let offset = s.idx.offset(ordinal).ok_or_else(|| {
-                corrupt(None, format!("the index of {} has no record {ordinal}", s.path.display()))
+                corrupt(
+                    None,
+                    format!("the index of {} has no record {ordinal}", s.path.display()),
+                )
             })?;
-            return PackLog::read_record(&s.file, &s.path, offset, ordinal, None).map_err(|e| {
-                match e {
-                    LogError::Corrupt { cid: None, what } => {
-                        LogError::Corrupt {
-                            cid: s.idx.cid_of(ordinal),
-                            what,
-                        }
-                    }
+            return PackLog::read_record(&s.file, &s.path, offset, ordinal, None).map_err(
+                |e| match e {
+                    LogError::Corrupt { cid: None, what } => LogError::Corrupt {
+                        cid: s.idx.cid_of(ordinal),
+                        what,
+                    },
                     e => e,
-                }
-            });
+                },
+            );
         }
         let open = state
             .open
@@ -1084,6 +1112,55 @@ impl BlockLog for PackLog {
         PackLog::read_record(&open.file, &open.path, offset, ordinal, cid)
     }
 
+    fn read_lossy(&self, pos: Pos) -> Result<(Record, bool), LogError> {
+        let (file, path, offset, ordinal) = {
+            let state = self.read_state();
+            if pos.0 >= state.end {
+                return Err(LogError::OutOfRange {
+                    pos,
+                    end: Pos(state.end),
+                });
+            }
+            match PackLog::sealed_for(&state, pos.0) {
+                Some(s) => {
+                    let ordinal = (pos.0 - s.first) as u32;
+                    let offset = s.idx.offset(ordinal).ok_or_else(|| {
+                        corrupt(
+                            None,
+                            format!("record {ordinal} of {} is lost", s.path.display()),
+                        )
+                    })?;
+                    (s.file.try_clone(), s.path.clone(), offset, ordinal)
+                }
+                None => {
+                    let open = state
+                        .open
+                        .as_ref()
+                        .ok_or_else(|| corrupt(None, format!("no pack holds record {pos}")))?;
+                    let ordinal = (pos.0 - open.first) as u32;
+                    let mut index = open.lock();
+                    if ordinal < index.base {
+                        open.complete(&mut index)?;
+                    }
+                    let offset = index
+                        .offsets
+                        .get((ordinal - index.base) as usize)
+                        .copied()
+                        .filter(|&o| o != u64::MAX)
+                        .ok_or_else(|| {
+                            corrupt(
+                                None,
+                                format!("record {ordinal} of {} is lost", open.path.display()),
+                            )
+                        })?;
+                    (open.file.try_clone(), open.path.clone(), offset, ordinal)
+                }
+            }
+        };
+        let file = file.map_err(io_err("reading", &path))?;
+        PackLog::read_record_lossy(&file, &path, offset, ordinal, None)
+    }
+
     fn size_on_disk(&self) -> Result<u64, LogError> {
         let mut total = 0;
         let entries = match std::fs::read_dir(&self.dir) {
@@ -1101,24 +1178,36 @@ impl BlockLog for PackLog {
     fn check(&self) -> Vec<LogError> {
         let state = self.read_state();
         let mut problems = Vec::new();
-        let mut check_pack = |file: &File, path: &Path, len: u64, count: u64| {
-            match scan(file, path, PACK_HEADER, len, false) {
-                Err(e) => problems.push(e),
-                Ok(found) => {
-                    for (from, to) in &found.damaged {
-                        problems.push(corrupt(
-                            None,
-                            format!("{} has damaged bytes at offsets {from} to {to}", path.display()),
-                        ));
-                    }
-                    if found.end != len {
-                        problems.push(corrupt(
-                            None,
-                            format!("{} has damaged bytes from offset {} to its end", path.display(), found.end),
-                        ));
-                    }
-                    for r in found.records.iter().filter(|r| !r.intact) {
-                        problems.push(corrupt(
+        let mut check_pack = |file: &File, path: &Path, len: u64, count: u64| match scan(
+            file,
+            path,
+            PACK_HEADER,
+            len,
+            false,
+        ) {
+            Err(e) => problems.push(e),
+            Ok(found) => {
+                for (from, to) in &found.damaged {
+                    problems.push(corrupt(
+                        None,
+                        format!(
+                            "{} has damaged bytes at offsets {from} to {to}",
+                            path.display()
+                        ),
+                    ));
+                }
+                if found.end != len {
+                    problems.push(corrupt(
+                        None,
+                        format!(
+                            "{} has damaged bytes from offset {} to its end",
+                            path.display(),
+                            found.end
+                        ),
+                    ));
+                }
+                for r in found.records.iter().filter(|r| !r.intact) {
+                    problems.push(corrupt(
                             Some(r.cid),
                             format!(
                                 "{} is damaged at offset {} (record {}): the block {} fails its checksum",
@@ -1128,17 +1217,16 @@ impl BlockLog for PackLog {
                                 r.cid
                             ),
                         ));
-                    }
-                    if found.records.len() as u64 != count {
-                        problems.push(corrupt(
-                            None,
-                            format!(
-                                "{} holds {} readable records of {count}",
-                                path.display(),
-                                found.records.len()
-                            ),
-                        ));
-                    }
+                }
+                if found.records.len() as u64 != count {
+                    problems.push(corrupt(
+                        None,
+                        format!(
+                            "{} holds {} readable records of {count}",
+                            path.display(),
+                            found.records.len()
+                        ),
+                    ));
                 }
             }
         };
@@ -1238,7 +1326,11 @@ mod tests {
         }
         drop(log);
         let pack = dir.path().join(pack_name(0));
-        let f = OpenOptions::new().read(true).write(true).open(&pack).unwrap();
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&pack)
+            .unwrap();
         // A flipped byte inside record 1's block.
         let mut b = [0u8; 1];
         f.read_exact_at(&mut b, offset + 60).unwrap();

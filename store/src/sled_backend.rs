@@ -114,7 +114,11 @@ impl SledBackend {
 
     /// Opens the database again in this process, once every handle of the previous one is gone
     /// (after a failure: sled refuses every operation once an IO error reached it).
-    pub fn reopen(path: &Path, cache_bytes: u64, lock: Arc<File>) -> Result<SledBackend, OpenError> {
+    pub fn reopen(
+        path: &Path,
+        cache_bytes: u64,
+        lock: Arc<File>,
+    ) -> Result<SledBackend, OpenError> {
         let db = open_sled(path, cache_bytes)?;
         let tree = db
             .open_tree(TREE_NAME)

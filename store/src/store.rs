@@ -218,7 +218,9 @@ pub enum Error {
     },
     /// An earlier write failed in a way that may have left writes visible that are not durable;
     /// [`Store::recover`] must run first.
-    #[error("an earlier write failed ({reason}); the store must be recovered before the next write")]
+    #[error(
+        "an earlier write failed ({reason}); the store must be recovered before the next write"
+    )]
     Failed {
         /// The first failure.
         reason: String,
@@ -287,6 +289,8 @@ struct Inner {
     options: Options,
     path: Option<PathBuf>,
     read_only: bool,
+    /// Never crashed ([`Store::memory`]): nothing needs checkpointing to survive.
+    volatile: bool,
     report: OpenReport,
     legacy: Mutex<Option<crate::sled_backend::LegacyTree>>,
     reopen: Option<Reopen>,
@@ -381,7 +385,8 @@ impl Store {
             let cache = options.cache_bytes;
             let lock = opened.lock.clone();
             Some(Box::new(move || {
-                Ok(Arc::new(SledBackend::reopen(&db_dir, cache, lock.clone())?) as Arc<dyn Backend>)
+                Ok(Arc::new(SledBackend::reopen(&db_dir, cache, lock.clone())?)
+                    as Arc<dyn Backend>)
             }))
         };
         Store::assemble(
@@ -391,6 +396,7 @@ impl Store {
             Parts {
                 path: Some(dir.to_path_buf()),
                 read_only,
+                volatile: false,
                 report,
                 legacy: opened.legacy,
                 reopen,
@@ -419,7 +425,22 @@ impl Store {
             checkpoint_interval: Duration::MAX,
             ..Options::default()
         };
-        match Store::with_backend(Arc::new(MemoryBackend::volatile()), Arc::new(log), options) {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::volatile());
+        let assembled = Store::assemble(
+            backend,
+            Arc::new(log),
+            options,
+            Parts {
+                path: None,
+                read_only: false,
+                volatile: true,
+                report: OpenReport::default(),
+                legacy: None,
+                reopen: None,
+                resume: None,
+            },
+        );
+        match assembled {
             Ok(store) => store,
             // A fresh memory backend has no format to disagree with and cannot fail IO.
             Err(e) => unreachable!("fresh memory store cannot fail to open: {e}"),
@@ -444,6 +465,7 @@ impl Store {
             Parts {
                 path: None,
                 read_only: false,
+                volatile: false,
                 report: OpenReport::default(),
                 legacy: None,
                 reopen: None,
@@ -485,6 +507,7 @@ impl Store {
                 options,
                 path: parts.path,
                 read_only: parts.read_only,
+                volatile: parts.volatile,
                 report: parts.report,
                 legacy: Mutex::new(parts.legacy),
                 reopen: parts.reopen,
@@ -553,6 +576,19 @@ impl Store {
             None => Ok(None),
             Some(pos) => Ok(Some(self.inner.log.read(pos)?.block)),
         }
+    }
+
+    /// The size of a stored block and whether it reads back whole and hashes to its CID: for a
+    /// report on a block that may be damaged. `None` if the block is not stored.
+    pub fn block_stat(&self, cid: &Cid) -> Result<Option<(usize, bool)>, Error> {
+        let Some(pos) = self.block_pos(cid)? else {
+            return Ok(None);
+        };
+        let (rec, intact) = self.inner.log.read_lossy(pos)?;
+        Ok(Some((
+            rec.block.len(),
+            intact && rec.cid == *cid && cid.verify(&rec.block).is_ok(),
+        )))
     }
 
     /// The record at `pos`.
@@ -840,6 +876,7 @@ impl Store {
 struct Parts {
     path: Option<PathBuf>,
     read_only: bool,
+    volatile: bool,
     report: OpenReport,
     legacy: Option<crate::sled_backend::LegacyTree>,
     reopen: Option<Reopen>,
@@ -1177,7 +1214,7 @@ impl Batch<'_> {
                 }
             }
         };
-        if kept {
+        if kept && !inner.volatile {
             // Kept writes reach the database before the commit returns, with everything before.
             let writes: Vec<(Vec<u8>, Slot)> = writes.into_iter().collect();
             if let Err(e) = store.checkpoint_with(&mut writer, writes) {
@@ -1207,7 +1244,7 @@ impl Batch<'_> {
             || read(&inner.mem).bytes() >= inner.options.checkpoint_bytes
             || writer.last_checkpoint.elapsed() >= inner.options.checkpoint_interval;
         let replay = *lock(&inner.replay);
-        if due && replay.next == replay.end && !writer.failed.is_some() {
+        if due && replay.next == replay.end && writer.failed.is_none() {
             // A checkpoint that fails loses nothing the commit did: the log holds it.
             if let Err(e) = store.checkpoint(&mut writer) {
                 tracing::debug!("checkpoint failed: {e}");
@@ -1240,15 +1277,14 @@ struct MergeScan {
 const MEM_CHUNK: usize = 64;
 
 impl MergeScan {
-    fn new(
-        store: Store,
-        lower: Bound<Vec<u8>>,
-        upper: Bound<Vec<u8>>,
-        reverse: bool,
-    ) -> MergeScan {
+    fn new(store: Store, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, reverse: bool) -> MergeScan {
         let generation = store.inner.generation.load(Ordering::SeqCst);
         let backend = store.backend().scan(lower.clone(), upper.clone(), reverse);
-        let mem_from = if reverse { upper.clone() } else { lower.clone() };
+        let mem_from = if reverse {
+            upper.clone()
+        } else {
+            lower.clone()
+        };
         MergeScan {
             store,
             lower,
@@ -1278,7 +1314,10 @@ impl MergeScan {
     /// the database behind the scan's back).
     fn restart(&mut self) {
         let (lower, upper) = self.rest();
-        self.backend = self.store.backend().scan(lower.clone(), upper.clone(), self.reverse);
+        self.backend = self
+            .store
+            .backend()
+            .scan(lower.clone(), upper.clone(), self.reverse);
         self.backend_peek = None;
         self.backend_done = false;
         self.mem.clear();
@@ -1440,7 +1479,10 @@ mod tests {
         assert!(b.has_block(&cid).unwrap());
         assert!(!store.has_block(&cid).unwrap());
         b.commit().unwrap();
-        assert_eq!(store.get_block(&cid).unwrap().as_deref(), Some(&b"good"[..]));
+        assert_eq!(
+            store.get_block(&cid).unwrap().as_deref(),
+            Some(&b"good"[..])
+        );
         assert_eq!(store.record(Pos(0)).unwrap().note, b"n");
 
         let big = vec![7u8; DEFAULT_MAX_BLOCK_SIZE + 1];
@@ -1480,7 +1522,10 @@ mod tests {
         let mut b = store.batch();
         b.append(HEADS, b"list", b"d").unwrap();
         b.commit().unwrap();
-        assert_eq!(store.get(HEADS, b"list").unwrap().as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(
+            store.get(HEADS, b"list").unwrap().as_deref(),
+            Some(&b"abcd"[..])
+        );
     }
 
     #[test]
@@ -1515,10 +1560,8 @@ mod tests {
         b.put(HEADS, b"x3", b"new");
         b.delete(HEADS, b"x5");
         b.commit().unwrap();
-        let all: Vec<(Vec<u8>, Vec<u8>)> = store
-            .scan_prefix(HEADS, b"x")
-            .map(|r| r.unwrap())
-            .collect();
+        let all: Vec<(Vec<u8>, Vec<u8>)> =
+            store.scan_prefix(HEADS, b"x").map(|r| r.unwrap()).collect();
         assert_eq!(
             all,
             vec![
@@ -1531,7 +1574,15 @@ mod tests {
             .scan_prefix_rev(HEADS, b"")
             .map(|r| r.unwrap().0)
             .collect();
-        assert_eq!(rev, vec![b"y".to_vec(), b"x3".to_vec(), b"x2".to_vec(), b"x1".to_vec()]);
+        assert_eq!(
+            rev,
+            vec![
+                b"y".to_vec(),
+                b"x3".to_vec(),
+                b"x2".to_vec(),
+                b"x1".to_vec()
+            ]
+        );
     }
 
     #[test]
@@ -1595,8 +1646,14 @@ mod tests {
         backend.crash();
         log.crash();
         let store = reopen(&backend, &log);
-        assert_eq!(store.get(NAMES, b"main").unwrap().as_deref(), Some(&b"doc"[..]));
-        assert_eq!(store.get(HEADS, b"derived").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            store.get(NAMES, b"main").unwrap().as_deref(),
+            Some(&b"doc"[..])
+        );
+        assert_eq!(
+            store.get(HEADS, b"derived").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
     }
 
     #[test]

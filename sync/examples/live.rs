@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use weft_dag::{Cid, Durability, Identity, Repo, Role, Value};
+use weft_dag::{Cid, Identity, Repo, Role, Value};
 use weft_store::Store;
 use weft_sync::{
     live::{Live, LiveEvent, LiveOptions, Peer},
@@ -93,11 +93,7 @@ pub fn run(limit: Duration) -> Result<Report, Box<dyn Error>> {
     let a_id = Identity::generate();
     let b_id = Identity::generate();
     let a = Arc::new(Repo::memory(a_id.clone()));
-    let b = Arc::new(Repo::with_store(
-        Store::memory(),
-        b_id.clone(),
-        Durability::Manual,
-    ));
+    let b = Arc::new(Repo::with_store(Store::memory(), b_id.clone())?);
     // `a` owns `main` and lets `b` write (and so read) it over TCP.
     let doc = a.doc("main")?;
     let mut tx = a.transaction(doc);

@@ -97,6 +97,7 @@ pub mod bundle;
 mod error;
 pub mod frame;
 mod io;
+pub mod keys;
 pub mod live;
 pub mod noise;
 pub mod peer;

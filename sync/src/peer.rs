@@ -5,7 +5,7 @@
 //! summary covers only what changed since.
 
 use weft_dag::{DocId, Repo};
-use weft_store::{Cid, Keyspace, CID_LEN};
+use weft_store::{Cid, CID_LEN};
 
 use crate::Error;
 
@@ -24,7 +24,7 @@ fn peer_key(peer: &ReplicaId, doc: &DocId) -> Vec<u8> {
 /// This repo's replica id, created (and stored) on first use.
 pub fn replica_id(repo: &Repo) -> Result<ReplicaId, Error> {
     let store = repo.store();
-    if let Some(v) = store.get(Keyspace::SYNC_PEERS, REPLICA_KEY)? {
+    if let Some(v) = store.get(crate::keys::SYNC_PEERS, REPLICA_KEY)? {
         if let Ok(id) = v.as_slice().try_into() {
             return Ok(id);
         }
@@ -32,7 +32,7 @@ pub fn replica_id(repo: &Repo) -> Result<ReplicaId, Error> {
     let mut id = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
     let mut b = store.batch();
-    b.put(Keyspace::SYNC_PEERS, REPLICA_KEY, &id);
+    b.put(crate::keys::SYNC_PEERS, REPLICA_KEY, &id);
     b.commit()?;
     Ok(id)
 }
@@ -41,7 +41,7 @@ pub fn replica_id(repo: &Repo) -> Result<ReplicaId, Error> {
 /// takes the random one [`replica_id`] creates).
 pub fn set_replica_id(repo: &Repo, id: ReplicaId) -> Result<(), Error> {
     let mut b = repo.store().batch();
-    b.put(Keyspace::SYNC_PEERS, REPLICA_KEY, &id);
+    b.put(crate::keys::SYNC_PEERS, REPLICA_KEY, &id);
     b.commit()?;
     Ok(())
 }
@@ -51,7 +51,7 @@ pub fn set_replica_id(repo: &Repo, id: ReplicaId) -> Result<(), Error> {
 pub fn load_base(repo: &Repo, peer: &ReplicaId, doc: &DocId) -> Result<Vec<Cid>, Error> {
     let Some(v) = repo
         .store()
-        .get(Keyspace::SYNC_PEERS, &peer_key(peer, doc))?
+        .get(crate::keys::SYNC_PEERS, &peer_key(peer, doc))?
     else {
         return Ok(Vec::new());
     };
@@ -68,7 +68,7 @@ pub fn save_base(repo: &Repo, peer: &ReplicaId, doc: &DocId, heads: &[Cid]) -> R
         v.extend_from_slice(&h.to_bytes());
     }
     let mut b = repo.store().batch();
-    b.put(Keyspace::SYNC_PEERS, &peer_key(peer, doc), &v);
+    b.put(crate::keys::SYNC_PEERS, &peer_key(peer, doc), &v);
     b.commit()?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 use weft_dag::{Change, Codec, DocId, Import, Repo};
-use weft_store::{Cid, CidSet, Keyspace};
+use weft_store::{Cid, CidSet};
 
 use crate::{
     access::{Access, Perm},
@@ -237,18 +237,7 @@ fn samples(repo: &Repo, doc: DocId) -> Result<Vec<Cid>, Error> {
     let mut step = 1u64;
     let mut h = top;
     while h >= 1 {
-        let mut prefix = doc.0.to_bytes().to_vec();
-        prefix.extend_from_slice(&h.to_be_bytes());
-        for r in repo
-            .store()
-            .scan_prefix(Keyspace::BY_HEIGHT, &prefix)
-            .take(2)
-        {
-            let (k, _) = r?;
-            if let Some((_, cid)) = weft_dag::layout::parse_height_key(&k) {
-                out.push(cid);
-            }
-        }
+        out.extend(repo.changes_at_height(doc, h)?.into_iter().take(2));
         h = h.saturating_sub(step);
         step = step.saturating_mul(2);
     }

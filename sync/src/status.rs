@@ -42,7 +42,7 @@ use std::{collections::BTreeMap, sync::Mutex};
 
 use serde::{Deserialize, Serialize, Serializer};
 use weft_dag::{DocId, Repo};
-use weft_store::{Cid, Keyspace};
+use weft_store::Cid;
 
 use crate::{transport::Synced, Error};
 
@@ -103,7 +103,7 @@ fn past_of(repo: &Repo, prev: Option<&DocRecord>) -> Result<Vec<Cid>, Error> {
 }
 
 fn load(repo: &Repo, remote: &str) -> Result<Option<Record>, Error> {
-    let Some(bytes) = repo.store().get(Keyspace::SYNC_PEERS, &key(remote))? else {
+    let Some(bytes) = repo.store().get(crate::keys::SYNC_PEERS, &key(remote))? else {
         return Ok(None);
     };
     Ok(decode(remote, &bytes))
@@ -163,7 +163,7 @@ pub fn record(
         source: std::io::Error::other(format!("cannot encode the sync status: {e}")),
     })?;
     let mut b = repo.store().batch();
-    b.put(Keyspace::SYNC_PEERS, &key(remote), &bytes);
+    b.put(crate::keys::SYNC_PEERS, &key(remote), &bytes);
     b.commit()?;
     Ok(())
 }
@@ -173,11 +173,11 @@ pub fn record(
 pub fn forget(repo: &Repo, remote: &str) -> Result<bool, Error> {
     let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     let k = key(remote);
-    if repo.store().get(Keyspace::SYNC_PEERS, &k)?.is_none() {
+    if repo.store().get(crate::keys::SYNC_PEERS, &k)?.is_none() {
         return Ok(false);
     }
     let mut b = repo.store().batch();
-    b.delete(Keyspace::SYNC_PEERS, &k);
+    b.delete(crate::keys::SYNC_PEERS, &k);
     b.commit()?;
     Ok(true)
 }
@@ -322,7 +322,7 @@ pub fn remote(repo: &Repo, remote: &str) -> Result<Option<RemoteStatus>, Error> 
 /// The status against every remote with a recorded attempt, by name.
 pub fn remotes(repo: &Repo) -> Result<Vec<RemoteStatus>, Error> {
     let mut out = Vec::new();
-    for entry in repo.store().scan_prefix(Keyspace::SYNC_PEERS, &[PREFIX]) {
+    for entry in repo.store().scan_prefix(crate::keys::SYNC_PEERS, &[PREFIX]) {
         let (k, v) = entry?;
         let Ok(name) = std::str::from_utf8(&k[1..]) else {
             continue;

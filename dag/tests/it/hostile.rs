@@ -213,7 +213,10 @@ fn a_kill_of_a_change_that_never_arrives_leaves_one_tombstone() {
         }],
     );
     origin.apply_changes([(d.cid, d.bytes.clone())]).unwrap();
-    let tombs = origin.store().scan_prefix(weft_dag::keys::TOMBSTONE, &[]).count();
+    let tombs = origin
+        .store()
+        .scan_prefix(weft_dag::keys::TOMBSTONE, &[])
+        .count();
     assert_eq!(tombs, 1);
     assert!(origin.fsck().unwrap().is_ok());
 }

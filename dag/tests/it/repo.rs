@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use crate::{all_changes, identity, replica, sync, sync_both, Disk};
 use weft_dag::change::VerifyError;
 use weft_dag::{
     Cid, Codec, Committed, DocId, Durability, Entry, Error, Event, Identity, Kind, Options, Repo,
     Transaction, Value,
 };
-use crate::{all_changes, identity, replica, sync, sync_both, Disk};
 
 /// What a transaction body returns (boxed: `Error` is large).
 type TxResult = Result<(), Box<Error>>;
@@ -1028,7 +1028,10 @@ fn fsck_finds_a_corrupt_block() {
     assert!(shown.contains(&c.cid.to_string()), "{shown}");
     // Reading it fails with the same CID, and every other change still reads.
     assert!(repo.block(&c.cid).is_err());
-    assert_eq!(repo.state(main).get("k").unwrap(), Some(Value::from("a value to find in the pack")));
+    assert_eq!(
+        repo.state(main).get("k").unwrap(),
+        Some(Value::from("a value to find in the pack"))
+    );
 }
 
 // ----- on disk -----

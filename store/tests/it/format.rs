@@ -73,11 +73,20 @@ fn sled_store_from_a_newer_weft_is_refused() {
 fn memory_store_from_a_newer_weft_is_refused_and_left_alone() {
     let backend = MemoryBackend::new();
     let log = MemoryLog::new();
-    let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
+    let store = Store::with_backend(
+        Arc::new(backend.clone()),
+        Arc::new(log.clone()),
+        Options::default(),
+    )
+    .unwrap();
     let newer = FORMAT_VERSION + 1;
     set_version(&store, &newer.to_be_bytes());
     assert_unsupported(
-        Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()),
+        Store::with_backend(
+            Arc::new(backend.clone()),
+            Arc::new(log.clone()),
+            Options::default(),
+        ),
         Path::new(""),
         newer,
     );
@@ -92,7 +101,12 @@ fn memory_store_from_a_newer_weft_is_refused_and_left_alone() {
 fn older_version_without_a_migration_is_refused() {
     let backend = MemoryBackend::new();
     let log = MemoryLog::new();
-    let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
+    let store = Store::with_backend(
+        Arc::new(backend.clone()),
+        Arc::new(log.clone()),
+        Options::default(),
+    )
+    .unwrap();
     set_version(&store, &0u32.to_be_bytes());
     match Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()) {
         Err(OpenError::Migration { from, error, .. }) => {
@@ -107,10 +121,19 @@ fn older_version_without_a_migration_is_refused() {
 fn malformed_version_is_reported() {
     let backend = MemoryBackend::new();
     let log = MemoryLog::new();
-    let store = Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()).unwrap();
+    let store = Store::with_backend(
+        Arc::new(backend.clone()),
+        Arc::new(log.clone()),
+        Options::default(),
+    )
+    .unwrap();
     for bad in [&[][..], &[1][..], &[0, 0, 0, 0, 1][..]] {
         set_version(&store, bad);
-        match Store::with_backend(Arc::new(backend.clone()), Arc::new(log.clone()), Options::default()) {
+        match Store::with_backend(
+            Arc::new(backend.clone()),
+            Arc::new(log.clone()),
+            Options::default(),
+        ) {
             Err(OpenError::Migration { error, .. }) => match *error {
                 Error::CorruptEntry { keyspace, reason } => {
                     assert_eq!(keyspace, Keyspace::META.name);

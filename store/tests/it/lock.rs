@@ -6,7 +6,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use weft_store::{sled_backend::LOCK_FILE, Cid, Codec, Keyspace, OpenError, Options, Store};
+use weft_store::{sled_backend::LOCK_FILE, Cid, Codec, OpenError, Options, Store};
 
 fn assert_locked(result: Result<Store, OpenError>, path: &Path) {
     match result {
@@ -111,10 +111,7 @@ fn data_survives_reopen() {
         Some(&b"1"[..])
     );
     assert_eq!(
-        store
-            .get(crate::REGISTER, b"unflushed")
-            .unwrap()
-            .as_deref(),
+        store.get(crate::REGISTER, b"unflushed").unwrap().as_deref(),
         Some(&b"2"[..])
     );
     assert_eq!(store.get(crate::REGISTER, b"dropped").unwrap(), None);

@@ -40,7 +40,15 @@ struct State {
 const WRITABLE: [Keyspace; 5] = [HEADS, BY_HEIGHT, AUTHOR_SEQ, TOMBSTONE, NAMES];
 
 /// The keyspaces that ops read: the writable ones, the block index, and one nothing writes.
-const READABLE: [Keyspace; 7] = [HEADS, BY_HEIGHT, AUTHOR_SEQ, TOMBSTONE, NAMES, BLOCK_INDEX, EMPTY];
+const READABLE: [Keyspace; 7] = [
+    HEADS,
+    BY_HEIGHT,
+    AUTHOR_SEQ,
+    TOMBSTONE,
+    NAMES,
+    BLOCK_INDEX,
+    EMPTY,
+];
 
 /// A small block size limit, so that the ops hit `BlockTooLarge` as well.
 const MAX_BLOCK_SIZE: usize = 4;
@@ -414,7 +422,9 @@ fn stage<'s>(store: &'s Store, model: &State, writes: &[Write]) -> (Batch<'s>, S
                         }
                     }
                     batch.put(BLOCK_INDEX, &cid.to_bytes(), &pos.0.to_be_bytes());
-                    pending.kv.insert(index_key(&cid), pos.0.to_be_bytes().to_vec());
+                    pending
+                        .kv
+                        .insert(index_key(&cid), pos.0.to_be_bytes().to_vec());
                     staged.insert(index_key(&cid));
                 }
             }
@@ -426,7 +436,10 @@ fn stage<'s>(store: &'s Store, model: &State, writes: &[Write]) -> (Batch<'s>, S
             Write::Get(ks, k) => {
                 let key = (ks.tag, k.clone());
                 assert_eq!(batch.get(*ks, k).unwrap(), pending.kv.get(&key).cloned());
-                assert_eq!(batch.contains(*ks, k).unwrap(), pending.kv.contains_key(&key));
+                assert_eq!(
+                    batch.contains(*ks, k).unwrap(),
+                    pending.kv.contains_key(&key)
+                );
                 // Nothing is visible outside the batch before it commits.
                 assert_eq!(store.get(*ks, k).unwrap(), model.kv.get(&key).cloned());
             }
@@ -444,7 +457,10 @@ fn replay(store: &Store) {
     for p in next.0..end.0 {
         let rec = store.record(Pos(p)).unwrap();
         let mut b = store.batch();
-        assert_eq!(b.put_block(&rec.cid, &rec.block, &rec.note).unwrap(), Pos(p));
+        assert_eq!(
+            b.put_block(&rec.cid, &rec.block, &rec.note).unwrap(),
+            Pos(p)
+        );
         b.put(BLOCK_INDEX, &rec.cid.to_bytes(), &p.to_be_bytes());
         b.commit().unwrap();
     }
@@ -616,7 +632,9 @@ fn scan_at_the_ff_edge() {
     }
     for k in keys {
         model.kv.insert((HEADS.tag, k.to_vec()), k.to_vec());
-        model.kv.insert((BY_HEIGHT.tag, k.to_vec()), b"other".to_vec());
+        model
+            .kv
+            .insert((BY_HEIGHT.tag, k.to_vec()), b"other".to_vec());
     }
     for subject in [&mut memory as &mut dyn Subject, &mut sled] {
         for round in 0..2 {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipld_core::ipld::Ipld;
-use weft_dag::{Cid, DocId, Durability, Identity, Repo, Value};
+use weft_dag::{Cid, DocId, Identity, Repo, Value};
 use weft_store::Store;
 use weft_sync::{
     bundle::{self, BundleStats},
@@ -23,7 +23,7 @@ fn identity(seed: u8) -> Identity {
 
 /// A repo with no document.
 fn empty(seed: u8) -> Repo {
-    Repo::with_store(Store::memory(), identity(seed), Durability::EveryCommit)
+    Repo::with_store(Store::memory(), identity(seed)).unwrap()
 }
 
 /// `n` commits on `doc`, each with a register write, a counter increment and a set add.

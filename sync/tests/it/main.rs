@@ -22,7 +22,7 @@ mod live;
 mod noise;
 mod rounds;
 
-use weft_dag::{Author, Cid, Codec, DocId, Durability, Entry, Identity, Repo, Role};
+use weft_dag::{Author, Cid, Codec, DocId, Entry, Identity, Repo, Role};
 use weft_store::Store;
 use weft_sync::{
     bloom::Bloom,
@@ -37,10 +37,8 @@ pub fn identity(seed: u8) -> Identity {
 
 /// A repo with no document at all (unlike [`Repo::memory`], which creates its own `main`).
 ///
-/// Durability is manual: flushing a memory store copies all of it, so with a flush per commit
-/// (as [`Repo::memory`] does) a loop of commits is quadratic in the size of the repo.
 pub fn empty(seed: u8) -> Repo {
-    Repo::with_store(Store::memory(), identity(seed), Durability::Manual)
+    Repo::with_store(Store::memory(), identity(seed)).unwrap()
 }
 
 /// `by` grants `who` `role` in `doc`: one change, on `by`'s heads.
