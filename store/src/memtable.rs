@@ -47,6 +47,13 @@ impl Memtable {
         }
     }
 
+    /// Forgets the write of `key`, as if it never happened.
+    pub(crate) fn remove(&mut self, key: &[u8]) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes -= cost(key, &old);
+        }
+    }
+
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }

@@ -1225,8 +1225,18 @@ impl Batch<'_> {
                 store.flush_backend(&mut writer)?;
             }
         } else {
+            // A key put since the last checkpoint and deleted again need not leave a deletion
+            // behind if the database never had it: those would pile up (every commit replaces
+            // a head) and every scan over them would pay for them.
+            let backend = store.backend();
             let mut mem = write(&inner.mem);
             for (k, v) in writes {
+                if v.is_none() && matches!(mem.get(&k), Some(Some(_))) {
+                    if let Ok(false) = backend.contains(&k) {
+                        mem.remove(&k);
+                        continue;
+                    }
+                }
                 mem.insert(k, v);
             }
         }
