@@ -34,12 +34,26 @@
 //!
 //! # Signature
 //! `sig` is an ed25519 signature by `author` over [`SIGNING_DOMAIN`] followed by the DAG-CBOR
-//! encoding of the same map without `sig`. It is checked with `verify_strict`, and weak (small
-//! order) keys are rejected.
+//! encoding of the same map without `sig` (the block with its `sig` entry cut out and the map's
+//! count one less). It is checked under **ZIP-215**: the cofactored verification equation
+//! `[8][S]B = [8]R + [8][k]A`, non-canonical encodings of `A` and `R` accepted, a canonical `S`
+//! required. Under that rule a signature checked alone and the same signature checked in a batch
+//! always get the same answer, so an import checks its blocks' signatures in batches
+//! ([`verify_batch`]) and reports exactly the changes that checking one by one would.
+//!
+//! ZIP-215 accepts signatures that anyone can make for a key of small order, so weft's own key
+//! rule ([`Author::is_usable`]) refuses small-order and non-canonically encoded keys wherever a
+//! key gains a right: as a change's author ([`VerifyError::BadAuthorKey`]), as a genesis owner
+//! and as the `who` of a `grant` (shape rules, so every replica refuses the same changes).
+//! See [`crate::identity`]. (The rule was `verify_strict` with weak keys refused before; changes
+//! signed under it verify under this one. The change of rule comes with a new sync protocol
+//! version.)
 //!
 //! # Canonical form
-//! Decoding re-encodes the change and rejects it unless the bytes are identical, so one change has
-//! exactly one encoding and one CID.
+//! A block decodes only if it is the one encoding of its change: decoding checks the bytes
+//! against what the encoder writes (minimal heads, sorted keys, 64-bit floats, links that are
+//! weft CIDs, nothing after the map; see `canonical.rs`), without encoding anything again. So
+//! one change has exactly one encoding and one CID.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -50,7 +64,8 @@ use weft_store::{Cid, Codec};
 
 use crate::{
     acl::Role,
-    identity::{Author, Identity},
+    canonical,
+    identity::{self, Author, Identity, SignatureError},
     value::Value,
     DocId,
 };
@@ -492,28 +507,41 @@ impl Change {
         }
     }
 
-    fn encode_wire(wire: &Wire) -> Vec<u8> {
-        match serde_ipld_dagcbor::to_vec(wire) {
-            Ok(bytes) => bytes,
+    /// Appends the DAG-CBOR encoding of `wire` to `out`.
+    fn encode_wire_into(wire: &Wire, out: &mut Vec<u8>) {
+        match serde_ipld_dagcbor::to_writer(&mut *out, wire) {
+            Ok(()) => {}
             // Every field is plain data; values are checked finite before they reach a change.
             Err(e) => unreachable!("a change always encodes: {e}"),
         }
     }
 
-    /// The message the signature covers: [`SIGNING_DOMAIN`] ++ DAG-CBOR without `sig`.
+    /// The message the signature covers: [`SIGNING_DOMAIN`] ++ DAG-CBOR without `sig`, encoded
+    /// from the fields. For a change decoded from a block, [`signed_message`] cuts the same
+    /// bytes out of the block instead.
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut msg = SIGNING_DOMAIN.to_vec();
-        msg.extend_from_slice(&Change::encode_wire(&self.to_wire(false)));
+        Change::encode_wire_into(&self.to_wire(false), &mut msg);
         msg
     }
 
-    /// Signs the change (overwriting `sig`) and encodes it.
+    /// Signs the change (overwriting `sig`) and encodes it: the map without `sig` is encoded
+    /// once, signed, and the `sig` entry put into those bytes where canonical order wants it.
     ///
     /// Values in the ops must be finite; check them with [`Value::validate`] first.
     pub fn sign(mut self, identity: &Identity) -> EncodedChange {
         self.author = identity.author();
-        self.sig = identity.sign(&self.signing_bytes());
-        let bytes = Change::encode_wire(&self.to_wire(true));
+        let msg = self.signing_bytes();
+        self.sig = identity.sign(&msg);
+        let bytes = match canonical::splice_sig(&msg[SIGNING_DOMAIN.len()..], &self.sig) {
+            Ok(bytes) => bytes,
+            // The encoder's own output is canonical; encode again rather than fail.
+            Err(_) => {
+                let mut bytes = Vec::new();
+                Change::encode_wire_into(&self.to_wire(true), &mut bytes);
+                bytes
+            }
+        };
         EncodedChange {
             cid: Cid::hash(Codec::DagCbor, &bytes),
             bytes,
@@ -559,14 +587,13 @@ impl Change {
         }
         let ops = wire
             .ops
-            .iter()
-            .cloned()
+            .into_iter()
             .enumerate()
             .map(|(i, op)| Op::from_ipld(op).map_err(|e| malformed(format!("op {i}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         let change = Change {
             doc: wire.doc.map(DocId),
-            parents: wire.parents.clone(),
+            parents: wire.parents,
             author: Author(author),
             seq: wire.seq,
             height: wire.height,
@@ -574,29 +601,59 @@ impl Change {
             ops,
             sig,
         };
-        if Change::encode_wire(&change.to_wire(true)) != bytes {
+        // The decoder already refuses most of what is not canonical (unsorted keys, non-minimal
+        // heads, short floats); this pass refuses the rest (a `doc: null`, a link with bytes
+        // after its CID) and does not depend on how strict the decoder is.
+        if canonical::check_change(bytes).is_err() {
             return Err(DecodeError::NonCanonical { cid: *cid });
         }
         Ok(change)
     }
 
     /// Checks the signature and the rules that need no other change: sorted parents, genesis
-    /// shape, valid keys, sequence and height from 1.
+    /// shape, valid keys, sequence and height from 1, usable keys for the author, the genesis
+    /// owner and grants. The signed message is encoded from the fields (a change built or
+    /// changed in memory); a change decoded from a block is checked faster by
+    /// [`Change::verify_decoded`].
     pub fn verify(&self, cid: &Cid) -> Result<(), VerifyError> {
         self.check_shape()
             .map_err(|reason| VerifyError::Invalid { cid: *cid, reason })?;
-        let key = self.author.verifying_key().filter(|k| !k.is_weak()).ok_or(
-            VerifyError::BadAuthorKey {
+        self.author
+            .verify(&self.signing_bytes(), &self.sig)
+            .map_err(|e| self.signature_error(cid, e))
+    }
+
+    /// [`Change::verify`] for a change decoded from `bytes` (which must be that block): the
+    /// signed message is cut out of the bytes rather than encoded again.
+    pub fn verify_decoded(&self, cid: &Cid, bytes: &[u8]) -> Result<(), VerifyError> {
+        self.check_shape()
+            .map_err(|reason| VerifyError::Invalid { cid: *cid, reason })?;
+        self.author
+            .verify(&self.message_in(bytes), &self.sig)
+            .map_err(|e| self.signature_error(cid, e))
+    }
+
+    /// The signed message, cut from `bytes` if they are this change's block (checked by the
+    /// signature they hold), else encoded from the fields.
+    fn message_in(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut msg = SIGNING_DOMAIN.to_vec();
+        match canonical::cut_sig(bytes, &mut msg) {
+            Some(sig) if sig == self.sig => msg,
+            _ => self.signing_bytes(),
+        }
+    }
+
+    fn signature_error(&self, cid: &Cid, e: SignatureError) -> VerifyError {
+        match e {
+            SignatureError::UnusableKey => VerifyError::BadAuthorKey {
                 cid: *cid,
                 author: self.author,
             },
-        )?;
-        let sig = ed25519_dalek::Signature::from_bytes(&self.sig);
-        key.verify_strict(&self.signing_bytes(), &sig)
-            .map_err(|_| VerifyError::BadSignature {
+            _ => VerifyError::BadSignature {
                 cid: *cid,
                 author: self.author,
-            })
+            },
+        }
     }
 
     fn check_shape(&self) -> Result<(), String> {
@@ -626,6 +683,12 @@ impl Change {
                     return Err("a genesis change has height 1".into());
                 }
                 match self.ops.as_slice() {
+                    [Op::Genesis { owner, .. }] if !owner.is_usable() => {
+                        return Err(format!(
+                            "the genesis owner {owner} is not a usable ed25519 key (small order, \
+                             or not canonically encoded)"
+                        ))
+                    }
                     [Op::Genesis { owner, .. }] if *owner == self.author => {}
                     [Op::Genesis { .. }] => {
                         return Err("the genesis owner must be its author".into())
@@ -659,6 +722,14 @@ impl Change {
             if let Some(key) = op.key() {
                 validate_key(key).map_err(|e| format!("op {i}: {e}"))?;
             }
+            if let Op::Grant { who, .. } = op {
+                if !who.is_usable() {
+                    return Err(format!(
+                        "op {i}: a role cannot be granted to {who}, which is not a usable \
+                         ed25519 key (small order, or not canonically encoded)"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -690,6 +761,50 @@ impl Change {
             .map(str::to_string)
             .collect()
     }
+}
+
+impl EncodedChange {
+    /// [`Change::verify_decoded`] on the change and its bytes.
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        self.change.verify_decoded(&self.cid, &self.bytes)
+    }
+}
+
+/// The message the signature of a change covers ([`SIGNING_DOMAIN`] ++ the map without `sig`),
+/// cut out of its block; `None` if the bytes are not a change in canonical form with a `sig`.
+/// Equal to [`Change::signing_bytes`] of the decoded change, without encoding anything.
+pub fn signed_message(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut msg = SIGNING_DOMAIN.to_vec();
+    canonical::cut_sig(bytes, &mut msg).map(|_| msg)
+}
+
+/// [`Change::verify_decoded`] for many changes at once, each `(cid, change, the block it was
+/// decoded from)`: the answers are exactly those of checking each alone, in order. The shapes
+/// are checked first, then every signature that is left goes into one ZIP-215 batch
+/// ([`identity::verify_many`]); only if that batch fails is each signature checked alone, to
+/// name the bad ones.
+pub fn verify_batch(items: &[(&Cid, &Change, &[u8])]) -> Vec<Result<(), VerifyError>> {
+    let mut out: Vec<Result<(), VerifyError>> = Vec::with_capacity(items.len());
+    let mut messages: Vec<(usize, Vec<u8>)> = Vec::with_capacity(items.len());
+    for (i, &(cid, change, bytes)) in items.iter().enumerate() {
+        match change.check_shape() {
+            Ok(()) => {
+                out.push(Ok(()));
+                messages.push((i, change.message_in(bytes)));
+            }
+            Err(reason) => out.push(Err(VerifyError::Invalid { cid: *cid, reason })),
+        }
+    }
+    let signatures: Vec<(&Author, &[u8], &[u8; 64])> = messages
+        .iter()
+        .map(|(i, msg)| (&items[*i].1.author, msg.as_slice(), &items[*i].1.sig))
+        .collect();
+    let verdicts = identity::verify_many(&signatures);
+    for ((i, _), verdict) in messages.iter().zip(verdicts) {
+        let (cid, change, _) = items[*i];
+        out[*i] = verdict.map_err(|e| change.signature_error(cid, e));
+    }
+    out
 }
 
 #[cfg(test)]

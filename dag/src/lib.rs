@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod acl;
+mod canonical;
 pub mod change;
 mod error;
 pub mod identity;

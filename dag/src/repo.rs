@@ -1781,7 +1781,7 @@ impl Repo {
                 }
             };
             report.n_changes += 1;
-            if let Err(e) = change.verify(&cid) {
+            if let Err(e) = change.verify_decoded(&cid, &bytes) {
                 problem(&mut report, Some(cid), "bad-signature", e.to_string());
                 continue;
             }
@@ -2124,6 +2124,13 @@ impl Transaction<'_> {
             return Err(Error::InvalidValue(
                 "the owner role cannot be granted: a document has one owner, its creator".into(),
             ));
+        }
+        if !who.is_usable() {
+            // Every replica would refuse the change (a shape rule, see `change`).
+            return Err(Error::InvalidValue(format!(
+                "no role can be granted to {who}: it is not a usable ed25519 public key (a point \
+                 of small order, or not canonically encoded), so anyone could sign as it"
+            )));
         }
         self.ops.push(Op::Grant { who, role });
         Ok(self)
