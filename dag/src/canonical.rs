@@ -338,9 +338,368 @@ pub(crate) fn splice_sig(unsigned: &[u8], sig: &[u8; 64]) -> Result<Vec<u8>, Str
     Ok(out)
 }
 
+/// Bytes to check and break on purpose, for tests: where each item is, and mutations that
+/// make canonical bytes non-canonical (or something else entirely).
+#[cfg(test)]
+pub(crate) mod mutate {
+    use super::*;
+
+    /// One item of canonical bytes: where it starts, how long its head is, and where it ends.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Span {
+        pub start: usize,
+        pub head_len: usize,
+        pub major: u8,
+        pub arg: u64,
+        pub end: usize,
+        /// For a map: where each entry starts, then the map's end.
+        pub entries: usize,
+    }
+
+    /// Every item of `bytes` (which must be valid canonical DAG-CBOR), in order: map keys too.
+    pub(crate) fn spans(bytes: &[u8]) -> Vec<Span> {
+        let mut out = Vec::new();
+        let mut r = Reader::new(bytes);
+        walk(&mut r, &mut out);
+        out
+    }
+
+    fn walk(r: &mut Reader<'_>, out: &mut Vec<Span>) {
+        let start = r.pos;
+        let first = r.bytes[start];
+        let idx = out.len();
+        out.push(Span {
+            start,
+            head_len: 1,
+            major: first >> 5,
+            arg: 0,
+            end: start,
+            entries: 0,
+        });
+        if first >> 5 == SIMPLE {
+            r.pos += if first == 0xfb { 9 } else { 1 };
+            out[idx].end = r.pos;
+            return;
+        }
+        let (major, arg) = r.head().expect("canonical bytes");
+        out[idx].head_len = r.pos - start;
+        out[idx].arg = arg;
+        match major {
+            BYTES | TEXT => r.pos += arg as usize,
+            ARRAY => (0..arg).for_each(|_| walk(r, out)),
+            MAP => {
+                out[idx].entries = arg as usize;
+                (0..2 * arg).for_each(|_| walk(r, out));
+            }
+            TAG => walk(r, out),
+            _ => {}
+        }
+        out[idx].end = r.pos;
+    }
+
+    /// The entries of the map at span `m` as byte ranges (key and value).
+    pub(crate) fn entries(spans: &[Span], m: usize) -> Vec<Range<usize>> {
+        let map = spans[m];
+        let mut out = Vec::new();
+        let mut i = m + 1;
+        for _ in 0..map.entries {
+            let key = spans[i];
+            // The value is the next item whose start is the key's end.
+            let value = spans[i + 1..]
+                .iter()
+                .position(|s| s.start == key.end)
+                .map(|p| i + 1 + p)
+                .expect("a value after the key");
+            out.push(key.start..spans[value].end);
+            i = spans[value + 1..]
+                .iter()
+                .position(|s| s.start == spans[value].end)
+                .map_or(spans.len(), |p| value + 1 + p);
+        }
+        out
+    }
+
+    fn head(major: u8, arg: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_head(&mut out, major, arg);
+        out
+    }
+
+    /// The head of `major` with argument `arg`, one width wider than minimal (if there is one).
+    fn wide_head(major: u8, arg: u64) -> Option<Vec<u8>> {
+        let m = major << 5;
+        Some(match arg {
+            0..=23 => vec![m | 24, arg as u8],
+            24..=0xff => {
+                let mut v = vec![m | 25];
+                v.extend_from_slice(&(arg as u16).to_be_bytes());
+                v
+            }
+            0x100..=0xffff => {
+                let mut v = vec![m | 26];
+                v.extend_from_slice(&(arg as u32).to_be_bytes());
+                v
+            }
+            0x1_0000..=0xffff_ffff => {
+                let mut v = vec![m | 27];
+                v.extend_from_slice(&arg.to_be_bytes());
+                v
+            }
+            _ => return None,
+        })
+    }
+
+    fn replace(bytes: &[u8], range: Range<usize>, with: &[u8]) -> Vec<u8> {
+        let mut out = bytes[..range.start].to_vec();
+        out.extend_from_slice(with);
+        out.extend_from_slice(&bytes[range.end..]);
+        out
+    }
+
+    /// How many kinds of mutation [`mutate`] knows.
+    pub(crate) const KINDS: u8 = 17;
+
+    /// Mutation `kind` of `bytes` (canonical), steered by `a` and `b`; `None` if that kind has
+    /// nothing to work on in these bytes.
+    pub(crate) fn mutate(bytes: &[u8], kind: u8, a: usize, b: u8) -> Option<Vec<u8>> {
+        let spans = spans(bytes);
+        let pick = |pred: &dyn Fn(&Span) -> bool| -> Option<(usize, Span)> {
+            let found: Vec<(usize, Span)> = spans
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, s)| pred(s))
+                .collect();
+            (!found.is_empty()).then(|| found[a % found.len()])
+        };
+        let n = bytes.len();
+        Some(match kind {
+            // A flipped byte.
+            0 => {
+                let mut m = bytes.to_vec();
+                m[a % n] ^= b | 1;
+                m
+            }
+            // Cut short.
+            1 => bytes[..a % n].to_vec(),
+            // A byte after the end.
+            2 => {
+                let mut m = bytes.to_vec();
+                m.push(b);
+                m
+            }
+            // A byte gone.
+            3 => replace(bytes, a % n..a % n + 1, &[]),
+            // A byte more.
+            4 => replace(bytes, a % n..a % n, &[b]),
+            // A head (integer, length, tag) wider than it needs.
+            5 => {
+                let (_, s) = pick(&|s| s.major != SIMPLE)?;
+                let wide = wide_head(s.major, s.arg)?;
+                replace(bytes, s.start..s.start + s.head_len, &wide)
+            }
+            // Two neighbouring map entries swapped.
+            6 => {
+                let (i, _) = pick(&|s| s.major == MAP && s.entries >= 2)?;
+                let es = entries(&spans, i);
+                let j = (b as usize) % (es.len() - 1);
+                let (x, y) = (es[j].clone(), es[j + 1].clone());
+                let mut with = bytes[y.clone()].to_vec();
+                with.extend_from_slice(&bytes[x.clone()]);
+                replace(bytes, x.start..y.end, &with)
+            }
+            // A definite length made indefinite.
+            7 => {
+                let (_, s) = pick(&|s| matches!(s.major, BYTES | TEXT | ARRAY | MAP))?;
+                let body = &bytes[s.start + s.head_len..s.end];
+                let mut with = vec![(s.major << 5) | 31];
+                if matches!(s.major, BYTES | TEXT) {
+                    // One definite chunk inside.
+                    with.extend_from_slice(&bytes[s.start..s.start + s.head_len]);
+                }
+                with.extend_from_slice(body);
+                with.push(0xff);
+                replace(bytes, s.start..s.end, &with)
+            }
+            // A map entry repeated.
+            8 => {
+                let (i, s) = pick(&|s| s.major == MAP && s.entries >= 1)?;
+                let es = entries(&spans, i);
+                let e = es[(b as usize) % es.len()].clone();
+                let mut m = head(MAP, s.arg + 1);
+                m.extend_from_slice(&bytes[s.start + s.head_len..e.end]);
+                m.extend_from_slice(&bytes[e.clone()]);
+                m.extend_from_slice(&bytes[e.end..s.end]);
+                replace(bytes, s.start..s.end, &m)
+            }
+            // A float written narrower, or as -0.0, NaN or an infinity.
+            9 => {
+                let (_, s) = pick(&|s| bytes[s.start] == 0xfb)?;
+                let f = f64::from_be_bytes(bytes[s.start + 1..s.end].try_into().ok()?);
+                let with = match b % 5 {
+                    0 if f64::from(f as f32) == f => {
+                        let mut v = vec![0xfa];
+                        v.extend_from_slice(&(f as f32).to_be_bytes());
+                        v
+                    }
+                    1 => [&[0xfb][..], &(-0.0f64).to_be_bytes()].concat(),
+                    2 => [&[0xfb][..], &f64::NAN.to_be_bytes()].concat(),
+                    3 => [&[0xfb][..], &f64::NEG_INFINITY.to_be_bytes()].concat(),
+                    _ => [&[0xf9][..], &[0x3c, 0x00]].concat(),
+                };
+                replace(bytes, s.start..s.end, &with)
+            }
+            // A link whose bytes go on after its CID.
+            10 => {
+                let (i, _) = pick(&|s| s.major == TAG)?;
+                let inner = spans[i + 1];
+                let body = &bytes[inner.start + inner.head_len..inner.end];
+                let mut with = head(BYTES, body.len() as u64 + 1);
+                with.extend_from_slice(body);
+                with.push(b);
+                replace(bytes, inner.start..inner.end, &with)
+            }
+            // null, true or false replaced by another simple value.
+            11 => {
+                let (_, s) = pick(&|s| matches!(bytes[s.start], 0xf4..=0xf6))?;
+                let with: &[u8] = match b % 4 {
+                    0 => &[0xf7],
+                    1 => &[0xf0],
+                    2 => &[0xf8, 0x20],
+                    _ => &[0xff],
+                };
+                replace(bytes, s.start..s.end, with)
+            }
+            // A link replaced by null.
+            12 => {
+                let (_, s) = pick(&|s| s.major == TAG)?;
+                replace(bytes, s.start..s.end, &[0xf6])
+            }
+            // A map key written as bytes, not text.
+            13 => {
+                let (i, _) = pick(&|s| s.major == MAP && s.entries >= 1)?;
+                let es = entries(&spans, i);
+                let at = es[(b as usize) % es.len()].start;
+                let mut m = bytes.to_vec();
+                m[at] = (m[at] & 0x1f) | (BYTES << 5);
+                m
+            }
+            // A tag other than 42.
+            14 => {
+                let (_, s) = pick(&|s| s.major == TAG)?;
+                let mut m = bytes.to_vec();
+                m[s.start + 1] = if b == 42 { 43 } else { b };
+                m
+            }
+            // An integer turned negative (or a negative one positive).
+            15 => {
+                let (_, s) = pick(&|s| matches!(s.major, UINT | NINT))?;
+                let mut m = bytes.to_vec();
+                m[s.start] ^= 0x20;
+                m
+            }
+            // An item nested in a one-element array.
+            16 => {
+                let (_, s) = pick(&|s| s.major != SIMPLE || s.start > 0)?;
+                let mut with = vec![0x81];
+                with.extend_from_slice(&bytes[s.start..s.end]);
+                replace(bytes, s.start..s.end, &with)
+            }
+            _ => return None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use ipld_core::ipld::Ipld;
+    use proptest::prelude::*;
+    use weft_store::Codec;
+
+    /// The generic pass on one item, as [`check_change`] runs it on each op.
+    fn check_item(bytes: &[u8]) -> Result<(), String> {
+        let mut r = Reader::new(bytes);
+        r.item(0)?;
+        if r.pos != bytes.len() {
+            return Err("bytes after the item".into());
+        }
+        Ok(())
+    }
+
+    fn weft_links(ipld: &Ipld) -> bool {
+        match ipld {
+            Ipld::Link(c) => Cid::try_from(*c).is_ok(),
+            Ipld::List(l) => l.iter().all(weft_links),
+            Ipld::Map(m) => m.values().all(weft_links),
+            _ => true,
+        }
+    }
+
+    /// What the pass must agree with: the bytes decode, every link in them is a weft CID, and
+    /// encoding what they decode to gives them back.
+    fn round_trips(bytes: &[u8]) -> bool {
+        let Ok(ipld) = serde_ipld_dagcbor::from_slice::<Ipld>(bytes) else {
+            return false;
+        };
+        weft_links(&ipld) && serde_ipld_dagcbor::to_vec(&ipld).is_ok_and(|b| b == bytes)
+    }
+
+    fn cid() -> impl Strategy<Value = Cid> {
+        (any::<bool>(), any::<[u8; 32]>())
+            .prop_map(|(raw, d)| Cid::from_digest(if raw { Codec::Raw } else { Codec::DagCbor }, d))
+    }
+
+    fn ipld() -> impl Strategy<Value = Ipld> {
+        let leaf = prop_oneof![
+            Just(Ipld::Null),
+            any::<bool>().prop_map(Ipld::Bool),
+            any::<i64>().prop_map(|i| Ipld::Integer(i.into())),
+            any::<u64>().prop_map(|i| Ipld::Integer(i.into())),
+            // The ends of the CBOR integer range.
+            Just(Ipld::Integer(-(1i128 << 64))),
+            Just(Ipld::Integer((1i128 << 64) - 1)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Ipld::Float),
+            ".{0,30}".prop_map(Ipld::String),
+            proptest::collection::vec(any::<u8>(), 0..40).prop_map(Ipld::Bytes),
+            cid().prop_map(|c| Ipld::Link(c.to_cid())),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Ipld::List),
+                proptest::collection::btree_map(".{0,12}", inner, 0..6).prop_map(Ipld::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The pass accepts exactly the bytes that are the encoder's output for what they
+        /// decode to: every encoding, and every mutation of one that still round-trips; no
+        /// mutation that does not.
+        #[test]
+        fn the_pass_accepts_exactly_what_round_trips(
+            value in ipld(),
+            mutations in proptest::collection::vec((0..mutate::KINDS, any::<usize>(), any::<u8>()), 1..24),
+        ) {
+            let bytes = serde_ipld_dagcbor::to_vec(&value).unwrap();
+            prop_assert!(round_trips(&bytes));
+            prop_assert_eq!(check_item(&bytes), Ok(()));
+            for (kind, a, b) in mutations {
+                let Some(m) = mutate::mutate(&bytes, kind, a, b) else {
+                    continue;
+                };
+                prop_assert_eq!(
+                    check_item(&m).is_ok(),
+                    round_trips(&m),
+                    "mutation {} of {:02x?}: {:02x?} ({:?})",
+                    kind, bytes, m, check_item(&m)
+                );
+            }
+        }
+    }
 
     #[test]
     fn heads_are_written_minimally_and_read_back() {
