@@ -45,9 +45,10 @@
 //! rule ([`Author::is_usable`]) refuses small-order and non-canonically encoded keys wherever a
 //! key gains a right: as a change's author ([`VerifyError::BadAuthorKey`]), as a genesis owner
 //! and as the `who` of a `grant` (shape rules, so every replica refuses the same changes).
-//! See [`crate::identity`]. (The rule was `verify_strict` with weak keys refused before; changes
-//! signed under it verify under this one. The change of rule comes with a new sync protocol
-//! version.)
+//! See [`crate::identity`]. (Before, the rule was `verify_strict` with weak keys refused. Every
+//! signature it accepted verifies under this one, but not the other way round (on signatures no
+//! honest signer makes), and grants to unusable keys are newly refused; so the change of rule
+//! comes with a new sync protocol version.)
 //!
 //! # Canonical form
 //! A block decodes only if it is the one encoding of its change: decoding checks the bytes
