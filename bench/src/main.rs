@@ -640,7 +640,7 @@ fn commit_bench(
                 "us_heads_and_author_seq_reads",
             ),
             (
-                "  Change::sign (2 encodes + ed25519 + blake3)",
+                "  Change::sign (1 encode + ed25519 + blake3)",
                 "us_change_sign",
             ),
             (
@@ -825,7 +825,7 @@ fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
     }
     let reads = per_us(t);
 
-    // 4. Sign + encode (two DAG-CBOR encodes, ed25519, blake3) of an equivalent change.
+    // 4. Sign + encode (one DAG-CBOR encode, ed25519, blake3) of an equivalent change.
     let identity = Identity::generate();
     let parent = last.context("no change")?;
     let mk = |i: u64| Change {

@@ -888,7 +888,7 @@ impl<'a> Ctx<'a> {
         let bytes = repo.block(&cid)?;
         cid.verify(&bytes)?;
         let change = Change::decode(&cid, &bytes)?;
-        let verified = change.verify(&cid);
+        let verified = change.verify_decoded(&cid, &bytes);
         let doc = change.doc.unwrap_or(DocId(cid));
         match self.format {
             Format::Json => {

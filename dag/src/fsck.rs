@@ -8,13 +8,16 @@ use std::{
 use weft_store::{Cid, Codec, Pos, Store};
 
 use crate::{
-    change::{Change, EncodedChange},
+    change::{self, Change, EncodedChange},
     error::Error,
     graph::corrupt,
     id::DocId,
     keys,
     write::Writer,
 };
+
+/// How many signatures `fsck` checks in one batch.
+const VERIFY_BATCH: usize = 512;
 
 /// One problem `fsck` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,14 +95,33 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
             _ => report.problem(None, "damaged-pack", e.to_string()),
         }
     }
-    // Every record, in log order.
-    let mut good: Vec<(u64, EncodedChange)> = Vec::new();
-    // doc -> position -> (height, author, seq), for the index checks.
-    let mut by_doc: BTreeMap<DocId, BTreeMap<Pos, (u64, Cid)>> = BTreeMap::new();
-    let mut seqs: BTreeMap<(DocId, [u8; 32], u64), Pos> = BTreeMap::new();
-    let mut max_seq: BTreeMap<(DocId, [u8; 32]), u64> = BTreeMap::new();
     let end = store.log_end();
     let mut unreadable = BTreeSet::new();
+    // Changes decoded, waiting to have their signatures checked in one batch.
+    let mut pending: Vec<(Pos, Cid, Vec<u8>, Change)> = Vec::new();
+    let mut checked: Vec<(Pos, EncodedChange)> = Vec::new();
+    let verify = |pending: &mut Vec<(Pos, Cid, Vec<u8>, Change)>,
+                  report: &mut FsckReport,
+                  checked: &mut Vec<(Pos, EncodedChange)>| {
+        let items: Vec<(&Cid, &Change, &[u8])> = pending
+            .iter()
+            .map(|(_, cid, bytes, change)| (cid, change, bytes.as_slice()))
+            .collect();
+        let verdicts = change::verify_batch(&items);
+        for ((pos, cid, bytes, change), verdict) in pending.drain(..).zip(verdicts) {
+            match verdict {
+                Err(e) => report.problem(Some(cid), "bad-signature", e.to_string()),
+                Ok(()) => checked.push((
+                    pos,
+                    EncodedChange {
+                        cid,
+                        bytes,
+                        change: Arc::new(change),
+                    },
+                )),
+            }
+        }
+    };
     for p in 0..end.0 {
         let pos = Pos(p);
         let rec = match store.record(pos) {
@@ -128,28 +150,30 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
             }
         };
         report.n_changes += 1;
-        if let Err(e) = change.verify(&cid) {
-            report.problem(Some(cid), "bad-signature", e.to_string());
-            continue;
+        pending.push((pos, cid, rec.block, change));
+        if pending.len() >= VERIFY_BATCH {
+            verify(&mut pending, &mut report, &mut checked);
         }
-        let doc = change.doc.unwrap_or(DocId(cid));
+    }
+    verify(&mut pending, &mut report, &mut checked);
+    // doc -> position -> (height, cid), and the seqs, for the index checks.
+    let mut by_doc: BTreeMap<DocId, BTreeMap<Pos, (u64, Cid)>> = BTreeMap::new();
+    let mut seqs: BTreeMap<(DocId, [u8; 32], u64), Pos> = BTreeMap::new();
+    let mut max_seq: BTreeMap<(DocId, [u8; 32]), u64> = BTreeMap::new();
+    let mut good: Vec<(u64, EncodedChange)> = Vec::with_capacity(checked.len());
+    for (pos, enc) in checked {
+        let change = &enc.change;
+        let doc = change.doc.unwrap_or(DocId(enc.cid));
         by_doc
             .entry(doc)
             .or_default()
-            .insert(pos, (change.height, cid));
+            .insert(pos, (change.height, enc.cid));
         if !change.is_genesis() {
             seqs.insert((doc, change.author.0, change.seq), pos);
         }
         let m = max_seq.entry((doc, change.author.0)).or_default();
         *m = (*m).max(change.seq);
-        good.push((
-            change.height,
-            EncodedChange {
-                cid,
-                bytes: rec.block,
-                change: Arc::new(change),
-            },
-        ));
+        good.push((change.height, enc));
     }
     check_indexes(store, &mut report, &by_doc, &seqs, &max_seq, &unreadable)?;
     let docs: Vec<DocId> = by_doc.keys().copied().collect();

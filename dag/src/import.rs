@@ -16,7 +16,7 @@ use std::{collections::HashSet, sync::Arc};
 use weft_store::{Cid, CidMap, CidSet, Codec};
 
 use crate::{
-    change::{Change, EncodedChange},
+    change::{self, Change, EncodedChange},
     error::Error,
     graph::lock,
     id::DocId,
@@ -204,8 +204,9 @@ impl Import<'_> {
     }
 
     /// Decodes and verifies the queued blocks, spread over the machine's cores (signature
-    /// checks dominate the cost of an import), then admits them in arrival order. The first
-    /// failure is returned after every other block was admitted.
+    /// checks dominate the cost of an import; each thread checks the signatures of its share
+    /// as one batch), then admits them in arrival order. The first failure is returned after
+    /// every other block was admitted.
     fn verify_queued(&mut self) -> Result<(), Error> {
         if self.unverified.is_empty() {
             return Ok(());
@@ -214,18 +215,50 @@ impl Import<'_> {
         self.unverified_ids.clear();
         self.unverified_bytes = 0;
         let cache = self.repo.writer.verified.as_deref();
-        let check = |(cid, bytes): (Cid, Vec<u8>)| -> Result<EncodedChange, Error> {
-            // The bytes hash to `cid` (checked when pushed), so they are the very bytes the
-            // cached change was decoded from.
-            if let Some(change) = cache.and_then(|c| c.get(&cid)) {
-                return Ok(EncodedChange { cid, bytes, change });
+        let check = |chunk: Vec<(Cid, Vec<u8>)>| -> Vec<Result<EncodedChange, Error>> {
+            // Hash-checked blocks, decoded (unless cached); then the shapes and signatures of
+            // those decoded here, as one batch whose answers are those of checking each alone.
+            let mut out: Vec<Result<EncodedChange, Error>> = Vec::with_capacity(chunk.len());
+            let mut decoded: Vec<usize> = Vec::with_capacity(chunk.len());
+            for (cid, bytes) in chunk {
+                // The bytes hash to `cid` (checked when pushed), so they are the very bytes the
+                // cached change was decoded from.
+                if let Some(change) = cache.and_then(|c| c.get(&cid)) {
+                    out.push(Ok(EncodedChange { cid, bytes, change }));
+                    continue;
+                }
+                match Change::decode(&cid, &bytes) {
+                    Ok(change) => {
+                        decoded.push(out.len());
+                        out.push(Ok(EncodedChange {
+                            cid,
+                            bytes,
+                            change: Arc::new(change),
+                        }));
+                    }
+                    Err(e) => out.push(Err(e.into())),
+                }
             }
-            let change = Arc::new(Change::decode(&cid, &bytes)?);
-            change.verify(&cid)?;
-            if let Some(c) = cache {
-                c.insert(cid, change.clone());
+            let verdicts = {
+                let items: Vec<(&Cid, &Change, &[u8])> = decoded
+                    .iter()
+                    .filter_map(|&i| out[i].as_ref().ok())
+                    .map(|enc| (&enc.cid, &*enc.change, enc.bytes.as_slice()))
+                    .collect();
+                change::verify_batch(&items)
+            };
+            for (i, verdict) in decoded.into_iter().zip(verdicts) {
+                match (verdict, &out[i]) {
+                    (Ok(()), Ok(enc)) => {
+                        if let Some(c) = cache {
+                            c.insert(enc.cid, enc.change.clone());
+                        }
+                    }
+                    (Err(e), _) => out[i] = Err(e.into()),
+                    (Ok(()), Err(_)) => {}
+                }
             }
-            Ok(EncodedChange { cid, bytes, change })
+            out
         };
         // Threads pay for signature checks, not for copies out of the cache.
         let unchecked = queued
@@ -241,7 +274,7 @@ impl Import<'_> {
                 .min(unchecked.div_ceil(64))
         };
         let results: Vec<Result<EncodedChange, Error>> = if threads == 1 {
-            queued.into_iter().map(check).collect()
+            check(queued)
         } else {
             let per = queued.len().div_ceil(threads);
             let mut chunks: Vec<Vec<(Cid, Vec<u8>)>> = Vec::new();
@@ -257,7 +290,8 @@ impl Import<'_> {
                 let handles: Vec<_> = chunks
                     .into_iter()
                     .map(|chunk| {
-                        scope.spawn(move || chunk.into_iter().map(check).collect::<Vec<_>>())
+                        let check = &check;
+                        scope.spawn(move || check(chunk))
                     })
                     .collect();
                 handles

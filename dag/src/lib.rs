@@ -23,6 +23,7 @@
 
 pub mod acl;
 mod acl_cache;
+mod canonical;
 pub mod change;
 mod docs;
 mod error;

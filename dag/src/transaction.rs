@@ -242,6 +242,13 @@ impl Transaction<'_> {
                 "the owner role cannot be granted: a document has one owner, its creator".into(),
             ));
         }
+        if !who.is_usable() {
+            // Every replica would refuse the change (a shape rule, see `change`).
+            return Err(Error::InvalidValue(format!(
+                "no role can be granted to {who}: it is not a usable ed25519 public key (a point \
+                 of small order, or not canonically encoded), so anyone could sign as it"
+            )));
+        }
         self.ops.push(Op::Grant { who, role });
         Ok(self)
     }

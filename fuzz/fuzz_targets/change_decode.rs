@@ -2,8 +2,10 @@
 //! DAG-CBOR value, and as a CID in binary and text form.
 //!
 //! Invariants: nothing panics; a decoded change re-encodes to exactly the input (decoding
-//! rejects every non-canonical form, so a change has one encoding and one CID); a parsed CID
-//! prints back to the exact input; a decoded value re-encodes to bytes that decode to it.
+//! rejects every non-canonical form, so a change has one encoding and one CID: the message cut
+//! out of the block is the one encoded from the change); verifying from the fields, from the
+//! block and in a batch give one answer; a parsed CID prints back to the exact input; a decoded
+//! value re-encodes to bytes that decode to it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,12 +16,25 @@ fuzz_target!(|data: &[u8]| {
     let cid = Cid::hash(Codec::DagCbor, data);
     assert!(cid.verify(data).is_ok());
     if let Ok(change) = Change::decode(&cid, data) {
-        // `signing_bytes` is the map without `sig`, so the block is it plus the signature.
+        // `signing_bytes` is the map without `sig`, encoded from the decoded fields; the same
+        // bytes cut out of the block mean the block is exactly what encoding the change gives
+        // (decoding checks that by a pass over the bytes, without encoding).
         let signing = change.signing_bytes();
         assert!(signing.len() < data.len() + weft_dag::change::SIGNING_DOMAIN.len());
+        assert_eq!(
+            weft_dag::change::signed_message(data).as_ref(),
+            Some(&signing),
+            "a decoded change is its one encoding"
+        );
         let _ = change.keys();
         let _ = change.is_genesis();
-        let _ = change.verify(&cid);
+        // One rule, however the message is found and however many are checked at once.
+        let verified = change.verify(&cid);
+        assert_eq!(change.verify_decoded(&cid, data), verified);
+        assert_eq!(
+            weft_dag::change::verify_batch(&[(&cid, &change, data)]),
+            vec![verified]
+        );
     }
     // The same bytes under a raw CID are never a change.
     assert!(Change::decode(&Cid::hash(Codec::Raw, data), data).is_err());

@@ -6,9 +6,11 @@
 //! static X25519 key is fresh for every connection; it is bound to the weft identity the way
 //! libp2p does it: each side's handshake payload is its ed25519 author key and an ed25519
 //! signature over [`IDENTITY_DOMAIN`] followed by its own 32-byte Noise static public key. Each
-//! side checks that signature (`verify_strict`, weak keys refused) against the remote static key
-//! the handshake itself authenticated, so a payload replayed from another session, or relayed by
-//! a man in the middle with its own static key, fails.
+//! side checks that signature against the remote static key the handshake itself authenticated,
+//! so a payload replayed from another session, or relayed by a man in the middle with its own
+//! static key, fails. The check is weft's one signature rule ([`Author::verify`]): ZIP-215, and
+//! a key of small order or not canonically encoded is refused whatever it signed (under ZIP-215
+//! anyone can sign for a key of small order).
 //!
 //! ```text
 //! message  = length:u16be bytes                      (the length of what follows)
@@ -42,9 +44,8 @@ use std::{
     sync::Arc,
 };
 
-use ed25519_dalek::Signature;
 use snow::{Builder, HandshakeState, StatelessTransportState};
-use weft_dag::{Author, Identity};
+use weft_dag::{identity::SignatureError, Author, Identity};
 
 use crate::{frame::ERROR, io::link_error, Error};
 
@@ -256,20 +257,21 @@ fn verify_payload(link: &Link<'_>, payload: &[u8], hs: &HandshakeState) -> Resul
     let mut author = [0u8; 32];
     author.copy_from_slice(key);
     let author = Author(author);
-    let vk = author
-        .verifying_key()
-        .filter(|vk| !vk.is_weak())
-        .ok_or_else(|| link.handshake(format!("key {author} is not a usable ed25519 key")))?;
     let mut sig_bytes = [0u8; 64];
     sig_bytes.copy_from_slice(sig);
     let mut signed = IDENTITY_DOMAIN.to_vec();
     signed.extend_from_slice(remote_static);
-    vk.verify_strict(&signed, &Signature::from_bytes(&sig_bytes))
-        .map_err(|_| {
-            link.handshake(format!(
-                "key {author} did not sign the key this handshake authenticated"
-            ))
-        })?;
+    // weft's one signature rule: the key rule (no small-order or non-canonical key), then
+    // ZIP-215, as for changes.
+    author.verify(&signed, &sig_bytes).map_err(|e| match e {
+        SignatureError::UnusableKey => link.handshake(format!(
+            "key {author} is not a usable ed25519 key (small order, or not canonically \
+                 encoded)"
+        )),
+        _ => link.handshake(format!(
+            "key {author} did not sign the key this handshake authenticated"
+        )),
+    })?;
     Ok(author)
 }
 

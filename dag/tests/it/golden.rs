@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use ipld_core::ipld::Ipld;
 use weft_dag::{
-    change::SIGNING_DOMAIN, Change, Cid, Codec, DocId, EncodedChange, Identity, Op, Repo, Value,
+    change::{self, SIGNING_DOMAIN},
+    Change, Cid, Codec, DocId, EncodedChange, Identity, Op, Repo, Value,
 };
 
 const TIME: u64 = 1_700_000_000_000;
@@ -271,14 +272,22 @@ fn check_structure(enc: &EncodedChange, parent: Option<&EncodedChange>) {
     assert_eq!(SIGNING_DOMAIN, &msg[..]);
     msg.extend_from_slice(&serde_ipld_dagcbor::to_vec(&Ipld::Map(unsigned)).unwrap());
     assert_eq!(c.signing_bytes(), msg);
+    // The same message cut out of the block (the `sig` entry removed, the map count one less).
+    assert_eq!(change::signed_message(&enc.bytes), Some(msg.clone()));
+    // A signature weft makes verifies under any rule: RFC 8032 strict and ZIP-215.
     let key = ed25519_dalek::VerifyingKey::from_bytes(&id().author().0).unwrap();
     key.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&c.sig))
+        .unwrap();
+    let key = ed25519_zebra::VerificationKey::try_from(id().author().0).unwrap();
+    key.verify(&ed25519_zebra::Signature::from_bytes(&c.sig), &msg)
         .unwrap();
 
     // And the crate's own decoder agrees.
     let back = Change::decode(&enc.cid, &enc.bytes).unwrap();
     assert_eq!(&back, &**c);
     back.verify(&enc.cid).unwrap();
+    back.verify_decoded(&enc.cid, &enc.bytes).unwrap();
+    enc.verify().unwrap();
 }
 
 #[test]

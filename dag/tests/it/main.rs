@@ -12,7 +12,10 @@
 //! - [`import`]: `Repo::import` after failures, and imports racing on the same changes;
 //! - [`missing`]: `Repo::missing` against a naive model on random DAGs;
 //! - [`repo`]: behaviour of the `Repo` API (CRDT semantics, errors, time travel, log, blame,
-//!   subscriptions, `apply_changes` rejections, fsck, reopening, locking, crashes).
+//!   subscriptions, `apply_changes` rejections, fsck, reopening, locking, crashes);
+//! - [`signature`]: checking changes in a batch answers what checking each alone does (also
+//!   through an import), and small-order or non-canonical keys gain no right (author, genesis
+//!   owner, grant target).
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,6 +26,7 @@ mod hostile;
 mod import;
 mod missing;
 mod repo;
+mod signature;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //! - [`hostile`]: peers that send bad frames, bad blocks or withhold changes get a typed error
 //!   and leave the victim sound;
 //! - [`noise`]: `tcp://` over real loopback sockets: the handshake, key pinning, men in the
-//!   middle, tampering, garbage and stalls;
+//!   middle, identities of small order, tampering, garbage and stalls;
 //! - [`access`]: what a key may read and push, through the session and over TCP;
 //! - [`live`]: live sync (`weft_sync::live`, and the example that shows it), the sync status,
 //!   arrival delays, and the bytes of a sync with nothing new.

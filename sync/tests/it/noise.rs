@@ -1,5 +1,5 @@
 //! `tcp://` over real loopback sockets: the Noise handshake and its identity binding, key
-//! pinning, men in the middle, tampering, garbage and stalls. No test sleeps: a stall is
+//! pinning, men in the middle, identities of small order, tampering, garbage and stalls. No test sleeps: a stall is
 //! detected by a short silence timeout.
 
 use std::{
@@ -366,6 +366,108 @@ fn a_relayed_identity_payload_does_not_cover_another_static_key() {
     assert!(eve.join().unwrap().is_empty(), "the client revealed itself");
     // And the signature domain is what the docs say.
     assert_eq!(IDENTITY_DOMAIN, b"weft noise static v1\n");
+}
+
+/// Keys of small order (the identity point, canonical and in two non-canonical encodings, and
+/// a point of order 4), with a signature that ZIP-215 accepts for any message under each: R
+/// the identity point, S = 0. Only weft's key rule refuses them.
+fn small_order_payloads() -> Vec<Vec<u8>> {
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut identity_signed = identity;
+    identity_signed[31] |= 0x80;
+    let mut identity_past_p = [0xff; 32];
+    identity_past_p[0] = 0xee;
+    identity_past_p[31] = 0x7f;
+    let order_4 = [0u8; 32];
+    [identity, identity_signed, identity_past_p, order_4]
+        .iter()
+        .map(|key| [&key[..], &identity[..], &[0u8; 32][..]].concat())
+        .collect()
+}
+
+#[test]
+fn an_identity_of_small_order_is_refused_by_either_side() {
+    for payload in small_order_payloads() {
+        let key = Author(payload[..32].try_into().unwrap()).to_string();
+        // A server that presents it in message 2: the client gives up before message 3.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server_payload = payload.clone();
+        let server = thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let b = raw_builder();
+            let keys = b.generate_keypair().unwrap();
+            let mut hs = b
+                .local_private_key(&keys.private)
+                .unwrap()
+                .prologue(PROLOGUE)
+                .unwrap()
+                .build_responder()
+                .unwrap();
+            let mut buf = [0u8; 1024];
+            let msg1 = recv_raw(&mut c);
+            hs.read_message(&msg1, &mut buf).unwrap();
+            let n = hs.write_message(&server_payload, &mut buf).unwrap();
+            send_raw(&mut c, &buf[..n]);
+            let mut rest = Vec::new();
+            let _ = c.read_to_end(&mut rest);
+            rest
+        });
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(LONG)).unwrap();
+        let client = noise::initiate(s.try_clone().unwrap(), s, &identity(2), None, "server", 30);
+        match client.map(|s| s.remote) {
+            Err(Error::Handshake { reason, .. }) => {
+                assert!(
+                    reason.contains("not a usable ed25519 key"),
+                    "{key}: {reason}"
+                );
+                assert!(reason.contains(&key), "{reason}");
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+        assert!(
+            server.join().unwrap().is_empty(),
+            "the client revealed itself"
+        );
+
+        // A client that presents it in message 3.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(LONG)).unwrap();
+            noise::respond(s.try_clone().unwrap(), s, &identity(1), "client", 30).map(|s| s.remote)
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let b = raw_builder();
+        let keys = b.generate_keypair().unwrap();
+        let mut hs = b
+            .local_private_key(&keys.private)
+            .unwrap()
+            .prologue(PROLOGUE)
+            .unwrap()
+            .build_initiator()
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = hs.write_message(&[], &mut buf).unwrap();
+        send_raw(&mut c, &buf[..n]);
+        let msg2 = recv_raw(&mut c);
+        let mut got = [0u8; 1024];
+        hs.read_message(&msg2, &mut got).unwrap();
+        let n = hs.write_message(&payload, &mut buf).unwrap();
+        send_raw(&mut c, &buf[..n]);
+        match server.join().unwrap() {
+            Err(Error::Handshake { reason, .. }) => {
+                assert!(
+                    reason.contains("not a usable ed25519 key"),
+                    "{key}: {reason}"
+                );
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    }
 }
 
 /// A TCP proxy for one connection to `target` that passes the server's bytes through `tamper`
