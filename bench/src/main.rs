@@ -747,11 +747,11 @@ fn store_batches(
                 &[],
             );
             if let Some(p) = &prev {
-                b.delete(Keyspace::HEADS, &layout::head_key(&doc, p));
+                b.delete(Keyspace::HEADS, &layout::cid_key(&doc, p));
             }
             b.put(
                 Keyspace::HEADS,
-                &layout::head_key(&doc, &e.cid),
+                &layout::cid_key(&doc, &e.cid),
                 &c.height.to_be_bytes(),
             );
             let seq_key = layout::author_seq_key(&doc, &author);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use weft_store::{Cid, Store, CID_LEN};
+use weft_store::{Cid, Store};
 
 use crate::{
     change::{Change, EncodedChange, Op},
@@ -142,10 +142,7 @@ pub(crate) fn ids(store: &Store) -> Result<Vec<DocId>, Error> {
     let mut docs = BTreeSet::new();
     for r in store.scan_prefix(keys::HEADS, &[]) {
         let (k, _) = r?;
-        let cid = k
-            .get(..CID_LEN)
-            .and_then(|b| Cid::from_bytes(b).ok())
-            .ok_or_else(|| corrupt("heads", "damaged key"))?;
+        let cid = Cid::from_bytes(&k).map_err(|_| corrupt("heads", "damaged key"))?;
         docs.insert(DocId(cid));
     }
     Ok(docs.into_iter().collect())

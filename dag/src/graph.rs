@@ -10,7 +10,7 @@ use std::{
 };
 
 use smallvec::SmallVec;
-use weft_store::{Cid, CidMap, CidSet, Store, CID_LEN};
+use weft_store::{Cid, CidMap, CidSet, Store};
 
 use crate::{
     change::Change,
@@ -411,20 +411,10 @@ impl Graph {
 
     /// The current heads of a document with their heights, sorted by CID.
     pub(crate) fn heads_with_height(&self, doc: DocId) -> Result<Vec<(Cid, u64)>, Error> {
-        self.store
-            .scan_prefix(keys::HEADS, &doc.0.to_bytes())
-            .map(|r| {
-                let (k, v) = r?;
-                let cid =
-                    Cid::from_bytes(&k[CID_LEN..]).map_err(|e| corrupt("heads", &e.to_string()))?;
-                let h = u64::from_be_bytes(
-                    v.as_slice()
-                        .try_into()
-                        .map_err(|_| corrupt("heads", "height"))?,
-                );
-                Ok((cid, h))
-            })
-            .collect()
+        match self.store.get(keys::HEADS, &keys::doc_key(&doc))? {
+            None => Ok(Vec::new()),
+            Some(v) => keys::decode_heads(&v).ok_or_else(|| corrupt("heads", "a damaged value")),
+        }
     }
 
     /// The `heights` entries of one chunk of `doc` (the chunk holding `height`).

@@ -11,7 +11,10 @@
 //! that was verified and had its parents is committed by [`Import::commit`] / [`Import::finish`],
 //! so a transfer cut off midway keeps all it verified; nothing unverified is ever written.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::{mpsc, Arc, Mutex},
+};
 
 use weft_store::{Cid, CidMap, CidSet, Codec};
 
@@ -22,6 +25,7 @@ use crate::{
     id::DocId,
     keys,
     repo::Repo,
+    verified::VerifiedCache,
     write::{Stage, Staged},
 };
 
@@ -75,6 +79,203 @@ pub struct Import<'r> {
     stats: ImportStats,
     /// Who delivers these changes, for the arrival records.
     source: String,
+    /// The verification threads, once an import has enough to verify.
+    pipeline: Option<Pipeline>,
+    /// Blocks handed to the verification threads and not admitted yet.
+    in_flight: CidSet,
+    /// The first failure of verification or admission not reported yet.
+    failure: Option<Error>,
+}
+
+/// Decodes hash-checked blocks (unless `cache` has them) and checks the shapes and signatures
+/// of those decoded here as one batch, whose answers are those of checking each alone.
+fn check(
+    cache: Option<&VerifiedCache>,
+    chunk: Vec<(Cid, Vec<u8>)>,
+) -> Vec<Result<EncodedChange, Error>> {
+    let mut out: Vec<Result<EncodedChange, Error>> = Vec::with_capacity(chunk.len());
+    let mut decoded: Vec<usize> = Vec::with_capacity(chunk.len());
+    for (cid, bytes) in chunk {
+        // The bytes hash to `cid` (checked when pushed), so they are the very bytes the
+        // cached change was decoded from.
+        if let Some(change) = cache.and_then(|c| c.get(&cid)) {
+            out.push(Ok(EncodedChange { cid, bytes, change }));
+            continue;
+        }
+        match Change::decode(&cid, &bytes) {
+            Ok(change) => {
+                decoded.push(out.len());
+                out.push(Ok(EncodedChange {
+                    cid,
+                    bytes,
+                    change: Arc::new(change),
+                }));
+            }
+            Err(e) => out.push(Err(e.into())),
+        }
+    }
+    let verdicts = {
+        let items: Vec<(&Cid, &Change, &[u8])> = decoded
+            .iter()
+            .filter_map(|&i| out[i].as_ref().ok())
+            .map(|enc| (&enc.cid, &*enc.change, enc.bytes.as_slice()))
+            .collect();
+        change::verify_batch(&items)
+    };
+    for (i, verdict) in decoded.into_iter().zip(verdicts) {
+        match (verdict, &out[i]) {
+            (Ok(()), Ok(enc)) => {
+                if let Some(c) = cache {
+                    c.insert(enc.cid, enc.change.clone());
+                }
+            }
+            (Err(e), _) => out[i] = Err(e.into()),
+            (Ok(()), Err(_)) => {}
+        }
+    }
+    out
+}
+
+/// How many batches may be handed to the verification threads and not yet taken back.
+const IN_FLIGHT: u64 = 4;
+
+type Job = (u64, Vec<(Cid, Vec<u8>)>);
+type Done = (u64, Vec<Result<EncodedChange, Error>>);
+
+/// Verification threads: batches go in numbered, and come back in that order.
+#[derive(Debug)]
+struct Pipeline {
+    jobs: Option<mpsc::SyncSender<Job>>,
+    done: mpsc::Receiver<Done>,
+    cache: Option<Arc<VerifiedCache>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    sent: u64,
+    received: u64,
+    /// Batches finished out of order, until those before them are done.
+    parked: BTreeMap<u64, Vec<Result<EncodedChange, Error>>>,
+}
+
+impl Pipeline {
+    /// One thread per core (the importing thread stages meanwhile).
+    fn start(cache: Option<Arc<VerifiedCache>>) -> Pipeline {
+        let (jobs, inbox) = mpsc::sync_channel::<Job>(IN_FLIGHT as usize);
+        let (finished, done) = mpsc::channel::<Done>();
+        let inbox = Arc::new(Mutex::new(inbox));
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (0..n)
+            .filter_map(|_| {
+                let inbox = inbox.clone();
+                let finished = finished.clone();
+                let cache = cache.clone();
+                std::thread::Builder::new()
+                    .name("weft-verify".into())
+                    .spawn(move || loop {
+                        let job = lock(&inbox).recv();
+                        let Ok((n, chunk)) = job else { return };
+                        let first = chunk.first().map(|(cid, _)| *cid);
+                        let results =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                check(cache.as_deref(), chunk)
+                            }))
+                            .unwrap_or_else(|_| {
+                                vec![Err(Error::InvalidChange {
+                                    cid: first.unwrap_or_else(|| Cid::hash(Codec::Raw, b"")),
+                                    reason: "internal error: a verification thread panicked".into(),
+                                })]
+                            });
+                        if finished.send((n, results)).is_err() {
+                            return;
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        Pipeline {
+            jobs: Some(jobs),
+            done,
+            cache,
+            workers,
+            sent: 0,
+            received: 0,
+            parked: BTreeMap::new(),
+        }
+    }
+
+    /// Hands a batch over, first taking back (and returning) finished ones if too many are out.
+    fn send(&mut self, chunk: Vec<(Cid, Vec<u8>)>) -> Vec<Vec<Result<EncodedChange, Error>>> {
+        let mut finished = Vec::new();
+        while self.sent - self.received >= IN_FLIGHT {
+            finished.extend(self.take(true));
+        }
+        let unsent = match &self.jobs {
+            Some(jobs) if !self.workers.is_empty() => match jobs.send((self.sent, chunk)) {
+                Ok(()) => {
+                    self.sent += 1;
+                    None
+                }
+                Err(mpsc::SendError((_, chunk))) => Some(chunk),
+            },
+            _ => Some(chunk),
+        };
+        if let Some(chunk) = unsent {
+            // No thread could be started, or every one is gone: check it here.
+            finished.extend(self.collect(true));
+            finished.push(check(self.cache.as_deref(), chunk));
+        }
+        finished
+    }
+
+    /// The batches finished in order: all handed over if `wait`, else those ready now.
+    fn collect(&mut self, wait: bool) -> Vec<Vec<Result<EncodedChange, Error>>> {
+        let mut out = Vec::new();
+        while self.received < self.sent {
+            let got = self.take(wait);
+            if got.is_empty() {
+                break;
+            }
+            out.extend(got);
+        }
+        out
+    }
+
+    /// The next finished batches in order (blocking for the next one if `wait`).
+    fn take(&mut self, wait: bool) -> Vec<Vec<Result<EncodedChange, Error>>> {
+        loop {
+            if let Some(results) = self.parked.remove(&self.received) {
+                self.received += 1;
+                return vec![results];
+            }
+            let next = if wait {
+                self.done.recv().ok()
+            } else {
+                self.done.try_recv().ok()
+            };
+            match next {
+                Some((n, results)) => {
+                    self.parked.insert(n, results);
+                }
+                None if wait => {
+                    // Every thread is gone: what is out will not come back.
+                    let lost = self.sent - self.received;
+                    self.received = self.sent;
+                    return vec![vec![Err(Error::InvalidChange {
+                        cid: Cid::hash(Codec::Raw, b""),
+                        reason: format!("internal error: {lost} verification batch(es) were lost"),
+                    })]];
+                }
+                None => return Vec::new(),
+            }
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }
 
 /// What [`Repo::apply_changes`] did.
@@ -130,6 +331,9 @@ impl Repo {
             wanted_by: CidMap::default(),
             stats: ImportStats::default(),
             source: String::new(),
+            pipeline: None,
+            in_flight: CidSet::default(),
+            failure: None,
         }
     }
 }
@@ -189,6 +393,7 @@ impl Import<'_> {
     fn push_verified_hash(&mut self, cid: Cid, bytes: Vec<u8>) -> Result<bool, Error> {
         if self.waiting.contains_key(&cid)
             || self.unverified_ids.contains(&cid)
+            || self.in_flight.contains(&cid)
             || self.have(&cid)?
         {
             self.stats.n_duplicates += 1;
@@ -198,127 +403,66 @@ impl Import<'_> {
         self.unverified_bytes += bytes.len();
         self.unverified.push((cid, bytes));
         if self.unverified.len() >= VERIFY_BATCH || self.unverified_bytes >= VERIFY_BYTES {
-            self.verify_queued()?;
+            self.verify_queued(false)?;
         }
         Ok(true)
     }
 
-    /// Decodes and verifies the queued blocks, spread over the machine's cores (signature
-    /// checks dominate the cost of an import; each thread checks the signatures of its share
-    /// as one batch), then admits them in arrival order. The first failure is returned after
-    /// every other block was admitted.
-    fn verify_queued(&mut self) -> Result<(), Error> {
-        if self.unverified.is_empty() {
-            return Ok(());
+    /// Hands the queued blocks to be decoded and verified, then admits whatever verification
+    /// has finished, in the order pushed (`wait`: everything handed over so far). A few blocks,
+    /// or blocks whose changes another repo of this process already verified, are checked here;
+    /// more go to the verification threads, which work while this thread stages and commits.
+    /// The first failure is returned once every block before it was admitted.
+    fn verify_queued(&mut self, wait: bool) -> Result<(), Error> {
+        if !self.unverified.is_empty() {
+            let queued = std::mem::take(&mut self.unverified);
+            self.unverified_ids.clear();
+            self.unverified_bytes = 0;
+            let cache = self.repo.writer.verified.clone();
+            let unchecked = queued
+                .iter()
+                .filter(|(cid, _)| !cache.as_ref().is_some_and(|c| c.contains(cid)))
+                .count();
+            let busy = self.pipeline.as_ref().is_some_and(|p| p.sent > p.received);
+            if unchecked <= 64 && !busy {
+                let results = check(cache.as_deref(), queued);
+                self.admit_all(results);
+            } else {
+                for (cid, _) in &queued {
+                    self.in_flight.insert(*cid);
+                }
+                let pipeline = self.pipeline.get_or_insert_with(|| Pipeline::start(cache));
+                let finished = pipeline.send(queued);
+                for results in finished {
+                    self.admit_all(results);
+                }
+            }
         }
-        let queued = std::mem::take(&mut self.unverified);
-        self.unverified_ids.clear();
-        self.unverified_bytes = 0;
-        let cache = self.repo.writer.verified.as_deref();
-        let check = |chunk: Vec<(Cid, Vec<u8>)>| -> Vec<Result<EncodedChange, Error>> {
-            // Hash-checked blocks, decoded (unless cached); then the shapes and signatures of
-            // those decoded here, as one batch whose answers are those of checking each alone.
-            let mut out: Vec<Result<EncodedChange, Error>> = Vec::with_capacity(chunk.len());
-            let mut decoded: Vec<usize> = Vec::with_capacity(chunk.len());
-            for (cid, bytes) in chunk {
-                // The bytes hash to `cid` (checked when pushed), so they are the very bytes the
-                // cached change was decoded from.
-                if let Some(change) = cache.and_then(|c| c.get(&cid)) {
-                    out.push(Ok(EncodedChange { cid, bytes, change }));
-                    continue;
-                }
-                match Change::decode(&cid, &bytes) {
-                    Ok(change) => {
-                        decoded.push(out.len());
-                        out.push(Ok(EncodedChange {
-                            cid,
-                            bytes,
-                            change: Arc::new(change),
-                        }));
-                    }
-                    Err(e) => out.push(Err(e.into())),
-                }
+        if let Some(pipeline) = &mut self.pipeline {
+            for results in pipeline.collect(wait) {
+                self.admit_all(results);
             }
-            let verdicts = {
-                let items: Vec<(&Cid, &Change, &[u8])> = decoded
-                    .iter()
-                    .filter_map(|&i| out[i].as_ref().ok())
-                    .map(|enc| (&enc.cid, &*enc.change, enc.bytes.as_slice()))
-                    .collect();
-                change::verify_batch(&items)
-            };
-            for (i, verdict) in decoded.into_iter().zip(verdicts) {
-                match (verdict, &out[i]) {
-                    (Ok(()), Ok(enc)) => {
-                        if let Some(c) = cache {
-                            c.insert(enc.cid, enc.change.clone());
-                        }
-                    }
-                    (Err(e), _) => out[i] = Err(e.into()),
-                    (Ok(()), Err(_)) => {}
-                }
-            }
-            out
-        };
-        // Threads pay for signature checks, not for copies out of the cache.
-        let unchecked = queued
-            .iter()
-            .filter(|(cid, _)| !cache.is_some_and(|c| c.contains(cid)))
-            .count();
-        // (Asking the OS for the core count is a system call: not for a handful.)
-        let threads = if unchecked <= 64 {
-            1
-        } else {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(unchecked.div_ceil(64))
-        };
-        let results: Vec<Result<EncodedChange, Error>> = if threads == 1 {
-            check(queued)
-        } else {
-            let per = queued.len().div_ceil(threads);
-            let mut chunks: Vec<Vec<(Cid, Vec<u8>)>> = Vec::new();
-            let mut it = queued.into_iter();
-            loop {
-                let chunk: Vec<_> = it.by_ref().take(per).collect();
-                if chunk.is_empty() {
-                    break;
-                }
-                chunks.push(chunk);
-            }
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = chunks
-                    .into_iter()
-                    .map(|chunk| {
-                        let check = &check;
-                        scope.spawn(move || check(chunk))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            vec![Err(Error::InvalidChange {
-                                cid: Cid::hash(Codec::Raw, b""),
-                                reason: "internal error: a verification thread panicked".into(),
-                            })]
-                        })
-                    })
-                    .collect()
-            })
-        };
+        }
+        match self.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Admits verified changes; the first failure (of verification or admission) is kept for
+    /// [`verify_queued`](Import::verify_queued) to return.
+    fn admit_all(&mut self, results: Vec<Result<EncodedChange, Error>>) {
         // Every block that verified is admitted, those after a failure too (a change that
         // builds on the failed one waits for it, and is an orphan at the end).
-        let mut failure = None;
         for r in results {
-            match r {
-                Ok(enc) => self.admit(enc)?,
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
+            let r = r.and_then(|enc| {
+                self.in_flight.remove(&enc.cid);
+                self.admit(enc)
+            });
+            if let Err(e) = r {
+                self.failure.get_or_insert(e);
             }
         }
-        failure.map_or(Ok(()), Err)
     }
 
     /// Queues a verified change: into the group if its parents are present, else waiting.
@@ -424,7 +568,7 @@ impl Import<'_> {
     /// Commits the current group in one atomic batch (and flushes, if the repo flushes every
     /// commit). Waiting changes stay waiting.
     pub fn commit(&mut self) -> Result<(), Error> {
-        let verified = self.verify_queued();
+        let verified = self.verify_queued(true);
         self.release_stored()?;
         // A change refused at commit (unauthorised, equivocating, a wrong height) is dropped and
         // the changes after it go back into the group: commit them too, and report the first

@@ -16,7 +16,7 @@
 //! # Keyspaces
 //! | tag | name | kind | key | value |
 //! |---|---|---|---|---|
-//! | `0x03` | `heads` | derived | `doc ++ cid` | `height:u64` |
+//! | `0x03` | `heads` | derived | `doc` | the document's heads, sorted by CID: `(cid height:u64)*` (one value per document, so that a commit replaces it instead of deleting a key and adding one) |
 //! | `0x04` | `heights` | derived | `doc ++ (height >> 6):u64` | the changes of those 64 heights, in the order stored: `height_entry*` (below) |
 //! | `0x05` | `doc_names` | kept | UTF-8 local name | `doc` |
 //! | `0x06` | `doc_ids` | kept | `doc` | UTF-8 local name (reverse of `doc_names`) |
@@ -137,13 +137,45 @@ pub fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
-/// `heads`, `void`, `acl`: `doc ++ cid`.
-pub fn head_key(doc: &DocId, cid: &Cid) -> Vec<u8> {
+/// One head in a `heads` value: its CID and height.
+const HEAD_LEN: usize = CID_LEN + 8;
+
+/// Encodes a document's heads (sorted by CID) as its `heads` value.
+pub fn encode_heads(heads: &[(Cid, u64)]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(heads.len() * HEAD_LEN);
+    for (cid, height) in heads {
+        v.extend_from_slice(&cid.to_bytes());
+        v.extend_from_slice(&height.to_be_bytes());
+    }
+    v
+}
+
+/// Decodes a `heads` value.
+pub fn decode_heads(b: &[u8]) -> Option<Vec<(Cid, u64)>> {
+    if !b.len().is_multiple_of(HEAD_LEN) {
+        return None;
+    }
+    b.chunks(HEAD_LEN)
+        .map(|c| {
+            let cid = Cid::from_bytes(&c[..CID_LEN]).ok()?;
+            let height = u64::from_be_bytes(c[CID_LEN..].try_into().ok()?);
+            Some((cid, height))
+        })
+        .collect()
+}
+
+/// `heads` and `dirty`: `doc`.
+pub fn doc_key(doc: &DocId) -> Vec<u8> {
+    doc.0.to_bytes().to_vec()
+}
+
+/// `void`, `acl`: `doc ++ cid`.
+pub fn cid_key(doc: &DocId, cid: &Cid) -> Vec<u8> {
     cat(&[&doc.0.to_bytes(), &cid.to_bytes()])
 }
 
 /// Parses a `doc ++ cid` key.
-pub fn parse_head_key(k: &[u8]) -> Option<(DocId, Cid)> {
+pub fn parse_cid_key(k: &[u8]) -> Option<(DocId, Cid)> {
     let doc = Cid::from_bytes(k.get(..CID_LEN)?).ok()?;
     let cid = Cid::from_bytes(k.get(CID_LEN..)?).ok()?;
     Some((DocId(doc), cid))
@@ -300,7 +332,7 @@ pub fn author_seq_key(doc: &DocId, author: &Author) -> Vec<u8> {
 
 /// `dirty`: `doc`.
 pub fn dirty_key(doc: &DocId) -> Vec<u8> {
-    doc.0.to_bytes().to_vec()
+    doc_key(doc)
 }
 
 /// Prefix of every state entry of `key`: `doc ++ key ++ 0x00`.

@@ -411,7 +411,7 @@ impl Repo {
         Ok(self
             .writer
             .store
-            .contains(keys::VOID, &keys::head_key(&meta.doc, cid))?)
+            .contains(keys::VOID, &keys::cid_key(&meta.doc, cid))?)
     }
 
     // ----- reads -----

@@ -289,7 +289,7 @@ impl Writer {
             if c.is_membership() {
                 batch.put(
                     keys::ACL,
-                    &keys::head_key(&doc, &cid),
+                    &keys::cid_key(&doc, &cid),
                     &[&c.height.to_be_bytes()[..], &keys::encode_cids(&past)].concat(),
                 );
                 batch.put(keys::DIRTY, &keys::dirty_key(&doc), &[]);
@@ -316,19 +316,21 @@ impl Writer {
             &keys::arrivals_key(&doc, pos),
             &keys::arrival_entry(pos),
         )?;
-        for p in &c.parents {
-            batch.delete(keys::HEADS, &keys::head_key(&doc, p));
+        let heads_key = keys::doc_key(&doc);
+        let mut heads = match batch.get(keys::HEADS, &heads_key)? {
+            Some(v) => keys::decode_heads(&v).ok_or_else(|| corrupt("heads", "a damaged value"))?,
+            None => Vec::new(),
+        };
+        heads.retain(|(h, _)| c.parents.binary_search(h).is_err());
+        if let Err(at) = heads.binary_search_by_key(&cid, |(h, _)| *h) {
+            heads.insert(at, (cid, c.height));
         }
-        batch.put(
-            keys::HEADS,
-            &keys::head_key(&doc, &cid),
-            &c.height.to_be_bytes(),
-        );
+        batch.put(keys::HEADS, &heads_key, &keys::encode_heads(&heads));
         if c.seq > old_seq {
             batch.put(keys::AUTHOR_SEQ, &author_key, &c.seq.to_be_bytes());
         }
         if void {
-            batch.put(keys::VOID, &keys::head_key(&doc, &cid), &[]);
+            batch.put(keys::VOID, &keys::cid_key(&doc, &cid), &[]);
         } else {
             let mut known = state::Known {
                 stored: &|p| self.graph.known_present(p),
@@ -442,17 +444,16 @@ impl Writer {
         let mut stored = CidSet::default();
         for r in self.store.scan_prefix(keys::VOID, &doc.0.to_bytes()) {
             let (k, _) = r?;
-            let (_, cid) =
-                keys::parse_head_key(&k).ok_or_else(|| corrupt("void", "damaged key"))?;
+            let (_, cid) = keys::parse_cid_key(&k).ok_or_else(|| corrupt("void", "damaged key"))?;
             stored.insert(cid);
         }
         let mut batch = self.store.batch();
         if void != stored {
             for c in stored.difference(&void) {
-                batch.delete(keys::VOID, &keys::head_key(&doc, c));
+                batch.delete(keys::VOID, &keys::cid_key(&doc, c));
             }
             for c in void.difference(&stored) {
-                batch.put(keys::VOID, &keys::head_key(&doc, c), &[]);
+                batch.put(keys::VOID, &keys::cid_key(&doc, c), &[]);
             }
             for ks in [keys::REGISTER, keys::COUNTER, keys::SET, keys::TOMBSTONE] {
                 for r in self.store.scan_prefix(ks, &doc.0.to_bytes()) {
