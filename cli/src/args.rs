@@ -9,7 +9,7 @@ pub use crate::net::{NetArgs, RemoteCommand};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  any other error (I/O, storage)
+  1  any other error
   2  bad usage: unknown flag, invalid CID string, invalid value or key, bad remote URL
   3  not a weft repo (no .weft here or in any parent)
   4  not found: unknown key, CID, document or remote name
@@ -23,6 +23,9 @@ Exit codes:
   10 access denied: a write or grant the key's role does not allow (also one received from a
      peer), a peer that refused this key, a peer whose key is not the one expected, or a
      tcp:// link that fails authentication (the secure handshake, or a tampered message)
+  11 the repo's files cannot be written: no space left on the device, a read-only file
+     system, no permission, or an earlier such failure (nothing of the command was written;
+     commands that only read still work)
 
 Environment:
   WEFT_DIR       the repo root (or its .weft directory), instead of searching upward

@@ -586,8 +586,16 @@ impl<'a> Ctx<'a> {
             )),
             None => None,
         };
-        // Local commands: whoever holds the repo serves it (see daemon.rs).
-        let daemon = crate::daemon::Daemon::start(Arc::clone(&repo), &root.join(WEFT_DIR))?;
+        // Local commands: whoever holds the repo serves it (see daemon.rs). A repo that cannot
+        // be written is held by nobody: every process opens it to read, side by side.
+        let daemon = if repo.is_read_only() {
+            None
+        } else {
+            Some(crate::daemon::Daemon::start(
+                Arc::clone(&repo),
+                &root.join(WEFT_DIR),
+            )?)
+        };
 
         // Network sync, sharing `repo` with the daemon. With `--stdio`, stdin and stdout carry
         // one session and nothing else is printed; the server ends with it.

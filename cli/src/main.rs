@@ -46,6 +46,20 @@ mod code {
     pub const NETWORK: u8 = 8;
     pub const PEER: u8 = 9;
     pub const DENIED: u8 = 10;
+    pub const STORAGE: u8 = 11;
+}
+
+/// Whether a store error means the repo's files could not be written (or read) as such: a full
+/// disk, a read-only file system, no permission, a device error.
+fn storage_code(e: &weft_store::Error) -> Option<u8> {
+    use weft_store::Error as S;
+    match e {
+        S::ReadOnly { .. } | S::Failed { .. } => Some(code::STORAGE),
+        S::Log(weft_store::LogError::Io { .. }) | S::Backend { .. } if e.io_error().is_some() => {
+            Some(code::STORAGE)
+        }
+        _ => None,
+    }
 }
 
 /// The exit code for a repo error, if it has a specific one.
@@ -79,6 +93,8 @@ fn dag_code(e: &weft_dag::Error) -> Option<u8> {
         )
         | E::Replay { .. }
         | E::Open(weft_store::OpenError::Corrupt { .. }) => code::CORRUPT,
+        E::Store(s) => return storage_code(s),
+        E::Open(weft_store::OpenError::Io { .. }) => code::STORAGE,
         _ => return None,
     })
 }
@@ -104,7 +120,7 @@ fn sync_code(e: &weft_sync::Error) -> Option<u8> {
             code::DENIED
         }
         S::Repo(e) => return dag_code(e),
-        S::Store(_) => return None,
+        S::Store(e) => return storage_code(e),
         _ => return None,
     })
 }
@@ -151,6 +167,23 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         }
     }
     code::OTHER
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text its error already
+/// shows (an OS error that a message quotes) is not repeated.
+fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Whether the reader of our output went away (as in `weft log | head`), which is no failure.
@@ -216,10 +249,7 @@ fn main() -> ExitCode {
         );
     }));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(log_filter(std::env::var("WEFT_LOG").ok().as_deref()))
         .with_writer(io::stderr)
         // Plain text when stderr is a file or a pipe (a log that scripts read).
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
@@ -229,6 +259,19 @@ fn main() -> ExitCode {
     let mut out = io::BufWriter::new(stdout.lock());
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     ExitCode::from(run(&cli, &args, &mut out, &mut io::stderr()))
+}
+
+/// The log filter: `WEFT_LOG`, else warnings. The database's own log lines (sled's) are never
+/// shown unless `WEFT_LOG` names sled: weft reports what failed itself, once.
+fn log_filter(var: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let spec = var.filter(|v| !v.trim().is_empty()).unwrap_or("warn");
+    let spec = if spec.contains("sled") {
+        spec.to_string()
+    } else {
+        format!("{spec},sled=off")
+    };
+    tracing_subscriber::EnvFilter::try_new(&spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sled=off"))
 }
 
 /// Runs a parsed command line: `init` and `demo` on their own; every other command on the repo,
@@ -328,7 +371,7 @@ fn run_local(ctx: Ctx<'_>, repo: Repo, out: &mut dyn Write, err: &mut dyn Write)
             // file exists; then the daemon, so that watching does not lock everyone else out.
             let started = Stop::on_signals().and_then(|stop| {
                 let daemon = match repo.root() {
-                    Some(root) if cfg!(unix) => {
+                    Some(root) if cfg!(unix) && !repo.is_read_only() => {
                         Some(Daemon::start(Arc::clone(&repo), &root.join(WEFT_DIR))?)
                     }
                     _ => None,
@@ -369,8 +412,7 @@ fn finish(result: anyhow::Result<bool>, out: &mut dyn Write, err: &mut dyn Write
         Err(e) => {
             // Whatever was printed before the error still goes out (best effort).
             let _ = out.flush();
-            let msg = format!("{e:#}").replace('\n', " ");
-            let _ = writeln!(err, "weft: error: {msg}");
+            let _ = writeln!(err, "weft: error: {}", error_line(&e));
             exit_code(&e)
         }
     }
@@ -379,6 +421,33 @@ fn finish(result: anyhow::Result<bool>, out: &mut dyn Write, err: &mut dyn Write
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_os_error_that_a_message_quotes_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot open /r: read-only file system")]
+        struct Quoting(#[source] io::Error);
+        let os = io::Error::from_raw_os_error(30);
+        let quoted = anyhow::Error::new(Quoting(io::Error::other("read-only file system")));
+        assert_eq!(error_line(&quoted), "cannot open /r: read-only file system");
+        let plain = anyhow::Error::new(os).context("writing /r");
+        assert_eq!(
+            error_line(&plain),
+            "writing /r: Read-only file system (os error 30)"
+        );
+    }
+
+    #[test]
+    fn the_databases_log_lines_stay_off_unless_asked_for() {
+        let has = |f: tracing_subscriber::EnvFilter, d: &str| {
+            f.to_string().split(',').any(|part| part == d)
+        };
+        assert!(has(log_filter(None), "sled=off"));
+        assert!(has(log_filter(None), "warn"));
+        assert!(has(log_filter(Some("debug")), "sled=off"));
+        assert!(has(log_filter(Some("debug")), "debug"));
+        assert!(!has(log_filter(Some("sled=info")), "sled=off"));
+    }
 
     #[test]
     fn a_broken_pipe_to_a_peer_is_a_network_failure() {

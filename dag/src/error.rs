@@ -192,7 +192,7 @@ pub enum Error {
         reason: String,
     },
     /// A file-system failure outside the database.
-    #[error("cannot access {}: {source}", path.display())]
+    #[error("cannot access {}", path.display())]
     Io {
         /// The path.
         path: PathBuf,

@@ -224,7 +224,7 @@ impl fmt::Debug for Identity {
 #[non_exhaustive]
 pub enum IdentityError {
     /// The key file cannot be read or written.
-    #[error("cannot access key file {}: {source}", path.display())]
+    #[error("cannot access key file {}", path.display())]
     Io {
         /// The key file.
         path: PathBuf,

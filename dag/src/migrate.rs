@@ -71,14 +71,8 @@ pub(crate) fn run(writer: &Writer) -> Result<Option<usize>, Error> {
         return Ok(None);
     };
     let legacy = legacy.as_ref();
-    if writer.store.is_read_only() {
-        return Err(Error::Store(weft_store::Error::ReadOnly {
-            path: writer
-                .store
-                .path()
-                .map(|p| p.to_path_buf())
-                .unwrap_or_default(),
-        }));
+    if let Some(e) = writer.store.read_only_error() {
+        return Err(Error::Store(e));
     }
     tracing::info!("migrating the store from format 1 to format 2");
     // When and from whom each change arrived.

@@ -131,10 +131,8 @@ impl Repo {
             };
             let store = Repo::open_store(root, &options)?;
             let repo = Repo::from_parts(store, identity, Some(root.to_path_buf()), None)?;
-            if repo.writer.store.is_read_only() {
-                return Err(Error::Store(weft_store::Error::ReadOnly {
-                    path: dir.clone(),
-                }));
+            if let Some(e) = repo.writer.store.read_only_error() {
+                return Err(Error::Store(e));
             }
             if main {
                 repo.create_doc(DEFAULT_DOC)?;
@@ -233,14 +231,10 @@ impl Repo {
                 repo.writer.reauthorize(doc)?;
             }
         } else if repo.writer.store.legacy().is_some() {
-            return Err(Error::Store(weft_store::Error::ReadOnly {
-                path: repo
-                    .writer
-                    .store
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default(),
-            }));
+            // A store of format 1 is migrated before it is used, which needs to write.
+            if let Some(e) = repo.writer.store.read_only_error() {
+                return Err(Error::Store(e));
+            }
         }
         Ok(repo)
     }

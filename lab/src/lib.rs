@@ -37,7 +37,7 @@ pub enum Error {
         peer: usize,
     },
     /// Writing results failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,

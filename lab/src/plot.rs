@@ -36,7 +36,7 @@ pub enum PlotError {
     #[error("drawing failed: {0}")]
     Drawing(String),
     /// The SVG file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Io {
         /// The file that could not be written.
         path: PathBuf,

@@ -93,14 +93,14 @@ pub const MAX_NOTE: usize = 1024;
 #[non_exhaustive]
 pub enum LogError {
     /// An OS error on a log file.
-    #[error("{op} {}: {}", path.display(), crate::store::os_error(source))]
+    #[error("{} while {op} {}", crate::store::os_error(error), path.display())]
     Io {
         /// What was being done ("writing", "reading", "syncing", ...).
         op: &'static str,
         /// The file.
         path: std::path::PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A record or index that does not read back as written.
     #[error("{what}")]

@@ -81,10 +81,10 @@ fn idx_name(first: u64) -> String {
 }
 
 fn io_err<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> LogError + 'p {
-    move |source| LogError::Io {
+    move |error| LogError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -729,7 +729,7 @@ impl PackLog {
         LogError::Io {
             op: "writing to",
             path: self.dir.clone(),
-            source: io::Error::from(ErrorKind::ReadOnlyFilesystem),
+            error: io::Error::from(ErrorKind::ReadOnlyFilesystem),
         }
     }
 

@@ -35,8 +35,8 @@ pub const LOCK_FILE: &str = "weft.lock";
 pub struct Opened {
     /// The database.
     pub backend: SledBackend,
-    /// Whether the files could not be written, so the database is a private copy.
-    pub read_only: bool,
+    /// Why the files cannot be written, if they cannot (then the database is a private copy).
+    pub read_only: Option<String>,
     /// The tree of format 1, if the database still holds one.
     pub legacy: Option<LegacyTree>,
     /// The lock, for [`SledBackend::reopen`].
@@ -69,7 +69,7 @@ impl SledBackend {
         let lock = match writable {
             Ok(lock) => lock,
             Err(e) if cannot_write(e.kind()) && path.join("conf").exists() => {
-                return SledBackend::open_copy(path, cache_bytes);
+                return SledBackend::open_copy(path, cache_bytes, crate::store::os_error(&e));
             }
             Err(error) => {
                 return Err(OpenError::Io {
@@ -80,11 +80,12 @@ impl SledBackend {
         };
         take_lock(&lock, path, &lock_path, false)?;
         let lock = Arc::new(lock);
+        remove_unfinished_snapshots(path);
         let db = match open_sled(path, cache_bytes) {
             Ok(db) => db,
             Err(OpenError::Io { error, .. }) if cannot_write(error.kind()) => {
                 drop(lock);
-                return SledBackend::open_copy(path, cache_bytes);
+                return SledBackend::open_copy(path, cache_bytes, crate::store::os_error(&error));
             }
             Err(e) => return Err(e),
         };
@@ -106,7 +107,7 @@ impl SledBackend {
                 _lock: lock.clone(),
                 _copy: None,
             },
-            read_only: false,
+            read_only: None,
             legacy,
             lock,
         })
@@ -133,7 +134,7 @@ impl SledBackend {
     }
 
     /// A read-only open: a shared lock (a writer elsewhere keeps it out), and sled on a copy.
-    fn open_copy(path: &Path, cache_bytes: u64) -> Result<Opened, OpenError> {
+    fn open_copy(path: &Path, cache_bytes: u64, why: String) -> Result<Opened, OpenError> {
         let lock_path = path.join(LOCK_FILE);
         let lock = File::open(&lock_path).map_err(|error| OpenError::Io {
             path: lock_path.clone(),
@@ -165,7 +166,7 @@ impl SledBackend {
                 _lock: lock.clone(),
                 _copy: Some(copy),
             },
-            read_only: true,
+            read_only: Some(why),
             legacy,
             lock,
         })
@@ -177,12 +178,33 @@ impl SledBackend {
     }
 }
 
-/// Copies the files of a sled directory (not the lock) into `to`.
+/// Whether a file of a sled directory is a snapshot sled began and did not finish. Sled 0.34
+/// reads the newest `snap.*` file at open, unfinished or not, and then calls the database
+/// corrupt: a snapshot cut short by a full disk would make every later open fail.
+fn is_unfinished_snapshot(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with("snap.") && name.ends_with(".generating")
+}
+
+/// Removes the snapshots sled began and did not finish (see [`is_unfinished_snapshot`]). The
+/// caller holds the lock, so no sled of another process is writing one.
+fn remove_unfinished_snapshots(path: &Path) {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if is_unfinished_snapshot(&e.file_name()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Copies the files of a sled directory (not the lock, not an unfinished snapshot) into `to`.
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     for e in std::fs::read_dir(from)? {
         let e = e?;
         let name = e.file_name();
-        if name == LOCK_FILE {
+        if name == LOCK_FILE || is_unfinished_snapshot(&name) {
             continue;
         }
         let target = to.join(&name);

@@ -210,11 +210,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The store was opened read-only (its files cannot be written).
-    #[error("{} is read-only: nothing can be written", path.display())]
+    /// The store was opened read-only: its files cannot be written.
+    #[error("cannot write to {}: {reason}", path.display())]
     ReadOnly {
         /// The store directory.
         path: PathBuf,
+        /// Why (the OS error that made the store read-only: a read-only file system, no space
+        /// left on the device, no permission).
+        reason: String,
     },
     /// An earlier write failed in a way that may have left writes visible that are not durable;
     /// [`Store::recover`] must run first.
@@ -238,7 +241,7 @@ impl Error {
     /// The OS error behind this error, if there is one (a full disk, a read-only file system).
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
-            Error::Log(LogError::Io { source, .. }) => Some(source),
+            Error::Log(LogError::Io { error, .. }) => Some(error),
             Error::Backend { error, .. } => find_io(error.as_ref()),
             _ => None,
         }
@@ -288,7 +291,8 @@ struct Inner {
     generation: AtomicU64,
     options: Options,
     path: Option<PathBuf>,
-    read_only: bool,
+    /// Why the store is read-only, if it is.
+    read_only: Option<String>,
     /// Never crashed ([`Store::memory`]): nothing needs checkpointing to survive.
     volatile: bool,
     report: OpenReport,
@@ -358,7 +362,8 @@ impl Store {
             },
             e => e,
         })?;
-        let read_only = opened.read_only;
+        let read_only = opened.read_only.is_some();
+        let read_only_reason = opened.read_only.clone();
         let backend: Arc<dyn Backend> = Arc::new(opened.backend);
         let resume = read_checkpoint(backend.as_ref()).map_err(|e| OpenError::Corrupt {
             path: dir.to_path_buf(),
@@ -395,7 +400,7 @@ impl Store {
             options,
             Parts {
                 path: Some(dir.to_path_buf()),
-                read_only,
+                read_only: read_only_reason,
                 volatile: false,
                 report,
                 legacy: opened.legacy,
@@ -432,7 +437,7 @@ impl Store {
             options,
             Parts {
                 path: None,
-                read_only: false,
+                read_only: None,
                 volatile: true,
                 report: OpenReport::default(),
                 legacy: None,
@@ -464,7 +469,7 @@ impl Store {
             options,
             Parts {
                 path: None,
-                read_only: false,
+                read_only: None,
                 volatile: false,
                 report: OpenReport::default(),
                 legacy: None,
@@ -529,7 +534,15 @@ impl Store {
 
     /// Whether the store was opened read-only.
     pub fn is_read_only(&self) -> bool {
-        self.inner.read_only
+        self.inner.read_only.is_some()
+    }
+
+    /// The error a write to this read-only store gets.
+    pub fn read_only_error(&self) -> Option<Error> {
+        self.inner.read_only.as_ref().map(|reason| Error::ReadOnly {
+            path: self.inner.path.clone().unwrap_or_default(),
+            reason: reason.clone(),
+        })
     }
 
     /// What opening the log repaired or found damaged.
@@ -706,7 +719,7 @@ impl Store {
     /// Makes every committed write durable: syncs the log, and checkpoints if kept writes are
     /// waiting. A failure marks the store failed (see the module docs).
     pub fn flush(&self) -> Result<(), Error> {
-        if self.inner.read_only {
+        if self.inner.read_only.is_some() {
             return Ok(());
         }
         let mut writer = lock(&self.inner.writer);
@@ -735,7 +748,7 @@ impl Store {
 
     /// Checkpoints now (and makes the checkpoint durable), whatever the thresholds say.
     pub fn checkpoint_now(&self) -> Result<(), Error> {
-        if self.inner.read_only {
+        if self.inner.read_only.is_some() {
             return Ok(());
         }
         let mut writer = lock(&self.inner.writer);
@@ -875,7 +888,7 @@ impl Store {
 /// What [`Store::assemble`] needs besides the database and the log.
 struct Parts {
     path: Option<PathBuf>,
-    read_only: bool,
+    read_only: Option<String>,
     volatile: bool,
     report: OpenReport,
     legacy: Option<crate::sled_backend::LegacyTree>,
@@ -914,7 +927,7 @@ fn dedup(raw: RawBatch) -> RawBatch {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if self.read_only {
+        if self.read_only.is_some() {
             return;
         }
         let writer = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -1176,10 +1189,8 @@ impl Batch<'_> {
             return Ok(());
         }
         let inner = &store.inner;
-        if inner.read_only {
-            return Err(Error::ReadOnly {
-                path: inner.path.clone().unwrap_or_default(),
-            });
+        if let Some(e) = store.read_only_error() {
+            return Err(e);
         }
         if let Some(reason) = &writer.failed {
             return Err(Error::Failed {

@@ -31,6 +31,10 @@ pub fn replica_id(repo: &Repo) -> Result<ReplicaId, Error> {
     }
     let mut id = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+    if repo.is_read_only() {
+        // A repo that cannot be written still serves: under an id of this session only.
+        return Ok(id);
+    }
     let mut b = store.batch();
     b.put(crate::keys::SYNC_PEERS, REPLICA_KEY, &id);
     b.commit()?;
@@ -63,6 +67,10 @@ pub fn load_base(repo: &Repo, peer: &ReplicaId, doc: &DocId) -> Result<Vec<Cid>,
 
 /// Records the heads both sides have after a sync with `peer` on `doc`.
 pub fn save_base(repo: &Repo, peer: &ReplicaId, doc: &DocId, heads: &[Cid]) -> Result<(), Error> {
+    if repo.is_read_only() {
+        // The state is only an optimisation.
+        return Ok(());
+    }
     let mut v = Vec::with_capacity(heads.len() * CID_LEN);
     for h in heads {
         v.extend_from_slice(&h.to_bytes());

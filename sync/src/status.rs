@@ -130,6 +130,10 @@ pub fn record(
     url: &str,
     result: Result<&Synced, &str>,
 ) -> Result<(), Error> {
+    if repo.is_read_only() {
+        // The status is informational: a repo that cannot be written keeps none.
+        return Ok(());
+    }
     let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     let now = repo.now();
     let mut rec = load(repo, remote)?.unwrap_or_default();

@@ -16,6 +16,8 @@ mod daemon;
 mod disconnect;
 mod env;
 mod errors;
+#[cfg(target_os = "linux")]
+mod faults;
 mod history;
 mod hostile;
 mod lab;
