@@ -28,9 +28,12 @@ Exit codes:
      commands that only read still work)
 
 Environment:
+  WEFT_CHECKPOINT_EVERY  write the indexes into the database every N changes (default 16384;
+                 after a crash, at most so many are replayed when the repo is next opened)
   WEFT_DIR       the repo root (or its .weft directory), instead of searching upward
   WEFT_IDENTITY  a key file to sign with instead of .weft/key
   WEFT_LOG       log filter for diagnostics on stderr (e.g. debug)
+  WEFT_PACK_SIZE seal a pack file once it holds N bytes (default 8388608)
   WEFT_SSH       the ssh command for ssh:// remotes (default: ssh)
   WEFT_TIMEOUT   seconds a peer may stay silent (default 60)";
 

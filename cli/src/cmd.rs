@@ -61,6 +61,19 @@ pub struct Ctx<'a> {
     input: Option<crate::batch::Input>,
 }
 
+/// A positive number from an environment variable, if it is set.
+fn env_number(var: &str) -> Result<Option<u64>> {
+    match std::env::var(var) {
+        Err(_) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| usage(format!("{var}={v:?} is not a number"))),
+    }
+}
+
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
@@ -223,8 +236,16 @@ impl<'a> Ctx<'a> {
             Some(path) => Some(Identity::load(path)?),
             None => None,
         };
+        let mut store = weft_store::Options::default();
+        if let Some(n) = env_number("WEFT_CHECKPOINT_EVERY")? {
+            store.checkpoint_records = n.max(1);
+        }
+        if let Some(n) = env_number("WEFT_PACK_SIZE")? {
+            store.seal_bytes = n.max(1);
+        }
         Ok(Options {
             identity,
+            store,
             ..Options::default()
         })
     }
@@ -1022,6 +1043,7 @@ impl<'a> Ctx<'a> {
                     "n_blocks": report.n_blocks,
                     "n_changes": report.n_changes,
                     "n_docs": report.n_docs,
+                    "repaired": report.repaired,
                     "problems": report.problems.iter().map(|p| json!({
                         "kind": p.kind,
                         "cid": p.cid.map(|c| c.to_string()),
@@ -1030,6 +1052,11 @@ impl<'a> Ctx<'a> {
                 }),
             )?,
             Format::Human => {
+                if !self.cli.quiet {
+                    for r in &report.repaired {
+                        writeln!(out, "repaired: {r}")?;
+                    }
+                }
                 for p in &report.problems {
                     writeln!(out, "{p}")?;
                 }

@@ -55,7 +55,7 @@ use crate::{
     CidMap,
 };
 
-/// A pack is sealed once it holds this many bytes.
+/// A pack is sealed once it holds this many bytes (the default).
 pub const SEAL_BYTES: u64 = 8 << 20;
 
 const PACK_MAGIC: &[u8; 8] = b"WEFTPACK";
@@ -478,6 +478,7 @@ pub struct OpenReport {
 pub struct PackLog {
     dir: PathBuf,
     read_only: bool,
+    seal_bytes: u64,
     state: RwLock<State>,
 }
 
@@ -495,7 +496,8 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
 }
 
 impl PackLog {
-    /// Opens (creating if needed and allowed) the packs in `dir`.
+    /// Opens (creating if needed and allowed) the packs in `dir`; a pack is sealed once it
+    /// holds `seal_bytes`.
     ///
     /// `resume` is where the last checkpoint ended. The open pack is read from there (or from its start if the offset does not hold the record
     /// it should), a torn record at its end is cut off, and a sealed pack without a valid index
@@ -504,6 +506,7 @@ impl PackLog {
         dir: &Path,
         read_only: bool,
         resume: Option<Resume>,
+        seal_bytes: u64,
     ) -> Result<(PackLog, OpenReport), LogError> {
         if !read_only {
             std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
@@ -520,7 +523,12 @@ impl PackLog {
                         firsts.push(first);
                     } else if name.ends_with(".tmp") && !read_only {
                         // An index being written when the process died.
-                        let _ = std::fs::remove_file(e.path());
+                        if std::fs::remove_file(e.path()).is_ok() {
+                            report.repaired.push(format!(
+                                "removed {}, an index being written when a process died",
+                                e.path().display()
+                            ));
+                        }
                     }
                 }
             }
@@ -534,13 +542,17 @@ impl PackLog {
         for (i, &first) in firsts.iter().enumerate() {
             let path = dir.join(pack_name(first));
             if first != expected {
+                let what = if first == expected + 1 {
+                    format!("record #{expected} is missing: no pack holds it")
+                } else {
+                    format!(
+                        "records #{expected} to #{} are missing: no pack holds them",
+                        first.saturating_sub(1)
+                    )
+                };
                 return Err(corrupt(
                     None,
-                    format!(
-                        "records #{expected} to #{} are missing: no pack holds them (the next pack is {})",
-                        first.saturating_sub(1),
-                        path.display()
-                    ),
+                    format!("{what} (the next pack is {})", path.display()),
                 ));
             }
             let file = OpenOptions::new()
@@ -711,6 +723,7 @@ impl PackLog {
             PackLog {
                 dir: dir.to_path_buf(),
                 read_only,
+                seal_bytes,
                 state: RwLock::new(state),
             },
             report,
@@ -932,7 +945,10 @@ impl BlockLog for PackLog {
         if records.is_empty() {
             return Ok(Pos(first_pos));
         }
-        let needs_seal = state.open.as_ref().is_some_and(|o| o.len >= SEAL_BYTES);
+        let needs_seal = state
+            .open
+            .as_ref()
+            .is_some_and(|o| o.len >= self.seal_bytes);
         if needs_seal {
             self.seal(&mut state)?;
         }
@@ -1255,7 +1271,7 @@ mod tests {
     }
 
     fn open(dir: &Path, resume: Option<Resume>) -> (PackLog, OpenReport) {
-        PackLog::open(dir, false, resume).unwrap()
+        PackLog::open(dir, false, resume, SEAL_BYTES).unwrap()
     }
 
     #[test]

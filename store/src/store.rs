@@ -77,6 +77,8 @@ pub struct Options {
     pub checkpoint_bytes: usize,
     /// Checkpoint at the first commit this long after the last checkpoint.
     pub checkpoint_interval: Duration,
+    /// Seal a pack (give it its index and start the next) once it holds this many bytes.
+    pub seal_bytes: u64,
 }
 
 /// The default for [`Options::checkpoint_records`].
@@ -91,6 +93,7 @@ impl Default for Options {
             checkpoint_records: CHECKPOINT_RECORDS,
             checkpoint_bytes: 64 << 20,
             checkpoint_interval: Duration::from_secs(30),
+            seal_bytes: crate::pack::SEAL_BYTES,
         }
     }
 }
@@ -379,9 +382,11 @@ impl Store {
             }
         }
         let (log, report) =
-            PackLog::open(&packs, read_only, resume).map_err(|e| OpenError::Corrupt {
-                path: dir.to_path_buf(),
-                reason: e.to_string(),
+            PackLog::open(&packs, read_only, resume, options.seal_bytes).map_err(|e| {
+                OpenError::Corrupt {
+                    path: dir.to_path_buf(),
+                    reason: e.to_string(),
+                }
             })?;
         let reopen: Option<Reopen> = if read_only {
             None

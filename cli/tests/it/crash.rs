@@ -29,6 +29,7 @@ use std::{
     io::{Read as _, Write as _},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     process::{Child, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
     sync::{Arc, Mutex},
     thread::JoinHandle,
     time::Instant,
@@ -61,6 +62,40 @@ const BATCH_SPARE_LINES: usize = 300;
 /// The changes of the source's `main` document that clones and big pulls receive: more than an
 /// import group (1,024), so that a receiver commits before its last one.
 const MAIN_CHANGES: usize = 1_500;
+
+/// Every repo of the test checkpoints its indexes into the database every few changes and
+/// seals a pack every few kilobytes, so that kills land during checkpoints and while a pack
+/// is sealed (its index written, synced and renamed into place, the next pack created), not
+/// only between them.
+fn small_store(dir: Dir) -> Dir {
+    dir.with_env("WEFT_CHECKPOINT_EVERY", "5")
+        .with_env("WEFT_PACK_SIZE", "4096")
+}
+
+/// What the first open after the kills had to repair, counted over the whole test: records
+/// replayed because the last checkpoint did not cover them, a torn record cut off the end of a
+/// pack, a pack index rebuilt (missing or not matching its pack), an index being written when
+/// the process died.
+static REPLAYS: AtomicUsize = AtomicUsize::new(0);
+static TORN: AtomicUsize = AtomicUsize::new(0);
+static INDEXES: AtomicUsize = AtomicUsize::new(0);
+/// Kills while a pack was being sealed: its index was half written.
+static SEALS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_repairs(fsck: &Json) {
+    for r in fsck["repaired"].as_array().into_iter().flatten() {
+        let r = r.as_str().unwrap_or_default();
+        if r.starts_with("replayed") {
+            REPLAYS.fetch_add(1, Ordering::Relaxed);
+        } else if r.starts_with("cut a torn record") {
+            TORN.fetch_add(1, Ordering::Relaxed);
+        } else if r.starts_with("rebuilt") {
+            INDEXES.fetch_add(1, Ordering::Relaxed);
+        } else if r.starts_with("removed") {
+            SEALS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 fn seed() -> u64 {
     match std::env::var("WEFT_CRASH_SEED") {
@@ -233,6 +268,7 @@ fn check_repo(
     );
     let fsck = fsck.json();
     assert_eq!(fsck["ok"], true, "{what}: {fsck}");
+    count_repairs(&fsck);
     let n_changes = fsck["n_changes"].as_u64().unwrap();
 
     let mut n_nodes = 0;
@@ -425,7 +461,8 @@ struct Figures {
 fn batch_kills(seed: u64) -> Figures {
     let trace = Trace::new(seed, "batch");
     let mut rng = Rng::new(seed);
-    let dir = Dir::init();
+    let dir = small_store(Dir::new());
+    dir.ok(&["init"]);
     let mut committed: BTreeSet<String> = BTreeSet::new();
     let mut figures = Figures::default();
     let started = Instant::now();
@@ -684,7 +721,8 @@ fn sync_kills(seed: u64) -> SyncFigures {
     let trace = Trace::new(seed, "sync");
     let mut rng = Rng::new(seed ^ 0xb10c_5eed);
     let mut figures = SyncFigures::default();
-    let source = Dir::init();
+    let source = small_store(Dir::new());
+    source.ok(&["init"]);
     source.ok(&["doc", "new", "feed"]);
     // What `init` and `doc new` wrote (a genesis each): the changes no batch reported.
     let base = source.json(&["fsck", "--json"])["n_changes"]
@@ -729,7 +767,7 @@ fn sync_kills(seed: u64) -> SyncFigures {
         let total = base + (main.len() + feed.len()) as u64;
         let budget = rate.budget(&mut rng, total);
         let what = format!("clone attempt {} (budget {budget} B)", clones.attempts);
-        let target = Dir::new();
+        let target = small_store(Dir::new());
         let args = ["clone", ".", "--json"];
         let killed = receive_and_kill(&target, &args, &owner, server, &via, budget, &what);
         own_key(&target, &key);
@@ -769,7 +807,7 @@ fn sync_kills(seed: u64) -> SyncFigures {
             big.attempts <= BIG_PULL_KILLS * MAX_ATTEMPTS_PER_KILL,
             "too many big pulls finished before their kill"
         );
-        let target = Dir::new();
+        let target = small_store(Dir::new());
         target
             .cmd(&["-d", "feed", "clone", &url, ".", "--json"])
             .env("WEFT_IDENTITY", &key)
@@ -811,7 +849,7 @@ fn sync_kills(seed: u64) -> SyncFigures {
     let pulls = &mut figures.pulls;
     let t = Instant::now();
     let mut rate = Rate::default();
-    let receiver = Dir::new();
+    let receiver = small_store(Dir::new());
     let report = receiver
         .cmd(&["-d", "feed", "clone", &url, ".", "--json"])
         .env("WEFT_IDENTITY", &key)
@@ -940,6 +978,15 @@ fn sigkill_while_writing_and_while_receiving_a_sync() {
     assert_eq!(sync.pulls.kills, PULL_KILLS);
     let total = batch.kills + sync.clones.kills + sync.big.kills + sync.pulls.kills;
     assert!(total >= 100, "only {total} kills");
+    let (replays, torn, indexes, seals) = (
+        REPLAYS.load(Ordering::Relaxed),
+        TORN.load(Ordering::Relaxed),
+        INDEXES.load(Ordering::Relaxed),
+        SEALS.load(Ordering::Relaxed),
+    );
+    // The kills found work after the last checkpoint to replay: they did not all land at
+    // quiet moments.
+    assert!(replays > 0, "no kill left records to replay");
     // The figures (shown with --nocapture).
     #[allow(clippy::print_stderr)]
     {
@@ -947,6 +994,11 @@ fn sigkill_while_writing_and_while_receiving_a_sync() {
         eprintln!(
             "crash test, seed {seed:#x}: {total} kills, {:.1?} in all",
             started.elapsed()
+        );
+        eprintln!(
+            "  repaired at the next open: {replays} replays of records the last checkpoint \
+             did not cover, {torn} torn records cut off, {indexes} pack indexes rebuilt, {seals} \
+             packs whose sealing a kill cut short"
         );
         eprintln!(
             "  batch: {} kills in {} runs, {} changes reported, {} in the repo (with the \

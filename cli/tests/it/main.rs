@@ -24,6 +24,7 @@ mod lab;
 #[cfg(unix)]
 mod live;
 mod output;
+mod packs;
 mod repo;
 #[cfg(unix)]
 mod sync;

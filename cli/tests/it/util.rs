@@ -21,6 +21,8 @@ pub fn weft_bin() -> &'static str {
 #[derive(Debug)]
 pub struct Dir {
     tmp: TempDir,
+    /// Environment variables every command run in the directory gets.
+    env: Vec<(String, String)>,
 }
 
 impl Dir {
@@ -31,7 +33,14 @@ impl Dir {
                 .prefix("weft-cli-it")
                 .tempdir()
                 .unwrap(),
+            env: Vec::new(),
         }
+    }
+
+    /// Every command run in the directory from now on gets `key=value` in its environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> Dir {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// A new directory holding a fresh repo (`weft init`).
@@ -54,6 +63,9 @@ impl Dir {
     /// A command that runs `weft ARGS` in this directory.
     pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> TestCmd {
         let mut cmd = TestCmd::new(self.path());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd.args(args);
         cmd
     }
@@ -130,6 +142,8 @@ impl TestCmd {
             .env_remove("WEFT_LOG")
             .env_remove("WEFT_SSH")
             .env_remove("WEFT_TIMEOUT")
+            .env_remove("WEFT_CHECKPOINT_EVERY")
+            .env_remove("WEFT_PACK_SIZE")
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE");
         TestCmd { cmd }
