@@ -23,6 +23,7 @@ mod hostile;
 mod lab;
 #[cfg(unix)]
 mod live;
+mod migrate;
 mod output;
 mod packs;
 mod repo;
