@@ -197,6 +197,19 @@ pub(crate) struct Known<'a> {
     /// Whether a tombstone may be stored or staged. `false` skips every lookup of one (honest
     /// writers never make one); `apply_ops` sets it when it stages one.
     pub(crate) tombstones: bool,
+    /// Whether the change is staged for the first time, so that the keys of its ops' slots
+    /// (which hold its op ids) were never written: `false` when a document's state is rebuilt.
+    pub(crate) first_time: bool,
+}
+
+/// Stages a slot of `known`'s change: a key never written before when it is staged the first
+/// time (see [`weft_store::Batch::put_new`]).
+fn put_slot(batch: &mut Batch<'_>, known: &Known<'_>, ks: Keyspace, key: &[u8], value: &[u8]) {
+    if known.first_time {
+        batch.put_new(ks, key, value);
+    } else {
+        batch.put(ks, key, value);
+    }
 }
 
 /// Stages the state effects of every op of `change` (named `cid`) into `batch`.
@@ -249,7 +262,9 @@ pub(crate) fn apply_ops(
                 }
             }
             Op::Incr { key, delta } => {
-                batch.put(
+                put_slot(
+                    batch,
+                    known,
                     keys::COUNTER,
                     &keys::slot_key(doc, key, &id),
                     &delta.to_be_bytes(),
@@ -358,7 +373,7 @@ fn insert(
             &keys::tombstone_key(doc, kind, key, member, op),
         )?;
     if !killed {
-        batch.put(ks, &slot, value);
+        put_slot(batch, known, ks, &slot, value);
     }
     Ok(())
 }

@@ -335,6 +335,7 @@ impl Writer {
             let mut known = state::Known {
                 stored: &|p| self.graph.known_present(p),
                 tombstones: self.may_have_tombstones()?,
+                first_time: true,
             };
             state::apply_ops(batch, &doc, &cid, c, &mut known)?;
             if known.tombstones {
@@ -466,6 +467,7 @@ impl Writer {
             let mut known = state::Known {
                 stored: &|_| false,
                 tombstones: true,
+                first_time: false,
             };
             for row in &rows {
                 if !void.contains(&row.cid) {

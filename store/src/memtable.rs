@@ -18,7 +18,9 @@ const ENTRY_OVERHEAD: usize = 64;
 
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
-    map: BTreeMap<Box<[u8]>, Slot>,
+    /// Each write, and whether its key is *fresh*: written for the first time ever since the
+    /// last checkpoint (so the database cannot hold it, and a deletion of it leaves nothing).
+    map: BTreeMap<Box<[u8]>, (Slot, bool)>,
     /// About how many bytes the table holds.
     bytes: usize,
     /// Whether a write to a keyspace that replay cannot rebuild is in the table.
@@ -32,13 +34,19 @@ fn cost(key: &[u8], slot: &Slot) -> usize {
 impl Memtable {
     /// `Some(slot)` if the table has a write for `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Slot> {
-        self.map.get(key)
+        self.map.get(key).map(|(slot, _)| slot)
     }
 
-    pub(crate) fn insert(&mut self, key: Vec<u8>, slot: Slot) {
+    /// Whether `key` was written fresh (see [`Memtable::insert`]).
+    pub(crate) fn is_fresh(&self, key: &[u8]) -> bool {
+        self.map.get(key).is_some_and(|(_, fresh)| *fresh)
+    }
+
+    /// Records a write; `fresh` says the key was never written before (see the field docs).
+    pub(crate) fn insert(&mut self, key: Vec<u8>, slot: Slot, fresh: bool) {
         let add = cost(&key, &slot);
         let key_len = key.len();
-        if let Some(old) = self.map.insert(key.into_boxed_slice(), slot) {
+        if let Some((old, _)) = self.map.insert(key.into_boxed_slice(), (slot, fresh)) {
             // The key and its slot were counted already: only the value changed.
             self.bytes -= cost(&[], &old) - ENTRY_OVERHEAD;
             self.bytes += add - key_len - ENTRY_OVERHEAD;
@@ -49,7 +57,7 @@ impl Memtable {
 
     /// Forgets the write of `key`, as if it never happened.
     pub(crate) fn remove(&mut self, key: &[u8]) {
-        if let Some(old) = self.map.remove(key) {
+        if let Some((old, _)) = self.map.remove(key) {
             self.bytes -= cost(key, &old);
         }
     }
@@ -79,7 +87,7 @@ impl Memtable {
             ops: self
                 .map
                 .iter()
-                .map(|(k, v)| match v {
+                .map(|(k, (v, _))| match v {
                     Some(v) => RawOp::Put(k.to_vec(), v.to_vec()),
                     None => RawOp::Delete(k.to_vec()),
                 })
@@ -103,12 +111,12 @@ impl Memtable {
             range
                 .rev()
                 .take(n)
-                .map(|(k, v)| (k.to_vec(), v.clone()))
+                .map(|(k, (v, _))| (k.to_vec(), v.clone()))
                 .collect()
         } else {
             range
                 .take(n)
-                .map(|(k, v)| (k.to_vec(), v.clone()))
+                .map(|(k, (v, _))| (k.to_vec(), v.clone()))
                 .collect()
         }
     }
@@ -121,14 +129,15 @@ mod tests {
     #[test]
     fn replacing_a_value_keeps_the_byte_count_right() {
         let mut m = Memtable::default();
-        m.insert(b"key".to_vec(), Some(vec![0; 10].into()));
+        m.insert(b"key".to_vec(), Some(vec![0; 10].into()), false);
         let one = m.bytes();
         assert_eq!(one, 3 + 10 + ENTRY_OVERHEAD);
-        m.insert(b"key".to_vec(), Some(vec![0; 4].into()));
+        m.insert(b"key".to_vec(), Some(vec![0; 4].into()), true);
+        assert!(m.is_fresh(b"key"));
         assert_eq!(m.bytes(), 3 + 4 + ENTRY_OVERHEAD);
-        m.insert(b"key".to_vec(), None);
+        m.insert(b"key".to_vec(), None, false);
         assert_eq!(m.bytes(), 3 + ENTRY_OVERHEAD);
-        m.insert(b"other".to_vec(), None);
+        m.insert(b"other".to_vec(), None, false);
         assert_eq!(m.bytes(), 3 + 5 + 2 * ENTRY_OVERHEAD);
         assert_eq!(m.len(), 2);
         m.clear();

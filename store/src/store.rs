@@ -713,6 +713,7 @@ impl Store {
             writer,
             writes: HashMap::with_capacity_and_hasher(writes, Default::default()),
             put_tags: [0; 4],
+            fresh: Default::default(),
             kept: false,
             base,
             new: Vec::new(),
@@ -983,6 +984,8 @@ pub struct Batch<'a> {
     /// The keyspace tags that have had a put staged, one bit each: lets
     /// [`staged_keys`](Batch::staged_keys) answer at once for a keyspace this batch never put to.
     put_tags: [u64; 4],
+    /// The keys put with [`Batch::put_new`].
+    fresh: std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>,
     /// Whether a kept keyspace is written.
     kept: bool,
     /// The log's end when the batch started: the first new block gets this position.
@@ -1101,6 +1104,15 @@ impl Batch<'_> {
             .insert(full_key(ks, key), Some(value.to_vec().into_boxed_slice()));
     }
 
+    /// Stages the write of a key that was never written before and never will be again once
+    /// deleted (its name is unique, as a key holding an op id is): a deletion of it before the
+    /// next checkpoint then leaves nothing behind, without asking the database whether it holds
+    /// the key. Wrong if the key was ever written: use [`put`](Batch::put) then.
+    pub fn put_new(&mut self, ks: Keyspace, key: &[u8], value: &[u8]) {
+        self.put(ks, key, value);
+        self.fresh.insert(full_key(ks, key));
+    }
+
     fn mark(&mut self, ks: Keyspace) {
         if ks.kind == Kind::Kept {
             self.kept = true;
@@ -1184,6 +1196,7 @@ impl Batch<'_> {
             store,
             mut writer,
             writes,
+            fresh,
             kept,
             base,
             new,
@@ -1248,12 +1261,14 @@ impl Batch<'_> {
             let mut mem = write(&inner.mem);
             for (k, v) in writes {
                 if v.is_none() && matches!(mem.get(&k), Some(Some(_))) {
-                    if let Ok(false) = backend.contains(&k) {
+                    let gone = mem.is_fresh(&k) || matches!(backend.contains(&k), Ok(false));
+                    if gone {
                         mem.remove(&k);
                         continue;
                     }
                 }
-                mem.insert(k, v);
+                let new = v.is_some() && fresh.contains(&k);
+                mem.insert(k, v, new);
             }
         }
         {
@@ -1536,6 +1551,32 @@ mod tests {
         b.delete(HEADS, b"a");
         drop(b);
         assert!(store.contains(HEADS, b"a").unwrap());
+    }
+
+    #[test]
+    fn a_fresh_key_deleted_before_a_checkpoint_leaves_nothing() {
+        let (_backend, _log, store) = crashable();
+        let mut b = store.batch();
+        b.put_new(HEADS, b"op1", b"v");
+        b.put(HEADS, b"plain", b"v");
+        b.commit().unwrap();
+        let mut b = store.batch();
+        b.delete(HEADS, b"op1");
+        b.delete(HEADS, b"plain");
+        b.commit().unwrap();
+        // Neither needs a deletion kept: the database never had them.
+        assert!(read(&store.inner.mem).is_empty());
+        // Once checkpointed, a fresh key is in the database like any other.
+        let mut b = store.batch();
+        b.put_new(HEADS, b"op2", b"v");
+        b.commit().unwrap();
+        store.checkpoint_now().unwrap();
+        let mut b = store.batch();
+        b.delete(HEADS, b"op2");
+        b.commit().unwrap();
+        assert_eq!(store.get(HEADS, b"op2").unwrap(), None);
+        store.checkpoint_now().unwrap();
+        assert_eq!(store.get(HEADS, b"op2").unwrap(), None);
     }
 
     #[test]
