@@ -43,6 +43,7 @@ pub(crate) const BLOCK: u8 = 0x04;
 pub(crate) const END: u8 = 0x05;
 pub(crate) const DONE: u8 = 0x06;
 pub(crate) const ERROR: u8 = 0x07;
+pub(crate) const ZBLOCKS: u8 = 0x08;
 
 /// The first message of each side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +151,14 @@ pub enum Frame {
     Done,
     /// The sender gives up.
     Error(String),
+    /// Change blocks through the session's zstd stream (protocol version 2); see
+    /// [`crate::zblocks`].
+    Zblocks {
+        /// The number of bytes `data` inflates to: whole records `length:u32be ++ block`.
+        size: u32,
+        /// The next bytes of the sender's zstd stream, up to a flush.
+        data: Vec<u8>,
+    },
 }
 
 fn cbor<T: Serialize>(v: &T) -> Vec<u8> {
@@ -180,6 +189,12 @@ impl Frame {
             Frame::End => with_header(END, &[]),
             Frame::Done => with_header(DONE, &[]),
             Frame::Error(s) => with_header(ERROR, s.as_bytes()),
+            Frame::Zblocks { size, data } => {
+                let mut payload = Vec::with_capacity(4 + data.len());
+                payload.extend_from_slice(&size.to_be_bytes());
+                payload.extend_from_slice(data);
+                with_header(ZBLOCKS, &payload)
+            }
         }
     }
 
@@ -232,6 +247,24 @@ impl Frame {
             END => Frame::End,
             DONE => Frame::Done,
             ERROR => Frame::Error(String::from_utf8_lossy(payload).chars().take(500).collect()),
+            ZBLOCKS => {
+                let Some((size, data)) = payload.split_first_chunk::<4>() else {
+                    return Err(malformed("ZBLOCKS frame", "no inflated size".into()));
+                };
+                let size = u32::from_be_bytes(*size);
+                if size == 0 {
+                    return Err(malformed("ZBLOCKS frame", "an inflated size of 0".into()));
+                }
+                if size as usize > crate::zblocks::MAX_INFLATED {
+                    return Err(Error::Inflate {
+                        max: crate::zblocks::MAX_INFLATED as u64,
+                    });
+                }
+                Frame::Zblocks {
+                    size,
+                    data: data.to_vec(),
+                }
+            }
             t => return Err(malformed("frame", format!("unknown frame tag 0x{t:02x}"))),
         })
     }

@@ -104,6 +104,7 @@ pub mod server;
 mod session;
 pub mod status;
 pub mod transport;
+pub mod zblocks;
 
 pub use crate::{
     access::Access,
