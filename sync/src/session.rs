@@ -12,8 +12,7 @@ use crate::{
     bloom::Bloom,
     frame::{DocAd, DocRep, DocReq, Frame, Hello, Reply, Request, REFUSED},
     peer::{self, ReplicaId},
-    zblocks::{self, MAX_INFLATED},
-    Error,
+    zblocks, Error,
 };
 
 /// Protocol versions this build speaks. A session uses the highest both sides speak: 2 sends
@@ -121,8 +120,6 @@ struct Outbox {
     compress: bool,
     /// The compressing side of the stream, from the first block on.
     encoder: Option<zblocks::Encoder>,
-    /// A block read but left for the next ZBLOCKS frame, which it would have made too large.
-    carry: Option<Vec<u8>>,
 }
 
 impl Outbox {
@@ -133,25 +130,17 @@ impl Outbox {
     }
 
     /// The next ZBLOCKS frame: blocks from the store into the stream until a chunk is pending
-    /// or the turn's blocks are all in, then a flush.
+    /// or the turn's blocks are all in, then a flush. A frame inflates to less than a chunk
+    /// plus one record, within [`zblocks::MAX_INFLATED`] for any block the store takes (1 MiB
+    /// by default); a store set up for blocks of nearly 8 MiB would send frames the peer
+    /// refuses, as version 1 would send it BLOCK frames over the frame limit.
     fn compressed(&mut self, repo: &Repo, stats: &mut Stats) -> Result<Vec<u8>, Error> {
         let encoder = match &mut self.encoder {
             Some(e) => e,
             None => self.encoder.insert(zblocks::Encoder::new()?),
         };
-        loop {
-            let block = match self.carry.take() {
-                Some(b) => b,
-                None => match self.blocks.pop_front() {
-                    Some(cid) => repo.block(&cid)?,
-                    None => break,
-                },
-            };
-            if encoder.pending() > 0 && encoder.pending() + 4 + block.len() > MAX_INFLATED {
-                self.carry = Some(block);
-                break;
-            }
-            encoder.push(&block)?;
+        while let Some(cid) = self.blocks.pop_front() {
+            encoder.push(&repo.block(&cid)?)?;
             stats.changes_out += 1;
             if encoder.pending() >= zblocks::CHUNK {
                 break;
@@ -165,7 +154,7 @@ impl Outbox {
     fn poll(&mut self, repo: &Repo, stats: &mut Stats) -> Result<Option<Vec<u8>>, Error> {
         let frame = if let Some(f) = self.frames.pop_front() {
             f
-        } else if self.compress && (self.carry.is_some() || !self.blocks.is_empty()) {
+        } else if self.compress && !self.blocks.is_empty() {
             self.compressed(repo, stats)?
         } else if let Some(cid) = self.blocks.pop_front() {
             stats.changes_out += 1;

@@ -10,7 +10,9 @@
 //!   middle, tampering, garbage and stalls;
 //! - [`access`]: what a key may read and push, through the session and over TCP;
 //! - [`live`]: live sync (`weft_sync::live`, and the example that shows it), the sync status,
-//!   arrival delays, and the bytes of a sync with nothing new.
+//!   arrival delays, and the bytes of a sync with nothing new;
+//! - [`versions`]: protocol versions 1 and 2 (compressed blocks) against each other, the bytes
+//!   per change of a clone, and a compressed turn cut off midway.
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
@@ -21,6 +23,7 @@ mod hostile;
 mod live;
 mod noise;
 mod rounds;
+mod versions;
 
 use weft_dag::{Author, Cid, Codec, DocId, Durability, Entry, Identity, Repo, Role};
 use weft_store::Store;
