@@ -6,18 +6,50 @@
 //! tag     = 0x01 HELLO   payload: DAG-CBOR Hello
 //!         | 0x02 REQUEST payload: DAG-CBOR Request   (initiator -> responder)
 //!         | 0x03 REPLY   payload: DAG-CBOR Reply     (responder -> initiator)
-//!         | 0x04 BLOCK   payload: the raw bytes of one change block
-//!         | 0x05 END     payload: empty; ends a turn (a REQUEST or REPLY and its BLOCKs)
+//!         | 0x04 BLOCK   payload: the raw bytes of one change block             (version 1)
+//!         | 0x05 END     payload: empty; ends a turn (a REQUEST or REPLY and its blocks)
 //!         | 0x06 DONE    payload: empty; the initiator ends the session
 //!         | 0x07 ERROR   payload: UTF-8 text; the sender gives up and closes
+//!         | 0x08 ZBLOCKS payload: size:u32be zstd; change blocks, compressed   (version 2)
 //! ```
+//!
+//! A turn is `REQUEST (BLOCK* | ZBLOCKS*) END` from the initiator and `REPLY (BLOCK* | ZBLOCKS*)
+//! END` from the responder: BLOCK frames in a session of protocol version 1, ZBLOCKS frames in
+//! one of version 2 (the highest version both HELLOs list); the other kind is a protocol
+//! violation. A REPLY's `n_blocks` counts blocks, whichever frames carry them.
 //!
 //! An ERROR whose text starts with [`REFUSED`] (`"access refused: "`) is a refusal: the responder
 //! does not serve this peer's key (nothing readable, or a push where it may not write). The
 //! initiator reports it as [`Error::Refused`], not as a protocol failure.
 //!
 //! A BLOCK carries no CID: the receiver computes it from the bytes, so a block cannot arrive
-//! under a wrong name, and the wire spends 5 bytes per change on framing instead of 41.
+//! under a wrong name, and the wire spends 5 bytes per change on framing instead of 41. Nor do
+//! the records of a ZBLOCKS frame.
+//!
+//! # ZBLOCKS (protocol version 2)
+//!
+//! ```text
+//! payload  = size:u32be zstd             (1 <= size <= MAX_FRAME)
+//! zstd     = the next bytes of the sender's zstd stream (RFC 8878) for this session and this
+//!            direction, up to a flush: with every earlier ZBLOCKS frame of the direction, they
+//!            inflate to everything sent so far
+//! inflated = record+                     (exactly `size` bytes: the frame ends on a record)
+//! record   = length:u32be block          (1 <= length; the block's raw bytes, as in BLOCK)
+//! ```
+//!
+//! The stream is one zstd frame that the sender's first ZBLOCKS frame of the session starts
+//! (magic `28 b5 2f fd`) and that is never ended: a frame header without content size, checksum
+//! or dictionary, then zstd blocks; each flush ends a zstd block, so every ZBLOCKS frame ends on
+//! a zstd block boundary and later blocks may refer to anything within the window before them,
+//! in this frame or an earlier one. This build sends a window of 2 MiB (window descriptor `58`)
+//! at level 2, closes a ZBLOCKS frame once 256 KiB of records are in it, and flushes the rest
+//! before END. A receiver accepts any valid stream within its bounds (raw, RLE or compressed
+//! blocks, further zstd frames, skippable frames), windows up to 8 MiB
+//! ([`crate::zblocks::MAX_WINDOW_LOG`]); a frame that does not inflate to exactly `size`
+//! bytes of whole records is an error: more is a decompression bomb ([`Error::Inflate`]), less,
+//! a length that does not fit what is left, or bytes that are not zstd are
+//! [`Error::Malformed`]. `frame::tests::zblocks_frames_golden_stream` walks through the bytes of
+//! a first and a second frame.
 
 use std::io::{self, Read};
 
