@@ -318,3 +318,91 @@ impl Decoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Blocks through an encoder, one frame per group: `(size, zstd bytes)` per frame.
+    fn frames(groups: &[Vec<Vec<u8>>]) -> Vec<(u32, Vec<u8>)> {
+        let mut e = Encoder::new().unwrap();
+        groups
+            .iter()
+            .filter_map(|blocks| {
+                for b in blocks {
+                    e.push(b).unwrap();
+                }
+                let f = e.frame().unwrap()?;
+                let size = u32::from_be_bytes([f[5], f[6], f[7], f[8]]);
+                Some((size, f[HEADER..].to_vec()))
+            })
+            .collect()
+    }
+
+    fn block() -> impl Strategy<Value = Vec<u8>> {
+        // Short, repetitive blocks (so that the stream has matches to damage) and a few long.
+        prop_oneof![
+            prop::collection::vec(prop::sample::select(b"weft ".to_vec()), 1..200),
+            prop::collection::vec(any::<u8>(), 1..3000),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever a sender pushes, frame by frame, comes out the same, in order.
+        #[test]
+        fn blocks_round_trip(groups in prop::collection::vec(prop::collection::vec(block(), 1..20), 1..5)) {
+            let mut d = Decoder::new().unwrap();
+            let mut got = Vec::new();
+            for (size, data) in frames(&groups) {
+                d.decode(size, &data, &mut |b| { got.push(b); Ok(()) }).unwrap();
+            }
+            prop_assert_eq!(got, groups.concat());
+        }
+
+        /// A damaged stream (a byte changed, the data cut, a size changed) never panics; what
+        /// comes out are non-empty blocks that fit the declared size, and a frame that decodes
+        /// fills it exactly.
+        #[test]
+        fn damaged_streams_fail_cleanly(
+            groups in prop::collection::vec(prop::collection::vec(block(), 1..10), 1..4),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+            cut in any::<prop::sample::Index>(),
+            delta in -3i64..3,
+            which in 0u8..3,
+        ) {
+            let mut frames = frames(&groups);
+            let last = frames.len() - 1;
+            let (size, data) = &mut frames[last];
+            match which {
+                0 => { let i = at.index(data.len()); data[i] ^= byte.max(1); }
+                1 => { let n = cut.index(data.len()); data.truncate(n); }
+                _ => *size = (i64::from(*size) + delta).clamp(1, MAX_INFLATED as i64) as u32,
+            }
+            let mut d = Decoder::new().unwrap();
+            for (k, (size, data)) in frames.iter().enumerate() {
+                let mut filled = 0u64;
+                let result = d.decode(*size, data, &mut |b| {
+                    assert!(!b.is_empty());
+                    filled += 4 + b.len() as u64;
+                    assert!(filled <= u64::from(*size));
+                    Ok(())
+                });
+                match result {
+                    Ok(()) => prop_assert_eq!(filled, u64::from(*size)),
+                    Err(e) => {
+                        prop_assert_eq!(k, last, "an undamaged frame failed: {:?}", e);
+                        prop_assert!(
+                            matches!(e, Error::Malformed { .. } | Error::Inflate { .. }),
+                            "{:?}", e
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
