@@ -505,9 +505,9 @@ impl<'r> Initiator<'r> {
         })
     }
 
-    /// Speaks only the versions of [`VERSIONS`] up to `max`, as a build that knows no later
-    /// one would: for talking to such a build's peers as it would (tests, measurements). With
-    /// `max` 0 it speaks none, and every session fails with [`Error::Version`].
+    /// Speaks only the versions of [`VERSIONS`] up to `max`, as an older build does (to test
+    /// or measure against one). With `max` 0 it speaks none, and the session fails with
+    /// [`Error::Version`].
     pub fn max_version(mut self, max: u32) -> Self {
         self.versions = versions_up_to(max);
         self

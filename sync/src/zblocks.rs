@@ -69,6 +69,11 @@ fn malformed(reason: String) -> Error {
     }
 }
 
+/// Room made in the output for each call to zstd. zstd keeps what does not fit for the next
+/// call, so a little is enough: a frame of a few blocks (most of them, in the lab) does not
+/// take a buffer of zstd's block size (128 KiB), and a large one grows as a `Vec` does.
+const OUT_STEP: usize = 4 << 10;
+
 /// Makes room for at least `n` more bytes.
 fn room(buf: &mut Vec<u8>, n: usize) {
     if buf.capacity() - buf.len() < n {
@@ -136,7 +141,7 @@ impl Encoder {
     fn feed(&mut self, data: &[u8]) -> Result<(), Error> {
         let mut input = InBuffer::around(data);
         while input.pos() < data.len() {
-            room(&mut self.out, CCtx::out_size());
+            room(&mut self.out, OUT_STEP);
             let pos = self.out.len();
             let mut out = OutBuffer::around_pos(&mut self.out, pos);
             self.cctx
@@ -153,7 +158,7 @@ impl Encoder {
             return Ok(None);
         }
         loop {
-            room(&mut self.out, CCtx::out_size());
+            room(&mut self.out, OUT_STEP);
             let pos = self.out.len();
             let mut out = OutBuffer::around_pos(&mut self.out, pos);
             if self.cctx.flush_stream(&mut out).map_err(compression)? == 0 {
