@@ -109,6 +109,7 @@ fn sync_code(e: &weft_sync::Error) -> Option<u8> {
             code::NETWORK
         }
         S::FrameTooLarge { .. }
+        | S::Inflate { .. }
         | S::Malformed { .. }
         | S::Protocol(_)
         | S::Version { .. }

@@ -160,43 +160,47 @@ fn main() {
     write(&cd, "cid-text", cid.to_string().as_bytes());
 
     // ----- frame: byte 0 picks the fuzzed side and direction (see fuzz_targets/frame.rs), the
-    // rest is what that side received in a real session against the base repo.
+    // rest is what that side received in a real session against the base repo: under protocol
+    // version 1 (`responder-0`, ...: raw BLOCK frames) and version 2 (`v2-responder-0`, ...:
+    // ZBLOCKS frames).
     let fr = seeds.join("frame");
-    for (i, direction) in [Direction::Pull, Direction::Push, Direction::Both]
-        .into_iter()
-        .enumerate()
-    {
-        // The fuzzed side answers: record what the peer's initiator sent it.
-        let fuzzed = weft_fuzz::base_repo();
-        let mut responder = Tap {
-            inner: Responder::new(&fuzzed).unwrap(),
-            got: vec![0],
-        };
-        pump(
-            &mut Initiator::new(&peer, opts(direction)).unwrap(),
-            &mut responder,
-            None,
-        )
-        .unwrap();
-        write(&fr, &format!("responder-{i}"), &responder.got);
+    for (version, prefix) in [(1, ""), (2, "v2-")] {
+        for (i, direction) in [Direction::Pull, Direction::Push, Direction::Both]
+            .into_iter()
+            .enumerate()
+        {
+            // The fuzzed side answers: record what the peer's initiator sent it.
+            let fuzzed = weft_fuzz::base_repo();
+            let mut responder = Tap {
+                inner: Responder::new(&fuzzed).unwrap(),
+                got: vec![0],
+            };
+            let mut other = Initiator::new(&peer, opts(direction))
+                .unwrap()
+                .max_version(version);
+            pump(&mut other, &mut responder, None).unwrap();
+            write(&fr, &format!("{prefix}responder-{i}"), &responder.got);
 
-        // The fuzzed side initiates: record what the peer's responder sent it.
-        let fuzzed = weft_fuzz::base_repo();
-        let mut initiator = Tap {
-            inner: Initiator::new(&fuzzed, opts(direction)).unwrap(),
-            got: vec![1 | (i as u8) << 1],
+            // The fuzzed side initiates: record what the peer's responder sent it.
+            let fuzzed = weft_fuzz::base_repo();
+            let mut initiator = Tap {
+                inner: Initiator::new(&fuzzed, opts(direction)).unwrap(),
+                got: vec![1 | (i as u8) << 1],
+            };
+            let mut other = Responder::new(&peer).unwrap().max_version(version);
+            pump(&mut initiator, &mut other, None).unwrap();
+            write(&fr, &format!("{prefix}initiator-{i}"), &initiator.got);
+        }
+        // A clone into an empty repo.
+        let fresh = weft_fuzz::empty_repo();
+        let mut clone = Tap {
+            inner: Initiator::new(&fresh, opts(Direction::Pull)).unwrap(),
+            got: vec![1 | 8],
         };
-        pump(&mut initiator, &mut Responder::new(&peer).unwrap(), None).unwrap();
-        write(&fr, &format!("initiator-{i}"), &initiator.got);
+        let mut other = Responder::new(&peer).unwrap().max_version(version);
+        pump(&mut clone, &mut other, None).unwrap();
+        write(&fr, &format!("{prefix}initiator-clone"), &clone.got);
     }
-    // A clone into an empty repo.
-    let fresh = weft_fuzz::empty_repo();
-    let mut clone = Tap {
-        inner: Initiator::new(&fresh, opts(Direction::Pull)).unwrap(),
-        got: vec![1 | 8],
-    };
-    pump(&mut clone, &mut Responder::new(&peer).unwrap(), None).unwrap();
-    write(&fr, "initiator-clone", &clone.got);
 
     // ----- value_parser: command-line values of every kind.
     let vp = seeds.join("value_parser");

@@ -52,6 +52,23 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// Compressed blocks (a ZBLOCKS frame, protocol version 2) that inflate past the size their
+    /// frame declares or past the limit of a frame: a decompression bomb. Nothing beyond `max`
+    /// bytes (and one more, to find out) is inflated.
+    #[error(
+        "the peer sent compressed blocks that inflate past {max} bytes (a decompression bomb)"
+    )]
+    Inflate {
+        /// The most the frame could inflate to: its declared size, or the limit.
+        max: u64,
+    },
+    /// Compressing our own blocks failed (zstd could not allocate its context, or a block too
+    /// large to frame).
+    #[error("compressing the blocks to send failed: {reason}")]
+    Compression {
+        /// zstd's words.
+        reason: String,
+    },
     /// A valid frame at a point where the protocol does not allow it, or a message that breaks a
     /// rule of the protocol.
     #[error("protocol violation by the peer: {0}")]
@@ -155,6 +172,7 @@ impl Error {
         use weft_dag::Error as D;
         match self {
             Error::FrameTooLarge { .. }
+            | Error::Inflate { .. }
             | Error::Malformed { .. }
             | Error::Protocol(_)
             | Error::NoProgress { .. }

@@ -65,6 +65,7 @@ pub fn run(
     let result = (|| {
         let mut buf = Vec::new();
         let mut n = 0u64;
+        let mut reported = 0u64;
         loop {
             while let Some(frame) = endpoint.poll_transmit()? {
                 writer
@@ -82,8 +83,11 @@ pub fn run(
                 Ok(false) => return endpoint.handle_eof(),
                 Err(e) => return Err(link_error(peer, e, timeout_secs)),
             }
+            // Every 256 frames, or 256 changes (a ZBLOCKS frame carries hundreds).
             n += 1;
-            if n.is_multiple_of(256) {
+            let changes = endpoint.stats().changes_in;
+            if n.is_multiple_of(256) || changes >= reported + 256 {
+                reported = changes;
                 progress(endpoint);
             }
         }

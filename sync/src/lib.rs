@@ -22,14 +22,15 @@
 //!
 //! Non-goals: partial replication inside a document.
 //!
-//! # Protocol (version 1)
+//! # Protocol (versions 1 and 2)
 //! Frames are length-prefixed; see [`frame`] for the byte format. A session is:
 //!
 //! 1. **Greeting.** Both sides send HELLO at once: protocol versions and a random replica id.
 //!    The responder's HELLO also lists every document it serves with its name and heads.
-//! 2. **Turns.** The initiator sends a REQUEST, then the BLOCKs it pushes, then END. The
-//!    responder applies the blocks, answers with a REPLY, the BLOCKs the initiator lacks, then
-//!    END. One request and its reply is one round trip.
+//! 2. **Turns.** The initiator sends a REQUEST, then the blocks it pushes, then END. The
+//!    responder applies the blocks, answers with a REPLY, the blocks the initiator lacks, then
+//!    END. One request and its reply is one round trip. Blocks travel one per BLOCK frame in
+//!    version 1, through a compressed stream in ZBLOCKS frames in version 2 (below).
 //! 3. **End.** When every document is in sync the initiator sends DONE. Either side may send
 //!    ERROR (a reason) and close.
 //!
@@ -57,6 +58,47 @@
 //! `log n` rounds where this needs two, and the DAG structure (heads, heights, downward-closed
 //! sets) gives the exact difference whenever one side has the other's heads. See
 //! ARCHITECTURE.md for the comparison and the measured figures.
+//!
+//! # Versions
+//! Each HELLO lists the versions its sender speaks, ascending ([`VERSIONS`]: `[1, 2]` in this
+//! build). A session uses the highest version both list; each side knows it once it has read
+//! the other's HELLO, which is before either sends a block (the initiator's first turn follows
+//! the responder's HELLO, the responder's turns follow requests). A peer that lists none in
+//! common is refused ([`Error::Version`]). So a build that speaks `[1, 2]` uses 2 with a peer
+//! that speaks 2, and 1 with one that speaks only 1, either side.
+//!
+//! **Version 2** differs from version 1 in two things and nothing else (turns, messages,
+//! summaries, access rules, limits and errors are the same):
+//!
+//! - **Compressed blocks.** The change blocks one side sends in a session go through one zstd
+//!   stream (RFC 8878), for the whole session in that direction, and travel in ZBLOCKS frames
+//!   in place of BLOCK frames. The stream is flushed at the end of each ZBLOCKS frame, and the
+//!   sender closes a frame after 256 KiB of blocks and at the end of each turn, before END, so
+//!   the peer can decode everything it has been sent. Later blocks refer back to earlier ones
+//!   across frames and turns, within the sender's window (2 MiB; a receiver accepts windows up
+//!   to 8 MiB and refuses larger ones). A frame declares how many bytes it inflates to (at most
+//!   8 MiB): a frame that inflates to more is a decompression bomb ([`Error::Inflate`], found
+//!   one byte past the declared size; nothing beyond that is inflated), one that inflates to
+//!   less or is not zstd is malformed. Each block reaches the import as soon as it is whole,
+//!   so a clone still streams and a session cut off keeps what it verified. A clone of
+//!   single-op changes costs about 110 bytes per change instead of 334 (the 64-byte signature
+//!   and the 32-byte digest of the parent are what does not compress). See [`zblocks`] and
+//!   the byte layout in [`frame`].
+//! - **Signature rule.** A version-2 replica checks change signatures under ZIP-215 (the
+//!   ed25519 validity rule of Zcash's ZIP 215: `S` must be canonical, any encoding of `A` and
+//!   `R` that decodes is taken, small-order points included, and the equation is the
+//!   cofactored one), where version 1 checks them with ed25519-dalek's `verify_strict`, which
+//!   also refuses small-order keys and `R` and uses the cofactorless equation. Every signature
+//!   `verify_strict` accepts, ZIP-215 accepts too, and the two agree on every signature an
+//!   honest signer produces; they differ only on signatures crafted on those edge cases, which
+//!   ZIP-215 accepts and `verify_strict` refuses. A version-1
+//!   peer is still served and still served from, over version-1 frames: everything it sends is
+//!   checked as any change is, and if a version-2 replica holds a change whose signature only
+//!   ZIP-215 accepts and serves it to a version-1 peer, that peer refuses it with a bad
+//!   signature error naming the change ([`weft_dag::Error::Verify`]), keeping what it verified
+//!   before, as it would any bad block. So replicas of the two versions may disagree only about
+//!   changes a hostile signer made on the edge cases (and what is built on them), which
+//!   version-1 replicas refuse; honest histories sync between them unchanged.
 //!
 //! # Example
 //! Two replicas in memory, each with a concurrent edit, converge:
@@ -105,6 +147,7 @@ pub mod server;
 mod session;
 pub mod status;
 pub mod transport;
+pub mod zblocks;
 
 pub use crate::{
     access::Access,

@@ -12,11 +12,13 @@ use crate::{
     bloom::Bloom,
     frame::{DocAd, DocRep, DocReq, Frame, Hello, Reply, Request, REFUSED},
     peer::{self, ReplicaId},
-    Error,
+    zblocks, Error,
 };
 
-/// Protocol versions this build speaks.
-pub const VERSIONS: &[u32] = &[1];
+/// Protocol versions this build speaks. A session uses the highest both sides speak: 2 sends
+/// change blocks through a zstd stream (ZBLOCKS frames), 1 one raw block per BLOCK frame; the
+/// rest of the protocol is the same (see the [crate docs](crate)).
+pub const VERSIONS: &[u32] = &[1, 2];
 
 /// Rounds after which an initiator gives up on a peer that keeps withholding changes. Honest
 /// peers need 1 or 2, and one more per (rare) Bloom false positive.
@@ -98,15 +100,26 @@ pub trait Endpoint {
     fn expected_in(&self) -> u64 {
         0
     }
+    /// The protocol version of the session, once both greetings are in.
+    fn version(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Frames waiting to go out: control frames first, then blocks read from the store one at a
 /// time (so a clone streams instead of being built in memory), then the END of the turn.
+///
+/// Under protocol version 2 (`compress`) the blocks go through the session's zstd stream: a
+/// ZBLOCKS frame whenever [`zblocks::CHUNK`] bytes are pending, and one with the rest before
+/// END, so the peer can decode everything of the turn.
 #[derive(Debug, Default)]
 struct Outbox {
     frames: VecDeque<Vec<u8>>,
     blocks: VecDeque<Cid>,
     end: bool,
+    compress: bool,
+    /// The compressing side of the stream, from the first block on.
+    encoder: Option<zblocks::Encoder>,
 }
 
 impl Outbox {
@@ -116,9 +129,33 @@ impl Outbox {
         self.end = true;
     }
 
+    /// The next ZBLOCKS frame: blocks from the store into the stream until a chunk is pending
+    /// or the turn's blocks are all in, then a flush. A frame inflates to less than a chunk
+    /// plus one record, within [`zblocks::MAX_INFLATED`] for any block the store takes (1 MiB
+    /// by default); a store set up for blocks of nearly 8 MiB would send frames the peer
+    /// refuses, as version 1 would send it BLOCK frames over the frame limit.
+    fn compressed(&mut self, repo: &Repo, stats: &mut Stats) -> Result<Vec<u8>, Error> {
+        let encoder = match &mut self.encoder {
+            Some(e) => e,
+            None => self.encoder.insert(zblocks::Encoder::new()?),
+        };
+        while let Some(cid) = self.blocks.pop_front() {
+            encoder.push(&repo.block(&cid)?)?;
+            stats.changes_out += 1;
+            if encoder.pending() >= zblocks::CHUNK {
+                break;
+            }
+        }
+        encoder.frame()?.ok_or_else(|| Error::Compression {
+            reason: "a frame with no block".into(),
+        })
+    }
+
     fn poll(&mut self, repo: &Repo, stats: &mut Stats) -> Result<Option<Vec<u8>>, Error> {
         let frame = if let Some(f) = self.frames.pop_front() {
             f
+        } else if self.compress && !self.blocks.is_empty() {
+            self.compressed(repo, stats)?
         } else if let Some(cid) = self.blocks.pop_front() {
             stats.changes_out += 1;
             Frame::Block(repo.block(&cid)?).encode()
@@ -164,7 +201,8 @@ fn import_from<'r>(repo: &'r Repo, source: &str) -> Import<'r> {
     import
 }
 
-/// The greeting; the responder's lists `advertise`, the documents the peer may read.
+/// The greeting (its versions are filled in when it is sent); the responder's lists
+/// `advertise`, the documents the peer may read.
 fn hello(repo: &Repo, me: ReplicaId, advertise: Option<&[DocId]>) -> Result<Hello, Error> {
     let docs = if let Some(docs) = advertise {
         let names: HashMap<DocId, String> = repo.docs()?.into_iter().map(|(n, d)| (d, n)).collect();
@@ -187,18 +225,52 @@ fn hello(repo: &Repo, me: ReplicaId, advertise: Option<&[DocId]>) -> Result<Hell
     })
 }
 
-/// Checks the peer's hello; returns its replica id.
-fn negotiate(h: &Hello) -> Result<ReplicaId, Error> {
-    if !h.versions.iter().any(|v| VERSIONS.contains(v)) {
+/// The greeting as it goes out, speaking `versions`.
+fn greet(greeting: &mut Option<Hello>, versions: &[u32], stats: &mut Stats) -> Option<Vec<u8>> {
+    let mut hello = greeting.take()?;
+    hello.versions = versions.to_vec();
+    let frame = Frame::Hello(hello).encode();
+    stats.bytes_out += frame.len() as u64;
+    Some(frame)
+}
+
+/// The versions of [`VERSIONS`] up to `max`.
+fn versions_up_to(max: u32) -> Vec<u32> {
+    VERSIONS.iter().copied().filter(|v| *v <= max).collect()
+}
+
+/// Checks the peer's hello against the versions we speak; returns its replica id and the
+/// session's version, the highest both speak.
+fn negotiate(h: &Hello, ours: &[u32]) -> Result<(ReplicaId, u32), Error> {
+    let Some(version) = ours
+        .iter()
+        .copied()
+        .filter(|v| h.versions.contains(v))
+        .max()
+    else {
         return Err(Error::Version {
-            ours: VERSIONS.to_vec(),
+            ours: ours.to_vec(),
             theirs: h.versions.clone(),
         });
-    }
-    h.replica
+    };
+    let replica = h
+        .replica
         .as_slice()
         .try_into()
-        .map_err(|_| Error::Protocol("a replica id must be 16 bytes".into()))
+        .map_err(|_| Error::Protocol("a replica id must be 16 bytes".into()))?;
+    Ok((replica, version))
+}
+
+/// A block frame that does not belong to the session's version.
+fn wrong_version(frame: &Frame, version: Option<u32>) -> Error {
+    let what = match frame {
+        Frame::Zblocks { .. } => "a ZBLOCKS frame",
+        _ => "a BLOCK frame",
+    };
+    match version {
+        Some(v) => Error::Protocol(format!("{what} in a session of protocol version {v}")),
+        None => Error::Protocol(format!("{what} before the greeting")),
+    }
 }
 
 fn unexpected(frame: &Frame, state: &str) -> Error {
@@ -210,6 +282,7 @@ fn unexpected(frame: &Frame, state: &str) -> Error {
         Frame::End => "END",
         Frame::Done => "DONE",
         Frame::Error(_) => "ERROR",
+        Frame::Zblocks { .. } => "ZBLOCKS",
     };
     Error::Protocol(format!("unexpected {what} frame while {state}"))
 }
@@ -370,6 +443,14 @@ pub struct Initiator<'r> {
     /// Who the peer is, for the arrival records of what it sends.
     source: String,
     salts: Salts,
+    /// Our HELLO until it is sent.
+    greeting: Option<Hello>,
+    /// The protocol versions we speak.
+    versions: Vec<u32>,
+    /// The session's version, once the responder's HELLO is in.
+    version: Option<u32>,
+    /// The inflating side of the responder's block stream (version 2), from its first ZBLOCKS.
+    decoder: Option<zblocks::Decoder>,
 }
 
 /// What an initiator knows of one document at the end of a session (see
@@ -388,15 +469,12 @@ impl<'r> Initiator<'r> {
     /// Starts a session; the first frame (HELLO) is ready at once.
     pub fn new(repo: &'r Repo, opts: SyncOptions) -> Result<Initiator<'r>, Error> {
         let me = peer::replica_id(repo)?;
-        let mut out = Outbox::default();
-        out.frames
-            .push_back(Frame::Hello(hello(repo, me, None)?).encode());
         Ok(Initiator {
             repo,
             opts,
             peer: None,
             state: IState::AwaitHello,
-            out,
+            out: Outbox::default(),
             docs: Vec::new(),
             asked: Vec::new(),
             known: CidSet::default(),
@@ -409,7 +487,19 @@ impl<'r> Initiator<'r> {
             only_announced: false,
             source: String::new(),
             salts: Salts::default(),
+            greeting: Some(hello(repo, me, None)?),
+            versions: VERSIONS.to_vec(),
+            version: None,
+            decoder: None,
         })
+    }
+
+    /// Speaks only the versions of [`VERSIONS`] up to `max`, as an older build does (to test
+    /// or measure against one). With `max` 0 it speaks none, and the session fails with
+    /// [`Error::Version`].
+    pub fn max_version(mut self, max: u32) -> Self {
+        self.versions = versions_up_to(max);
+        self
     }
 
     /// Names the peer in the arrival record of every change it sends (see
@@ -689,6 +779,19 @@ impl<'r> Initiator<'r> {
         Ok(())
     }
 
+    /// One change block of the responder's turn.
+    fn on_block(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
+        self.stats.changes_in += 1;
+        let (cid, new) = self.import().push(bytes)?;
+        if new {
+            self.progress = true;
+        } else {
+            self.stats.redundant_in += 1;
+        }
+        self.known.insert(cid);
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<(), Error> {
         self.state = IState::Done;
         self.out.frames.push_back(Frame::Done.encode());
@@ -729,6 +832,9 @@ fn name_if_free(repo: &Repo, name: &str, doc: DocId) -> Result<(), Error> {
 
 impl Endpoint for Initiator<'_> {
     fn poll_transmit(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(f) = greet(&mut self.greeting, &self.versions, &mut self.stats) {
+            return Ok(Some(f));
+        }
         self.out.poll(self.repo, &mut self.stats)
     }
 
@@ -743,7 +849,10 @@ impl Endpoint for Initiator<'_> {
         }
         match (&self.state, frame) {
             (IState::AwaitHello, Frame::Hello(h)) => {
-                self.peer = Some(negotiate(&h)?);
+                let (peer, version) = negotiate(&h, &self.versions)?;
+                self.peer = Some(peer);
+                self.version = Some(version);
+                self.out.compress = version >= 2;
                 let ads = h.docs.ok_or_else(|| {
                     Error::Protocol("the responder's HELLO lists no documents".into())
                 })?;
@@ -751,16 +860,20 @@ impl Endpoint for Initiator<'_> {
                 self.next_turn()
             }
             (IState::AwaitReply, Frame::Reply(r)) => self.on_reply(r),
-            (IState::InReply, Frame::Block(bytes)) => {
-                self.stats.changes_in += 1;
-                let (cid, new) = self.import().push(bytes)?;
-                if new {
-                    self.progress = true;
-                } else {
-                    self.stats.redundant_in += 1;
-                }
-                self.known.insert(cid);
-                Ok(())
+            (IState::InReply, Frame::Block(bytes)) if self.version == Some(1) => {
+                self.on_block(bytes)
+            }
+            (IState::InReply, Frame::Zblocks { size, data }) if self.version >= Some(2) => {
+                let mut decoder = match self.decoder.take() {
+                    Some(d) => d,
+                    None => zblocks::Decoder::new()?,
+                };
+                let result = decoder.decode(size, &data, &mut |block| self.on_block(block));
+                self.decoder = Some(decoder);
+                result
+            }
+            (IState::InReply, frame @ (Frame::Block(_) | Frame::Zblocks { .. })) => {
+                Err(wrong_version(&frame, self.version))
             }
             (IState::InReply, Frame::End) => {
                 self.import().commit()?;
@@ -795,6 +908,10 @@ impl Endpoint for Initiator<'_> {
 
     fn expected_in(&self) -> u64 {
         self.expected_in
+    }
+
+    fn version(&self) -> Option<u32> {
+        self.version
     }
 }
 
@@ -845,6 +962,14 @@ pub struct Responder<'r> {
     /// Who the peer is, for the arrival records of what it pushes.
     source: String,
     salts: Salts,
+    /// Our HELLO until it is sent (none for a peer refused at once).
+    greeting: Option<Hello>,
+    /// The protocol versions we speak.
+    versions: Vec<u32>,
+    /// The session's version, once the initiator's HELLO is in.
+    version: Option<u32>,
+    /// The inflating side of the initiator's block stream (version 2), from its first ZBLOCKS.
+    decoder: Option<zblocks::Decoder>,
 }
 
 impl<'r> Responder<'r> {
@@ -877,6 +1002,10 @@ impl<'r> Responder<'r> {
             drained: 0,
             source: String::new(),
             salts: Salts::default(),
+            greeting: None,
+            versions: VERSIONS.to_vec(),
+            version: None,
+            decoder: None,
         };
         let mut readable = Vec::new();
         for doc in repo.doc_ids()? {
@@ -889,9 +1018,14 @@ impl<'r> Responder<'r> {
             responder.refuse(reason);
             return Ok(responder);
         }
-        let greeting = Frame::Hello(hello(repo, me, Some(&readable))?).encode();
-        responder.out.frames.push_back(greeting);
+        responder.greeting = Some(hello(repo, me, Some(&readable))?);
         Ok(responder)
+    }
+
+    /// Speaks only the versions of [`VERSIONS`] up to `max` (see [`Initiator::max_version`]).
+    pub fn max_version(mut self, max: u32) -> Self {
+        self.versions = versions_up_to(max);
+        self
     }
 
     /// Names the peer in the arrival record of every change it pushes.
@@ -935,6 +1069,7 @@ impl<'r> Responder<'r> {
     fn refuse(&mut self, reason: String) {
         // The reason names the key; the caller's span names the peer.
         tracing::warn!("{reason}");
+        self.greeting = None;
         self.out = Outbox::default();
         self.out
             .frames
@@ -1101,6 +1236,25 @@ impl<'r> Responder<'r> {
         Ok(())
     }
 
+    /// One change block of the initiator's turn; dropped once the peer is refused (the rest
+    /// of a ZBLOCKS frame after a refused block).
+    fn on_block(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
+        if let RState::Refusing = self.state {
+            return Ok(());
+        }
+        if let Some(reason) = self.check_block(&bytes)? {
+            self.refuse(reason);
+            return Ok(());
+        }
+        self.stats.changes_in += 1;
+        let (_, new) = self.import().push(bytes)?;
+        if !new {
+            self.stats.redundant_in += 1;
+            self.turn_redundant += 1;
+        }
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<(), Error> {
         self.state = RState::Done;
         let peer = self.peer.unwrap_or_default();
@@ -1116,6 +1270,9 @@ impl<'r> Responder<'r> {
 
 impl Endpoint for Responder<'_> {
     fn poll_transmit(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(f) = greet(&mut self.greeting, &self.versions, &mut self.stats) {
+            return Ok(Some(f));
+        }
         self.out.poll(self.repo, &mut self.stats)
     }
 
@@ -1139,7 +1296,10 @@ impl Endpoint for Responder<'_> {
         }
         match (&mut self.state, frame) {
             (RState::AwaitHello, Frame::Hello(h)) => {
-                self.peer = Some(negotiate(&h)?);
+                let (peer, version) = negotiate(&h, &self.versions)?;
+                self.peer = Some(peer);
+                self.version = Some(version);
+                self.out.compress = version >= 2;
                 self.state = RState::AwaitRequest;
                 Ok(())
             }
@@ -1153,18 +1313,20 @@ impl Endpoint for Responder<'_> {
                 Ok(())
             }
             (RState::AwaitRequest, Frame::Done) => self.finish(),
-            (RState::InRequest(_), Frame::Block(bytes)) => {
-                if let Some(reason) = self.check_block(&bytes)? {
-                    self.refuse(reason);
-                    return Ok(());
-                }
-                self.stats.changes_in += 1;
-                let (_, new) = self.import().push(bytes)?;
-                if !new {
-                    self.stats.redundant_in += 1;
-                    self.turn_redundant += 1;
-                }
-                Ok(())
+            (RState::InRequest(_), Frame::Block(bytes)) if self.version == Some(1) => {
+                self.on_block(bytes)
+            }
+            (RState::InRequest(_), Frame::Zblocks { size, data }) if self.version >= Some(2) => {
+                let mut decoder = match self.decoder.take() {
+                    Some(d) => d,
+                    None => zblocks::Decoder::new()?,
+                };
+                let result = decoder.decode(size, &data, &mut |block| self.on_block(block));
+                self.decoder = Some(decoder);
+                result
+            }
+            (RState::InRequest(_), frame @ (Frame::Block(_) | Frame::Zblocks { .. })) => {
+                Err(wrong_version(&frame, self.version))
             }
             (RState::InRequest(_), Frame::End) => {
                 self.import().commit()?;
@@ -1230,6 +1392,10 @@ impl Endpoint for Responder<'_> {
 
     fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn version(&self) -> Option<u32> {
+        self.version
     }
 }
 

@@ -346,7 +346,7 @@ fn fsck_ok() {
     assert_eq!(human, "checked 6 blocks, 6 changes, 2 documents: ok\n");
     assert_eq!(
         dir.json(&["fsck", "--json"]),
-        json!({"ok": true, "n_blocks": 6, "n_changes": 6, "n_docs": 2, "problems": []})
+        json!({"ok": true, "n_blocks": 6, "n_changes": 6, "n_docs": 2, "repaired": [], "problems": []})
     );
     assert_eq!(dir.ok(&["-q", "fsck"]), "");
 }

@@ -7,15 +7,20 @@ use std::io::Cursor;
 use weft_dag::{change::DecodeError, change::VerifyError, Cid, Codec, DocId, Repo};
 use weft_sync::{
     frame::{DocAd, DocRep, Frame, Hello, Reply, Request, MAX_FRAME},
-    run, Direction, Endpoint, Error, Initiator, Responder, MAX_ROUNDS,
+    run, zblocks, Direction, Endpoint, Error, Initiator, Responder, MAX_ROUNDS,
 };
 
 use crate::{assert_fsck, edit, empty, opts, writer_clone};
 
 /// A peer's HELLO: version 1, some replica id, and the documents (a responder's) or none.
 fn hello(docs: Option<Vec<DocAd>>) -> Frame {
+    hello_v(&[1], docs)
+}
+
+/// A peer's HELLO speaking `versions`.
+fn hello_v(versions: &[u32], docs: Option<Vec<DocAd>>) -> Frame {
     Frame::Hello(Hello {
-        versions: vec![1],
+        versions: versions.to_vec(),
         replica: vec![7; 16],
         docs,
     })
@@ -513,4 +518,342 @@ fn a_reply_about_the_wrong_documents_is_a_protocol_violation() {
         assert!(matches!(e, Error::Protocol(_)), "{e:?}");
     }
     assert_fsck(&victim);
+}
+
+// --- Protocol version 2: compressed blocks ----------------------------------------------------
+
+/// ZBLOCKS frames carrying `groups` of blocks, one frame per group, through one stream (as an
+/// honest sender makes them).
+fn zblocks_frames(groups: &[&[Vec<u8>]]) -> Vec<Frame> {
+    let mut stream = zblocks::Encoder::new().unwrap();
+    groups
+        .iter()
+        .map(|blocks| {
+            for b in *blocks {
+                stream.push(b).unwrap();
+            }
+            let f = stream.frame().unwrap().unwrap();
+            Frame::decode(&f[4..]).unwrap()
+        })
+        .collect()
+}
+
+/// The start of a zstd stream (2 MiB window) whose first block holds `content` as it is: the
+/// inflated bytes of a frame, chosen byte by byte.
+fn raw_zstd(content: &[u8]) -> Vec<u8> {
+    assert!(content.len() < 128 << 10);
+    let mut data = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58];
+    data.extend_from_slice(&((content.len() as u32) << 3).to_le_bytes()[..3]);
+    data.extend_from_slice(content);
+    data
+}
+
+/// Feeds a responder that speaks version 2 a version-2 greeting, a request pushing `doc`, and
+/// `frames`; returns its error.
+fn push_v2(victim: &Repo, src: &Repo, doc: DocId, frames: Vec<Frame>) -> Error {
+    let mut r = Responder::new(victim).unwrap();
+    let mut all = vec![
+        hello_v(&[1, 2], None),
+        push_request(doc, src.heads(doc).unwrap()),
+    ];
+    all.extend(frames);
+    all.push(Frame::End);
+    let e = feed(&mut r, &all).unwrap_err();
+    assert_eq!(r.version(), Some(2));
+    assert!(e.is_peer_fault(), "{e:?}");
+    e
+}
+
+/// Feeds an initiator (pulling, speaking `versions` of its own build) a greeting from a
+/// responder speaking `theirs` that announces `doc` with `heads`, a reply announcing blocks,
+/// and `frames`; returns its error.
+fn pull_fed(
+    victim: &Repo,
+    theirs: &[u32],
+    doc: DocId,
+    heads: Vec<Cid>,
+    frames: Vec<Frame>,
+) -> Error {
+    let mut i = Initiator::new(victim, opts(Direction::Pull)).unwrap();
+    let ad = DocAd {
+        doc: doc.0,
+        name: None,
+        heads: heads.clone(),
+    };
+    let reply = Frame::Reply(Reply {
+        docs: vec![DocRep {
+            doc: doc.0,
+            heads,
+            have: vec![],
+            base_ok: false,
+            bloom: None,
+            want_summary: false,
+            count: None,
+        }],
+        redundant: 0,
+        n_blocks: 1,
+    });
+    let mut all = vec![hello_v(theirs, Some(vec![ad])), reply];
+    all.extend(frames);
+    all.push(Frame::End);
+    let e = feed(&mut i, &all).unwrap_err();
+    assert!(e.is_peer_fault(), "{e:?}");
+    e
+}
+
+fn is_malformed_zblocks(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Malformed {
+            what: "ZBLOCKS frame",
+            ..
+        }
+    )
+}
+
+/// Bytes that are not zstd, to either side: malformed, with zstd's reason, nothing stored.
+#[test]
+fn garbage_compressed_data_is_malformed() {
+    let (src, doc) = source(2);
+    let garbage = Frame::Zblocks {
+        size: 400,
+        data: b"\xff\xfe this is not a zstd stream".to_vec(),
+    };
+    let victim = empty(2);
+    let e = push_v2(&victim, &src, doc, vec![garbage.clone()]);
+    assert!(is_malformed_zblocks(&e), "{e:?}");
+    assert!(e.to_string().contains("zstd"), "{e}");
+    let e = pull_fed(
+        &victim,
+        &[1, 2],
+        doc,
+        src.heads(doc).unwrap(),
+        vec![garbage],
+    );
+    assert!(is_malformed_zblocks(&e), "{e:?}");
+    assert!(victim.doc_ids().unwrap().is_empty());
+    assert_fsck(&victim);
+}
+
+/// Records that do not fit their frame: a block of length 0, one longer than what the frame
+/// has left (which must not be allocated), a frame that ends inside a length, one that
+/// inflates to less or more than it declares, bytes after the end of the zstd stream.
+#[test]
+fn bad_records_in_a_compressed_frame_are_malformed() {
+    let (src, doc) = source(1);
+    let genesis = blocks(&src, doc).remove(0).1;
+    let good = [&(genesis.len() as u32).to_be_bytes()[..], &genesis].concat();
+    let n = good.len() as u32;
+    // A stream whose one block is the last: the zstd frame ends, and junk follows.
+    let mut ended = raw_zstd(&good);
+    ended[6] |= 1;
+    ended.extend_from_slice(b"junk");
+    // (declared size, zstd bytes, the reason, or None for a bomb)
+    let cases: Vec<(u32, Vec<u8>, Option<&str>)> = vec![
+        (
+            n + 4,
+            raw_zstd(&[&good[..], &[0, 0, 0, 0]].concat()),
+            Some("a block of 0 bytes"),
+        ),
+        (
+            8,
+            raw_zstd(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]),
+            Some("a block of 4294967295 bytes where 4 are left"),
+        ),
+        (
+            n + 2,
+            raw_zstd(&[&good[..], &[0, 0]].concat()),
+            Some("ends inside a block"),
+        ),
+        (n + 1, raw_zstd(&good), Some("a truncated stream")),
+        (n - 1, raw_zstd(&good), None),
+        (n, ended, Some("zstd: ")),
+    ];
+    for (k, (size, data, reason)) in cases.into_iter().enumerate() {
+        let victim = empty(2);
+        let e = push_v2(&victim, &src, doc, vec![Frame::Zblocks { size, data }]);
+        match reason {
+            None => assert!(
+                matches!(e, Error::Inflate { max } if max == u64::from(size)),
+                "case {k}: {e:?}"
+            ),
+            Some(reason) => assert!(
+                matches!(&e, Error::Malformed { what: "ZBLOCKS frame", reason: r } if r.contains(reason)),
+                "case {k}: {e:?}"
+            ),
+        }
+        assert_fsck(&victim);
+    }
+    // The same frame with the right size is taken.
+    let victim = empty(2);
+    let mut r = Responder::new(&victim).unwrap();
+    let frames = [
+        hello_v(&[1, 2], None),
+        push_request(doc, src.heads(doc).unwrap()),
+        Frame::Zblocks {
+            size: n,
+            data: raw_zstd(&good),
+        },
+        Frame::End,
+    ];
+    feed(&mut r, &frames).unwrap();
+    assert!(victim.has_change(&doc.0).unwrap());
+}
+
+/// A compressed frame cut short, at several points: malformed; the blocks of the frame
+/// before it, which arrived whole, are kept; nothing of the cut one is.
+#[test]
+fn a_truncated_compressed_stream_is_malformed_and_keeps_what_came_before() {
+    let (src, doc) = source(5);
+    let all = blocks(&src, doc);
+    let bytes: Vec<Vec<u8>> = all.iter().map(|(_, b)| b.clone()).collect();
+    let frames = zblocks_frames(&[&bytes[..2], &bytes[2..]]);
+    let Frame::Zblocks { size, data } = &frames[1] else {
+        unreachable!("zblocks_frames makes ZBLOCKS frames")
+    };
+    for cut in [data.len() - 1, data.len() / 2, 3, 0] {
+        let victim = empty(2);
+        let truncated = Frame::Zblocks {
+            size: *size,
+            data: data[..cut].to_vec(),
+        };
+        let e = push_v2(&victim, &src, doc, vec![frames[0].clone(), truncated]);
+        assert!(is_malformed_zblocks(&e), "cut at {cut}: {e:?}");
+        assert_eq!(victim.heads(doc).unwrap(), vec![all[1].0], "cut at {cut}");
+        assert!(!victim.has_change(&all[2].0).unwrap());
+        assert_fsck(&victim);
+    }
+    // Whole, the same frames deliver everything.
+    let victim = empty(2);
+    let mut r = Responder::new(&victim).unwrap();
+    let mut session = vec![
+        hello_v(&[1, 2], None),
+        push_request(doc, src.heads(doc).unwrap()),
+    ];
+    session.extend(frames);
+    session.extend([Frame::End, Frame::Done]);
+    feed(&mut r, &session).unwrap();
+    assert_eq!(victim.heads(doc).unwrap(), src.heads(doc).unwrap());
+}
+
+/// A decompression bomb: a frame that says it inflates to 1 MiB and would inflate to 12 MB
+/// (one valid block over and over, a few kilobytes compressed) ends the session once it
+/// inflates one byte past 1 MiB, to either side. One that says more than the limit of a frame
+/// is refused before anything is inflated, and one whose window is larger than a receiver
+/// holds (128 MiB) before any memory for it is taken.
+#[test]
+fn a_decompression_bomb_ends_the_session() {
+    let (src, doc) = source(0);
+    let (genesis, bytes) = blocks(&src, doc).remove(0);
+    let mut stream = zblocks::Encoder::new().unwrap();
+    while stream.pending() < 12_000_000 {
+        stream.push(&bytes).unwrap();
+    }
+    let f = stream.frame().unwrap().unwrap();
+    let data = f[9..].to_vec();
+    assert!(data.len() < 12_000, "{} B", data.len());
+    // It declares the whole records within 1 MiB (a record cut by the declared size is
+    // malformed before it is inflated: the length in front of it says it does not fit).
+    let record = 4 + bytes.len() as u32;
+    let declared = (1 << 20) / record * record;
+    let bomb = Frame::Zblocks {
+        size: declared,
+        data: data.clone(),
+    };
+    for pushed in [true, false] {
+        let victim = empty(2);
+        let e = if pushed {
+            push_v2(&victim, &src, doc, vec![bomb.clone()])
+        } else {
+            pull_fed(&victim, &[2], doc, vec![genesis], vec![bomb.clone()])
+        };
+        assert!(
+            matches!(e, Error::Inflate { max } if max == u64::from(declared)),
+            "pushed {pushed}: {e:?}"
+        );
+        // What came whole before the limit is only the one block, stored once.
+        assert!(victim.has_change(&genesis).unwrap());
+        assert_eq!(victim.change_count(doc).unwrap(), 1);
+        assert_fsck(&victim);
+    }
+
+    // Over the limit: refused from the frame's header.
+    let mut body = vec![0x08];
+    body.extend_from_slice(&(MAX_FRAME as u32 + 1).to_be_bytes());
+    body.extend_from_slice(&data);
+    let victim = empty(2);
+    let mut r = Responder::new(&victim).unwrap();
+    give(&mut r, &hello_v(&[1, 2], None)).unwrap();
+    let e = r.handle(&body).unwrap_err();
+    assert!(
+        matches!(e, Error::Inflate { max } if max == MAX_FRAME as u64),
+        "{e:?}"
+    );
+
+    // A window of 2^27 bytes: refused by zstd itself, as the frame header is read.
+    use zstd::zstd_safe::{CCtx, CParameter, InBuffer, OutBuffer};
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::WindowLog(27)).unwrap();
+    let record = [&(bytes.len() as u32).to_be_bytes()[..], &bytes].concat();
+    let mut wide = Vec::with_capacity(4096);
+    cctx.compress_stream(
+        &mut OutBuffer::around(&mut wide),
+        &mut InBuffer::around(&record),
+    )
+    .unwrap();
+    let pos = wide.len();
+    cctx.flush_stream(&mut OutBuffer::around_pos(&mut wide, pos))
+        .unwrap();
+    assert_eq!(wide[5] >> 3, 27 - 10, "the window descriptor says 2^27");
+    let victim = empty(2);
+    let e = push_v2(
+        &victim,
+        &src,
+        doc,
+        vec![Frame::Zblocks {
+            size: record.len() as u32,
+            data: wide,
+        }],
+    );
+    assert!(is_malformed_zblocks(&e), "{e:?}");
+    assert!(e.to_string().contains("memory"), "{e}");
+    assert!(!victim.has_change(&genesis).unwrap());
+}
+
+/// Each version's block frame in a session of the other version, to either side: a protocol
+/// violation, nothing stored.
+#[test]
+fn a_block_frame_of_the_other_version_is_a_protocol_violation() {
+    let (src, doc) = source(0);
+    let (genesis, bytes) = blocks(&src, doc).remove(0);
+    let compressed = zblocks_frames(&[std::slice::from_ref(&bytes)]).remove(0);
+    let raw = Frame::Block(bytes);
+    for (versions, frame) in [
+        (&[1][..], &compressed),
+        (&[1, 2][..], &raw),
+        (&[2][..], &raw),
+    ] {
+        let victim = empty(2);
+        let mut r = Responder::new(&victim).unwrap();
+        let e = feed(
+            &mut r,
+            &[
+                hello_v(versions, None),
+                push_request(doc, src.heads(doc).unwrap()),
+                frame.clone(),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol(m) if m.contains("protocol version")),
+            "{versions:?}: {e:?}"
+        );
+        let e = pull_fed(&victim, versions, doc, vec![genesis], vec![frame.clone()]);
+        assert!(
+            matches!(&e, Error::Protocol(m) if m.contains("protocol version")),
+            "{versions:?}: {e:?}"
+        );
+        assert!(!victim.has_change(&genesis).unwrap());
+        assert_fsck(&victim);
+    }
 }

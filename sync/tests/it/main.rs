@@ -10,7 +10,9 @@
 //!   middle, identities of small order, tampering, garbage and stalls;
 //! - [`access`]: what a key may read and push, through the session and over TCP;
 //! - [`live`]: live sync (`weft_sync::live`, and the example that shows it), the sync status,
-//!   arrival delays, and the bytes of a sync with nothing new.
+//!   arrival delays, and the bytes of a sync with nothing new;
+//! - [`versions`]: protocol versions 1 and 2 (compressed blocks) against each other, the bytes
+//!   per change of a clone, and a compressed turn cut off midway.
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
@@ -21,13 +23,14 @@ mod hostile;
 mod live;
 mod noise;
 mod rounds;
+mod versions;
 
 use weft_dag::{Author, Cid, Codec, DocId, Entry, Identity, Repo, Role};
 use weft_store::Store;
 use weft_sync::{
     bloom::Bloom,
     frame::{Frame, Reply, Request},
-    pump, Direction, Endpoint, Error, Initiator, Responder, Stats, SyncOptions,
+    pump, zblocks, Direction, Endpoint, Error, Initiator, Responder, Stats, SyncOptions,
 };
 
 /// An identity from a one-byte seed.
@@ -207,6 +210,8 @@ pub fn sync_tampered(
     let mut i = Initiator::new(initiator, opts(direction))?;
     let mut r = Responder::new(responder)?;
     let mut t = Transcript::default();
+    // The blocks of each side, as the other side reads them.
+    let (mut up, mut down) = (BlockTap::new(), BlockTap::new());
     loop {
         while let Some(mut f) = i.poll_transmit()? {
             if let Frame::Request(mut req) = Frame::decode(&f[4..])? {
@@ -215,9 +220,9 @@ pub fn sync_tampered(
                 }
                 t.requests.push(req);
             }
-            if let Frame::Block(bytes) = Frame::decode(&f[4..])? {
-                let round = t.requests.len().saturating_sub(1);
-                t.pushed.push((round, Cid::hash(Codec::DagCbor, &bytes)));
+            let round = t.requests.len().saturating_sub(1);
+            for cid in up.blocks(&f)? {
+                t.pushed.push((round, cid));
             }
             r.handle(&f[4..])?;
         }
@@ -232,9 +237,9 @@ pub fn sync_tampered(
                 }
                 t.replies.push(rep);
             }
-            if let Frame::Block(bytes) = Frame::decode(&f[4..])? {
-                let round = t.replies.len().saturating_sub(1);
-                t.pulled.push((round, Cid::hash(Codec::DagCbor, &bytes)));
+            let round = t.replies.len().saturating_sub(1);
+            for cid in down.blocks(&f)? {
+                t.pulled.push((round, cid));
             }
             i.handle(&f[4..])?;
             moved = true;
@@ -243,4 +248,39 @@ pub fn sync_tampered(
     }
     assert!(r.is_done());
     Ok((i.stats().clone(), r.stats().clone(), t))
+}
+
+/// The CIDs of the change blocks in one side's frames, as they cross: a BLOCK frame (protocol
+/// version 1) or a ZBLOCKS frame (version 2), inflated with a stream of its own.
+#[derive(Debug)]
+pub struct BlockTap {
+    stream: zblocks::Decoder,
+}
+
+impl Default for BlockTap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockTap {
+    pub fn new() -> BlockTap {
+        BlockTap {
+            stream: zblocks::Decoder::new().unwrap(),
+        }
+    }
+
+    /// The CIDs of the blocks in frame `f` (length header included), in order.
+    pub fn blocks(&mut self, f: &[u8]) -> Result<Vec<Cid>, Error> {
+        let mut cids = Vec::new();
+        match Frame::decode(&f[4..])? {
+            Frame::Block(bytes) => cids.push(Cid::hash(Codec::DagCbor, &bytes)),
+            Frame::Zblocks { size, data } => self.stream.decode(size, &data, &mut |b| {
+                cids.push(Cid::hash(Codec::DagCbor, &b));
+                Ok(())
+            })?,
+            _ => {}
+        }
+        Ok(cids)
+    }
 }
