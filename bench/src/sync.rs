@@ -22,7 +22,7 @@ use automerge::{
 };
 use serde_json::{json, Value as Json};
 use tempfile::TempDir;
-use weft_dag::Repo;
+use weft_dag::{Durability, Repo};
 
 use crate::{
     build_repo, dir_size, expected_k1, fmt_int, key, machine, max, median, min, print_machine,
@@ -1073,7 +1073,7 @@ pub fn weft_pull_bench(
     }
     eprintln!("weft: adding {ff} changes to the source through the library ...");
     {
-        let repo = Repo::open(&src, weft_options())?;
+        let repo = Repo::open(&src, weft_options(Durability::Manual))?;
         weft_commits(&repo, n..n + ff)?;
     }
     let mut server = Server::start(&weft, &serve_args(&src, &reader), d)?;
