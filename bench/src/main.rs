@@ -4,6 +4,7 @@
 //!
 //! See README.md for what each figure means.
 
+mod git;
 mod load;
 mod proc;
 mod protocol;
@@ -65,7 +66,8 @@ enum Cmd {
         #[arg(long)]
         cache_mb: Option<u64>,
     },
-    /// Latency of the `weft` CLI opening a repo of N changes and reading from it.
+    /// Latency of the `weft` CLI opening a repo of N changes and reading one key, paired run by
+    /// run with `git cat-file -p HEAD` in a repository of N commits.
     OpenRead {
         /// Changes in the repo (when it is built).
         #[arg(long, default_value_t = 100_000)]
@@ -80,6 +82,13 @@ enum Cmd {
         /// Without it a temporary repo is built and removed afterwards.
         #[arg(long)]
         repo: Option<PathBuf>,
+        /// Files of the git repository (N commits, commit i writes `k/{i % FILES}`; 1: the file
+        /// `k`). `cat-file -p HEAD` reads one commit either way; 1 builds fastest.
+        #[arg(long, default_value_t = 1)]
+        files: u64,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
     },
     /// Baseline: `git clone --no-local --bare` of a repo of N commits (and `git fetch` of --ff
     /// more): wall time, peak RSS, pack bytes.
@@ -155,22 +164,24 @@ enum Cmd {
         #[arg(long)]
         tmp: Option<PathBuf>,
     },
-    /// git-clone, automerge-sync, weft-clone and weft-pull for each N, side by side.
+    /// For each N: weft clone and pull over TCP paired run by run with git clone and fetch (one
+    /// file, and --files files), and Automerge's sync protocol in process.
     SyncAll {
         /// Sizes to run, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000])]
         n: Vec<u64>,
-        /// Timed runs of each clone, fetch and pull.
-        #[arg(long, default_value_t = 5)]
+        /// Runs; each runs every system's clone (then fetch/pull) back to back.
+        #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// Timed runs of each Automerge scenario.
-        #[arg(long, default_value_t = 5)]
+        /// Timed runs of each Automerge scenario (0: none).
+        #[arg(long, default_value_t = 3)]
         automerge_runs: usize,
-        /// Changes (commits) added for fetch/pull and the Automerge scenarios.
+        /// Changes (commits) added for fetch/pull and the Automerge scenarios (0: no fetch/pull).
         #[arg(long, default_value_t = 1000)]
         ff: u64,
-        /// Files the git commits cycle through (see git-clone).
-        #[arg(long, default_value_t = 1)]
+        /// Files of the second git repository: commit i writes `k/{i % FILES}`, the same state as
+        /// weft's (1: only the one-file repository, git's fastest case).
+        #[arg(long, default_value_t = 1000)]
         files: u64,
         /// Path to the `weft` binary; without it only the baselines run.
         #[arg(long)]
@@ -274,7 +285,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runs,
             weft,
             repo,
-        } => ok(open_read_bench(n, runs, &weft, repo.as_deref(), cli.json)),
+            files,
+            tmp,
+        } => ok(open_read_bench(
+            n,
+            runs,
+            &weft,
+            repo.as_deref(),
+            files,
+            tmp.as_deref(),
+            cli.json,
+        )),
         Cmd::GitClone {
             n,
             runs,
@@ -865,21 +886,90 @@ fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
 
 // ----- open-read -----
 
+/// Spawns `prog args` with stdout discarded and returns the milliseconds from spawn to exit;
+/// fails with one line unless it succeeds.
+fn time_command(prog: &Path, args: &[String], envs: &[(&str, &str)]) -> Result<f64> {
+    let mut cmd = Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for k in ["WEFT_DIR", "WEFT_IDENTITY", "GIT_DIR", "GIT_WORK_TREE"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(envs.iter().copied());
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("running {}", prog.display()))?;
+    let out = child.wait_with_output()?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if !out.status.success() {
+        bail!(
+            "`{} {}` failed ({}): {}",
+            prog.display(),
+            args.join(" "),
+            out.status,
+            proc::first_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    Ok(ms)
+}
+
+/// Runs `prog args` once, untimed (it checks the command works and warms the page cache), and
+/// returns the first line of its output.
+fn warm_up(prog: &Path, args: &[String], envs: &[(&str, &str)]) -> Result<String> {
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(Stdio::null());
+    for k in ["WEFT_DIR", "WEFT_IDENTITY", "GIT_DIR", "GIT_WORK_TREE"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(envs.iter().copied());
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {}", prog.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`{} {}` failed ({}): {}",
+            prog.display(),
+            args.join(" "),
+            out.status,
+            proc::first_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string())
+}
+
+fn ms_stats(ms: &[f64]) -> Json {
+    json!({ "median_ms": median(ms), "min_ms": min(ms), "max_ms": max(ms), "ms": ms })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn open_read_bench(
     n: u64,
     runs: usize,
     weft: &Path,
     repo: Option<&Path>,
+    files: u64,
+    tmp: Option<&Path>,
     as_json: bool,
 ) -> Result<()> {
-    ensure!(runs > 0, "--runs must be positive");
+    ensure!(runs > 0 && n > 0, "--n and --runs must be positive");
     let weft = fs::canonicalize(weft).with_context(|| {
         format!(
             "no weft binary at {} (build it with `cargo build --release -p weft-cli` in the root)",
             weft.display()
         )
     })?;
-    let _tmp;
+    let git_version = git::version()?;
+    let scratch = match tmp {
+        Some(t) => tempfile::tempdir_in(t)?,
+        None => tempfile::tempdir()?,
+    };
     let (root, built_secs, n_changes) = match repo {
         Some(root) if root.join(weft_dag::WEFT_DIR).exists() => (root.to_path_buf(), None, None),
         Some(root) => {
@@ -888,91 +978,85 @@ fn open_read_bench(
             (root.to_path_buf(), Some(secs), Some(n))
         }
         None => {
-            _tmp = tempfile::tempdir()?;
-            let secs = build_repo(_tmp.path(), n)?;
-            (_tmp.path().to_path_buf(), Some(secs), Some(n))
+            let root = scratch.path().join("weft");
+            fs::create_dir_all(&root)?;
+            let secs = build_repo(&root, n)?;
+            (root, Some(secs), Some(n))
         }
     };
+    eprintln!("git: building a repository of {n} commits over {files} file(s) ...");
+    let g = git::build(&scratch.path().join("git.git"), n, files, scratch.path())?;
     let (dir_bytes, _) = dir_size(&root.join(weft_dag::WEFT_DIR))?;
     let root_s = root.to_string_lossy().to_string();
-    let commands: Vec<(&str, Vec<String>)> = vec![
-        (
-            "get k/1",
-            vec!["-C".into(), root_s.clone(), "get".into(), "k/1".into()],
-        ),
-        (
-            "log -n 10",
-            vec![
-                "-C".into(),
-                root_s.clone(),
-                "log".into(),
-                "-n".into(),
-                "10".into(),
-            ],
-        ),
-    ];
-    let mut results = Vec::new();
-    for (name, args) in &commands {
-        // One untimed run: checks the command works, warms the page cache, and outlasts any
-        // lock the building process still held.
-        let out = Command::new(&weft)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("running {}", weft.display()))?;
-        if !out.status.success() {
-            bail!(
-                "`weft {}` failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+    let git_s = g.path.to_string_lossy().to_string();
+    let git_bin = PathBuf::from("git");
+    let genv: Vec<(&str, &str)> = git::GIT_ENV.to_vec();
+    let weft_get: Vec<String> = ["-C", &root_s, "get", "k/1"].map(String::from).to_vec();
+    let git_cat: Vec<String> = ["-C", &git_s, "cat-file", "-p", "HEAD"]
+        .map(String::from)
+        .to_vec();
+    let weft_log: Vec<String> = ["-C", &root_s, "log", "-n", "10"]
+        .map(String::from)
+        .to_vec();
+
+    // One untimed run of each: checks the command works, warms the page cache, and outlasts
+    // any lock the building process still held.
+    let get_line = warm_up(&weft, &weft_get, &[])?;
+    let cat_line = warm_up(&git_bin, &git_cat, &genv)?;
+    let log_line = warm_up(&weft, &weft_log, &[])?;
+    if let Some(want) = n_changes.and_then(expected_k1) {
+        ensure!(
+            get_line == want.to_string(),
+            "`weft get k/1` printed {get_line:?}, expected {want}"
+        );
+    }
+
+    // weft get and git cat-file, back to back in every run, alternating which goes first.
+    let (mut get_ms, mut cat_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for r in 0..runs {
+        if r % 2 == 0 {
+            get_ms.push(time_command(&weft, &weft_get, &[])?);
+            cat_ms.push(time_command(&git_bin, &git_cat, &genv)?);
+        } else {
+            cat_ms.push(time_command(&git_bin, &git_cat, &genv)?);
+            get_ms.push(time_command(&weft, &weft_get, &[])?);
         }
-        let first_line = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let mut ms = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let start = Instant::now();
-            let child = Command::new(&weft)
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()?;
-            let out = child.wait_with_output()?;
-            ms.push(start.elapsed().as_secs_f64() * 1e3);
-            if !out.status.success() {
-                bail!(
-                    "`weft {}` failed ({}): {}",
-                    args.join(" "),
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-        }
-        results.push(json!({
-            "command": format!("weft -C DIR {name}"),
-            "median_ms": median(&ms),
-            "min_ms": min(&ms),
-            "max_ms": max(&ms),
-            "ms": ms,
-            "first_output_line": first_line,
-        }));
+    }
+    let ratios: Vec<f64> = get_ms.iter().zip(&cat_ms).map(|(w, g)| w / g).collect();
+    let mut log_ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        log_ms.push(time_command(&weft, &weft_log, &[])?);
     }
     let report = json!({
         "bench": "open-read",
         "n": n_changes,
+        "git_n": n,
+        "git_files": files,
+        "git_version": git_version,
         "runs": runs,
         "weft_binary": weft.to_string_lossy(),
         "repo": root_s,
         "repo_built_secs": built_secs,
         "repo_dir_bytes": dir_bytes,
+        "git_build": {
+            "fast_import_secs": g.import_secs,
+            "repack_secs": g.repack_secs,
+            "pack_bytes": g.pack_bytes,
+        },
         "expected_k1": n_changes.and_then(expected_k1),
         "machine": machine(&root),
-        "commands": results,
+        "order": "each run: weft get and git cat-file back to back, alternating which goes first",
+        "commands": [
+            json!({ "command": "weft -C DIR get k/1", "first_output_line": get_line }),
+            json!({ "command": "git -C DIR cat-file -p HEAD", "first_output_line": cat_line }),
+            json!({ "command": "weft -C DIR log -n 10", "first_output_line": log_line }),
+        ],
+        "weft_get": ms_stats(&get_ms),
+        "git_cat_file": ms_stats(&cat_ms),
+        "ratio_weft_get_over_git_cat_file": {
+            "median": median(&ratios), "min": min(&ratios), "max": max(&ratios), "samples": ratios,
+        },
+        "weft_log": ms_stats(&log_ms),
     });
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -982,29 +1066,42 @@ fn open_read_bench(
     println!();
     match n_changes {
         Some(n) => println!(
-            "open-read: repo of {n} changes built in {:.1}s ({} bytes in .weft), {runs} timed runs each",
+            "open-read: repo of {n} changes built in {:.1}s ({} bytes in .weft); git repository of \
+             {n} commits over {files} file(s) ({} pack bytes); {runs} timed runs each",
             built_secs.unwrap_or(0.0),
-            fmt_int(dir_bytes as f64)
+            fmt_int(dir_bytes as f64),
+            fmt_int(g.pack_bytes as f64)
         ),
         None => println!(
-            "open-read: existing repo {root_s} ({} bytes in .weft), {runs} timed runs each",
+            "open-read: existing repo {root_s} ({} bytes in .weft); git repository of {n} commits \
+             over {files} file(s); {runs} timed runs each",
             fmt_int(dir_bytes as f64)
         ),
     }
     println!(
-        "{:<28} {:>10} {:>10} {:>10}   first output line",
+        "{:<34} {:>10} {:>10} {:>10}   first output line",
         "spawn to exit", "median ms", "min ms", "max ms"
     );
-    for r in &results {
+    let line = |name: &str, s: &Json, first: &str| {
         println!(
-            "{:<28} {:>10.2} {:>10.2} {:>10.2}   {}",
-            r["command"].as_str().unwrap_or(""),
-            r["median_ms"].as_f64().unwrap_or(f64::NAN),
-            r["min_ms"].as_f64().unwrap_or(f64::NAN),
-            r["max_ms"].as_f64().unwrap_or(f64::NAN),
-            r["first_output_line"].as_str().unwrap_or("")
+            "{:<34} {:>10.2} {:>10.2} {:>10.2}   {}",
+            name,
+            s["median_ms"].as_f64().unwrap_or(f64::NAN),
+            s["min_ms"].as_f64().unwrap_or(f64::NAN),
+            s["max_ms"].as_f64().unwrap_or(f64::NAN),
+            first
         );
-    }
+    };
+    line("weft -C DIR get k/1", &report["weft_get"], &get_line);
+    line("git -C DIR cat-file -p HEAD", &report["git_cat_file"], &cat_line);
+    println!(
+        "{:<34} {:>10.2} {:>10.2} {:>10.2}   (per-run ratios, median)",
+        "ratio weft get / git cat-file",
+        median(&ratios),
+        min(&ratios),
+        max(&ratios)
+    );
+    line("weft -C DIR log -n 10 (weft only)", &report["weft_log"], &log_line);
     Ok(())
 }
 
@@ -1038,6 +1135,26 @@ fn dir_size(dir: &Path) -> Result<(u64, u64)> {
         }
     }
     Ok((len, alloc))
+}
+
+/// Copies a directory tree (regular files and directories only).
+fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
+    fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+    for entry in fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else {
+            fs::copy(entry.path(), &to)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn rm_rf(p: &Path) {
+    let _ = fs::remove_dir_all(p);
 }
 
 fn sorted(xs: &[f64]) -> Vec<f64> {
