@@ -177,19 +177,7 @@ pub struct GitRepo {
 /// `git fast-import`, then packs it with `git repack -a -d -f`, as a maintained server
 /// repository would be. `scratch` takes git's stderr.
 pub fn build(path: &Path, n: u64, files: u64, scratch: &Path) -> Result<GitRepo> {
-    git(&[
-        OsStr::new("init"),
-        OsStr::new("--bare"),
-        OsStr::new("-q"),
-        path.as_os_str(),
-    ])?;
-    git(&[
-        OsStr::new("-C"),
-        path.as_os_str(),
-        OsStr::new("symbolic-ref"),
-        OsStr::new("HEAD"),
-        OsStr::new("refs/heads/main"),
-    ])?;
+    init_bare(path)?;
     let t = Instant::now();
     fast_import(path, 0..n, files, false, scratch)?;
     let import_secs = t.elapsed().as_secs_f64();
@@ -213,6 +201,24 @@ pub fn build(path: &Path, n: u64, files: u64, scratch: &Path) -> Result<GitRepo>
         repack_secs,
         pack_bytes,
     })
+}
+
+/// `git init --bare` at `path`, with `HEAD` on `refs/heads/main`.
+pub fn init_bare(path: &Path) -> Result<()> {
+    git(&[
+        OsStr::new("init"),
+        OsStr::new("--bare"),
+        OsStr::new("-q"),
+        path.as_os_str(),
+    ])?;
+    git(&[
+        OsStr::new("-C"),
+        path.as_os_str(),
+        OsStr::new("symbolic-ref"),
+        OsStr::new("HEAD"),
+        OsStr::new("refs/heads/main"),
+    ])?;
+    Ok(())
 }
 
 /// `git clone --no-local --bare -q SRC DST`, measured; returns the run and the bytes of the

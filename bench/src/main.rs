@@ -4,6 +4,7 @@
 //!
 //! See README.md for what each figure means.
 
+mod disk;
 mod git;
 mod load;
 mod proc;
@@ -86,6 +87,27 @@ enum Cmd {
         /// `k`). `cat-file -p HEAD` reads one commit either way; 1 builds fastest.
         #[arg(long, default_value_t = 1)]
         files: u64,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
+    /// Bytes on disk over the bytes held: weft's `.weft` over its blocks and git's repository
+    /// (after `git gc`) over its objects, for N changes; and the todo shape beside Automerge's
+    /// `save()`.
+    Disk {
+        /// Changes (commits) of the workload (0: skip it).
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Items of the todo shape, each one change of three keys (0: skip it).
+        #[arg(long, default_value_t = 10_000)]
+        items: u64,
+        /// Files of the git repository: commit i writes `k/{i % FILES}`, the same state as
+        /// weft's (1: the one file `k`).
+        #[arg(long, default_value_t = 1000)]
+        files: u64,
+        /// Runs (each builds everything again, back to back); medians are reported.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
         /// Directory for the temporary repos (default: the system temp dir).
         #[arg(long)]
         tmp: Option<PathBuf>,
@@ -296,6 +318,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tmp.as_deref(),
             cli.json,
         )),
+        Cmd::Disk {
+            n,
+            items,
+            files,
+            runs,
+            tmp,
+        } => print_or_json(
+            &disk::disk_bench(n, items, files, runs, tmp.as_deref())?,
+            cli.json,
+            disk::print_disk,
+        ),
         Cmd::GitClone {
             n,
             runs,
