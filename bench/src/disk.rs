@@ -11,14 +11,18 @@ use serde_json::{json, Value as Json};
 use weft_dag::{Durability, Repo, Value};
 
 use crate::{
-    build_repo, dir_size, fmt_int, git, log_blocks, machine, median, min, max, print_machine,
+    build_repo, dir_size, fmt_int, git, log_blocks, machine, max, median, min, print_machine,
     weft_options,
 };
 
 fn tempdir(tmp: Option<&Path>) -> Result<tempfile::TempDir> {
     Ok(match tmp {
-        Some(t) => tempfile::Builder::new().prefix("weft-bench-disk").tempdir_in(t)?,
-        None => tempfile::Builder::new().prefix("weft-bench-disk").tempdir()?,
+        Some(t) => tempfile::Builder::new()
+            .prefix("weft-bench-disk")
+            .tempdir_in(t)?,
+        None => tempfile::Builder::new()
+            .prefix("weft-bench-disk")
+            .tempdir()?,
     })
 }
 
@@ -173,13 +177,7 @@ enum Part {
 }
 
 /// `disk`: see README.md.
-pub fn disk_bench(
-    n: u64,
-    items: u64,
-    files: u64,
-    runs: usize,
-    tmp: Option<&Path>,
-) -> Result<Json> {
+pub fn disk_bench(n: u64, items: u64, files: u64, runs: usize, tmp: Option<&Path>) -> Result<Json> {
     ensure!(runs > 0, "--runs must be positive");
     let version = git::version()?;
     let dir = tempdir(tmp)?;
@@ -191,7 +189,10 @@ pub fn disk_bench(
     if items > 0 {
         parts.extend([Part::WeftTodo, Part::AutomergeTodo]);
     }
-    ensure!(!parts.is_empty(), "nothing to measure: --n and --items are both 0");
+    ensure!(
+        !parts.is_empty(),
+        "nothing to measure: --n and --items are both 0"
+    );
     let (mut weft, mut gits, mut todo, mut am) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for r in 0..runs {
         let mut order = parts.clone();
@@ -265,14 +266,8 @@ pub fn disk_bench(
         todo.iter().map(|w| w.dir_len as f64).collect(),
         am.iter().map(|a| a.0 as f64).collect(),
     );
-    let weft_dir_per_change: Vec<f64> = weft
-        .iter()
-        .map(|w| w.dir_len as f64 / n as f64)
-        .collect();
-    let git_dir_per_commit: Vec<f64> = gits
-        .iter()
-        .map(|x| x.dir_len as f64 / n as f64)
-        .collect();
+    let weft_dir_per_change: Vec<f64> = weft.iter().map(|w| w.dir_len as f64 / n as f64).collect();
+    let git_dir_per_commit: Vec<f64> = gits.iter().map(|x| x.dir_len as f64 / n as f64).collect();
     Ok(json!({
         "bench": "disk",
         "n": n,

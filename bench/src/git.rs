@@ -20,7 +20,6 @@ fn os(s: impl AsRef<OsStr>) -> OsString {
     s.as_ref().to_os_string()
 }
 
-
 /// Environment for every git command: no system or user configuration, so the run does not
 /// depend on the machine's `~/.gitconfig`.
 pub const GIT_ENV: [(&str, &str); 2] = [
@@ -153,7 +152,6 @@ pub fn commit_count(repo: &Path) -> Result<u64> {
     s.parse()
         .with_context(|| format!("git rev-list printed {s:?}"))
 }
-
 
 /// `git --version`, or a one-line error if git is not there.
 pub fn version() -> Result<String> {
@@ -312,7 +310,10 @@ pub fn object_bytes(repo: &Path) -> Result<(u64, u64)> {
     let (mut count, mut bytes) = (0, 0);
     for l in String::from_utf8_lossy(&out.stdout).lines() {
         count += 1;
-        bytes += l.trim().parse::<u64>().context("git cat-file printed a non-number")?;
+        bytes += l
+            .trim()
+            .parse::<u64>()
+            .context("git cat-file printed a non-number")?;
     }
     Ok((count, bytes))
 }

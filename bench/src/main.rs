@@ -619,7 +619,8 @@ fn commit_bench(
     let weft_rates: Vec<f64> = weft.iter().map(|w| n as f64 / w.secs).collect();
     let am_rates: Vec<f64> = am.iter().map(|a| n as f64 / a.secs).collect();
     let durable_rates: Vec<f64> = durable.iter().map(|w| durable_n as f64 / w.secs).collect();
-    let ratio = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
+    let ratio =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
     let ratios = ratio(&weft_rates, &am_rates);
     let durable_ratios = ratio(&durable_rates, &weft_rates);
     let durable_am_ratios = ratio(&durable_rates, &am_rates);
@@ -1126,7 +1127,11 @@ fn open_read_bench(
         );
     };
     line("weft -C DIR get k/1", &report["weft_get"], &get_line);
-    line("git -C DIR cat-file -p HEAD", &report["git_cat_file"], &cat_line);
+    line(
+        "git -C DIR cat-file -p HEAD",
+        &report["git_cat_file"],
+        &cat_line,
+    );
     println!(
         "{:<34} {:>10.2} {:>10.2} {:>10.2}   (per-run ratios, median)",
         "ratio weft get / git cat-file",
@@ -1134,7 +1139,11 @@ fn open_read_bench(
         min(&ratios),
         max(&ratios)
     );
-    line("weft -C DIR log -n 10 (weft only)", &report["weft_log"], &log_line);
+    line(
+        "weft -C DIR log -n 10 (weft only)",
+        &report["weft_log"],
+        &log_line,
+    );
     Ok(())
 }
 

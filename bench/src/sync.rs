@@ -1180,7 +1180,10 @@ fn sync_pair(
     if ff > 0 {
         let mut g_src = Vec::new();
         for g in &gits {
-            eprintln!("git: adding {ff} commits to a copy of the {}-file source ...", g.files);
+            eprintln!(
+                "git: adding {ff} commits to a copy of the {}-file source ...",
+                g.files
+            );
             let p = d.join(format!("git-{}-ff.git", g.files));
             git_source_ff(g, &p, ff, d)?;
             g_src.push(p);
@@ -1400,37 +1403,141 @@ fn print_sync_all(r: &Json, weft_given: bool) {
         println!("{head}");
         type Fmt<'a> = &'a dyn Fn(f64) -> String;
         let cell = |x: f64, fmt: Fmt| if x.is_finite() { fmt(x) } else { "-".into() };
-        let row = |label: &str, phase_w: &str, phase_g: &str, key: &str, ratio: Option<&str>, fmt: Fmt| {
-            let mut line = format!("  {label:<28} {:>12}", cell(f(&w[phase_w][key]["median"]).max(f(&w[phase_w][key])), fmt));
+        // A figure is a number or a stats object with a median.
+        let med = |v: &Json| match v {
+            Json::Object(_) => f(&v["median"]),
+            other => f(other),
+        };
+        let row = |label: &str,
+                   phase_w: &str,
+                   phase_g: &str,
+                   key: &str,
+                   ratio: Option<&str>,
+                   fmt: Fmt| {
+            let mut line = format!("  {label:<28} {:>12}", cell(med(&w[phase_w][key]), fmt));
             for g in &gits {
-                line += &format!(" {:>14}", cell(f(&g[phase_g][key]["median"]).max(f(&g[phase_g][key])), fmt));
+                line += &format!(" {:>14}", cell(med(&g[phase_g][key]), fmt));
             }
             if let Some(rk) = ratio {
-                let which = if phase_g == "clone" { "weft_over_git_clone" } else { "weft_over_git_fetch" };
+                let which = if phase_g == "clone" {
+                    "weft_over_git_clone"
+                } else {
+                    "weft_over_git_fetch"
+                };
                 for g in &gits {
-                    line += &format!(" {:>12}", cell(f(&g[which][rk]["median"]), &|x| format!("{x:.2}")));
+                    line += &format!(
+                        " {:>12}",
+                        cell(f(&g[which][rk]["median"]), &|x| format!("{x:.2}"))
+                    );
                 }
             }
             println!("{line}");
         };
         let int = |x: f64| fmt_int(x);
         let one = |x: f64| format!("{x:.1}");
-        row("clone: wall time", "clone", "clone", "secs", Some("secs"), &fmt_secs);
-        row("clone: peak RSS", "clone", "clone", "maxrss_kb", Some("maxrss_kb"), &fmt_kb);
-        row("clone: bytes received", "clone", "clone", "bytes", Some("bytes"), &int);
-        row("clone: bytes / change", "clone", "clone", "bytes_per_change", None, &one);
-        row("clone: round trips", "clone", "clone", "round_trips", None, &int);
-        row("clone: redundant_in", "clone", "clone", "redundant_in", None, &int);
+        row(
+            "clone: wall time",
+            "clone",
+            "clone",
+            "secs",
+            Some("secs"),
+            &fmt_secs,
+        );
+        row(
+            "clone: peak RSS",
+            "clone",
+            "clone",
+            "maxrss_kb",
+            Some("maxrss_kb"),
+            &fmt_kb,
+        );
+        row(
+            "clone: bytes received",
+            "clone",
+            "clone",
+            "bytes",
+            Some("bytes"),
+            &int,
+        );
+        row(
+            "clone: bytes / change",
+            "clone",
+            "clone",
+            "bytes_per_change",
+            None,
+            &one,
+        );
+        row(
+            "clone: round trips",
+            "clone",
+            "clone",
+            "round_trips",
+            None,
+            &int,
+        );
+        row(
+            "clone: redundant_in",
+            "clone",
+            "clone",
+            "redundant_in",
+            None,
+            &int,
+        );
         if ff > 0.0 {
-            row("fetch/pull: wall time", "pull", "fetch", "secs", Some("secs"), &fmt_secs);
-            row("fetch/pull: peak RSS", "pull", "fetch", "maxrss_kb", Some("maxrss_kb"), &fmt_kb);
-            row("fetch/pull: bytes received", "pull", "fetch", "bytes", Some("bytes"), &int);
-            row("fetch/pull: bytes / new change", "pull", "fetch", "bytes_per_change", None, &one);
-            row("fetch/pull: round trips", "pull", "fetch", "round_trips", None, &int);
-            row("pull: redundant_in (must be 0)", "pull", "fetch", "redundant_in", None, &int);
+            row(
+                "fetch/pull: wall time",
+                "pull",
+                "fetch",
+                "secs",
+                Some("secs"),
+                &fmt_secs,
+            );
+            row(
+                "fetch/pull: peak RSS",
+                "pull",
+                "fetch",
+                "maxrss_kb",
+                Some("maxrss_kb"),
+                &fmt_kb,
+            );
+            row(
+                "fetch/pull: bytes received",
+                "pull",
+                "fetch",
+                "bytes",
+                Some("bytes"),
+                &int,
+            );
+            row(
+                "fetch/pull: bytes / new change",
+                "pull",
+                "fetch",
+                "bytes_per_change",
+                None,
+                &one,
+            );
+            row(
+                "fetch/pull: round trips",
+                "pull",
+                "fetch",
+                "round_trips",
+                None,
+                &int,
+            );
+            row(
+                "pull: redundant_in (must be 0)",
+                "pull",
+                "fetch",
+                "redundant_in",
+                None,
+                &int,
+            );
         }
         if w.is_object() && w["error"].is_null() {
-            for (label, which) in [("clone", "weft_over_git_clone"), ("fetch/pull", "weft_over_git_fetch")] {
+            for (label, which) in [
+                ("clone", "weft_over_git_clone"),
+                ("fetch/pull", "weft_over_git_fetch"),
+            ] {
                 for g in &gits {
                     let xs: Vec<String> = g[which]["secs"]["samples"]
                         .as_array()
