@@ -1,6 +1,7 @@
-//! weft-bench: commit rate and sizes against Automerge, open-and-read latency of the CLI, and
-//! sync (weft's clone/pull against git and Automerge's sync protocol), and many clients syncing
-//! against one server at once (load).
+//! weft-bench: weft beside its rivals, paired run by run: commit rate and sizes against
+//! Automerge (and durable commits), open-and-read latency of the CLI against git, bytes on disk
+//! against git and Automerge, sync (weft's clone/pull against git's and Automerge's sync
+//! protocol), and many clients syncing against one server at once (load).
 //!
 //! See README.md for what each figure means.
 
@@ -28,7 +29,7 @@ use weft_dag::{Change, Cid, Durability, Identity, Op, Options, Repo, Value};
 #[derive(Debug, Parser)]
 #[command(
     name = "weft-bench",
-    about = "Benchmarks of weft (and Automerge for comparison)"
+    about = "Benchmarks of weft (with Automerge and git for comparison)"
 )]
 struct Cli {
     /// Print one JSON object instead of the human-readable table.
