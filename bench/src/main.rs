@@ -1,9 +1,12 @@
-//! weft-bench: commit rate and sizes against Automerge, open-and-read latency of the CLI, and
-//! sync (weft's clone/pull against git and Automerge's sync protocol), and many clients syncing
-//! against one server at once (load).
+//! weft-bench: weft beside its rivals, paired run by run: commit rate and sizes against
+//! Automerge (and durable commits), open-and-read latency of the CLI against git, bytes on disk
+//! against git and Automerge, sync (weft's clone/pull against git's and Automerge's sync
+//! protocol), and many clients syncing against one server at once (load).
 //!
 //! See README.md for what each figure means.
 
+mod disk;
+mod git;
 mod load;
 mod proc;
 mod protocol;
@@ -21,16 +24,12 @@ use anyhow::{bail, ensure, Context, Result};
 use automerge::{transaction::Transactable, AutoCommit, ReadDoc, ROOT};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value as Json};
-use weft_dag::{
-    layout::{self, ChangeMeta},
-    Change, Cid, Durability, Identity, Op, OpId, Options, Repo, Value,
-};
-use weft_store::{Keyspace, Store};
+use weft_dag::{Change, Cid, Durability, Identity, Op, Options, Repo, Value};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "weft-bench",
-    about = "Benchmarks of weft (and Automerge for comparison)"
+    about = "Benchmarks of weft (with Automerge and git for comparison)"
 )]
 struct Cli {
     /// Print one JSON object instead of the human-readable table.
@@ -45,11 +44,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Commit rate of single-op changes, weft vs Automerge, plus per-change sizes.
+    /// Commit rate of single-op changes, weft (manual flush, and durable every commit) vs
+    /// Automerge, plus per-change sizes.
     Commit {
         /// Changes per run.
         #[arg(long, default_value_t = 100_000)]
         n: u64,
+        /// Changes per run of weft with `Durability::EveryCommit` (the log synced at every
+        /// commit); 0 skips it.
+        #[arg(long, default_value_t = 2_000)]
+        durable_n: u64,
         /// Runs of each system (interleaved); medians are reported.
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -60,11 +64,12 @@ enum Cmd {
         /// separately through the public APIs.
         #[arg(long)]
         breakdown: bool,
-        /// sled page cache in MiB (default: weft's default, 64).
+        /// sled page cache in MiB (default: weft's, `weft_store::Options::cache_bytes`).
         #[arg(long)]
         cache_mb: Option<u64>,
     },
-    /// Latency of the `weft` CLI opening a repo of N changes and reading from it.
+    /// Latency of the `weft` CLI opening a repo of N changes and reading one key, paired run by
+    /// run with `git cat-file -p HEAD` in a repository of N commits.
     OpenRead {
         /// Changes in the repo (when it is built).
         #[arg(long, default_value_t = 100_000)]
@@ -79,6 +84,34 @@ enum Cmd {
         /// Without it a temporary repo is built and removed afterwards.
         #[arg(long)]
         repo: Option<PathBuf>,
+        /// Files of the git repository (N commits, commit i writes `k/{i % FILES}`; 1: the file
+        /// `k`). `cat-file -p HEAD` reads one commit either way; 1 builds fastest.
+        #[arg(long, default_value_t = 1)]
+        files: u64,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
+    /// Bytes on disk over the bytes held: weft's `.weft` over its blocks and git's repository
+    /// (after `git gc`) over its objects, for N changes; and the todo shape beside Automerge's
+    /// `save()`.
+    Disk {
+        /// Changes (commits) of the workload (0: skip it).
+        #[arg(long, default_value_t = 100_000)]
+        n: u64,
+        /// Items of the todo shape, each one change of three keys (0: skip it).
+        #[arg(long, default_value_t = 10_000)]
+        items: u64,
+        /// Files of the git repository: commit i writes `k/{i % FILES}`, the same state as
+        /// weft's (1: the one file `k`).
+        #[arg(long, default_value_t = 1000)]
+        files: u64,
+        /// Runs (each builds everything again, back to back); medians are reported.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
     },
     /// Baseline: `git clone --no-local --bare` of a repo of N commits (and `git fetch` of --ff
     /// more): wall time, peak RSS, pack bytes.
@@ -154,22 +187,24 @@ enum Cmd {
         #[arg(long)]
         tmp: Option<PathBuf>,
     },
-    /// git-clone, automerge-sync, weft-clone and weft-pull for each N, side by side.
+    /// For each N: weft clone and pull over TCP paired run by run with git clone and fetch (one
+    /// file, and --files files), and Automerge's sync protocol in process.
     SyncAll {
         /// Sizes to run, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 100_000])]
         n: Vec<u64>,
-        /// Timed runs of each clone, fetch and pull.
-        #[arg(long, default_value_t = 5)]
+        /// Runs; each runs every system's clone (then fetch/pull) back to back.
+        #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// Timed runs of each Automerge scenario.
-        #[arg(long, default_value_t = 5)]
+        /// Timed runs of each Automerge scenario (0: none).
+        #[arg(long, default_value_t = 3)]
         automerge_runs: usize,
-        /// Changes (commits) added for fetch/pull and the Automerge scenarios.
+        /// Changes (commits) added for fetch/pull and the Automerge scenarios (0: no fetch/pull).
         #[arg(long, default_value_t = 1000)]
         ff: u64,
-        /// Files the git commits cycle through (see git-clone).
-        #[arg(long, default_value_t = 1)]
+        /// Files of the second git repository: commit i writes `k/{i % FILES}`, the same state as
+        /// weft's (1: only the one-file repository, git's fastest case).
+        #[arg(long, default_value_t = 1000)]
         files: u64,
         /// Path to the `weft` binary; without it only the baselines run.
         #[arg(long)]
@@ -250,6 +285,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Cmd::Commit {
             n,
+            durable_n,
             runs,
             tmp,
             breakdown,
@@ -258,14 +294,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(mb) = cache_mb {
                 let _ = CACHE_BYTES.set(mb << 20);
             }
-            ok(commit_bench(n, runs, tmp.as_deref(), breakdown, cli.json))
+            ok(commit_bench(
+                n,
+                durable_n,
+                runs,
+                tmp.as_deref(),
+                breakdown,
+                cli.json,
+            ))
         }
         Cmd::OpenRead {
             n,
             runs,
             weft,
             repo,
-        } => ok(open_read_bench(n, runs, &weft, repo.as_deref(), cli.json)),
+            files,
+            tmp,
+        } => ok(open_read_bench(
+            n,
+            runs,
+            &weft,
+            repo.as_deref(),
+            files,
+            tmp.as_deref(),
+            cli.json,
+        )),
+        Cmd::Disk {
+            n,
+            items,
+            files,
+            runs,
+            tmp,
+        } => print_or_json(
+            &disk::disk_bench(n, items, files, runs, tmp.as_deref())?,
+            cli.json,
+            disk::print_disk,
+        ),
         Cmd::GitClone {
             n,
             runs,
@@ -362,13 +426,15 @@ fn key(i: u64) -> String {
 /// The sled page cache size for the repos this process builds, if `--cache-mb` overrides it.
 static CACHE_BYTES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
-fn weft_options() -> Options {
+/// The options of every repo the bench builds: weft's defaults (`weft_store::Options`), the
+/// given durability, and the sled cache `--cache-mb` asks for.
+fn weft_options(durability: Durability) -> Options {
     let mut store = weft_store::Options::default();
     if let Some(bytes) = CACHE_BYTES.get() {
         store.cache_bytes = *bytes;
     }
     Options {
-        durability: Durability::Manual,
+        durability,
         store,
         ..Options::default()
     }
@@ -402,23 +468,39 @@ fn expected_k1(n: u64) -> Option<i64> {
     })
 }
 
+/// Number and total bytes of the blocks in a store's log.
+fn log_blocks(store: &weft_store::Store) -> Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for r in store.records(weft_store::Pos(0)) {
+        let (_, record) = r?;
+        count += 1;
+        bytes += record.block.len() as u64;
+    }
+    Ok((count, bytes))
+}
+
 // ----- commit -----
 
 #[derive(Debug)]
 struct WeftRun {
     secs: f64,
     change_bytes: usize,
+    /// Blocks in the log (the workload's changes and the document's genesis) and their bytes.
+    blocks: u64,
+    block_bytes: u64,
     size_on_disk: u64,
     dir_bytes: u64,
     dir_allocated: u64,
 }
 
-fn weft_run(n: u64, tmp: Option<&Path>) -> Result<WeftRun> {
+/// One weft run: a fresh repo, `n` changes through the `Repo` API, one `flush`, timed; then the
+/// sizes (the `.weft` directory after the repo is closed).
+fn weft_run(n: u64, durability: Durability, tmp: Option<&Path>) -> Result<WeftRun> {
     let dir = match tmp {
         Some(t) => tempfile::tempdir_in(t)?,
         None => tempfile::tempdir()?,
     };
-    let repo = Repo::init(dir.path(), weft_options())?;
+    let repo = Repo::init(dir.path(), weft_options(durability))?;
     let start = Instant::now();
     let last = weft_workload(&repo, n)?;
     let secs = start.elapsed().as_secs_f64();
@@ -432,12 +514,15 @@ fn weft_run(n: u64, tmp: Option<&Path>) -> Result<WeftRun> {
             "weft holds {got:?} for k/1, not {want}"
         );
     }
+    let (blocks, block_bytes) = log_blocks(repo.store())?;
     let size_on_disk = repo.size_on_disk()?;
-    let (dir_bytes, dir_allocated) = dir_size(&dir.path().join(weft_dag::WEFT_DIR))?;
     drop(repo);
+    let (dir_bytes, dir_allocated) = dir_size(&dir.path().join(weft_dag::WEFT_DIR))?;
     Ok(WeftRun {
         secs,
         change_bytes,
+        blocks,
+        block_bytes,
         size_on_disk,
         dir_bytes,
         dir_allocated,
@@ -477,47 +562,75 @@ fn automerge_run(n: u64) -> Result<AutomergeRun> {
     })
 }
 
+/// What one run of `commit` runs; the order rotates from run to run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CommitPart {
+    Manual,
+    Automerge,
+    Durable,
+}
+
 fn commit_bench(
     n: u64,
+    durable_n: u64,
     runs: usize,
     tmp: Option<&Path>,
     breakdown: bool,
     as_json: bool,
 ) -> Result<()> {
     ensure!(n > 0 && runs > 0, "--n and --runs must be positive");
+    let mut parts = vec![CommitPart::Manual, CommitPart::Automerge];
+    if durable_n > 0 {
+        parts.push(CommitPart::Durable);
+    }
     let mut weft = Vec::new();
+    let mut durable = Vec::new();
     let mut am = Vec::new();
     for r in 0..runs {
-        // Interleave, alternating which goes first, so drift hits both alike.
-        if r % 2 == 0 {
-            weft.push(weft_run(n, tmp)?);
-            am.push(automerge_run(n)?);
-        } else {
-            am.push(automerge_run(n)?);
-            weft.push(weft_run(n, tmp)?);
+        // Run the parts back to back, rotating which goes first, so drift hits all alike.
+        let mut order = parts.clone();
+        order.rotate_left(r % parts.len());
+        for part in &order {
+            match part {
+                CommitPart::Manual => weft.push(weft_run(n, Durability::Manual, tmp)?),
+                CommitPart::Automerge => am.push(automerge_run(n)?),
+                CommitPart::Durable => {
+                    durable.push(weft_run(durable_n, Durability::EveryCommit, tmp)?)
+                }
+            }
         }
         if !as_json {
             eprintln!(
-                "run {}/{runs}: weft {:.0} changes/s, automerge {:.0} changes/s",
+                "run {}/{runs} ({}): weft {:.0} changes/s, automerge {:.0} changes/s{}",
                 r + 1,
+                order
+                    .iter()
+                    .map(|p| format!("{p:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 n as f64 / weft[r].secs,
-                n as f64 / am[r].secs
+                n as f64 / am[r].secs,
+                durable.get(r).map_or(String::new(), |d| format!(
+                    ", weft durable {:.0} changes/s",
+                    durable_n as f64 / d.secs
+                ))
             );
         }
     }
     let weft_rates: Vec<f64> = weft.iter().map(|w| n as f64 / w.secs).collect();
     let am_rates: Vec<f64> = am.iter().map(|a| n as f64 / a.secs).collect();
-    let ratios: Vec<f64> = weft_rates
-        .iter()
-        .zip(&am_rates)
-        .map(|(w, a)| w / a)
-        .collect();
+    let durable_rates: Vec<f64> = durable.iter().map(|w| durable_n as f64 / w.secs).collect();
+    let ratio =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
+    let ratios = ratio(&weft_rates, &am_rates);
+    let durable_ratios = ratio(&durable_rates, &weft_rates);
+    let durable_am_ratios = ratio(&durable_rates, &am_rates);
     let (w_med, a_med, r_med) = (median(&weft_rates), median(&am_rates), median(&ratios));
     // Sizes are deterministic up to sled's allocation; report them from the last run.
     let wl = weft.last().context("no runs")?;
     let al = am.last().context("no runs")?;
     let per = |b: u64| b as f64 / n as f64;
-    let parts = if breakdown {
+    let parts_json = if breakdown {
         Some(weft_breakdown(n, tmp)?)
     } else {
         None
@@ -525,24 +638,41 @@ fn commit_bench(
     let tmp_dir = tmp
         .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);
+    let cache_bytes = weft_options(Durability::Manual).store.cache_bytes;
     let report = json!({
         "bench": "commit",
         "n": n,
+        "durable_n": durable_n,
         "runs": runs,
         "machine": machine(&tmp_dir),
-        "sled_cache_bytes": weft_options().store.cache_bytes,
+        "sled_cache_bytes": cache_bytes,
         "weft": {
+            "durability": "Manual, one flush at the end",
             "changes_per_sec_median": w_med,
             "changes_per_sec": weft_rates,
             "secs": weft.iter().map(|w| w.secs).collect::<Vec<_>>(),
             "change_block_bytes": wl.change_bytes,
+            "blocks": wl.blocks,
+            "block_bytes": wl.block_bytes,
             "size_on_disk_bytes": wl.size_on_disk,
             "size_on_disk_per_change": per(wl.size_on_disk),
             "dir_bytes": wl.dir_bytes,
             "dir_bytes_per_change": per(wl.dir_bytes),
             "dir_allocated_bytes": wl.dir_allocated,
             "dir_allocated_per_change": per(wl.dir_allocated),
+            "dir_bytes_over_block_bytes": wl.dir_bytes as f64 / wl.block_bytes as f64,
         },
+        "weft_durable": if durable.is_empty() { Json::Null } else { json!({
+            "durability": "EveryCommit (the log synced at every commit)",
+            "n": durable_n,
+            "changes_per_sec_median": median(&durable_rates),
+            "changes_per_sec": durable_rates,
+            "secs": durable.iter().map(|w| w.secs).collect::<Vec<_>>(),
+            "ratio_over_manual_median": median(&durable_ratios),
+            "ratios_over_manual": durable_ratios,
+            "ratio_over_automerge_median": median(&durable_am_ratios),
+            "ratios_over_automerge": durable_am_ratios,
+        })},
         "automerge": {
             "version": "0.6",
             "changes_per_sec_median": a_med,
@@ -554,7 +684,7 @@ fn commit_bench(
         },
         "ratio_weft_over_automerge_median": r_med,
         "ratios": ratios,
-        "weft_breakdown": parts,
+        "weft_breakdown": parts_json,
     });
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -563,33 +693,67 @@ fn commit_bench(
     print_machine(&report["machine"]);
     println!();
     println!(
-        "commit: {n} single-op changes per run, {runs} runs (interleaved), medians; sled cache {} MiB",
-        weft_options().store.cache_bytes >> 20
+        "commit: {n} single-op changes per run, {runs} runs (parts back to back, order rotating), \
+         medians; sled cache {} MiB",
+        cache_bytes >> 20
     );
-    println!("{:<44} {:>14} {:>14}", "", "weft", "automerge");
+    let durable_head = if durable.is_empty() {
+        String::new()
+    } else {
+        format!("weft durable ({})", fmt_int(durable_n as f64))
+    };
     println!(
-        "{:<44} {:>14} {:>14}",
+        "{:<44} {:>14} {:>14} {:>22}",
+        "", "weft", "automerge", durable_head
+    );
+    let spread = |xs: &[f64]| format!("{}..{}", fmt_int(min(xs)), fmt_int(max(xs)));
+    let d_med = if durable.is_empty() {
+        String::new()
+    } else {
+        fmt_int(median(&durable_rates))
+    };
+    println!(
+        "{:<44} {:>14} {:>14} {:>22}",
         "changes/s (median)",
         fmt_int(w_med),
-        fmt_int(a_med)
+        fmt_int(a_med),
+        d_med
     );
     println!(
-        "{:<44} {:>14} {:>14}",
+        "{:<44} {:>14} {:>14} {:>22}",
         "changes/s (min .. max)",
-        format!(
-            "{}..{}",
-            fmt_int(min(&weft_rates)),
-            fmt_int(max(&weft_rates))
-        ),
-        format!("{}..{}", fmt_int(min(&am_rates)), fmt_int(max(&am_rates)))
+        spread(&weft_rates),
+        spread(&am_rates),
+        if durable.is_empty() {
+            String::new()
+        } else {
+            spread(&durable_rates)
+        }
     );
     println!(
         "{:<44} {:>14.3}",
         "ratio weft/automerge (median of runs)", r_med
     );
+    if !durable.is_empty() {
+        println!(
+            "{:<44} {:>14.3}",
+            "ratio weft durable/weft (median of runs)",
+            median(&durable_ratios)
+        );
+        println!(
+            "{:<44} {:>14.4}",
+            "ratio weft durable/automerge (median)",
+            median(&durable_am_ratios)
+        );
+    }
     println!(
         "{:<44} {:>14} {:>14}",
         "bytes of one single-op change", wl.change_bytes, al.change_bytes
+    );
+    println!(
+        "{:<44} {:>14.1}",
+        "weft block bytes in the log / N",
+        per(wl.block_bytes)
     );
     println!(
         "{:<44} {:>14.1}",
@@ -614,10 +778,10 @@ fn commit_bench(
     );
     println!(
         "{:<44} {:>14} {:>14}",
-        "totals: size_on_disk | dir | save()",
+        "totals: blocks | dir | save()",
         format!(
             "{} | {}",
-            fmt_int(wl.size_on_disk as f64),
+            fmt_int(wl.block_bytes as f64),
             fmt_int(wl.dir_bytes as f64)
         ),
         fmt_int(al.saved_bytes as f64)
@@ -636,7 +800,7 @@ fn commit_bench(
                 "us_tx_set_without_commit",
             ),
             (
-                "  heads scan + author_seq get",
+                "  Repo::heads + Repo::change_count",
                 "us_heads_and_author_seq_reads",
             ),
             (
@@ -649,143 +813,21 @@ fn commit_bench(
             ),
             ("    ed25519 sign", "us_ed25519_sign"),
             ("    blake3 CID", "us_blake3_cid"),
-            (
-                "  store batch of the same keys, fresh sled",
-                "us_store_batch_of_commit_shape",
-            ),
-            (
-                "    same keys, 100 changes per batch",
-                "us_store_batches_of_100_changes",
-            ),
-            (
-                "    only the block, one batch per change",
-                "us_store_block_only_batches",
-            ),
         ];
         for (label, k) in rows {
             println!("  {label:<50} {:>10.2}", f(k));
         }
         println!(
             "  {:<50} {:>10.1}",
-            "final flush, repo (ms, total)",
+            "final flush (ms, total)",
             f("ms_final_flush_total")
         );
-        println!(
-            "  {:<50} {:>10.1}",
-            "final flush, bare store (ms, total)",
-            f("ms_store_batch_final_flush_total")
-        );
-        println!("  sled size on disk per change (bytes) of those store-only loops:");
-        for (label, k) in [
-            (
-                "same keys, one batch per change",
-                "bytes_store_batch_disk_per_change",
-            ),
-            (
-                "same keys, 100 changes per batch",
-                "bytes_store_batches_of_100_disk_per_change",
-            ),
-            (
-                "only the block, one batch per change",
-                "bytes_store_block_only_disk_per_change",
-            ),
-        ] {
-            println!("    {label:<48} {:>10.0}", f(k));
-        }
     }
     Ok(())
 }
 
 /// Times the parts of a weft commit separately, through public APIs only. Each part runs the
 /// workload's shape `n` times; the figures are µs per change.
-/// Writes, to a fresh sled store, what `Repo::stage` writes for each of `encoded` (one-op sets
-/// on the workload's keys), `group` changes per batch; with `block_only`, only the blocks.
-/// Returns µs per change, the final flush in ms, and the size on disk per change.
-fn store_batches(
-    tmp: Option<&Path>,
-    n: u64,
-    doc: weft_dag::DocId,
-    author: weft_dag::Author,
-    encoded: &[weft_dag::EncodedChange],
-    group: usize,
-    block_only: bool,
-) -> Result<(f64, f64, f64)> {
-    let sdir = match tmp {
-        Some(t) => tempfile::tempdir_in(t)?,
-        None => tempfile::tempdir()?,
-    };
-    let store = Store::open(&sdir.path().join("db"), weft_options().store)?;
-    let t = Instant::now();
-    let mut prev: Option<Cid> = None;
-    let mut slots: Vec<Option<Vec<u8>>> = vec![None; 1000];
-    for (g, chunk) in encoded.chunks(group).enumerate() {
-        let mut b = store.batch();
-        for (j, e) in chunk.iter().enumerate() {
-            let i = g * group + j;
-            b.put_block(&e.cid, &e.bytes)?;
-            if block_only {
-                continue;
-            }
-            let c = &e.change;
-            // What Repo::stage reads and writes for a one-op set.
-            if let Some(p) = &prev {
-                let _ = b.get(Keyspace::CHANGES, &p.to_bytes())?;
-            }
-            let meta = ChangeMeta {
-                doc,
-                height: c.height,
-                seq: c.seq,
-                time: c.time,
-                author,
-                n_ops: 1,
-                parents: c.parents.clone(),
-            };
-            b.put(Keyspace::CHANGES, &e.cid.to_bytes(), &meta.encode());
-            b.put(
-                Keyspace::BY_HEIGHT,
-                &layout::height_key(&doc, c.height, &e.cid),
-                &[],
-            );
-            if let Some(p) = &prev {
-                b.delete(Keyspace::HEADS, &layout::cid_key(&doc, p));
-            }
-            b.put(
-                Keyspace::HEADS,
-                &layout::cid_key(&doc, &e.cid),
-                &c.height.to_be_bytes(),
-            );
-            let seq_key = layout::author_seq_key(&doc, &author);
-            let _ = b.get(Keyspace::AUTHOR_SEQ, &seq_key)?;
-            b.put(Keyspace::AUTHOR_SEQ, &seq_key, &c.seq.to_be_bytes());
-            let k = key(i as u64);
-            let id = OpId {
-                change: e.cid,
-                index: 0,
-            };
-            let slot = layout::slot_key(&doc, &k, &id);
-            let old = &mut slots[i % 1000];
-            if let Some(old_slot) = old.take() {
-                b.delete(Keyspace::REGISTER, &old_slot);
-            }
-            let _ = b.contains(Keyspace::TOMBSTONE, &slot)?;
-            let mut v = Vec::with_capacity(64);
-            v.extend_from_slice(&c.height.to_be_bytes());
-            v.extend_from_slice(&author.0);
-            v.extend_from_slice(&Value::Int(i as i64).to_dag_cbor()?);
-            b.put(Keyspace::REGISTER, &slot, &v);
-            *old = Some(slot);
-            prev = Some(e.cid);
-        }
-        b.commit()?;
-    }
-    let us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
-    let t = Instant::now();
-    store.flush()?;
-    let flush_ms = t.elapsed().as_secs_f64() * 1e3;
-    let disk = store.size_on_disk()? as f64 / n as f64;
-    Ok((us, flush_ms, disk))
-}
-
 fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
     let per_us = |start: Instant| start.elapsed().as_secs_f64() * 1e6 / n as f64;
 
@@ -794,7 +836,7 @@ fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
         Some(t) => tempfile::tempdir_in(t)?,
         None => tempfile::tempdir()?,
     };
-    let repo = Repo::init(dir.path(), weft_options())?;
+    let repo = Repo::init(dir.path(), weft_options(Durability::Manual))?;
     let doc = repo.doc("main")?;
     let t = Instant::now();
     let mut last = None;
@@ -816,12 +858,12 @@ fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
     }
     let tx_build = per_us(t);
 
-    // 3. Reads commit does before signing: heads and the author sequence.
-    let store = repo.store();
+    // 3. Reads commit does before signing: the heads, and the author's sequence number (one
+    //    `author_seq` entry, which `change_count` reads for the one author here).
     let t = Instant::now();
     for _ in 0..n {
-        let _ = repo.heads(doc)?;
-        let _ = store.get(Keyspace::AUTHOR_SEQ, b"not-a-key")?;
+        std::hint::black_box(repo.heads(doc)?);
+        std::hint::black_box(repo.change_count(doc)?);
     }
     let reads = per_us(t);
 
@@ -865,14 +907,6 @@ fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
     }
     let blake3 = per_us(t);
     drop(repo);
-
-    // 5. A store batch of the same shape as one commit's (block, change index, by-height,
-    //    head delete + put, author seq, register put + delete), on a fresh sled store.
-    let author = identity.author();
-    let (batch, batch_flush_ms, batch_disk) =
-        store_batches(tmp, n, doc, author, &encoded, 1, false)?;
-    let (group, _, group_disk) = store_batches(tmp, n, doc, author, &encoded, 100, false)?;
-    let (blocks_only, _, blocks_disk) = store_batches(tmp, n, doc, author, &encoded, 1, true)?;
     Ok(json!({
         "us_total_commit_no_flush": total,
         "ms_final_flush_total": flush_ms,
@@ -882,33 +916,95 @@ fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
         "us_signing_bytes_one_encode": encode_only,
         "us_ed25519_sign": ed25519,
         "us_blake3_cid": blake3,
-        "us_store_batch_of_commit_shape": batch,
-        "ms_store_batch_final_flush_total": batch_flush_ms,
-        "bytes_store_batch_disk_per_change": batch_disk,
-        "us_store_batches_of_100_changes": group,
-        "bytes_store_batches_of_100_disk_per_change": group_disk,
-        "us_store_block_only_batches": blocks_only,
-        "bytes_store_block_only_disk_per_change": blocks_disk,
     }))
 }
 
 // ----- open-read -----
 
+/// Spawns `prog args` with stdout discarded and returns the milliseconds from spawn to exit;
+/// fails with one line unless it succeeds.
+fn time_command(prog: &Path, args: &[String], envs: &[(&str, &str)]) -> Result<f64> {
+    let mut cmd = Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for k in ["WEFT_DIR", "WEFT_IDENTITY", "GIT_DIR", "GIT_WORK_TREE"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(envs.iter().copied());
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("running {}", prog.display()))?;
+    let out = child.wait_with_output()?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if !out.status.success() {
+        bail!(
+            "`{} {}` failed ({}): {}",
+            prog.display(),
+            args.join(" "),
+            out.status,
+            proc::first_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    Ok(ms)
+}
+
+/// Runs `prog args` once, untimed (it checks the command works and warms the page cache), and
+/// returns the first line of its output.
+fn warm_up(prog: &Path, args: &[String], envs: &[(&str, &str)]) -> Result<String> {
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(Stdio::null());
+    for k in ["WEFT_DIR", "WEFT_IDENTITY", "GIT_DIR", "GIT_WORK_TREE"] {
+        cmd.env_remove(k);
+    }
+    cmd.envs(envs.iter().copied());
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {}", prog.display()))?;
+    if !out.status.success() {
+        bail!(
+            "`{} {}` failed ({}): {}",
+            prog.display(),
+            args.join(" "),
+            out.status,
+            proc::first_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string())
+}
+
+fn ms_stats(ms: &[f64]) -> Json {
+    json!({ "median_ms": median(ms), "min_ms": min(ms), "max_ms": max(ms), "ms": ms })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn open_read_bench(
     n: u64,
     runs: usize,
     weft: &Path,
     repo: Option<&Path>,
+    files: u64,
+    tmp: Option<&Path>,
     as_json: bool,
 ) -> Result<()> {
-    ensure!(runs > 0, "--runs must be positive");
+    ensure!(runs > 0 && n > 0, "--n and --runs must be positive");
     let weft = fs::canonicalize(weft).with_context(|| {
         format!(
             "no weft binary at {} (build it with `cargo build --release -p weft-cli` in the root)",
             weft.display()
         )
     })?;
-    let _tmp;
+    let git_version = git::version()?;
+    let scratch = match tmp {
+        Some(t) => tempfile::tempdir_in(t)?,
+        None => tempfile::tempdir()?,
+    };
     let (root, built_secs, n_changes) = match repo {
         Some(root) if root.join(weft_dag::WEFT_DIR).exists() => (root.to_path_buf(), None, None),
         Some(root) => {
@@ -917,91 +1013,85 @@ fn open_read_bench(
             (root.to_path_buf(), Some(secs), Some(n))
         }
         None => {
-            _tmp = tempfile::tempdir()?;
-            let secs = build_repo(_tmp.path(), n)?;
-            (_tmp.path().to_path_buf(), Some(secs), Some(n))
+            let root = scratch.path().join("weft");
+            fs::create_dir_all(&root)?;
+            let secs = build_repo(&root, n)?;
+            (root, Some(secs), Some(n))
         }
     };
+    eprintln!("git: building a repository of {n} commits over {files} file(s) ...");
+    let g = git::build(&scratch.path().join("git.git"), n, files, scratch.path())?;
     let (dir_bytes, _) = dir_size(&root.join(weft_dag::WEFT_DIR))?;
     let root_s = root.to_string_lossy().to_string();
-    let commands: Vec<(&str, Vec<String>)> = vec![
-        (
-            "get k/1",
-            vec!["-C".into(), root_s.clone(), "get".into(), "k/1".into()],
-        ),
-        (
-            "log -n 10",
-            vec![
-                "-C".into(),
-                root_s.clone(),
-                "log".into(),
-                "-n".into(),
-                "10".into(),
-            ],
-        ),
-    ];
-    let mut results = Vec::new();
-    for (name, args) in &commands {
-        // One untimed run: checks the command works, warms the page cache, and outlasts any
-        // lock the building process still held.
-        let out = Command::new(&weft)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("running {}", weft.display()))?;
-        if !out.status.success() {
-            bail!(
-                "`weft {}` failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+    let git_s = g.path.to_string_lossy().to_string();
+    let git_bin = PathBuf::from("git");
+    let genv: Vec<(&str, &str)> = git::GIT_ENV.to_vec();
+    let weft_get: Vec<String> = ["-C", &root_s, "get", "k/1"].map(String::from).to_vec();
+    let git_cat: Vec<String> = ["-C", &git_s, "cat-file", "-p", "HEAD"]
+        .map(String::from)
+        .to_vec();
+    let weft_log: Vec<String> = ["-C", &root_s, "log", "-n", "10"]
+        .map(String::from)
+        .to_vec();
+
+    // One untimed run of each: checks the command works, warms the page cache, and outlasts
+    // any lock the building process still held.
+    let get_line = warm_up(&weft, &weft_get, &[])?;
+    let cat_line = warm_up(&git_bin, &git_cat, &genv)?;
+    let log_line = warm_up(&weft, &weft_log, &[])?;
+    if let Some(want) = n_changes.and_then(expected_k1) {
+        ensure!(
+            get_line == want.to_string(),
+            "`weft get k/1` printed {get_line:?}, expected {want}"
+        );
+    }
+
+    // weft get and git cat-file, back to back in every run, alternating which goes first.
+    let (mut get_ms, mut cat_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for r in 0..runs {
+        if r % 2 == 0 {
+            get_ms.push(time_command(&weft, &weft_get, &[])?);
+            cat_ms.push(time_command(&git_bin, &git_cat, &genv)?);
+        } else {
+            cat_ms.push(time_command(&git_bin, &git_cat, &genv)?);
+            get_ms.push(time_command(&weft, &weft_get, &[])?);
         }
-        let first_line = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let mut ms = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let start = Instant::now();
-            let child = Command::new(&weft)
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()?;
-            let out = child.wait_with_output()?;
-            ms.push(start.elapsed().as_secs_f64() * 1e3);
-            if !out.status.success() {
-                bail!(
-                    "`weft {}` failed ({}): {}",
-                    args.join(" "),
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-        }
-        results.push(json!({
-            "command": format!("weft -C DIR {name}"),
-            "median_ms": median(&ms),
-            "min_ms": min(&ms),
-            "max_ms": max(&ms),
-            "ms": ms,
-            "first_output_line": first_line,
-        }));
+    }
+    let ratios: Vec<f64> = get_ms.iter().zip(&cat_ms).map(|(w, g)| w / g).collect();
+    let mut log_ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        log_ms.push(time_command(&weft, &weft_log, &[])?);
     }
     let report = json!({
         "bench": "open-read",
         "n": n_changes,
+        "git_n": n,
+        "git_files": files,
+        "git_version": git_version,
         "runs": runs,
         "weft_binary": weft.to_string_lossy(),
         "repo": root_s,
         "repo_built_secs": built_secs,
         "repo_dir_bytes": dir_bytes,
+        "git_build": {
+            "fast_import_secs": g.import_secs,
+            "repack_secs": g.repack_secs,
+            "pack_bytes": g.pack_bytes,
+        },
         "expected_k1": n_changes.and_then(expected_k1),
         "machine": machine(&root),
-        "commands": results,
+        "order": "each run: weft get and git cat-file back to back, alternating which goes first",
+        "commands": [
+            json!({ "command": "weft -C DIR get k/1", "first_output_line": get_line }),
+            json!({ "command": "git -C DIR cat-file -p HEAD", "first_output_line": cat_line }),
+            json!({ "command": "weft -C DIR log -n 10", "first_output_line": log_line }),
+        ],
+        "weft_get": ms_stats(&get_ms),
+        "git_cat_file": ms_stats(&cat_ms),
+        "ratio_weft_get_over_git_cat_file": {
+            "median": median(&ratios), "min": min(&ratios), "max": max(&ratios), "samples": ratios,
+        },
+        "weft_log": ms_stats(&log_ms),
     });
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -1011,36 +1101,57 @@ fn open_read_bench(
     println!();
     match n_changes {
         Some(n) => println!(
-            "open-read: repo of {n} changes built in {:.1}s ({} bytes in .weft), {runs} timed runs each",
+            "open-read: repo of {n} changes built in {:.1}s ({} bytes in .weft); git repository of \
+             {n} commits over {files} file(s) ({} pack bytes); {runs} timed runs each",
             built_secs.unwrap_or(0.0),
-            fmt_int(dir_bytes as f64)
+            fmt_int(dir_bytes as f64),
+            fmt_int(g.pack_bytes as f64)
         ),
         None => println!(
-            "open-read: existing repo {root_s} ({} bytes in .weft), {runs} timed runs each",
+            "open-read: existing repo {root_s} ({} bytes in .weft); git repository of {n} commits \
+             over {files} file(s); {runs} timed runs each",
             fmt_int(dir_bytes as f64)
         ),
     }
     println!(
-        "{:<28} {:>10} {:>10} {:>10}   first output line",
+        "{:<34} {:>10} {:>10} {:>10}   first output line",
         "spawn to exit", "median ms", "min ms", "max ms"
     );
-    for r in &results {
+    let line = |name: &str, s: &Json, first: &str| {
         println!(
-            "{:<28} {:>10.2} {:>10.2} {:>10.2}   {}",
-            r["command"].as_str().unwrap_or(""),
-            r["median_ms"].as_f64().unwrap_or(f64::NAN),
-            r["min_ms"].as_f64().unwrap_or(f64::NAN),
-            r["max_ms"].as_f64().unwrap_or(f64::NAN),
-            r["first_output_line"].as_str().unwrap_or("")
+            "{:<34} {:>10.2} {:>10.2} {:>10.2}   {}",
+            name,
+            s["median_ms"].as_f64().unwrap_or(f64::NAN),
+            s["min_ms"].as_f64().unwrap_or(f64::NAN),
+            s["max_ms"].as_f64().unwrap_or(f64::NAN),
+            first
         );
-    }
+    };
+    line("weft -C DIR get k/1", &report["weft_get"], &get_line);
+    line(
+        "git -C DIR cat-file -p HEAD",
+        &report["git_cat_file"],
+        &cat_line,
+    );
+    println!(
+        "{:<34} {:>10.2} {:>10.2} {:>10.2}   (per-run ratios, median)",
+        "ratio weft get / git cat-file",
+        median(&ratios),
+        min(&ratios),
+        max(&ratios)
+    );
+    line(
+        "weft -C DIR log -n 10 (weft only)",
+        &report["weft_log"],
+        &log_line,
+    );
     Ok(())
 }
 
 /// Builds a repo of `n` changes at `root` and drops it. Returns the seconds it took.
 fn build_repo(root: &Path, n: u64) -> Result<f64> {
     let start = Instant::now();
-    let repo = Repo::init(root, weft_options())?;
+    let repo = Repo::init(root, weft_options(Durability::Manual))?;
     weft_workload(&repo, n)?;
     drop(repo);
     Ok(start.elapsed().as_secs_f64())
@@ -1067,6 +1178,26 @@ fn dir_size(dir: &Path) -> Result<(u64, u64)> {
         }
     }
     Ok((len, alloc))
+}
+
+/// Copies a directory tree (regular files and directories only).
+fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
+    fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+    for entry in fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry?;
+        let to = dst.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to)?;
+        } else {
+            fs::copy(entry.path(), &to)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn rm_rf(p: &Path) {
+    let _ = fs::remove_dir_all(p);
 }
 
 fn sorted(xs: &[f64]) -> Vec<f64> {

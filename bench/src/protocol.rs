@@ -6,9 +6,9 @@
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value as Json};
-use weft_dag::{DocId, Durability, Identity, Repo, Value};
-use weft_store::{Cid, Keyspace};
-use weft_sync::{pump, Direction, Endpoint, Initiator, Responder, SyncOptions};
+use weft_dag::{DocId, Identity, Repo, Role, Value};
+use weft_store::Cid;
+use weft_sync::{keys::SYNC_PEERS, pump, Direction, Endpoint, Initiator, Responder, SyncOptions};
 
 fn commits(repo: &Repo, doc: DocId, tag: &str, n: u64) -> Result<()> {
     for i in 0..n {
@@ -19,24 +19,23 @@ fn commits(repo: &Repo, doc: DocId, tag: &str, n: u64) -> Result<()> {
     Ok(())
 }
 
-fn memory(seed: u8) -> Repo {
-    Repo::with_store(
+fn memory(seed: u8) -> Result<Repo> {
+    Ok(Repo::with_store(
         weft_store::Store::memory(),
         Identity::from_seed([seed; 32]),
-        Durability::Manual,
-    )
+    )?)
 }
 
 /// Forgets every per-peer sync state, so the next session starts fresh.
 fn forget_peers(repo: &Repo) -> Result<()> {
     let keys: Vec<Vec<u8>> = repo
         .store()
-        .scan_prefix(Keyspace::SYNC_PEERS, &[0x01])
+        .scan_prefix(SYNC_PEERS, &[0x01])
         .map(|r| r.map(|(k, _)| k))
         .collect::<Result<_, _>>()?;
     let mut b = repo.store().batch();
     for k in keys {
-        b.delete(Keyspace::SYNC_PEERS, &k);
+        b.delete(SYNC_PEERS, &k);
     }
     b.commit()?;
     Ok(())
@@ -83,13 +82,18 @@ fn row(name: &str, s: &weft_sync::Stats, blocks: u64) -> Json {
 /// divergence).
 pub fn weft_protocol_bench(n: u64, ff: u64) -> Result<Json> {
     eprintln!("weft: building a document of {n} single-op changes in memory ...");
-    let a = memory(1);
+    let a = memory(1)?;
+    let b = memory(2)?;
     let doc = a.create_doc("main")?;
+    // b writes in the divergence scenarios: a grants it the writer role first (one more change
+    // in the clone).
+    let mut tx = a.transaction(doc);
+    tx.grant(b.author(), Role::Writer)?;
+    tx.commit()?;
     commits(&a, doc, "k", n)?;
     let mut out = Vec::new();
 
     // Clone: an empty replica pulls everything.
-    let b = memory(2);
     let blocks = block_bytes(&a, doc, &[])?;
     let s = session(&b, &a, Direction::Pull)?;
     out.push(row("clone", &s, blocks));
@@ -169,16 +173,21 @@ pub fn print_protocol(weft: &Json, automerge: &Json) {
         };
         let a = am.iter().find(|s| s["scenario"].as_str() == Some(am_name));
         let wire = w["bytes_in"].as_f64().unwrap_or(0.0) + w["bytes_out"].as_f64().unwrap_or(0.0);
+        // serde_json's Display ignores widths: format each cell as a string first.
+        let cell = |v: &Json| match v.as_f64() {
+            Some(x) => crate::fmt_int(x),
+            None => "-".to_string(),
+        };
         println!(
             "  {:<24} {:>8} {:>8} {:>13} {:>13} {:>13} {:>8.1}% {:>10}",
             name,
-            w["round_trips"],
-            a.map_or(Json::Null, |s| s["round_trips"].clone()),
-            wire,
-            a.map_or(Json::Null, |s| s["bytes_total"]["median"].clone()),
-            w["block_bytes"],
+            cell(&w["round_trips"]),
+            cell(&a.map_or(Json::Null, |s| s["round_trips"].clone())),
+            crate::fmt_int(wire),
+            cell(&a.map_or(Json::Null, |s| s["bytes_total"]["median"].clone())),
+            cell(&w["block_bytes"]),
             w["overhead"].as_f64().unwrap_or(f64::NAN) * 100.0,
-            w["redundant"],
+            cell(&w["redundant"]),
         );
     }
 }

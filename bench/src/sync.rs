@@ -1,5 +1,6 @@
-//! Sync benchmarks: `git clone`/`git fetch` and Automerge's sync protocol as baselines, and
-//! weft's `clone`/`pull` through the `weft` CLI (stdio over an ssh stand-in, and TCP).
+//! Sync benchmarks: `git clone`/`git fetch` and Automerge's sync protocol as baselines, weft's
+//! `clone`/`pull` through the `weft` CLI (stdio over an ssh stand-in, and TCP), and `sync-all`,
+//! which runs weft and git back to back in every run.
 //!
 //! See README.md for what each figure means and how round trips are counted.
 
@@ -7,7 +8,6 @@ use std::{
     collections::HashSet,
     ffi::{OsStr, OsString},
     fs,
-    io::{BufWriter, Write},
     ops::Range,
     path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
@@ -22,12 +22,13 @@ use automerge::{
 };
 use serde_json::{json, Value as Json};
 use tempfile::TempDir;
-use weft_dag::Repo;
+use weft_dag::{Durability, Repo};
 
 use crate::{
-    build_repo, dir_size, expected_k1, fmt_int, key, machine, max, median, min, print_machine,
+    build_repo, copy_dir, dir_size, expected_k1, fmt_int, git, key, machine, max, median, min,
+    print_machine,
     proc::{first_line, hint, run_measured, Measured, Server},
-    weft_commits, weft_options,
+    rm_rf, weft_commits, weft_options,
 };
 
 fn tempdir(tmp: Option<&Path>) -> Result<TempDir> {
@@ -49,159 +50,13 @@ fn os(s: impl AsRef<OsStr>) -> OsString {
     s.as_ref().to_os_string()
 }
 
-/// Copies a directory tree (regular files and directories only).
-fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
-    fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
-    for entry in fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
-        let entry = entry?;
-        let to = dst.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &to)?;
-        } else {
-            fs::copy(entry.path(), &to)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
-fn rm_rf(p: &Path) {
-    let _ = fs::remove_dir_all(p);
-}
-
 // ===================================================================================== git ===
 
-/// Environment for every git command: no system or user configuration, so the run does not
-/// depend on the machine's `~/.gitconfig`.
-const GIT_ENV: [(&str, &str); 2] = [
-    ("GIT_CONFIG_NOSYSTEM", "1"),
-    ("GIT_CONFIG_GLOBAL", "/dev/null"),
-];
-
-fn git_envs() -> Vec<(&'static str, &'static OsStr)> {
-    GIT_ENV.iter().map(|(k, v)| (*k, OsStr::new(*v))).collect()
-}
-
-fn git_cmd() -> Command {
-    let mut c = Command::new("git");
-    c.envs(GIT_ENV)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .stdin(Stdio::null());
-    c
-}
-
-/// Runs git to completion; fails with one line (its first stderr line) if it fails.
-fn git(args: &[&OsStr]) -> Result<String> {
-    let out = match git_cmd().args(args).output() {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("git not found on PATH (the git baseline needs it)")
-        }
-        Err(e) => return Err(e).context("running git"),
-    };
-    if !out.status.success() {
-        let what: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
-        bail!(
-            "`git {}` failed ({}): {}",
-            what.join(" "),
-            out.status,
-            first_line(&String::from_utf8_lossy(&out.stderr))
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// The fast-import stream for commits `range` on `refs/heads/main`: commit `i` writes `i\n` to
-/// the file `k` (or `k/{i % files}` with `files > 1`). With `continue_branch`, the first commit
-/// continues the branch already in the repository.
-fn fast_import_stream(
-    w: &mut impl Write,
-    range: Range<u64>,
-    files: u64,
-    continue_branch: bool,
-) -> std::io::Result<()> {
-    let first = range.start;
-    for i in range {
-        let path = if files <= 1 {
-            "k".to_string()
-        } else {
-            format!("k/{}", i % files)
-        };
-        let msg = format!("change {i}\n");
-        let content = format!("{i}\n");
-        writeln!(w, "commit refs/heads/main")?;
-        writeln!(
-            w,
-            "committer weft-bench <bench@example.invalid> {} +0000",
-            1_700_000_000 + i
-        )?;
-        write!(w, "data {}\n{msg}", msg.len())?;
-        if continue_branch && i == first {
-            writeln!(w, "from refs/heads/main^0")?;
-        }
-        writeln!(w, "M 100644 inline {path}")?;
-        write!(w, "data {}\n{content}", content.len())?;
-        writeln!(w)?;
-    }
-    writeln!(w, "done")
-}
-
-/// Pipes the stream for `range` into `git fast-import` in the bare repo `repo`.
-fn fast_import(
-    repo: &Path,
-    range: Range<u64>,
-    files: u64,
-    continue_branch: bool,
-    scratch: &Path,
-) -> Result<()> {
-    let err_p = scratch.join(".fast-import.err");
-    let mut child = git_cmd()
-        .arg("-C")
-        .arg(repo)
-        .args(["fast-import", "--quiet", "--done"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&err_p)?)
-        .spawn()
-        .context("running git fast-import")?;
-    let stdin = child.stdin.take().context("no stdin pipe")?;
-    let mut w = BufWriter::with_capacity(1 << 20, stdin);
-    let written = fast_import_stream(&mut w, range, files, continue_branch).and_then(|_| w.flush());
-    drop(w);
-    let status = child.wait()?;
-    let err = fs::read_to_string(&err_p).unwrap_or_default();
-    let _ = fs::remove_file(&err_p);
-    if !status.success() {
-        bail!("`git fast-import` failed ({status}): {}", first_line(&err));
-    }
-    written.context("writing to git fast-import")?;
-    Ok(())
-}
-
-/// The `.pack` files of a repository, with their sizes.
-fn packs(repo: &Path) -> Result<Vec<(PathBuf, u64)>> {
-    let dir = repo.join("objects/pack");
-    let mut out = Vec::new();
-    for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-        let e = e?;
-        if e.path().extension() == Some(OsStr::new("pack")) {
-            out.push((e.path(), e.metadata()?.len()));
-        }
-    }
-    Ok(out)
-}
-
-fn commit_count(repo: &Path) -> Result<u64> {
-    let s = git(&[
-        OsStr::new("-C"),
-        repo.as_os_str(),
-        OsStr::new("rev-list"),
-        OsStr::new("--count"),
-        OsStr::new("refs/heads/main"),
-    ])?;
-    s.parse()
-        .with_context(|| format!("git rev-list printed {s:?}"))
+/// A copy of the repository `src` with the workload's commits `n .. n + ff` on top: the source
+/// of a timed fetch.
+fn git_source_ff(src: &git::GitRepo, dst: &Path, ff: u64, scratch: &Path) -> Result<()> {
+    copy_dir(&src.path, dst)?;
+    git::fast_import(dst, src.n..src.n + ff, src.files, true, scratch)
 }
 
 /// `git-clone`: see README.md.
@@ -213,42 +68,11 @@ pub fn git_clone_bench(
     tmp: Option<&Path>,
 ) -> Result<Json> {
     ensure!(n > 0 && runs > 0, "--n and --runs must be positive");
-    let version = git(&[OsStr::new("--version")])?;
+    let version = git::version()?;
     let dir = tempdir(tmp)?;
     let d = dir.path();
-    let src = d.join("src.git");
-    eprintln!("git: importing {n} commits with git fast-import ...");
-    git(&[
-        OsStr::new("init"),
-        OsStr::new("--bare"),
-        OsStr::new("-q"),
-        src.as_os_str(),
-    ])?;
-    git(&[
-        OsStr::new("-C"),
-        src.as_os_str(),
-        OsStr::new("symbolic-ref"),
-        OsStr::new("HEAD"),
-        OsStr::new("refs/heads/main"),
-    ])?;
-    let t = Instant::now();
-    fast_import(&src, 0..n, files, false, d)?;
-    let import_secs = t.elapsed().as_secs_f64();
-    eprintln!("git: repack -a -d -f (as a maintained server repository would be) ...");
-    let t = Instant::now();
-    git(&[
-        OsStr::new("-C"),
-        src.as_os_str(),
-        OsStr::new("repack"),
-        OsStr::new("-a"),
-        OsStr::new("-d"),
-        OsStr::new("-f"),
-        OsStr::new("-q"),
-    ])?;
-    let repack_secs = t.elapsed().as_secs_f64();
-    let src_pack: u64 = packs(&src)?.iter().map(|p| p.1).sum();
-
-    let envs = git_envs();
+    eprintln!("git: building a repository of {n} commits (fast-import, repack -a -d -f) ...");
+    let src = git::build(&d.join("src.git"), n, files, d)?;
     let mut secs = Vec::new();
     let mut rss = Vec::new();
     let mut pack_bytes = Vec::new();
@@ -256,25 +80,9 @@ pub fn git_clone_bench(
     for r in 0..runs {
         eprintln!("git: clone {}/{runs} ...", r + 1);
         let dst = d.join(format!("clone-{r}.git"));
-        let m = run_measured(
-            OsStr::new("git"),
-            &[
-                os("clone"),
-                os("--no-local"),
-                os("--bare"),
-                os("-q"),
-                os(&src),
-                os(&dst),
-            ],
-            None,
-            &envs,
-            d,
-        )?;
-        m.check("git clone --no-local --bare SRC DST")?;
-        let bytes: u64 = packs(&dst)?.iter().map(|p| p.1).sum();
+        let (m, bytes) = git::clone(&src.path, &dst, d)?;
         if r == 0 {
-            let c = commit_count(&dst)?;
-            ensure!(c == n, "the git clone holds {c} commits, not {n}");
+            git::check_count(&dst, n)?;
         } else {
             rm_rf(&dst);
         }
@@ -286,45 +94,14 @@ pub fn git_clone_bench(
     if ff > 0 {
         eprintln!("git: fetch of {ff} new commits ...");
         let src2 = d.join("src-ff.git");
-        copy_dir(&src, &src2)?;
-        fast_import(&src2, n..n + ff, files, true, d)?;
+        git_source_ff(&src, &src2, ff, d)?;
         let (mut fsecs, mut frss, mut fbytes) = (Vec::new(), Vec::new(), Vec::new());
         for r in 0..runs {
             let work = d.join(format!("fetch-{r}.git"));
             copy_dir(&base, &work)?;
-            let before: HashSet<PathBuf> = packs(&work)?.into_iter().map(|p| p.0).collect();
-            let m = run_measured(
-                OsStr::new("git"),
-                &[
-                    os("-C"),
-                    os(&work),
-                    // Keep what arrives as a pack (never explode it into loose objects), so
-                    // its size is what came over the wire.
-                    os("-c"),
-                    os("fetch.unpackLimit=1"),
-                    os("fetch"),
-                    os("-q"),
-                    os("--no-tags"),
-                    os(&src2),
-                    os("+refs/heads/main:refs/heads/main"),
-                ],
-                None,
-                &envs,
-                d,
-            )?;
-            m.check("git fetch SRC +refs/heads/main:refs/heads/main")?;
-            let bytes: u64 = packs(&work)?
-                .iter()
-                .filter(|p| !before.contains(&p.0))
-                .map(|p| p.1)
-                .sum();
+            let (m, bytes) = git::fetch(&work, &src2, d)?;
             if r == 0 {
-                let c = commit_count(&work)?;
-                ensure!(
-                    c == n + ff,
-                    "the fetched repo holds {c} commits, not {}",
-                    n + ff
-                );
+                git::check_count(&work, n + ff)?;
             }
             rm_rf(&work);
             fsecs.push(m.secs);
@@ -333,7 +110,7 @@ pub fn git_clone_bench(
         }
         fetch = json!({
             "ff": ff,
-            "command": "git -c fetch.unpackLimit=1 fetch -q --no-tags SRC +refs/heads/main:refs/heads/main",
+            "command": git::FETCH_COMMAND,
             "secs": stats(&fsecs),
             "maxrss_kb": stats(&frss),
             "pack_bytes": stats(&fbytes),
@@ -348,9 +125,9 @@ pub fn git_clone_bench(
         "git_version": version,
         "machine": machine(d),
         "build": {
-            "fast_import_secs": import_secs,
-            "repack_secs": repack_secs,
-            "source_pack_bytes": src_pack,
+            "fast_import_secs": src.import_secs,
+            "repack_secs": src.repack_secs,
+            "source_pack_bytes": src.pack_bytes,
         },
         "clone": {
             "command": "git clone --no-local --bare -q SRC DST",
@@ -1073,7 +850,7 @@ pub fn weft_pull_bench(
     }
     eprintln!("weft: adding {ff} changes to the source through the library ...");
     {
-        let repo = Repo::open(&src, weft_options())?;
+        let repo = Repo::open(&src, weft_options(Durability::Manual))?;
         weft_commits(&repo, n..n + ff)?;
     }
     let mut server = Server::start(&weft, &serve_args(&src, &reader), d)?;
@@ -1160,7 +937,355 @@ pub fn print_weft_pull(r: &Json) {
 
 // ================================================================================ sync-all ===
 
-/// `sync-all`: every benchmark above for each N, then one side-by-side table.
+/// `weft clone URL DST --json` with the reader's key, measured; with `check`, the clone is
+/// given the reader's key file (a clone made with `--identity` keeps none) and must read the
+/// workload's value after that many changes.
+fn weft_clone_once(
+    weft: &Path,
+    url: &str,
+    dst: &Path,
+    reader: &Reader,
+    check: Option<u64>,
+    scratch: &Path,
+) -> Result<(Measured, Json)> {
+    let what = format!("weft clone {url} DST --json");
+    let out = weft_sync_cmd(
+        weft,
+        &[
+            os("--identity"),
+            os(&reader.file),
+            os("clone"),
+            os(url),
+            os(dst),
+            os("--json"),
+        ],
+        &what,
+        &[],
+        scratch,
+    )?;
+    if let Some(n) = check {
+        fs::copy(
+            &reader.file,
+            dst.join(weft_dag::WEFT_DIR).join(weft_dag::KEY_FILE),
+        )?;
+        verify_k1(weft, dst, n)?;
+    }
+    Ok(out)
+}
+
+/// `weft -C WORK pull URL --json` with the reader's key, measured.
+fn weft_pull_once(
+    weft: &Path,
+    url: &str,
+    work: &Path,
+    reader: &Reader,
+    scratch: &Path,
+) -> Result<(Measured, Json)> {
+    let what = format!("weft -C DST pull {url} --json");
+    weft_sync_cmd(
+        weft,
+        &[
+            os("--identity"),
+            os(&reader.file),
+            os("-C"),
+            os(work),
+            os("pull"),
+            os(url),
+            os("--json"),
+        ],
+        &what,
+        &[],
+        scratch,
+    )
+}
+
+/// What one system did in the runs of one phase (clone, or fetch/pull) of `sync-all`.
+#[derive(Debug, Default)]
+struct Series {
+    secs: Vec<f64>,
+    rss_kb: Vec<f64>,
+    /// weft: `bytes_in`; git: the bytes of the pack received.
+    bytes: Vec<f64>,
+    /// weft's JSON stats of each run.
+    stats: Vec<Json>,
+}
+
+impl Series {
+    fn push(&mut self, m: &Measured, bytes: u64, stats: Json) {
+        self.secs.push(m.secs);
+        self.rss_kb.push(m.maxrss_kb as f64);
+        self.bytes.push(bytes as f64);
+        self.stats.push(stats);
+    }
+
+    /// Medians and samples; `per`: the changes (commits) the bytes are divided by.
+    fn json(&self, per: u64) -> Json {
+        let stat_of = |k: &str| -> Json {
+            let xs: Vec<f64> = self
+                .stats
+                .iter()
+                .filter_map(|s| s.get(k).and_then(Json::as_f64))
+                .collect();
+            if xs.is_empty() {
+                Json::Null
+            } else {
+                stats(&xs)
+            }
+        };
+        json!({
+            "secs": stats(&self.secs),
+            "maxrss_kb": stats(&self.rss_kb),
+            "bytes": stats(&self.bytes),
+            "bytes_per_change": median(&self.bytes) / per as f64,
+            "round_trips": stat_of("round_trips"),
+            "changes_in": stat_of("changes_in"),
+            "redundant_in": stat_of("redundant_in"),
+            "stats": self.stats.last().cloned().unwrap_or(Json::Null),
+        })
+    }
+}
+
+/// Per-run ratios `a / b` of two series' samples, and their median.
+fn ratios(a: &[f64], b: &[f64]) -> Json {
+    let r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    json!({ "median": median(&r), "min": min(&r), "max": max(&r), "samples": r })
+}
+
+/// Ratios of weft over one git repository, clone or fetch phase.
+fn ratios_over(weft: &Series, git: &Series) -> Json {
+    json!({
+        "secs": ratios(&weft.secs, &git.secs),
+        "maxrss_kb": ratios(&weft.rss_kb, &git.rss_kb),
+        "bytes": ratios(&weft.bytes, &git.bytes),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sys {
+    Weft,
+    /// git, index into the repositories (one file; `--files`).
+    Git(usize),
+}
+
+/// The systems of one run, rotated by the run number so that each goes first as often.
+fn order(systems: &[Sys], r: usize) -> Vec<Sys> {
+    let mut o = systems.to_vec();
+    o.rotate_left(r % systems.len());
+    o
+}
+
+/// One N of `sync-all`: weft over TCP and git (one file, and `files`), paired run by run.
+#[allow(clippy::too_many_arguments)]
+fn sync_pair(
+    weft: Option<&Path>,
+    n: u64,
+    runs: usize,
+    ff: u64,
+    files: u64,
+    tmp: Option<&Path>,
+) -> Result<Json> {
+    let dir = tempdir(tmp)?;
+    let d = dir.path();
+    let weft = match weft {
+        Some(w) => {
+            let w = weft_bin(w)?;
+            preflight(&w, &["clone", "pull", "serve"])?;
+            Some(w)
+        }
+        None => None,
+    };
+
+    // Setup, untimed: the git repositories and the weft source.
+    let mut shapes = vec![1];
+    if files > 1 {
+        shapes.push(files);
+    }
+    let mut gits = Vec::new();
+    for &f in &shapes {
+        eprintln!(
+            "git: building a repository of {n} commits over {f} file(s) (fast-import, repack -a -d -f) ..."
+        );
+        gits.push(git::build(&d.join(format!("git-{f}.git")), n, f, d)?);
+    }
+    let mut systems: Vec<Sys> = (0..gits.len()).map(Sys::Git).collect();
+    let mut src = None;
+    let mut reader_key = None;
+    let mut built_secs = None;
+    if let Some(w) = &weft {
+        eprintln!("weft: building a repo of {n} single-op changes through the library ...");
+        let s = d.join("weft-src");
+        fs::create_dir_all(&s)?;
+        built_secs = Some(build_repo(&s, n)?);
+        src = Some(fs::canonicalize(&s)?);
+        reader_key = Some(reader(w, d)?);
+        systems.insert(0, Sys::Weft);
+    }
+    let src_bytes = match &src {
+        Some(s) => Some(dir_size(&s.join(weft_dag::WEFT_DIR))?.0),
+        None => None,
+    };
+
+    // Clones, back to back in every run.
+    let mut w_clone = Series::default();
+    let mut g_clone: Vec<Series> = gits.iter().map(|_| Series::default()).collect();
+    let weft_base = d.join("weft-clone-0");
+    {
+        let server = match (&weft, &src, &reader_key) {
+            (Some(w), Some(s), Some(rk)) => Some(Server::start(w, &serve_args(s, rk), d)?),
+            _ => None,
+        };
+        for r in 0..runs {
+            for sys in order(&systems, r) {
+                match sys {
+                    Sys::Weft => {
+                        let (Some(w), Some(server), Some(rk)) = (&weft, &server, &reader_key)
+                        else {
+                            continue;
+                        };
+                        eprintln!("weft: clone over tcp, run {}/{runs} ...", r + 1);
+                        let dst = d.join(format!("weft-clone-{r}"));
+                        let (m, s) =
+                            weft_clone_once(w, &server.url, &dst, rk, (r == 0).then_some(n), d)?;
+                        if r > 0 {
+                            rm_rf(&dst);
+                        }
+                        let bytes = stat(&s, "bytes_in") as u64;
+                        w_clone.push(&m, bytes, s);
+                    }
+                    Sys::Git(i) => {
+                        let g = &gits[i];
+                        eprintln!(
+                            "git: clone of {} file(s), run {}/{runs} ...",
+                            g.files,
+                            r + 1
+                        );
+                        let dst = d.join(format!("git-{}-clone-{r}.git", g.files));
+                        let (m, bytes) = git::clone(&g.path, &dst, d)?;
+                        if r == 0 {
+                            git::check_count(&dst, n)?;
+                        } else {
+                            rm_rf(&dst);
+                        }
+                        g_clone[i].push(&m, bytes, Json::Null);
+                    }
+                }
+            }
+        }
+    }
+
+    // Fast-forward: the sources gain `ff`; every run fetches (pulls) them into a fresh copy of
+    // the first clone.
+    let mut w_pull = Series::default();
+    let mut g_fetch: Vec<Series> = gits.iter().map(|_| Series::default()).collect();
+    if ff > 0 {
+        let mut g_src = Vec::new();
+        for g in &gits {
+            eprintln!(
+                "git: adding {ff} commits to a copy of the {}-file source ...",
+                g.files
+            );
+            let p = d.join(format!("git-{}-ff.git", g.files));
+            git_source_ff(g, &p, ff, d)?;
+            g_src.push(p);
+        }
+        let server = match (&weft, &src, &reader_key) {
+            (Some(w), Some(s), Some(rk)) => {
+                eprintln!("weft: adding {ff} changes to the source through the library ...");
+                {
+                    let repo = Repo::open(s, weft_options(Durability::Manual))?;
+                    weft_commits(&repo, n..n + ff)?;
+                }
+                Some(Server::start(w, &serve_args(s, rk), d)?)
+            }
+            _ => None,
+        };
+        for r in 0..runs {
+            for sys in order(&systems, r) {
+                match sys {
+                    Sys::Weft => {
+                        let (Some(w), Some(server), Some(rk)) = (&weft, &server, &reader_key)
+                        else {
+                            continue;
+                        };
+                        eprintln!("weft: pull of +{ff} over tcp, run {}/{runs} ...", r + 1);
+                        let work = d.join(format!("weft-pull-{r}"));
+                        copy_dir(&weft_base, &work)?;
+                        let (m, s) = weft_pull_once(w, &server.url, &work, rk, d)?;
+                        if r == 0 {
+                            verify_k1(w, &work, n + ff)?;
+                        }
+                        rm_rf(&work);
+                        let bytes = stat(&s, "bytes_in") as u64;
+                        w_pull.push(&m, bytes, s);
+                    }
+                    Sys::Git(i) => {
+                        let g = &gits[i];
+                        eprintln!(
+                            "git: fetch of +{ff} ({} file(s)), run {}/{runs} ...",
+                            g.files,
+                            r + 1
+                        );
+                        let work = d.join(format!("git-{}-fetch-{r}.git", g.files));
+                        copy_dir(&d.join(format!("git-{}-clone-0.git", g.files)), &work)?;
+                        let (m, bytes) = git::fetch(&work, &g_src[i], d)?;
+                        if r == 0 {
+                            git::check_count(&work, n + ff)?;
+                        }
+                        rm_rf(&work);
+                        g_fetch[i].push(&m, bytes, Json::Null);
+                    }
+                }
+            }
+        }
+    }
+
+    let git_json: Vec<Json> = gits
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            json!({
+                "files": g.files,
+                "build": {
+                    "fast_import_secs": g.import_secs,
+                    "repack_secs": g.repack_secs,
+                    "source_pack_bytes": g.pack_bytes,
+                },
+                "clone": g_clone[i].json(n),
+                "fetch": if ff > 0 { g_fetch[i].json(ff) } else { Json::Null },
+                "weft_over_git_clone": if weft.is_some() {
+                    ratios_over(&w_clone, &g_clone[i])
+                } else {
+                    Json::Null
+                },
+                "weft_over_git_fetch": if weft.is_some() && ff > 0 {
+                    ratios_over(&w_pull, &g_fetch[i])
+                } else {
+                    Json::Null
+                },
+            })
+        })
+        .collect();
+    Ok(json!({
+        "n": n,
+        "ff": ff,
+        "runs": runs,
+        "order": "each run: weft, git (1 file), git (--files) back to back, rotating which goes first",
+        "git_clone_command": "git clone --no-local --bare -q SRC DST",
+        "git_fetch_command": git::FETCH_COMMAND,
+        "git": git_json,
+        "weft": if weft.is_some() { json!({
+            "clone_command": "weft --identity KEY clone tcp://KEY@127.0.0.1:PORT DST --json (server: weft -C SRC serve --listen 127.0.0.1:0 --allow KEY)",
+            "pull_command": "weft --identity KEY -C DST pull tcp://KEY@127.0.0.1:PORT --json",
+            "repo_built_secs": built_secs,
+            "source_weft_dir_bytes": src_bytes,
+            "clone": w_clone.json(n),
+            "pull": if ff > 0 { w_pull.json(ff) } else { Json::Null },
+        }) } else { Json::Null },
+    }))
+}
+
+/// `sync-all`: for each N, weft and git paired run by run (`sync_pair`), and Automerge's
+/// protocol in process; then one table per N.
 #[allow(clippy::too_many_arguments)]
 pub fn sync_all(
     ns: &[u64],
@@ -1173,45 +1298,41 @@ pub fn sync_all(
     as_json: bool,
 ) -> Result<ExitCode> {
     ensure!(!ns.is_empty(), "--n needs at least one value");
+    ensure!(
+        ns.iter().all(|n| *n > 0) && runs > 0,
+        "--n and --runs must be positive"
+    );
+    let version = git::version()?;
     let mut results = Vec::new();
     let mut weft_failed = false;
     for &n in ns {
-        let git = git_clone_bench(n, runs, files, ff, tmp)?;
-        let am = automerge_sync_bench(n, ff, am_runs)?;
-        let (mut wc, mut wp) = (Json::Null, Json::Null);
-        if let Some(w) = weft {
-            let dir = tempdir(tmp)?;
-            let src = dir.path().join("src");
-            let r = (|| -> Result<()> {
-                let w = weft_bin(w)?;
-                preflight(&w, &["clone", "pull", "serve"])?;
-                eprintln!("weft: building a repo of {n} single-op changes ...");
-                fs::create_dir_all(&src)?;
-                build_repo(&src, n)?;
-                wc = weft_clone_bench(&w, n, runs, tmp, Some(&src))?;
-                wp = weft_pull_bench(&w, n, ff, runs, tmp, Some(&src))?;
-                Ok(())
-            })();
-            if let Err(e) = r {
+        let pair = match sync_pair(weft, n, runs, ff, files, tmp) {
+            Ok(p) => p,
+            Err(e) if weft.is_some() => {
+                // A failing weft part is reported; run the baselines alone.
                 let msg = format!("{e:#}");
                 eprintln!("weft-bench: weft part failed: {msg}");
                 weft_failed = true;
-                if wc.is_null() {
-                    wc = json!({ "error": msg });
-                } else {
-                    wp = json!({ "error": msg });
-                }
+                let mut p = sync_pair(None, n, runs, ff, files, tmp)?;
+                p["weft"] = json!({ "error": msg });
+                p
             }
-        }
-        results.push(json!({
-            "n": n, "git": git, "automerge": am, "weft_clone": wc, "weft_pull": wp,
-        }));
+            Err(e) => return Err(e),
+        };
+        let am = if am_runs > 0 {
+            automerge_sync_bench(n, ff.max(1), am_runs)?
+        } else {
+            Json::Null
+        };
+        results.push(json!({ "n": n, "pair": pair, "automerge": am }));
     }
     let report = json!({
         "bench": "sync-all",
         "runs": runs,
         "automerge_runs": am_runs,
         "ff": ff,
+        "files": files,
+        "git_version": version,
         "machine": machine(&tmp.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir)),
         "results": results,
     });
@@ -1229,173 +1350,227 @@ pub fn sync_all(
 
 fn print_sync_all(r: &Json, weft_given: bool) {
     print_machine(&r["machine"]);
+    println!(
+        "git: {}",
+        r["git_version"]
+            .as_str()
+            .unwrap_or("?")
+            .trim_start_matches("git version ")
+    );
     let ff = f(&r["ff"]);
     for res in r["results"].as_array().into_iter().flatten() {
         let n = f(&res["n"]);
-        let git = &res["git"];
-        let am = &res["automerge"];
-        let wc = &res["weft_clone"];
-        let wp = &res["weft_pull"];
-        let tr = |name: &str| -> Json {
-            wc["transports"]
-                .as_array()
-                .and_then(|ts| ts.iter().find(|t| t["transport"] == name))
-                .cloned()
-                .unwrap_or(Json::Null)
-        };
-        let (ws, wt) = (tr("stdio"), tr("tcp"));
-        let scen = |name: &str| -> Json {
-            am["scenarios"]
-                .as_array()
-                .and_then(|ss| ss.iter().find(|s| s["scenario"] == name))
-                .cloned()
-                .unwrap_or(Json::Null)
-        };
-        let (am_clone, am_ff) = (scen("clone"), scen("fast-forward"));
+        let p = &res["pair"];
+        let w = &p["weft"];
+        let gits: Vec<&Json> = p["git"].as_array().into_iter().flatten().collect();
         println!();
         println!(
-            "N = {} changes/commits; fetch/pull of +{}; {} runs (automerge {}), medians",
+            "N = {} changes/commits, fetch/pull of +{}; {} runs, each running weft (tcp) and git \
+             back to back (order rotating); medians, and ratios weft/git as the median of the \
+             per-run ratios",
             fmt_int(n),
             fmt_int(ff),
-            r["runs"],
-            r["automerge_runs"]
+            r["runs"]
         );
-        println!(
-            "  {:<30} {:>12} {:>12} {:>12} {:>12}   weft/git (stdio, tcp)",
-            "", "git", "weft stdio", "weft tcp", "automerge*"
-        );
-        let ratio = |w: f64, g: f64| {
-            if w.is_finite() && g.is_finite() && g > 0.0 {
-                format!("{:.2}", w / g)
-            } else {
-                "-".into()
-            }
-        };
-        let row = |label: &str, g: f64, s: f64, t: f64, a: f64, fmt: &dyn Fn(f64) -> String| {
-            let cell = |x: f64| if x.is_finite() { fmt(x) } else { "-".into() };
-            let ratios = if s.is_finite() || t.is_finite() {
-                format!("{}, {}", ratio(s, g), ratio(t, g))
-            } else {
-                "-".into()
-            };
+        if let Some(e) = w["error"].as_str() {
+            println!("  weft: not measured: {e}");
+        } else if !weft_given {
+            println!("  weft: not measured (no --weft given)");
+        }
+        for g in &gits {
             println!(
-                "  {label:<30} {:>12} {:>12} {:>12} {:>12}   {ratios}",
-                cell(g),
-                cell(s),
-                cell(t),
-                cell(a)
+                "  git, {} file(s): source built in {:.1} s (fast-import) + {:.1} s (repack -a -d -f), pack {} bytes",
+                g["files"],
+                f(&g["build"]["fast_import_secs"]),
+                f(&g["build"]["repack_secs"]),
+                fmt_int(f(&g["build"]["source_pack_bytes"]))
             );
+        }
+        if w.is_object() && w["error"].is_null() {
+            println!(
+                "  weft: source built in {:.1} s through the library, .weft {} bytes",
+                f(&w["repo_built_secs"]),
+                fmt_int(f(&w["source_weft_dir_bytes"]))
+            );
+        }
+        let mut head = format!("  {:<28} {:>12}", "", "weft tcp");
+        for g in &gits {
+            head += &format!(" {:>14}", format!("git {} file(s)", g["files"]));
+        }
+        for g in &gits {
+            head += &format!(" {:>12}", format!("weft/git{}", g["files"]));
+        }
+        println!("{head}");
+        type Fmt<'a> = &'a dyn Fn(f64) -> String;
+        let cell = |x: f64, fmt: Fmt| if x.is_finite() { fmt(x) } else { "-".into() };
+        // A figure is a number or a stats object with a median.
+        let med = |v: &Json| match v {
+            Json::Object(_) => f(&v["median"]),
+            other => f(other),
         };
-        let nan = f64::NAN;
+        let row = |label: &str,
+                   phase_w: &str,
+                   phase_g: &str,
+                   key: &str,
+                   ratio: Option<&str>,
+                   fmt: Fmt| {
+            let mut line = format!("  {label:<28} {:>12}", cell(med(&w[phase_w][key]), fmt));
+            for g in &gits {
+                line += &format!(" {:>14}", cell(med(&g[phase_g][key]), fmt));
+            }
+            if let Some(rk) = ratio {
+                let which = if phase_g == "clone" {
+                    "weft_over_git_clone"
+                } else {
+                    "weft_over_git_fetch"
+                };
+                for g in &gits {
+                    line += &format!(
+                        " {:>12}",
+                        cell(f(&g[which][rk]["median"]), &|x| format!("{x:.2}"))
+                    );
+                }
+            }
+            println!("{line}");
+        };
+        let int = |x: f64| fmt_int(x);
+        let one = |x: f64| format!("{x:.1}");
         row(
             "clone: wall time",
-            f(&git["clone"]["secs"]["median"]),
-            f(&ws["secs"]["median"]),
-            f(&wt["secs"]["median"]),
-            f(&am_clone["secs"]["median"]),
+            "clone",
+            "clone",
+            "secs",
+            Some("secs"),
             &fmt_secs,
         );
         row(
             "clone: peak RSS",
-            f(&git["clone"]["maxrss_kb"]["median"]),
-            f(&ws["maxrss_kb"]["median"]),
-            f(&wt["maxrss_kb"]["median"]),
-            nan,
+            "clone",
+            "clone",
+            "maxrss_kb",
+            Some("maxrss_kb"),
             &fmt_kb,
         );
         row(
             "clone: bytes received",
-            f(&git["clone"]["pack_bytes"]["median"]),
-            stat(&ws["stats"], "bytes_in"),
-            stat(&wt["stats"], "bytes_in"),
-            f(&am_clone["bytes_to_initiator"]),
-            &fmt_int,
+            "clone",
+            "clone",
+            "bytes",
+            Some("bytes"),
+            &int,
         );
         row(
-            "clone: bytes received / change",
-            f(&git["clone"]["pack_bytes_per_commit"]),
-            f(&ws["bytes_in_per_change"]),
-            f(&wt["bytes_in_per_change"]),
-            f(&am_clone["bytes_to_initiator"]) / n,
-            &|x| format!("{x:.1}"),
+            "clone: bytes / change",
+            "clone",
+            "clone",
+            "bytes_per_change",
+            None,
+            &one,
         );
         row(
             "clone: round trips",
-            nan,
-            stat(&ws["stats"], "round_trips"),
-            stat(&wt["stats"], "round_trips"),
-            f(&am_clone["round_trips_to_converge"]),
-            &|x| format!("{x:.0}"),
-        );
-        let gf = &git["fetch"];
-        row(
-            "fetch/pull: wall time",
-            f(&gf["secs"]["median"]),
-            nan,
-            f(&wp["secs"]["median"]),
-            f(&am_ff["secs"]["median"]),
-            &fmt_secs,
+            "clone",
+            "clone",
+            "round_trips",
+            None,
+            &int,
         );
         row(
-            "fetch/pull: peak RSS",
-            f(&gf["maxrss_kb"]["median"]),
-            nan,
-            f(&wp["maxrss_kb"]["median"]),
-            nan,
-            &fmt_kb,
+            "clone: redundant_in",
+            "clone",
+            "clone",
+            "redundant_in",
+            None,
+            &int,
         );
-        row(
-            "fetch/pull: bytes received",
-            f(&gf["pack_bytes"]["median"]),
-            nan,
-            stat(&wp["stats"], "bytes_in"),
-            f(&am_ff["bytes_to_initiator"]),
-            &fmt_int,
-        );
-        row(
-            "fetch/pull: bytes / new change",
-            f(&gf["pack_bytes_per_new_commit"]),
-            nan,
-            f(&wp["bytes_in_per_new_change"]),
-            f(&am_ff["bytes_to_initiator"]) / ff,
-            &|x| format!("{x:.1}"),
-        );
-        row(
-            "fetch/pull: round trips",
-            nan,
-            nan,
-            stat(&wp["stats"], "round_trips"),
-            f(&am_ff["round_trips_to_converge"]),
-            &|x| format!("{x:.0}"),
-        );
-        row(
-            "pull: redundant_in (must be 0)",
-            nan,
-            nan,
-            stat(&wp["stats"], "redundant_in"),
-            nan,
-            &|x| format!("{x:.0}"),
-        );
-        for (name, x) in [("weft clone", wc), ("weft pull", wp)] {
-            if let Some(e) = x["error"].as_str() {
-                println!("  {name}: not measured: {e}");
+        if ff > 0.0 {
+            row(
+                "fetch/pull: wall time",
+                "pull",
+                "fetch",
+                "secs",
+                Some("secs"),
+                &fmt_secs,
+            );
+            row(
+                "fetch/pull: peak RSS",
+                "pull",
+                "fetch",
+                "maxrss_kb",
+                Some("maxrss_kb"),
+                &fmt_kb,
+            );
+            row(
+                "fetch/pull: bytes received",
+                "pull",
+                "fetch",
+                "bytes",
+                Some("bytes"),
+                &int,
+            );
+            row(
+                "fetch/pull: bytes / new change",
+                "pull",
+                "fetch",
+                "bytes_per_change",
+                None,
+                &one,
+            );
+            row(
+                "fetch/pull: round trips",
+                "pull",
+                "fetch",
+                "round_trips",
+                None,
+                &int,
+            );
+            row(
+                "pull: redundant_in (must be 0)",
+                "pull",
+                "fetch",
+                "redundant_in",
+                None,
+                &int,
+            );
+        }
+        if w.is_object() && w["error"].is_null() {
+            for (label, which) in [
+                ("clone", "weft_over_git_clone"),
+                ("fetch/pull", "weft_over_git_fetch"),
+            ] {
+                for g in &gits {
+                    let xs: Vec<String> = g[which]["secs"]["samples"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|x| format!("{:.2}", f(x)))
+                        .collect();
+                    if !xs.is_empty() {
+                        println!(
+                            "  per-run {label} time ratio weft/git ({} file(s)): {}",
+                            g["files"],
+                            xs.join(" ")
+                        );
+                    }
+                }
+            }
+            let red = &w["pull"]["redundant_in"]["max"];
+            if red.as_f64().is_some_and(|x| x > 0.0) {
+                println!("  <-- a pull received {red} redundant changes; it must be 0");
             }
         }
-        if !weft_given {
-            println!("  weft: not measured (no --weft given)");
+        if res["automerge"].is_object() {
+            println!();
+            print_automerge_body(&res["automerge"]);
         }
-        println!();
-        println!("details, N = {}:", fmt_int(n));
-        print_git_body(git);
-        print_automerge_body(am);
     }
     println!();
     println!(
-        "  * automerge: in-process sync of two AutoCommit docs (no process start, no transport, \
-         no disk); fetch/pull column = fast-forward scenario with a fresh sync state; \
-         its round trips are those until both sides hold the same heads (one more, trailing \
-         acknowledgement message follows). git round trips are not measured. Peak RSS of the stdio clone covers the clone and the \
-         `weft serve --stdio` it starts (maximum over the process tree, like git's upload-pack)."
+        "  Peak RSS: maximum over the process and the children it waited for (git: upload-pack, \
+         pack-objects, index-pack; weft over tcp: the clone alone, the server is the bench's). \
+         git bytes: the pack received. weft bytes: bytes_in of the command's --json stats. \
+         Automerge: in-process sync of two AutoCommit docs (no process start, no transport, no \
+         disk): compare its bytes and round trips, not its times."
     );
 }
 
