@@ -609,7 +609,7 @@ impl Import<'_> {
             for enc in &group {
                 // Another import (a second sync session) may have committed it since it was
                 // queued; staging it twice would count its ops twice.
-                if writer.graph.known_present(&enc.cid) || batch.has_block(&enc.cid)? {
+                if batch.is_staged(&enc.cid) || writer.graph.has_change(&enc.cid)? {
                     self.stats.n_duplicates += 1;
                     staged.push(None);
                     continue;

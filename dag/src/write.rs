@@ -279,7 +279,9 @@ impl Writer {
                 }
             }
         }
-        let pos = batch.put_block(&cid, &enc.bytes, note)?;
+        // Every change staged here hashed to its CID: signed here, checked when it arrived, or
+        // read back from the log.
+        let pos = batch.put_checked_block(&cid, &enc.bytes, note)?;
         if !c.is_genesis() {
             if !seq_known {
                 let mut entry = Vec::with_capacity(6);

@@ -61,6 +61,8 @@ pub const SEAL_BYTES: u64 = 8 << 20;
 const PACK_MAGIC: &[u8; 8] = b"WEFTPACK";
 const IDX_MAGIC: &[u8; 8] = b"WEFTIDX\0";
 const VERSION: u32 = 1;
+/// How many bytes a read of one record asks for first (most records are shorter).
+const READ_AHEAD: usize = 1024;
 /// Bytes of a pack file's header.
 pub const PACK_HEADER: u64 = 20;
 /// Bytes of a record before its note: len, ordinal, flags, cid, note_len.
@@ -246,6 +248,8 @@ struct Idx {
     count: u32,
     /// Index entries (intact records).
     entries: u32,
+    /// Entry of each ordinal (`u32::MAX` for a lost record), built when first needed.
+    by_ordinal: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl Idx {
@@ -291,15 +295,23 @@ impl Idx {
         None
     }
 
-    /// The CID of record `ordinal`, by a walk of the entries (for reports, not hot paths).
+    /// The CID of record `ordinal`, if it is intact.
     fn cid_of(&self, ordinal: u32) -> Option<Cid> {
-        (0..self.entries).find_map(|i| {
-            let e = self.entry(i);
-            (e[DIGEST_LEN + 1..] == ordinal.to_be_bytes()).then(|| {
-                let codec = Codec::from_code(u64::from(e[DIGEST_LEN]))?;
-                Some(Cid::from_digest(codec, e[..DIGEST_LEN].try_into().ok()?))
-            })?
-        })
+        let by_ordinal = self.by_ordinal.get_or_init(|| {
+            let mut v = vec![u32::MAX; self.count as usize];
+            for i in 0..self.entries {
+                let e = self.entry(i);
+                let o = u32::from_be_bytes(e[DIGEST_LEN + 1..].try_into().unwrap_or([0xff; 4]));
+                if let Some(slot) = v.get_mut(o as usize) {
+                    *slot = i;
+                }
+            }
+            v
+        });
+        let i = *by_ordinal.get(ordinal as usize)?;
+        let e = (i != u32::MAX).then(|| self.entry(i))?;
+        let codec = Codec::from_code(u64::from(e[DIGEST_LEN]))?;
+        Some(Cid::from_digest(codec, e[..DIGEST_LEN].try_into().ok()?))
     }
 
     /// Builds the index of a pack from its intact records (each present once).
@@ -387,6 +399,7 @@ impl Idx {
             bytes,
             count,
             entries,
+            by_ordinal: std::sync::OnceLock::new(),
         };
         if idx.fanout(255) != entries {
             return Err("has a fanout table that does not add up".into());
@@ -412,6 +425,8 @@ struct OpenIndex {
     base: u32,
     /// Byte offset of record `base + i`.
     offsets: Vec<u64>,
+    /// CID of record `base + i` (meaningless where the offset is `u64::MAX`).
+    cids: Vec<Cid>,
     /// CID -> ordinal, for ordinals from `base` on.
     map: CidMap<u32>,
 }
@@ -443,14 +458,18 @@ impl OpenPack {
         let until = index.offsets.first().copied().unwrap_or(self.len);
         let found = scan(&self.file, &self.path, PACK_HEADER, until, false)?;
         let mut offsets = vec![u64::MAX; index.base as usize];
+        let mut cids = vec![Cid::from_digest(Codec::Raw, [0; DIGEST_LEN]); index.base as usize];
         for f in &found.records {
             if let Some(slot) = offsets.get_mut(f.ordinal as usize) {
                 *slot = f.offset;
+                cids[f.ordinal as usize] = f.cid;
                 index.map.insert(f.cid, f.ordinal);
             }
         }
         offsets.extend_from_slice(&index.offsets);
+        cids.extend_from_slice(&index.cids);
         index.offsets = offsets;
+        index.cids = cids;
         index.base = 0;
         Ok(())
     }
@@ -677,8 +696,13 @@ impl PackLog {
                             ));
                         }
                         // Records lost to damage keep their positions, unreadable.
-                        index.offsets.resize((f.ordinal - base) as usize, u64::MAX);
+                        let at = (f.ordinal - base) as usize;
+                        index.offsets.resize(at, u64::MAX);
+                        index
+                            .cids
+                            .resize(at, Cid::from_digest(Codec::Raw, [0; DIGEST_LEN]));
                         index.offsets.push(f.offset);
+                        index.cids.push(f.cid);
                         index.map.insert(f.cid, f.ordinal);
                     }
                     for (from, to) in &found.damaged {
@@ -869,22 +893,30 @@ impl PackLog {
                 ),
             )
         };
-        let mut len = [0u8; 4];
-        file.read_exact_at(&mut len, offset)
-            .map_err(|e| match e.kind() {
-                ErrorKind::UnexpectedEof => damaged("the file ends there"),
-                _ => io_err("reading", path)(e),
-            })?;
-        let total = 4 + u32::from_be_bytes(len) as usize;
+        // One read of a size most records fit in, a second only for a longer one.
+        let mut buf = vec![0u8; READ_AHEAD];
+        let mut got = 0;
+        while got < 4 {
+            match file.read_at(&mut buf[got..], offset + got as u64) {
+                Ok(0) => return Err(damaged("the file ends there")),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("reading", path)(e)),
+            }
+        }
+        let total = 4 + u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
         if total > (64 << 20) {
             return Err(damaged("its length is implausible"));
         }
-        let mut buf = vec![0u8; total];
-        file.read_exact_at(&mut buf, offset)
-            .map_err(|e| match e.kind() {
-                ErrorKind::UnexpectedEof => damaged("the file ends inside it"),
-                _ => io_err("reading", path)(e),
-            })?;
+        buf.resize(total, 0);
+        if got < total {
+            let from = got.min(total);
+            file.read_exact_at(&mut buf[from..], offset + from as u64)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::UnexpectedEof => damaged("the file ends inside it"),
+                    _ => io_err("reading", path)(e),
+                })?;
+        }
         let head = parse_head(&buf).ok_or_else(|| damaged("its header fails its checksum"))?;
         if head.ordinal != ordinal {
             return Err(damaged("it holds another record"));
@@ -982,6 +1014,7 @@ impl BlockLog for PackLog {
         for (r, offset) in records.iter().zip(offsets) {
             let ordinal = open.count(&index);
             index.offsets.push(offset);
+            index.cids.push(r.cid);
             index.map.insert(r.cid, ordinal);
         }
         drop(index);
@@ -1046,6 +1079,7 @@ impl BlockLog for PackLog {
             .set_len(cut_at)
             .map_err(io_err("truncating", &open.path))?;
         index.offsets.truncate(keep);
+        index.cids.truncate(keep);
         index.map.retain(|_, o| (*o as usize) < keep);
         drop(index);
         open.len = cut_at;
@@ -1126,6 +1160,42 @@ impl BlockLog for PackLog {
             (offset, None)
         };
         PackLog::read_record(&open.file, &open.path, offset, ordinal, cid)
+    }
+
+    fn cid_at(&self, pos: Pos) -> Result<Cid, LogError> {
+        let state = self.read_state();
+        if pos.0 >= state.end {
+            return Err(LogError::OutOfRange {
+                pos,
+                end: Pos(state.end),
+            });
+        }
+        if let Some(s) = PackLog::sealed_for(&state, pos.0) {
+            let ordinal = (pos.0 - s.first) as u32;
+            return s.idx.cid_of(ordinal).ok_or_else(|| {
+                corrupt(
+                    None,
+                    format!("record {ordinal} of {} is lost", s.path.display()),
+                )
+            });
+        }
+        let open = state
+            .open
+            .as_ref()
+            .ok_or_else(|| corrupt(None, format!("no pack holds record {pos}")))?;
+        let ordinal = (pos.0 - open.first) as u32;
+        let mut index = open.lock();
+        if ordinal < index.base {
+            open.complete(&mut index)?;
+        }
+        let at = (ordinal - index.base) as usize;
+        match (index.offsets.get(at), index.cids.get(at)) {
+            (Some(&o), Some(&cid)) if o != u64::MAX => Ok(cid),
+            _ => Err(corrupt(
+                None,
+                format!("record {ordinal} of {} is lost", open.path.display()),
+            )),
+        }
     }
 
     fn read_lossy(&self, pos: Pos) -> Result<(Record, bool), LogError> {

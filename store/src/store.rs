@@ -1012,6 +1012,16 @@ impl Batch<'_> {
     /// position is returned. The next record of the replay range is staged again without being
     /// appended (see the module docs).
     pub fn put_block(&mut self, cid: &Cid, bytes: &[u8], note: &[u8]) -> Result<Pos, Error> {
+        self.stage_block(cid, bytes, note, true)
+    }
+
+    fn stage_block(
+        &mut self,
+        cid: &Cid,
+        bytes: &[u8],
+        note: &[u8],
+        hash: bool,
+    ) -> Result<Pos, Error> {
         let max = self.store.inner.options.max_block_size;
         if bytes.len() > max {
             return Err(Error::BlockTooLarge {
@@ -1023,7 +1033,9 @@ impl Batch<'_> {
         if note.len() > MAX_NOTE {
             return Err(Error::NoteTooLarge { size: note.len() });
         }
-        cid.verify(bytes)?;
+        if hash {
+            cid.verify(bytes)?;
+        }
         if let Some(&pos) = self.new_ids.get(cid) {
             return Ok(pos);
         }
@@ -1050,6 +1062,23 @@ impl Batch<'_> {
         });
         self.new_ids.insert(*cid, pos);
         Ok(pos)
+    }
+
+    /// Stages a block whose bytes the caller has already checked against `cid` (the dag hashes
+    /// every block the moment it arrives): as [`put_block`](Batch::put_block), without hashing
+    /// it again.
+    pub fn put_checked_block(
+        &mut self,
+        cid: &Cid,
+        bytes: &[u8],
+        note: &[u8],
+    ) -> Result<Pos, Error> {
+        self.stage_block(cid, bytes, note, false)
+    }
+
+    /// Whether a block is staged in this batch (not looking in the store).
+    pub fn is_staged(&self, cid: &Cid) -> bool {
+        self.new_ids.contains_key(cid)
     }
 
     /// Whether a block is stored or staged in this batch.
