@@ -37,11 +37,14 @@
 
 mod backend;
 mod cid;
+mod error;
 pub mod layout;
 pub mod log;
 mod memory;
 mod memtable;
 pub mod migrate;
+mod open;
+mod os;
 pub mod pack;
 pub mod sled_backend;
 mod store;
@@ -49,9 +52,10 @@ mod store;
 pub use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
     cid::{Cid, CidMap, CidSet, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
+    error::{Error, OpenError},
     layout::{Keyspace, Kind},
     log::{BlockLog, LogError, MemoryLog, Pos, Record},
     memory::{MemoryBackend, SharedValues},
     pack::PackLog,
-    store::{Batch, Error, OpenError, Options, Store, CHECKPOINT_RECORDS, DEFAULT_MAX_BLOCK_SIZE},
+    store::{Batch, Options, Store, CHECKPOINT_RECORDS, DEFAULT_MAX_BLOCK_SIZE},
 };

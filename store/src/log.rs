@@ -93,7 +93,7 @@ pub const MAX_NOTE: usize = 1024;
 #[non_exhaustive]
 pub enum LogError {
     /// An OS error on a log file.
-    #[error("{} while {op} {}", crate::store::os_error(error), path.display())]
+    #[error("{} while {op} {}", crate::os::os_error(error), path.display())]
     Io {
         /// What was being done ("writing", "reading", "syncing", ...).
         op: &'static str,

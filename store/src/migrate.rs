@@ -8,8 +8,9 @@
 //! - a store at a newer version is refused with [`OpenError::UnsupportedFormat`].
 
 use crate::{
+    error::{Error, OpenError},
     layout::{Keyspace, FORMAT_VERSION, META_FORMAT_VERSION},
-    store::{Batch, Error, OpenError, Store},
+    store::{Batch, Store},
 };
 
 /// A step from format `from` to `from + 1`.

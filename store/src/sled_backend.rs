@@ -11,8 +11,8 @@ use std::{
 
 use crate::{
     backend::{Backend, BackendError, EntryIter, RawBatch, RawOp},
+    error::OpenError,
     layout::{LEGACY_TREE_NAME, TREE_NAME},
-    OpenError,
 };
 
 /// A sled database holding weft's single tree, plus the lock file that keeps other processes out.
@@ -69,7 +69,7 @@ impl SledBackend {
         let lock = match writable {
             Ok(lock) => lock,
             Err(e) if cannot_write(e.kind()) && path.join("conf").exists() => {
-                return SledBackend::open_copy(path, cache_bytes, crate::store::os_error(&e));
+                return SledBackend::open_copy(path, cache_bytes, crate::os::os_error(&e));
             }
             Err(error) => {
                 return Err(OpenError::Io {
@@ -85,7 +85,7 @@ impl SledBackend {
             Ok(db) => db,
             Err(OpenError::Io { error, .. }) if cannot_write(error.kind()) => {
                 drop(lock);
-                return SledBackend::open_copy(path, cache_bytes, crate::store::os_error(&error));
+                return SledBackend::open_copy(path, cache_bytes, crate::os::os_error(&error));
             }
             Err(e) => return Err(e),
         };

@@ -34,7 +34,6 @@
 
 use std::{
     collections::HashMap,
-    io,
     ops::Bound,
     path::{Path, PathBuf},
     sync::{
@@ -45,15 +44,14 @@ use std::{
 };
 
 use crate::{
-    backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
-    cid::{Cid, HashMismatch},
-    layout::{Keyspace, Kind, DB_DIR, META_CHECKPOINT, PACKS_DIR},
-    log::{BlockLog, LogError, MemoryLog, Pos, Record, Resume, MAX_NOTE},
-    memory::{MemoryBackend, SharedValues},
+    backend::{Backend, Entry, EntryIter, RawBatch, RawOp},
+    cid::Cid,
+    error::{Error, OpenError},
+    layout::{Keyspace, Kind, META_CHECKPOINT},
+    log::{BlockLog, LogError, Pos, Record, Resume, MAX_NOTE},
+    memory::MemoryBackend,
     memtable::{Memtable, Slot},
-    migrate,
-    pack::{OpenReport, PackLog},
-    sled_backend::SledBackend,
+    pack::OpenReport,
     CidMap,
 };
 
@@ -98,168 +96,6 @@ impl Default for Options {
     }
 }
 
-/// How an OS error reads in a message: "no space left on device", without the error number.
-pub(crate) fn os_error(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.find(" (os error ") {
-        Some(i) if e.raw_os_error().is_some() => &text[..i],
-        _ => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// Errors from opening a store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpenError {
-    /// Another process holds the database.
-    #[error("the database at {} is open in another process", path.display())]
-    Locked {
-        /// The database directory.
-        path: PathBuf,
-    },
-    /// The directory or a file in it could not be read or written.
-    #[error("cannot open {}: {}", path.display(), os_error(error))]
-    Io {
-        /// The path that failed.
-        path: PathBuf,
-        /// The OS error.
-        error: io::Error,
-    },
-    /// The database files are damaged.
-    #[error("the store at {} is damaged: {reason}", path.display())]
-    Corrupt {
-        /// The store directory.
-        path: PathBuf,
-        /// What was found.
-        reason: String,
-    },
-    /// The database was written by a newer weft.
-    #[error(
-        "the database at {} has format version {found}, but this weft supports up to {supported}; upgrade weft",
-        path.display()
-    )]
-    UnsupportedFormat {
-        /// The database directory (empty for memory).
-        path: PathBuf,
-        /// The version on disk.
-        found: u32,
-        /// The newest version this build knows.
-        supported: u32,
-    },
-    /// A migration failed.
-    #[error("migrating the database at {} from format {from} failed: {error}", path.display())]
-    Migration {
-        /// The database directory (empty for memory).
-        path: PathBuf,
-        /// The version migrated from.
-        from: u32,
-        /// What went wrong.
-        error: Box<Error>,
-    },
-    /// Any other backend failure.
-    #[error("cannot open the database at {}: {error}", path.display())]
-    Backend {
-        /// The database directory.
-        path: PathBuf,
-        /// The backend error.
-        error: BackendError,
-    },
-}
-
-/// Errors from reading or writing a store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The database failed while doing `op`.
-    #[error("storage error while {op}: {error}")]
-    Backend {
-        /// What was being done.
-        op: &'static str,
-        /// The backend error.
-        error: BackendError,
-    },
-    /// The block log failed.
-    #[error(transparent)]
-    Log(#[from] LogError),
-    /// A block's bytes do not hash to its CID.
-    #[error(transparent)]
-    HashMismatch(#[from] HashMismatch),
-    /// A block is over the size limit.
-    #[error("block {cid} is {size} bytes, over the {max}-byte limit")]
-    BlockTooLarge {
-        /// The block.
-        cid: Cid,
-        /// Its size.
-        size: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A note over [`MAX_NOTE`] bytes.
-    #[error("a note of {size} bytes is over the {MAX_NOTE}-byte limit")]
-    NoteTooLarge {
-        /// Its size.
-        size: usize,
-    },
-    /// A stored entry cannot be read back.
-    #[error("corrupt entry in keyspace {keyspace}: {reason}")]
-    CorruptEntry {
-        /// Keyspace name.
-        keyspace: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The store was opened read-only: its files cannot be written.
-    #[error("cannot write to {}: {reason}", path.display())]
-    ReadOnly {
-        /// The store directory.
-        path: PathBuf,
-        /// Why (the OS error that made the store read-only: a read-only file system, no space
-        /// left on the device, no permission).
-        reason: String,
-    },
-    /// An earlier write failed in a way that may have left writes visible that are not durable;
-    /// [`Store::recover`] must run first.
-    #[error(
-        "an earlier write failed ({reason}); the store must be recovered before the next write"
-    )]
-    Failed {
-        /// The first failure.
-        reason: String,
-    },
-    /// A batch staged a new block while records of the log were still to be replayed.
-    #[error("the store has records to replay before new blocks can be written")]
-    NotReplayed,
-}
-
-impl Error {
-    fn backend(op: &'static str) -> impl FnOnce(BackendError) -> Error {
-        move |error| Error::Backend { op, error }
-    }
-
-    /// The OS error behind this error, if there is one (a full disk, a read-only file system).
-    pub fn io_error(&self) -> Option<&io::Error> {
-        match self {
-            Error::Log(LogError::Io { error, .. }) => Some(error),
-            Error::Backend { error, .. } => find_io(error.as_ref()),
-            _ => None,
-        }
-    }
-}
-
-fn find_io<'e>(mut e: &'e (dyn std::error::Error + 'static)) -> Option<&'e io::Error> {
-    loop {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io);
-        }
-        e = e.source()?;
-    }
-}
-
 /// The store's writer state, behind the writer lock that a [`Batch`] holds.
 #[derive(Debug)]
 struct Writer {
@@ -281,7 +117,7 @@ struct Replay {
 
 /// How to get a fresh handle on the database after a failure (sled stays failed once an IO
 /// error reaches it).
-type Reopen = Box<dyn Fn() -> Result<Arc<dyn Backend>, OpenError> + Send + Sync>;
+pub(crate) type Reopen = Box<dyn Fn() -> Result<Arc<dyn Backend>, OpenError> + Send + Sync>;
 
 struct Inner {
     backend: RwLock<Arc<dyn Backend>>,
@@ -354,137 +190,9 @@ fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl Store {
-    /// Opens or creates the store in the directory `dir` (a repo's `.weft`): the database in
-    /// `dir/db`, the packs in `dir/packs`. When the files cannot be written (a read-only file
-    /// system, no write permission), the store is opened read-only.
-    pub fn open(dir: &Path, options: Options) -> Result<Store, OpenError> {
-        let db_dir = dir.join(DB_DIR);
-        let opened = SledBackend::open(&db_dir, options.cache_bytes).map_err(|e| match e {
-            OpenError::Locked { .. } => OpenError::Locked {
-                path: dir.to_path_buf(),
-            },
-            e => e,
-        })?;
-        let read_only = opened.read_only.is_some();
-        let read_only_reason = opened.read_only.clone();
-        let backend: Arc<dyn Backend> = Arc::new(opened.backend);
-        let resume = read_checkpoint(backend.as_ref()).map_err(|e| OpenError::Corrupt {
-            path: dir.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let packs = dir.join(PACKS_DIR);
-        if opened.legacy.is_some() && !read_only {
-            // Packs beside a format-1 tree are from a migration that did not finish.
-            match std::fs::remove_dir_all(&packs) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => return Err(OpenError::Io { path: packs, error }),
-            }
-        }
-        let (log, report) =
-            PackLog::open(&packs, read_only, resume, options.seal_bytes).map_err(|e| {
-                OpenError::Corrupt {
-                    path: dir.to_path_buf(),
-                    reason: e.to_string(),
-                }
-            })?;
-        let reopen: Option<Reopen> = if read_only {
-            None
-        } else {
-            let db_dir = db_dir.clone();
-            let cache = options.cache_bytes;
-            let lock = opened.lock.clone();
-            Some(Box::new(move || {
-                Ok(Arc::new(SledBackend::reopen(&db_dir, cache, lock.clone())?)
-                    as Arc<dyn Backend>)
-            }))
-        };
-        Store::assemble(
-            backend,
-            Arc::new(log),
-            options,
-            Parts {
-                path: Some(dir.to_path_buf()),
-                read_only: read_only_reason,
-                volatile: false,
-                report,
-                legacy: opened.legacy,
-                reopen,
-                resume,
-            },
-        )
-    }
-
-    /// A fresh in-memory store that is never crashed: it never checkpoints (its memtable is its
-    /// whole state) and keeps no durable copy.
-    pub fn memory() -> Store {
-        Store::fresh_memory(MemoryLog::new())
-    }
-
-    /// A fresh in-memory store that keeps its blocks in `pool`, once for every store built on
-    /// it: for many replicas in one process.
-    pub fn memory_shared(pool: Arc<SharedValues>) -> Store {
-        Store::fresh_memory(MemoryLog::shared(pool))
-    }
-
-    fn fresh_memory(log: MemoryLog) -> Store {
-        let options = Options {
-            sync_commits: false,
-            checkpoint_records: u64::MAX,
-            checkpoint_bytes: usize::MAX,
-            checkpoint_interval: Duration::MAX,
-            ..Options::default()
-        };
-        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::volatile());
-        let assembled = Store::assemble(
-            backend,
-            Arc::new(log),
-            options,
-            Parts {
-                path: None,
-                read_only: None,
-                volatile: true,
-                report: OpenReport::default(),
-                legacy: None,
-                reopen: None,
-                resume: None,
-            },
-        );
-        match assembled {
-            Ok(store) => store,
-            // A fresh memory backend has no format to disagree with and cannot fail IO.
-            Err(e) => unreachable!("fresh memory store cannot fail to open: {e}"),
-        }
-    }
-
-    /// Opens a store over any database and log (for example a [`MemoryBackend`] and a
-    /// [`MemoryLog`] whose crashes a test simulates), running migrations as needed.
-    pub fn with_backend(
-        backend: Arc<dyn Backend>,
-        log: Arc<dyn BlockLog>,
-        options: Options,
-    ) -> Result<Store, OpenError> {
-        let resume = read_checkpoint(backend.as_ref()).map_err(|e| OpenError::Corrupt {
-            path: PathBuf::new(),
-            reason: e.to_string(),
-        })?;
-        Store::assemble(
-            backend,
-            log,
-            options,
-            Parts {
-                path: None,
-                read_only: None,
-                volatile: false,
-                report: OpenReport::default(),
-                legacy: None,
-                reopen: None,
-                resume,
-            },
-        )
-    }
-
-    fn assemble(
+    /// A store over `backend` and `log`, the replay range read from `parts.resume` (no
+    /// migration: see [`crate::open`]).
+    pub(crate) fn assemble(
         backend: Arc<dyn Backend>,
         log: Arc<dyn BlockLog>,
         options: Options,
@@ -523,7 +231,6 @@ impl Store {
                 reopen: parts.reopen,
             }),
         };
-        migrate::run(&store, migrate::MIGRATIONS)?;
         Ok(store)
     }
 
@@ -892,17 +599,17 @@ impl Store {
 }
 
 /// What [`Store::assemble`] needs besides the database and the log.
-struct Parts {
-    path: Option<PathBuf>,
-    read_only: Option<String>,
-    volatile: bool,
-    report: OpenReport,
-    legacy: Option<crate::sled_backend::LegacyTree>,
-    reopen: Option<Reopen>,
-    resume: Option<Resume>,
+pub(crate) struct Parts {
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) read_only: Option<String>,
+    pub(crate) volatile: bool,
+    pub(crate) report: OpenReport,
+    pub(crate) legacy: Option<crate::sled_backend::LegacyTree>,
+    pub(crate) reopen: Option<Reopen>,
+    pub(crate) resume: Option<Resume>,
 }
 
-fn read_checkpoint(backend: &dyn Backend) -> Result<Option<Resume>, Error> {
+pub(crate) fn read_checkpoint(backend: &dyn Backend) -> Result<Option<Resume>, Error> {
     match backend
         .get(&full_key(Keyspace::META, META_CHECKPOINT))
         .map_err(Error::backend("reading the checkpoint"))?
@@ -1486,7 +1193,7 @@ impl Iterator for MergeScan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Codec;
+    use crate::{Codec, MemoryLog};
 
     const HEADS: Keyspace = Keyspace::derived(0x03, "heads");
     const BY_HEIGHT: Keyspace = Keyspace::derived(0x04, "by_height");
@@ -1518,14 +1225,6 @@ mod tests {
         assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
         assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xff, 0xff]), None);
-    }
-
-    #[test]
-    fn os_errors_read_as_one_lowercase_phrase() {
-        let e = io::Error::from_raw_os_error(28);
-        assert_eq!(os_error(&e), "no space left on device");
-        let custom = io::Error::other("Custom thing");
-        assert_eq!(os_error(&custom), "custom thing");
     }
 
     #[test]

@@ -62,6 +62,10 @@ use crate::{bloom::Bloom, Error};
 /// filter of a large repo fits with room to spare.
 pub const MAX_FRAME: usize = 8 << 20;
 
+/// The most one ZBLOCKS frame may inflate to (see [`crate::zblocks`]): the limit of any frame
+/// body.
+pub const MAX_INFLATED: usize = MAX_FRAME;
+
 /// The largest number of entries a list in a message may have.
 pub const MAX_LIST: usize = 100_000;
 
@@ -287,9 +291,9 @@ impl Frame {
                 if size == 0 {
                     return Err(malformed("ZBLOCKS frame", "an inflated size of 0".into()));
                 }
-                if size as usize > crate::zblocks::MAX_INFLATED {
+                if size as usize > MAX_INFLATED {
                     return Err(Error::Inflate {
-                        max: crate::zblocks::MAX_INFLATED as u64,
+                        max: MAX_INFLATED as u64,
                     });
                 }
                 Frame::Zblocks {
@@ -358,7 +362,7 @@ pub struct FrameSize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zblocks::{Decoder, Encoder, MAX_INFLATED};
+    use crate::zblocks::{Decoder, Encoder};
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()

@@ -8,6 +8,12 @@ use crate::{
     Error,
 };
 
+/// The marker inside the `InvalidData` io error of a Noise transport message that does not
+/// decrypt (see [`crate::noise`]).
+#[derive(Debug, thiserror::Error)]
+#[error("a Noise transport message failed authentication")]
+pub struct Tampered;
+
 /// Maps an IO failure on the link to a sync error.
 pub(crate) fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
     match e.kind() {
@@ -29,7 +35,7 @@ pub(crate) fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
             },
             None if e
                 .get_ref()
-                .is_some_and(|i| i.downcast_ref::<crate::noise::Tampered>().is_some()) =>
+                .is_some_and(|i| i.downcast_ref::<Tampered>().is_some()) =>
             {
                 Error::Tampered {
                     peer: peer.to_string(),

@@ -74,10 +74,7 @@ const MSG1_LEN: usize = 32;
 const MSG2_LEN: usize = 32 + (32 + TAG_LEN) + (PAYLOAD_LEN + TAG_LEN);
 const MSG3_LEN: usize = (32 + TAG_LEN) + (PAYLOAD_LEN + TAG_LEN);
 
-/// The marker inside the `InvalidData` io error of a transport message that does not decrypt.
-#[derive(Debug, thiserror::Error)]
-#[error("a Noise transport message failed authentication")]
-pub struct Tampered;
+pub use crate::io::Tampered;
 
 /// One side of an established channel: what the peer proved it is, and the two halves.
 pub struct Secured<R, W: Write> {

@@ -21,10 +21,7 @@
 
 use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, InBuffer, OutBuffer};
 
-use crate::{
-    frame::{MAX_FRAME, ZBLOCKS},
-    Error,
-};
+use crate::{frame::ZBLOCKS, Error};
 
 /// The zstd level the sender uses. Measured on clones of single-op changes (see
 /// ARCHITECTURE.md, "Sync protocol"): level 2 made the smallest stream of levels 1 to 6 and is
@@ -45,8 +42,7 @@ pub const MAX_WINDOW_LOG: u32 = 23;
 /// that blocks reach the receiver's import while the rest is being compressed.
 pub const CHUNK: usize = 256 << 10;
 
-/// The most one ZBLOCKS frame may inflate to: the limit of any frame body.
-pub const MAX_INFLATED: usize = MAX_FRAME;
+pub use crate::frame::MAX_INFLATED;
 
 /// Bytes in front of the compressed data in an encoded ZBLOCKS frame: the frame length, the
 /// tag and the inflated size.
