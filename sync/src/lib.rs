@@ -57,7 +57,7 @@
 //! 1, the summaries follow in round 2). Range-based reconciliation was the alternative; it needs
 //! `log n` rounds where this needs two, and the DAG structure (heads, heights, downward-closed
 //! sets) gives the exact difference whenever one side has the other's heads. See
-//! ARCHITECTURE.md for the comparison and the measured figures.
+//! docs/sync.md for the comparison and the measured figures.
 //!
 //! # Versions
 //! Each HELLO lists the versions its sender speaks, ascending ([`VERSIONS`]: `[1, 2]` in this

@@ -1,4 +1,4 @@
-//! Per-peer sync state, persisted in the `sync_peers` keyspace (see `weft_store::layout`).
+//! Per-peer sync state, persisted in the `sync_peers` keyspace (see [`crate::keys`]).
 //!
 //! For each peer replica and document, the heads both sides had at the end of the last sync.
 //! The next sync offers them as `base`: everything below them is known to be common, so the

@@ -2,7 +2,7 @@
 //! replica is now from what the remote held then.
 //!
 //! [`record`] keeps, per remote, the result of the last attempt (persisted in the `sync_peers`
-//! keyspace under `0x02 ++ remote`, see `weft_store::layout`); [`remote`] and [`remotes`] turn
+//! keyspace under `0x02 ++ remote`, see [`crate::keys`]); [`remote`] and [`remotes`] turn
 //! it into a [`RemoteStatus`] against this replica's current heads. The remote's side is a
 //! snapshot taken at the end of the last successful session, so a remote that changed since
 //! is only seen to have moved at the next sync.

@@ -24,7 +24,7 @@ use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter, InBuffer, OutBuf
 use crate::{frame::ZBLOCKS, Error};
 
 /// The zstd level the sender uses. Measured on clones of single-op changes (see
-/// ARCHITECTURE.md, "Sync protocol"): level 2 made the smallest stream of levels 1 to 6 and is
+/// docs/sync.md): level 2 made the smallest stream of levels 1 to 6 and is
 /// among the fastest (about 350 MB/s here); higher levels gain at most 2 % for many times the
 /// time and memory.
 pub const LEVEL: i32 = 2;

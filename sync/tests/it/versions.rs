@@ -188,7 +188,7 @@ fn writer_clone_with(origin: &Repo, doc: DocId, pair: (u32, u32)) -> Repo {
 }
 
 /// A repo with one document of `n` single-op changes, `set("k/{i % 1000}", i)`: the shape the
-/// protocol's byte figures are measured on (see ARCHITECTURE.md, "Sync protocol").
+/// protocol's byte figures are measured on (see docs/sync.md).
 fn single_op_changes(n: u64) -> (Repo, DocId) {
     let repo = empty(1);
     let doc = repo.create_doc("main").unwrap();
