@@ -1,9 +1,9 @@
 //! `weft`: the command-line tool. The only crate that prints, and the only one using `anyhow`.
 //!
-//! No module imports another that imports it back: `args` (the command line), `out` (output
-//! and usage errors), `graph` and `stop` use no other module, `ctx` ([`Ctx`]) only those, and
-//! no module uses `cmd`, the dispatcher. This file, the crate root, uses them all: it routes a
-//! command and turns its error into an exit code.
+//! No module imports another that imports it back (`tests/it/modules.rs` checks it): `args` (the
+//! command line), `out` (output and usage errors), `graph` and `stop` use no other module, `ctx`
+//! ([`Ctx`]) only those, and no module uses `cmd`, the dispatcher. This file, the crate root,
+//! uses them all: it routes a command and turns its error into an exit code.
 
 /// mimalloc: the `lab` simulation allocates and frees small buffers at a high rate, and glibc's
 /// allocator cost it a fifth of its time (BENCHMARKS.md, "Lab").
