@@ -1,10 +1,11 @@
-//! Command-line arguments.
+//! Command-line arguments: every clap definition (the commands, their arguments, the value
+//! parsers of durations, latencies and partitions) and `--help`'s exit codes and environment.
+//! It uses no other module of the crate.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-pub use crate::net::{NetArgs, RemoteCommand};
+use weft_lab::{Latency, Partition, Topology};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -232,7 +233,7 @@ pub enum Command {
     /// Simulate many replicas syncing over simulated links (the real sync code, in virtual
     /// time, from a seed) and measure how long they take to agree.
     #[command(subcommand)]
-    Lab(crate::lab::LabCommand),
+    Lab(LabCommand),
 }
 
 impl Command {
@@ -335,12 +336,12 @@ pub struct ServeArgs {
     /// With live sync (--peer or this): time between two rounds, e.g. 200ms, 5s, 1m
     /// (default 5s, give or take 10 %).
     #[arg(long, value_name = "DURATION", conflicts_with = "stdio",
-          value_parser = crate::live::parse_interval)]
+          value_parser = parse_interval)]
     pub interval: Option<std::time::Duration>,
     /// With live sync: how long after a local change to sync with the peers (changes in the
     /// meantime go together); default 50ms.
     #[arg(long, value_name = "DURATION", conflicts_with = "stdio",
-          value_parser = crate::live::parse_duration)]
+          value_parser = parse_duration)]
     pub debounce: Option<std::time::Duration>,
     /// The repo to serve (exactly this directory; default: found from the current one).
     pub dir: Option<PathBuf>,
@@ -436,4 +437,201 @@ pub enum DagFormat {
     Dot,
     /// JSON nodes and edges.
     Json,
+}
+
+/// Timeout options shared by the commands that talk to a peer.
+#[derive(Debug, Args, Clone)]
+pub struct NetArgs {
+    /// Give up on a peer that sends nothing for SECS seconds.
+    #[arg(long, value_name = "SECS", env = "WEFT_TIMEOUT", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// `weft remote ...`
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Remember URL under NAME.
+    Add {
+        /// The name.
+        name: String,
+        /// A path, ssh://[user@]host[:port]/path or tcp://[KEY@]host:port.
+        url: String,
+    },
+    /// List remotes.
+    Ls,
+    /// Forget a remote.
+    Rm {
+        /// The name.
+        name: String,
+    },
+}
+
+/// `weft lab ...`
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Simulate one network (or several seeds of it) and print what it measured.
+    Run(RunArgs),
+    /// Sweep peers, latency, keys, and write rate against sync interval; write runs.csv and
+    /// SVG charts into --out.
+    Sweep(SweepArgs),
+}
+
+/// The parameters of one simulated network.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Replicas.
+    #[arg(long, default_value_t = 50)]
+    pub peers: usize,
+    /// mesh (random gossip over all peers), ring, star (peer 0 is the server) or regular:K.
+    #[arg(long, default_value = "mesh", value_parser = parse_topology)]
+    pub topology: Topology,
+    /// One-way latency per link: 20ms, uniform:10ms..100ms, or lognormal:50ms:0.5 (median and
+    /// shape); drawn once per link.
+    #[arg(long, default_value = "20ms", value_parser = parse_latency)]
+    pub latency: Latency,
+    /// Bytes per second per link (0: unlimited).
+    #[arg(long, default_value_t = 0.0)]
+    pub bandwidth: f64,
+    /// Probability that a message is lost; its session then times out and aborts.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// A partition that heals: START..END (durations from the start of the run), optionally
+    /// :FRACTION of the peers on one side (default 0.5), e.g. 2s..10s:0.3.
+    #[arg(long, value_parser = parse_partition)]
+    pub partition: Option<Partition>,
+    /// How many peers write (chosen at random).
+    #[arg(long, default_value_t = 5)]
+    pub writers: usize,
+    /// Changes per second over all writers.
+    #[arg(long, default_value_t = 50.0)]
+    pub write_rate: f64,
+    /// Changes written in all.
+    #[arg(long, default_value_t = 1_000)]
+    pub changes: usize,
+    /// Distinct keys the writes spread over.
+    #[arg(long, default_value_t = 100)]
+    pub keys: usize,
+    /// How often each peer syncs with one random neighbour.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// After a local write, also sync at once with this many random neighbours (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub push_fanout: usize,
+    /// Seed of every random choice; a run is reproducible from it.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run this many seeds (seed, seed+1, ...) and report the distribution.
+    #[arg(long, default_value_t = 1)]
+    pub runs: u64,
+    /// Give up after this much simulated time.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub max_time: Duration,
+}
+
+/// `weft lab sweep` options.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Where runs.csv and the charts go.
+    #[arg(long, default_value = "lab-out")]
+    pub out: PathBuf,
+    /// Seeded runs per point (default: 5, or 2 with --quick).
+    #[arg(long)]
+    pub runs: Option<u64>,
+    /// A small sweep that takes seconds, for a first look.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// Parses a duration such as `200ms`, `5s`, `1m` or `1h 30m` (for clap).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?}: {e} (examples: 200ms, 5s, 1m)"))
+}
+
+/// Parses `--interval`: a duration of at least 1 ms.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("interval {s:?} is too short (at least 1ms)"));
+    }
+    Ok(d)
+}
+
+fn parse_topology(s: &str) -> Result<Topology, String> {
+    s.parse()
+}
+
+fn ms(s: &str) -> Result<f64, String> {
+    parse_duration(s).map(|d| d.as_secs_f64() * 1e3)
+}
+
+fn parse_latency(s: &str) -> Result<Latency, String> {
+    if let Some(range) = s.strip_prefix("uniform:") {
+        let (lo, hi) = range
+            .split_once("..")
+            .ok_or_else(|| format!("{s:?}: use uniform:LOW..HIGH"))?;
+        let (lo, hi) = (ms(lo)?, ms(hi)?);
+        if hi < lo {
+            return Err(format!("{s:?}: the upper bound is below the lower one"));
+        }
+        return Ok(Latency::Uniform(lo, hi));
+    }
+    if let Some(rest) = s.strip_prefix("lognormal:") {
+        let (median, sigma) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?}: use lognormal:MEDIAN:SIGMA"))?;
+        let sigma: f64 = sigma
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| format!("{s:?}: SIGMA must be a number >= 0"))?;
+        return Ok(Latency::LogNormal {
+            median: ms(median)?,
+            sigma,
+        });
+    }
+    ms(s).map(Latency::Fixed)
+}
+
+fn parse_partition(s: &str) -> Result<Partition, String> {
+    let (span, fraction) = match s.rsplit_once(':') {
+        Some((span, f)) => (
+            span,
+            f.parse::<f64>()
+                .ok()
+                .filter(|f| *f > 0.0 && *f < 1.0)
+                .ok_or_else(|| format!("{s:?}: FRACTION must be between 0 and 1"))?,
+        ),
+        None => (s, 0.5),
+    };
+    let (start, end) = span
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?}: use START..END[:FRACTION], e.g. 2s..10s"))?;
+    let (start, end) = (ms(start)? / 1e3, ms(end)? / 1e3);
+    if end <= start {
+        return Err(format!("{s:?}: the partition must end after it starts"));
+    }
+    Ok(Partition {
+        start,
+        end,
+        fraction,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_as_documented() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in ["", "5", "fast", "-1s", "1 parsec"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_interval("0ms").is_err());
+        assert_eq!(parse_interval("1ms"), Ok(Duration::from_millis(1)));
+    }
 }

@@ -17,33 +17,16 @@
 //! Input comes from our stdin, or, when another weft process holds the repo and runs the batch
 //! for us, from the `STDIN` frames our process forwards to it ([`Input`], see `daemon.rs`).
 
-use std::{
-    io::{BufRead, Write},
-    sync::Mutex,
-};
+use std::io::{BufRead, Write};
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
 use weft_dag::{Repo, Value};
 
-use crate::cmd::{write_json, Ctx, UsageError};
-
-/// Where `weft batch` reads its lines when it does not read this process's stdin: the input a
-/// client forwards to the process that holds the repo.
-pub struct Input(Mutex<Box<dyn BufRead + Send>>);
-
-impl Input {
-    /// Lines from `r`.
-    pub fn new(r: impl BufRead + Send + 'static) -> Input {
-        Input(Mutex::new(Box::new(r)))
-    }
-}
-
-impl std::fmt::Debug for Input {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Input")
-    }
-}
+use crate::{
+    ctx::{Ctx, Input},
+    out::{write_json, UsageError},
+};
 
 /// One write, parsed from a line.
 #[derive(Debug)]

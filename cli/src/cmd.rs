@@ -1,82 +1,35 @@
-//! The commands. Each writes to `out` in the chosen [`Format`] and returns an error for the
-//! caller to turn into an exit code; none of them prints on its own.
+//! The commands: [`Ctx::check_args`], the dispatchers [`Ctx::run`] (a command on an open repo)
+//! and [`Ctx::run_standalone`] (one that needs none), and a method of [`Ctx`] for each command
+//! that has no module of its own; the others (`batch`, `demo`, `lab`, the sync commands in
+//! `net`, `status` and `convergence` in `live`) are called from here. Each writes to `out` in the
+//! chosen [`Format`] and returns an error for the caller to turn into an exit code; none of them
+//! prints on its own.
 
 use std::{
     io::Write,
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Duration, UNIX_EPOCH},
+    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value as Json};
 use weft_dag::{
-    change::Op, BlameLine, Change, Cid, DocId, Entry, Identity, Options, Repo, Role, State, Value,
-    WEFT_DIR,
+    change::Op, BlameLine, Change, Cid, DocId, Entry, Repo, Role, State, Value, WEFT_DIR,
 };
 use weft_sync::Direction;
 
 use crate::{
     args::{
-        BlockCommand, BundleCommand, Cli, Command, DagArgs, DagFormat, DocCommand, ServeArgs,
-        SyncArgs, WatchArgs,
+        BlockCommand, BundleCommand, Command, DagArgs, DagFormat, DocCommand, RemoteCommand,
+        ServeArgs, SyncArgs, WatchArgs,
     },
+    ctx::Ctx,
     graph::{self, Lanes, Row},
     net,
+    out::{summary, time_str, usage, write_json, Format},
     stop::Stop,
 };
-
-/// Human text or JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Plain text for people.
-    Human,
-    /// JSON (one document, or JSON Lines for `log`).
-    Json,
-}
-
-/// Bad input from the user: exit code 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// What every command needs: parsed flags, where relative paths start, and when to stop.
-#[derive(Debug)]
-pub struct Ctx<'a> {
-    cli: &'a Cli,
-    format: Format,
-    /// The directory relative paths (`dag -o FILE`) are resolved against: the client's, when the
-    /// daemon runs a command for another process. `None`: this process's current directory.
-    cwd: Option<PathBuf>,
-    /// Set when a long-running command (`watch`) should end.
-    stop: Option<Arc<Stop>>,
-    /// Where `batch` reads its lines, when not from our stdin (a client's, forwarded).
-    input: Option<crate::batch::Input>,
-}
-
-/// A positive number from an environment variable, if it is set.
-fn env_number(var: &str) -> Result<Option<u64>> {
-    match std::env::var(var) {
-        Err(_) => Ok(None),
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| usage(format!("{var}={v:?} is not a number"))),
-    }
-}
-
-fn usage(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(msg.into()))
-}
 
 fn parse_cid(s: &str) -> Result<Cid> {
     s.parse::<Cid>().map_err(|e| usage(e.to_string()))
@@ -96,37 +49,6 @@ fn parse_value(s: &str) -> Result<Value> {
 
 fn parse_values(inputs: &[String]) -> Result<Vec<Value>> {
     inputs.iter().map(|s| parse_value(s)).collect()
-}
-
-/// RFC 3339 for times humantime can format (years up to 9999), else raw milliseconds: `time`
-/// comes from the author and is informational, so any value must print.
-pub(crate) fn time_str(ms: u64) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let t = UNIX_EPOCH.checked_add(Duration::from_millis(ms));
-    match t.map(|t| write!(s, "{}", humantime::format_rfc3339_millis(t))) {
-        Some(Ok(())) => s,
-        _ => format!("{ms}ms"),
-    }
-}
-
-pub(crate) fn summary(change: &Change) -> String {
-    let parts: Vec<String> = change
-        .ops
-        .iter()
-        .take(4)
-        .map(|op| match op {
-            Op::Genesis { .. } => "genesis".to_string(),
-            Op::Grant { who, role } => format!("grant {role} {}", who.short()),
-            Op::Revoke { who } => format!("revoke {}", who.short()),
-            other => format!("{} {}", other.name(), other.key().unwrap_or_default()),
-        })
-        .collect();
-    let mut s = parts.join(", ");
-    if change.ops.len() > 4 {
-        s.push_str(&format!(", +{} more", change.ops.len() - 4));
-    }
-    s
 }
 
 fn op_json(op: &Op) -> Json {
@@ -166,117 +88,7 @@ fn change_json(cid: &Cid, doc: DocId, c: &Change) -> Json {
     })
 }
 
-pub(crate) fn write_json(out: &mut dyn Write, v: &Json) -> Result<()> {
-    // As an io::Error, so that a closed stdout is recognised as a broken pipe (a
-    // serde_json::Error does not expose its io::Error as a source).
-    serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)?;
-    writeln!(out)?;
-    Ok(())
-}
-
-impl<'a> Ctx<'a> {
-    /// A context for one invocation.
-    pub fn new(cli: &'a Cli) -> Ctx<'a> {
-        Ctx {
-            cli,
-            format: if cli.json {
-                Format::Json
-            } else {
-                Format::Human
-            },
-            cwd: None,
-            stop: None,
-            input: None,
-        }
-    }
-
-    /// Resolves relative paths against `cwd` instead of the current directory.
-    pub fn with_cwd(mut self, cwd: PathBuf) -> Ctx<'a> {
-        self.cwd = Some(cwd);
-        self
-    }
-
-    /// Long-running commands end once `stop` is set.
-    pub fn with_stop(mut self, stop: Arc<Stop>) -> Ctx<'a> {
-        self.stop = Some(stop);
-        self
-    }
-
-    /// `batch` reads `input` instead of our stdin.
-    pub fn with_input(mut self, input: crate::batch::Input) -> Ctx<'a> {
-        self.input = Some(input);
-        self
-    }
-
-    /// The parsed command line.
-    pub fn cli(&self) -> &Cli {
-        self.cli
-    }
-
-    pub(crate) fn stopped(&self) -> bool {
-        self.stop.as_ref().is_some_and(|s| s.is_set())
-    }
-
-    /// Where the command runs: the caller's directory (ours, or the forwarding process's), then
-    /// `-C`. Relative paths on the command line are taken from here, as with `git -C`.
-    fn start_dir(&self) -> Result<PathBuf> {
-        let cwd = match &self.cwd {
-            Some(cwd) => cwd.clone(),
-            None => std::env::current_dir().context("cannot read the current directory")?,
-        };
-        Ok(match &self.cli.chdir {
-            Some(d) => cwd.join(d),
-            None => cwd,
-        })
-    }
-
-    /// Repo options from the flags (the `--identity` key, if any).
-    pub fn options(&self) -> Result<Options> {
-        let identity = match &self.cli.identity {
-            Some(path) => Some(Identity::load(path)?),
-            None => None,
-        };
-        let mut store = weft_store::Options::default();
-        if let Some(n) = env_number("WEFT_CHECKPOINT_EVERY")? {
-            store.checkpoint_records = n.max(1);
-        }
-        if let Some(n) = env_number("WEFT_PACK_SIZE")? {
-            store.seal_bytes = n.max(1);
-        }
-        Ok(Options {
-            identity,
-            store,
-            ..Options::default()
-        })
-    }
-
-    /// Finds the repo root: `WEFT_DIR`, else the nearest ancestor holding `.weft`.
-    pub fn find_root(&self) -> Result<PathBuf> {
-        let start = self.start_dir()?;
-        if let Command::Serve(ServeArgs { dir: Some(dir), .. }) = &self.cli.command {
-            // `weft serve --stdio PATH` (what path and ssh remotes run) serves exactly PATH.
-            let root = start.join(dir);
-            if !root.join(WEFT_DIR).is_dir() {
-                return Err(weft_dag::Error::NotARepo { path: root }.into());
-            }
-            return Ok(root);
-        }
-        if let Some(dir) = std::env::var_os("WEFT_DIR").filter(|d| !d.is_empty()) {
-            let p = start.join(dir);
-            return Ok(if p.file_name().is_some_and(|n| n == WEFT_DIR) {
-                p.parent().map(Path::to_path_buf).unwrap_or(p)
-            } else {
-                p
-            });
-        }
-        for dir in start.ancestors() {
-            if dir.join(WEFT_DIR).is_dir() {
-                return Ok(dir.to_path_buf());
-            }
-        }
-        Err(weft_dag::Error::NotARepo { path: start }.into())
-    }
-
+impl Ctx<'_> {
     fn doc(&self, repo: &Repo) -> Result<DocId> {
         Ok(repo.doc(self.cli.doc.as_deref().unwrap_or(weft_dag::DEFAULT_DOC))?)
     }
@@ -480,7 +292,7 @@ impl<'a> Ctx<'a> {
             Command::Remote(cmd) => {
                 net::remote(&self.weft_dir(repo)?, cmd, self.json(), out)?;
                 // A removed remote's sync status goes with it.
-                if let crate::net::RemoteCommand::Rm { name } = cmd {
+                if let RemoteCommand::Rm { name } = cmd {
                     weft_sync::status::forget(repo, name)?;
                 }
                 Ok(())
@@ -502,16 +314,6 @@ impl<'a> Ctx<'a> {
             }
         }?;
         Ok(true)
-    }
-
-    /// A path from the command line, relative to the caller's directory (which differs from
-    /// ours when the command runs for another process).
-    fn resolve(&self, path: &Path) -> Result<PathBuf> {
-        Ok(self.start_dir()?.join(path))
-    }
-
-    fn json(&self) -> bool {
-        self.format == Format::Json
     }
 
     /// The document `-d` names, if it names one (for commands that default to every document).

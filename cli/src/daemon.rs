@@ -131,8 +131,7 @@ mod imp {
     use super::SOCKET_FILE;
     use crate::{
         args::{Cli, Command},
-        batch::Input,
-        cmd::Ctx,
+        ctx::{Ctx, Input},
         stop::Stop,
     };
 
@@ -780,7 +779,7 @@ mod imp {
         ) -> Result<u8> {
             let request = encode_request(cwd, args);
             if request.len() > MAX_FRAME {
-                return Err(anyhow::Error::new(crate::cmd::UsageError(
+                return Err(anyhow::Error::new(crate::out::UsageError(
                     "the command line is too long to pass to the weft process serving the repo"
                         .into(),
                 )));

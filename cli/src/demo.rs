@@ -182,7 +182,7 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
                         &text[text.len() - 8..],
                         entry.change.author.short(),
                         if keys.is_empty() {
-                            crate::cmd::summary(&entry.change)
+                            crate::out::summary(&entry.change)
                         } else {
                             keys
                         }

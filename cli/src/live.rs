@@ -19,34 +19,18 @@ use weft_sync::{
 };
 
 use crate::{
-    args::ServeArgs,
-    cmd::{time_str, write_json},
-    net::{self, NetArgs, PinSource},
+    args::{NetArgs, ServeArgs},
+    net::{self, PinSource},
+    out::{time_str, write_json, UsageError},
 };
-
-/// Parses a duration such as `200ms`, `5s`, `1m` or `1h 30m` (for clap).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration {s:?}: {e} (examples: 200ms, 5s, 1m)"))
-}
-
-/// Parses `--interval`: a duration of at least 1 ms.
-pub fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < Duration::from_millis(1) {
-        return Err(format!("interval {s:?} is too short (at least 1ms)"));
-    }
-    Ok(d)
-}
 
 /// Whether `weft serve` was asked to sync live, and how.
 pub fn options(args: &ServeArgs) -> Result<Option<LiveOptions>> {
     if args.peer.is_empty() && args.interval.is_none() {
         if args.debounce.is_some() {
-            return Err(crate::cmd::UsageError(
-                "--debounce needs live sync: give --interval or --peer".into(),
-            )
-            .into());
+            return Err(
+                UsageError("--debounce needs live sync: give --interval or --peer".into()).into(),
+            );
         }
         return Ok(None);
     }
@@ -351,22 +335,4 @@ pub fn convergence(
         figures_line(out, &format!("document {name}"), &doc.figures)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_as_documented() {
-        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in ["", "5", "fast", "-1s", "1 parsec"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-        assert!(parse_interval("0ms").is_err());
-        assert_eq!(parse_interval("1ms"), Ok(Duration::from_millis(1)));
-    }
 }

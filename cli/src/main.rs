@@ -1,4 +1,9 @@
 //! `weft`: the command-line tool. The only crate that prints, and the only one using `anyhow`.
+//!
+//! No module imports another that imports it back (`tests/it/modules.rs` checks it): `args` (the
+//! command line), `out` (output and usage errors), `graph` and `stop` use no other module, `ctx`
+//! ([`Ctx`]) only those, and no module uses `cmd`, the dispatcher. This file, the crate root,
+//! uses them all: it routes a command and turns its error into an exit code.
 
 /// mimalloc: the `lab` simulation allocates and frees small buffers at a high rate, and glibc's
 /// allocator cost it a fifth of its time (BENCHMARKS.md, "Lab").
@@ -24,12 +29,14 @@ fn tune_allocator() {
 mod args;
 mod batch;
 mod cmd;
+mod ctx;
 mod daemon;
 mod demo;
 mod graph;
 mod lab;
 mod live;
 mod net;
+mod out;
 mod stop;
 
 use std::{
@@ -45,8 +52,9 @@ use weft_dag::{Identity, Repo, WEFT_DIR};
 
 use crate::{
     args::{Cli, Command},
-    cmd::{Ctx, UsageError},
+    ctx::Ctx,
     daemon::{Daemon, Route},
+    out::UsageError,
     stop::Stop,
 };
 

@@ -12,7 +12,6 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use clap::{Args, Subcommand};
 use serde_json::json;
 use weft_dag::{Author, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
 use weft_sync::{
@@ -21,34 +20,10 @@ use weft_sync::{
     Access, Direction, Endpoint, Stats, SyncOptions,
 };
 
-use crate::cmd::{write_json, UsageError};
-
-/// Timeout options shared by the commands that talk to a peer.
-#[derive(Debug, Args, Clone)]
-pub struct NetArgs {
-    /// Give up on a peer that sends nothing for SECS seconds.
-    #[arg(long, value_name = "SECS", env = "WEFT_TIMEOUT", default_value_t = 60)]
-    pub timeout: u64,
-}
-
-/// `weft remote ...`
-#[derive(Debug, Subcommand)]
-pub enum RemoteCommand {
-    /// Remember URL under NAME.
-    Add {
-        /// The name.
-        name: String,
-        /// A path, ssh://[user@]host[:port]/path or tcp://[KEY@]host:port.
-        url: String,
-    },
-    /// List remotes.
-    Ls,
-    /// Forget a remote.
-    Rm {
-        /// The name.
-        name: String,
-    },
-}
+use crate::{
+    args::{NetArgs, RemoteCommand},
+    out::{write_json, UsageError},
+};
 
 /// The file that lists remotes: one `NAME URL` line each.
 pub const REMOTES_FILE: &str = "remotes";

@@ -24,6 +24,7 @@ mod lab;
 #[cfg(unix)]
 mod live;
 mod migrate;
+mod modules;
 mod output;
 mod packs;
 mod repo;

@@ -1,0 +1,178 @@
+//! [`Ctx`], what every command runs with: the parsed command line, the output format, the
+//! directory relative paths start from, the flag that stops long-running commands, and the
+//! input `batch` reads when it is not our stdin ([`Input`]); and what follows from them alone:
+//! the repo root ([`Ctx::find_root`]) and the repo options ([`Ctx::options`]). The commands
+//! themselves are in `cmd.rs`.
+
+use std::{
+    io::BufRead,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use anyhow::{Context as _, Result};
+use weft_dag::{Identity, Options, WEFT_DIR};
+
+use crate::{
+    args::{Cli, Command, ServeArgs},
+    out::{usage, Format},
+    stop::Stop,
+};
+
+/// Where `weft batch` reads its lines when it does not read this process's stdin: the input a
+/// client forwards to the process that holds the repo.
+pub struct Input(pub(crate) Mutex<Box<dyn BufRead + Send>>);
+
+impl Input {
+    /// Lines from `r`.
+    pub fn new(r: impl BufRead + Send + 'static) -> Input {
+        Input(Mutex::new(Box::new(r)))
+    }
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Input")
+    }
+}
+
+/// What every command needs: parsed flags, where relative paths start, and when to stop.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub(crate) cli: &'a Cli,
+    pub(crate) format: Format,
+    /// The directory relative paths (`dag -o FILE`) are resolved against: the client's, when the
+    /// daemon runs a command for another process. `None`: this process's current directory.
+    cwd: Option<PathBuf>,
+    /// Set when a long-running command (`watch`) should end.
+    pub(crate) stop: Option<Arc<Stop>>,
+    /// Where `batch` reads its lines, when not from our stdin (a client's, forwarded).
+    pub(crate) input: Option<Input>,
+}
+
+/// A positive number from an environment variable, if it is set.
+fn env_number(var: &str) -> Result<Option<u64>> {
+    match std::env::var(var) {
+        Err(_) => Ok(None),
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| usage(format!("{var}={v:?} is not a number"))),
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for one invocation.
+    pub fn new(cli: &'a Cli) -> Ctx<'a> {
+        Ctx {
+            cli,
+            format: if cli.json {
+                Format::Json
+            } else {
+                Format::Human
+            },
+            cwd: None,
+            stop: None,
+            input: None,
+        }
+    }
+
+    /// Resolves relative paths against `cwd` instead of the current directory.
+    pub fn with_cwd(mut self, cwd: PathBuf) -> Ctx<'a> {
+        self.cwd = Some(cwd);
+        self
+    }
+
+    /// Long-running commands end once `stop` is set.
+    pub fn with_stop(mut self, stop: Arc<Stop>) -> Ctx<'a> {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// `batch` reads `input` instead of our stdin.
+    pub fn with_input(mut self, input: Input) -> Ctx<'a> {
+        self.input = Some(input);
+        self
+    }
+
+    /// The parsed command line.
+    pub fn cli(&self) -> &Cli {
+        self.cli
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.is_set())
+    }
+
+    /// Where the command runs: the caller's directory (ours, or the forwarding process's), then
+    /// `-C`. Relative paths on the command line are taken from here, as with `git -C`.
+    pub(crate) fn start_dir(&self) -> Result<PathBuf> {
+        let cwd = match &self.cwd {
+            Some(cwd) => cwd.clone(),
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
+        Ok(match &self.cli.chdir {
+            Some(d) => cwd.join(d),
+            None => cwd,
+        })
+    }
+
+    /// Repo options from the flags (the `--identity` key, if any).
+    pub fn options(&self) -> Result<Options> {
+        let identity = match &self.cli.identity {
+            Some(path) => Some(Identity::load(path)?),
+            None => None,
+        };
+        let mut store = weft_store::Options::default();
+        if let Some(n) = env_number("WEFT_CHECKPOINT_EVERY")? {
+            store.checkpoint_records = n.max(1);
+        }
+        if let Some(n) = env_number("WEFT_PACK_SIZE")? {
+            store.seal_bytes = n.max(1);
+        }
+        Ok(Options {
+            identity,
+            store,
+            ..Options::default()
+        })
+    }
+
+    /// Finds the repo root: `WEFT_DIR`, else the nearest ancestor holding `.weft`.
+    pub fn find_root(&self) -> Result<PathBuf> {
+        let start = self.start_dir()?;
+        if let Command::Serve(ServeArgs { dir: Some(dir), .. }) = &self.cli.command {
+            // `weft serve --stdio PATH` (what path and ssh remotes run) serves exactly PATH.
+            let root = start.join(dir);
+            if !root.join(WEFT_DIR).is_dir() {
+                return Err(weft_dag::Error::NotARepo { path: root }.into());
+            }
+            return Ok(root);
+        }
+        if let Some(dir) = std::env::var_os("WEFT_DIR").filter(|d| !d.is_empty()) {
+            let p = start.join(dir);
+            return Ok(if p.file_name().is_some_and(|n| n == WEFT_DIR) {
+                p.parent().map(Path::to_path_buf).unwrap_or(p)
+            } else {
+                p
+            });
+        }
+        for dir in start.ancestors() {
+            if dir.join(WEFT_DIR).is_dir() {
+                return Ok(dir.to_path_buf());
+            }
+        }
+        Err(weft_dag::Error::NotARepo { path: start }.into())
+    }
+
+    /// A path from the command line, relative to the caller's directory (which differs from
+    /// ours when the command runs for another process).
+    pub(crate) fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        Ok(self.start_dir()?.join(path))
+    }
+
+    pub(crate) fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+}

@@ -1,0 +1,80 @@
+//! What the command modules share to print and to fail: the output [`Format`], [`write_json`],
+//! [`time_str`] and [`summary`] for what they print, and [`UsageError`] (exit 2) with [`usage`].
+//! It uses no other module of the crate.
+
+use std::{
+    io::Write,
+    time::{Duration, UNIX_EPOCH},
+};
+
+use anyhow::Result;
+use serde_json::Value as Json;
+use weft_dag::{change::Op, Change};
+
+/// Human text or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain text for people.
+    Human,
+    /// JSON (one document, or JSON Lines for `log`).
+    Json,
+}
+
+/// Bad input from the user: exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A [`UsageError`] as an error to return.
+pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+/// RFC 3339 for times humantime can format (years up to 9999), else raw milliseconds: `time`
+/// comes from the author and is informational, so any value must print.
+pub(crate) fn time_str(ms: u64) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let t = UNIX_EPOCH.checked_add(Duration::from_millis(ms));
+    match t.map(|t| write!(s, "{}", humantime::format_rfc3339_millis(t))) {
+        Some(Ok(())) => s,
+        _ => format!("{ms}ms"),
+    }
+}
+
+/// A change's first four ops in a few words (`set KEY`, `grant ROLE KEY`, ...), for `log`, `dag`
+/// and `demo`.
+pub(crate) fn summary(change: &Change) -> String {
+    let parts: Vec<String> = change
+        .ops
+        .iter()
+        .take(4)
+        .map(|op| match op {
+            Op::Genesis { .. } => "genesis".to_string(),
+            Op::Grant { who, role } => format!("grant {role} {}", who.short()),
+            Op::Revoke { who } => format!("revoke {}", who.short()),
+            other => format!("{} {}", other.name(), other.key().unwrap_or_default()),
+        })
+        .collect();
+    let mut s = parts.join(", ");
+    if change.ops.len() > 4 {
+        s.push_str(&format!(", +{} more", change.ops.len() - 4));
+    }
+    s
+}
+
+/// Writes `v` as one line of JSON.
+pub(crate) fn write_json(out: &mut dyn Write, v: &Json) -> Result<()> {
+    // As an io::Error, so that a closed stdout is recognised as a broken pipe (a
+    // serde_json::Error does not expose its io::Error as a source).
+    serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
