@@ -30,7 +30,7 @@ Exit codes:
 
 Environment:
   WEFT_CHECKPOINT_EVERY  write the indexes into the database every N changes (default 16384;
-                 after a crash, at most so many are replayed when the repo is next opened)
+                 after a crash, about so many are staged again when the repo is next opened)
   WEFT_DIR       the repo root (or its .weft directory), instead of searching upward
   WEFT_IDENTITY  a key file to sign with instead of .weft/key
   WEFT_LOG       log filter for diagnostics on stderr (e.g. debug)
@@ -180,7 +180,7 @@ pub enum Command {
         role: String,
     },
     /// Take every role away from KEY. Its changes that this replica has not seen stop counting
-    /// on every replica (see ARCHITECTURE.md, "Write access").
+    /// on every replica (see docs/data-model.md, "Write access").
     Revoke {
         /// The key.
         key: String,
