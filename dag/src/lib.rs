@@ -37,6 +37,7 @@ mod import;
 pub mod keys;
 mod kind;
 mod migrate;
+pub mod open;
 mod repo;
 mod role;
 pub mod state;
@@ -45,12 +46,12 @@ pub mod value;
 mod verified;
 mod write;
 
-pub use weft_store::{Cid, Codec};
+pub use weft_store::{Cid, Codec, ErrorKind};
 
 pub use crate::{
     acl::Member,
     change::{Change, EncodedChange, Op, OpId},
-    error::Error,
+    error::{Error, InvalidReason},
     events::{Event, Subscription},
     fsck::{FsckReport, Problem},
     graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},
