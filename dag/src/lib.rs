@@ -5,7 +5,9 @@
 //! - [`acl`]: who may write, computed by every replica from the signed DAG;
 //! - [`keys`]: the dag's keyspaces and their byte layouts;
 //! - [`Repo`]: open/init, transactions, reads, time travel, log, blame, subscriptions,
-//!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`].
+//!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`];
+//! - errors: [`open::Error`] for opening or creating a repo, [`Error`] for what an open repo
+//!   does; each has `kind()`, an [`ErrorKind`] to act on.
 //!
 //! Invariants:
 //! - a change is applied only after its hash, encoding, signature and shape are verified and
