@@ -1239,3 +1239,38 @@ fn manual_durability_loses_unflushed_changes_whole() {
     assert_eq!(repo.state(doc).get("k").unwrap(), Some(Value::Int(3)));
     assert!(repo.fsck().unwrap().is_ok());
 }
+
+#[test]
+fn every_error_says_what_the_caller_acts_on() {
+    use weft_dag::{ErrorKind, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let kind = |r: Result<Repo, open::Error>| r.unwrap_err().kind();
+    assert_eq!(
+        kind(Repo::open(dir.path(), Options::default())),
+        ErrorKind::NotARepo
+    );
+    let repo = Repo::init(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        kind(Repo::open(dir.path(), Options::default())),
+        ErrorKind::Busy
+    );
+    let doc = repo.doc("main").unwrap();
+    assert_eq!(repo.doc("nope").unwrap_err().kind(), ErrorKind::NotFound);
+    commit(&repo, doc, |tx| {
+        tx.incr("n", 1)?;
+        Ok(())
+    });
+    let mut tx = repo.transaction(doc);
+    assert_eq!(tx.set("n", 1i64).unwrap_err().kind(), ErrorKind::WrongType);
+    assert_eq!(
+        tx.set("", 1i64).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        tx.set("f", Value::Float(f64::NAN)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let owner = tx.grant(identity(2).author(), Role::Owner).unwrap_err();
+    assert_eq!(owner.kind(), ErrorKind::InvalidInput);
+    assert_eq!(tx.del("absent").unwrap_err().kind(), ErrorKind::NotFound);
+}
