@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
-use weft_dag::{Author, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
+use weft_dag::{Author, ErrorKind, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
 use weft_sync::{
     server::{self, ServeOptions},
     transport::{self, ConnectOptions, Remote, Synced},
@@ -86,6 +86,13 @@ pub fn parse_url(url: &str) -> Result<Remote> {
 #[derive(Debug, thiserror::Error)]
 #[error("unknown remote {0:?} (see `weft remote ls`, or give a URL)")]
 pub struct UnknownRemote(pub String);
+
+impl UnknownRemote {
+    /// Always [`ErrorKind::NotFound`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::NotFound
+    }
+}
 
 /// `weft remote add|ls|rm`.
 pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Write) -> Result<()> {
@@ -217,6 +224,13 @@ fn remember_peer(weft_dir: &Path, addr: &str, key: Author) -> Result<()> {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PeerKeyMismatch(pub String);
+
+impl PeerKeyMismatch {
+    /// Always [`ErrorKind::Denied`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Denied
+    }
+}
 
 /// Where the key a `tcp://` server must hold came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,7 +512,7 @@ pub fn clone(
         None => start.join(default_clone_dir(&remote)?),
     };
     if dir.join(WEFT_DIR).exists() {
-        return Err(weft_dag::Error::AlreadyExists { path: dir }.into());
+        return Err(weft_dag::open::Error::AlreadyExists { path: dir }.into());
     }
     let created_dir = !dir.exists();
     let mut copts = connect_options(net)?;

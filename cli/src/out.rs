@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Result;
 use serde_json::Value as Json;
-use weft_dag::{change::Op, Change};
+use weft_dag::{change::Op, Change, ErrorKind};
 
 /// Human text or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,13 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+impl UsageError {
+    /// Always [`ErrorKind::InvalidInput`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+}
 
 /// A [`UsageError`] as an error to return.
 pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {

@@ -5,7 +5,9 @@
 //! - [`acl`]: who may write, computed by every replica from the signed DAG;
 //! - [`keys`]: the dag's keyspaces and their byte layouts;
 //! - [`Repo`]: open/init, transactions, reads, time travel, log, blame, subscriptions,
-//!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`].
+//!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`];
+//! - errors: [`open::Error`] for opening or creating a repo, [`Error`] for what an open repo
+//!   does; each has `kind()`, an [`ErrorKind`] to act on.
 //!
 //! Invariants:
 //! - a change is applied only after its hash, encoding, signature and shape are verified and
@@ -37,6 +39,7 @@ mod import;
 pub mod keys;
 mod kind;
 mod migrate;
+pub mod open;
 mod repo;
 mod role;
 pub mod state;
@@ -45,12 +48,12 @@ pub mod value;
 mod verified;
 mod write;
 
-pub use weft_store::{Cid, Codec};
+pub use weft_store::{Cid, Codec, ErrorKind};
 
 pub use crate::{
     acl::Member,
     change::{Change, EncodedChange, Op, OpId},
-    error::Error,
+    error::{Error, InvalidReason},
     events::{Event, Subscription},
     fsck::{FsckReport, Problem},
     graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},

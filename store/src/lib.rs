@@ -38,6 +38,7 @@
 mod backend;
 mod cid;
 mod error;
+mod error_kind;
 pub mod layout;
 pub mod log;
 mod memory;
@@ -53,6 +54,7 @@ pub use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
     cid::{Cid, CidMap, CidSet, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
     error::{Error, OpenError},
+    error_kind::ErrorKind,
     layout::{Keyspace, Kind},
     log::{BlockLog, LogError, MemoryLog, Pos, Record},
     memory::{MemoryBackend, SharedValues},

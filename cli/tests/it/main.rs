@@ -16,6 +16,7 @@ mod daemon;
 mod disconnect;
 mod env;
 mod errors;
+mod exit;
 #[cfg(target_os = "linux")]
 mod faults;
 mod history;

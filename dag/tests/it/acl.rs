@@ -387,7 +387,7 @@ fn writers_write_admins_grant_writers_and_only_the_owner_grants_admins() {
         let heads = r.heads(doc).unwrap();
         match try_revoke(r, doc, a.author()) {
             Err(Error::InvalidChange { cid, reason }) => {
-                assert!(reason.contains("owner"), "{reason}");
+                assert!(reason.to_string().contains("owner"), "{reason}");
                 not_stored(r, &cid);
             }
             other => panic!("expected InvalidChange, got {other:?}"),
@@ -407,17 +407,14 @@ fn writers_write_admins_grant_writers_and_only_the_owner_grants_admins() {
     match apply(&b, &rv) {
         Err(Error::InvalidChange { cid, reason }) => {
             assert_eq!(cid, rv.cid);
-            assert!(reason.contains("owner"), "{reason}");
+            assert!(reason.to_string().contains("owner"), "{reason}");
         }
         other => panic!("expected InvalidChange, got {other:?}"),
     }
     not_stored(&b, &rv.cid);
     // And the owner role is granted to nobody.
     let mut tx = a.transaction(doc);
-    assert!(matches!(
-        tx.grant(c, Role::Owner),
-        Err(Error::InvalidValue(_))
-    ));
+    assert!(matches!(tx.grant(c, Role::Owner), Err(Error::OwnerGrant)));
     drop(tx);
 
     sync_both(&a, &b, doc);

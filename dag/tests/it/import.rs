@@ -144,7 +144,7 @@ fn commit_after_a_staging_failure_keeps_the_rest_of_the_group() {
     match import.commit().unwrap_err() {
         Error::InvalidChange { cid, reason } => {
             assert_eq!(cid, bad.cid);
-            assert!(reason.contains("height"), "{reason}");
+            assert!(reason.to_string().contains("height"), "{reason}");
         }
         e => panic!("{e:?}"),
     }
