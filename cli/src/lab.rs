@@ -4,12 +4,22 @@
 use std::io::Write;
 
 use anyhow::Result;
-use weft_lab::{sweep, Config, Report};
+use serde::Serialize;
+use weft_lab::{sweep, Config, Report, Summary};
 
 use crate::{
     args::{LabCommand, RunArgs, SweepArgs},
     out::{write_json, UsageError},
 };
+
+/// `weft lab run --json`: every run's report, and the convergence times over the runs.
+#[derive(Debug, Serialize)]
+struct Runs<'a> {
+    runs: &'a [Report],
+    convergence: Summary,
+    /// Runs that converged.
+    converged_runs: usize,
+}
 
 impl RunArgs {
     fn config(&self, seed: u64) -> Config {
@@ -64,11 +74,11 @@ fn run_runs(args: &RunArgs, json: bool, out: &mut dyn Write) -> Result<()> {
     let mut times: Vec<f64> = reports.iter().filter_map(|r| r.convergence).collect();
     let dist = weft_lab::Summary::of(&mut times);
     if json {
-        let v = serde_json::json!({
-            "runs": reports,
-            "convergence": dist,
-            "converged_runs": times.len(),
-        });
+        let v = Runs {
+            runs: &reports,
+            convergence: dist,
+            converged_runs: times.len(),
+        };
         return write_json(out, &v);
     }
     if args.runs > 1 {

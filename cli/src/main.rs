@@ -33,11 +33,17 @@ mod ctx;
 mod daemon;
 mod demo;
 mod graph;
+mod history;
 mod lab;
 mod live;
 mod net;
 mod out;
+mod parse;
+mod read;
+mod repo;
+mod serve;
 mod stop;
+mod write;
 
 use std::{
     ffi::OsString,

@@ -12,7 +12,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use serde_json::json;
+use serde::Serialize;
 use weft_dag::{Author, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
 use weft_sync::{
     server::{self, ServeOptions},
@@ -112,9 +112,9 @@ pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Wr
             if json {
                 let v: Vec<_> = remotes
                     .iter()
-                    .map(|(n, u)| json!({"name": n, "url": u}))
+                    .map(|(name, url)| RemoteOut { name, url })
                     .collect();
-                write_json(out, &serde_json::Value::Array(v))?;
+                write_json(out, &v)?;
             } else {
                 for (n, u) in &remotes {
                     writeln!(out, "{n}\t{u}")?;
@@ -370,18 +370,56 @@ impl Progress {
     }
 }
 
-fn stats_json(url: &str, s: &Stats) -> serde_json::Value {
-    json!({
-        "remote": url,
-        "round_trips": s.round_trips,
-        "bytes_in": s.bytes_in,
-        "bytes_out": s.bytes_out,
-        "changes_in": s.changes_in,
-        "changes_out": s.changes_out,
-        "redundant_in": s.redundant_in,
-        "redundant_out": s.redundant_out,
-        "docs": s.docs,
-    })
+/// `weft pull|push|sync|clone --json`: what a session moved.
+#[derive(Debug, Serialize)]
+struct SessionOut<'a> {
+    /// The remote's URL.
+    remote: &'a str,
+    round_trips: u32,
+    bytes_in: u64,
+    bytes_out: u64,
+    changes_in: u64,
+    changes_out: u64,
+    /// Changes received that this side already had.
+    redundant_in: u64,
+    redundant_out: u64,
+    docs: u32,
+    /// `clone` only: the directory of the new repo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root: Option<String>,
+}
+
+impl SessionOut<'_> {
+    fn new<'a>(url: &'a str, s: &Stats) -> SessionOut<'a> {
+        SessionOut {
+            remote: url,
+            round_trips: s.round_trips,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            changes_in: s.changes_in,
+            changes_out: s.changes_out,
+            redundant_in: s.redundant_in,
+            redundant_out: s.redundant_out,
+            docs: s.docs,
+            root: None,
+        }
+    }
+}
+
+/// A configured remote, as `weft remote ls --json` lists it.
+#[derive(Debug, Serialize)]
+struct RemoteOut<'a> {
+    name: &'a str,
+    url: &'a str,
+}
+
+/// `weft serve --listen --json`: the address to share.
+#[derive(Debug, Serialize)]
+struct Listening {
+    /// `tcp://KEY@ADDR`.
+    url: String,
+    /// The repo's key.
+    key: String,
 }
 
 fn plural(n: u64, one: &str) -> String {
@@ -401,7 +439,7 @@ fn print_stats(
     quiet: bool,
 ) -> Result<()> {
     if json {
-        write_json(out, &stats_json(url, s))?;
+        write_json(out, &SessionOut::new(url, s))?;
     } else if !quiet {
         writeln!(
             out,
@@ -545,9 +583,11 @@ pub fn clone(
     match result {
         Ok(stats) => {
             if json {
-                let mut v = stats_json(url, &stats);
-                v["root"] = json!(dir.display().to_string());
-                write_json(out, &v)?;
+                let synced = SessionOut {
+                    root: Some(dir.display().to_string()),
+                    ..SessionOut::new(url, &stats)
+                };
+                write_json(out, &synced)?;
             } else if !quiet {
                 writeln!(
                     out,
@@ -638,7 +678,10 @@ pub fn serve_listen(
     if json {
         write_json(
             out,
-            &json!({"url": format!("tcp://{key}@{local}"), "key": key.to_string()}),
+            &Listening {
+                url: format!("tcp://{key}@{local}"),
+                key: key.to_string(),
+            },
         )?;
     } else {
         writeln!(out, "listening on tcp://{key}@{local}")?;

@@ -20,6 +20,7 @@ mod errors;
 mod faults;
 mod history;
 mod hostile;
+mod json;
 mod lab;
 #[cfg(unix)]
 mod live;
