@@ -15,20 +15,13 @@ use crate::{
     args::{BlockCommand, BundleCommand, Command, DocCommand, RemoteCommand, SyncArgs},
     ctx::Ctx,
     history, net,
-    out::{usage, Output},
+    out::usage,
     parse, read, repo, write,
 };
 
 impl Ctx<'_> {
     fn doc(&self, repo: &Repo) -> Result<DocId> {
         Ok(repo.doc(self.cli.doc.as_deref().unwrap_or(weft_dag::DEFAULT_DOC))?)
-    }
-
-    pub(crate) fn output(&self) -> Output {
-        Output {
-            format: self.format,
-            quiet: self.cli.quiet,
-        }
     }
 
     /// Checks the arguments that parse without a repo (CIDs, values), so that bad usage is
@@ -59,16 +52,17 @@ impl Ctx<'_> {
                 repo::init(&root, self.options()?, out, self.output()).map(drop)?
             }
             Command::Demo => crate::demo::run(out)?,
-            Command::Lab(lab) => crate::lab::run(lab, self.json(), out)?,
+            Command::Lab(lab) => crate::lab::run(lab, self.output(), out)?,
             Command::Clone { url, dir, net } => net::clone(
-                url,
-                dir.as_deref(),
-                &self.start_dir()?,
-                self.options()?,
-                self.cli.doc.clone().map(|d| vec![d]),
-                net,
-                self.json(),
-                self.cli.quiet,
+                net::CloneCall {
+                    url,
+                    dir: dir.as_deref(),
+                    start: &self.start_dir()?,
+                    options: self.options()?,
+                    docs: self.cli.doc.clone().map(|d| vec![d]),
+                    net,
+                    output: self.output(),
+                },
                 out,
             )?,
             other => {
@@ -190,7 +184,7 @@ impl Ctx<'_> {
                 "`weft clone` cannot run in the weft process that holds the repo".to_string(),
             )),
             Command::Remote(cmd) => {
-                net::remote(&self.weft_dir(repo)?, cmd, self.json(), out)?;
+                net::remote(&self.weft_dir(repo)?, cmd, o, out)?;
                 // A removed remote's sync status goes with it.
                 if let RemoteCommand::Rm { name } = cmd {
                     weft_sync::status::forget(repo, name)?;
@@ -202,15 +196,11 @@ impl Ctx<'_> {
             Command::Sync(args) => self.sync(repo, args, Direction::Both, out),
             Command::Bundle(cmd) => self.bundle(repo, cmd, out),
             Command::Batch => crate::batch::run(self, repo, self.input.as_ref(), out),
-            Command::Status => crate::live::status(
-                repo,
-                &self.weft_dir(repo)?,
-                self.only_doc(repo)?,
-                self.json(),
-                out,
-            ),
+            Command::Status => {
+                crate::live::status(repo, &self.weft_dir(repo)?, self.only_doc(repo)?, o, out)
+            }
             Command::Convergence { n } => {
-                crate::live::convergence(repo, self.only_doc(repo)?, *n, self.json(), out)
+                crate::live::convergence(repo, self.only_doc(repo)?, *n, o, out)
             }
         }?;
         Ok(true)
@@ -244,8 +234,7 @@ impl Ctx<'_> {
             docs: self.cli.doc.clone().map(|d| vec![d]),
             direction,
             net: &args.net,
-            json: self.json(),
-            quiet: self.cli.quiet,
+            output: self.output(),
             identity: self.options()?.identity,
         };
         net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)
@@ -268,13 +257,12 @@ impl Ctx<'_> {
                     &docs,
                     &since,
                     &self.resolve(file)?,
-                    self.json(),
-                    self.cli.quiet,
+                    self.output(),
                     out,
                 )
             }
             BundleCommand::Apply { file } => {
-                net::bundle_apply(repo, &self.resolve(file)?, self.json(), self.cli.quiet, out)
+                net::bundle_apply(repo, &self.resolve(file)?, self.output(), out)
             }
         }
     }

@@ -21,7 +21,7 @@ use weft_sync::{
 use crate::{
     args::{NetArgs, ServeArgs},
     net::{self, PinSource},
-    out::{time_str, write_json, UsageError},
+    out::{time_str, write_json, Output, UsageError},
 };
 
 /// Whether `weft serve` was asked to sync live, and how.
@@ -208,7 +208,7 @@ pub fn status(
     repo: &Repo,
     weft_dir: &Path,
     only: Option<DocId>,
-    json: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let now = repo.now();
@@ -231,7 +231,7 @@ pub fn status(
         remotes.push((r.remote.clone(), r.url.clone(), Some(r), false));
     }
 
-    if json {
+    if output.json() {
         let mut ours = Vec::new();
         for &d in &docs {
             ours.push(OurDoc {
@@ -353,13 +353,13 @@ pub fn convergence(
     repo: &Repo,
     only: Option<DocId>,
     n: u64,
-    json: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let docs = docs_of(repo, only)?;
     let limit = usize::try_from(n).unwrap_or(usize::MAX);
     let d: Delays = status::delays(repo, &docs, limit)?;
-    if json {
+    if output.json() {
         return write_json(out, &serde_json::to_value(&d)?);
     }
     writeln!(

@@ -22,7 +22,7 @@ use weft_sync::{
 
 use crate::{
     args::{NetArgs, RemoteCommand},
-    out::{write_json, UsageError},
+    out::{write_json, Output, UsageError},
 };
 
 /// The file that lists remotes: one `NAME URL` line each.
@@ -88,7 +88,12 @@ pub fn parse_url(url: &str) -> Result<Remote> {
 pub struct UnknownRemote(pub String);
 
 /// `weft remote add|ls|rm`.
-pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn remote(
+    weft_dir: &Path,
+    cmd: &RemoteCommand,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut remotes = load_remotes(weft_dir)?;
     match cmd {
         RemoteCommand::Add { name, url } => {
@@ -109,7 +114,7 @@ pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Wr
             save_remotes(weft_dir, &remotes)?;
         }
         RemoteCommand::Ls => {
-            if json {
+            if output.json() {
                 let v: Vec<_> = remotes
                     .iter()
                     .map(|(name, url)| RemoteOut { name, url })
@@ -435,12 +440,11 @@ fn print_stats(
     verb: &str,
     url: &str,
     s: &Stats,
-    json: bool,
-    quiet: bool,
+    output: Output,
 ) -> Result<()> {
-    if json {
+    if output.json() {
         write_json(out, &SessionOut::new(url, s))?;
-    } else if !quiet {
+    } else if !output.quiet {
         writeln!(
             out,
             "{verb} {url}: {} in, {} out, {} ({} B in, {} B out)",
@@ -465,10 +469,8 @@ pub struct SyncCall<'a> {
     pub direction: Direction,
     /// Network options.
     pub net: &'a NetArgs,
-    /// `--json`.
-    pub json: bool,
-    /// `--quiet`.
-    pub quiet: bool,
+    /// `--json` and `--quiet`.
+    pub output: Output,
     /// `--identity`: the key to authenticate with to `tcp://` servers (default: `.weft/key`).
     pub identity: Option<Identity>,
 }
@@ -486,7 +488,7 @@ pub fn sync(
     // What arrives is recorded as delivered by the remote's name (by its URL if it has none).
     copts.source = Some(name.clone().unwrap_or_else(|| url.clone()));
     let pin = prepare_tcp(&remote, weft_dir, call.identity.as_ref(), &mut copts)?;
-    let progress = Progress::new(!call.json && !call.quiet);
+    let progress = Progress::new(!call.output.json() && !call.output.quiet);
     let stats = transport::sync(
         repo,
         &remote,
@@ -511,22 +513,39 @@ pub fn sync(
         Direction::Push => "pushed to",
         Direction::Both => "synced with",
     };
-    print_stats(out, verb, &url, &stats, call.json, call.quiet)
+    print_stats(out, verb, &url, &stats, call.output)
+}
+
+/// What `weft clone` is asked to do.
+#[derive(Debug)]
+pub struct CloneCall<'a> {
+    /// The remote's URL or path.
+    pub url: &'a str,
+    /// Where to clone to (default: named after the remote).
+    pub dir: Option<&'a Path>,
+    /// The directory relative paths start from.
+    pub start: &'a Path,
+    /// Options of the new repo (its key, if `--identity` names one).
+    pub options: Options,
+    /// `-d` if given.
+    pub docs: Option<Vec<String>>,
+    /// Network options.
+    pub net: &'a NetArgs,
+    /// `--json` and `--quiet`.
+    pub output: Output,
 }
 
 /// `weft clone URL [DIR]`: a new repo with the remote's documents, `origin` set to URL.
-#[allow(clippy::too_many_arguments)]
-pub fn clone(
-    url: &str,
-    dir: Option<&Path>,
-    start: &Path,
-    options: Options,
-    docs: Option<Vec<String>>,
-    net: &NetArgs,
-    json: bool,
-    quiet: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
+    let CloneCall {
+        url,
+        dir,
+        start,
+        options,
+        docs,
+        net,
+        output,
+    } = call;
     let remote = match parse_url(url)? {
         Remote::Path(p) => Remote::Path(start.join(p)),
         other => other,
@@ -557,7 +576,7 @@ pub fn clone(
             _ => url.to_string(),
         };
         save_remotes(&weft_dir, &[(ORIGIN.to_string(), origin.clone())])?;
-        let progress = Progress::new(!json && !quiet);
+        let progress = Progress::new(!output.json() && !output.quiet);
         let stats = transport::sync(
             &repo,
             &remote,
@@ -582,13 +601,13 @@ pub fn clone(
     })();
     match result {
         Ok(stats) => {
-            if json {
+            if output.json() {
                 let synced = SessionOut {
                     root: Some(dir.display().to_string()),
                     ..SessionOut::new(url, &stats)
                 };
                 write_json(out, &synced)?;
-            } else if !quiet {
+            } else if !output.quiet {
                 writeln!(
                     out,
                     "cloned {url} into {}: {} in {} ({} B)",
@@ -662,7 +681,7 @@ pub fn serve_listen(
     net: &NetArgs,
     allow: &[Author],
     identity: Option<&Identity>,
-    json: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let timeout = timeout(net)?;
@@ -675,7 +694,7 @@ pub fn serve_listen(
         TcpListener::bind(addr).map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     let key = identity.author();
-    if json {
+    if output.json() {
         write_json(
             out,
             &Listening {
@@ -704,8 +723,7 @@ pub fn bundle_create(
     docs: &[weft_dag::DocId],
     since: &[weft_dag::Cid],
     file: &Path,
-    json: bool,
-    quiet: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let tmp = file.with_extension("car.partial");
@@ -727,9 +745,9 @@ pub fn bundle_create(
             return Err(e);
         }
     };
-    if json {
+    if output.json() {
         write_json(out, &serde_json::to_value(&stats)?)?;
-    } else if !quiet {
+    } else if !output.quiet {
         writeln!(
             out,
             "wrote {} ({}, {} B)",
@@ -742,22 +760,16 @@ pub fn bundle_create(
 }
 
 /// `weft bundle apply`.
-pub fn bundle_apply(
-    repo: &Repo,
-    file: &Path,
-    json: bool,
-    quiet: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn bundle_apply(repo: &Repo, file: &Path, output: Output, out: &mut dyn Write) -> Result<()> {
     let f = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let stats = weft_sync::bundle::apply(
         repo,
         std::io::BufReader::new(f),
         &file.display().to_string(),
     )?;
-    if json {
+    if output.json() {
         write_json(out, &serde_json::to_value(&stats)?)?;
-    } else if !quiet {
+    } else if !output.quiet {
         writeln!(
             out,
             "applied {}: {} new, {} already here",

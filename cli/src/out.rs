@@ -30,6 +30,13 @@ pub struct Output {
     pub quiet: bool,
 }
 
+impl Output {
+    /// `--json`.
+    pub fn json(self) -> bool {
+        self.format == Format::Json
+    }
+}
+
 /// What a command found or did. With `--json` it is printed as it serializes (the schema the
 /// README documents); otherwise as [`Outcome::human`] writes it.
 pub(crate) trait Outcome: Serialize {

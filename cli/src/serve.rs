@@ -99,7 +99,7 @@ impl Ctx<'_> {
                 &args.net,
                 &args.allow,
                 self.options()?.identity.as_ref(),
-                self.json(),
+                self.output(),
                 out,
             )?;
         }
