@@ -15,7 +15,7 @@ use weft_dag::{Identity, Options, WEFT_DIR};
 
 use crate::{
     args::{Cli, Command, ServeArgs},
-    out::{usage, Format},
+    out::{usage, Format, Output},
     stop::Stop,
 };
 
@@ -172,7 +172,11 @@ impl<'a> Ctx<'a> {
         Ok(self.start_dir()?.join(path))
     }
 
-    pub(crate) fn json(&self) -> bool {
-        self.format == Format::Json
+    /// How the command prints: `--json`, `--quiet`.
+    pub(crate) fn output(&self) -> Output {
+        Output {
+            format: self.format,
+            quiet: self.cli.quiet,
+        }
     }
 }

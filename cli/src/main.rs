@@ -35,11 +35,17 @@ mod daemon;
 mod demo;
 mod exit;
 mod graph;
+mod history;
 mod lab;
 mod live;
 mod net;
 mod out;
+mod parse;
+mod read;
+mod repo;
+mod serve;
 mod stop;
+mod write;
 
 use std::{
     ffi::OsString,

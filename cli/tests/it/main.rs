@@ -21,6 +21,7 @@ mod exit;
 mod faults;
 mod history;
 mod hostile;
+mod json;
 mod lab;
 #[cfg(unix)]
 mod live;
