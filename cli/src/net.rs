@@ -22,7 +22,7 @@ use weft_sync::{
 
 use crate::{
     args::{NetArgs, RemoteCommand},
-    out::{write_json, UsageError},
+    out::{plural, write_json, UsageError},
 };
 
 /// The file that lists remotes: one `NAME URL` line each.
@@ -382,14 +382,6 @@ fn stats_json(url: &str, s: &Stats) -> serde_json::Value {
         "redundant_out": s.redundant_out,
         "docs": s.docs,
     })
-}
-
-fn plural(n: u64, one: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {one}s")
-    }
 }
 
 fn print_stats(
