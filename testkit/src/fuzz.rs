@@ -1,7 +1,10 @@
 //! The saved inputs of the fuzz targets (`fuzz/crashers/<target>/`, see `fuzz/README.md`), for
 //! the crate that owns a decoder to replay them in an ordinary test.
 
-use std::path::{Path, PathBuf};
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::{Path, PathBuf},
+};
 
 /// Every file saved for fuzz target `target` (its README excepted), as `(path, bytes)`, in the
 /// order of their names. The directory must exist: a target without crashers still has one.
@@ -29,4 +32,36 @@ pub fn crashers(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
             (path, bytes)
         })
         .collect()
+}
+
+/// Runs `call` on every saved input of fuzz target `target` (see [`crashers`]), each to its end
+/// whatever the others do; fails naming every input on which it panicked.
+pub fn replay(target: &str, call: impl Fn(&[u8])) {
+    let inputs = crashers(target);
+    assert!(!inputs.is_empty(), "fuzz/crashers/{target}/ holds no input");
+    let panicked: Vec<String> = inputs
+        .iter()
+        .filter(|(_, bytes)| catch_unwind(AssertUnwindSafe(|| call(bytes))).is_err())
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(panicked.is_empty(), "{target}: panicked on {panicked:?}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replay;
+
+    #[test]
+    #[should_panic(expected = "byte-string-of-2-64-bytes")]
+    fn a_panic_on_a_saved_input_fails_and_names_it() {
+        // A stand-in for a decoder that panics on one input: the 9-byte byte-string header.
+        replay("change_decode", |input| {
+            assert_ne!(input.len(), 9, "a panic")
+        });
+    }
+
+    #[test]
+    fn inputs_that_return_pass() {
+        replay("change_decode", |input| assert!(!input.is_empty()));
+    }
 }

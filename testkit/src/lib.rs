@@ -6,7 +6,7 @@
 //! - [`disk`]: [`Disk`], an in-memory store that can crash (losing what was not durable);
 //! - [`rng`]: [`Rng`], a seeded SplitMix64 generator;
 //! - [`damage`]: a block damaged in its pack file, a change with a flipped signature bit;
-//! - [`fuzz`]: the saved inputs of a fuzz target, to replay in an ordinary test.
+//! - [`fuzz`]: the saved inputs of a fuzz target, and their replay in an ordinary test.
 
 pub mod damage;
 pub mod disk;
@@ -17,7 +17,7 @@ pub mod rng;
 pub use crate::{
     damage::{damage_in_packs, flip_signature},
     disk::Disk,
-    fuzz::crashers,
+    fuzz::{crashers, replay},
     repo::{all_changes, chain, edit, empty, grant, identity, replica, sync, sync_both},
     rng::Rng,
 };

@@ -2,23 +2,9 @@
 //! `fuzz/README.md`), replayed through the entry points the targets call: every call returns,
 //! `Ok` or `Err`, and none panics.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use weft_dag::{change, Change, DocId, Value};
 use weft_store::{Cid, Codec};
-use weft_testkit::crashers;
-
-/// Runs `call` on every saved input of `target`; fails naming each input that panicked.
-fn replay(target: &str, call: impl Fn(&[u8])) {
-    let inputs = crashers(target);
-    assert!(!inputs.is_empty(), "fuzz/crashers/{target}/ holds no input");
-    let panicked: Vec<String> = inputs
-        .iter()
-        .filter(|(_, bytes)| catch_unwind(AssertUnwindSafe(|| call(bytes))).is_err())
-        .map(|(path, _)| path.display().to_string())
-        .collect();
-    assert!(panicked.is_empty(), "{target}: panicked on {panicked:?}");
-}
+use weft_testkit::replay;
 
 /// `change_decode`: the input as a change block (decoded, then verified alone, from the block
 /// and in a batch), under a raw CID, as a DAG-CBOR value, and as a CID and a document id in
