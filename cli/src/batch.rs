@@ -119,7 +119,7 @@ struct Line<'a> {
 pub fn run(ctx: &Ctx<'_>, repo: &Repo, input: Option<&Input>, out: &mut dyn Write) -> Result<()> {
     match input {
         Some(Input(r)) => {
-            let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+            let mut r = weft_store::sync_util::lock(r);
             run_on(ctx, repo, &mut *r, out)
         }
         None => run_on(ctx, repo, &mut std::io::stdin().lock(), out),

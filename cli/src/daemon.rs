@@ -118,7 +118,7 @@ mod imp {
         path::{Path, PathBuf},
         sync::{
             atomic::{AtomicBool, Ordering},
-            mpsc, Arc, Mutex, MutexGuard,
+            mpsc, Arc, Mutex,
         },
         thread::JoinHandle,
         time::{Duration, Instant},
@@ -127,6 +127,7 @@ mod imp {
     use anyhow::{bail, Context as _, Result};
     use clap::Parser as _;
     use weft_dag::{identity::Author, Repo};
+    use weft_store::sync_util::lock;
 
     use super::SOCKET_FILE;
     use crate::{
@@ -161,11 +162,6 @@ mod imp {
         pub const STDOUT: u8 = 0x11;
         pub const STDERR: u8 = 0x12;
         pub const EXIT: u8 = 0x13;
-    }
-
-    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-        // The connection list stays consistent whatever panics, so poisoning is harmless.
-        m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn invalid(msg: impl Into<String>) -> io::Error {

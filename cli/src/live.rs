@@ -21,7 +21,7 @@ use weft_sync::{
 use crate::{
     args::{NetArgs, ServeArgs},
     net::{self, PinSource},
-    out::{time_str, write_json, Output, UsageError},
+    out::{plural, time_str, write_json, Output, UsageError},
 };
 
 /// Whether `weft serve` was asked to sync live, and how.
@@ -158,14 +158,6 @@ fn age(ms: u64) -> String {
     format!("{} ago", humantime::format_duration(d))
 }
 
-fn plural(n: usize, one: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {one}s")
-    }
-}
-
 /// `weft status --json`.
 #[derive(Debug, Serialize)]
 struct StatusOut<'a> {
@@ -270,7 +262,7 @@ pub fn status(
     for &d in &docs {
         let heads = repo.heads(d)?;
         let name = repo.doc_name(d)?.unwrap_or_else(|| d.to_string());
-        writeln!(out, "{name}: {}", plural(heads.len(), "head"))?;
+        writeln!(out, "{name}: {}", plural(heads.len() as u64, "head"))?;
         for h in heads {
             writeln!(out, "  {h}")?;
         }

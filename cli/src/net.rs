@@ -22,7 +22,7 @@ use weft_sync::{
 
 use crate::{
     args::{NetArgs, RemoteCommand},
-    out::{write_json, Output, UsageError},
+    out::{plural, write_json, Output, UsageError},
 };
 
 /// The file that lists remotes: one `NAME URL` line each.
@@ -439,14 +439,6 @@ struct Listening {
     url: String,
     /// The repo's key.
     key: String,
-}
-
-fn plural(n: u64, one: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {one}s")
-    }
 }
 
 fn print_stats(

@@ -1,6 +1,7 @@
 //! What the command modules share to print and to fail: the output [`Format`], the
 //! [`Outcome`] trait and [`emit`] that prints one in either format, [`write_json`],
-//! [`time_str`] and [`summary`] for what they print, and [`UsageError`] (exit 2) with [`usage`].
+//! [`time_str`], [`summary`] and [`plural`] for what they print, and [`UsageError`] (exit 2)
+//! with [`usage`].
 //! It uses no other module of the crate.
 
 use std::{
@@ -116,4 +117,13 @@ pub(crate) fn write_json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> 
     serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// `n` things: `1 change`, `2 changes` (`one` takes an `s` in the plural).
+pub fn plural(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
 }

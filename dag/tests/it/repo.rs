@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::{all_changes, identity, replica, sync, sync_both, Disk};
 use weft_dag::change::VerifyError;
 use weft_dag::{
-    open, Cid, Codec, Committed, DocId, Durability, Entry, Error, Event, Identity, Kind, Options,
-    Repo, Transaction, Value,
+    open, Cid, Codec, Committed, DocId, Durability, Entry, Error, Event, Kind, Options, Repo,
+    Transaction, Value,
 };
+use weft_testkit::{all_changes, damage_in_packs, identity, replica, sync, sync_both, Disk};
 
 /// What a transaction body returns (boxed: `Error` is large).
 type TxResult = Result<(), Box<Error>>;
@@ -993,20 +993,7 @@ fn fsck_finds_a_corrupt_block() {
     let bytes = repo.block(&c.cid).unwrap();
     assert!(repo.fsck().unwrap().is_ok());
     drop(repo);
-    let packs = dir.path().join(".weft").join("packs");
-    let mut damaged = false;
-    for entry in std::fs::read_dir(&packs).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "pack") {
-            let mut data = std::fs::read(&path).unwrap();
-            if let Some(at) = data.windows(bytes.len()).position(|w| w == bytes) {
-                data[at + bytes.len() / 2] ^= 0x01;
-                std::fs::write(&path, data).unwrap();
-                damaged = true;
-            }
-        }
-    }
-    assert!(damaged, "the block was not found in a pack");
+    damage_in_packs(dir.path(), &bytes);
     let repo = Repo::open(dir.path(), Options::default()).unwrap();
     let report = repo.fsck().unwrap();
     assert!(!report.is_ok());
@@ -1149,7 +1136,7 @@ fn open_and_init_refuse_the_wrong_directory() {
 #[test]
 fn every_commit_durability_survives_a_crash() {
     let disk = Disk::default();
-    let id = Identity::from_seed([4; 32]);
+    let id = identity(4);
     let repo = disk.repo(&id, Durability::EveryCommit);
     let doc = repo.create_doc("main").unwrap();
     let mut cids = vec![doc.0];
@@ -1192,7 +1179,7 @@ fn every_commit_durability_survives_a_crash() {
 #[test]
 fn manual_durability_loses_unflushed_changes_whole() {
     let disk = Disk::default();
-    let id = Identity::from_seed([4; 32]);
+    let id = identity(4);
     let repo = disk.repo(&id, Durability::Manual);
     let doc = repo.create_doc("main").unwrap();
     let c1 = commit(&repo, doc, |tx| {
