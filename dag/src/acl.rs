@@ -435,7 +435,7 @@ impl AclDoc {
             return self.role_at(&change.author, &point, View::All, 0) >= Some(need);
         }
         let key = (change.author, frontier.to_vec());
-        let mut memo = crate::graph::lock(&self.memo);
+        let mut memo = weft_store::sync_util::lock(&self.memo);
         let role = *memo
             .entry(key)
             .or_insert_with(|| self.role_at(&change.author, &point, View::All, 0));

@@ -11,7 +11,8 @@ use std::{
 
 use weft_store::Store;
 
-use crate::{acl::AclDoc, error::Error, graph::lock, id::DocId};
+use crate::{acl::AclDoc, error::Error, id::DocId};
+use weft_store::sync_util::lock;
 
 /// Loaded [`AclDoc`]s by document. Each entry is tagged with the epoch it was loaded in: a
 /// membership change staged or committed bumps the epoch, so an entry loaded before it is never

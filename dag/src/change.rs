@@ -130,6 +130,19 @@ pub struct Change {
     pub sig: [u8; 64],
 }
 
+/// A change in a repo, with its CID: what a commit made ([`Transaction::commit`]) and what
+/// [`Repo::log`] lists.
+///
+/// [`Transaction::commit`]: crate::Transaction::commit
+/// [`Repo::log`]: crate::Repo::log
+#[derive(Debug, Clone)]
+pub struct StoredChange {
+    /// Its CID.
+    pub cid: Cid,
+    /// The change.
+    pub change: Change,
+}
+
 /// A change with its CID and exact bytes.
 #[derive(Debug, Clone)]
 pub struct EncodedChange {

@@ -7,12 +7,13 @@ use weft_store::{Cid, Store};
 use crate::{
     change::{Change, EncodedChange, Op},
     error::Error,
-    graph::{corrupt, lock},
+    graph::corrupt,
     id::DocId,
     identity::Identity,
     keys,
     write::{Stage, Writer},
 };
+use weft_store::sync_util::lock;
 
 /// Checks a local document name.
 pub(crate) fn validate_name(name: &str) -> Result<(), Error> {

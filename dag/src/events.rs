@@ -7,7 +7,8 @@ use std::{
 
 use weft_store::Cid;
 
-use crate::{graph::lock, id::DocId, identity::Author};
+use crate::{id::DocId, identity::Author};
+use weft_store::sync_util::lock;
 
 /// What a subscriber hears about each applied change.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -358,8 +358,7 @@ fn check_indexes(
         let key = keys::author_seq_key(doc, &crate::identity::Author(*author));
         let stored = store
             .get(keys::AUTHOR_SEQ, &key)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map(u64::from_be_bytes);
+            .and_then(|v| keys::decode_author_seq(&v));
         if stored != Some(*seq) {
             report.problem(
                 Some(doc.0),

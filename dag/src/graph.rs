@@ -6,7 +6,7 @@
 
 use std::{
     collections::{BTreeSet, BinaryHeap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    sync::{Arc, Mutex, RwLock},
 };
 
 use smallvec::SmallVec;
@@ -19,6 +19,7 @@ use crate::{
     identity::Author,
     keys::{self, HeightEntry},
 };
+use weft_store::sync_util::{lock, read, write};
 
 /// How many entries each in-memory table of a repo holds before it is cleared: the DAG nodes
 /// of its [`NodeTable`] (about 150 bytes each, one table for the repos that share a
@@ -233,21 +234,6 @@ impl Presence {
         }
         self.set.insert(cid);
     }
-}
-
-fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    // The tables behind these locks are consistent after every single insert.
-    m.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|p| p.into_inner())
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data behind the dag's mutexes is always left consistent (a unit, a set we insert
-    // into, a map we replace entries of), so a poisoned lock is safe to use.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn corrupt(keyspace: &'static str, reason: &str) -> Error {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use weft_store::{Cid, Pos, Store};
 
 use crate::{
-    change::{Change, EncodedChange, OpId},
+    change::{Change, EncodedChange, OpId, StoredChange},
     error::Error,
     graph::{corrupt, Graph},
     id::DocId,
@@ -15,15 +15,6 @@ use crate::{
     value::Value,
     write::Writer,
 };
-
-/// One line of `log`.
-#[derive(Debug, Clone)]
-pub struct LogEntry {
-    /// The change's CID.
-    pub cid: Cid,
-    /// The change.
-    pub change: Change,
-}
 
 /// One op behind a key's current value.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,12 +78,12 @@ pub(crate) fn log(
     graph: &Graph,
     store: &Store,
     doc: DocId,
-) -> impl Iterator<Item = Result<LogEntry, Error>> + 'static {
+) -> impl Iterator<Item = Result<StoredChange, Error>> + 'static {
     let store = store.clone();
     graph.entries(doc, true).map(move |e| {
         let rec = store.record(e?.pos)?;
         let change = Change::decode(&rec.cid, &rec.block)?;
-        Ok(LogEntry {
+        Ok(StoredChange {
             cid: rec.cid,
             change,
         })

@@ -29,7 +29,7 @@ use std::{
     io::Write as _,
     path::{Path, PathBuf},
     str::FromStr,
-    sync::{LazyLock, Mutex, MutexGuard, PoisonError},
+    sync::{LazyLock, Mutex},
 };
 
 use curve25519_dalek::constants::EIGHT_TORSION;
@@ -37,7 +37,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use ed25519_zebra::{batch, Signature, VerificationKey, VerificationKeyBytes};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, SeedableRng as _};
-use weft_store::ErrorKind;
+use weft_store::{sync_util::lock, ErrorKind};
 
 /// An author: the 32-byte ed25519 public key that signs changes. Text form: 64 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -133,11 +133,6 @@ const KEY_CACHE_ENTRIES: usize = 4096;
 /// for a lookup or an insert only, never while a signature is checked.
 static KEYS: LazyLock<Mutex<HashMap<[u8; 32], VerificationKey>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The cache holds no invariant a panic could break half-way.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The y coordinates of the eight points of small order (sign bit clear): 1 (the identity),
 /// -1 (order 2), 0 (the two points of order 4), and two values for the four points of order 8.

@@ -21,13 +21,13 @@ use weft_store::{Cid, CidMap, CidSet, Codec};
 use crate::{
     change::{self, Change, EncodedChange},
     error::{Error, InvalidReason},
-    graph::lock,
     id::DocId,
     keys,
     repo::Repo,
     verified::VerifiedCache,
     write::{Stage, Staged},
 };
+use weft_store::sync_util::lock;
 
 /// About how many writes staging one change makes (block, index entries, heads, state): a
 /// group's batch is sized for them up front rather than grown step by step.
@@ -50,7 +50,7 @@ pub const VERIFY_BYTES: usize = 4 << 20;
 /// How many bytes of changes may wait for missing parents before the import is refused.
 pub const MAX_WAITING_BYTES: usize = 64 << 20;
 
-/// What an import did so far.
+/// What an import did so far (and what [`Repo::apply_changes`] did).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportStats {
     /// Changes verified and committed, in commit order.
@@ -270,15 +270,6 @@ impl Drop for Pipeline {
     }
 }
 
-/// What [`Repo::apply_changes`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApplyOutcome {
-    /// Changes applied, in the order they were applied.
-    pub applied: Vec<Cid>,
-    /// Changes that were already present.
-    pub n_duplicates: usize,
-}
-
 impl Repo {
     /// Verifies and applies changes that came from elsewhere, in any order.
     ///
@@ -289,7 +280,7 @@ impl Repo {
     /// Changes already present are counted and skipped. Changes whose parents are still missing
     /// at the end are rejected with [`Error::Orphans`]; everything verified before a failure
     /// stays applied.
-    pub fn apply_changes<I>(&self, blocks: I) -> Result<ApplyOutcome, Error>
+    pub fn apply_changes<I>(&self, blocks: I) -> Result<ImportStats, Error>
     where
         I: IntoIterator<Item = (Cid, Vec<u8>)>,
     {
@@ -301,11 +292,7 @@ impl Repo {
             import.finish_partial()?;
             return Err(e);
         }
-        let stats = import.finish()?;
-        Ok(ApplyOutcome {
-            applied: stats.applied,
-            n_duplicates: stats.n_duplicates,
-        })
+        import.finish()
     }
 
     /// Starts an [`Import`] of changes from elsewhere.

@@ -330,6 +330,16 @@ pub fn author_seq_key(doc: &DocId, author: &Author) -> Vec<u8> {
     cat(&[&doc.0.to_bytes(), &author.0])
 }
 
+/// An `author_seq` value: `seq:u64`.
+pub fn author_seq_value(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// The seq of an `author_seq` value; `None` if it is not 8 bytes.
+pub fn decode_author_seq(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.try_into().ok()?))
+}
+
 /// `dirty`: `doc`.
 pub fn dirty_key(doc: &DocId) -> Vec<u8> {
     doc_key(doc)

@@ -20,11 +20,11 @@ use weft_store::{Backend, Cid, Codec, Keyspace, CID_LEN};
 use crate::{
     change::{Change, EncodedChange},
     error::Error,
-    graph::lock,
     id::DocId,
     keys,
     write::{Stage, Writer},
 };
+use weft_store::sync_util::lock;
 
 /// The tags of format 1.
 mod v1 {

@@ -21,13 +21,13 @@ use weft_store::{Cid, Store};
 
 use crate::{
     acl::{self, Member},
-    change::{Change, EncodedChange},
+    change::{Change, EncodedChange, StoredChange},
     docs,
     error::Error,
     events::{Event, Events, Subscription},
     fsck::{self, FsckReport},
     graph::{ChangeMeta, Node},
-    history::{self, Arrival, BlameLine, LogEntry, Snapshot},
+    history::{self, Arrival, BlameLine, Snapshot},
     id::DocId,
     identity::{Author, Identity},
     keys, migrate, open,
@@ -434,11 +434,8 @@ impl Repo {
             .scan_prefix(keys::AUTHOR_SEQ, &doc.0.to_bytes())
         {
             let (_, v) = entry?;
-            let seq: [u8; 8] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| crate::graph::corrupt("author_seq", "value"))?;
-            n += u64::from_be_bytes(seq);
+            n += keys::decode_author_seq(&v)
+                .ok_or_else(|| crate::graph::corrupt("author_seq", "value"))?;
         }
         Ok(n)
     }
@@ -506,7 +503,7 @@ impl Repo {
     /// The changes of a document, newest first, in topological order (every change before its
     /// parents): by height, then by the order they were stored here. Streams from the height
     /// index; nothing is loaded up front.
-    pub fn log(&self, doc: DocId) -> impl Iterator<Item = Result<LogEntry, Error>> + '_ {
+    pub fn log(&self, doc: DocId) -> impl Iterator<Item = Result<StoredChange, Error>> + '_ {
         history::log(&self.writer.graph, &self.writer.store, doc)
     }
 

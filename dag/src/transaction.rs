@@ -2,12 +2,10 @@
 
 use std::sync::MutexGuard;
 
-use weft_store::Cid;
-
 use crate::{
-    change::{validate_key, Change, Op, OpId, MAX_OPS, MAX_PARENTS, MAX_PRED},
+    change::{validate_key, Change, Op, OpId, StoredChange, MAX_OPS, MAX_PARENTS, MAX_PRED},
     error::Error,
-    graph::{corrupt, lock},
+    graph::corrupt,
     id::DocId,
     identity::Author,
     keys,
@@ -18,15 +16,7 @@ use crate::{
     value::Value,
     write::Stage,
 };
-
-/// A change that a transaction committed.
-#[derive(Debug, Clone)]
-pub struct Committed {
-    /// Its CID.
-    pub cid: Cid,
-    /// The change.
-    pub change: Change,
-}
+use weft_store::sync_util::lock;
 
 impl Repo {
     /// Starts a transaction on `doc`: its ops become one signed change on [`commit`].
@@ -251,7 +241,7 @@ impl Transaction<'_> {
 
     /// Signs the gathered ops as one change on the document's current heads, and applies it in
     /// one atomic batch. Returns `None` if there was nothing to write.
-    pub fn commit(self) -> Result<Option<Committed>, Error> {
+    pub fn commit(self) -> Result<Option<StoredChange>, Error> {
         if self.ops.is_empty() {
             return Ok(None);
         }
@@ -279,11 +269,7 @@ impl Transaction<'_> {
             keys::AUTHOR_SEQ,
             &keys::author_seq_key(&doc, &repo.author()),
         )? {
-            Some(v) => u64::from_be_bytes(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("author_seq", "value"))?,
-            ),
+            Some(v) => keys::decode_author_seq(&v).ok_or_else(|| corrupt("author_seq", "value"))?,
             None => 0,
         } + 1;
         let change = Change {
@@ -306,7 +292,7 @@ impl Transaction<'_> {
         }
         drop(self._guard);
         repo.after_failure(result)?;
-        let committed = Committed {
+        let committed = StoredChange {
             cid: change.cid,
             change: Change::clone(&change.change),
         };

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use weft_store::{Cid, CidMap};
 
 use crate::{change::Change, graph::NodeTable};
+use weft_store::sync_util::{read, write};
 
 /// Changes that were decoded and whose signature was verified, shared between repos in one
 /// process (see [`Repo::with_verified`](crate::Repo::with_verified)). A CID names exact bytes, so
@@ -24,25 +25,15 @@ impl VerifiedCache {
     }
 
     pub(crate) fn contains(&self, cid: &Cid) -> bool {
-        self.changes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(cid)
+        read(&self.changes).contains_key(cid)
     }
 
     /// The decoded change, if its signature was verified.
     pub(crate) fn get(&self, cid: &Cid) -> Option<Arc<Change>> {
-        self.changes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(cid)
-            .cloned()
+        read(&self.changes).get(cid).cloned()
     }
 
     pub(crate) fn insert(&self, cid: Cid, change: Arc<Change>) {
-        self.changes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(cid, change);
+        write(&self.changes).insert(cid, change);
     }
 }

@@ -24,12 +24,13 @@ use crate::{
     acl_cache::AclCache,
     change::{Change, EncodedChange},
     error::{Error, InvalidReason},
-    graph::{corrupt, lock, Graph, ParentInfo},
+    graph::{corrupt, Graph, ParentInfo},
     id::DocId,
     keys::{self, HeightEntry},
     state,
     verified::VerifiedCache,
 };
+use weft_store::sync_util::lock;
 
 /// How many changes a replay stages in one batch.
 const REPLAY_GROUP: usize = 1024;
@@ -246,11 +247,7 @@ impl Writer {
         // so a change beyond it (an honest author's next one) cannot equivocate.
         let author_key = keys::author_seq_key(&doc, &c.author);
         let old_seq = match batch.get(keys::AUTHOR_SEQ, &author_key)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("author_seq", "value"))?,
-            ),
+            Some(v) => keys::decode_author_seq(&v).ok_or_else(|| corrupt("author_seq", "value"))?,
             None => 0,
         };
         let seq_key = keys::seqs_key(&doc, &c.author, c.seq);
@@ -331,7 +328,11 @@ impl Writer {
         }
         batch.put(keys::HEADS, &heads_key, &keys::encode_heads(&heads));
         if c.seq > old_seq {
-            batch.put(keys::AUTHOR_SEQ, &author_key, &c.seq.to_be_bytes());
+            batch.put(
+                keys::AUTHOR_SEQ,
+                &author_key,
+                &keys::author_seq_value(c.seq),
+            );
         }
         if void {
             batch.put(keys::VOID, &keys::cid_key(&doc, &cid), &[]);

@@ -17,8 +17,8 @@ use std::{
 
 use proptest::prelude::*;
 use weft_dag::{
-    ApplyOutcome, Author, Change, Cid, Committed, DocId, EncodedChange, Error, Member, Op, OpId,
-    Repo, Role, Value,
+    Author, Change, Cid, DocId, EncodedChange, Error, ImportStats, Member, Op, OpId, Repo, Role,
+    StoredChange, Value,
 };
 
 use weft_testkit::{all_changes, grant, identity, replica, sync, sync_both, Rng};
@@ -41,7 +41,7 @@ fn stranger(origin: &Repo, doc: DocId, seed: u8) -> Repo {
     repo
 }
 
-fn set(repo: &Repo, doc: DocId, key: &str, value: impl Into<Value>) -> Result<Committed, Error> {
+fn set(repo: &Repo, doc: DocId, key: &str, value: impl Into<Value>) -> Result<StoredChange, Error> {
     let mut tx = repo.transaction(doc);
     tx.set(key, value)?;
     Ok(tx.commit()?.expect("a set writes something"))
@@ -105,7 +105,7 @@ fn hand(
     .sign(&id)
 }
 
-fn apply(repo: &Repo, enc: &EncodedChange) -> Result<ApplyOutcome, Error> {
+fn apply(repo: &Repo, enc: &EncodedChange) -> Result<ImportStats, Error> {
     repo.apply_changes([(enc.cid, enc.bytes.clone())])
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use weft_dag::change::VerifyError;
 use weft_dag::{
-    open, Cid, Codec, Committed, DocId, Durability, Entry, Error, Event, Kind, Options, Repo,
+    open, Cid, Codec, DocId, Durability, Entry, Error, Event, Kind, Options, Repo, StoredChange,
     Transaction, Value,
 };
 use weft_testkit::{all_changes, damage_in_packs, identity, replica, sync, sync_both, Disk};
@@ -14,7 +14,11 @@ use weft_testkit::{all_changes, damage_in_packs, identity, replica, sync, sync_b
 type TxResult = Result<(), Box<Error>>;
 
 /// Runs `f` in one transaction and commits it; it must write something.
-fn commit(repo: &Repo, doc: DocId, f: impl FnOnce(&mut Transaction<'_>) -> TxResult) -> Committed {
+fn commit(
+    repo: &Repo,
+    doc: DocId,
+    f: impl FnOnce(&mut Transaction<'_>) -> TxResult,
+) -> StoredChange {
     let mut tx = repo.transaction(doc);
     f(&mut tx).unwrap();
     tx.commit().unwrap().expect("the transaction wrote nothing")
@@ -871,7 +875,7 @@ fn orphans_are_rejected_and_everything_else_is_applied() {
         tx.set("k", 4i64)?;
         Ok(())
     });
-    let block = |c: &Committed| (c.cid, b.block(&c.cid).unwrap());
+    let block = |c: &StoredChange| (c.cid, b.block(&c.cid).unwrap());
 
     // c3's parent c2 never arrives; c1 applies.
     match a.apply_changes([block(&c3), block(&c1)]) {
@@ -934,7 +938,7 @@ fn orphans_name_a_parent_that_never_arrived() {
         tx.set("k", 4i64)?;
         Ok(())
     });
-    let block = |c: &Committed| (c.cid, b.block(&c.cid).unwrap());
+    let block = |c: &StoredChange| (c.cid, b.block(&c.cid).unwrap());
     for i in 0..16u8 {
         // A fresh replica holding what origin holds (the genesis and the grant of b's key), so
         // that c1 is its only new head. It never writes, so it needs no grant of its own.
