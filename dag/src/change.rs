@@ -223,6 +223,26 @@ impl Change {
         msg
     }
 
+    /// The genesis change of a new document owned by `identity`: its CID is the document's id,
+    /// so the `nonce` (random, for a new document) is what makes two documents of one owner
+    /// differ.
+    pub fn genesis(identity: &Identity, time: u64, nonce: [u8; 16]) -> EncodedChange {
+        Change {
+            doc: None,
+            parents: vec![],
+            author: identity.author(),
+            seq: 1,
+            height: 1,
+            time,
+            ops: vec![Op::Genesis {
+                owner: identity.author(),
+                nonce,
+            }],
+            sig: [0; 64],
+        }
+        .sign(identity)
+    }
+
     /// Signs the change (overwriting `sig`) and encodes it: the map without `sig` is encoded
     /// once, signed, and the `sig` entry put into those bytes where canonical order wants it.
     ///

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use weft_store::{Cid, Store};
 
 use crate::{
-    change::{Change, EncodedChange, Op},
+    change::{Change, EncodedChange},
     error::Error,
     graph::corrupt,
     id::DocId,
@@ -52,20 +52,7 @@ pub(crate) fn create(
     }
     let mut nonce = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-    let change = Change {
-        doc: None,
-        parents: vec![],
-        author: identity.author(),
-        seq: 1,
-        height: 1,
-        time: writer.now(),
-        ops: vec![Op::Genesis {
-            owner: identity.author(),
-            nonce,
-        }],
-        sig: [0; 64],
-    }
-    .sign(identity);
+    let change = Change::genesis(identity, writer.now(), nonce);
     let doc = DocId(change.cid);
     let note = keys::encode_note(writer.now(), "");
     let mut batch = writer.store.batch();

@@ -30,7 +30,7 @@ use std::{
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use weft_dag::{Change, Clock, DocId, Identity, Op, Repo, Role, VerifiedCache};
+use weft_dag::{Change, Clock, DocId, Identity, Repo, Role, VerifiedCache};
 use weft_store::{CidMap, SharedValues, Store};
 use weft_sync::peer;
 
@@ -143,20 +143,8 @@ fn setup(repos: &[Repo], writers: &[usize], seed: u64) -> Result<DocId, Error> {
     let nonce: [u8; 16] = seed_bytes(seed, "doc", 0)[..16]
         .try_into()
         .unwrap_or_default();
-    let genesis = Change {
-        doc: None,
-        parents: vec![],
-        author: owner.author(),
-        seq: 1,
-        height: 1,
-        time: owner.now(),
-        ops: vec![Op::Genesis {
-            owner: owner.author(),
-            nonce,
-        }],
-        sig: [0; 64],
-    }
-    .sign(&Identity::from_seed(seed_bytes(seed, "key", 0)));
+    let key = Identity::from_seed(seed_bytes(seed, "key", 0));
+    let genesis = Change::genesis(&key, owner.now(), nonce);
     owner.apply_changes([(genesis.cid, genesis.bytes.clone())])?;
     let doc = DocId(genesis.cid);
     let mut tx = owner.transaction(doc);
