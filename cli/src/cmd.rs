@@ -293,7 +293,7 @@ impl Ctx<'_> {
                 net::remote(&self.weft_dir(repo)?, cmd, self.json(), out)?;
                 // A removed remote's sync status goes with it.
                 if let RemoteCommand::Rm { name } = cmd {
-                    weft_sync::status::forget(repo, name)?;
+                    weft_live::status::forget(repo, name)?;
                 }
                 Ok(())
             }
@@ -441,7 +441,7 @@ impl Ctx<'_> {
         // Syncs in the background until the server stops (dropping it ends its thread).
         let live = match live {
             Some((opts, peers)) => Some(
-                weft_sync::live::Live::start(Arc::clone(&repo), peers, opts)
+                weft_live::live::Live::start(Arc::clone(&repo), peers, opts)
                     .context("cannot start live sync")?,
             ),
             None => None,

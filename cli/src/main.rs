@@ -140,12 +140,12 @@ fn sync_code(e: &weft_sync::Error) -> Option<u8> {
         | S::Peer(_)
         | S::NoProgress { .. } => code::PEER,
         S::BadBundle { .. } | S::BundleHashMismatch { .. } => code::CORRUPT,
-        // Authentication and access on tcp:// (see weft_sync::noise and weft_sync::access).
+        // Authentication and access on tcp:// (see weft_net::noise and weft_sync::access).
         S::Handshake { .. } | S::WrongPeerKey { .. } | S::Tampered { .. } | S::Refused { .. } => {
             code::DENIED
         }
+        // Storage failures too, the sync layer's own keyspace included: one route.
         S::Repo(e) => return dag_code(e),
-        S::Store(e) => return storage_code(e),
         _ => return None,
     })
 }

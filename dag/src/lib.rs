@@ -3,7 +3,8 @@
 //! - [`change`]: the change format (canonical DAG-CBOR, ed25519 signatures);
 //! - [`state`]: CRDT semantics (multi-value register, counter, add-wins set) and reads;
 //! - [`acl`]: who may write, computed by every replica from the signed DAG;
-//! - [`keys`]: the dag's keyspaces and their byte layouts;
+//! - [`keys`]: the dag's keyspaces and their byte layouts; [`Repo::layer`] gives a layer above
+//!   (sync) its own keyspace, read and written through the repo;
 //! - [`Repo`]: open/init, transactions, reads, time travel, log, blame, subscriptions,
 //!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`].
 //!
@@ -36,6 +37,7 @@ pub mod identity;
 mod import;
 pub mod keys;
 mod kind;
+mod layer;
 mod migrate;
 mod repo;
 mod role;
@@ -59,6 +61,7 @@ pub use crate::{
     identity::{Author, Identity},
     import::{ApplyOutcome, Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
     kind::Kind,
+    layer::LayerSpace,
     repo::{Durability, Options, Repo, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
     state::{Entry, RegisterValue, State},

@@ -15,7 +15,7 @@ use std::{
 };
 
 /// The crates, as directories of the workspace.
-const CRATES: [&str; 5] = ["store", "dag", "sync", "lab", "cli"];
+const CRATES: [&str; 7] = ["store", "dag", "sync", "net", "live", "lab", "cli"];
 
 /// A crate's sources: the crate root's text and each module's, by module name.
 struct Sources {
