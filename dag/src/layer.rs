@@ -10,9 +10,11 @@ use weft_store::Keyspace;
 
 use crate::{error::Error, keys, repo::Repo};
 
-/// One keyspace of a layer above the dag, read and written through the repo (see the
-/// [module docs](self)). Each [`put`](LayerSpace::put) and [`delete`](LayerSpace::delete) is
-/// one atomic batch.
+/// One keyspace of a layer above the dag (from [`Repo::layer`]), read and written through the
+/// repo: the layer encodes its keys in a `keys` module of its own, its writes recover after a
+/// failure as the dag's do, and its errors are the dag's. Each [`put`](LayerSpace::put),
+/// [`delete`](LayerSpace::delete) and [`delete_prefix`](LayerSpace::delete_prefix) is one
+/// atomic batch.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerSpace<'r> {
     repo: &'r Repo,
