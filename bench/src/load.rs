@@ -530,7 +530,7 @@ fn each_client<T: Send>(
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(c) = clients.get(i) else { break };
                 let r = f(i, c);
-                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                *weft_store::sync_util::lock(&results[i]) = Some(r);
             });
         }
     });

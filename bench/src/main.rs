@@ -445,9 +445,9 @@ fn weft_workload(repo: &Repo, n: u64) -> Result<Option<Cid>> {
     weft_commits(repo, 0..n)
 }
 
-/// Commits the workload's changes `range` (change `i` sets `key(i)` to `i`) to `main`, then
-/// flushes. Returns the CID of the last change.
-fn weft_commits(repo: &Repo, range: Range<u64>) -> Result<Option<Cid>> {
+/// Commits the workload's changes `range` (change `i` sets `key(i)` to `i`) to `main`, one
+/// transaction each, without flushing. Returns the CID of the last change.
+fn commit_each(repo: &Repo, range: Range<u64>) -> Result<Option<Cid>> {
     let doc = repo.doc("main")?;
     let mut last = None;
     for i in range {
@@ -455,6 +455,12 @@ fn weft_commits(repo: &Repo, range: Range<u64>) -> Result<Option<Cid>> {
         tx.set(&key(i), Value::Int(i as i64))?;
         last = tx.commit()?.map(|c| c.cid);
     }
+    Ok(last)
+}
+
+/// [`commit_each`], then a flush.
+fn weft_commits(repo: &Repo, range: Range<u64>) -> Result<Option<Cid>> {
+    let last = commit_each(repo, range)?;
     repo.flush()?;
     Ok(last)
 }
@@ -839,12 +845,7 @@ fn weft_breakdown(n: u64, tmp: Option<&Path>) -> Result<Json> {
     let repo = Repo::init(dir.path(), weft_options(Durability::Manual))?;
     let doc = repo.doc("main")?;
     let t = Instant::now();
-    let mut last = None;
-    for i in 0..n {
-        let mut tx = repo.transaction(doc);
-        tx.set(&key(i), Value::Int(i as i64))?;
-        last = tx.commit()?.map(|c| c.cid);
-    }
+    let last = commit_each(&repo, 0..n)?;
     let total = per_us(t);
     let t = Instant::now();
     repo.flush()?;

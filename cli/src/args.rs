@@ -1,33 +1,21 @@
 //! Command-line arguments: every clap definition (the commands, their arguments, the value
 //! parsers of durations, latencies and partitions) and `--help`'s exit codes and environment.
-//! It uses no other module of the crate.
+//! It uses no other module of the crate but `exit`, for the table of exit codes.
 
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use weft_lab::{Latency, Partition, Topology};
 
-const AFTER_HELP: &str = "\
-Exit codes:
-  0  success
-  1  any other error
-  2  bad usage: unknown flag, invalid CID string, invalid value or key, bad remote URL
-  3  not a weft repo (no .weft here or in any parent)
-  4  not found: unknown key, CID, document or remote name
-  5  wrong type: the key holds another CRDT kind (register, counter, set)
-  6  the repo is open in another weft process that does not serve it (after waiting 5 s),
-     or it is served by one that signs with another key than --identity
-  7  corrupt data: a block fails verification (from a peer or bundle too: bad hash,
-     signature or encoding, parents that never arrive), a bad bundle, or fsck found problems
-  8  network: the remote cannot be reached, the connection broke, or the peer went silent
-  9  the peer broke the sync protocol (garbage, oversized frames, withheld changes)
-  10 access denied: a write or grant the key's role does not allow (also one received from a
-     peer), a peer that refused this key, a peer whose key is not the one expected, or a
-     tcp:// link that fails authentication (the secure handshake, or a tampered message)
-  11 the repo's files cannot be written: no space left on the device, a read-only file
-     system, no permission, or an earlier such failure (nothing of the command was written;
-     commands that only read still work)
+use crate::exit;
 
+/// `--help`'s text after the commands: the exit codes (from [`exit::CODES`]), then [`ENVIRONMENT`].
+fn after_help() -> String {
+    format!("{}\n\n{ENVIRONMENT}", exit::help())
+}
+
+/// The environment variables weft reads, for `--help`.
+const ENVIRONMENT: &str = "\
 Environment:
   WEFT_CHECKPOINT_EVERY  write the indexes into the database every N changes (default 16384;
                  after a crash, about so many are staged again when the repo is next opened)
@@ -40,7 +28,7 @@ Environment:
 
 /// weft: a local-first, content-addressed store of signed CRDT changes.
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about, after_help = AFTER_HELP)]
+#[command(name = "weft", version, about, after_help = after_help())]
 pub struct Cli {
     /// Run as if started in DIR (the repo is found by searching upward from it).
     #[arg(short = 'C', global = true, value_name = "DIR")]

@@ -20,7 +20,7 @@
 use std::io::{BufRead, Write};
 
 use anyhow::{Context as _, Result};
-use serde_json::json;
+use serde::Serialize;
 use weft_dag::{Repo, Value};
 
 use crate::{
@@ -105,11 +105,21 @@ fn parse(line: &str) -> Result<Option<Write1>, String> {
     }))
 }
 
+/// One line of `weft batch --json`: a line committed.
+#[derive(Debug, Serialize)]
+struct Line<'a> {
+    /// Its number in the input, from 1.
+    line: u64,
+    /// The change; `None` when nothing changed.
+    cid: Option<String>,
+    key: &'a str,
+}
+
 /// `weft batch` on `repo`: reads `input` (or stdin when `None`) to its end.
 pub fn run(ctx: &Ctx<'_>, repo: &Repo, input: Option<&Input>, out: &mut dyn Write) -> Result<()> {
     match input {
         Some(Input(r)) => {
-            let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+            let mut r = weft_store::sync_util::lock(r);
             run_on(ctx, repo, &mut *r, out)
         }
         None => run_on(ctx, repo, &mut std::io::stdin().lock(), out),
@@ -172,11 +182,11 @@ fn run_on(ctx: &Ctx<'_>, repo: &Repo, input: &mut dyn BufRead, out: &mut dyn Wri
         if cli.json {
             write_json(
                 out,
-                &json!({
-                    "line": n,
-                    "cid": committed.as_ref().map(|c| c.cid.to_string()),
-                    "key": write.key(),
-                }),
+                &Line {
+                    line: n,
+                    cid: committed.as_ref().map(|c| c.cid.to_string()),
+                    key: write.key(),
+                },
             )?;
         } else if !cli.quiet {
             match &committed {

@@ -15,7 +15,7 @@ use weft_dag::{Identity, Options, WEFT_DIR};
 
 use crate::{
     args::{Cli, Command, ServeArgs},
-    out::{usage, Format},
+    out::{usage, Format, Output},
     stop::Stop,
 };
 
@@ -146,7 +146,7 @@ impl<'a> Ctx<'a> {
             // `weft serve --stdio PATH` (what path and ssh remotes run) serves exactly PATH.
             let root = start.join(dir);
             if !root.join(WEFT_DIR).is_dir() {
-                return Err(weft_dag::Error::NotARepo { path: root }.into());
+                return Err(weft_dag::open::Error::NotARepo { path: root }.into());
             }
             return Ok(root);
         }
@@ -163,7 +163,7 @@ impl<'a> Ctx<'a> {
                 return Ok(dir.to_path_buf());
             }
         }
-        Err(weft_dag::Error::NotARepo { path: start }.into())
+        Err(weft_dag::open::Error::NotARepo { path: start }.into())
     }
 
     /// A path from the command line, relative to the caller's directory (which differs from
@@ -172,7 +172,11 @@ impl<'a> Ctx<'a> {
         Ok(self.start_dir()?.join(path))
     }
 
-    pub(crate) fn json(&self) -> bool {
-        self.format == Format::Json
+    /// How the command prints: `--json`, `--quiet`.
+    pub(crate) fn output(&self) -> Output {
+        Output {
+            format: self.format,
+            quiet: self.cli.quiet,
+        }
     }
 }

@@ -75,7 +75,7 @@ pub enum Route {
 
 /// Opens the repo at `root`, or, while another weft process holds it, connects to that
 /// process's daemon if `proxy` is true (for a command that must hold the repo itself, a daemon
-/// means the repo is taken: [`weft_dag::Error::Locked`]). Retries for up to [`LOCKED_WAIT`]
+/// means the repo is taken: [`weft_dag::open::Error::Locked`]). Retries for up to [`LOCKED_WAIT`]
 /// while neither works.
 pub fn open_or_connect(root: &Path, options: &Options, proxy: bool) -> Result<Route> {
     let socket = root.join(WEFT_DIR).join(SOCKET_FILE);
@@ -88,14 +88,14 @@ pub fn open_or_connect(root: &Path, options: &Options, proxy: bool) -> Result<Ro
             if proxy {
                 return Ok(Route::Remote(client));
             }
-            return Err(anyhow::Error::new(weft_dag::Error::Locked {
+            return Err(anyhow::Error::new(weft_dag::open::Error::Locked {
                 path: root.to_path_buf(),
             })
             .context("another weft process already serves this repo"));
         }
         match Repo::open(root, options.clone()) {
             Ok(repo) => return Ok(Route::Local(Box::new(repo))),
-            Err(weft_dag::Error::Locked { .. }) if Instant::now() < deadline => {
+            Err(weft_dag::open::Error::Locked { .. }) if Instant::now() < deadline => {
                 tracing::debug!("repo locked and not served; retrying in {pause:?}");
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));
@@ -118,7 +118,7 @@ mod imp {
         path::{Path, PathBuf},
         sync::{
             atomic::{AtomicBool, Ordering},
-            mpsc, Arc, Mutex, MutexGuard,
+            mpsc, Arc, Mutex,
         },
         thread::JoinHandle,
         time::{Duration, Instant},
@@ -127,6 +127,7 @@ mod imp {
     use anyhow::{bail, Context as _, Result};
     use clap::Parser as _;
     use weft_dag::{identity::Author, Repo};
+    use weft_store::sync_util::lock;
 
     use super::SOCKET_FILE;
     use crate::{
@@ -161,11 +162,6 @@ mod imp {
         pub const STDOUT: u8 = 0x11;
         pub const STDERR: u8 = 0x12;
         pub const EXIT: u8 = 0x13;
-    }
-
-    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-        // The connection list stays consistent whatever panics, so poisoning is harmless.
-        m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn invalid(msg: impl Into<String>) -> io::Error {
@@ -508,7 +504,11 @@ mod imp {
             Err(e) => {
                 let msg = format!("weft: error: bad request from a weft client: {e}\n");
                 write_frame(stream, kind::STDERR, msg.as_bytes())?;
-                return write_frame(stream, kind::EXIT, &[crate::code::USAGE]);
+                return write_frame(
+                    stream,
+                    kind::EXIT,
+                    &[crate::exit::code(weft_dag::ErrorKind::InvalidInput)],
+                );
             }
         };
         stream.set_read_timeout(None)?;
@@ -620,14 +620,14 @@ mod imp {
             Ok(cli) => cli,
             Err(e) if e.use_stderr() => {
                 let _ = writeln!(err, "weft: error: {}", crate::usage_error_line(&e));
-                return crate::code::USAGE;
+                return crate::exit::code(weft_dag::ErrorKind::InvalidInput);
             }
             Err(e) => {
                 // Help and version (the client handles those itself, but be complete).
                 let _ = write!(out, "{}", e.render());
                 return match out.flush() {
                     Ok(()) => 0,
-                    Err(_) => crate::code::OTHER,
+                    Err(_) => crate::exit::code(weft_dag::ErrorKind::Other),
                 };
             }
         };
@@ -653,7 +653,7 @@ mod imp {
                     "weft: error: internal error in the weft process serving the repo (a bug in \
                      weft, please report it)"
                 );
-                crate::code::OTHER
+                crate::exit::code(weft_dag::ErrorKind::Other)
             }
         };
         let _ = err.flush();

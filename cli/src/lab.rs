@@ -4,12 +4,22 @@
 use std::io::Write;
 
 use anyhow::Result;
-use weft_lab::{sweep, Config, Report};
+use serde::Serialize;
+use weft_lab::{sweep, Config, Report, Summary};
 
 use crate::{
     args::{LabCommand, RunArgs, SweepArgs},
-    out::{write_json, UsageError},
+    out::{write_json, Output, UsageError},
 };
+
+/// `weft lab run --json`: every run's report, and the convergence times over the runs.
+#[derive(Debug, Serialize)]
+struct Runs<'a> {
+    runs: &'a [Report],
+    convergence: Summary,
+    /// Runs that converged.
+    converged_runs: usize,
+}
 
 impl RunArgs {
     fn config(&self, seed: u64) -> Config {
@@ -42,33 +52,33 @@ fn lab_error(e: weft_lab::Error) -> anyhow::Error {
 }
 
 /// Runs `weft lab`.
-pub fn run(cmd: &LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn run(cmd: &LabCommand, output: Output, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        LabCommand::Run(args) => run_runs(args, json, out),
-        LabCommand::Sweep(args) => run_sweep(args, json, out),
+        LabCommand::Run(args) => run_runs(args, output, out),
+        LabCommand::Sweep(args) => run_sweep(args, output, out),
     }
 }
 
-fn run_runs(args: &RunArgs, json: bool, out: &mut dyn Write) -> Result<()> {
+fn run_runs(args: &RunArgs, output: Output, out: &mut dyn Write) -> Result<()> {
     if args.runs == 0 {
         return Err(UsageError("--runs must be at least 1".into()).into());
     }
     let mut reports = Vec::new();
     for i in 0..args.runs {
         let report = weft_lab::run(&args.config(args.seed.wrapping_add(i))).map_err(lab_error)?;
-        if !json {
+        if !output.json() {
             print_report(&report, out)?;
         }
         reports.push(report);
     }
     let mut times: Vec<f64> = reports.iter().filter_map(|r| r.convergence).collect();
     let dist = weft_lab::Summary::of(&mut times);
-    if json {
-        let v = serde_json::json!({
-            "runs": reports,
-            "convergence": dist,
-            "converged_runs": times.len(),
-        });
+    if output.json() {
+        let v = Runs {
+            runs: &reports,
+            convergence: dist,
+            converged_runs: times.len(),
+        };
         return write_json(out, &v);
     }
     if args.runs > 1 {
@@ -126,7 +136,7 @@ fn print_report(r: &Report, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn run_sweep(args: &SweepArgs, json: bool, out: &mut dyn Write) -> Result<()> {
+fn run_sweep(args: &SweepArgs, output: Output, out: &mut dyn Write) -> Result<()> {
     let mut plan = if args.quick {
         sweep::Plan::quick()
     } else {
@@ -150,7 +160,7 @@ fn run_sweep(args: &SweepArgs, json: bool, out: &mut dyn Write) -> Result<()> {
     })
     .map_err(lab_error)?;
     bar.finish_and_clear();
-    if json {
+    if output.json() {
         return write_json(out, &serde_json::to_value(&findings)?);
     }
     writeln!(

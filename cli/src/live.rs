@@ -10,18 +10,18 @@ use std::{
 };
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 use weft_dag::{DocId, Identity, Repo};
 use weft_live::{
     live::{LiveOptions, Peer, Peers},
-    status::{self, Delays, Figures, RemoteStatus},
+    status::{self, Delays, DocStatus, Figures, RemoteStatus},
 };
 use weft_net::transport::{ConnectOptions, Synced};
 
 use crate::{
     args::{NetArgs, ServeArgs},
     net::{self, PinSource},
-    out::{time_str, write_json, UsageError},
+    out::{plural, time_str, write_json, Output, UsageError},
 };
 
 /// Whether `weft serve` was asked to sync live, and how.
@@ -158,12 +158,40 @@ fn age(ms: u64) -> String {
     format!("{} ago", humantime::format_duration(d))
 }
 
-fn plural(n: usize, one: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {one}s")
-    }
+/// `weft status --json`.
+#[derive(Debug, Serialize)]
+struct StatusOut<'a> {
+    /// Ours (with `-d`, that one).
+    docs: Vec<OurDoc>,
+    /// Configured remotes first, in file order, then peers known only from their records.
+    remotes: Vec<RemoteLine<'a>>,
+}
+
+/// One of our documents in `weft status --json`.
+#[derive(Debug, Serialize)]
+struct OurDoc {
+    doc: String,
+    name: Option<String>,
+    heads: Vec<String>,
+    /// Changes held.
+    count: u64,
+}
+
+/// A remote in `weft status --json`; times are ms since the epoch, `None` when there was none.
+#[derive(Debug, Serialize)]
+struct RemoteLine<'a> {
+    remote: &'a str,
+    url: &'a str,
+    /// Listed in `.weft/remotes`.
+    configured: bool,
+    last_attempt: Option<u64>,
+    last_success: Option<u64>,
+    last_success_age_ms: Option<u64>,
+    /// The one-line error of the last attempt.
+    last_error: Option<&'a str>,
+    /// The last attempt succeeded and every document is converged.
+    converged: bool,
+    docs: &'a [DocStatus],
 }
 
 /// `weft status`: per remote (configured or with a recorded sync), the last sync and how far
@@ -172,7 +200,7 @@ pub fn status(
     repo: &Repo,
     weft_dir: &Path,
     only: Option<DocId>,
-    json: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let now = repo.now();
@@ -195,39 +223,46 @@ pub fn status(
         remotes.push((r.remote.clone(), r.url.clone(), Some(r), false));
     }
 
-    if json {
+    if output.json() {
         let mut ours = Vec::new();
         for &d in &docs {
-            ours.push(json!({
-                "doc": d.to_string(),
-                "name": repo.doc_name(d)?,
-                "heads": repo.heads(d)?.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-                "count": repo.change_count(d)?,
-            }));
+            ours.push(OurDoc {
+                doc: d.to_string(),
+                name: repo.doc_name(d)?,
+                heads: repo.heads(d)?.iter().map(ToString::to_string).collect(),
+                count: repo.change_count(d)?,
+            });
         }
-        let mut list = Vec::new();
-        for (name, url, rec, configured) in &remotes {
-            let mut v = match rec {
-                Some(r) => serde_json::to_value(r)?,
-                None => json!({
-                    "remote": name, "url": url, "last_attempt": null, "last_success": null,
-                    "last_error": null, "converged": false, "docs": [],
-                }),
-            };
-            v["configured"] = json!(configured);
-            v["last_success_age_ms"] = json!(rec
-                .as_ref()
-                .and_then(|r| r.last_success)
-                .map(|t| now.saturating_sub(t)));
-            list.push(v);
-        }
-        return write_json(out, &json!({"docs": ours, "remotes": list}));
+        let list = remotes
+            .iter()
+            .map(|(name, url, rec, configured)| RemoteLine {
+                remote: name,
+                url,
+                configured: *configured,
+                last_attempt: rec.as_ref().map(|r| r.last_attempt),
+                last_success: rec.as_ref().and_then(|r| r.last_success),
+                last_success_age_ms: rec
+                    .as_ref()
+                    .and_then(|r| r.last_success)
+                    .map(|t| now.saturating_sub(t)),
+                last_error: rec.as_ref().and_then(|r| r.last_error.as_deref()),
+                converged: rec.as_ref().is_some_and(|r| r.converged),
+                docs: rec.as_ref().map_or(&[], |r| r.docs.as_slice()),
+            })
+            .collect();
+        return write_json(
+            out,
+            &StatusOut {
+                docs: ours,
+                remotes: list,
+            },
+        );
     }
 
     for &d in &docs {
         let heads = repo.heads(d)?;
         let name = repo.doc_name(d)?.unwrap_or_else(|| d.to_string());
-        writeln!(out, "{name}: {}", plural(heads.len(), "head"))?;
+        writeln!(out, "{name}: {}", plural(heads.len() as u64, "head"))?;
         for h in heads {
             writeln!(out, "  {h}")?;
         }
@@ -310,13 +345,13 @@ pub fn convergence(
     repo: &Repo,
     only: Option<DocId>,
     n: u64,
-    json: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let docs = docs_of(repo, only)?;
     let limit = usize::try_from(n).unwrap_or(usize::MAX);
     let d: Delays = status::delays(repo, &docs, limit)?;
-    if json {
+    if output.json() {
         return write_json(out, &serde_json::to_value(&d)?);
     }
     writeln!(

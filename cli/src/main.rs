@@ -1,9 +1,10 @@
 //! `weft`: the command-line tool. The only crate that prints, and the only one using `anyhow`.
 //!
-//! No module imports another that imports it back (`tests/it/modules.rs` checks it): `args` (the
-//! command line), `out` (output and usage errors), `graph` and `stop` use no other module, `ctx`
-//! ([`Ctx`]) only those, and no module uses `cmd`, the dispatcher. This file, the crate root,
-//! uses them all: it routes a command and turns its error into an exit code.
+//! No module imports another that imports it back (`tests/it/modules.rs` checks it): `exit`
+//! (exit codes and the advice added to errors), `out` (output and usage errors), `graph` and
+//! `stop` use no other module, `args` (the command line) only `exit`, `ctx` ([`Ctx`]) only
+//! those, and no module uses `cmd`, the dispatcher. This file, the crate root, uses them all: it
+//! routes a command and turns its error into an exit code.
 
 /// mimalloc: the `lab` simulation allocates and frees small buffers at a high rate, and glibc's
 /// allocator cost it a fifth of its time (BENCHMARKS.md, "Lab").
@@ -32,12 +33,19 @@ mod cmd;
 mod ctx;
 mod daemon;
 mod demo;
+mod exit;
 mod graph;
+mod history;
 mod lab;
 mod live;
 mod net;
 mod out;
+mod parse;
+mod read;
+mod repo;
+mod serve;
 mod stop;
+mod write;
 
 use std::{
     ffi::OsString,
@@ -48,7 +56,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use weft_dag::{Identity, Repo, WEFT_DIR};
+use weft_dag::{ErrorKind, Identity, Repo, WEFT_DIR};
 
 use crate::{
     args::{Cli, Command},
@@ -58,148 +66,50 @@ use crate::{
     stop::Stop,
 };
 
-/// Exit codes (also listed in `weft --help` and the README).
-mod code {
-    pub const OTHER: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const NOT_A_REPO: u8 = 3;
-    pub const NOT_FOUND: u8 = 4;
-    pub const WRONG_TYPE: u8 = 5;
-    pub const LOCKED: u8 = 6;
-    pub const CORRUPT: u8 = 7;
-    pub const NETWORK: u8 = 8;
-    pub const PEER: u8 = 9;
-    pub const DENIED: u8 = 10;
-    pub const STORAGE: u8 = 11;
-}
-
-/// Whether a store error means the repo's files could not be written (or read) as such: a full
-/// disk, a read-only file system, no permission, a device error.
-fn storage_code(e: &weft_store::Error) -> Option<u8> {
-    use weft_store::Error as S;
-    match e {
-        S::ReadOnly { .. } | S::Failed { .. } => Some(code::STORAGE),
-        S::Log(weft_store::LogError::Io { .. }) | S::Backend { .. } if e.io_error().is_some() => {
-            Some(code::STORAGE)
-        }
-        _ => None,
+/// The kind of an error of the chain, if it is one of the libraries' errors or the command
+/// line's own: one downcast per error type, each of which says its kind.
+fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    macro_rules! first_of {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$t>() {
+                return Some(e.kind());
+            })*
+        };
     }
+    first_of!(
+        UsageError,
+        net::PeerKeyMismatch,
+        net::UnknownRemote,
+        weft_sync::Error,
+        weft_dag::Error,
+        weft_dag::open::Error,
+        weft_dag::ValueError,
+        weft_dag::identity::IdentityError,
+        weft_dag::change::DecodeError,
+        weft_dag::change::VerifyError,
+        weft_store::Error,
+        weft_store::OpenError,
+        weft_store::LogError,
+        weft_store::HashMismatch,
+        weft_store::ParseError,
+    );
+    None
 }
 
-/// The exit code for a repo error, if it has a specific one.
-fn dag_code(e: &weft_dag::Error) -> Option<u8> {
-    use weft_dag::Error as E;
-    Some(match e {
-        E::NotARepo { .. } => code::NOT_A_REPO,
-        E::UnknownDoc { .. }
-        | E::KeyNotFound { .. }
-        | E::UnknownCid { .. }
-        | E::WrongDoc { .. } => code::NOT_FOUND,
-        E::WrongType { .. } => code::WRONG_TYPE,
-        E::Locked { .. } => code::LOCKED,
-        E::InvalidKey { .. }
-        | E::InvalidValue(_)
-        | E::InvalidDocName { .. }
-        | E::ChangeTooLarge { .. }
-        | E::CounterOverflow { .. }
-        | E::Store(weft_store::Error::BlockTooLarge { .. }) => code::USAGE,
-        E::HashMismatch(_)
-        | E::Decode(_)
-        | E::Verify(_)
-        | E::InvalidChange { .. }
-        | E::Equivocation { .. }
-        | E::Orphans { .. } => code::CORRUPT,
-        E::Unauthorized { .. } => code::DENIED,
-        E::Store(
-            weft_store::Error::HashMismatch(_)
-            | weft_store::Error::CorruptEntry { .. }
-            | weft_store::Error::Log(weft_store::LogError::Corrupt { .. }),
-        )
-        | E::Replay { .. }
-        | E::Open(weft_store::OpenError::Corrupt { .. }) => code::CORRUPT,
-        E::Store(s) => return storage_code(s),
-        E::Open(weft_store::OpenError::Io { .. }) => code::STORAGE,
-        _ => return None,
-    })
-}
-
-/// The exit code for a sync error.
-fn sync_code(e: &weft_sync::Error) -> Option<u8> {
-    use weft_sync::Error as S;
-    Some(match e {
-        S::BadUrl { .. } => code::USAGE,
-        S::UnknownDoc { .. } => code::NOT_FOUND,
-        S::Io { .. } | S::Unreachable { .. } | S::Closed { .. } | S::Timeout { .. } => {
-            code::NETWORK
-        }
-        S::FrameTooLarge { .. }
-        | S::Inflate { .. }
-        | S::Malformed { .. }
-        | S::Protocol(_)
-        | S::Version { .. }
-        | S::Peer(_)
-        | S::NoProgress { .. } => code::PEER,
-        S::BadBundle { .. } | S::BundleHashMismatch { .. } => code::CORRUPT,
-        // Authentication and access on tcp:// (see weft_net::noise and weft_sync::access).
-        S::Handshake { .. } | S::WrongPeerKey { .. } | S::Tampered { .. } | S::Refused { .. } => {
-            code::DENIED
-        }
-        // Storage failures too, the sync layer's own keyspace included: one route.
-        S::Repo(e) => return dag_code(e),
-        _ => return None,
-    })
-}
-
+/// The exit code of an error: that of the kind of the first error in its chain that has one
+/// (see [`exit::CODES`]), else that of [`ErrorKind::Other`].
 fn exit_code(err: &anyhow::Error) -> u8 {
-    for cause in err.chain() {
-        if cause.downcast_ref::<UsageError>().is_some()
-            || cause.downcast_ref::<weft_dag::ValueError>().is_some()
-            || cause
-                .downcast_ref::<weft_dag::identity::IdentityError>()
-                .is_some_and(|e| {
-                    matches!(e, weft_dag::identity::IdentityError::BadPublicKey { .. })
-                })
-        {
-            return code::USAGE;
-        }
-        if cause
-            .downcast_ref::<weft_dag::change::DecodeError>()
-            .is_some()
-            || cause
-                .downcast_ref::<weft_dag::change::VerifyError>()
-                .is_some()
-            || cause.downcast_ref::<weft_store::HashMismatch>().is_some()
-        {
-            return code::CORRUPT;
-        }
-        if let Some(e) = cause.downcast_ref::<weft_dag::Error>() {
-            match dag_code(e) {
-                Some(c) => return c,
-                None => continue,
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<weft_sync::Error>() {
-            match sync_code(e) {
-                Some(c) => return c,
-                None => continue,
-            }
-        }
-        if cause.downcast_ref::<net::PeerKeyMismatch>().is_some() {
-            return code::DENIED;
-        }
-        if cause.downcast_ref::<net::UnknownRemote>().is_some() {
-            return code::NOT_FOUND;
-        }
-    }
-    code::OTHER
+    let kind = err.chain().find_map(kind_of);
+    exit::code(kind.unwrap_or(ErrorKind::Other))
 }
 
 /// An error and its causes on one line, each cause once: a cause whose text its error already
-/// shows (an OS error that a message quotes) is not repeated.
+/// shows (an OS error that a message quotes) is not repeated. A library's error gets the
+/// command line's advice ([`exit::advice`]).
 fn error_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
-        let text = cause.to_string().replace('\n', " ");
+        let text = format!("{cause}{}", exit::advice(cause).unwrap_or_default()).replace('\n', " ");
         if text.is_empty() || line.contains(&text) {
             continue;
         }
@@ -258,7 +168,7 @@ fn main() -> ExitCode {
         Err(e) if e.use_stderr() => {
             // Usage errors are one line on stderr, like every other error.
             let _ = writeln!(io::stderr(), "weft: error: {}", usage_error_line(&e));
-            return ExitCode::from(code::USAGE);
+            return ExitCode::from(exit::code(ErrorKind::InvalidInput));
         }
         Err(e) => {
             // Help and version go to stdout with 0.
@@ -371,7 +281,7 @@ fn check_identity(
         Some(path) => format!("the key in {}", path.display()),
         None => format!("the repo's key ({})", key_file.display()),
     };
-    Err(anyhow::Error::new(weft_dag::Error::Locked {
+    Err(anyhow::Error::new(weft_dag::open::Error::Locked {
         path: root.to_path_buf(),
     })
     .context(format!(
@@ -432,7 +342,7 @@ fn finish(result: anyhow::Result<bool>, out: &mut dyn Write, err: &mut dyn Write
         Ok(true) => 0,
         Ok(false) => {
             let _ = writeln!(err, "weft: error: fsck found problems (listed above)");
-            code::CORRUPT
+            exit::code(ErrorKind::Corrupt)
         }
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
@@ -488,7 +398,7 @@ mod tests {
             source: broken(),
         });
         assert!(!is_broken_pipe(&peer));
-        assert_eq!(exit_code(&peer), code::NETWORK);
+        assert_eq!(exit_code(&peer), exit::code(ErrorKind::Network));
     }
 
     #[test]
@@ -512,20 +422,29 @@ mod tests {
                 reason: "access refused: key 01 may read no document here".into(),
             },
         ] {
-            assert_eq!(exit_code(&anyhow::Error::new(e)), code::DENIED);
+            assert_eq!(
+                exit_code(&anyhow::Error::new(e)),
+                exit::code(ErrorKind::Denied)
+            );
         }
         let mismatch = anyhow::Error::new(net::PeerKeyMismatch("tcp://h:1 presented ...".into()));
-        assert_eq!(exit_code(&mismatch), code::DENIED);
+        assert_eq!(exit_code(&mismatch), exit::code(ErrorKind::Denied));
         // A peer that does not speak the handshake broke the protocol; one that cut it, the
         // network.
         let garbage = S::Malformed {
             what: "secure handshake",
             reason: "message 2 of 18516 bytes".into(),
         };
-        assert_eq!(exit_code(&anyhow::Error::new(garbage)), code::PEER);
+        assert_eq!(
+            exit_code(&anyhow::Error::new(garbage)),
+            exit::code(ErrorKind::Peer)
+        );
         let cut = S::Closed {
             during: "during the secure handshake",
         };
-        assert_eq!(exit_code(&anyhow::Error::new(cut)), code::NETWORK);
+        assert_eq!(
+            exit_code(&anyhow::Error::new(cut)),
+            exit::code(ErrorKind::Network)
+        );
     }
 }

@@ -13,8 +13,8 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use serde_json::json;
-use weft_dag::{Author, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
+use serde::Serialize;
+use weft_dag::{Author, ErrorKind, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
 use weft_net::{
     server::{self, ServeOptions},
     transport::{self, ConnectOptions, Remote, Synced},
@@ -23,7 +23,7 @@ use weft_sync::{Access, Direction, Endpoint, Stats, SyncOptions};
 
 use crate::{
     args::{NetArgs, RemoteCommand},
-    out::{write_json, UsageError},
+    out::{plural, write_json, Output, UsageError},
 };
 
 /// The file that lists remotes: one `NAME URL` line each.
@@ -88,8 +88,20 @@ pub fn parse_url(url: &str) -> Result<Remote> {
 #[error("unknown remote {0:?} (see `weft remote ls`, or give a URL)")]
 pub struct UnknownRemote(pub String);
 
+impl UnknownRemote {
+    /// Always [`ErrorKind::NotFound`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::NotFound
+    }
+}
+
 /// `weft remote add|ls|rm`.
-pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn remote(
+    weft_dir: &Path,
+    cmd: &RemoteCommand,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<()> {
     let mut remotes = load_remotes(weft_dir)?;
     match cmd {
         RemoteCommand::Add { name, url } => {
@@ -110,12 +122,12 @@ pub fn remote(weft_dir: &Path, cmd: &RemoteCommand, json: bool, out: &mut dyn Wr
             save_remotes(weft_dir, &remotes)?;
         }
         RemoteCommand::Ls => {
-            if json {
+            if output.json() {
                 let v: Vec<_> = remotes
                     .iter()
-                    .map(|(n, u)| json!({"name": n, "url": u}))
+                    .map(|(name, url)| RemoteOut { name, url })
                     .collect();
-                write_json(out, &serde_json::Value::Array(v))?;
+                write_json(out, &v)?;
             } else {
                 for (n, u) in &remotes {
                     writeln!(out, "{n}\t{u}")?;
@@ -218,6 +230,13 @@ fn remember_peer(weft_dir: &Path, addr: &str, key: Author) -> Result<()> {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PeerKeyMismatch(pub String);
+
+impl PeerKeyMismatch {
+    /// Always [`ErrorKind::Denied`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Denied
+    }
+}
 
 /// Where the key a `tcp://` server must hold came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,26 +390,56 @@ impl Progress {
     }
 }
 
-fn stats_json(url: &str, s: &Stats) -> serde_json::Value {
-    json!({
-        "remote": url,
-        "round_trips": s.round_trips,
-        "bytes_in": s.bytes_in,
-        "bytes_out": s.bytes_out,
-        "changes_in": s.changes_in,
-        "changes_out": s.changes_out,
-        "redundant_in": s.redundant_in,
-        "redundant_out": s.redundant_out,
-        "docs": s.docs,
-    })
+/// `weft pull|push|sync|clone --json`: what a session moved.
+#[derive(Debug, Serialize)]
+struct SessionOut<'a> {
+    /// The remote's URL.
+    remote: &'a str,
+    round_trips: u32,
+    bytes_in: u64,
+    bytes_out: u64,
+    changes_in: u64,
+    changes_out: u64,
+    /// Changes received that this side already had.
+    redundant_in: u64,
+    redundant_out: u64,
+    docs: u32,
+    /// `clone` only: the directory of the new repo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    root: Option<String>,
 }
 
-fn plural(n: u64, one: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {one}s")
+impl SessionOut<'_> {
+    fn new<'a>(url: &'a str, s: &Stats) -> SessionOut<'a> {
+        SessionOut {
+            remote: url,
+            round_trips: s.round_trips,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            changes_in: s.changes_in,
+            changes_out: s.changes_out,
+            redundant_in: s.redundant_in,
+            redundant_out: s.redundant_out,
+            docs: s.docs,
+            root: None,
+        }
     }
+}
+
+/// A configured remote, as `weft remote ls --json` lists it.
+#[derive(Debug, Serialize)]
+struct RemoteOut<'a> {
+    name: &'a str,
+    url: &'a str,
+}
+
+/// `weft serve --listen --json`: the address to share.
+#[derive(Debug, Serialize)]
+struct Listening {
+    /// `tcp://KEY@ADDR`.
+    url: String,
+    /// The repo's key.
+    key: String,
 }
 
 fn print_stats(
@@ -398,12 +447,11 @@ fn print_stats(
     verb: &str,
     url: &str,
     s: &Stats,
-    json: bool,
-    quiet: bool,
+    output: Output,
 ) -> Result<()> {
-    if json {
-        write_json(out, &stats_json(url, s))?;
-    } else if !quiet {
+    if output.json() {
+        write_json(out, &SessionOut::new(url, s))?;
+    } else if !output.quiet {
         writeln!(
             out,
             "{verb} {url}: {} in, {} out, {} ({} B in, {} B out)",
@@ -428,10 +476,8 @@ pub struct SyncCall<'a> {
     pub direction: Direction,
     /// Network options.
     pub net: &'a NetArgs,
-    /// `--json`.
-    pub json: bool,
-    /// `--quiet`.
-    pub quiet: bool,
+    /// `--json` and `--quiet`.
+    pub output: Output,
     /// `--identity`: the key to authenticate with to `tcp://` servers (default: `.weft/key`).
     pub identity: Option<Identity>,
 }
@@ -449,7 +495,7 @@ pub fn sync(
     // What arrives is recorded as delivered by the remote's name (by its URL if it has none).
     copts.source = Some(name.clone().unwrap_or_else(|| url.clone()));
     let pin = prepare_tcp(&remote, weft_dir, call.identity.as_ref(), &mut copts)?;
-    let progress = Progress::new(!call.json && !call.quiet);
+    let progress = Progress::new(!call.output.json() && !call.output.quiet);
     let stats = transport::sync(
         repo,
         &remote,
@@ -474,22 +520,39 @@ pub fn sync(
         Direction::Push => "pushed to",
         Direction::Both => "synced with",
     };
-    print_stats(out, verb, &url, &stats, call.json, call.quiet)
+    print_stats(out, verb, &url, &stats, call.output)
+}
+
+/// What `weft clone` is asked to do.
+#[derive(Debug)]
+pub struct CloneCall<'a> {
+    /// The remote's URL or path.
+    pub url: &'a str,
+    /// Where to clone to (default: named after the remote).
+    pub dir: Option<&'a Path>,
+    /// The directory relative paths start from.
+    pub start: &'a Path,
+    /// Options of the new repo (its key, if `--identity` names one).
+    pub options: Options,
+    /// `-d` if given.
+    pub docs: Option<Vec<String>>,
+    /// Network options.
+    pub net: &'a NetArgs,
+    /// `--json` and `--quiet`.
+    pub output: Output,
 }
 
 /// `weft clone URL [DIR]`: a new repo with the remote's documents, `origin` set to URL.
-#[allow(clippy::too_many_arguments)]
-pub fn clone(
-    url: &str,
-    dir: Option<&Path>,
-    start: &Path,
-    options: Options,
-    docs: Option<Vec<String>>,
-    net: &NetArgs,
-    json: bool,
-    quiet: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
+    let CloneCall {
+        url,
+        dir,
+        start,
+        options,
+        docs,
+        net,
+        output,
+    } = call;
     let remote = match parse_url(url)? {
         Remote::Path(p) => Remote::Path(start.join(p)),
         other => other,
@@ -499,7 +562,7 @@ pub fn clone(
         None => start.join(default_clone_dir(&remote)?),
     };
     if dir.join(WEFT_DIR).exists() {
-        return Err(weft_dag::Error::AlreadyExists { path: dir }.into());
+        return Err(weft_dag::open::Error::AlreadyExists { path: dir }.into());
     }
     let created_dir = !dir.exists();
     let mut copts = connect_options(net)?;
@@ -520,7 +583,7 @@ pub fn clone(
             _ => url.to_string(),
         };
         save_remotes(&weft_dir, &[(ORIGIN.to_string(), origin.clone())])?;
-        let progress = Progress::new(!json && !quiet);
+        let progress = Progress::new(!output.json() && !output.quiet);
         let stats = transport::sync(
             &repo,
             &remote,
@@ -545,11 +608,13 @@ pub fn clone(
     })();
     match result {
         Ok(stats) => {
-            if json {
-                let mut v = stats_json(url, &stats);
-                v["root"] = json!(dir.display().to_string());
-                write_json(out, &v)?;
-            } else if !quiet {
+            if output.json() {
+                let synced = SessionOut {
+                    root: Some(dir.display().to_string()),
+                    ..SessionOut::new(url, &stats)
+                };
+                write_json(out, &synced)?;
+            } else if !output.quiet {
                 writeln!(
                     out,
                     "cloned {url} into {}: {} in {} ({} B)",
@@ -623,7 +688,7 @@ pub fn serve_listen(
     net: &NetArgs,
     allow: &[Author],
     identity: Option<&Identity>,
-    json: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let timeout = timeout(net)?;
@@ -636,10 +701,13 @@ pub fn serve_listen(
         TcpListener::bind(addr).map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     let key = identity.author();
-    if json {
+    if output.json() {
         write_json(
             out,
-            &json!({"url": format!("tcp://{key}@{local}"), "key": key.to_string()}),
+            &Listening {
+                url: format!("tcp://{key}@{local}"),
+                key: key.to_string(),
+            },
         )?;
     } else {
         writeln!(out, "listening on tcp://{key}@{local}")?;
@@ -662,8 +730,7 @@ pub fn bundle_create(
     docs: &[weft_dag::DocId],
     since: &[weft_dag::Cid],
     file: &Path,
-    json: bool,
-    quiet: bool,
+    output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
     let tmp = file.with_extension("car.partial");
@@ -685,9 +752,9 @@ pub fn bundle_create(
             return Err(e);
         }
     };
-    if json {
+    if output.json() {
         write_json(out, &serde_json::to_value(&stats)?)?;
-    } else if !quiet {
+    } else if !output.quiet {
         writeln!(
             out,
             "wrote {} ({}, {} B)",
@@ -700,22 +767,16 @@ pub fn bundle_create(
 }
 
 /// `weft bundle apply`.
-pub fn bundle_apply(
-    repo: &Repo,
-    file: &Path,
-    json: bool,
-    quiet: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn bundle_apply(repo: &Repo, file: &Path, output: Output, out: &mut dyn Write) -> Result<()> {
     let f = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let stats = weft_sync::bundle::apply(
         repo,
         std::io::BufReader::new(f),
         &file.display().to_string(),
     )?;
-    if json {
+    if output.json() {
         write_json(out, &serde_json::to_value(&stats)?)?;
-    } else if !quiet {
+    } else if !output.quiet {
         writeln!(
             out,
             "applied {}: {} new, {} already here",

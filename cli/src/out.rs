@@ -1,5 +1,7 @@
-//! What the command modules share to print and to fail: the output [`Format`], [`write_json`],
-//! [`time_str`] and [`summary`] for what they print, and [`UsageError`] (exit 2) with [`usage`].
+//! What the command modules share to print and to fail: the output [`Format`], the
+//! [`Outcome`] trait and [`emit`] that prints one in either format, [`write_json`],
+//! [`time_str`], [`summary`] and [`plural`] for what they print, and [`UsageError`] (exit 2)
+//! with [`usage`].
 //! It uses no other module of the crate.
 
 use std::{
@@ -8,8 +10,8 @@ use std::{
 };
 
 use anyhow::Result;
-use serde_json::Value as Json;
-use weft_dag::{change::Op, Change};
+use serde::Serialize;
+use weft_dag::{change::Op, Change, ErrorKind};
 
 /// Human text or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,37 @@ pub enum Format {
     Human,
     /// JSON (one document, or JSON Lines for `log`).
     Json,
+}
+
+/// How a command prints: the format, and whether `--quiet` asked for less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// Human text or JSON.
+    pub format: Format,
+    /// `--quiet`: human output leaves out what is not the answer (JSON is never shortened).
+    pub quiet: bool,
+}
+
+impl Output {
+    /// `--json`.
+    pub fn json(self) -> bool {
+        self.format == Format::Json
+    }
+}
+
+/// What a command found or did. With `--json` it is printed as it serializes (the schema the
+/// README documents); otherwise as [`Outcome::human`] writes it.
+pub(crate) trait Outcome: Serialize {
+    /// The text for people; `quiet` as `--quiet`.
+    fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()>;
+}
+
+/// Prints `outcome` as `output` asks.
+pub(crate) fn emit(out: &mut dyn Write, output: Output, outcome: &impl Outcome) -> Result<()> {
+    match output.format {
+        Format::Json => write_json(out, outcome),
+        Format::Human => outcome.human(out, output.quiet),
+    }
 }
 
 /// Bad input from the user: exit code 2.
@@ -31,6 +64,13 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+impl UsageError {
+    /// Always [`ErrorKind::InvalidInput`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+}
 
 /// A [`UsageError`] as an error to return.
 pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -71,10 +111,19 @@ pub(crate) fn summary(change: &Change) -> String {
 }
 
 /// Writes `v` as one line of JSON.
-pub(crate) fn write_json(out: &mut dyn Write, v: &Json) -> Result<()> {
+pub(crate) fn write_json(out: &mut dyn Write, v: &impl Serialize) -> Result<()> {
     // As an io::Error, so that a closed stdout is recognised as a broken pipe (a
     // serde_json::Error does not expose its io::Error as a source).
     serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// `n` things: `1 change`, `2 changes` (`one` takes an `s` in the plural).
+pub fn plural(n: u64, one: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {one}s")
+    }
 }

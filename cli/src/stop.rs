@@ -33,7 +33,7 @@ impl Stop {
 
     fn guard(&self) -> MutexGuard<'_, (bool, Option<String>)> {
         // Plain values cannot be left half-written, so a poisoned lock is safe to use.
-        self.set.lock().unwrap_or_else(|p| p.into_inner())
+        weft_store::sync_util::lock(&self.set)
     }
 
     /// Sets the flag (a normal end) and wakes every waiter.

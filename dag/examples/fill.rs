@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(dir);
     let repo = match Repo::open(&dir, Options::default()) {
         Ok(r) => r,
-        Err(weft_dag::Error::NotARepo { .. }) => {
+        Err(weft_dag::open::Error::NotARepo { .. }) => {
             std::fs::create_dir_all(&dir)?;
             Repo::init(&dir, Options::default())?
         }

@@ -60,7 +60,7 @@ use weft_store::{Cid, CidMap, CidSet, Store, CID_LEN};
 
 use crate::{
     change::{Change, Op},
-    error::Error,
+    error::{Error, InvalidReason},
     id::DocId,
     identity::Author,
     keys::{self, decode_cids},
@@ -155,7 +155,12 @@ pub(crate) fn dirty_docs(store: &Store) -> Result<Vec<DocId>, Error> {
 }
 
 /// The role an op list needs from its author, judged at `point` in `view`.
-fn needs(acl: &AclDoc, ops: &[Op], point: &Point<'_>, view: View<'_>) -> Result<Role, String> {
+fn needs(
+    acl: &AclDoc,
+    ops: &[Op],
+    point: &Point<'_>,
+    view: View<'_>,
+) -> Result<Role, InvalidReason> {
     let mut floor = Role::Reader;
     let mut grants = Vec::new();
     let mut revokes = Vec::new();
@@ -367,7 +372,7 @@ impl AclDoc {
         point: &Point<'_>,
         view: View<'_>,
         depth: u32,
-    ) -> Result<Role, String> {
+    ) -> Result<Role, InvalidReason> {
         let mut need = floor;
         for role in grants {
             need = need.max(if *role == Role::Admin {
@@ -378,7 +383,7 @@ impl AclDoc {
         }
         for who in revokes {
             if *who == self.owner {
-                return Err("the owner cannot be revoked".into());
+                return Err(InvalidReason::RevokesOwner);
             }
             need = need.max(
                 if self.role_at(who, point, view, depth) >= Some(Role::Admin) {

@@ -1,57 +1,27 @@
-//! The errors of the [`Repo`](crate::Repo) API.
+//! The errors of what an open [`Repo`](crate::Repo) does ([`Error`]); opening or creating one
+//! has its own ([`crate::open::Error`]).
 
-use std::path::PathBuf;
-
-use weft_store::Cid;
+use weft_store::{Cid, ErrorKind};
 
 use crate::{
-    change::{DecodeError, VerifyError},
-    identity::{Author, IdentityError},
+    change::{DecodeError, KeyError, VerifyError},
+    id::DocId,
+    identity::Author,
     kind::Kind,
     role::Role,
+    value::ValueError,
 };
 
-/// Everything a repo operation can fail with. Each variant names what was being looked at.
+/// Everything an operation of an open repo can fail with. Each variant names what was being
+/// looked at; [`Error::kind`] says what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No `.weft` directory where one was expected.
-    #[error("not a weft repo: {} (run `weft init` to create one)", path.display())]
-    NotARepo {
-        /// Where it was looked for.
-        path: PathBuf,
-    },
-    /// `init` on a directory that already holds a repo.
-    #[error("a weft repo already exists at {}", path.display())]
-    AlreadyExists {
-        /// The repo root.
-        path: PathBuf,
-    },
-    /// Another process has the repo open.
-    #[error("the repo at {} is open in another weft process that does not serve it (wait for it, or run the long-lived one as `weft serve`)", path.display())]
-    Locked {
-        /// The repo root.
-        path: PathBuf,
-    },
-    /// The repo has no key file and none was given.
-    #[error("no author key for the repo at {}: expected {} (or pass --identity / WEFT_IDENTITY)", path.display(), key.display())]
-    NoIdentity {
-        /// The repo root.
-        path: PathBuf,
-        /// The expected key file.
-        key: PathBuf,
-    },
-    /// The key file is unusable.
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    /// The store could not be opened.
-    #[error(transparent)]
-    Open(weft_store::OpenError),
     /// A storage failure.
     #[error(transparent)]
     Store(#[from] weft_store::Error),
     /// No document has that local name.
-    #[error("unknown document {name:?} (see `weft doc ls`)")]
+    #[error("unknown document {name:?}")]
     UnknownDoc {
         /// The name asked for.
         name: String,
@@ -82,7 +52,7 @@ pub enum Error {
         /// The key.
         key: String,
         /// Why.
-        reason: String,
+        reason: KeyError,
     },
     /// An operation of one CRDT kind on a key that holds another.
     #[error("key {key:?} is a {found}, not a {expected}")]
@@ -100,15 +70,31 @@ pub enum Error {
         /// The key.
         key: String,
     },
-    /// A transaction too big for one change (see the limits in [`crate::change`]).
-    #[error("the change is too large: {reason}")]
+    /// A transaction with more ops than one change may hold (see the limits in
+    /// [`crate::change`]).
+    #[error("the change is too large: {ops} ops, at most {max} fit in one change")]
     ChangeTooLarge {
-        /// Which limit it breaks.
-        reason: String,
+        /// The transaction's ops.
+        ops: usize,
+        /// The limit, [`crate::change::MAX_OPS`].
+        max: usize,
     },
     /// A value that cannot be stored.
     #[error("invalid value: {0}")]
-    InvalidValue(String),
+    InvalidValue(ValueError),
+    /// A grant of the owner role: a document has one owner, its creator.
+    #[error("the owner role cannot be granted: a document has one owner, its creator")]
+    OwnerGrant,
+    /// A grant to a key that is not a usable ed25519 public key (see
+    /// [`Author::is_usable`]): every replica would refuse the change.
+    #[error(
+        "no role can be granted to {who}: it is not a usable ed25519 public key (a point of \
+         small order, or not canonically encoded), so anyone could sign as it"
+    )]
+    UnusableGrantee {
+        /// The key.
+        who: Author,
+    },
     /// No change or block with that CID.
     #[error("unknown change or block {cid}")]
     UnknownCid {
@@ -134,17 +120,17 @@ pub enum Error {
     /// A change whose signature or shape is invalid.
     #[error(transparent)]
     Verify(#[from] VerifyError),
-    /// A change that contradicts the changes it builds on.
+    /// A change that contradicts the changes it builds on. Nothing of it is stored.
     #[error("change {cid} is invalid: {reason}")]
     InvalidChange {
         /// The change.
         cid: Cid,
         /// Why.
-        reason: String,
+        reason: InvalidReason,
     },
     /// A change whose author did not hold the role it needs in the change's own past (see
     /// [`crate::acl`]). Nothing of it is stored.
-    #[error("change {cid} by {author} is not allowed: it needs the {needed} role, and its author {} at its parents (a member with the admin role grants it with `weft grant {author} --role {needed}`)", held.map_or("had none".to_string(), |r| format!("was only a {r}")))]
+    #[error("change {cid} by {author} is not allowed: it needs the {needed} role, and its author {} at its parents", held.map_or("had none".to_string(), |r| format!("was only a {r}")))]
     Unauthorized {
         /// The change.
         cid: Cid,
@@ -182,21 +168,102 @@ pub enum Error {
     },
     /// A record of the log could not be staged again when the repo was opened (after a crash):
     /// the store is damaged.
-    #[error("replaying the change {cid} at position {pos} of the log failed: {reason}")]
+    #[error("replaying the change {cid} at position {pos} of the log failed: {source}")]
     Replay {
         /// Its position.
         pos: u64,
         /// The record's CID.
         cid: Cid,
         /// What went wrong.
-        reason: String,
+        source: Box<Error>,
     },
-    /// A file-system failure outside the database.
-    #[error("cannot access {}", path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+    /// A thread verifying imported changes panicked (a bug in weft). None of the blocks it held
+    /// was stored.
+    #[error(
+        "internal error: a verification thread panicked ({blocks} block(s) were not verified)"
+    )]
+    VerifierPanicked {
+        /// How many blocks it held.
+        blocks: usize,
     },
+    /// Every thread verifying imported changes was gone (a bug in weft). None of the blocks
+    /// they held was stored.
+    #[error("internal error: {batches} verification batch(es) were lost")]
+    VerifierLost {
+        /// How many batches of blocks were handed over and never came back.
+        batches: u64,
+    },
+}
+
+/// Why a change contradicts the changes it builds on ([`Error::InvalidChange`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// A parent of another document.
+    #[error("parent {parent} belongs to document {doc}")]
+    ParentInOtherDoc {
+        /// The parent.
+        parent: Cid,
+        /// Its document.
+        doc: DocId,
+    },
+    /// A height other than 1 + the greatest height of its parents.
+    #[error("height is {height} but its parents make it {expected}")]
+    Height {
+        /// The change's height.
+        height: u64,
+        /// What its parents make it.
+        expected: u64,
+    },
+    /// A revoke of the document's owner.
+    #[error("the owner cannot be revoked")]
+    RevokesOwner,
+    /// More changes than an import holds are waiting for parents that have not arrived.
+    #[error(
+        "more than {} MiB of changes are waiting for parents that have not arrived (first \
+         missing: {first_missing})",
+        max >> 20
+    )]
+    TooManyWaiting {
+        /// The most bytes of changes that may wait, [`crate::MAX_WAITING_BYTES`].
+        max: usize,
+        /// A parent that has not arrived.
+        first_missing: Cid,
+    },
+}
+
+impl Error {
+    /// What the caller acts on: [`ErrorKind::InvalidInput`] for what the caller asked for (a bad
+    /// key, value, name or grant, a transaction too large), [`ErrorKind::NotFound`],
+    /// [`ErrorKind::WrongType`], [`ErrorKind::Corrupt`] for changes that fail verification or
+    /// contradict their past, [`ErrorKind::Denied`] for a change its author may not make, and
+    /// the store's kind for a store failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Store(e) => e.kind(),
+            Error::UnknownDoc { .. }
+            | Error::KeyNotFound { .. }
+            | Error::UnknownCid { .. }
+            | Error::WrongDoc { .. } => ErrorKind::NotFound,
+            Error::WrongType { .. } => ErrorKind::WrongType,
+            Error::InvalidDocName { .. }
+            | Error::InvalidKey { .. }
+            | Error::CounterOverflow { .. }
+            | Error::ChangeTooLarge { .. }
+            | Error::InvalidValue(_)
+            | Error::OwnerGrant
+            | Error::UnusableGrantee { .. } => ErrorKind::InvalidInput,
+            Error::HashMismatch(_)
+            | Error::Decode(_)
+            | Error::Verify(_)
+            | Error::InvalidChange { .. }
+            | Error::Equivocation { .. }
+            | Error::Orphans { .. }
+            | Error::Replay { .. } => ErrorKind::Corrupt,
+            Error::Unauthorized { .. } => ErrorKind::Denied,
+            Error::DocExists { .. }
+            | Error::VerifierPanicked { .. }
+            | Error::VerifierLost { .. } => ErrorKind::Other,
+        }
+    }
 }

@@ -37,6 +37,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use ed25519_zebra::{batch, Signature, VerificationKey, VerificationKeyBytes};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, SeedableRng as _};
+use weft_store::ErrorKind;
 
 /// An author: the 32-byte ed25519 public key that signs changes. Text form: 64 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -243,6 +244,17 @@ pub enum IdentityError {
         /// What was given.
         input: String,
     },
+}
+
+impl IdentityError {
+    /// What the caller acts on: [`ErrorKind::InvalidInput`] for a public key string that does
+    /// not parse, [`ErrorKind::Other`] for a key file that cannot be read or holds no key.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            IdentityError::BadPublicKey { .. } => ErrorKind::InvalidInput,
+            IdentityError::Io { .. } | IdentityError::Malformed { .. } => ErrorKind::Other,
+        }
+    }
 }
 
 impl Identity {

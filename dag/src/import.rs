@@ -20,7 +20,7 @@ use weft_store::{Cid, CidMap, CidSet, Codec};
 
 use crate::{
     change::{self, Change, EncodedChange},
-    error::Error,
+    error::{Error, InvalidReason},
     graph::lock,
     id::DocId,
     keys,
@@ -172,17 +172,12 @@ impl Pipeline {
                     .spawn(move || loop {
                         let job = lock(&inbox).recv();
                         let Ok((n, chunk)) = job else { return };
-                        let first = chunk.first().map(|(cid, _)| *cid);
+                        let blocks = chunk.len();
                         let results =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 check(cache.as_deref(), chunk)
                             }))
-                            .unwrap_or_else(|_| {
-                                vec![Err(Error::InvalidChange {
-                                    cid: first.unwrap_or_else(|| Cid::hash(Codec::Raw, b"")),
-                                    reason: "internal error: a verification thread panicked".into(),
-                                })]
-                            });
+                            .unwrap_or_else(|_| vec![Err(Error::VerifierPanicked { blocks })]);
                         if finished.send((n, results)).is_err() {
                             return;
                         }
@@ -258,10 +253,7 @@ impl Pipeline {
                     // Every thread is gone: what is out will not come back.
                     let lost = self.sent - self.received;
                     self.received = self.sent;
-                    return vec![vec![Err(Error::InvalidChange {
-                        cid: Cid::hash(Codec::Raw, b""),
-                        reason: format!("internal error: {lost} verification batch(es) were lost"),
-                    })]];
+                    return vec![vec![Err(Error::VerifierLost { batches: lost })]];
                 }
                 None => return Vec::new(),
             }
@@ -474,11 +466,10 @@ impl Import<'_> {
                 if self.waiting_bytes > MAX_WAITING_BYTES {
                     return Err(Error::InvalidChange {
                         cid,
-                        reason: format!(
-                            "more than {} MiB of changes are waiting for parents that have not \
-                             arrived (first missing: {parent})",
-                            MAX_WAITING_BYTES >> 20
-                        ),
+                        reason: InvalidReason::TooManyWaiting {
+                            max: MAX_WAITING_BYTES,
+                            first_missing: parent,
+                        },
                     });
                 }
                 self.wanted_by.entry(parent).or_default().push(cid);

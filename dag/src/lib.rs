@@ -6,7 +6,9 @@
 //! - [`keys`]: the dag's keyspaces and their byte layouts; [`Repo::layer`] gives a layer above
 //!   (sync) its own keyspace, read and written through the repo;
 //! - [`Repo`]: open/init, transactions, reads, time travel, log, blame, subscriptions,
-//!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`].
+//!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`];
+//! - errors: [`open::Error`] for opening or creating a repo, [`Error`] for what an open repo
+//!   does; each has `kind()`, an [`ErrorKind`] to act on.
 //!
 //! Invariants:
 //! - a change is applied only after its hash, encoding, signature and shape are verified and
@@ -39,6 +41,7 @@ pub mod keys;
 mod kind;
 mod layer;
 mod migrate;
+pub mod open;
 mod repo;
 mod role;
 pub mod state;
@@ -47,12 +50,12 @@ pub mod value;
 mod verified;
 mod write;
 
-pub use weft_store::{Cid, Codec};
+pub use weft_store::{Cid, Codec, ErrorKind};
 
 pub use crate::{
     acl::Member,
     change::{Change, EncodedChange, Op, OpId},
-    error::Error,
+    error::{Error, InvalidReason},
     events::{Event, Subscription},
     fsck::{FsckReport, Problem},
     graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},

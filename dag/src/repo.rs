@@ -31,7 +31,7 @@ use crate::{
     history::{self, Arrival, BlameLine, LogEntry, Snapshot},
     id::DocId,
     identity::{Author, Identity},
-    keys, migrate,
+    keys, migrate, open,
     role::Role,
     state::State,
     verified::VerifiedCache,
@@ -100,24 +100,24 @@ pub struct Repo {
 impl Repo {
     /// Creates a repo in `root/.weft`, with a new author key (mode 0600) unless `options` gives
     /// one, and a document named `main`.
-    pub fn init(root: &Path, options: Options) -> Result<Repo, Error> {
+    pub fn init(root: &Path, options: Options) -> Result<Repo, open::Error> {
         Repo::init_with(root, options, true)
     }
 
     /// Like [`Repo::init`], but without the `main` document: for a repo that will receive its
     /// documents from elsewhere (a clone).
-    pub fn init_empty(root: &Path, options: Options) -> Result<Repo, Error> {
+    pub fn init_empty(root: &Path, options: Options) -> Result<Repo, open::Error> {
         Repo::init_with(root, options, false)
     }
 
-    fn init_with(root: &Path, options: Options, main: bool) -> Result<Repo, Error> {
+    fn init_with(root: &Path, options: Options, main: bool) -> Result<Repo, open::Error> {
         let dir = root.join(WEFT_DIR);
         if dir.exists() {
-            return Err(Error::AlreadyExists {
+            return Err(open::Error::AlreadyExists {
                 path: root.to_path_buf(),
             });
         }
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        std::fs::create_dir_all(&dir).map_err(|source| open::Error::Io {
             path: dir.clone(),
             source,
         })?;
@@ -133,7 +133,7 @@ impl Repo {
             let store = Repo::open_store(root, &options)?;
             let repo = Repo::from_parts(store, identity, Some(root.to_path_buf()), None)?;
             if let Some(e) = repo.writer.store.read_only_error() {
-                return Err(Error::Store(e));
+                return Err(Error::Store(e).into());
             }
             if main {
                 repo.create_doc(DEFAULT_DOC)?;
@@ -152,10 +152,10 @@ impl Repo {
     /// format is migrated; records the last checkpoint does not cover (after a crash) are
     /// replayed. On a file system that cannot be written the repo opens read-only: reads work,
     /// writes fail with [`weft_store::Error::ReadOnly`].
-    pub fn open(root: &Path, options: Options) -> Result<Repo, Error> {
+    pub fn open(root: &Path, options: Options) -> Result<Repo, open::Error> {
         let dir = root.join(WEFT_DIR);
         if !dir.join(DB_DIR).is_dir() {
-            return Err(Error::NotARepo {
+            return Err(open::Error::NotARepo {
                 path: root.to_path_buf(),
             });
         }
@@ -164,7 +164,7 @@ impl Repo {
             None => {
                 let key = dir.join(KEY_FILE);
                 if !key.exists() {
-                    return Err(Error::NoIdentity {
+                    return Err(open::Error::NoIdentity {
                         path: root.to_path_buf(),
                         key,
                     });
@@ -173,17 +173,22 @@ impl Repo {
             }
         };
         let store = Repo::open_store(root, &options)?;
-        Repo::from_parts(store, identity, Some(root.to_path_buf()), None)
+        Ok(Repo::from_parts(
+            store,
+            identity,
+            Some(root.to_path_buf()),
+            None,
+        )?)
     }
 
-    fn open_store(root: &Path, options: &Options) -> Result<Store, Error> {
+    fn open_store(root: &Path, options: &Options) -> Result<Store, open::Error> {
         let mut store_options = options.store.clone();
         store_options.sync_commits = options.durability == Durability::EveryCommit;
         Store::open(&root.join(WEFT_DIR), store_options).map_err(|e| match e {
-            weft_store::OpenError::Locked { .. } => Error::Locked {
+            weft_store::OpenError::Locked { .. } => open::Error::Locked {
                 path: root.to_path_buf(),
             },
-            other => Error::Open(other),
+            other => open::Error::Store(other),
         })
     }
 

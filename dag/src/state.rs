@@ -238,11 +238,7 @@ pub(crate) fn apply_ops(
                 let mut v = Vec::with_capacity(64);
                 v.extend_from_slice(&change.height.to_be_bytes());
                 v.extend_from_slice(&change.author.0);
-                v.extend_from_slice(
-                    &value
-                        .to_dag_cbor()
-                        .map_err(|e| Error::InvalidValue(e.to_string()))?,
-                );
+                v.extend_from_slice(&value.to_dag_cbor().map_err(Error::InvalidValue)?);
                 insert(
                     batch,
                     known,
@@ -271,9 +267,7 @@ pub(crate) fn apply_ops(
                 );
             }
             Op::Add { key, member } => {
-                let m = member
-                    .to_dag_cbor()
-                    .map_err(|e| Error::InvalidValue(e.to_string()))?;
+                let m = member.to_dag_cbor().map_err(Error::InvalidValue)?;
                 insert(
                     batch,
                     known,
@@ -288,9 +282,7 @@ pub(crate) fn apply_ops(
                 )?;
             }
             Op::Remove { key, member, tags } => {
-                let m = member
-                    .to_dag_cbor()
-                    .map_err(|e| Error::InvalidValue(e.to_string()))?;
+                let m = member.to_dag_cbor().map_err(Error::InvalidValue)?;
                 for t in tags {
                     kill(batch, known, doc, Slot::Set, key, &m, t)?;
                 }

@@ -112,9 +112,7 @@ impl Transaction<'_> {
     /// Writes a register value, overwriting every value this replica sees.
     pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Result<&mut Self, Error> {
         let value = value.into();
-        value
-            .validate()
-            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        value.validate().map_err(Error::InvalidValue)?;
         let entry = self.check(key, Kind::Register)?;
         let mut pred = self.register_pred(key, &entry);
         pred.sort();
@@ -183,9 +181,7 @@ impl Transaction<'_> {
     /// Adds a member to a set.
     pub fn add(&mut self, key: &str, member: impl Into<Value>) -> Result<&mut Self, Error> {
         let member = member.into();
-        member
-            .validate()
-            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        member.validate().map_err(Error::InvalidValue)?;
         self.check(key, Kind::Set)?;
         self.ops.push(Op::Add {
             key: key.into(),
@@ -198,9 +194,7 @@ impl Transaction<'_> {
     /// another replica survives (add wins). Removing an absent member is a no-op.
     pub fn remove(&mut self, key: &str, member: impl Into<Value>) -> Result<&mut Self, Error> {
         let member = member.into();
-        member
-            .validate()
-            .map_err(|e| Error::InvalidValue(e.to_string()))?;
+        member.validate().map_err(Error::InvalidValue)?;
         let entry = self.check(key, Kind::Set)?;
         let before = self.ops.len();
         self.ops
@@ -238,16 +232,11 @@ impl Transaction<'_> {
     /// holds does not demote it: revoke it first (in the same transaction).
     pub fn grant(&mut self, who: Author, role: Role) -> Result<&mut Self, Error> {
         if role == Role::Owner {
-            return Err(Error::InvalidValue(
-                "the owner role cannot be granted: a document has one owner, its creator".into(),
-            ));
+            return Err(Error::OwnerGrant);
         }
         if !who.is_usable() {
             // Every replica would refuse the change (a shape rule, see `change`).
-            return Err(Error::InvalidValue(format!(
-                "no role can be granted to {who}: it is not a usable ed25519 public key (a point \
-                 of small order, or not canonically encoded), so anyone could sign as it"
-            )));
+            return Err(Error::UnusableGrantee { who });
         }
         self.ops.push(Op::Grant { who, role });
         Ok(self)
@@ -268,10 +257,8 @@ impl Transaction<'_> {
         }
         if self.ops.len() > MAX_OPS {
             return Err(Error::ChangeTooLarge {
-                reason: format!(
-                    "{} ops, at most {MAX_OPS} fit in one change",
-                    self.ops.len()
-                ),
+                ops: self.ops.len(),
+                max: MAX_OPS,
             });
         }
         let repo = self.repo;

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt};
 
 use base64::Engine as _;
 use ipld_core::ipld::Ipld;
-use weft_store::Cid;
+use weft_store::{Cid, ErrorKind};
 
 /// A JSON-like value: null, bool, i64, finite f64, string, bytes, CID link, arrays and maps.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +51,13 @@ pub enum ValueError {
     /// A malformed DAG-JSON special form.
     #[error("bad DAG-JSON {0}")]
     DagJson(String),
+}
+
+impl ValueError {
+    /// Always [`ErrorKind::InvalidInput`]: the value came from the caller.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
 }
 
 impl Value {

@@ -23,7 +23,7 @@ use crate::{
     acl::{self, AclDoc},
     acl_cache::AclCache,
     change::{Change, EncodedChange},
-    error::Error,
+    error::{Error, InvalidReason},
     graph::{corrupt, lock, Graph, ParentInfo},
     id::DocId,
     keys::{self, HeightEntry},
@@ -207,7 +207,10 @@ impl Writer {
                     if parent_doc != doc {
                         return Err(Error::InvalidChange {
                             cid,
-                            reason: format!("parent {p} belongs to document {parent_doc}"),
+                            reason: InvalidReason::ParentInOtherDoc {
+                                parent: *p,
+                                doc: parent_doc,
+                            },
                         });
                     }
                     max_height = max_height.max(height);
@@ -229,11 +232,10 @@ impl Writer {
         if !c.is_genesis() && c.height != max_height + 1 {
             return Err(Error::InvalidChange {
                 cid,
-                reason: format!(
-                    "height is {} but its parents make it {}",
-                    c.height,
-                    max_height + 1
-                ),
+                reason: InvalidReason::Height {
+                    height: c.height,
+                    expected: max_height + 1,
+                },
             });
         }
         // Write access (see `acl`): rejected unless its author held the role in its own past;
@@ -515,7 +517,7 @@ impl Writer {
                 let replay_err = |e: Error| Error::Replay {
                     pos: p,
                     cid: rec.cid,
-                    reason: e.to_string(),
+                    source: Box::new(e),
                 };
                 if rec.cid.codec() != Codec::DagCbor {
                     batch

@@ -8,13 +8,21 @@
 #![allow(clippy::result_large_err)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod chart;
+pub mod config;
+mod heat_map;
+mod line_chart;
+mod peer;
 pub mod plot;
+pub mod report;
 pub mod sim;
 pub mod sweep;
 pub mod topology;
 
 pub use crate::{
-    sim::{run, Config, Latency, Partition, Report, Sample, Summary},
+    config::{Config, Latency, Partition},
+    report::{Report, Sample, Summary},
+    sim::run,
     topology::Topology,
 };
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::{
     plot::{self, HeatMap, LineChart, Series},
-    sim, Config, Error, Latency, Report, Topology,
+    report, sim, Config, Error, Latency, Report, Topology,
 };
 
 /// How big a sweep is.
@@ -240,7 +240,7 @@ pub fn fit_linear(points: &[(f64, f64)]) -> Option<Fit> {
 fn quantile(v: &mut Vec<f64>, q: f64) -> f64 {
     v.retain(|x| x.is_finite());
     v.sort_by(f64::total_cmp);
-    sim::quantile(v, q).unwrap_or(f64::NAN)
+    report::quantile(v, q).unwrap_or(f64::NAN)
 }
 
 /// Median and p10..p90 of `metric` per `(series, x)`, in first-seen order.

@@ -13,6 +13,8 @@ use std::{fmt, str::FromStr};
 
 use multihash::Multihash;
 
+use crate::error_kind::ErrorKind;
+
 /// Multihash code of BLAKE3-256.
 pub const BLAKE3_CODE: u64 = 0x1e;
 /// Length of a BLAKE3-256 digest.
@@ -363,6 +365,20 @@ pub struct HashMismatch {
     pub expected: Cid,
     /// The CID its bytes actually have.
     pub actual: Cid,
+}
+
+impl ParseError {
+    /// Always [`ErrorKind::InvalidInput`]: the string or bytes came from the caller.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+}
+
+impl HashMismatch {
+    /// Always [`ErrorKind::Corrupt`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Corrupt
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::{io, path::PathBuf};
 use crate::{
     backend::BackendError,
     cid::{Cid, HashMismatch},
+    error_kind::ErrorKind,
     log::{LogError, MAX_NOTE},
     os::os_error,
 };
@@ -66,6 +67,22 @@ pub enum OpenError {
         /// The backend error.
         error: BackendError,
     },
+}
+
+impl OpenError {
+    /// What the caller acts on: [`ErrorKind::Busy`] for a database another process holds,
+    /// [`ErrorKind::Storage`] for files that cannot be read or written, [`ErrorKind::Corrupt`]
+    /// for damaged ones.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            OpenError::Locked { .. } => ErrorKind::Busy,
+            OpenError::Io { .. } => ErrorKind::Storage,
+            OpenError::Corrupt { .. } => ErrorKind::Corrupt,
+            OpenError::UnsupportedFormat { .. }
+            | OpenError::Migration { .. }
+            | OpenError::Backend { .. } => ErrorKind::Other,
+        }
+    }
 }
 
 /// Errors from reading or writing a store.
@@ -136,6 +153,23 @@ pub enum Error {
 impl Error {
     pub(crate) fn backend(op: &'static str) -> impl FnOnce(BackendError) -> Error {
         move |error| Error::Backend { op, error }
+    }
+
+    /// What the caller acts on: [`ErrorKind::Storage`] when the files cannot be written (or
+    /// read) as such, [`ErrorKind::Corrupt`] for data that does not read back as written,
+    /// [`ErrorKind::InvalidInput`] for a block over the size limit.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Log(e) => e.kind(),
+            Error::HashMismatch(e) => e.kind(),
+            Error::CorruptEntry { .. } => ErrorKind::Corrupt,
+            Error::BlockTooLarge { .. } => ErrorKind::InvalidInput,
+            Error::ReadOnly { .. } | Error::Failed { .. } => ErrorKind::Storage,
+            Error::Backend { .. } if self.io_error().is_some() => ErrorKind::Storage,
+            Error::Backend { .. } | Error::NoteTooLarge { .. } | Error::NotReplayed => {
+                ErrorKind::Other
+            }
+        }
     }
 
     /// The OS error behind this error, if there is one (a full disk, a read-only file system).

@@ -36,8 +36,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod backend;
+mod batch;
 mod cid;
 mod error;
+mod error_kind;
 pub mod layout;
 pub mod log;
 mod memory;
@@ -46,16 +48,22 @@ pub mod migrate;
 mod open;
 mod os;
 pub mod pack;
+mod pack_file;
+mod pack_index;
+mod scan;
 pub mod sled_backend;
 mod store;
+pub mod sync_util;
 
 pub use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
+    batch::Batch,
     cid::{Cid, CidMap, CidSet, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
     error::{Error, OpenError},
+    error_kind::ErrorKind,
     layout::{Keyspace, Kind},
     log::{BlockLog, LogError, MemoryLog, Pos, Record},
     memory::{MemoryBackend, SharedValues},
     pack::PackLog,
-    store::{Batch, Options, Store, CHECKPOINT_RECORDS, DEFAULT_MAX_BLOCK_SIZE},
+    store::{Options, Store, CHECKPOINT_RECORDS, DEFAULT_MAX_BLOCK_SIZE},
 };

@@ -20,7 +20,13 @@ use std::{
     sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
-use crate::{cid::Cid, memory::SharedValues, CidMap};
+use crate::{
+    cid::Cid,
+    error_kind::ErrorKind,
+    memory::SharedValues,
+    sync_util::{read, write},
+    CidMap,
+};
 
 /// A record's position in the log: its ordinal, from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -118,6 +124,18 @@ pub enum LogError {
         /// The end of the log.
         end: Pos,
     },
+}
+
+impl LogError {
+    /// What the caller acts on: [`ErrorKind::Storage`] for an OS error on a log file,
+    /// [`ErrorKind::Corrupt`] for a record that does not read back as written.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LogError::Io { .. } => ErrorKind::Storage,
+            LogError::Corrupt { .. } => ErrorKind::Corrupt,
+            LogError::OutOfRange { .. } => ErrorKind::Other,
+        }
+    }
 }
 
 /// An append-only log of blocks; see the [module docs](self).
@@ -229,11 +247,11 @@ impl MemoryLog {
 
     fn read_lock(&self) -> RwLockReadGuard<'_, MemInner> {
         // Every mutation leaves the log whole (a push, a truncation): a poisoned lock is usable.
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, MemInner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        write(&self.inner)
     }
 
     fn block_bytes(&self, cid: &Cid, block: &[u8]) -> Arc<[u8]> {

@@ -13,6 +13,7 @@ use std::{
 
 use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
+    sync_util::lock,
     Cid, CidMap,
 };
 
@@ -44,7 +45,7 @@ impl SharedValues {
 
     fn lock(&self) -> MutexGuard<'_, CidMap<Arc<[u8]>>> {
         // Only inserts and lookups happen under the lock: a poisoned map is still whole.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.0)
     }
 
     /// The pool's copy of the block `cid` (whose bytes the caller verified), added if new.
@@ -107,7 +108,7 @@ impl MemoryBackend {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-written (every mutation is a
         // single assignment or a loop over an owned batch), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
     }
 
     /// Simulates a power cut: every batch applied after the last flush is lost.

@@ -8,9 +8,10 @@
 //! - a store at a newer version is refused with [`OpenError::UnsupportedFormat`].
 
 use crate::{
+    batch::Batch,
     error::{Error, OpenError},
     layout::{Keyspace, FORMAT_VERSION, META_FORMAT_VERSION},
-    store::{Batch, Store},
+    store::Store,
 };
 
 /// A step from format `from` to `from + 1`.

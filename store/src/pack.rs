@@ -7,480 +7,33 @@
 //! index file: its index is rebuilt in memory by reading it, from the start when a lookup first
 //! needs it, and from the last checkpoint at open (the layer above replays those records).
 //!
-//! # Pack file
-//! ```text
-//! pack    = header record*
-//! header  = "WEFTPACK" version:u32be(1) first:u64be                       (20 bytes)
-//! record  = len:u32be ordinal:u32be flags:u8 cid:36 note_len:u16be note hcrc:u32be
-//!           block bcrc:u32be
-//! ```
-//! - `len`: the bytes after `len` itself, up to and including `bcrc`;
-//! - `ordinal`: the record's number within the pack (its position is `first + ordinal`), so a
-//!   reader that skips a damaged record still knows where the next one belongs;
-//! - `flags`: 0 (the block is stored as is; other values are refused). Blocks are not
-//!   compressed: a change block is a few hundred bytes, most of them signature, key and digests,
-//!   and zstd on one record alone made 1,000 change blocks of the 100,000-change benchmark 1.9 %
-//!   *larger*, even at level 19. A dictionary trained on them saved 45 %, but only because every
-//!   block of that benchmark has the same author and near-identical keys, and it would have to be
-//!   trained, stored and versioned and paid for on every read. Where compression pays, it runs
-//!   across many blocks: the sync stream (protocol version 2). A nonzero flag is free for
-//!   compressed records later;
-//! - `cid`: the block's binary CID; `note`: at most [`MAX_NOTE`] bytes from the layer above;
-//! - `hcrc`: CRC-32 (IEEE) of `len` through `note`; `bcrc`: CRC-32 of `block`.
-//!
-//! The block's bytes hash to its CID (checked before it is appended, and by `fsck`); the CRCs
-//! catch a damaged file on every read without hashing. A record whose header or block does not
-//! check out at the end of the last pack is a torn write (a crash mid-append), cut off at open.
-//! Anywhere else it is damage: reading it fails with an error that names the pack, the offset
-//! and, when the header is intact, the CID; the records after it are still found (by their
-//! ordinals, or by the index of a sealed pack).
-//!
-//! # Index file
-//! ```text
-//! idx     = "WEFTIDX\0" version:u32be(1) first:u64be count:u32be entries:u32be pack_len:u64be
-//!           fanout:[u32be; 256] entry*entries offset*count crc:u32be
-//! entry   = digest:32 codec:u8 ordinal:u32be     (sorted by digest, then codec)
-//! offset  = u32be                                 (the byte offset of record `ordinal`; 0 if lost)
-//! ```
-//! `count` is the number of records (ordinals) in the pack and `entries` the number of them
-//! intact (fewer only for a pack that was damaged before its index was rebuilt);
-//! `fanout[b]` is the number of entries whose digest starts with a byte `<= b`; `pack_len` is
-//! the length of the pack file it describes and `crc` the CRC-32 of everything before it, so a
-//! stale or damaged index is noticed and rebuilt from its pack.
+//! The format of a pack and its records is in [`crate::pack_file`], that of an index in
+//! [`crate::pack_index`].
 
 use std::{
     fs::{File, OpenOptions},
     io::{self, ErrorKind},
     os::unix::fs::FileExt,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
 use crate::{
-    cid::{Cid, Codec, CID_LEN, DIGEST_LEN},
-    log::{BlockLog, LogError, Pos, Record, Resume, MAX_NOTE},
-    CidMap,
+    cid::{Cid, Codec, DIGEST_LEN},
+    log::{BlockLog, LogError, Pos, Record, Resume},
+    pack_file::{
+        corrupt, encode_record, io_err, pack_name, parse_pack_name, read_head_at, read_record,
+        read_record_lossy, scan, sync_dir, write_header, Found, OpenIndex, OpenPack, PACK_MAGIC,
+        RECORD_OVERHEAD, VERSION,
+    },
+    pack_index::{idx_name, write_idx, Idx, Sealed},
+    sync_util::{read, write},
 };
+
+pub use crate::pack_file::PACK_HEADER;
 
 /// A pack is sealed once it holds this many bytes (the default).
 pub const SEAL_BYTES: u64 = 8 << 20;
-
-const PACK_MAGIC: &[u8; 8] = b"WEFTPACK";
-const IDX_MAGIC: &[u8; 8] = b"WEFTIDX\0";
-const VERSION: u32 = 1;
-/// How many bytes a read of one record asks for first (most records are shorter).
-const READ_AHEAD: usize = 1024;
-/// Bytes of a pack file's header.
-pub const PACK_HEADER: u64 = 20;
-/// Bytes of a record before its note: len, ordinal, flags, cid, note_len.
-const HEAD_FIXED: usize = 4 + 4 + 1 + CID_LEN + 2;
-/// Bytes of a record around its note and block: the fixed head, hcrc and bcrc.
-const RECORD_OVERHEAD: usize = HEAD_FIXED + 4 + 4;
-const IDX_HEADER: usize = 8 + 4 + 8 + 4 + 4 + 8;
-const FANOUT: usize = 256 * 4;
-const ENTRY: usize = DIGEST_LEN + 1 + 4;
-
-/// The name of the pack whose first record is at `first`.
-fn pack_name(first: u64) -> String {
-    format!("pack-{first:016x}.pack")
-}
-
-fn idx_name(first: u64) -> String {
-    format!("pack-{first:016x}.idx")
-}
-
-fn io_err<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> LogError + 'p {
-    move |error| LogError::Io {
-        op,
-        path: path.to_path_buf(),
-        error,
-    }
-}
-
-fn corrupt(cid: Option<Cid>, what: String) -> LogError {
-    LogError::Corrupt { cid, what }
-}
-
-/// Encodes one record with its ordinal in the pack.
-fn encode_record(out: &mut Vec<u8>, ordinal: u32, r: &Record) {
-    let start = out.len();
-    let len = (RECORD_OVERHEAD - 4 + r.note.len() + r.block.len()) as u32;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&ordinal.to_be_bytes());
-    out.push(0);
-    out.extend_from_slice(&r.cid.to_bytes());
-    out.extend_from_slice(&(r.note.len() as u16).to_be_bytes());
-    out.extend_from_slice(&r.note);
-    let hcrc = crc32fast::hash(&out[start..]);
-    out.extend_from_slice(&hcrc.to_be_bytes());
-    out.extend_from_slice(&r.block);
-    out.extend_from_slice(&crc32fast::hash(&r.block).to_be_bytes());
-}
-
-/// What the head of a record says, once its CRC checked out.
-#[derive(Debug, Clone, Copy)]
-struct Head {
-    /// Total record length, `len` included.
-    total: u64,
-    ordinal: u32,
-    cid: Cid,
-    note_len: usize,
-}
-
-/// Parses and checks the head of a record from `buf` (which starts at the record). `None` if
-/// the bytes are not a whole, intact head.
-fn parse_head(buf: &[u8]) -> Option<Head> {
-    let len = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?) as usize;
-    if len < RECORD_OVERHEAD - 4 {
-        return None;
-    }
-    let ordinal = u32::from_be_bytes(buf.get(4..8)?.try_into().ok()?);
-    if *buf.get(8)? != 0 {
-        return None;
-    }
-    let cid = Cid::from_bytes(buf.get(9..9 + CID_LEN)?).ok()?;
-    let note_len =
-        u16::from_be_bytes(buf.get(HEAD_FIXED - 2..HEAD_FIXED)?.try_into().ok()?) as usize;
-    if note_len > MAX_NOTE || HEAD_FIXED + note_len + 8 > len + 4 {
-        return None;
-    }
-    let hcrc_at = HEAD_FIXED + note_len;
-    let hcrc = u32::from_be_bytes(buf.get(hcrc_at..hcrc_at + 4)?.try_into().ok()?);
-    if crc32fast::hash(&buf[..hcrc_at]) != hcrc {
-        return None;
-    }
-    Some(Head {
-        total: 4 + len as u64,
-        ordinal,
-        cid,
-        note_len,
-    })
-}
-
-/// Splits a whole record (as located by `head`) into its note and checked block.
-fn parse_body(head: &Head, buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let note = buf.get(HEAD_FIXED..HEAD_FIXED + head.note_len)?.to_vec();
-    let block_at = HEAD_FIXED + head.note_len + 4;
-    let end = head.total as usize;
-    let block = buf.get(block_at..end - 4)?;
-    let bcrc = u32::from_be_bytes(buf.get(end - 4..end)?.try_into().ok()?);
-    (crc32fast::hash(block) == bcrc).then(|| (note, block.to_vec()))
-}
-
-/// One record found by [`scan`].
-#[derive(Debug, Clone, Copy)]
-struct Found {
-    offset: u64,
-    ordinal: u32,
-    cid: Cid,
-    /// Whether its block checks out too (its header always does).
-    intact: bool,
-}
-
-/// What reading a pack from some offset found.
-#[derive(Debug, Default)]
-struct Scan {
-    /// The records whose header checks out, in file order.
-    records: Vec<Found>,
-    /// Where the records end: the pack length if nothing is wrong at its end, else where a
-    /// torn write starts.
-    end: u64,
-    /// Damaged stretches `(from, to)` followed by records (not a torn tail).
-    damaged: Vec<(u64, u64)>,
-}
-
-/// Reads `file` (of length `len`) from `from`, record by record. After bytes that are not a
-/// record header it looks for the next one byte by byte. When the range may end in a torn
-/// write (`torn`: it reaches past the last checkpoint), whatever follows the last intact record
-/// is one: `end` is where it starts. Otherwise it is damage like any other.
-fn scan(file: &File, path: &Path, from: u64, len: u64, torn: bool) -> Result<Scan, LogError> {
-    let mut buf = vec![0u8; (len - from.min(len)) as usize];
-    file.read_exact_at(&mut buf, from)
-        .map_err(io_err("reading", path))?;
-    let mut out = Scan::default();
-    let mut at = 0usize;
-    let mut bad_from: Option<usize> = None;
-    while at < buf.len() {
-        let head = parse_head(&buf[at..]).filter(|h| at + h.total as usize <= buf.len());
-        match head {
-            Some(h) => {
-                if let Some(b) = bad_from.take() {
-                    out.damaged.push((from + b as u64, from + at as u64));
-                }
-                let body = &buf[at..at + h.total as usize];
-                out.records.push(Found {
-                    offset: from + at as u64,
-                    ordinal: h.ordinal,
-                    cid: h.cid,
-                    intact: parse_body(&h, body).is_some(),
-                });
-                at += h.total as usize;
-            }
-            None => {
-                bad_from.get_or_insert(at);
-                at += 1;
-            }
-        }
-    }
-    if !torn {
-        if let Some(b) = bad_from {
-            out.damaged.push((from + b as u64, len));
-        }
-        out.end = len;
-        return Ok(out);
-    }
-    // A torn write: trailing garbage, and trailing records whose block is not whole.
-    let mut end = from + bad_from.unwrap_or(at) as u64;
-    while let Some(last) = out.records.last() {
-        if last.intact {
-            break;
-        }
-        end = last.offset;
-        out.records.pop();
-    }
-    if let Some(&(from, _)) = out.damaged.last() {
-        if out.records.last().is_none_or(|r| r.offset < from) {
-            out.damaged.pop();
-        }
-    }
-    out.end = end;
-    Ok(out)
-}
-
-/// A sealed pack's index, read whole into memory.
-#[derive(Debug)]
-struct Idx {
-    bytes: Vec<u8>,
-    /// Records in the pack.
-    count: u32,
-    /// Index entries (intact records).
-    entries: u32,
-    /// Entry of each ordinal (`u32::MAX` for a lost record), built when first needed.
-    by_ordinal: std::sync::OnceLock<Vec<u32>>,
-}
-
-impl Idx {
-    fn fanout(&self, b: usize) -> u32 {
-        let at = IDX_HEADER + b * 4;
-        u32::from_be_bytes(self.bytes[at..at + 4].try_into().unwrap_or([0; 4]))
-    }
-
-    fn entry(&self, i: u32) -> &[u8] {
-        let at = IDX_HEADER + FANOUT + i as usize * ENTRY;
-        &self.bytes[at..at + ENTRY]
-    }
-
-    fn offset(&self, ordinal: u32) -> Option<u64> {
-        if ordinal >= self.count {
-            return None;
-        }
-        let at = IDX_HEADER + FANOUT + self.entries as usize * ENTRY + ordinal as usize * 4;
-        let offset = u32::from_be_bytes(self.bytes.get(at..at + 4)?.try_into().ok()?);
-        (offset != 0).then_some(u64::from(offset))
-    }
-
-    fn lookup(&self, cid: &Cid) -> Option<u32> {
-        let digest = cid.digest();
-        let b = digest[0] as usize;
-        let mut lo = if b == 0 { 0 } else { self.fanout(b - 1) };
-        let mut hi = self.fanout(b);
-        let key = (digest, cid.codec().code() as u8);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let e = self.entry(mid);
-            let here = (&e[..DIGEST_LEN], e[DIGEST_LEN]);
-            match here.cmp(&(&key.0[..], key.1)) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    return Some(u32::from_be_bytes(
-                        e[DIGEST_LEN + 1..].try_into().unwrap_or([0; 4]),
-                    ))
-                }
-            }
-        }
-        None
-    }
-
-    /// The CID of record `ordinal`, if it is intact.
-    fn cid_of(&self, ordinal: u32) -> Option<Cid> {
-        let by_ordinal = self.by_ordinal.get_or_init(|| {
-            let mut v = vec![u32::MAX; self.count as usize];
-            for i in 0..self.entries {
-                let e = self.entry(i);
-                let o = u32::from_be_bytes(e[DIGEST_LEN + 1..].try_into().unwrap_or([0xff; 4]));
-                if let Some(slot) = v.get_mut(o as usize) {
-                    *slot = i;
-                }
-            }
-            v
-        });
-        let i = *by_ordinal.get(ordinal as usize)?;
-        let e = (i != u32::MAX).then(|| self.entry(i))?;
-        let codec = Codec::from_code(u64::from(e[DIGEST_LEN]))?;
-        Some(Cid::from_digest(codec, e[..DIGEST_LEN].try_into().ok()?))
-    }
-
-    /// Builds the index of a pack from its intact records (each present once).
-    fn build(first: u64, pack_len: u64, records: &[Found]) -> Vec<u8> {
-        let count = records
-            .iter()
-            .map(|f| f.ordinal as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut entries: Vec<([u8; DIGEST_LEN], u8, u32)> = records
-            .iter()
-            .map(|f| (f.cid.digest(), f.cid.codec().code() as u8, f.ordinal))
-            .collect();
-        entries.sort_unstable();
-        let mut out =
-            Vec::with_capacity(IDX_HEADER + FANOUT + entries.len() * ENTRY + count * 4 + 4);
-        out.extend_from_slice(IDX_MAGIC);
-        out.extend_from_slice(&VERSION.to_be_bytes());
-        out.extend_from_slice(&first.to_be_bytes());
-        out.extend_from_slice(&(count as u32).to_be_bytes());
-        out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-        out.extend_from_slice(&pack_len.to_be_bytes());
-        let mut fanout = [0u32; 256];
-        for (d, _, _) in &entries {
-            fanout[d[0] as usize] += 1;
-        }
-        let mut sum = 0;
-        for f in fanout {
-            sum += f;
-            out.extend_from_slice(&sum.to_be_bytes());
-        }
-        for (d, codec, ordinal) in &entries {
-            out.extend_from_slice(d);
-            out.push(*codec);
-            out.extend_from_slice(&ordinal.to_be_bytes());
-        }
-        let mut offsets = vec![0u32; count];
-        for f in records {
-            if let Some(slot) = offsets.get_mut(f.ordinal as usize) {
-                *slot = f.offset as u32;
-            }
-        }
-        for o in offsets {
-            out.extend_from_slice(&o.to_be_bytes());
-        }
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_be_bytes());
-        out
-    }
-
-    /// Checks an index read from disk against the pack it belongs to.
-    fn parse(bytes: Vec<u8>, first: u64, pack_len: u64) -> Result<Idx, String> {
-        if bytes.len() < IDX_HEADER + FANOUT + 4 {
-            return Err(format!("is {} bytes, too short", bytes.len()));
-        }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
-        if crc32fast::hash(body).to_be_bytes() != crc {
-            return Err("fails its checksum".into());
-        }
-        if &bytes[..8] != IDX_MAGIC || bytes[8..12] != VERSION.to_be_bytes() {
-            return Err("is not a weft pack index of version 1".into());
-        }
-        let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
-        if u64_at(12) != first {
-            return Err(format!(
-                "describes the pack at #{}, not #{first}",
-                u64_at(12)
-            ));
-        }
-        let count = u32::from_be_bytes(bytes[20..24].try_into().unwrap_or([0; 4]));
-        let entries = u32::from_be_bytes(bytes[24..28].try_into().unwrap_or([0; 4]));
-        if u64_at(28) != pack_len {
-            return Err(format!(
-                "describes a pack of {} bytes, but the pack has {pack_len}",
-                u64_at(28)
-            ));
-        }
-        if entries > count
-            || bytes.len()
-                != IDX_HEADER + FANOUT + entries as usize * ENTRY + count as usize * 4 + 4
-        {
-            return Err("has the wrong length for its count".into());
-        }
-        let idx = Idx {
-            bytes,
-            count,
-            entries,
-            by_ordinal: std::sync::OnceLock::new(),
-        };
-        if idx.fanout(255) != entries {
-            return Err("has a fanout table that does not add up".into());
-        }
-        Ok(idx)
-    }
-}
-
-/// A pack that will not be written again.
-#[derive(Debug)]
-struct Sealed {
-    first: u64,
-    count: u32,
-    path: PathBuf,
-    file: File,
-    idx: Arc<Idx>,
-}
-
-/// The index of the open pack: records from ordinal `base` on. Records before `base` (those the
-/// last checkpoint covers) are indexed the first time one is needed.
-#[derive(Debug, Default)]
-struct OpenIndex {
-    base: u32,
-    /// Byte offset of record `base + i`.
-    offsets: Vec<u64>,
-    /// CID of record `base + i` (meaningless where the offset is `u64::MAX`).
-    cids: Vec<Cid>,
-    /// CID -> ordinal, for ordinals from `base` on.
-    map: CidMap<u32>,
-}
-
-/// The pack being appended to.
-#[derive(Debug)]
-struct OpenPack {
-    first: u64,
-    path: PathBuf,
-    file: File,
-    len: u64,
-    index: Mutex<OpenIndex>,
-}
-
-impl OpenPack {
-    fn count(&self, index: &OpenIndex) -> u32 {
-        index.base + index.offsets.len() as u32
-    }
-
-    fn lock(&self) -> MutexGuard<'_, OpenIndex> {
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Makes the index cover the whole pack, reading the records before `base`.
-    fn complete(&self, index: &mut OpenIndex) -> Result<(), LogError> {
-        if index.base == 0 {
-            return Ok(());
-        }
-        let until = index.offsets.first().copied().unwrap_or(self.len);
-        let found = scan(&self.file, &self.path, PACK_HEADER, until, false)?;
-        let mut offsets = vec![u64::MAX; index.base as usize];
-        let mut cids = vec![Cid::from_digest(Codec::Raw, [0; DIGEST_LEN]); index.base as usize];
-        for f in &found.records {
-            if let Some(slot) = offsets.get_mut(f.ordinal as usize) {
-                *slot = f.offset;
-                cids[f.ordinal as usize] = f.cid;
-                index.map.insert(f.cid, f.ordinal);
-            }
-        }
-        offsets.extend_from_slice(&index.offsets);
-        cids.extend_from_slice(&index.cids);
-        index.offsets = offsets;
-        index.cids = cids;
-        index.base = 0;
-        Ok(())
-    }
-}
 
 #[derive(Debug)]
 struct State {
@@ -506,19 +59,6 @@ pub struct PackLog {
     read_only: bool,
     seal_bytes: u64,
     state: RwLock<State>,
-}
-
-fn parse_pack_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("pack-")?.strip_suffix(".pack")?;
-    (hex.len() == 16)
-        .then(|| u64::from_str_radix(hex, 16).ok())
-        .flatten()
-}
-
-fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing", dir))
 }
 
 impl PackLog {
@@ -762,11 +302,11 @@ impl PackLog {
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.state)
     }
 
     fn write_state(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        write(&self.state)
     }
 
     fn read_only_error(&self) -> LogError {
@@ -859,119 +399,6 @@ impl PackLog {
         let s = state.sealed.get(i.checked_sub(1)?)?;
         (pos < s.first + u64::from(s.count)).then_some(s)
     }
-
-    /// Reads the record at `offset` of a pack file, checking it is record `ordinal`.
-    fn read_record(
-        file: &File,
-        path: &Path,
-        offset: u64,
-        ordinal: u32,
-        known: Option<Cid>,
-    ) -> Result<Record, LogError> {
-        let (record, intact) = PackLog::read_record_lossy(file, path, offset, ordinal, known)?;
-        if intact {
-            return Ok(record);
-        }
-        Err(corrupt(
-            Some(record.cid),
-            format!(
-                "{} is damaged at offset {offset} (record {ordinal}): the block {} fails its checksum",
-                path.display(),
-                record.cid
-            ),
-        ))
-    }
-
-    /// Reads the record at `offset`, its block even if that fails its checksum (and says so).
-    fn read_record_lossy(
-        file: &File,
-        path: &Path,
-        offset: u64,
-        ordinal: u32,
-        known: Option<Cid>,
-    ) -> Result<(Record, bool), LogError> {
-        let damaged = |what: &str| {
-            corrupt(
-                known,
-                format!(
-                    "{} is damaged at offset {offset} (record {ordinal}{}): {what}",
-                    path.display(),
-                    known.map(|c| format!(", block {c}")).unwrap_or_default()
-                ),
-            )
-        };
-        // One read of a size most records fit in, a second only for a longer one.
-        let mut buf = vec![0u8; READ_AHEAD];
-        let mut got = 0;
-        while got < 4 {
-            match file.read_at(&mut buf[got..], offset + got as u64) {
-                Ok(0) => return Err(damaged("the file ends there")),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err("reading", path)(e)),
-            }
-        }
-        let total = 4 + u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if total > (64 << 20) {
-            return Err(damaged("its length is implausible"));
-        }
-        buf.resize(total, 0);
-        if got < total {
-            let from = got.min(total);
-            file.read_exact_at(&mut buf[from..], offset + from as u64)
-                .map_err(|e| match e.kind() {
-                    ErrorKind::UnexpectedEof => damaged("the file ends inside it"),
-                    _ => io_err("reading", path)(e),
-                })?;
-        }
-        let head = parse_head(&buf).ok_or_else(|| damaged("its header fails its checksum"))?;
-        if head.ordinal != ordinal {
-            return Err(damaged("it holds another record"));
-        }
-        let intact = parse_body(&head, &buf).is_some();
-        let note = buf[HEAD_FIXED..HEAD_FIXED + head.note_len].to_vec();
-        let block_at = HEAD_FIXED + head.note_len + 4;
-        let block = buf[block_at..buf.len() - 4].to_vec();
-        Ok((
-            Record {
-                cid: head.cid,
-                note,
-                block,
-            },
-            intact,
-        ))
-    }
-}
-
-fn read_head_at(file: &File, offset: u64, len: u64) -> Option<Head> {
-    let n = (len.saturating_sub(offset)).min((HEAD_FIXED + MAX_NOTE + 4) as u64) as usize;
-    let mut buf = vec![0u8; n];
-    file.read_exact_at(&mut buf, offset).ok()?;
-    parse_head(&buf)
-}
-
-fn write_header(file: &File, path: &Path, first: u64) -> Result<(), LogError> {
-    let mut header = Vec::with_capacity(PACK_HEADER as usize);
-    header.extend_from_slice(PACK_MAGIC);
-    header.extend_from_slice(&VERSION.to_be_bytes());
-    header.extend_from_slice(&first.to_be_bytes());
-    file.write_all_at(&header, 0)
-        .and_then(|()| file.sync_all())
-        .map_err(io_err("writing", path))
-}
-
-/// Writes an index next to its pack: to a temporary file, synced, then renamed into place.
-fn write_idx(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), LogError> {
-    let tmp = path.with_extension("idx.tmp");
-    let result = std::fs::write(&tmp, bytes)
-        .and_then(|()| File::open(&tmp)?.sync_all())
-        .map_err(io_err("writing", &tmp))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(io_err("renaming", &tmp)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(dir)
 }
 
 impl BlockLog for PackLog {
@@ -1133,15 +560,13 @@ impl BlockLog for PackLog {
                     format!("the index of {} has no record {ordinal}", s.path.display()),
                 )
             })?;
-            return PackLog::read_record(&s.file, &s.path, offset, ordinal, None).map_err(
-                |e| match e {
-                    LogError::Corrupt { cid: None, what } => LogError::Corrupt {
-                        cid: s.idx.cid_of(ordinal),
-                        what,
-                    },
-                    e => e,
+            return read_record(&s.file, &s.path, offset, ordinal, None).map_err(|e| match e {
+                LogError::Corrupt { cid: None, what } => LogError::Corrupt {
+                    cid: s.idx.cid_of(ordinal),
+                    what,
                 },
-            );
+                e => e,
+            });
         }
         let open = state
             .open
@@ -1166,7 +591,7 @@ impl BlockLog for PackLog {
                 })?;
             (offset, None)
         };
-        PackLog::read_record(&open.file, &open.path, offset, ordinal, cid)
+        read_record(&open.file, &open.path, offset, ordinal, cid)
     }
 
     fn cid_at(&self, pos: Pos) -> Result<Cid, LogError> {
@@ -1251,7 +676,7 @@ impl BlockLog for PackLog {
             }
         };
         let file = file.map_err(io_err("reading", &path))?;
-        PackLog::read_record_lossy(&file, &path, offset, ordinal, None)
+        read_record_lossy(&file, &path, offset, ordinal, None)
     }
 
     fn size_on_disk(&self) -> Result<u64, LogError> {
@@ -1335,151 +760,4 @@ impl BlockLog for PackLog {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(i: u32) -> Record {
-        let block = format!("block number {i}").into_bytes();
-        Record {
-            cid: Cid::hash(Codec::Raw, &block),
-            note: i.to_be_bytes().to_vec(),
-            block,
-        }
-    }
-
-    fn open(dir: &Path, resume: Option<Resume>) -> (PackLog, OpenReport) {
-        PackLog::open(dir, false, resume, SEAL_BYTES).unwrap()
-    }
-
-    #[test]
-    fn records_read_back_after_reopen_and_sealing() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, _) = open(dir.path(), None);
-        assert_eq!(log.append(&[rec(0), rec(1)]).unwrap(), Pos(0));
-        log.sync().unwrap();
-        let resume = log.resume_point();
-        {
-            let mut state = log.write_state();
-            log.seal(&mut state).unwrap();
-        }
-        assert_eq!(log.append(&[rec(2)]).unwrap(), Pos(2));
-        log.sync().unwrap();
-        for i in 0..3 {
-            assert_eq!(log.read(Pos(i)).unwrap(), rec(i as u32));
-            assert_eq!(log.lookup(&rec(i as u32).cid).unwrap(), Some(Pos(i)));
-        }
-        drop(log);
-        let (log, report) = open(dir.path(), Some(resume));
-        assert!(report.repaired.is_empty(), "{report:?}");
-        assert_eq!(log.end(), Pos(3));
-        for i in 0..3 {
-            assert_eq!(log.read(Pos(i)).unwrap(), rec(i as u32));
-            assert_eq!(log.lookup(&rec(i as u32).cid).unwrap(), Some(Pos(i)));
-        }
-        assert_eq!(log.lookup(&rec(9).cid).unwrap(), None);
-    }
-
-    #[test]
-    fn a_torn_tail_is_cut_off_and_a_missing_index_rebuilt() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, _) = open(dir.path(), None);
-        log.append(&[rec(0)]).unwrap();
-        {
-            let mut state = log.write_state();
-            log.seal(&mut state).unwrap();
-        }
-        log.append(&[rec(1), rec(2)]).unwrap();
-        drop(log);
-        // Half of record 2 reached the disk.
-        let open_pack = dir.path().join(pack_name(1));
-        let len = std::fs::metadata(&open_pack).unwrap().len();
-        let f = OpenOptions::new().write(true).open(&open_pack).unwrap();
-        f.set_len(len - 10).unwrap();
-        std::fs::remove_file(dir.path().join(idx_name(0))).unwrap();
-        let (log, report) = open(dir.path(), None);
-        assert_eq!(report.repaired.len(), 2, "{report:?}");
-        assert_eq!(log.end(), Pos(2));
-        assert_eq!(log.read(Pos(1)).unwrap(), rec(1));
-        assert_eq!(log.lookup(&rec(0).cid).unwrap(), Some(Pos(0)));
-        assert!(dir.path().join(idx_name(0)).exists());
-        // The next record goes where the torn one was.
-        assert_eq!(log.append(&[rec(3)]).unwrap(), Pos(2));
-        assert_eq!(log.read(Pos(2)).unwrap(), rec(3));
-    }
-
-    #[test]
-    fn a_damaged_record_is_reported_and_the_others_still_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, _) = open(dir.path(), None);
-        log.append(&[rec(0), rec(1), rec(2)]).unwrap();
-        let offset = log.read_state().open.as_ref().unwrap().lock().offsets[1];
-        {
-            let mut state = log.write_state();
-            log.seal(&mut state).unwrap();
-        }
-        drop(log);
-        let pack = dir.path().join(pack_name(0));
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&pack)
-            .unwrap();
-        // A flipped byte inside record 1's block.
-        let mut b = [0u8; 1];
-        f.read_exact_at(&mut b, offset + 60).unwrap();
-        f.write_all_at(&[b[0] ^ 0xff], offset + 60).unwrap();
-        let (log, _) = open(dir.path(), None);
-        assert_eq!(log.read(Pos(0)).unwrap(), rec(0));
-        assert_eq!(log.read(Pos(2)).unwrap(), rec(2));
-        match log.read(Pos(1)) {
-            Err(LogError::Corrupt { cid, what }) => {
-                assert_eq!(cid, Some(rec(1).cid));
-                assert!(what.contains("damaged"), "{what}");
-            }
-            other => panic!("expected a corrupt record, got {other:?}"),
-        }
-        let problems = log.check();
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(matches!(&problems[0], LogError::Corrupt { cid: Some(c), .. } if *c == rec(1).cid));
-    }
-
-    #[test]
-    fn truncate_forgets_unsynced_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, _) = open(dir.path(), None);
-        log.append(&[rec(0)]).unwrap();
-        log.sync().unwrap();
-        log.append(&[rec(1)]).unwrap();
-        log.truncate(Pos(1)).unwrap();
-        assert_eq!(log.end(), Pos(1));
-        assert_eq!(log.lookup(&rec(1).cid).unwrap(), None);
-        drop(log);
-        let (log, report) = open(dir.path(), None);
-        assert!(report.repaired.is_empty());
-        assert_eq!(log.end(), Pos(1));
-    }
-
-    #[test]
-    fn a_stale_index_is_rebuilt() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, _) = open(dir.path(), None);
-        log.append(&[rec(0), rec(1)]).unwrap();
-        {
-            let mut state = log.write_state();
-            log.seal(&mut state).unwrap();
-        }
-        log.append(&[rec(2)]).unwrap();
-        drop(log);
-        // An index of the first record only, as if written for a shorter pack.
-        let pack = dir.path().join(pack_name(0));
-        let file = File::open(&pack).unwrap();
-        let len = file.metadata().unwrap().len();
-        let found = scan(&file, &pack, PACK_HEADER, len, false).unwrap();
-        let stale = Idx::build(0, len - 1, &found.records[..1]);
-        std::fs::write(dir.path().join(idx_name(0)), stale).unwrap();
-        let (log, report) = open(dir.path(), None);
-        assert_eq!(report.repaired.len(), 1, "{report:?}");
-        assert_eq!(log.lookup(&rec(1).cid).unwrap(), Some(Pos(1)));
-        assert_eq!(log.end(), Pos(3));
-    }
-}
+mod tests;

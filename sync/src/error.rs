@@ -8,7 +8,7 @@
 //! own keyspace through the dag (see [`crate::peer`]).
 
 use weft_dag::Author;
-use weft_store::Cid;
+use weft_store::{Cid, ErrorKind};
 
 use crate::refusal::Refusal;
 
@@ -175,6 +175,36 @@ pub enum Error {
 }
 
 impl Error {
+    /// What the caller acts on: [`ErrorKind::Network`] for a peer that cannot be reached or a
+    /// connection that broke, [`ErrorKind::Peer`] for a peer that broke the protocol,
+    /// [`ErrorKind::Denied`] for authentication and access, [`ErrorKind::Corrupt`] for a bad
+    /// bundle, and the repo's kind for its failures (storage failures included: they come
+    /// through the dag, see [`Error::Repo`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. }
+            | Error::Unreachable { .. }
+            | Error::Closed { .. }
+            | Error::Timeout { .. } => ErrorKind::Network,
+            Error::FrameTooLarge { .. }
+            | Error::Inflate { .. }
+            | Error::Malformed { .. }
+            | Error::Protocol(_)
+            | Error::Version { .. }
+            | Error::Peer(_)
+            | Error::NoProgress { .. } => ErrorKind::Peer,
+            Error::UnknownDoc { .. } => ErrorKind::NotFound,
+            Error::BadUrl { .. } => ErrorKind::InvalidInput,
+            Error::BadBundle { .. } | Error::BundleHashMismatch { .. } => ErrorKind::Corrupt,
+            Error::Handshake { .. }
+            | Error::WrongPeerKey { .. }
+            | Error::Tampered { .. }
+            | Error::Refused { .. } => ErrorKind::Denied,
+            Error::Repo(e) => e.kind(),
+            Error::Compression { .. } => ErrorKind::Other,
+        }
+    }
+
     /// Whether the error is about what the peer sent (as opposed to our side or the network).
     pub fn is_peer_fault(&self) -> bool {
         use weft_dag::Error as D;

@@ -29,6 +29,7 @@ use std::{
 use weft_dag::{Author, Change, Cid, Codec, DocId, EncodedChange, Identity, Op, OpId, Value};
 use weft_net::noise::{self, NoiseReader, NoiseWriter};
 use weft_sync::frame::{read_frame, DocReq, Frame, Hello, Reply, Request, MAX_FRAME};
+use weft_testkit::{flip_signature, identity};
 
 use crate::util::{Dir, Proc};
 
@@ -368,9 +369,9 @@ impl Suite {
         let server = Dir::init();
         server.ok(&["set", "title", "the victim"]);
         server.ok(&["incr", "visits"]);
-        let writer = Identity::from_seed([0xA1; 32]);
-        let outsider = Identity::from_seed([0xA2; 32]);
-        let reader = Identity::from_seed([0xA3; 32]);
+        let writer = identity(0xA1);
+        let outsider = identity(0xA2);
+        let reader = identity(0xA3);
         server.ok(&["grant", &writer.author().to_string(), "--role", "writer"]);
         let honest_key = Dir::init();
         let honest_id = honest_key.ok(&["id"]).trim().to_string();
@@ -698,14 +699,7 @@ fn an_attacker_over_real_tcp_gets_nothing_in_and_honest_clients_carry_on() {
     // 5. A bad signature: a valid change with one bit of its signature flipped.
     s.case("5 bad signature", 0, "nothing", |s, go| {
         let good = s.on_tip(20, vec![set("forged", Value::Int(1))]);
-        let mut bad = good.bytes.clone();
-        let at = bad
-            .windows(6)
-            .position(|w| w == b"csig\x58\x40")
-            .expect("the sig field")
-            + 6
-            + 10;
-        bad[at] ^= 0x01;
+        let bad = flip_signature(&good.bytes, 10, 0x01);
         let bad_cid = Cid::hash(Codec::DagCbor, &bad);
         let mut a = Attacker::connect(s, &s.writer);
         go.start();

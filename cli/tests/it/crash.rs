@@ -418,7 +418,7 @@ struct Receiver(Arc<Mutex<Option<Child>>>);
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        if let Some(c) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(c) = weft_store::sync_util::lock(&self.0).as_mut() {
             let _ = c.kill();
             let _ = c.wait();
         }

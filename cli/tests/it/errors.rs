@@ -154,7 +154,7 @@ fn corrupt_block_is_7() {
         repo.block(&cid).unwrap()
     };
     let block_len = size.len();
-    crate::util::damage_in_packs(dir.path(), &size);
+    weft_testkit::damage_in_packs(dir.path(), &size);
 
     // fsck: exit 7, names the block.
     let out = dir.run(&["fsck"]);

@@ -1,14 +1,15 @@
 //! Validly signed but unusual data from elsewhere, and oversized local writes: one line, the
 //! documented code, never a panic.
 
-use weft_dag::{Change, Identity, Op, Value};
+use weft_dag::{Change, Op, Value};
+use weft_testkit::identity;
 
 use crate::util::Dir;
 
 #[test]
 fn a_change_from_the_far_future_still_prints() {
     let dir = Dir::init();
-    let id = Identity::from_seed([42; 32]);
+    let id = identity(42);
     // The far-future author is a writer, so its change is accepted: the grant is on top of
     // the genesis (height 1, 2 for the grant), and the change on top of the grant.
     dir.ok(&["grant", &id.author().to_string()]);

@@ -16,10 +16,12 @@ mod daemon;
 mod disconnect;
 mod env;
 mod errors;
+mod exit;
 #[cfg(target_os = "linux")]
 mod faults;
 mod history;
 mod hostile;
+mod json;
 mod lab;
 #[cfg(unix)]
 mod live;

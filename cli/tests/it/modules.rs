@@ -1,8 +1,10 @@
 //! The rule inside every crate of the workspace: no two modules import each other, directly or
 //! round a circle.
 //!
-//! A module is a file `src/NAME.rs`; the crate root (`lib.rs`, `main.rs`) is none: it declares
-//! the modules and may use them all. Module `a` uses module `b` when its code (comment lines and
+//! A module is a file `src/NAME.rs` together with the files of its directory `src/NAME/` (its
+//! submodules, at any depth: a split of one module is still one module here; `tests.rs` files,
+//! unit tests, are left out); the crate root (`lib.rs`, `main.rs`) is none: it declares the
+//! modules and may use them all. Module `a` uses module `b` when its code (comment lines and
 //! its `#[cfg(test)] mod tests` left out) names `crate::b`: in `use crate::b::…`, in
 //! `use crate::{b::…, …}`, or in a path such as `crate::b::f()`; or when it names an item that
 //! the crate root imports from `b` (`pub use crate::{b::{Item, …}}`, `pub use b::Item`), as in
@@ -15,7 +17,9 @@ use std::{
 };
 
 /// The crates, as directories of the workspace.
-const CRATES: [&str; 7] = ["store", "dag", "sync", "net", "live", "lab", "cli"];
+const CRATES: [&str; 8] = [
+    "store", "dag", "sync", "net", "live", "lab", "cli", "testkit",
+];
 
 /// A crate's sources: the crate root's text and each module's, by module name.
 struct Sources {
@@ -23,23 +27,34 @@ struct Sources {
     modules: BTreeMap<String, String>,
 }
 
-/// Reads `src/*.rs` of the crate in `dir`.
+/// Reads `src/*.rs` of the crate in `dir`, each with the files of its directory appended.
 fn read_crate(dir: &Path) -> Sources {
     let src = dir.join("src");
     let mut root = None;
-    let mut modules = BTreeMap::new();
+    let mut modules: BTreeMap<String, String> = BTreeMap::new();
     for entry in fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        if path.is_dir() {
+            let text = modules.entry(name).or_default();
+            for file in rust_files(&path) {
+                if file.file_name().is_some_and(|n| n != "tests.rs") {
+                    text.push('\n');
+                    text.push_str(&code(&fs::read_to_string(&file).unwrap()));
+                }
+            }
+            continue;
+        }
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }
-        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         let text = fs::read_to_string(&path).unwrap();
         if name == "lib" || name == "main" {
             assert!(root.is_none(), "{}: two crate roots", src.display());
             root = Some(text);
         } else {
-            modules.insert(name, text);
+            let module = modules.entry(name).or_default();
+            module.insert_str(0, &format!("{}\n", code(&text)));
         }
     }
     Sources {
@@ -48,8 +63,26 @@ fn read_crate(dir: &Path) -> Sources {
     }
 }
 
-/// `text` without its comment lines and without its test module (a `mod tests` after
-/// `#[cfg(test)]`, which ends the file).
+/// Every `.rs` file under `dir`, at any depth, in a stable order.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// `text` without its comment lines and without its test module (a `mod tests { … }` after
+/// `#[cfg(test)]`, which ends the file, or the declaration `mod tests;` of one in its own file).
 fn code(text: &str) -> String {
     let mut kept: Vec<&str> = Vec::new();
     for line in text.lines() {
@@ -62,6 +95,10 @@ fn code(text: &str) -> String {
                 .count();
             let tail = kept.split_off(kept.len() - attrs);
             if tail.iter().any(|l| l.trim() == "#[cfg(test)]") {
+                if line.trim_end().ends_with(';') {
+                    // `mod tests;`: its file is left out; the code goes on.
+                    continue;
+                }
                 break;
             }
             kept.extend(tail);
@@ -288,6 +325,28 @@ fn no_two_modules_of_a_crate_import_each_other() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The longest a library source file may be: past it, a file holds more than one concern.
+const MAX_LINES: usize = 800;
+
+#[test]
+fn no_library_source_file_is_over_800_lines() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut long = Vec::new();
+    for name in CRATES.iter().filter(|c| **c != "cli") {
+        for file in rust_files(&workspace.join(name).join("src")) {
+            let lines = fs::read_to_string(&file).unwrap().lines().count();
+            if lines > MAX_LINES {
+                long.push(format!("{}: {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}
+
 /// In-memory crate sources: the root, then `(module, text)` pairs.
 fn sources(root: &str, modules: &[(&str, &str)]) -> Sources {
     Sources {
@@ -355,4 +414,34 @@ fn the_check_reports_a_cycle_round_a_circle() {
         ],
     );
     assert_eq!(find_cycle(&graph(&s)).unwrap(), ["x", "y", "x"]);
+}
+
+#[test]
+fn a_module_directory_counts_as_its_module_and_its_tests_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(src.join("a")).unwrap();
+    fs::write(src.join("lib.rs"), "mod a;\nmod b;\nmod c;\n").unwrap();
+    fs::write(src.join("a.rs"), "mod inner;\n#[cfg(test)]\nmod tests;\n").unwrap();
+    fs::write(src.join("a/inner.rs"), "use crate::b::B;\n").unwrap();
+    fs::write(src.join("a/tests.rs"), "use crate::c::C;\n").unwrap();
+    fs::write(src.join("b.rs"), "pub struct B;\n").unwrap();
+    fs::write(
+        src.join("c.rs"),
+        "pub struct C;\nfn f() { crate::a::g() }\n",
+    )
+    .unwrap();
+    let g = graph(&read_crate(dir.path()));
+    assert_eq!(Vec::from_iter(g["a"].iter().map(String::as_str)), ["b"]);
+    assert_eq!(
+        find_cycle(&g),
+        None,
+        "a's unit tests use c, which uses a: no cycle"
+    );
+    fs::write(src.join("b.rs"), "pub struct B;\nuse crate::a::A;\n").unwrap();
+    let g = graph(&read_crate(dir.path()));
+    assert_eq!(
+        find_cycle(&g),
+        Some(vec!["a".into(), "b".into(), "a".into()])
+    );
 }

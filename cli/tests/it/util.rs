@@ -108,24 +108,6 @@ impl Dir {
     }
 }
 
-/// Flips a byte in the middle of `block` where it is stored in the pack files of the repo at
-/// `root`, as a failing disk would.
-pub fn damage_in_packs(root: &Path, block: &[u8]) {
-    let packs = root.join(".weft").join("packs");
-    for entry in std::fs::read_dir(&packs).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "pack") {
-            let mut data = std::fs::read(&path).unwrap();
-            if let Some(at) = data.windows(block.len()).position(|w| w == block) {
-                data[at + block.len() / 2] ^= 0x01;
-                std::fs::write(&path, data).unwrap();
-                return;
-            }
-        }
-    }
-    panic!("the block is in no pack of {}", root.display());
-}
-
 /// One `weft` invocation being put together.
 #[derive(Debug)]
 pub struct TestCmd {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use weft_dag::{Author, Change, Cid, DocId, Entry, Error, Op, OpId, RegisterValue, Repo, Value};
 
-use crate::{all_changes, identity, replica};
+use weft_testkit::{all_changes, identity, replica, Rng};
 
 /// Keys that only get register ops (locally; see [`MIXED`]).
 const REGISTER_KEYS: [&str; 2] = ["r", "c/1"];
@@ -152,33 +152,6 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
-/// splitmix64: the randomness of one exchange, from a seed proptest chose.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn coin(&mut self) -> bool {
-        self.next() & 1 == 1
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-}
-
 // ----- running it -----
 
 /// One change as the test sees it.
@@ -247,7 +220,7 @@ fn send(
     dups: bool,
     seed: u64,
 ) -> Result<(), TestCaseError> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let src = changes_of(from, doc);
     let before: BTreeSet<Cid> = changes_of(to, doc).keys().copied().collect();
     let mut chosen: BTreeSet<Cid> = match pick {

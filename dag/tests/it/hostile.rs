@@ -7,7 +7,7 @@
 
 use weft_dag::{Change, Cid, DocId, EncodedChange, Op, OpId, Repo, Role, Value};
 
-use crate::identity;
+use weft_testkit::{chain, identity};
 
 /// A change by the key of `seed` on `parents` (the grant change at height 2).
 fn change(doc: DocId, parents: Vec<Cid>, seed: u8, ops: Vec<Op>) -> EncodedChange {
@@ -226,11 +226,10 @@ fn a_remove_of_many_tags_is_split_to_fit_the_limits() {
     let repo = Repo::memory(identity(1));
     let doc = repo.doc("main").unwrap();
     let n = weft_dag::change::MAX_PRED + 10;
-    for _ in 0..n {
-        let mut tx = repo.transaction(doc);
-        tx.add("s", "x").unwrap();
-        tx.commit().unwrap();
-    }
+    chain(&repo, doc, n, |tx, _| {
+        tx.add("s", "x")?;
+        Ok(())
+    });
     let mut tx = repo.transaction(doc);
     tx.remove("s", "x").unwrap();
     let committed = tx.commit().unwrap().unwrap();
@@ -242,7 +241,7 @@ fn a_remove_of_many_tags_is_split_to_fit_the_limits() {
     assert_eq!(repo.state(doc).get("s").unwrap(), None);
     // The change decodes and verifies, so any replica accepts it.
     let other = Repo::memory(identity(2));
-    crate::sync(&repo, &other, doc);
+    weft_testkit::sync(&repo, &other, doc);
     assert_eq!(other.heads(doc).unwrap(), repo.heads(doc).unwrap());
     assert!(repo.fsck().unwrap().is_ok());
 }

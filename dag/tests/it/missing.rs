@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use weft_dag::{Cid, DocId, Repo};
 
-use crate::{identity, replica, sync};
+use weft_testkit::{chain, identity, replica, sync};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -128,11 +128,10 @@ proptest! {
 fn missing_with_no_usable_base_is_the_whole_document() {
     let repo = Repo::memory(identity(1));
     let doc = repo.doc("main").unwrap();
-    for i in 0..5 {
-        let mut tx = repo.transaction(doc);
-        tx.incr("n", i).unwrap();
-        tx.commit().unwrap();
-    }
+    chain(&repo, doc, 5, |tx, i| {
+        tx.incr("n", i as i64)?;
+        Ok(())
+    });
     let all = repo.ancestors(&repo.heads(doc).unwrap()).unwrap();
     assert_eq!(all.len(), 6);
     assert_eq!(repo.missing(doc, &[]).unwrap(), all);

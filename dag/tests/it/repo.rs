@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::{all_changes, identity, replica, sync, sync_both, Disk};
 use weft_dag::change::VerifyError;
 use weft_dag::{
-    Cid, Codec, Committed, DocId, Durability, Entry, Error, Event, Identity, Kind, Options, Repo,
+    open, Cid, Codec, Committed, DocId, Durability, Entry, Error, Event, Kind, Options, Repo,
     Transaction, Value,
 };
+use weft_testkit::{all_changes, damage_in_packs, identity, replica, sync, sync_both, Disk};
 
 /// What a transaction body returns (boxed: `Error` is large).
 type TxResult = Result<(), Box<Error>>;
@@ -993,20 +993,7 @@ fn fsck_finds_a_corrupt_block() {
     let bytes = repo.block(&c.cid).unwrap();
     assert!(repo.fsck().unwrap().is_ok());
     drop(repo);
-    let packs = dir.path().join(".weft").join("packs");
-    let mut damaged = false;
-    for entry in std::fs::read_dir(&packs).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "pack") {
-            let mut data = std::fs::read(&path).unwrap();
-            if let Some(at) = data.windows(bytes.len()).position(|w| w == bytes) {
-                data[at + bytes.len() / 2] ^= 0x01;
-                std::fs::write(&path, data).unwrap();
-                damaged = true;
-            }
-        }
-    }
-    assert!(damaged, "the block was not found in a pack");
+    damage_in_packs(dir.path(), &bytes);
     let repo = Repo::open(dir.path(), Options::default()).unwrap();
     let report = repo.fsck().unwrap();
     assert!(!report.is_ok());
@@ -1094,7 +1081,7 @@ fn a_repo_open_twice_is_locked() {
     let dir = tempfile::tempdir().unwrap();
     let first = Repo::init(dir.path(), Options::default()).unwrap();
     match Repo::open(dir.path(), Options::default()) {
-        Err(e @ Error::Locked { .. }) => {
+        Err(e @ open::Error::Locked { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("open in another weft process"), "{msg}");
             assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
@@ -1117,12 +1104,12 @@ fn open_and_init_refuse_the_wrong_directory() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(
         Repo::open(dir.path(), Options::default()),
-        Err(Error::NotARepo { path }) if path == dir.path()
+        Err(open::Error::NotARepo { path }) if path == dir.path()
     ));
     drop(Repo::init(dir.path(), Options::default()).unwrap());
     assert!(matches!(
         Repo::init(dir.path(), Options::default()),
-        Err(Error::AlreadyExists { .. })
+        Err(open::Error::AlreadyExists { .. })
     ));
     // The failed init left the repo alone.
     assert!(Repo::open(dir.path(), Options::default()).is_ok());
@@ -1138,7 +1125,7 @@ fn open_and_init_refuse_the_wrong_directory() {
     assert!(!dir.path().join(".weft").join("key").exists());
     assert!(matches!(
         Repo::open(dir.path(), Options::default()),
-        Err(Error::NoIdentity { .. })
+        Err(open::Error::NoIdentity { .. })
     ));
     let repo = Repo::open(dir.path(), opts).unwrap();
     assert_eq!(repo.author(), id.author());
@@ -1149,7 +1136,7 @@ fn open_and_init_refuse_the_wrong_directory() {
 #[test]
 fn every_commit_durability_survives_a_crash() {
     let disk = Disk::default();
-    let id = Identity::from_seed([4; 32]);
+    let id = identity(4);
     let repo = disk.repo(&id, Durability::EveryCommit);
     let doc = repo.create_doc("main").unwrap();
     let mut cids = vec![doc.0];
@@ -1192,7 +1179,7 @@ fn every_commit_durability_survives_a_crash() {
 #[test]
 fn manual_durability_loses_unflushed_changes_whole() {
     let disk = Disk::default();
-    let id = Identity::from_seed([4; 32]);
+    let id = identity(4);
     let repo = disk.repo(&id, Durability::Manual);
     let doc = repo.create_doc("main").unwrap();
     let c1 = commit(&repo, doc, |tx| {
@@ -1238,6 +1225,41 @@ fn manual_durability_loses_unflushed_changes_whole() {
     assert_eq!(repo.heads(doc).unwrap(), vec![c2b.cid]);
     assert_eq!(repo.state(doc).get("k").unwrap(), Some(Value::Int(3)));
     assert!(repo.fsck().unwrap().is_ok());
+}
+
+#[test]
+fn every_error_says_what_the_caller_acts_on() {
+    use weft_dag::{ErrorKind, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let kind = |r: Result<Repo, open::Error>| r.unwrap_err().kind();
+    assert_eq!(
+        kind(Repo::open(dir.path(), Options::default())),
+        ErrorKind::NotARepo
+    );
+    let repo = Repo::init(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        kind(Repo::open(dir.path(), Options::default())),
+        ErrorKind::Busy
+    );
+    let doc = repo.doc("main").unwrap();
+    assert_eq!(repo.doc("nope").unwrap_err().kind(), ErrorKind::NotFound);
+    commit(&repo, doc, |tx| {
+        tx.incr("n", 1)?;
+        Ok(())
+    });
+    let mut tx = repo.transaction(doc);
+    assert_eq!(tx.set("n", 1i64).unwrap_err().kind(), ErrorKind::WrongType);
+    assert_eq!(
+        tx.set("", 1i64).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        tx.set("f", Value::Float(f64::NAN)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let owner = tx.grant(identity(2).author(), Role::Owner).unwrap_err();
+    assert_eq!(owner.kind(), ErrorKind::InvalidInput);
+    assert_eq!(tx.del("absent").unwrap_err().kind(), ErrorKind::NotFound);
 }
 
 /// A layer above the dag keeps its own keyspace through `Repo::layer`: each write one batch,

@@ -7,26 +7,9 @@
 
 mod live;
 
-use weft_dag::{Author, Cid, DocId, Identity, Repo, Role};
-use weft_store::Store;
+use weft_dag::{DocId, Repo, Role};
 use weft_sync::{pump, Direction, Initiator, Responder, SyncOptions};
-
-/// An identity from a one-byte seed.
-pub fn identity(seed: u8) -> Identity {
-    Identity::from_seed([seed; 32])
-}
-
-/// A repo with no document at all (unlike [`Repo::memory`], which creates its own `main`).
-pub fn empty(seed: u8) -> Repo {
-    Repo::with_store(Store::memory(), identity(seed)).unwrap()
-}
-
-/// `by` grants `who` `role` in `doc`: one change, on `by`'s heads.
-pub fn grant(by: &Repo, doc: DocId, who: Author, role: Role) -> Cid {
-    let mut tx = by.transaction(doc);
-    tx.grant(who, role).unwrap();
-    tx.commit().unwrap().unwrap().cid
-}
+pub use weft_testkit::{empty, grant, identity};
 
 /// A clone of `origin` (an [`empty`] repo from `seed` that pulled everything) whose key
 /// `origin` made a writer of `doc` first, so the clone holds the grant and may write `doc`.

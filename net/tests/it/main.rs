@@ -11,19 +11,9 @@
 mod access;
 mod noise;
 
-use weft_dag::{Cid, DocId, Entry, Identity, Repo};
-use weft_store::Store;
+use weft_dag::{Cid, DocId, Entry, Repo};
 use weft_sync::{pump, Direction, Endpoint, Initiator, Responder, Stats, SyncOptions};
-
-/// An identity from a one-byte seed.
-pub fn identity(seed: u8) -> Identity {
-    Identity::from_seed([seed; 32])
-}
-
-/// A repo with no document at all (unlike [`Repo::memory`], which creates its own `main`).
-pub fn empty(seed: u8) -> Repo {
-    Repo::with_store(Store::memory(), identity(seed)).unwrap()
-}
+pub use weft_testkit::{empty, identity};
 
 /// Options for every document, in one direction.
 pub fn opts(direction: Direction) -> SyncOptions {

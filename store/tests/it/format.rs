@@ -1,11 +1,12 @@
 //! The format version in `meta/format_version`, checked on every open.
 
-use std::{path::Path, sync::Arc};
+use std::path::Path;
 
 use weft_store::{
     layout::{FORMAT_VERSION, META_FORMAT_VERSION},
-    migrate, Cid, Codec, Error, Keyspace, MemoryBackend, MemoryLog, OpenError, Options, Store,
+    migrate, Cid, Codec, Error, Keyspace, OpenError, Options, Store,
 };
+use weft_testkit::Disk;
 
 fn set_version(store: &Store, bytes: &[u8]) {
     let mut b = store.batch();
@@ -71,44 +72,24 @@ fn sled_store_from_a_newer_weft_is_refused() {
 
 #[test]
 fn memory_store_from_a_newer_weft_is_refused_and_left_alone() {
-    let backend = MemoryBackend::new();
-    let log = MemoryLog::new();
-    let store = Store::with_backend(
-        Arc::new(backend.clone()),
-        Arc::new(log.clone()),
-        Options::default(),
-    )
-    .unwrap();
+    let disk = Disk::new();
+    let store = disk.open(Options::default()).unwrap();
     let newer = FORMAT_VERSION + 1;
     set_version(&store, &newer.to_be_bytes());
-    assert_unsupported(
-        Store::with_backend(
-            Arc::new(backend.clone()),
-            Arc::new(log.clone()),
-            Options::default(),
-        ),
-        Path::new(""),
-        newer,
-    );
+    assert_unsupported(disk.open(Options::default()), Path::new(""), newer);
     // The refused open did not "downgrade" the stamp.
     assert_eq!(migrate::stored_version(&store).unwrap(), Some(newer));
     // Back at the current version, it opens.
     set_version(&store, &FORMAT_VERSION.to_be_bytes());
-    Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()).unwrap();
+    disk.open(Options::default()).unwrap();
 }
 
 #[test]
 fn older_version_without_a_migration_is_refused() {
-    let backend = MemoryBackend::new();
-    let log = MemoryLog::new();
-    let store = Store::with_backend(
-        Arc::new(backend.clone()),
-        Arc::new(log.clone()),
-        Options::default(),
-    )
-    .unwrap();
+    let disk = Disk::new();
+    let store = disk.open(Options::default()).unwrap();
     set_version(&store, &0u32.to_be_bytes());
-    match Store::with_backend(Arc::new(backend), Arc::new(log), Options::default()) {
+    match disk.open(Options::default()) {
         Err(OpenError::Migration { from, error, .. }) => {
             assert_eq!(from, 0);
             assert!(matches!(*error, Error::CorruptEntry { .. }), "{error:?}");
@@ -119,21 +100,11 @@ fn older_version_without_a_migration_is_refused() {
 
 #[test]
 fn malformed_version_is_reported() {
-    let backend = MemoryBackend::new();
-    let log = MemoryLog::new();
-    let store = Store::with_backend(
-        Arc::new(backend.clone()),
-        Arc::new(log.clone()),
-        Options::default(),
-    )
-    .unwrap();
+    let disk = Disk::new();
+    let store = disk.open(Options::default()).unwrap();
     for bad in [&[][..], &[1][..], &[0, 0, 0, 0, 1][..]] {
         set_version(&store, bad);
-        match Store::with_backend(
-            Arc::new(backend.clone()),
-            Arc::new(log.clone()),
-            Options::default(),
-        ) {
+        match disk.open(Options::default()) {
             Err(OpenError::Migration { error, .. }) => match *error {
                 Error::CorruptEntry { keyspace, reason } => {
                     assert_eq!(keyspace, Keyspace::META.name);

@@ -10,7 +10,7 @@
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use weft_store::Keyspace;
+use weft_store::{sync_util, Keyspace};
 
 mod cid;
 mod format;
@@ -25,12 +25,12 @@ static SPAWN: RwLock<()> = RwLock::new(());
 
 /// Held while dropping and reopening a sled store: no process is being spawned meanwhile.
 fn no_spawn() -> RwLockReadGuard<'static, ()> {
-    SPAWN.read().unwrap_or_else(|e| e.into_inner())
+    sync_util::read(&SPAWN)
 }
 
 /// Held while spawning a process (`Command::spawn` returns once the child has exec'd).
 fn spawning() -> RwLockWriteGuard<'static, ()> {
-    SPAWN.write().unwrap_or_else(|e| e.into_inner())
+    sync_util::write(&SPAWN)
 }
 
 /// Keyspaces for the tests, as a layer above would define its own: derived ones, which the log

@@ -10,7 +10,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::Arc,
     time::Duration,
 };
 
@@ -18,8 +17,9 @@ use proptest::prelude::*;
 use tempfile::TempDir;
 use weft_store::{
     layout::{FORMAT_VERSION, META_CHECKPOINT, META_FORMAT_VERSION},
-    Batch, Cid, Codec, Error, Keyspace, MemoryBackend, MemoryLog, Options, Pos, Store,
+    Batch, Cid, Codec, Error, Keyspace, Options, Pos, Store,
 };
+use weft_testkit::Disk;
 
 use crate::{AUTHOR_SEQ, BLOCK_INDEX, BY_HEIGHT, EMPTY, HEADS, NAMES, TOMBSTONE};
 
@@ -186,39 +186,24 @@ trait Subject {
 }
 
 struct Memory {
-    backend: MemoryBackend,
-    log: MemoryLog,
+    disk: Disk,
     store: Option<Store>,
     sync_commits: bool,
 }
 
 impl Memory {
     fn new(sync_commits: bool) -> Memory {
-        let backend = MemoryBackend::new();
-        let log = MemoryLog::new();
-        let store = Store::with_backend(
-            Arc::new(backend.clone()),
-            Arc::new(log.clone()),
-            options(sync_commits),
-        )
-        .unwrap();
-        Memory {
-            backend,
-            log,
-            store: Some(store),
+        let mut memory = Memory {
+            disk: Disk::new(),
+            store: None,
             sync_commits,
-        }
+        };
+        memory.open();
+        memory
     }
 
     fn open(&mut self) {
-        self.store = Some(
-            Store::with_backend(
-                Arc::new(self.backend.clone()),
-                Arc::new(self.log.clone()),
-                options(self.sync_commits),
-            )
-            .unwrap(),
-        );
+        self.store = Some(self.disk.open(options(self.sync_commits)).unwrap());
     }
 }
 
@@ -234,9 +219,7 @@ impl Subject for Memory {
 
     fn crash(&mut self) {
         // The process dies: no checkpoint at close.
-        std::mem::forget(self.store.take());
-        self.backend.crash();
-        self.log.crash();
+        self.disk.crash(self.store.take());
         self.open();
     }
 

@@ -1,0 +1,31 @@
+//! Command-line words as weft's types: CIDs, author keys and values. A word that does not parse
+//! is a [`UsageError`](crate::out::UsageError) (exit 2). It uses only `out`.
+
+use anyhow::Result;
+use weft_dag::{Author, Cid, Value};
+
+use crate::out::usage;
+
+/// A CID as `weft log` prints it.
+pub(crate) fn cid(s: &str) -> Result<Cid> {
+    s.parse::<Cid>().map_err(|e| usage(e.to_string()))
+}
+
+/// An author key: 64 hex digits.
+pub(crate) fn author(s: &str) -> Result<Author> {
+    s.parse().map_err(|_| {
+        usage(format!(
+            "invalid key {s:?}: expected 64 hex digits, as `weft id` prints"
+        ))
+    })
+}
+
+/// A value as `weft set` takes it.
+pub(crate) fn value(s: &str) -> Result<Value> {
+    Value::parse_cli(s).map_err(|e| usage(format!("invalid value {s:?}: {e}")))
+}
+
+/// Several values (`sadd`, `srem`).
+pub(crate) fn values(inputs: &[String]) -> Result<Vec<Value>> {
+    inputs.iter().map(|s| value(s)).collect()
+}

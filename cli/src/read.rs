@@ -1,0 +1,354 @@
+//! The read commands: `id`, `doc ls`, `heads`, `get`, `ls`, `members`, `block get` and
+//! `block stat`. Each reads the repo (at a past change with `--at`), prints, and returns what it
+//! found; none writes.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value as Json;
+use weft_dag::{Cid, DocId, Entry, Repo, State, Value};
+
+use crate::out::{emit, Outcome, Output};
+
+/// The state of a document now, or as it was at a change (`--at`).
+pub(crate) enum Reader<'r> {
+    Live(State<'r>),
+    Past(weft_dag::Snapshot),
+}
+
+impl Reader<'_> {
+    /// The state of `doc` at `at` (a change of it), or now.
+    pub(crate) fn open(repo: &Repo, doc: DocId, at: Option<Cid>) -> Result<Reader<'_>> {
+        Ok(match at {
+            None => Reader::Live(repo.state(doc)),
+            Some(cid) => Reader::Past(repo.at(doc, &[cid])?),
+        })
+    }
+
+    fn state(&self) -> State<'_> {
+        match self {
+            Reader::Live(s) => s.clone(),
+            Reader::Past(snap) => snap.state(),
+        }
+    }
+}
+
+/// `weft id`: the key this repo writes with.
+#[derive(Debug, Serialize)]
+pub(crate) struct Id {
+    /// 64 hex digits.
+    pub author: String,
+}
+
+impl Outcome for Id {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        Ok(writeln!(out, "{}", self.author)?)
+    }
+}
+
+/// A named document.
+#[derive(Debug, Serialize)]
+pub(crate) struct DocName {
+    pub name: String,
+    pub id: String,
+}
+
+/// `weft doc ls`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Docs {
+    pub docs: Vec<DocName>,
+}
+
+impl Outcome for Docs {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        for d in &self.docs {
+            writeln!(out, "{}\t{}", d.name, d.id)?;
+        }
+        Ok(())
+    }
+}
+
+/// `weft heads`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Heads {
+    pub heads: Vec<String>,
+}
+
+impl Outcome for Heads {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        for h in &self.heads {
+            writeln!(out, "{h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `weft get KEY`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Got {
+    pub key: String,
+    /// `register`, `counter` or `set`.
+    pub kind: &'static str,
+    /// The value (of a register with concurrent values, the one every replica picks).
+    pub value: Json,
+    /// Every concurrent value.
+    pub values: Vec<Json>,
+    /// The same, as text for people.
+    #[serde(skip)]
+    text: Vec<String>,
+    /// `--all`: print every concurrent value.
+    #[serde(skip)]
+    all: bool,
+}
+
+impl Outcome for Got {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        let shown = if self.all {
+            &self.text[1..]
+        } else {
+            &self.text[..1]
+        };
+        for t in shown {
+            writeln!(out, "{t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One key of `weft ls`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listed {
+    pub key: String,
+    pub kind: &'static str,
+    /// Null when it cannot be read (`error` says why).
+    pub value: Json,
+    /// A register with concurrent values.
+    pub conflict: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The value as text for people, or the error.
+    #[serde(skip)]
+    text: String,
+    /// How many concurrent values a register has.
+    #[serde(skip)]
+    n_values: usize,
+}
+
+/// `weft ls [PREFIX]`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listing {
+    pub entries: Vec<Listed>,
+}
+
+impl Outcome for Listing {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        for e in &self.entries {
+            match (&e.error, e.conflict) {
+                (Some(err), _) => writeln!(out, "{}\t<{err}>", e.key)?,
+                (None, true) => writeln!(
+                    out,
+                    "{}\t{}\t({} concurrent values)",
+                    e.key, e.text, e.n_values
+                )?,
+                (None, false) => writeln!(out, "{}\t{}", e.key, e.text)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A member of a document.
+#[derive(Debug, Serialize)]
+pub(crate) struct Member {
+    pub key: String,
+    pub role: &'static str,
+}
+
+/// `weft members`, the owner first.
+#[derive(Debug, Serialize)]
+pub(crate) struct Members {
+    pub members: Vec<Member>,
+}
+
+impl Outcome for Members {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        for m in &self.members {
+            writeln!(out, "{}\t{}", m.key, m.role)?;
+        }
+        Ok(())
+    }
+}
+
+/// `weft block stat CID`.
+#[derive(Debug, Serialize)]
+pub(crate) struct BlockStat {
+    pub cid: String,
+    pub size: u64,
+    pub codec: &'static str,
+    /// Whether the block's bytes hash to its CID.
+    pub valid: bool,
+    #[serde(skip)]
+    codec_text: String,
+}
+
+impl Outcome for BlockStat {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        let corrupt = if self.valid { "" } else { "\tCORRUPT" };
+        Ok(writeln!(
+            out,
+            "{}\t{} bytes\t{}{corrupt}",
+            self.cid, self.size, self.codec_text
+        )?)
+    }
+}
+
+/// `weft id`.
+pub(crate) fn id(repo: &Repo, out: &mut dyn Write, output: Output) -> Result<Id> {
+    let outcome = Id {
+        author: repo.author().to_string(),
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft doc ls`.
+pub(crate) fn docs(repo: &Repo, out: &mut dyn Write, output: Output) -> Result<Docs> {
+    let docs = repo
+        .docs()?
+        .into_iter()
+        .map(|(name, id)| DocName {
+            name,
+            id: id.to_string(),
+        })
+        .collect();
+    let outcome = Docs { docs };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft heads`.
+pub(crate) fn heads(repo: &Repo, doc: DocId, out: &mut dyn Write, output: Output) -> Result<Heads> {
+    let heads = repo.heads(doc)?.iter().map(ToString::to_string).collect();
+    let outcome = Heads { heads };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft get KEY [--all] [--at CID]`.
+pub(crate) fn get(
+    repo: &Repo,
+    doc: DocId,
+    key: &str,
+    all: bool,
+    at: Option<Cid>,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Got> {
+    let reader = Reader::open(repo, doc, at)?;
+    let state = reader.state();
+    let entry = state
+        .entry(key)?
+        .ok_or_else(|| weft_dag::Error::KeyNotFound { key: key.into() })?;
+    let value = entry.value(key)?;
+    let values = entry.values(key)?;
+    let mut text = vec![value.to_string()];
+    text.extend(values.iter().map(ToString::to_string));
+    let outcome = Got {
+        key: key.to_string(),
+        kind: entry.kind().name(),
+        value: value.to_json(),
+        values: values.iter().map(Value::to_json).collect(),
+        text,
+        all,
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft ls [PREFIX] [--at CID]`. One key that cannot be read (a counter that overflows) is
+/// listed with its error and does not hide the others.
+pub(crate) fn ls(
+    repo: &Repo,
+    doc: DocId,
+    prefix: &str,
+    at: Option<Cid>,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Listing> {
+    let reader = Reader::open(repo, doc, at)?;
+    let entries = reader
+        .state()
+        .entries(prefix)?
+        .iter()
+        .map(|(k, e)| {
+            let n_values = match e {
+                Entry::Register(v) => v.len(),
+                _ => 1,
+            };
+            let (value, text, error) = match e.value(k) {
+                Ok(v) => (v.to_json(), v.to_string(), None),
+                Err(err) => (Json::Null, String::new(), Some(err.to_string())),
+            };
+            Listed {
+                key: k.clone(),
+                kind: e.kind().name(),
+                value,
+                conflict: n_values > 1,
+                error,
+                text,
+                n_values,
+            }
+        })
+        .collect();
+    let outcome = Listing { entries };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft members`.
+pub(crate) fn members(
+    repo: &Repo,
+    doc: DocId,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Members> {
+    let members = repo
+        .members(doc)?
+        .iter()
+        .map(|m| Member {
+            key: m.author.to_string(),
+            role: m.role.name(),
+        })
+        .collect();
+    let outcome = Members { members };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft block get CID`: the block's raw bytes, once they check against the CID.
+pub(crate) fn block_get(repo: &Repo, cid: &Cid, out: &mut dyn Write) -> Result<()> {
+    let bytes = repo.block(cid)?;
+    cid.verify(&bytes)?;
+    out.write_all(&bytes)?;
+    Ok(())
+}
+
+/// `weft block stat CID`.
+pub(crate) fn block_stat(
+    repo: &Repo,
+    cid: &Cid,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<BlockStat> {
+    let (size, valid) = repo.block_stat(cid)?;
+    let outcome = BlockStat {
+        cid: cid.to_string(),
+        size: size as u64,
+        codec: cid.codec().name(),
+        valid,
+        codec_text: cid.codec().to_string(),
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}

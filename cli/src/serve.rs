@@ -1,0 +1,204 @@
+//! The long-running commands: `serve` (holds the repo for local commands, serves peers, runs
+//! live sync) and `watch` (a JSON line per change applied).
+
+use std::{io::Write, path::Path, sync::Arc, time::Duration};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use weft_dag::{Repo, WEFT_DIR};
+
+use crate::{
+    args::{ServeArgs, WatchArgs},
+    ctx::Ctx,
+    net,
+    out::{write_json, Format},
+    stop::Stop,
+};
+
+/// `weft serve --json`: the readiness line.
+#[derive(Debug, Serialize)]
+pub(crate) struct Serving {
+    /// The directory that holds the repo served.
+    pub root: String,
+}
+
+/// `weft watch --ready`: the first line, once the subscription is in place.
+#[derive(Debug, Serialize)]
+pub(crate) struct Ready {
+    pub ready: bool,
+}
+
+/// One line of `weft watch`: a change applied.
+#[derive(Debug, Serialize)]
+pub(crate) struct Watched {
+    pub doc: String,
+    /// `None` for an unnamed document.
+    pub doc_name: Option<String>,
+    pub cid: String,
+    pub author: String,
+    pub height: u64,
+    /// The keys the change wrote.
+    pub keys: Vec<String>,
+    /// Written here, not arrived from elsewhere.
+    pub local: bool,
+}
+
+impl Ctx<'_> {
+    /// `weft serve`: serves `repo` (open in this process) until SIGINT/SIGTERM/SIGHUP or, when
+    /// stdin is a pipe, its EOF; then removes the socket and returns.
+    ///
+    /// `stop` must already be wired to the signals, so that no signal can end the process
+    /// between the socket's creation and the wait (which would leave the socket file behind).
+    pub fn serve(
+        &self,
+        repo: Arc<Repo>,
+        args: &ServeArgs,
+        stop: Arc<Stop>,
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        let root = repo
+            .root()
+            .map(Path::to_path_buf)
+            .context("internal error: serving a repo that is not on disk")?;
+        // Live sync (`--peer`, `--interval`): its arguments are checked before anything starts.
+        let live = match crate::live::options(args)? {
+            Some(opts) => Some((
+                opts,
+                crate::live::CliPeers::new(
+                    &root.join(WEFT_DIR),
+                    &self.start_dir()?,
+                    self.options()?.identity,
+                    &args.net,
+                    &args.peer,
+                )?,
+            )),
+            None => None,
+        };
+        // Local commands: whoever holds the repo serves it (see daemon.rs). A repo that cannot
+        // be written is held by nobody: every process opens it to read, side by side.
+        let daemon = if repo.is_read_only() {
+            None
+        } else {
+            Some(crate::daemon::Daemon::start(
+                Arc::clone(&repo),
+                &root.join(WEFT_DIR),
+            )?)
+        };
+
+        // Network sync, sharing `repo` with the daemon. With `--stdio`, stdin and stdout carry
+        // one session and nothing else is printed; the server ends with it.
+        if args.stdio {
+            let result = net::serve_stdio(&repo, &args.net);
+            drop(daemon);
+            return result;
+        }
+        if let Some(addr) = &args.listen {
+            net::serve_listen(
+                Arc::clone(&repo),
+                addr,
+                &args.net,
+                &args.allow,
+                self.options()?.identity.as_ref(),
+                self.output(),
+                out,
+            )?;
+        }
+        // Syncs in the background until the server stops (dropping it ends its thread).
+        let live = match live {
+            Some((opts, peers)) => Some(
+                weft_live::live::Live::start(Arc::clone(&repo), peers, opts)
+                    .context("cannot start live sync")?,
+            ),
+            None => None,
+        };
+
+        // A supervisor that holds a pipe to our stdin stops us by closing it. A terminal or
+        // /dev/null is left alone: reading a terminal from the background would suspend us
+        // (SIGTTIN), and a script's `weft serve &` gets /dev/null, which must not end it at once.
+        if stdin_is_pipe() {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("weft-serve-stdin".into())
+                .spawn(move || {
+                    let mut sink = std::io::sink();
+                    // Ends at EOF or on a read error; either way the server stops.
+                    let _ = std::io::copy(&mut std::io::stdin().lock(), &mut sink);
+                    stop.trigger();
+                })
+                .context("cannot start a thread")?;
+        }
+
+        // The readiness line: once it is out, other weft commands on this repo run here.
+        match self.format {
+            Format::Json => write_json(
+                out,
+                &Serving {
+                    root: root.display().to_string(),
+                },
+            )?,
+            Format::Human => writeln!(out, "serving {}", root.display())?,
+        }
+        out.flush()?;
+        stop.wait();
+        drop(live);
+        drop(daemon);
+        Ok(())
+    }
+
+    /// `weft watch`: one JSON line per change applied to `repo` from now on, until `--count`
+    /// lines were printed, stdout is closed, or the stop flag is set.
+    pub(crate) fn watch(&self, repo: &Repo, out: &mut dyn Write, args: &WatchArgs) -> Result<()> {
+        let changes = repo.subscribe();
+        if args.ready {
+            write_json(out, &Ready { ready: true })?;
+            out.flush()?;
+        }
+        let prefix = args.prefix.as_deref().unwrap_or("");
+        let mut printed = 0u64;
+        while args.count.is_none_or(|n| printed < n) && !self.stopped() {
+            // The subscription cannot be woken by the stop flag, so poll it.
+            let Some(event) = changes.next_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if !prefix.is_empty() && !event.keys.iter().any(|k| k.starts_with(prefix)) {
+                continue;
+            }
+            let line = Watched {
+                doc: event.doc.to_string(),
+                doc_name: repo.doc_name(event.doc)?,
+                cid: event.cid.to_string(),
+                author: event.author.to_string(),
+                height: event.height,
+                keys: event.keys,
+                local: event.local,
+            };
+            write_json(out, &line)?;
+            out.flush()?;
+            printed += 1;
+        }
+        match self.stop.as_ref().and_then(|s| s.error()) {
+            Some(msg) => Err(anyhow::anyhow!(msg)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether stdin is a pipe or a socket (so that its EOF means "stop").
+fn stdin_is_pipe() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::{fd::AsFd as _, unix::fs::FileTypeExt as _};
+        let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        std::fs::File::from(fd).metadata().is_ok_and(|m| {
+            let t = m.file_type();
+            t.is_fifo() || t.is_socket()
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::IsTerminal as _;
+        !std::io::stdin().is_terminal()
+    }
+}

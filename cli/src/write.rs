@@ -1,0 +1,119 @@
+//! The write commands: `set`, `rm`, `incr`, `sadd`, `srem` ([`write`]), `grant` and `revoke`
+//! ([`membership`]), and `doc new` ([`doc_new`]). Each commits one change and returns what it
+//! committed.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value as Json;
+use weft_dag::{DocId, Repo, Transaction, Value};
+
+use crate::out::{emit, Outcome, Output};
+
+/// A key written: `set`, `rm`, `incr`, `sadd`, `srem`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Written {
+    /// The change committed; `None` when nothing changed.
+    pub cid: Option<String>,
+    pub key: String,
+    /// The key's value after the write; `None` when it has none.
+    pub value: Option<Json>,
+}
+
+impl Outcome for Written {
+    fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()> {
+        match (&self.cid, quiet) {
+            (_, true) => {}
+            (Some(cid), false) => writeln!(out, "{cid}")?,
+            (None, false) => writeln!(out, "nothing to change")?,
+        }
+        Ok(())
+    }
+}
+
+/// A grant or revoke committed.
+#[derive(Debug, Serialize)]
+pub(crate) struct Membership {
+    /// The change committed (empty when nothing changed).
+    pub cid: String,
+}
+
+impl Outcome for Membership {
+    fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()> {
+        if !quiet {
+            writeln!(out, "{}", self.cid)?;
+        }
+        Ok(())
+    }
+}
+
+/// A document created.
+#[derive(Debug, Serialize)]
+pub(crate) struct DocCreated {
+    pub name: String,
+    pub id: String,
+}
+
+impl Outcome for DocCreated {
+    fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()> {
+        if !quiet {
+            writeln!(out, "{}\t{}", self.name, self.id)?;
+        }
+        Ok(())
+    }
+}
+
+/// Commits what `f` writes to `key` in `doc`, and prints the change and the key's new value.
+pub(crate) fn write(
+    repo: &Repo,
+    doc: DocId,
+    key: &str,
+    f: impl FnOnce(&mut Transaction<'_>) -> Result<()>,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Written> {
+    let mut tx = repo.transaction(doc);
+    f(&mut tx)?;
+    let committed = tx.commit()?;
+    let value = repo.state(doc).get(key)?;
+    let outcome = Written {
+        cid: committed.map(|c| c.cid.to_string()),
+        key: key.to_string(),
+        value: value.as_ref().map(Value::to_json),
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// Commits a grant or revoke (what `f` writes) in `doc`, and prints its CID.
+pub(crate) fn membership(
+    repo: &Repo,
+    doc: DocId,
+    f: impl FnOnce(&mut Transaction<'_>) -> Result<()>,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Membership> {
+    let mut tx = repo.transaction(doc);
+    f(&mut tx)?;
+    let cid = tx.commit()?.map(|c| c.cid.to_string()).unwrap_or_default();
+    let outcome = Membership { cid };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft doc new NAME`.
+pub(crate) fn doc_new(
+    repo: &Repo,
+    name: &str,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<DocCreated> {
+    let id = repo.create_doc(name)?;
+    let outcome = DocCreated {
+        name: name.to_string(),
+        id: id.to_string(),
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
