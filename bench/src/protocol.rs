@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value as Json};
 use weft_dag::{DocId, Identity, Repo, Role, Value};
 use weft_store::Cid;
-use weft_sync::{keys::SYNC_PEERS, pump, Direction, Endpoint, Initiator, Responder, SyncOptions};
+use weft_sync::{peer, pump, Direction, Endpoint, Initiator, Responder, SyncOptions};
 
 fn commits(repo: &Repo, doc: DocId, tag: &str, n: u64) -> Result<()> {
     for i in 0..n {
@@ -28,16 +28,7 @@ fn memory(seed: u8) -> Result<Repo> {
 
 /// Forgets every per-peer sync state, so the next session starts fresh.
 fn forget_peers(repo: &Repo) -> Result<()> {
-    let keys: Vec<Vec<u8>> = repo
-        .store()
-        .scan_prefix(SYNC_PEERS, &[0x01])
-        .map(|r| r.map(|(k, _)| k))
-        .collect::<Result<_, _>>()?;
-    let mut b = repo.store().batch();
-    for k in keys {
-        b.delete(SYNC_PEERS, &k);
-    }
-    b.commit()?;
+    peer::forget_bases(repo)?;
     Ok(())
 }
 

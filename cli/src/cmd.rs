@@ -187,7 +187,7 @@ impl Ctx<'_> {
                 net::remote(&self.weft_dir(repo)?, cmd, o, out)?;
                 // A removed remote's sync status goes with it.
                 if let RemoteCommand::Rm { name } = cmd {
-                    weft_sync::status::forget(repo, name)?;
+                    weft_live::status::forget(repo, name)?;
                 }
                 Ok(())
             }

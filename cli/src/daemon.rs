@@ -476,15 +476,15 @@ mod imp {
             Ok(Some((kind::SYNC, _))) => {
                 // From here on the connection is one sync session (`weft serve --stdio` run by
                 // another process while this one holds the repo).
-                stream.set_read_timeout(Some(weft_sync::transport::DEFAULT_TIMEOUT))?;
+                stream.set_read_timeout(Some(weft_net::transport::DEFAULT_TIMEOUT))?;
                 let reader = stream.try_clone()?;
-                match weft_sync::server::serve_stream(
+                match weft_net::server::serve_stream(
                     repo,
                     reader,
                     stream,
                     "a local client",
                     "local",
-                    weft_sync::transport::DEFAULT_TIMEOUT,
+                    weft_net::transport::DEFAULT_TIMEOUT,
                     // The socket is mode 0600: whoever reaches it has the repo anyway.
                     &weft_sync::Access::trusted(),
                 ) {

@@ -8,11 +8,11 @@ use std::{io::Write, net::TcpListener, sync::Arc};
 
 use anyhow::{Context as _, Result};
 use weft_dag::{Identity, Options, Repo, Role, Value, KEY_FILE, WEFT_DIR};
-use weft_sync::{
+use weft_net::{
     server::{self, ServeOptions},
     transport::{self, ConnectOptions, Remote},
-    Direction, SyncOptions,
 };
+use weft_sync::{Direction, SyncOptions};
 
 use crate::graph::{Lanes, Row};
 

@@ -1,5 +1,5 @@
 //! Live sync from the command line: `weft serve --peer/--interval/--debounce` (a
-//! [`weft_sync::live::Live`] whose peers are the remotes, with the same key pinning as `weft
+//! [`weft_live::live::Live`] whose peers are the remotes, with the same key pinning as `weft
 //! sync`), `weft status` and `weft convergence`.
 
 use std::{
@@ -12,11 +12,11 @@ use std::{
 use anyhow::Result;
 use serde::Serialize;
 use weft_dag::{DocId, Identity, Repo};
-use weft_sync::{
+use weft_live::{
     live::{LiveOptions, Peer, Peers},
     status::{self, Delays, DocStatus, Figures, RemoteStatus},
-    transport::{ConnectOptions, Synced},
 };
+use weft_net::transport::{ConnectOptions, Synced};
 
 use crate::{
     args::{NetArgs, ServeArgs},

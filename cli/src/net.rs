@@ -1,6 +1,7 @@
 //! The sync commands: `clone`, `remote`, `pull`, `push`, `sync`, `serve --stdio|--listen`,
-//! `bundle`. The protocol and transports live in `weft-sync`; this module parses, prints and
-//! picks exit codes, and keeps the keys of `tcp://` servers (`.weft/known_peers`).
+//! `bundle`. The protocol lives in `weft-sync`, the transports in `weft-net`, the sync status in
+//! `weft-live`; this module parses, prints and picks exit codes, and keeps the keys of `tcp://`
+//! servers (`.weft/known_peers`).
 
 use std::{
     fs,
@@ -14,11 +15,11 @@ use std::{
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use weft_dag::{Author, ErrorKind, Identity, Options, Repo, KEY_FILE, WEFT_DIR};
-use weft_sync::{
+use weft_net::{
     server::{self, ServeOptions},
     transport::{self, ConnectOptions, Remote, Synced},
-    Access, Direction, Endpoint, Stats, SyncOptions,
 };
+use weft_sync::{Access, Direction, Endpoint, Stats, SyncOptions};
 
 use crate::{
     args::{NetArgs, RemoteCommand},
@@ -511,7 +512,7 @@ pub fn sync(
     if let Some(name) = &name {
         let outcome = synced.as_ref().map_err(|e| format!("{e:#}"));
         let outcome = outcome.as_ref().map(|s| *s).map_err(String::as_str);
-        weft_sync::status::record(repo, name, &url, outcome)?;
+        weft_live::status::record(repo, name, &url, outcome)?;
     }
     let stats = synced?.stats;
     let verb = match call.direction {
@@ -595,7 +596,7 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         );
         progress.finish();
         let synced = after_tcp(&remote, &weft_dir, pin, stats)?;
-        weft_sync::status::record(&repo, ORIGIN, &origin, Ok(&synced))?;
+        weft_live::status::record(&repo, ORIGIN, &origin, Ok(&synced))?;
         repo.flush()?;
         let stats = synced.stats;
         // sled writes its page-table snapshot only when it opens a database, so the first

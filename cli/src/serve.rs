@@ -106,7 +106,7 @@ impl Ctx<'_> {
         // Syncs in the background until the server stops (dropping it ends its thread).
         let live = match live {
             Some((opts, peers)) => Some(
-                weft_sync::live::Live::start(Arc::clone(&repo), peers, opts)
+                weft_live::live::Live::start(Arc::clone(&repo), peers, opts)
                     .context("cannot start live sync")?,
             ),
             None => None,

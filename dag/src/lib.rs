@@ -3,7 +3,8 @@
 //! - [`change`]: the change format (canonical DAG-CBOR, ed25519 signatures);
 //! - [`state`]: CRDT semantics (multi-value register, counter, add-wins set) and reads;
 //! - [`acl`]: who may write, computed by every replica from the signed DAG;
-//! - [`keys`]: the dag's keyspaces and their byte layouts;
+//! - [`keys`]: the dag's keyspaces and their byte layouts; [`Repo::layer`] gives a layer above
+//!   (sync) its own keyspace, read and written through the repo;
 //! - [`Repo`]: open/init, transactions, reads, time travel, log, blame, subscriptions,
 //!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`];
 //! - errors: [`open::Error`] for opening or creating a repo, [`Error`] for what an open repo
@@ -38,6 +39,7 @@ pub mod identity;
 mod import;
 pub mod keys;
 mod kind;
+mod layer;
 mod migrate;
 pub mod open;
 mod repo;
@@ -62,6 +64,7 @@ pub use crate::{
     identity::{Author, Identity},
     import::{Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
     kind::Kind,
+    layer::LayerSpace,
     repo::{Durability, Options, Repo, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
     state::{Entry, RegisterValue, State},

@@ -11,6 +11,7 @@
 //! | `fsck` | `fsck` |
 //! | subscribers | `events` |
 //! | transactions, imports | `transaction`, `import` |
+//! | the keyspaces of the layers above (`Repo::layer`) | `layer` |
 
 use std::{
     path::{Path, PathBuf},
@@ -286,9 +287,15 @@ impl Repo {
         self.root.as_deref()
     }
 
-    /// The underlying store (for the sync layer and diagnostics).
+    /// The underlying store, for diagnostics. A layer above keeps its own data through
+    /// [`Repo::layer`].
     pub fn store(&self) -> &Store {
         &self.writer.store
+    }
+
+    /// The largest block the store takes, in bytes: a larger change is refused.
+    pub fn max_block_size(&self) -> usize {
+        self.writer.store.options().max_block_size
     }
 
     /// The key this repo signs with.

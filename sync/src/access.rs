@@ -1,4 +1,5 @@
-//! Read and write access of a peer on an authenticated link (`tcp://`, see [`crate::noise`]).
+//! Read and write access of a peer on an authenticated link (such as `weft-net`'s `tcp://`,
+//! whose Noise handshake proves the peer's key).
 //!
 //! The policy, applied by the [`Responder`](crate::Responder):
 //! - a **trusted** link (`weft serve --stdio`, which path and ssh remotes run, and the daemon
@@ -14,11 +15,14 @@
 //! An unauthorised peer learns nothing: the responder's HELLO lists only readable documents, a
 //! request about any other document is answered exactly as for a document that does not exist,
 //! a change asked for by CID is sent only if its document is readable, and a peer that may read
-//! nothing at all is refused at once.
+//! nothing at all is refused at its greeting. Refusals are typed ([`Refusal`]).
 
 use weft_dag::{Author, DocId, Repo, Role};
 
-use crate::{frame::REFUSED, Error};
+use crate::{
+    refusal::{Reason, Refusal},
+    Error,
+};
 
 /// Who is on the other side of a link, and what the server lets everyone read.
 #[derive(Debug, Clone, Default)]
@@ -107,7 +111,7 @@ impl Access {
     }
 
     /// The refusal of a peer that may read no document here, if it may not.
-    pub fn refusal(&self, repo: &Repo) -> Result<Option<String>, Error> {
+    pub fn refusal(&self, repo: &Repo) -> Result<Option<Refusal>, Error> {
         if self.restricted(repo).is_none() {
             return Ok(None);
         }
@@ -120,22 +124,18 @@ impl Access {
     }
 
     /// The refusal of a peer that may read nothing.
-    pub(crate) fn nothing_readable(&self) -> String {
-        let key = self.peer.map(|k| k.to_string()).unwrap_or_default();
-        format!(
-            "{REFUSED}key {key} may read no document here (ask the owner to grant it a role, \
-             or to serve with --allow {key})"
-        )
+    pub(crate) fn nothing_readable(&self) -> Refusal {
+        Refusal::new(Reason::NothingReadable, self.peer, None)
     }
 
-    /// The refusal of a push into `doc`, worded the same whether `doc` is unreadable or absent.
-    pub(crate) fn push_refusal(&self, doc: DocId, perm: Perm) -> String {
-        let key = self.peer.map(|k| k.to_string()).unwrap_or_default();
-        if perm.read {
-            format!("{REFUSED}key {key} may read but not write document {doc}")
+    /// The refusal of a push into `doc`, the same whether `doc` is unreadable or absent.
+    pub(crate) fn push_refusal(&self, doc: DocId, perm: Perm) -> Refusal {
+        let reason = if perm.read {
+            Reason::ReadOnly
         } else {
-            format!("{REFUSED}no document {doc} is shared with key {key}")
-        }
+            Reason::NotShared
+        };
+        Refusal::new(reason, self.peer, Some(doc))
     }
 }
 

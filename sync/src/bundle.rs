@@ -212,7 +212,7 @@ pub fn apply(repo: &Repo, input: impl Read, path_for_errors: &str) -> Result<Bun
         path: path_for_errors,
     };
     let roots = r.header()?;
-    let max_section = repo.store().options().max_block_size as u64 + SECTION_OVERHEAD;
+    let max_section = repo.max_block_size() as u64 + SECTION_OVERHEAD;
 
     let mut import = repo.import();
     // Arrival records name the bundle, so `weft convergence` does not count its changes as

@@ -1,7 +1,16 @@
-//! The errors of sync sessions, transports and bundles.
+//! The errors of sync sessions, bundles, and the transports that carry sessions.
+//!
+//! One type for every layer of a sync, so that an application reads one table whatever moved
+//! its bytes: the protocol's own failures, the link's (produced by [`crate::run`] and by any
+//! transport), and the secure channel's (produced by a transport that authenticates peers, as
+//! `weft-net`'s Noise channel does). A storage failure arrives by one route, inside the dag's
+//! error ([`Error::Repo`] with [`weft_dag::Error::Store`]): the sync layer reads and writes its
+//! own keyspace through the dag (see [`crate::peer`]).
 
 use weft_dag::Author;
 use weft_store::{Cid, ErrorKind};
+
+use crate::refusal::Refusal;
 
 /// Everything a sync can fail with. Each variant says what was wrong and, where there is one,
 /// names the CID.
@@ -121,12 +130,10 @@ pub enum Error {
         cid: Cid,
     },
     /// Verifying or applying a change failed (bad signature, bad encoding, missing parents,
-    /// ...); the error names the change.
+    /// ...; the error names the change), or the repo's storage failed ([`weft_dag::Error::Store`],
+    /// also for the sync layer's own keyspace).
     #[error(transparent)]
     Repo(#[from] weft_dag::Error),
-    /// A storage failure.
-    #[error(transparent)]
-    Store(#[from] weft_store::Error),
     /// The secure (Noise) handshake failed: a message that does not decrypt, or a peer whose
     /// identity signature does not cover the key the handshake authenticated.
     #[error("secure handshake with {peer} failed: {reason}")]
@@ -157,12 +164,13 @@ pub enum Error {
         /// The peer, as the user named it.
         peer: String,
     },
-    /// The peer refused access to this key (or we refused the peer). The reason starts with
-    /// [`crate::frame::REFUSED`] and names the key.
+    /// The peer refused access to this key (or we refused the peer): a REFUSE frame, or from a
+    /// peer of protocol version 1 or 2 an ERROR in words (see [`crate::refusal`]). It displays
+    /// as `access refused: ...`, naming the key.
     #[error("{reason}")]
     Refused {
-        /// The peer's words.
-        reason: String,
+        /// Why.
+        reason: Refusal,
     },
 }
 
@@ -170,7 +178,8 @@ impl Error {
     /// What the caller acts on: [`ErrorKind::Network`] for a peer that cannot be reached or a
     /// connection that broke, [`ErrorKind::Peer`] for a peer that broke the protocol,
     /// [`ErrorKind::Denied`] for authentication and access, [`ErrorKind::Corrupt`] for a bad
-    /// bundle, and the repo's or store's kind for their failures.
+    /// bundle, and the repo's kind for its failures (storage failures included: they come
+    /// through the dag, see [`Error::Repo`]).
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { .. }
@@ -192,7 +201,6 @@ impl Error {
             | Error::Tampered { .. }
             | Error::Refused { .. } => ErrorKind::Denied,
             Error::Repo(e) => e.kind(),
-            Error::Store(e) => e.kind(),
             Error::Compression { .. } => ErrorKind::Other,
         }
     }

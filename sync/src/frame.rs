@@ -10,17 +10,23 @@
 //!         | 0x05 END     payload: empty; ends a turn (a REQUEST or REPLY and its blocks)
 //!         | 0x06 DONE    payload: empty; the initiator ends the session
 //!         | 0x07 ERROR   payload: UTF-8 text; the sender gives up and closes
-//!         | 0x08 ZBLOCKS payload: size:u32be zstd; change blocks, compressed   (version 2)
+//!         | 0x08 ZBLOCKS payload: size:u32be zstd; change blocks, compressed   (version 2 on)
+//!         | 0x09 REFUSE  payload: DAG-CBOR Refusal; the responder refuses the key (version 3 on)
 //! ```
 //!
 //! A turn is `REQUEST (BLOCK* | ZBLOCKS*) END` from the initiator and `REPLY (BLOCK* | ZBLOCKS*)
 //! END` from the responder: BLOCK frames in a session of protocol version 1, ZBLOCKS frames in
-//! one of version 2 (the highest version both HELLOs list); the other kind is a protocol
+//! one of version 2 or 3 (the highest version both HELLOs list); the other kind is a protocol
 //! violation. A REPLY's `n_blocks` counts blocks, whichever frames carry them.
 //!
-//! An ERROR whose text starts with [`REFUSED`] (`"access refused: "`) is a refusal: the responder
-//! does not serve this peer's key (nothing readable, or a push where it may not write). The
-//! initiator reports it as [`Error::Refused`], not as a protocol failure.
+//! A REFUSE is a refusal: the responder does not serve this peer's key (nothing readable, or a
+//! push where it may not write), and says why in a typed [`Refusal`] (the payload's layout is in
+//! [`crate::refusal`]). The initiator reports it as [`Error::Refused`], not as a protocol
+//! failure. A responder sends it in place of its HELLO (after reading the initiator's, which
+//! says which versions the peer reads) or in place of a REPLY. To a peer of version 1 or 2,
+//! which has no REFUSE, it sends an ERROR whose text is the refusal's words, starting with
+//! [`REFUSED`] (`"access refused: "`); an initiator takes such an ERROR, from a responder that
+//! has not shown it speaks version 3, as a refusal in words.
 //!
 //! A BLOCK carries no CID: the receiver computes it from the bytes, so a block cannot arrive
 //! under a wrong name, and the wire spends 5 bytes per change on framing instead of 41. Nor do
@@ -56,7 +62,9 @@ use std::io::{self, Read};
 use serde::{Deserialize, Serialize};
 use weft_store::Cid;
 
-use crate::{bloom::Bloom, Error};
+use crate::{bloom::Bloom, refusal::Refusal, Error};
+
+pub use crate::refusal::REFUSED;
 
 /// The largest frame body accepted: a 1 MiB block or a message listing every head, CID and Bloom
 /// filter of a large repo fits with room to spare.
@@ -69,17 +77,24 @@ pub const MAX_INFLATED: usize = MAX_FRAME;
 /// The largest number of entries a list in a message may have.
 pub const MAX_LIST: usize = 100_000;
 
-/// How the text of an ERROR frame that refuses access starts.
-pub const REFUSED: &str = "access refused: ";
-
-pub(crate) const HELLO: u8 = 0x01;
-pub(crate) const REQUEST: u8 = 0x02;
-pub(crate) const REPLY: u8 = 0x03;
-pub(crate) const BLOCK: u8 = 0x04;
-pub(crate) const END: u8 = 0x05;
-pub(crate) const DONE: u8 = 0x06;
-pub(crate) const ERROR: u8 = 0x07;
-pub(crate) const ZBLOCKS: u8 = 0x08;
+/// The tag of a HELLO frame.
+pub const HELLO: u8 = 0x01;
+/// The tag of a REQUEST frame.
+pub const REQUEST: u8 = 0x02;
+/// The tag of a REPLY frame.
+pub const REPLY: u8 = 0x03;
+/// The tag of a BLOCK frame (version 1).
+pub const BLOCK: u8 = 0x04;
+/// The tag of an END frame.
+pub const END: u8 = 0x05;
+/// The tag of a DONE frame.
+pub const DONE: u8 = 0x06;
+/// The tag of an ERROR frame.
+pub const ERROR: u8 = 0x07;
+/// The tag of a ZBLOCKS frame (version 2 on).
+pub const ZBLOCKS: u8 = 0x08;
+/// The tag of a REFUSE frame (version 3 on).
+pub const REFUSE: u8 = 0x09;
 
 /// The first message of each side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +202,7 @@ pub enum Frame {
     Done,
     /// The sender gives up.
     Error(String),
-    /// Change blocks through the session's zstd stream (protocol version 2); see
+    /// Change blocks through the session's zstd stream (protocol version 2 on); see
     /// [`crate::zblocks`].
     Zblocks {
         /// The number of bytes `data` inflates to: whole records `length:u32be ++ block`.
@@ -195,6 +210,8 @@ pub enum Frame {
         /// The next bytes of the sender's zstd stream, up to a flush.
         data: Vec<u8>,
     },
+    /// The responder refuses the peer's key (protocol version 3 on); see [`crate::refusal`].
+    Refuse(Refusal),
 }
 
 fn cbor<T: Serialize>(v: &T) -> Vec<u8> {
@@ -231,6 +248,7 @@ impl Frame {
                 payload.extend_from_slice(data);
                 with_header(ZBLOCKS, &payload)
             }
+            Frame::Refuse(r) => with_header(REFUSE, &r.encode()),
         }
     }
 
@@ -301,6 +319,7 @@ impl Frame {
                     data: data.to_vec(),
                 }
             }
+            REFUSE => Frame::Refuse(Refusal::decode(payload).map_err(|r| malformed("refusal", r))?),
             t => return Err(malformed("frame", format!("unknown frame tag 0x{t:02x}"))),
         })
     }
@@ -471,6 +490,120 @@ mod tests {
             panic!("not a ZBLOCKS frame");
         };
         assert_eq!(inflate(size, &data).unwrap(), [&b"abc"[..], b"z"]);
+    }
+
+    /// A REFUSE frame (version 3): `length:u32be ++ 0x09 ++ DAG-CBOR map`, its keys in
+    /// DAG-CBOR order (shorter first): `{"key": bytes(32), "reason": "nothing-readable"}`.
+    #[test]
+    fn refuse_frame_golden_bytes() {
+        use crate::refusal::{Reason, Refusal};
+        use weft_dag::{Author, DocId};
+
+        let key = Author([1; 32]);
+        let f = Frame::Refuse(Refusal::new(Reason::NothingReadable, Some(key), None));
+        let bytes = f.encode();
+        assert_eq!(
+            hex(&bytes),
+            [
+                "00000040",
+                "09",
+                "a2",
+                "636b6579",
+                "5820",
+                &"01".repeat(32),
+                "66726561736f6e",
+                "70",
+                "6e6f7468696e672d7265616461626c65",
+            ]
+            .concat()
+        );
+        assert_eq!(Frame::decode(&bytes[4..]).unwrap(), f);
+
+        // With a document: `{"doc": link, "key": ..., "reason": "read-only"}`, the link as
+        // DAG-CBOR tag 42 over `0x00 ++ binary CID`.
+        let doc = DocId(Cid::hash(weft_store::Codec::DagCbor, b"doc"));
+        let f = Frame::Refuse(Refusal::new(Reason::ReadOnly, Some(key), Some(doc)));
+        let bytes = f.encode();
+        assert_eq!(
+            hex(&bytes[4..]),
+            [
+                "09",
+                "a3",
+                "63646f63",
+                "d82a5825",
+                "00",
+                &hex(&doc.0.to_bytes()),
+                "636b6579",
+                "5820",
+                &"01".repeat(32),
+                "66726561736f6e",
+                "69",
+                "726561642d6f6e6c79",
+            ]
+            .concat()
+        );
+        assert_eq!(Frame::decode(&bytes[4..]).unwrap(), f);
+        let Frame::Refuse(r) = f else { unreachable!() };
+        assert_eq!(
+            r.to_string(),
+            format!("access refused: key {key} may read but not write document {doc}")
+        );
+    }
+
+    /// Every reason goes through a REFUSE frame and back; a reason this build does not know
+    /// reads as one in words; a payload that is not a refusal is malformed.
+    #[test]
+    fn refusals_round_trip_and_unknown_reasons_read_as_words() {
+        use crate::refusal::{Reason, Refusal};
+        use weft_dag::{Author, DocId};
+
+        let key = Some(Author([2; 32]));
+        let doc = Some(DocId(Cid::hash(weft_store::Codec::DagCbor, b"d")));
+        for r in [
+            Refusal::new(Reason::NothingReadable, key, None),
+            Refusal::new(Reason::ReadOnly, key, doc),
+            Refusal::new(Reason::NotShared, key, doc),
+            Refusal::new(Reason::Other("busy".into()), None, None),
+            Refusal::in_words("access refused: key 01 may read no document here"),
+        ] {
+            let f = Frame::Refuse(r.clone());
+            assert_eq!(Frame::decode(&f.encode()[4..]).unwrap(), f, "{r}");
+        }
+        // Words from a peer of version 1 or 2 display as they came.
+        let words = "access refused: key 01 may read no document here";
+        assert_eq!(Refusal::from(words).to_string(), words);
+
+        let body = |payload: &[u8]| [&[REFUSE][..], payload].concat();
+        let unknown =
+            serde_ipld_dagcbor::to_vec(&std::collections::BTreeMap::from([("reason", "quota")]))
+                .unwrap();
+        let Frame::Refuse(r) = Frame::decode(&body(&unknown)).unwrap() else {
+            panic!("not a refusal")
+        };
+        assert_eq!(
+            r.to_string(),
+            "access refused: for a reason this build does not know (\"quota\")"
+        );
+        for bad in [&b""[..], b"\xa0", b"\x01"] {
+            let e = Frame::decode(&body(bad)).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    Error::Malformed {
+                        what: "refusal",
+                        ..
+                    }
+                ),
+                "{bad:?}: {e:?}"
+            );
+        }
+        // A key of the wrong length.
+        let short_key = serde_ipld_dagcbor::to_vec(&std::collections::BTreeMap::from([
+            ("reason", ipld_core::ipld::Ipld::String("read-only".into())),
+            ("key", ipld_core::ipld::Ipld::Bytes(vec![1; 31])),
+        ]))
+        .unwrap();
+        assert!(Frame::decode(&body(&short_key)).is_err());
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The driver: runs an [`Endpoint`] over any byte stream.
+//! The driver: runs an [`Endpoint`] over any byte stream, and how the failures of a link read
+//! as sync errors. A transport (`weft-net`'s, or an app's own) opens the link; this module only
+//! reads and writes it.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
@@ -8,14 +10,17 @@ use crate::{
     Error,
 };
 
-/// The marker inside the `InvalidData` io error of a Noise transport message that does not
-/// decrypt (see [`crate::noise`]).
+/// The marker inside the `InvalidData` io error of a message of a secure link that fails
+/// authentication (`weft-net`'s Noise channel wraps it so); [`link_error`] reads it as
+/// [`Error::Tampered`].
 #[derive(Debug, thiserror::Error)]
 #[error("a Noise transport message failed authentication")]
 pub struct Tampered;
 
-/// Maps an IO failure on the link to a sync error.
-pub(crate) fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
+/// Maps an IO failure on the link to `peer` to a sync error: a timeout, a link closed inside a
+/// frame, a frame length out of range, a message that fails authentication ([`Tampered`]), or
+/// any other IO failure. `timeout_secs` words a timeout.
+pub fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
     match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
             Error::Timeout { secs: timeout_secs }

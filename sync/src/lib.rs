@@ -1,28 +1,36 @@
 //! weft-sync: two replicas reach the same heads and state over any byte stream.
 //!
+//! This crate is the protocol alone, sans-IO: it opens no socket, starts no thread or process
+//! and knows no cipher, so that an app that brings its own transport depends on it and nothing
+//! more, and the lab runs it in process without network code. The transports (local and ssh
+//! child processes, TCP secured with Noise, the server) are `weft-net`; live sync in the
+//! background and the sync status per remote are `weft-live`. They are crates, not features,
+//! so that the dependency graph says what needs what, and a test checks it (`layering` in this
+//! crate's tests).
+//!
 //! # Goals
 //! - As few round trips as possible: a fast-forward or a clone takes one round trip after the
 //!   greeting, a typical divergence two, and the worst case never depends on the depth of the
 //!   DAG (it is one more round per Bloom false positive on the edge of a branch, which is rare).
 //! - Only missing changes cross the wire, each once, in topological order, verified and applied
 //!   as they arrive, so a cut-off transfer keeps everything it verified and the next sync resumes.
-//! - Sans-IO: [`Initiator`] and [`Responder`] are state machines fed with frames. [`run`] drives
-//!   one over any `Read`/`Write`; the [`transport`] module opens TCP, SSH and local links.
+//! - Sans-IO: [`Initiator`] and [`Responder`] are state machines fed with frames. [`pump`] runs
+//!   one against the other in memory; [`run`] drives one over any `Read`/`Write`, the link a
+//!   transport opened.
+//! - Access on authenticated links: [`access`] decides what a key may read and push, and a
+//!   refusal is a typed frame ([`refusal`]). Authenticating the key is the transport's job
+//!   (`weft-net`'s Noise handshake proves both sides' author keys).
 //!
-//! - Authenticated and encrypted TCP: [`noise`] runs a Noise XX handshake that proves both
-//!   sides' author keys, and [`access`] decides what a key may read and push (ssh and local
-//!   links are trusted: whoever can run weft there has the repo).
-//!
-//! - Live: [`live::Live`] keeps a replica in sync with its peers in the background (gossip with
-//!   one random peer per interval, and every unconverged peer right after a local commit), and
-//!   [`status`] records per remote how the last sync went and how far apart the two replicas
-//!   are. The runnable example `sync/examples/live.rs` (`cargo run -p weft-sync --example
-//!   live`, reproduced in the [`live`] docs) shows both over loopback TCP; the test
-//!   `live::the_example_converges` runs the same code.
+//! Modules: [`frame`] the wire format; [`zblocks`] version 2's block stream; [`bloom`] the
+//! summaries; [`refusal`] refusals; [`access`] who may read and push; [`peer`] the per-peer
+//! state and [`keys`] its keyspace; [`bundle`] offline bundles (CAR files, over any
+//! `Read`/`Write`). The session is cut along its seams: `session` (options, figures, the
+//! [`Endpoint`] trait, [`pump`]), `greeting` (HELLO and version negotiation), `diff` (what to
+//! send), `outbox` (the frames to send), `initiator`, `responder`, and `io` ([`run`]).
 //!
 //! Non-goals: partial replication inside a document.
 //!
-//! # Protocol (versions 1 and 2)
+//! # Protocol (versions 1 to 3)
 //! Frames are length-prefixed; see [`frame`] for the byte format. A session is:
 //!
 //! 1. **Greeting.** Both sides send HELLO at once: protocol versions and a random replica id.
@@ -32,7 +40,8 @@
 //!    END. One request and its reply is one round trip. Blocks travel one per BLOCK frame in
 //!    version 1, through a compressed stream in ZBLOCKS frames in version 2 (below).
 //! 3. **End.** When every document is in sync the initiator sends DONE. Either side may send
-//!    ERROR (a reason) and close.
+//!    ERROR (a reason) and close. A responder that does not serve the peer's key sends REFUSE
+//!    (version 3; an ERROR in words before) in place of its HELLO or of a REPLY, and closes.
 //!
 //! Per document, a request carries the initiator's heads, the responder's heads it has, the
 //! *base* (the heads both had at the end of their last sync, from [`peer`] state), on the first
@@ -60,12 +69,21 @@
 //! docs/sync.md for the comparison and the measured figures.
 //!
 //! # Versions
-//! Each HELLO lists the versions its sender speaks, ascending ([`VERSIONS`]: `[1, 2]` in this
-//! build). A session uses the highest version both list; each side knows it once it has read
-//! the other's HELLO, which is before either sends a block (the initiator's first turn follows
-//! the responder's HELLO, the responder's turns follow requests). A peer that lists none in
-//! common is refused ([`Error::Version`]). So a build that speaks `[1, 2]` uses 2 with a peer
-//! that speaks 2, and 1 with one that speaks only 1, either side.
+//! Each HELLO lists the versions its sender speaks, ascending ([`VERSIONS`]: `[1, 2, 3]` in
+//! this build). A session uses the highest version both list; each side knows it once it has
+//! read the other's HELLO, which is before either sends a block (the initiator's first turn
+//! follows the responder's HELLO, the responder's turns follow requests) or a refusal (a
+//! responder that refuses a key waits for the initiator's HELLO, which comes at once, and
+//! answers it with the refusal). A peer that lists none in common is refused
+//! ([`Error::Version`]). So a build that speaks `[1, 2, 3]` uses 3 with a peer that speaks 3,
+//! 2 with one that speaks `[1, 2]`, and 1 with one that speaks only 1, either side.
+//!
+//! **Version 3** differs from version 2 in one thing: a responder refuses a key with a REFUSE
+//! frame whose payload is a typed [`refusal::Refusal`] (a reason, the key, the document),
+//! where version 2 (and 1) sends an ERROR whose text starts with `"access refused: "`. A
+//! version-3 responder sends REFUSE only in a session of version 3, so an older peer gets the
+//! ERROR it has always read; a version-3 initiator takes such an ERROR from a responder that
+//! has not shown version 3 as a refusal in words. The words are the same either way.
 //!
 //! **Version 2** differs from version 1 in two things and nothing else (turns, messages,
 //! summaries, access rules, limits and errors are the same):
@@ -99,6 +117,8 @@
 //!   before, as it would any bad block. So replicas of the two versions may disagree only about
 //!   changes a hostile signer made on the edge cases (and what is built on them), which
 //!   version-1 replicas refuse; honest histories sync between them unchanged.
+//!
+//! Everything said of version 2 below holds for version 3.
 //!
 //! # Example
 //! Two replicas in memory, each with a concurrent edit, converge:
@@ -136,25 +156,28 @@
 pub mod access;
 pub mod bloom;
 pub mod bundle;
+mod diff;
 mod error;
 pub mod frame;
+mod greeting;
+mod initiator;
 mod io;
 pub mod keys;
-pub mod live;
-pub mod noise;
+mod outbox;
 pub mod peer;
-pub mod server;
+pub mod refusal;
+mod responder;
 mod session;
-pub mod status;
-pub mod transport;
 pub mod zblocks;
 
 pub use crate::{
     access::Access,
     error::Error,
-    io::run,
+    initiator::{DocOutcome, Initiator},
+    io::{link_error, run, Tampered},
+    refusal::Refusal,
+    responder::Responder,
     session::{
-        pump, Direction, DocOutcome, Endpoint, Initiator, Responder, Stats, SyncOptions,
-        MAX_ROUNDS, SPECULATIVE_SUMMARY, VERSIONS,
+        pump, Direction, Endpoint, Stats, SyncOptions, MAX_ROUNDS, SPECULATIVE_SUMMARY, VERSIONS,
     },
 };

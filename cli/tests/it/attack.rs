@@ -1,5 +1,5 @@
 //! The attacker over real TCP: one real `weft serve --listen 127.0.0.1:0` process, and test code
-//! that completes the Noise handshake with keys of its own (`weft_sync::noise`, as a client
+//! that completes the Noise handshake with keys of its own (`weft_net::noise`, as a client
 //! does) and then speaks the sync protocol (`weft_sync::frame`) with hostile content.
 //!
 //! Every case asserts
@@ -27,10 +27,8 @@ use std::{
 };
 
 use weft_dag::{Author, Change, Cid, Codec, DocId, EncodedChange, Identity, Op, OpId, Value};
-use weft_sync::{
-    frame::{read_frame, DocReq, Frame, Hello, Reply, Request, MAX_FRAME},
-    noise::{self, NoiseReader, NoiseWriter},
-};
+use weft_net::noise::{self, NoiseReader, NoiseWriter};
+use weft_sync::frame::{read_frame, DocReq, Frame, Hello, Reply, Request, MAX_FRAME};
 use weft_testkit::{flip_signature, identity};
 
 use crate::util::{Dir, Proc};

@@ -17,7 +17,9 @@ use std::{
 };
 
 /// The crates, as directories of the workspace.
-const CRATES: [&str; 6] = ["store", "dag", "sync", "lab", "cli", "testkit"];
+const CRATES: [&str; 8] = [
+    "store", "dag", "sync", "net", "live", "lab", "cli", "testkit",
+];
 
 /// A crate's sources: the crate root's text and each module's, by module name.
 struct Sources {

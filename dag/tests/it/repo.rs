@@ -1265,3 +1265,42 @@ fn every_error_says_what_the_caller_acts_on() {
     assert_eq!(owner.kind(), ErrorKind::InvalidInput);
     assert_eq!(tx.del("absent").unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+/// A layer above the dag keeps its own keyspace through `Repo::layer`: each write one batch,
+/// reads in key order, and no tag of the store's or the dag's.
+#[test]
+fn a_layer_keeps_its_own_keyspace_through_the_repo() {
+    const MINE: weft_store::Keyspace = weft_store::Keyspace::derived(0x3f, "mine");
+    let repo = Repo::memory(identity(1));
+    let space = repo.layer(MINE);
+    assert_eq!(space.get(b"a").unwrap(), None);
+    for (k, v) in [(&b"b2"[..], &b"2"[..]), (b"a", b"0"), (b"b1", b"1")] {
+        space.put(k, v).unwrap();
+    }
+    assert_eq!(space.get(b"a").unwrap().as_deref(), Some(&b"0"[..]));
+    let under_b: Vec<(Vec<u8>, Vec<u8>)> = space.scan_prefix(b"b").map(Result::unwrap).collect();
+    assert_eq!(
+        under_b,
+        [
+            (b"b1".to_vec(), b"1".to_vec()),
+            (b"b2".to_vec(), b"2".to_vec())
+        ]
+    );
+    space.delete(b"a").unwrap();
+    assert_eq!(space.get(b"a").unwrap(), None);
+    assert_eq!(space.delete_prefix(b"b").unwrap(), 2);
+    assert_eq!(space.scan_prefix(b"").count(), 0);
+    // The dag's state is untouched, and passes fsck.
+    assert!(repo.fsck().unwrap().is_ok());
+
+    for reserved in [
+        weft_store::Keyspace::META,
+        weft_dag::keys::HEADS,
+        weft_dag::keys::VOID,
+    ] {
+        let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = repo.layer(reserved);
+        }));
+        assert!(taken.is_err(), "{} was handed out", reserved.name);
+    }
+}

@@ -5,14 +5,12 @@
 use weft_dag::{Author, Cid, DocId, Repo, Role, Value};
 use weft_sync::{
     frame::{DocReq, Frame, Hello, Request, REFUSED},
-    pump, transport, Access, Direction, Endpoint, Error, Initiator, Responder,
+    pump,
+    refusal::Reason,
+    Access, Direction, Endpoint, Error, Initiator, Responder,
 };
 
-use crate::{
-    assert_fsck, assert_same, empty, identity,
-    noise::{as_key, remote, serve},
-    opts,
-};
+use crate::{assert_fsck, empty, identity, opts};
 
 /// The owner (seed 1) of `main` and `secret`; `main` has a reader (seed 3) and a writer (seed
 /// 4). Returns the repo and the two documents.
@@ -71,34 +69,70 @@ fn pull_as(client: &Repo, server: &Repo, key: Author, allow: &[Author]) -> Resul
 #[test]
 fn a_key_with_no_role_is_refused_and_learns_no_document_id() {
     let (server, main, secret) = owner();
-    let mut r = Responder::with_access(&server, Access::peer(stranger(), &[])).unwrap();
-    let frames = drain(&mut r);
-    assert_eq!(frames.len(), 1, "only the refusal, no HELLO");
-    let Frame::Error(msg) = decode(&frames[0]) else {
-        panic!("{:?}", decode(&frames[0]))
-    };
-    assert_eq!(
-        msg,
-        format!(
-            "{REFUSED}key {} may read no document here (ask the owner to grant it a role, or \
-             to serve with --allow {})",
-            stranger(),
-            stranger()
-        )
+    let words = format!(
+        "{REFUSED}key {} may read no document here (ask the owner to grant it a role, or to \
+         serve with --allow {})",
+        stranger(),
+        stranger()
     );
-    for doc in [main, secret] {
-        assert!(!contains(&frames[0], &doc.0.to_bytes()));
-        assert!(!msg.contains(&doc.to_string()));
+    // The refusal answers the peer's HELLO: a REFUSE frame to a peer that speaks version 3, an
+    // ERROR in words to one that speaks only 1 and 2.
+    for (versions, typed) in [(vec![1, 2], false), (vec![1, 2, 3], true)] {
+        let mut r = Responder::with_access(&server, Access::peer(stranger(), &[])).unwrap();
+        assert!(drain(&mut r).is_empty(), "nothing before the peer's HELLO");
+        assert!(r.refusal().is_some());
+        let hello = Hello {
+            versions,
+            replica: vec![7; 16],
+            docs: None,
+        };
+        r.handle(&Frame::Hello(hello).encode()[4..]).unwrap();
+        let frames = drain(&mut r);
+        assert_eq!(frames.len(), 1, "only the refusal, no HELLO");
+        assert!(r.is_done());
+        let msg = match decode(&frames[0]) {
+            Frame::Error(msg) if !typed => msg,
+            Frame::Refuse(refusal) if typed => {
+                assert_eq!(refusal.reason, Reason::NothingReadable);
+                assert_eq!((refusal.key, refusal.doc), (Some(stranger()), None));
+                refusal.to_string()
+            }
+            f => panic!("{f:?}"),
+        };
+        assert_eq!(msg, words);
+        for doc in [main, secret] {
+            assert!(!contains(&frames[0], &doc.0.to_bytes()));
+            assert!(!msg.contains(&doc.to_string()));
+        }
     }
-    assert!(r.refusal().is_some());
 
     // Through a session: the initiator gets a typed refusal, and nothing.
     let client = empty(5);
     let e = pull_as(&client, &server, stranger(), &[]).unwrap_err();
     match &e {
         Error::Refused { reason } => {
-            assert!(reason.starts_with(REFUSED), "{reason}");
-            assert!(reason.contains(&stranger().to_string()), "{reason}");
+            assert_eq!(reason.reason, Reason::NothingReadable);
+            assert!(reason.to_string().starts_with(REFUSED), "{reason}");
+            assert!(
+                reason.to_string().contains(&stranger().to_string()),
+                "{reason}"
+            );
+            assert_eq!(reason.to_string(), words);
+        }
+        e => panic!("{e:?}"),
+    }
+    // An initiator of version 2 gets the same words, from an ERROR frame.
+    let mut i = Initiator::new(&client, opts(Direction::Pull))
+        .unwrap()
+        .max_version(2);
+    let mut r = Responder::with_access(&server, Access::peer(stranger(), &[])).unwrap();
+    match pump(&mut i, &mut r, None).unwrap_err() {
+        Error::Refused { reason } => {
+            assert_eq!(
+                reason.reason,
+                Reason::Other(words[REFUSED.len()..].to_string())
+            );
+            assert_eq!(reason.to_string(), words);
         }
         e => panic!("{e:?}"),
     }
@@ -262,20 +296,26 @@ fn a_reader_cannot_push() {
     let mut r = Responder::with_access(&server, Access::peer(reader(), &[])).unwrap();
     let e = pump(&mut i, &mut r, None).unwrap_err();
     match &e {
-        Error::Refused { reason } => assert_eq!(
-            reason,
-            &format!(
-                "{REFUSED}key {} may read but not write document {main}",
-                reader()
-            )
-        ),
+        Error::Refused { reason } => {
+            assert_eq!(
+                reason.to_string(),
+                format!(
+                    "{REFUSED}key {} may read but not write document {main}",
+                    reader()
+                )
+            );
+            assert_eq!(
+                (&reason.reason, reason.key, reason.doc),
+                (&Reason::ReadOnly, Some(reader()), Some(main))
+            );
+        }
         e => panic!("{e:?}"),
     }
     assert!(
         !server.has_change(&news).unwrap(),
         "nothing of the push landed"
     );
-    assert_eq!(r.refusal(), Some(e.to_string().as_str()));
+    assert_eq!(r.refusal().map(ToString::to_string), Some(e.to_string()));
     // An --allow key reads, but cannot push either.
     let mut i = Initiator::new(&relay, opts(Direction::Both)).unwrap();
     let mut r = Responder::with_access(&server, Access::peer(stranger(), &[stranger()])).unwrap();
@@ -345,13 +385,16 @@ fn a_key_cannot_create_a_document_on_the_server() {
     let e = pump(&mut i, &mut r, None).unwrap_err();
     match &e {
         // Worded as for a document the key may not read: nothing leaks.
-        Error::Refused { reason } => assert_eq!(
-            reason,
-            &format!(
-                "{REFUSED}no document {mine} is shared with key {}",
-                writer()
-            )
-        ),
+        Error::Refused { reason } => {
+            assert_eq!(
+                reason.to_string(),
+                format!(
+                    "{REFUSED}no document {mine} is shared with key {}",
+                    writer()
+                )
+            );
+            assert_eq!(reason.reason, Reason::NotShared);
+        }
         e => panic!("{e:?}"),
     }
     assert!(server.heads(mine).unwrap().is_empty());
@@ -360,73 +403,8 @@ fn a_key_cannot_create_a_document_on_the_server() {
     let mut r = Responder::with_access(&server, Access::peer(writer(), &[writer()])).unwrap();
     let e = pump(&mut i, &mut r, None).unwrap_err();
     assert!(
-        matches!(&e, Error::Refused { reason } if reason.contains("no document")),
+        matches!(&e, Error::Refused { reason } if reason.to_string().contains("no document")),
         "{e:?}"
     );
     assert!(server.heads(mine).unwrap().is_empty());
-}
-
-#[test]
-fn over_tcp_allow_reads_and_a_stranger_is_refused() {
-    let (server, main, secret) = owner();
-    let server_key = identity(1).author();
-    let reference = empty(8);
-    crate::sync(&reference, &server, Direction::Pull);
-    let allowed = identity(6);
-    let addr = serve(server, identity(1), vec![allowed.author()]);
-    let url = remote(addr, Some(server_key));
-
-    // --allow: every document.
-    let client = empty(6);
-    transport::sync(
-        &client,
-        &url,
-        &as_key(&allowed),
-        opts(Direction::Pull),
-        &mut |_| {},
-    )
-    .unwrap();
-    assert_same(&reference, &client, main);
-    assert_same(&reference, &client, secret);
-
-    // A reader: its document only.
-    let client = empty(3);
-    transport::sync(
-        &client,
-        &url,
-        &as_key(&identity(3)),
-        opts(Direction::Pull),
-        &mut |_| {},
-    )
-    .unwrap();
-    assert_eq!(client.doc_ids().unwrap(), vec![main]);
-
-    // A stranger: refused, with the reason, and nothing.
-    let client = empty(5);
-    let e = transport::sync(
-        &client,
-        &url,
-        &as_key(&identity(5)),
-        opts(Direction::Pull),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    match &e {
-        Error::Refused { reason } => {
-            assert!(reason.contains("may read no document here"), "{reason}");
-            assert!(reason.contains(&stranger().to_string()), "{reason}");
-        }
-        e => panic!("{e:?}"),
-    }
-    assert!(client.doc_ids().unwrap().is_empty());
-    // A throwaway key (no identity given) is a stranger too.
-    let e = transport::sync(
-        &empty(5),
-        &url,
-        &transport::ConnectOptions::default(),
-        opts(Direction::Pull),
-        &mut |_| {},
-    )
-    .unwrap_err();
-    assert!(matches!(e, Error::Refused { .. }), "{e:?}");
 }

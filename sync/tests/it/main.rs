@@ -6,13 +6,14 @@
 //!   midway), then everything converges and passes fsck;
 //! - [`hostile`]: peers that send bad frames, bad blocks or withhold changes get a typed error
 //!   and leave the victim sound;
-//! - [`noise`]: `tcp://` over real loopback sockets: the handshake, key pinning, men in the
-//!   middle, identities of small order, tampering, garbage and stalls;
-//! - [`access`]: what a key may read and push, through the session and over TCP;
-//! - [`live`]: live sync (`weft_sync::live`, and the example that shows it), the sync status,
-//!   arrival delays, and the bytes of a sync with nothing new;
+//! - [`access`]: what a key may read and push, and how it is refused, through the session;
 //! - [`versions`]: protocol versions 1 and 2 (compressed blocks) against each other, the bytes
-//!   per change of a clone, and a compressed turn cut off midway.
+//!   per change of a clone, and a compressed turn cut off midway;
+//! - [`layering`]: this crate has no network or process code, and nothing it depends on does;
+//! - [`bundle`]: offline bundles, their format and every way a file can be damaged.
+//!
+//! The transports' tests (`tcp://`, Noise, the server) are `weft-net`'s; live sync's and the
+//! status's are `weft-live`'s.
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
@@ -20,8 +21,7 @@ mod access;
 mod bundle;
 mod converge;
 mod hostile;
-mod live;
-mod noise;
+mod layering;
 mod rounds;
 mod versions;
 

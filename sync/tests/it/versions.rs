@@ -1,7 +1,8 @@
-//! Protocol versions: a session uses the highest version both sides speak; version 2 sends
-//! change blocks through one zstd stream per direction (ZBLOCKS frames), version 1 one raw
-//! block per BLOCK frame; both converge the same way, and a build that speaks both meets a
-//! peer that speaks only 1 on version 1.
+//! Protocol versions: a session uses the highest version both sides speak; versions 2 and 3
+//! send change blocks through one zstd stream per direction (ZBLOCKS frames), version 1 one raw
+//! block per BLOCK frame; all converge the same way, and a build that speaks all three meets a
+//! peer that speaks only 1 on version 1. (Version 3 differs from 2 only in its refusals, a
+//! typed REFUSE frame: see `access.rs`.)
 
 use weft_dag::{DocId, Repo, Value};
 use weft_sync::{
@@ -79,8 +80,31 @@ fn session(
 const PAIRS: [((u32, u32), u32); 4] = [((2, 2), 2), ((1, 2), 1), ((2, 1), 1), ((1, 1), 1)];
 
 #[test]
-fn this_build_speaks_versions_1_and_2() {
-    assert_eq!(VERSIONS, [1, 2]);
+fn this_build_speaks_versions_1_to_3() {
+    assert_eq!(VERSIONS, [1, 2, 3]);
+}
+
+/// Version 3 carries blocks as version 2 does, and meets a peer of version 2 or 1 on that.
+#[test]
+fn version_3_sends_blocks_as_version_2_and_meets_older_peers() {
+    let a = empty(1);
+    let doc = a.create_doc("main").unwrap();
+    edit(&a, doc, "k", 50);
+    for (pair, version) in [
+        ((3, 3), 3),
+        ((3, 2), 2),
+        ((2, 3), 2),
+        ((3, 1), 1),
+        ((1, 3), 1),
+    ] {
+        let b = empty(2);
+        let seen = session(&b, &a, Pull, pair).unwrap();
+        assert_eq!(seen.versions, (Some(version), Some(version)), "{pair:?}");
+        let tag = if version >= 2 { ZBLOCKS } else { BLOCK };
+        assert_eq!(seen.block_tags, [tag], "{pair:?}");
+        assert_eq!(seen.stats.changes_in, 51, "{pair:?}");
+        assert_same(&a, &b, doc);
+    }
 }
 
 /// A clone under each pair: the version both sides chose, and which frames carried the blocks.
@@ -116,8 +140,8 @@ fn no_version_in_common_is_refused() {
         r.poll_transmit().unwrap().unwrap(),
     );
     for (e, ours, theirs) in [
-        (r.handle(&to_r[4..]).unwrap_err(), vec![1, 2], vec![]),
-        (i.handle(&to_i[4..]).unwrap_err(), vec![], vec![1, 2]),
+        (r.handle(&to_r[4..]).unwrap_err(), VERSIONS.to_vec(), vec![]),
+        (i.handle(&to_i[4..]).unwrap_err(), vec![], VERSIONS.to_vec()),
     ] {
         match e {
             Error::Version { ours: o, theirs: t } => assert_eq!((o, t), (ours, theirs)),
@@ -248,7 +272,7 @@ fn a_cut_off_version_2_clone_keeps_each_frame_it_got() {
     let total = a.change_count(doc).unwrap();
     let b = empty(2);
     {
-        let mut i = Initiator::new(&b, opts(Pull)).unwrap();
+        let mut i = Initiator::new(&b, opts(Pull)).unwrap().max_version(2);
         let mut r = Responder::new(&a).unwrap();
         // HELLO, REQUEST, END from the initiator, HELLO and REPLY from the responder, then
         // its first ZBLOCKS frame; the link drops before the second.

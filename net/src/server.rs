@@ -5,7 +5,7 @@
 //! and the server goes on. Changes pushed by clients are verified like any other.
 //!
 //! Every TCP session starts with the secure handshake ([`crate::noise`]), which proves the
-//! client's author key; what that key may read and push is decided by [`crate::access`]. Stdio
+//! client's author key; what that key may read and push is decided by [`weft_sync::access`]. Stdio
 //! sessions are trusted ([`Access::trusted`]): whoever runs them already has the repo.
 
 use std::{
@@ -21,10 +21,9 @@ use std::{
 
 use weft_dag::{Author, Identity, Repo};
 
-use crate::{
-    access::Access, frame::Frame, noise, run, transport::DEFAULT_TIMEOUT, Endpoint, Error,
-    Responder, Stats,
-};
+use weft_sync::{frame::Frame, run, Access, Endpoint, Error, Responder, Stats};
+
+use crate::{noise, transport::DEFAULT_TIMEOUT};
 
 /// How a server behaves.
 #[derive(Debug, Clone)]
@@ -73,7 +72,7 @@ pub fn serve_stream(
     )?;
     if let Some(reason) = session.refusal() {
         return Err(Error::Refused {
-            reason: reason.to_string(),
+            reason: reason.clone(),
         });
     }
     Ok(session.stats().clone())

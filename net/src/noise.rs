@@ -47,7 +47,7 @@ use std::{
 use snow::{Builder, HandshakeState, StatelessTransportState};
 use weft_dag::{identity::SignatureError, Author, Identity};
 
-use crate::{frame::ERROR, io::link_error, Error};
+use weft_sync::{frame::ERROR, link_error, Error};
 
 /// The Noise protocol name.
 pub const PATTERN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
@@ -74,7 +74,7 @@ const MSG1_LEN: usize = 32;
 const MSG2_LEN: usize = 32 + (32 + TAG_LEN) + (PAYLOAD_LEN + TAG_LEN);
 const MSG3_LEN: usize = (32 + TAG_LEN) + (PAYLOAD_LEN + TAG_LEN);
 
-pub use crate::io::Tampered;
+pub use weft_sync::Tampered;
 
 /// One side of an established channel: what the peer proved it is, and the two halves.
 pub struct Secured<R, W: Write> {

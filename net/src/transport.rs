@@ -27,7 +27,9 @@ use std::{
 
 use weft_dag::{Author, Identity, Repo};
 
-use crate::{noise, run, DocOutcome, Endpoint, Error, Initiator, Stats, SyncOptions};
+use weft_sync::{run, DocOutcome, Endpoint, Error, Initiator, Stats, SyncOptions};
+
+use crate::noise;
 
 /// The default silence timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -650,7 +652,7 @@ pub struct Synced {
     /// The key the peer proved it holds (`tcp://` only), for the caller to remember.
     pub peer_key: Option<Author>,
     /// Per document synced, the peer's heads and change count at the end of the session (see
-    /// [`Initiator::outcome`]); what [`crate::status::record`] keeps.
+    /// [`Initiator::outcome`]); what `weft-live`'s `status::record` keeps.
     pub outcome: Vec<DocOutcome>,
 }
 

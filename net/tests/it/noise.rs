@@ -11,12 +11,12 @@ use std::{
 };
 
 use weft_dag::{Author, Identity, Repo, Value};
-use weft_sync::{
+use weft_net::{
     noise::{self, Secured, IDENTITY_DOMAIN, PATTERN, PROLOGUE},
     server::{self, ServeOptions},
     transport::{self, ConnectOptions, Remote},
-    Direction, Error,
 };
+use weft_sync::{Direction, Error};
 
 use crate::{assert_same, empty, identity, opts};
 

@@ -1,11 +1,11 @@
 //! Sync status per named remote: what the last sync attempt with it found, and how far this
 //! replica is now from what the remote held then.
 //!
-//! [`record`] keeps, per remote, the result of the last attempt (persisted in the `sync_peers`
-//! keyspace under `0x02 ++ remote`, see [`crate::keys`]); [`remote`] and [`remotes`] turn
-//! it into a [`RemoteStatus`] against this replica's current heads. The remote's side is a
-//! snapshot taken at the end of the last successful session, so a remote that changed since
-//! is only seen to have moved at the next sync.
+//! [`record`] keeps, per remote, the result of the last attempt (persisted in the sync layer's
+//! keyspace `sync_peers` through [`weft_sync::peer`], which encodes the key); [`remote`] and
+//! [`remotes`] turn it into a [`RemoteStatus`] against this replica's current heads. The
+//! remote's side is a snapshot taken at the end of the last successful session, so a remote
+//! that changed since is only seen to have moved at the next sync.
 //!
 //! # Record format
 //! The value is DAG-CBOR:
@@ -41,23 +41,13 @@
 use std::{collections::BTreeMap, sync::Mutex};
 
 use serde::{Deserialize, Serialize, Serializer};
-use weft_dag::{DocId, Repo};
-use weft_store::Cid;
-
-use crate::{transport::Synced, Error};
-
-/// The prefix of status records in `sync_peers`.
-const PREFIX: u8 = 0x02;
+use weft_dag::{Cid, DocId, Repo};
+use weft_net::Synced;
+use weft_sync::{peer, Error};
 
 /// Serializes record updates in this process (a live sync and a `weft sync` run by the daemon
 /// may finish at the same time; each read-modify-write must see the other's result).
 static WRITING: Mutex<()> = Mutex::new(());
-
-fn key(remote: &str) -> Vec<u8> {
-    let mut k = vec![PREFIX];
-    k.extend_from_slice(remote.as_bytes());
-    k
-}
 
 /// The persisted record of one remote (see the module docs).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -103,7 +93,7 @@ fn past_of(repo: &Repo, prev: Option<&DocRecord>) -> Result<Vec<Cid>, Error> {
 }
 
 fn load(repo: &Repo, remote: &str) -> Result<Option<Record>, Error> {
-    let Some(bytes) = repo.store().get(crate::keys::SYNC_PEERS, &key(remote))? else {
+    let Some(bytes) = peer::load_status(repo, remote)? else {
         return Ok(None);
     };
     Ok(decode(remote, &bytes))
@@ -166,24 +156,14 @@ pub fn record(
         peer: remote.to_string(),
         source: std::io::Error::other(format!("cannot encode the sync status: {e}")),
     })?;
-    let mut b = repo.store().batch();
-    b.put(crate::keys::SYNC_PEERS, &key(remote), &bytes);
-    b.commit()?;
-    Ok(())
+    peer::save_status(repo, remote, &bytes)
 }
 
 /// Forgets what is recorded about `remote` (when the remote is removed); whether there was
 /// anything.
 pub fn forget(repo: &Repo, remote: &str) -> Result<bool, Error> {
     let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
-    let k = key(remote);
-    if repo.store().get(crate::keys::SYNC_PEERS, &k)?.is_none() {
-        return Ok(false);
-    }
-    let mut b = repo.store().batch();
-    b.delete(crate::keys::SYNC_PEERS, &k);
-    b.commit()?;
-    Ok(true)
+    peer::forget_status(repo, remote)
 }
 
 fn one_line(s: &str) -> String {
@@ -326,13 +306,9 @@ pub fn remote(repo: &Repo, remote: &str) -> Result<Option<RemoteStatus>, Error> 
 /// The status against every remote with a recorded attempt, by name.
 pub fn remotes(repo: &Repo) -> Result<Vec<RemoteStatus>, Error> {
     let mut out = Vec::new();
-    for entry in repo.store().scan_prefix(crate::keys::SYNC_PEERS, &[PREFIX]) {
-        let (k, v) = entry?;
-        let Ok(name) = std::str::from_utf8(&k[1..]) else {
-            continue;
-        };
-        if let Some(rec) = decode(name, &v) {
-            out.push(status_of(repo, name, &rec)?);
+    for (name, v) in peer::statuses(repo)? {
+        if let Some(rec) = decode(&name, &v) {
+            out.push(status_of(repo, &name, &rec)?);
         }
     }
     Ok(out)

@@ -16,11 +16,11 @@
 //! say).
 //!
 //! Dropping the [`Live`] stops the thread at once: it waits on a channel, never sleeps, and a
-//! session in progress over `tcp://` is cut off ([`crate::transport::Cancel`]).
+//! session in progress over `tcp://` is cut off ([`weft_net::Cancel`]).
 //!
 //! # Example
-//! `sync/examples/live.rs` (`cargo run -p weft-sync --example live`; the test
-//! `live::the_example_converges` in `sync/tests/it/live.rs` runs it too): two replicas over
+//! `live/examples/live.rs` (`cargo run -p weft-live --example live`; the test
+//! `live::the_example_converges` in `live/tests/it/live.rs` runs it too): two replicas over
 //! loopback TCP.
 #![doc = concat!("```no_run\n", include_str!("../examples/live.rs"), "```")]
 
@@ -38,11 +38,10 @@ use std::{
 
 use weft_dag::Repo;
 
-use crate::{
-    status::{self, RemoteStatus},
-    transport::{self, Cancel, ConnectOptions, Remote, Synced},
-    Direction, Error, Stats, SyncOptions,
-};
+use weft_net::transport::{self, Cancel, ConnectOptions, Remote, Synced};
+use weft_sync::{Direction, Error, Stats, SyncOptions};
+
+use crate::status::{self, RemoteStatus};
 
 /// A peer to keep in sync with.
 #[derive(Debug, Clone)]

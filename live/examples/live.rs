@@ -1,14 +1,14 @@
-//! Live sync between two replicas over loopback TCP; see `weft_sync::live`.
+//! Live sync between two replicas over loopback TCP; see `weft_live::live`.
 //!
 //! ```text
-//! cargo run -p weft-sync --example live
+//! cargo run -p weft-live --example live
 //! ```
 //!
 //! Replica `a` is served with `serve_tcp` (as `weft serve --listen` does); replica `b` starts
 //! empty and runs a `Live` with `a` as its one peer. `b` first receives `a`'s document, then both
 //! write, and the example waits for `b` to report `Converged`. It prints `b`'s status against `a`
 //! and, on both sides, when each change arrived, how long after it was written, and who
-//! delivered it. The test `live::the_example_converges` (in `sync/tests/it/live.rs`) runs this
+//! delivered it. The test `live::the_example_converges` (in `live/tests/it/live.rs`) runs this
 //! same code.
 
 #![allow(clippy::result_large_err, clippy::print_stdout)]
@@ -23,13 +23,15 @@ use std::{
 };
 
 use weft_dag::{Cid, Identity, Repo, Role, Value};
-use weft_store::Store;
-use weft_sync::{
+use weft_live::{
     live::{Live, LiveEvent, LiveOptions, Peer},
-    server::{self, ServeOptions},
     status::RemoteStatus,
+};
+use weft_net::{
+    server::{self, ServeOptions},
     transport::ConnectOptions,
 };
+use weft_store::Store;
 
 /// What a run found, for the test to check.
 #[derive(Debug)]

@@ -10,12 +10,15 @@ use std::{
 };
 
 use weft_dag::{Repo, Role, Value};
-use weft_sync::{
+use weft_live::{
     live::{Live, LiveEvent, LiveOptions, Peer},
-    pump, server, status,
-    transport::{self, ConnectOptions, Remote, Synced},
-    Direction, Endpoint, Initiator, Responder,
+    status,
 };
+use weft_net::{
+    server,
+    transport::{self, ConnectOptions, Remote, Synced},
+};
+use weft_sync::{pump, Direction, Endpoint, Initiator, Responder};
 
 use crate::{empty, grant, identity, opts, writer_clone};
 
@@ -338,7 +341,7 @@ fn counting_relay(target: SocketAddr) -> (SocketAddr, mpsc::Receiver<(u64, u64)>
 /// The bytes of a sync with nothing to exchange: 1 document in sync on both sides, both
 /// directions, over `tcp://` (Noise handshake and framing included; TCP/IP headers not).
 /// The figure is in BENCHMARKS.md ("Live sync: cost of a round with nothing new"); reproduce
-/// it with `cargo test -p weft-sync --test it live::nothing_new -- --nocapture`.
+/// it with `cargo test -p weft-live --test it live::nothing_new -- --nocapture`.
 #[test]
 fn nothing_new_costs_a_few_hundred_bytes() {
     let a = Arc::new(empty(1));

@@ -1,0 +1,56 @@
+//! Integration tests of the transports over real loopback sockets.
+//!
+//! - [`noise`]: `tcp://`: the handshake, key pinning, men in the middle, identities of small
+//!   order, tampering, garbage and stalls;
+//! - [`access`]: what a key may read over `tcp://`, and a stranger refused with the reason.
+//!
+//! The protocol itself is tested in memory in `weft-sync`'s tests.
+
+#![allow(clippy::unwrap_used, clippy::result_large_err)]
+
+mod access;
+mod noise;
+
+use weft_dag::{Cid, DocId, Entry, Repo};
+use weft_sync::{pump, Direction, Endpoint, Initiator, Responder, Stats, SyncOptions};
+pub use weft_testkit::{empty, identity};
+
+/// Options for every document, in one direction.
+pub fn opts(direction: Direction) -> SyncOptions {
+    SyncOptions {
+        direction,
+        docs: None,
+    }
+}
+
+/// One session of `initiator` against `responder` in memory, run to the end; returns both
+/// sides' stats.
+pub fn sync(initiator: &Repo, responder: &Repo, direction: Direction) -> (Stats, Stats) {
+    let mut i = Initiator::new(initiator, opts(direction)).unwrap();
+    let mut r = Responder::new(responder).unwrap();
+    pump(&mut i, &mut r, None).unwrap();
+    assert!(i.is_done());
+    assert!(r.is_done());
+    (i.stats().clone(), r.stats().clone())
+}
+
+/// Every key of `doc` with its full entry.
+pub fn state(repo: &Repo, doc: DocId) -> std::collections::BTreeMap<String, Entry> {
+    repo.state(doc).entries("").unwrap()
+}
+
+/// `a` and `b` hold the same heads and the same state of `doc`, and both pass fsck.
+pub fn assert_same(a: &Repo, b: &Repo, doc: DocId) {
+    let heads: Vec<Cid> = a.heads(doc).unwrap();
+    assert!(!heads.is_empty(), "{doc} is not in the first repo");
+    assert_eq!(heads, b.heads(doc).unwrap(), "heads of {doc}");
+    assert_eq!(state(a, doc), state(b, doc), "state of {doc}");
+    assert_fsck(a);
+    assert_fsck(b);
+}
+
+/// The repo passes fsck.
+pub fn assert_fsck(repo: &Repo) {
+    let report = repo.fsck().unwrap();
+    assert!(report.is_ok(), "fsck: {:?}", report.problems);
+}
