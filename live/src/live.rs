@@ -36,7 +36,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore as _, SeedableRng as _};
 use weft_dag::Repo;
+use weft_store::sync_util::lock;
 
 use weft_net::transport::{self, Cancel, ConnectOptions, Remote, Synced};
 use weft_sync::{Direction, Error, Stats, SyncOptions};
@@ -200,7 +203,7 @@ impl Live {
             repo: Arc::clone(&repo),
             peers: Box::new(peers),
             options,
-            rng: SplitMix(seed),
+            rng: Dice::new(seed),
             stop: Arc::clone(&stop),
             cancel: cancel.clone(),
             listeners: Arc::clone(&listeners),
@@ -256,29 +259,22 @@ fn later(d: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(1 << 30))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// A seeded generator for jitter and picking peers.
+struct Dice(ChaCha8Rng);
 
-/// SplitMix64: a tiny seeded generator, plenty for jitter and picking peers.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+impl Dice {
+    fn new(seed: u64) -> Dice {
+        Dice(ChaCha8Rng::seed_from_u64(seed))
     }
 
     /// Uniform in [0, 1).
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Uniform in `0..n` (`n` > 0).
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.0.next_u64() % n as u64) as usize
     }
 }
 
@@ -286,7 +282,7 @@ struct Worker {
     repo: Arc<Repo>,
     peers: Box<dyn Peers>,
     options: LiveOptions,
-    rng: SplitMix,
+    rng: Dice,
     stop: Arc<AtomicBool>,
     cancel: Cancel,
     listeners: Listeners,
@@ -478,8 +474,8 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_its_bounds_and_is_seeded() {
-        let mut a = SplitMix(7);
-        let mut b = SplitMix(7);
+        let mut a = Dice::new(7);
+        let mut b = Dice::new(7);
         for _ in 0..1000 {
             let (x, y) = (a.unit(), b.unit());
             assert_eq!(x.to_bits(), y.to_bits());

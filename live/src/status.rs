@@ -124,7 +124,7 @@ pub fn record(
         // The status is informational: a repo that cannot be written keeps none.
         return Ok(());
     }
-    let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = weft_store::sync_util::lock(&WRITING);
     let now = repo.now();
     let mut rec = load(repo, remote)?.unwrap_or_default();
     rec.url = url.to_string();
@@ -162,7 +162,7 @@ pub fn record(
 /// Forgets what is recorded about `remote` (when the remote is removed); whether there was
 /// anything.
 pub fn forget(repo: &Repo, remote: &str) -> Result<bool, Error> {
-    let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = weft_store::sync_util::lock(&WRITING);
     peer::forget_status(repo, remote)
 }
 

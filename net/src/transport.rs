@@ -300,7 +300,7 @@ impl Cancel {
     }
 
     fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
-        self.0.sockets.lock().unwrap_or_else(|p| p.into_inner())
+        weft_store::sync_util::lock(&self.0.sockets)
     }
 
     /// Registers a socket to shut down on cancel; `None` if already cancelled.

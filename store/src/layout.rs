@@ -95,35 +95,3 @@ impl Keyspace {
     /// Store metadata (format version, checkpoint). The store's own keyspace.
     pub const META: Keyspace = Keyspace::kept(0x00, "meta");
 }
-
-/// Checks that no two keyspaces of `all` share a tag and that none takes the store's: each
-/// layer lists its keyspaces, and a test of the topmost library checks them all together.
-pub fn check_unique(all: &[Keyspace]) -> Result<(), String> {
-    let mut seen = [None::<&'static str>; 256];
-    seen[Keyspace::META.tag as usize] = Some(Keyspace::META.name);
-    for ks in all {
-        if let Some(other) = seen[ks.tag as usize] {
-            return Err(format!(
-                "keyspaces {other:?} and {:?} both use tag {:#04x}",
-                ks.name, ks.tag
-            ));
-        }
-        seen[ks.tag as usize] = Some(ks.name);
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_shared_tag_is_found() {
-        let a = Keyspace::derived(0x10, "a");
-        let b = Keyspace::kept(0x11, "b");
-        assert!(check_unique(&[a, b]).is_ok());
-        let err = check_unique(&[a, Keyspace::derived(0x10, "c")]).unwrap_err();
-        assert!(err.contains("\"a\" and \"c\""), "{err}");
-        assert!(check_unique(&[Keyspace::derived(0x00, "mine")]).is_err());
-    }
-}

@@ -79,13 +79,6 @@ mod tests {
     use weft_store::Codec;
 
     #[test]
-    fn no_two_layers_share_a_tag() {
-        let mut all = weft_dag::keys::ALL.to_vec();
-        all.push(SYNC_PEERS);
-        weft_store::layout::check_unique(&all).unwrap();
-    }
-
-    #[test]
     fn keys_round_trip() {
         let doc = DocId(Cid::hash(Codec::DagCbor, b"doc"));
         let k = base_key(&[7; 16], &doc);

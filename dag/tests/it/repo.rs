@@ -1304,3 +1304,9 @@ fn a_layer_keeps_its_own_keyspace_through_the_repo() {
         assert!(taken.is_err(), "{} was handed out", reserved.name);
     }
 }
+
+/// The dag's keyspaces share no tag with each other or with the store's `meta`.
+#[test]
+fn keyspaces_do_not_share_tags() {
+    weft_testkit::check_unique(&weft_dag::keys::ALL).unwrap();
+}

@@ -561,7 +561,7 @@ fn run(subject: &mut impl Subject, ops: &[Op]) {
 
 #[test]
 fn op_keyspaces_are_distinct_layers_keyspaces() {
-    weft_store::layout::check_unique(&READABLE).unwrap();
+    weft_testkit::check_unique(&READABLE).unwrap();
     assert!(!WRITABLE.contains(&BLOCK_INDEX));
     assert!(!WRITABLE.contains(&EMPTY));
 }

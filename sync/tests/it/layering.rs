@@ -132,3 +132,11 @@ fn neither_the_protocol_nor_the_lab_depends_on_network_code() {
         }
     }
 }
+
+/// Each layer's keyspaces are its own: the store's `meta`, the dag's and sync's share no tag.
+#[test]
+fn no_two_layers_share_a_tag() {
+    let mut all = weft_dag::keys::ALL.to_vec();
+    all.push(weft_sync::keys::SYNC_PEERS);
+    weft_testkit::check_unique(&all).unwrap();
+}

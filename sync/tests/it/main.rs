@@ -20,6 +20,7 @@
 mod access;
 mod bundle;
 mod converge;
+mod crashers;
 mod hostile;
 mod layering;
 mod rounds;
