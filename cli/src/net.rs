@@ -80,7 +80,14 @@ fn check_remote_name(name: &str) -> Result<()> {
 
 /// Parses a URL, reporting a bad one as a usage error (exit 2).
 pub fn parse_url(url: &str) -> Result<Remote> {
-    Remote::parse(url).map_err(|e| UsageError(e.to_string()).into())
+    Remote::parse(url).map_err(|e| {
+        let advice = if url.starts_with("tcp://") {
+            " (`weft serve --listen` prints the URL to use: tcp://KEY@HOST:PORT)"
+        } else {
+            ""
+        };
+        UsageError(format!("{e}{advice}")).into()
+    })
 }
 
 /// An unknown remote name (exit 4).

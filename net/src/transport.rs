@@ -165,8 +165,7 @@ impl Remote {
                             .ok_or_else(|| {
                                 bad(
                                     url,
-                                    "the key before '@' must be the server's key, 64 hex digits \
-                                     (as `weft serve --listen` prints it)",
+                                    "the key before '@' must be the server's key, 64 hex digits",
                                 )
                             })?;
                         (Some(key), hp)
