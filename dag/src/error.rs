@@ -82,6 +82,15 @@ pub enum Error {
     /// A value that cannot be stored.
     #[error("invalid value: {0}")]
     InvalidValue(ValueError),
+    /// A key, or the rows under a prefix, that do not read as the Rust type asked for (typed
+    /// access: [`crate::State::get_as`], [`crate::State::rows_as`]).
+    #[error("{key:?} does not read as the type asked for: {reason}")]
+    TypeMismatch {
+        /// The key or prefix.
+        key: String,
+        /// What did not match.
+        reason: ValueError,
+    },
     /// A grant of the owner role: a document has one owner, its creator.
     #[error("the owner role cannot be granted: a document has one owner, its creator")]
     OwnerGrant,
@@ -245,7 +254,7 @@ impl Error {
             | Error::KeyNotFound { .. }
             | Error::UnknownCid { .. }
             | Error::WrongDoc { .. } => ErrorKind::NotFound,
-            Error::WrongType { .. } => ErrorKind::WrongType,
+            Error::WrongType { .. } | Error::TypeMismatch { .. } => ErrorKind::WrongType,
             Error::InvalidDocName { .. }
             | Error::InvalidKey { .. }
             | Error::CounterOverflow { .. }

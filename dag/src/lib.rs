@@ -67,7 +67,7 @@ pub use crate::{
     layer::LayerSpace,
     repo::{Durability, Options, Repo, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
-    state::{Entry, RegisterValue, State},
+    state::{row_prefix, Entry, RegisterValue, State, ROW_SELF},
     transaction::Transaction,
     value::{Value, ValueError},
     verified::VerifiedCache,

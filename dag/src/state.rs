@@ -10,6 +10,13 @@
 //! replicas can still write different kinds concurrently; every kind is a CRDT on its own, so the
 //! state converges, and a read then shows the register if any value is live, else the counter,
 //! else the set.
+//!
+//! Rows ([`State::rows`]) read the keys under a prefix as one nested map, splitting each key on
+//! `/`: `todo/1/title` and `todo/1/done` under `todo/` read as
+//! `{"1": {"title": ..., "done": ...}}`. Each key reads as [`State::get`] does (a counter as its
+//! sum, a set as the array of its members, a register as its winner). A key that is also the
+//! prefix of others (`todo/1` beside `todo/1/title`) keeps its value under [`ROW_SELF`], `"/"`,
+//! in its map, a name no segment can have: `{"1": {"/": ..., "title": ...}}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -370,6 +377,56 @@ fn insert(
     Ok(())
 }
 
+/// The key under which [`State::rows`] puts the value of a key that is also the prefix of other
+/// keys. Keys are split on `/`, so no segment is ever `/`.
+pub const ROW_SELF: &str = "/";
+
+/// The prefix [`State::rows`] reads: `prefix` with a `/` appended unless it is empty or ends
+/// with one, so that `todo` and `todo/` read the same rows and `todos/...` is not among them.
+pub fn row_prefix(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+/// One path segment of [`State::rows`]: the key's own value, if the path is a key, and the
+/// segments below it.
+#[derive(Default)]
+struct RowNode {
+    own: Option<Value>,
+    children: BTreeMap<String, RowNode>,
+}
+
+impl RowNode {
+    fn insert<'k>(&mut self, mut path: impl Iterator<Item = &'k str>, value: Value) {
+        match path.next() {
+            None => self.own = Some(value),
+            Some(segment) => self
+                .children
+                .entry(segment.to_string())
+                .or_default()
+                .insert(path, value),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        if self.children.is_empty() {
+            return self.own.unwrap_or(Value::Null);
+        }
+        let mut map: BTreeMap<String, Value> = self
+            .children
+            .into_iter()
+            .map(|(k, n)| (k, n.into_value()))
+            .collect();
+        if let Some(own) = self.own {
+            map.insert(ROW_SELF.to_string(), own);
+        }
+        Value::Map(map)
+    }
+}
+
 /// A read-only view of one document's state in a store: the live state of a repo, or a replayed
 /// snapshot at past heads.
 #[derive(Debug, Clone)]
@@ -392,6 +449,48 @@ impl State<'_> {
     /// The value of a key: the register winner, the counter sum, or the set members.
     pub fn get(&self, key: &str) -> Result<Option<Value>, Error> {
         self.entry(key)?.map(|e| e.value(key)).transpose()
+    }
+
+    /// The value of a key as a Rust type (see [`Value::to_serde`]), or `None` if it holds
+    /// nothing. A value that does not fit `T` is [`Error::TypeMismatch`].
+    pub fn get_as<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.get(key)?
+            .map(|v| {
+                v.to_serde().map_err(|reason| Error::TypeMismatch {
+                    key: key.to_string(),
+                    reason,
+                })
+            })
+            .transpose()
+    }
+
+    /// The keys under `prefix` (see [`row_prefix`]) as one nested map: each key's rest split on
+    /// `/`, each segment a map level, each key's value as [`State::get`] reads it, and the value
+    /// of a key that is also the prefix of others under [`ROW_SELF`]. An empty map when no key
+    /// is under the prefix.
+    pub fn rows(&self, prefix: &str) -> Result<Value, Error> {
+        let prefix = row_prefix(prefix);
+        let mut root = RowNode::default();
+        for (key, value) in self.list(&prefix)? {
+            root.insert(key[prefix.len()..].split('/'), value);
+        }
+        Ok(Value::Map(
+            root.children
+                .into_iter()
+                .map(|(k, n)| (k, n.into_value()))
+                .collect(),
+        ))
+    }
+
+    /// [`State::rows`] as a Rust type, such as a `BTreeMap<String, Todo>`. Rows that do not fit
+    /// `T` are [`Error::TypeMismatch`] naming the prefix.
+    pub fn rows_as<T: serde::de::DeserializeOwned>(&self, prefix: &str) -> Result<T, Error> {
+        self.rows(prefix)?
+            .to_serde()
+            .map_err(|reason| Error::TypeMismatch {
+                key: prefix.to_string(),
+                reason,
+            })
     }
 
     /// Every concurrent value of a key (one value unless a register has concurrent writes).

@@ -12,7 +12,7 @@ use crate::{
     kind::Kind,
     repo::Repo,
     role::Role,
-    state::Entry,
+    state::{row_prefix, Entry},
     value::Value,
     write::Stage,
 };
@@ -120,6 +120,101 @@ impl Transaction<'_> {
             });
         }
         Ok(self)
+    }
+
+    /// Writes any `Serialize` value to a register (see [`Value::from_serde`]); a value that
+    /// cannot be stored is [`Error::InvalidValue`].
+    pub fn set_as<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<&mut Self, Error> {
+        let value = Value::from_serde(value).map_err(Error::InvalidValue)?;
+        self.set(key, value)
+    }
+
+    /// Deletes the rows under `prefix`: every key [`crate::State::rows`] reads there, including
+    /// keys written earlier in this transaction, in this one change. A register is deleted as
+    /// [`Transaction::del`] does, a set loses every member this replica sees (as
+    /// [`Transaction::remove`]; a concurrent add elsewhere survives). A counter has no delete in
+    /// weft's data model: it is brought back to 0 and stays listed. Fails with
+    /// [`Error::KeyNotFound`] (naming the prefix) if no key is under it; a row needing more ops
+    /// than one change holds fails on commit with [`Error::ChangeTooLarge`].
+    pub fn del_rows(&mut self, prefix: &str) -> Result<&mut Self, Error> {
+        let prefix = row_prefix(prefix);
+        let mut keys: std::collections::BTreeMap<String, Option<Entry>> = self
+            .repo
+            .state(self.doc)
+            .entries(&prefix)?
+            .into_iter()
+            .map(|(k, e)| (k, Some(e)))
+            .collect();
+        for op in &self.ops {
+            if let Some(k) = op.key().filter(|k| k.starts_with(&prefix)) {
+                keys.entry(k.to_string()).or_insert(None);
+            }
+        }
+        if keys.is_empty() {
+            return Err(Error::KeyNotFound { key: prefix });
+        }
+        for (key, entry) in keys {
+            self.del_any(&key, entry)?;
+        }
+        Ok(self)
+    }
+
+    /// Deletes one key of any kind for [`Transaction::del_rows`].
+    fn del_any(&mut self, key: &str, entry: Option<Entry>) -> Result<(), Error> {
+        let pending = self.ops.iter().filter(|op| op.key() == Some(key));
+        let mut members: Vec<Value> = Vec::new();
+        let mut sum: i128 = 0;
+        let mut kind = entry.as_ref().map(Entry::kind);
+        let mut pending_set = false;
+        for op in pending {
+            match op {
+                Op::Set { .. } => pending_set = true,
+                Op::Incr { delta, .. } => sum += i128::from(*delta),
+                Op::Add { member, .. } => members.push(member.clone()),
+                _ => {}
+            }
+            kind = kind.or(match op {
+                Op::Set { .. } | Op::Del { .. } => Some(Kind::Register),
+                Op::Incr { .. } => Some(Kind::Counter),
+                Op::Add { .. } | Op::Remove { .. } => Some(Kind::Set),
+                _ => None,
+            });
+        }
+        match (kind, entry) {
+            (Some(Kind::Register), entry) if entry.is_some() || pending_set => {
+                self.del(key)?;
+            }
+            (Some(Kind::Counter), entry) => {
+                if let Some(Entry::Counter(incs)) = entry {
+                    sum += incs.iter().map(|(_, d)| i128::from(*d)).sum::<i128>();
+                }
+                // The sum fits i64 (a transaction keeps it so); its negation may not (i64::MIN).
+                let mut rest = -sum;
+                while rest != 0 {
+                    let step = i64::try_from(rest).unwrap_or(i64::MAX);
+                    self.incr(key, step)?;
+                    rest -= i128::from(step);
+                }
+            }
+            (Some(Kind::Set), entry) => {
+                if let Some(Entry::Set(stored)) = entry {
+                    members.extend(stored.into_iter().map(|(m, _)| m));
+                }
+                let mut seen: Vec<Value> = Vec::new();
+                for m in members {
+                    if !seen.contains(&m) {
+                        self.remove(key, m.clone())?;
+                        seen.push(m);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Deletes every register value this replica sees. Fails with [`Error::KeyNotFound`] if the

@@ -2,12 +2,22 @@
 //!
 //! Values are stored as DAG-CBOR. Their JSON form follows DAG-JSON: a link is `{"/": "b..."}` and
 //! bytes are `{"/": {"bytes": "<base64, no padding>"}}`.
+//!
+//! Typed access goes through serde: [`Value::from_serde`] makes a value from any `Serialize`
+//! type and [`Value::to_serde`] reads one back as any `Deserialize` type, without JSON in
+//! between, so an integer stays [`Value::Int`], a float [`Value::Float`], `serde_bytes` bytes
+//! [`Value::Bytes`] and a [`Cid`] a [`Value::Link`] (the rules are in `ser.rs` and `de.rs`).
 
 use std::{collections::BTreeMap, fmt};
 
 use base64::Engine as _;
 use ipld_core::ipld::Ipld;
 use weft_store::{Cid, ErrorKind};
+
+mod de;
+mod ser;
+
+pub use ser::Serializer;
 
 /// A JSON-like value: null, bool, i64, finite f64, string, bytes, CID link, arrays and maps.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +61,12 @@ pub enum ValueError {
     /// A malformed DAG-JSON special form.
     #[error("bad DAG-JSON {0}")]
     DagJson(String),
+    /// A map key that is not a string (typed access only; the key is shown as DAG-JSON).
+    #[error("map keys must be strings, got {0}")]
+    MapKey(String),
+    /// A Rust type that does not match the value, or a `Serialize` impl that failed.
+    #[error("{0}")]
+    Serde(String),
 }
 
 impl ValueError {
@@ -61,6 +77,24 @@ impl ValueError {
 }
 
 impl Value {
+    /// Makes a value from any `Serialize` type: integers become [`Value::Int`] (an unsigned or
+    /// 128-bit integer outside i64 is [`ValueError::IntOutOfRange`]), floats [`Value::Float`]
+    /// (NaN and infinities are [`ValueError::NonFinite`]), `serde_bytes` bytes
+    /// [`Value::Bytes`], a [`Cid`] a [`Value::Link`], `None` and `()` [`Value::Null`], structs and
+    /// maps [`Value::Map`] (a key that is not a string is [`ValueError::MapKey`]), sequences and
+    /// tuples [`Value::Array`]. Enums are externally tagged, as serde_json does. The result
+    /// always passes [`Value::validate`].
+    pub fn from_serde<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, ValueError> {
+        value.serialize(Serializer)
+    }
+
+    /// Reads the value as any `Deserialize` type, the inverse of [`Value::from_serde`]. An
+    /// [`Value::Int`] also reads as a float; a [`Value::Float`] never reads as an integer. A
+    /// mismatch is [`ValueError::Serde`].
+    pub fn to_serde<T: serde::de::DeserializeOwned>(&self) -> Result<T, ValueError> {
+        T::deserialize(self)
+    }
+
     /// Converts from the IPLD data model.
     pub fn from_ipld(ipld: Ipld) -> Result<Value, ValueError> {
         Ok(match ipld {
@@ -275,6 +309,64 @@ impl From<i64> for Value {
 impl From<bool> for Value {
     fn from(b: bool) -> Value {
         Value::Bool(b)
+    }
+}
+
+impl From<i32> for Value {
+    fn from(i: i32) -> Value {
+        Value::Int(i.into())
+    }
+}
+
+impl From<u32> for Value {
+    fn from(i: u32) -> Value {
+        Value::Int(i.into())
+    }
+}
+
+/// A float as it is: a NaN or infinity is refused where the value is written
+/// ([`Value::validate`]).
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+
+/// Bytes, not an array: `Vec<Value>` makes an array.
+impl From<Vec<u8>> for Value {
+    fn from(b: Vec<u8>) -> Value {
+        Value::Bytes(b)
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(b: &[u8]) -> Value {
+        Value::Bytes(b.to_vec())
+    }
+}
+
+impl From<Cid> for Value {
+    fn from(c: Cid) -> Value {
+        Value::Link(c)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(a: Vec<Value>) -> Value {
+        Value::Array(a)
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Value {
+    fn from(m: BTreeMap<String, Value>) -> Value {
+        Value::Map(m)
+    }
+}
+
+/// `None` is [`Value::Null`].
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(o: Option<T>) -> Value {
+        o.map_or(Value::Null, Into::into)
     }
 }
 

@@ -17,7 +17,8 @@
 //!   subscriptions, `apply_changes` rejections, fsck, reopening, locking, crashes);
 //! - [`signature`]: checking changes in a batch answers what checking each alone does (also
 //!   through an import), and small-order or non-canonical keys gain no right (author, genesis
-//!   owner, grant target).
+//!   owner, grant target);
+//! - [`typed`]: typed access through serde and rows read, typed and deleted under a prefix.
 
 #![allow(clippy::unwrap_used)]
 
@@ -30,3 +31,4 @@ mod import;
 mod missing;
 mod repo;
 mod signature;
+mod typed;
