@@ -72,21 +72,29 @@ pub enum Command {
         /// The value.
         value: String,
     },
-    /// Print a key's value as JSON.
+    /// Print a key's value as JSON, or with --rows the keys under a prefix as one object.
     Get {
-        /// The key.
+        /// The key (with --rows, the prefix).
         key: String,
         /// Print every concurrent value, one per line.
         #[arg(long)]
         all: bool,
+        /// Read the keys under KEY as one object, nested on `/` (`todo/1/title` under `todo`
+        /// is {"1": {"title": ...}}); KEY gets a trailing `/` if it has none.
+        #[arg(long, conflicts_with = "all")]
+        rows: bool,
         /// Read the state as of this change (time travel).
         #[arg(long, value_name = "CID")]
         at: Option<String>,
     },
-    /// Delete a register key.
+    /// Delete a register key, or with --rows every key under a prefix in one change.
     Rm {
-        /// The key.
+        /// The key (with --rows, the prefix).
         key: String,
+        /// Delete every key `get --rows KEY` reads, in one change: registers are deleted, sets
+        /// emptied, counters (which have no delete) brought back to 0.
+        #[arg(long)]
+        rows: bool,
     },
     /// List keys with their values.
     Ls {

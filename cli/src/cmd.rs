@@ -98,7 +98,10 @@ impl Ctx<'_> {
                 };
                 write::write(repo, self.doc(repo)?, key, f, out, o).map(drop)
             }
-            Command::Rm { key } => {
+            Command::Rm { key, rows: true } => {
+                write::rm_rows(repo, self.doc(repo)?, key, out, o).map(drop)
+            }
+            Command::Rm { key, rows: false } => {
                 let f = |tx: &mut Transaction<'_>| -> Result<()> {
                     tx.del(key)?;
                     Ok(())
@@ -132,7 +135,16 @@ impl Ctx<'_> {
                 };
                 write::write(repo, self.doc(repo)?, key, f, out, o).map(drop)
             }
-            Command::Get { key, all, at } => {
+            Command::Get {
+                key,
+                rows: true,
+                at,
+                ..
+            } => {
+                let at = at.as_deref().map(parse::cid).transpose()?;
+                read::rows(repo, self.doc(repo)?, key, at, out, o).map(drop)
+            }
+            Command::Get { key, all, at, .. } => {
                 let at = at.as_deref().map(parse::cid).transpose()?;
                 read::get(repo, self.doc(repo)?, key, *all, at, out, o).map(drop)
             }

@@ -1,4 +1,4 @@
-//! The read commands: `id`, `doc ls`, `heads`, `get`, `ls`, `members`, `block get` and
+//! The read commands: `id`, `doc ls`, `heads`, `get` (and `get --rows`), `ls`, `members`, `block get` and
 //! `block stat`. Each reads the repo (at a past change with `--at`), prints, and returns what it
 //! found; none writes.
 
@@ -113,6 +113,25 @@ impl Outcome for Got {
             writeln!(out, "{t}")?;
         }
         Ok(())
+    }
+}
+
+/// `weft get PREFIX --rows`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Rows {
+    /// The prefix read, with its trailing `/`.
+    pub key: String,
+    /// The keys under it as one object (see `State::rows`).
+    pub rows: Json,
+}
+
+impl Outcome for Rows {
+    fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
+        Ok(writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&self.rows)?
+        )?)
     }
 }
 
@@ -261,6 +280,29 @@ pub(crate) fn get(
         values: values.iter().map(Value::to_json).collect(),
         text,
         all,
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft get PREFIX --rows [--at CID]`. No key under the prefix is not found.
+pub(crate) fn rows(
+    repo: &Repo,
+    doc: DocId,
+    prefix: &str,
+    at: Option<Cid>,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Rows> {
+    let reader = Reader::open(repo, doc, at)?;
+    let prefix = weft_dag::row_prefix(prefix);
+    let rows = reader.state().rows(&prefix)?;
+    if matches!(&rows, Value::Map(m) if m.is_empty()) {
+        return Err(weft_dag::Error::KeyNotFound { key: prefix }.into());
+    }
+    let outcome = Rows {
+        key: prefix,
+        rows: rows.to_json(),
     };
     emit(out, output, &outcome)?;
     Ok(outcome)

@@ -1,4 +1,5 @@
-//! The write commands: `set`, `rm`, `incr`, `sadd`, `srem` ([`write`]), `grant` and `revoke`
+//! The write commands: `set`, `rm`, `incr`, `sadd`, `srem` ([`write`]), `rm --rows`
+//! ([`rm_rows`]), `grant` and `revoke`
 //! ([`membership`]), and `doc new` ([`doc_new`]). Each commits one change and returns what it
 //! committed.
 
@@ -22,6 +23,28 @@ pub(crate) struct Written {
 }
 
 impl Outcome for Written {
+    fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()> {
+        match (&self.cid, quiet) {
+            (_, true) => {}
+            (Some(cid), false) => writeln!(out, "{cid}")?,
+            (None, false) => writeln!(out, "nothing to change")?,
+        }
+        Ok(())
+    }
+}
+
+/// `weft rm PREFIX --rows`: the rows deleted.
+#[derive(Debug, Serialize)]
+pub(crate) struct RowsDeleted {
+    /// The change committed; `None` when nothing changed (only counters already at 0).
+    pub cid: Option<String>,
+    /// The prefix, with its trailing `/`.
+    pub key: String,
+    /// The keys that were under it.
+    pub keys: Vec<String>,
+}
+
+impl Outcome for RowsDeleted {
     fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()> {
         match (&self.cid, quiet) {
             (_, true) => {}
@@ -81,6 +104,28 @@ pub(crate) fn write(
         cid: committed.map(|c| c.cid.to_string()),
         key: key.to_string(),
         value: value.as_ref().map(Value::to_json),
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft rm PREFIX --rows`: deletes every key under the prefix in one change.
+pub(crate) fn rm_rows(
+    repo: &Repo,
+    doc: DocId,
+    prefix: &str,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<RowsDeleted> {
+    let prefix = weft_dag::row_prefix(prefix);
+    let mut tx = repo.transaction(doc);
+    let keys = repo.state(doc).entries(&prefix)?.into_keys().collect();
+    tx.del_rows(&prefix)?;
+    let committed = tx.commit()?;
+    let outcome = RowsDeleted {
+        cid: committed.map(|c| c.cid.to_string()),
+        key: prefix,
+        keys,
     };
     emit(out, output, &outcome)?;
     Ok(outcome)

@@ -72,6 +72,21 @@ struct Written {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct Rows {
+    key: String,
+    rows: serde_json::Map<String, Json>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RowsDeleted {
+    cid: Option<String>,
+    key: String,
+    keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Got {
     key: String,
     kind: String,
@@ -362,6 +377,24 @@ fn every_json_output_matches_its_schema() {
         (remotes[0].name.as_str(), remotes[0].url.as_str()),
         ("origin", "/nowhere")
     );
+}
+
+#[test]
+fn rows_json_matches_its_schema() {
+    let dir = Dir::new();
+    let _: Initialized = parse(&dir, &["init"]);
+    let _: Written = parse(&dir, &["set", "todo/1/title", "milk"]);
+    let _: Written = parse(&dir, &["set", "todo/1/done", "true"]);
+    let rows: Rows = parse(&dir, &["get", "todo", "--rows"]);
+    assert_eq!(rows.key, "todo/");
+    assert_eq!(
+        Json::Object(rows.rows),
+        serde_json::json!({"1": {"title": "milk", "done": true}})
+    );
+    let deleted: RowsDeleted = parse(&dir, &["rm", "todo", "--rows"]);
+    assert!(deleted.cid.is_some());
+    assert_eq!(deleted.key, "todo/");
+    assert_eq!(deleted.keys, ["todo/1/done", "todo/1/title"]);
 }
 
 #[test]

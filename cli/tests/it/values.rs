@@ -1,4 +1,4 @@
-//! `set`, `get`, `rm`, `ls`, `incr`, `sadd` and `srem`.
+//! `set`, `get`, `rm`, `ls`, `incr`, `sadd` and `srem`; `get --rows` and `rm --rows`.
 
 use serde_json::json;
 
@@ -178,4 +178,100 @@ fn sadd_and_srem_members() {
     // Removing an absent member of an existing set is a no-op.
     assert_eq!(dir.ok(&["srem", "s", "zzz"]), "nothing to change\n");
     assert_eq!(dir.ok(&["get", "s"]), "[\"b\"]\n");
+}
+
+/// Three rows under `todo/`, a leaf that is also a prefix, and a key beside them.
+fn todo_rows(dir: &Dir) {
+    for (k, v) in [
+        ("todo/1/title", "milk"),
+        ("todo/1/done", "false"),
+        ("todo/2/title", "eggs"),
+        ("todo/2", "the row itself"),
+        ("todos", "not a row"),
+    ] {
+        dir.ok(&["set", k, v]);
+    }
+    dir.ok(&["incr", "todo/3/votes", "2"]);
+    dir.ok(&["sadd", "todo/3/tags", "a", "b"]);
+}
+
+#[test]
+fn get_rows_reads_a_prefix_as_one_object() {
+    let dir = Dir::init();
+    todo_rows(&dir);
+    let rows = json!({
+        "1": {"title": "milk", "done": false},
+        "2": {"/": "the row itself", "title": "eggs"},
+        "3": {"votes": 2, "tags": ["a", "b"]},
+    });
+    let human = dir.ok(&["get", "todo", "--rows"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&human).unwrap(),
+        rows
+    );
+    assert!(human.lines().count() > 1, "indented: {human}");
+    assert_eq!(
+        dir.json(&["get", "todo/", "--rows", "--json"]),
+        json!({"key": "todo/", "rows": rows})
+    );
+    assert_eq!(
+        dir.json(&["get", "todo/1", "--rows", "--json"])["rows"],
+        json!({"title": "milk", "done": false})
+    );
+    // Plain `get` of a key inside is unchanged.
+    assert_eq!(dir.ok(&["get", "todo/2"]), "\"the row itself\"\n");
+}
+
+#[test]
+fn get_rows_at_a_past_change() {
+    let dir = Dir::init();
+    dir.ok(&["set", "t/1/a", "1"]);
+    let then = dir.head();
+    dir.ok(&["set", "t/1/b", "2"]);
+    assert_eq!(
+        dir.json(&["get", "t", "--rows", "--at", &then, "--json"])["rows"],
+        json!({"1": {"a": 1}})
+    );
+}
+
+#[test]
+fn rm_rows_deletes_a_row_in_one_change() {
+    let dir = Dir::init();
+    todo_rows(&dir);
+    let before = dir.head();
+    let v = dir.json(&["rm", "todo/2", "--rows", "--json"]);
+    assert_eq!(
+        v,
+        json!({"cid": dir.head(), "key": "todo/2/", "keys": ["todo/2/title"]})
+    );
+    let shown = dir.json(&["show", &dir.head(), "--json"]);
+    assert_eq!(shown["parents"], json!([before]), "one change");
+    // `todo/2` itself is not under `todo/2/`: it stays.
+    assert_eq!(
+        dir.json(&["get", "todo", "--rows", "--json"])["rows"]["2"],
+        json!("the row itself")
+    );
+    // Registers, sets and counters in one change; the counter has no delete and reads 0.
+    let printed = dir.ok(&["rm", "todo", "--rows"]);
+    assert_eq!(printed.trim(), dir.head());
+    assert_eq!(dir.ok(&["ls", "todo/"]), "todo/3/votes\t0\n");
+    assert_eq!(dir.ok(&["get", "todos"]), "\"not a row\"\n");
+    assert_eq!(dir.ok(&["rm", "todo", "--rows"]), "nothing to change\n");
+}
+
+#[test]
+fn rows_of_a_prefix_without_keys_are_not_found() {
+    let dir = Dir::init();
+    dir.ok(&["set", "todos", "x"]);
+    for args in [&["get", "todo", "--rows"][..], &["rm", "todo", "--rows"]] {
+        let err = dir.fails(4, args);
+        assert!(err.contains("key not found"), "{args:?}: {err}");
+    }
+    assert_eq!(
+        dir.fails(4, &["get", "todo", "--rows"]),
+        "weft: error: key not found: \"todo/\""
+    );
+    dir.fails(2, &["get", "todos", "--rows", "--all"]);
+    // Without --rows, rm of a prefix is still a key that does not exist.
+    dir.fails(4, &["rm", "todo/"]);
 }
