@@ -391,3 +391,64 @@ fn del_rows_past_the_op_limit_fails_on_commit() {
         Value::Map(BTreeMap::new())
     );
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+enum Tagged {
+    Note { text: String, at: i64 },
+    Attachment { link: Cid, size: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Int(i64),
+    Float(f64),
+    Link(Cid),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Flat {
+    id: u32,
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+/// Internally tagged, untagged and flattened types go through serde's buffering, which sees
+/// each kind of value as `deserialize_any` presents it.
+#[test]
+fn buffered_representations_round_trip() {
+    for t in [
+        Tagged::Note {
+            text: "hi".into(),
+            at: i64::MIN,
+        },
+        Tagged::Attachment {
+            link: cid(b"file"),
+            size: 7,
+        },
+    ] {
+        let v = Value::from_serde(&t).unwrap();
+        assert_eq!(v.to_serde::<Tagged>().unwrap(), t);
+    }
+    for l in [
+        Loose::Int(-3),
+        Loose::Float(2.5),
+        Loose::Link(cid(b"x")),
+        Loose::Text("t".into()),
+    ] {
+        let v = Value::from_serde(&l).unwrap();
+        assert_eq!(v.to_serde::<Loose>().unwrap(), l);
+    }
+    let flat = Flat {
+        id: 1,
+        rest: BTreeMap::from([
+            ("blob".into(), Value::Bytes(vec![1])),
+            ("link".into(), Value::Link(cid(b"y"))),
+            ("n".into(), Value::Int(i64::MAX)),
+        ]),
+    };
+    let v = Value::from_serde(&flat).unwrap();
+    assert_eq!(v.to_serde::<Flat>().unwrap(), flat);
+}
