@@ -1,10 +1,19 @@
-//! Embedding weft in an application: open a repo, subscribe, write, read, travel in time.
+//! Embedding weft in an application: open a repo, subscribe, write, read, travel in time, read
+//! and write Rust types.
 //!
 //! Run with `cargo run -p weft-dag --example embed`.
 
-use std::error::Error;
+use std::{collections::BTreeMap, error::Error};
 
+use serde::{Deserialize, Serialize};
 use weft_dag::{Options, Repo, Value};
+
+/// A row: one key per field (`todos/ID/title`, `todos/ID/done`), or one whole value.
+#[derive(Debug, Serialize, Deserialize)]
+struct Todo {
+    title: String,
+    done: bool,
+}
 
 #[allow(clippy::print_stdout)]
 fn main() -> Result<(), Box<dyn Error>> {
@@ -70,6 +79,24 @@ fn main() -> Result<(), Box<dyn Error>> {
             entry.change.keys()
         );
     }
+
+    // Typed access: a struct as one value, or as rows of one key per field.
+    let mut tx = repo.transaction(doc);
+    tx.set_as(
+        "todo/2",
+        &Todo {
+            title: "eggs".into(),
+            done: false,
+        },
+    )?;
+    tx.set_as("todos/3/title", "bread")?
+        .set_as("todos/3/done", &true)?;
+    tx.commit()?;
+    let state = repo.state(doc);
+    let todo: Option<Todo> = state.get_as("todo/2")?;
+    let rows: BTreeMap<String, Todo> = state.rows_as("todos")?;
+    println!("typed:   todo/2 = {todo:?}, rows under todos/ = {rows:?}");
+
     let report = repo.fsck()?;
     println!(
         "fsck:    {} blocks, {} problems",
