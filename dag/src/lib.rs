@@ -44,6 +44,7 @@ mod migrate;
 pub mod open;
 mod repo;
 mod role;
+pub mod seq;
 pub mod state;
 mod transaction;
 pub mod value;
