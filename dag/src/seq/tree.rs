@@ -359,7 +359,7 @@ impl<C: Content> Tree<C> {
 
     /// The first item of the node after `n` in list order, or the end.
     fn next_after_node(&self, n: usize) -> Anchor {
-        let (mut seen, mut next) = (false, Anchor::End);
+        let (mut seen, mut next) = (n == ROOT, Anchor::End);
         self.walk(|m| {
             if seen {
                 next = Anchor::At(self.nodes[m].id);
