@@ -85,12 +85,21 @@ fn run_text(steps: &[Step]) -> Result<(), TestCaseError> {
                     .map(|i| char::from(base + ((c as usize + i) % 10) as u8))
                     .collect();
                 let s = if c % 7 == 0 { format!("é{s}😀") } else { s };
-                Some(texts[r].insert(op(ops.len() as u64), usize::from(a) % (len + 1), &s))
+                let at = usize::from(a) % (len + 1);
+                let mut want: Vec<char> = texts[r].to_string().chars().collect();
+                want.splice(at..at, s.chars());
+                let made = texts[r].insert(op(ops.len() as u64), at, &s);
+                prop_assert_eq!(texts[r].to_string(), want.into_iter().collect::<String>());
+                Some(made)
             }
             5 | 6 if len > 0 => {
                 let at = usize::from(a) % len;
                 let n = 1 + usize::from(b) % (len - at).min(4);
-                Some(texts[r].delete(at, n))
+                let mut want: Vec<char> = texts[r].to_string().chars().collect();
+                want.drain(at..at + n);
+                let made = texts[r].delete(at, n);
+                prop_assert_eq!(texts[r].to_string(), want.into_iter().collect::<String>());
+                Some(made)
             }
             5 | 6 => None,
             _ => {
@@ -143,12 +152,21 @@ fn run_lists(steps: &[Step]) -> Result<(), TestCaseError> {
         let made = match kind {
             0..=3 => {
                 let index = usize::from(a) % (reps[r].len(&list) + 1);
-                Some(reps[r].insert_at(st, list, index))
+                let made = reps[r].insert_at(st, list, index);
+                prop_assert_eq!(reps[r].find(st.op), Some((&list, index)));
+                Some(made)
             }
             4 | 5 if !visible.is_empty() => {
                 let e = visible[usize::from(a) % visible.len()];
                 let index = usize::from(b) % (reps[r].len(&list) + 1);
-                Some(reps[r].move_to(st, e, list, index))
+                let before = reps[r].find(e).map(|(l, i)| (*l, i));
+                let made = reps[r].move_to(st, e, list, index);
+                let want = match before {
+                    Some((l, i)) if l == list && i < index => index - 1,
+                    _ => index,
+                };
+                prop_assert_eq!(reps[r].find(e), Some((&list, want)));
+                Some(made)
             }
             6 if !visible.is_empty() => {
                 Some(reps[r].delete(visible[usize::from(a) % visible.len()]))
@@ -560,4 +578,117 @@ fn a_long_editing_session_matches_a_string() {
     let want: String = s.into_iter().collect();
     assert_eq!(t.to_string(), want);
     assert_eq!(other.to_string(), want);
+}
+
+/// Types `s` into `t` at `at`: char by char forward, char by char backward (each before the
+/// one typed last) or as one op; `next` gives op numbers.
+fn type_run(t: &mut Text, at: usize, s: &str, mode: u8, next: &mut u64) -> Vec<TextOp> {
+    let mut out = Vec::new();
+    let mut op_id = || {
+        *next += 1;
+        op(*next)
+    };
+    match mode {
+        0 => {
+            for (i, ch) in s.chars().enumerate() {
+                out.push(t.insert(op_id(), at + i, &ch.to_string()).unwrap());
+            }
+        }
+        1 => {
+            for ch in s.chars().rev() {
+                out.push(t.insert(op_id(), at, &ch.to_string()).unwrap());
+            }
+        }
+        _ => out.push(t.insert(op_id(), at, s).unwrap()),
+    }
+    out
+}
+
+/// Whether the characters of `run` appear in `text` as one block, in `run`'s order.
+fn contiguous(text: &str, run: &str) -> bool {
+    text.contains(run)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Two replicas type a run at the same place concurrently (forward, backward or as one
+    /// op) into a text with tombstones; after merging, each run is one block.
+    #[test]
+    fn concurrent_runs_never_interleave(
+        base in "[0-9]{0,8}",
+        dels in prop::collection::vec(any::<u16>(), 0..4),
+        at in any::<u16>(),
+        a in "[a-z]{1,6}",
+        b in "[A-Z]{1,6}",
+        modes in (0u8..3, 0u8..3),
+    ) {
+        let mut t = Text::new();
+        let mut n = 0u64;
+        if !base.is_empty() {
+            type_run(&mut t, 0, &base, 2, &mut n);
+        }
+        for d in dels {
+            if !t.is_empty() {
+                t.delete(usize::from(d) % t.len(), 1).unwrap();
+            }
+        }
+        let at = usize::from(at) % (t.len() + 1);
+        let (mut ta, mut tb) = (t.clone(), t);
+        let mut na = 1000;
+        let mut nb = 2000;
+        let oa = type_run(&mut ta, at, &a, modes.0, &mut na);
+        let ob = type_run(&mut tb, at, &b, modes.1, &mut nb);
+        for o in &ob {
+            ta.apply(o).unwrap();
+        }
+        for o in &oa {
+            tb.apply(o).unwrap();
+        }
+        let merged = ta.to_string();
+        prop_assert_eq!(&merged, &tb.to_string());
+        prop_assert!(contiguous(&merged, &a), "{} interleaves {}", merged, a);
+        prop_assert!(contiguous(&merged, &b), "{} interleaves {}", merged, b);
+    }
+}
+
+/// An op id whose order is that of `k`.
+fn ordered_op(k: u8) -> OpId {
+    OpId {
+        change: Cid::from_digest(Codec::DagCbor, [k; 32]),
+        index: 0,
+    }
+}
+
+/// The FugueMax sibling rule itself: two right children of one item, made concurrently with
+/// different right origins, are ordered by their right origins (the one further right
+/// first), whatever their ids; plain Fugue would order them by id.
+#[test]
+fn right_siblings_follow_their_right_origins() {
+    for y in [20u8, 70] {
+        let mut base = Text::new();
+        let q = base.insert(ordered_op(50), 0, "q").unwrap();
+        let mut a = base.clone();
+        let p = a.insert(ordered_op(10), 0, "p").unwrap();
+        let mut c = base.clone();
+        let u = c.insert(ordered_op(60), 0, "u").unwrap();
+        // d has seen q, p and u: "puq"; it types x after p, so x's right origin is u.
+        let mut d = base.clone();
+        d.apply(&p).unwrap();
+        d.apply(&u).unwrap();
+        assert_eq!(d.to_string(), "puq");
+        let x = d.insert(ordered_op(30), 1, "x").unwrap();
+        // b has seen q and p: "pq"; it types y after p, so y's right origin is q.
+        let mut b = a.clone();
+        let yy = b.insert(ordered_op(y), 1, "y").unwrap();
+        let ops = [q, p, u, x, yy];
+        for order in [[0, 1, 2, 3, 4], [0, 1, 4, 2, 3], [0, 2, 1, 4, 3]] {
+            let mut t = Text::new();
+            for i in order {
+                t.apply(&ops[i]).unwrap();
+            }
+            assert_eq!(t.to_string(), "pyxuq", "y id {y}, order {order:?}");
+        }
+        assert_eq!(naive::text(&ops), "pyxuq");
+    }
 }
