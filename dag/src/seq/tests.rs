@@ -516,6 +516,56 @@ fn text_is_kept_as_runs() {
 }
 
 #[test]
+fn text_inserts_before_and_after_a_character() {
+    let mut t = Text::new();
+    t.insert(op(1), 0, "abcd").unwrap();
+    t.delete(1, 2).unwrap();
+    let c = Id {
+        op: op(1),
+        offset: 2,
+    };
+    // After the deleted 'c': between 'b' and 'd', where it was.
+    let (left, right) = t.origins_after(c).unwrap();
+    t.apply(&TextOp::Insert {
+        op: op(2),
+        left,
+        right,
+        text: "X".into(),
+    })
+    .unwrap();
+    // Before the deleted 'b'.
+    let (left, right) = t
+        .origins_before(Id {
+            op: op(1),
+            offset: 1,
+        })
+        .unwrap();
+    t.apply(&TextOp::Insert {
+        op: op(3),
+        left,
+        right,
+        text: "Y".into(),
+    })
+    .unwrap();
+    // Before the first character: at the start.
+    let (left, right) = t.origins_before(Id::of(op(1))).unwrap();
+    assert_eq!(left, Anchor::Start);
+    t.apply(&TextOp::Insert {
+        op: op(4),
+        left,
+        right,
+        text: "<".into(),
+    })
+    .unwrap();
+    assert_eq!(t.to_string(), "<aYXd");
+    assert_eq!(
+        t.origins_at(0).unwrap(),
+        (Anchor::Start, Anchor::At(Id::of(op(4))))
+    );
+    assert_eq!(t.spans(1, 3).unwrap().len(), 3);
+}
+
+#[test]
 fn refused_ops_change_nothing() {
     let mut t = Text::new();
     let first = t.insert(op(1), 0, "abc").unwrap();

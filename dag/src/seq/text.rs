@@ -97,6 +97,21 @@ impl Text {
         Ok(op)
     }
 
+    /// The origins for an insert at character index `index`.
+    pub fn origins_at(&self, index: usize) -> Result<(Anchor, Anchor), SeqError> {
+        self.tree.origins_at(index)
+    }
+
+    /// The origins for an insert right after character `id` (visible or not).
+    pub fn origins_after(&self, id: Id) -> Result<(Anchor, Anchor), SeqError> {
+        self.tree.origins_after(id)
+    }
+
+    /// The origins for an insert right before character `id` (visible or not).
+    pub fn origins_before(&self, id: Id) -> Result<(Anchor, Anchor), SeqError> {
+        self.tree.origins_before(id)
+    }
+
     /// The number of characters (Unicode scalar values).
     pub fn len(&self) -> usize {
         self.tree.len()
