@@ -87,7 +87,12 @@
 //!   within one op's run, a right origin never the start); [`Stamp`] filled from the change's
 //!   height, author and the op id.
 //! - Causality is the DAG's: an op's origins and element are in its change's past, so a
-//!   change's ops apply after its parents'; voided changes must be left out of the set.
+//!   change's ops apply after its parents'. Each op is applied once: a second apply is
+//!   refused as [`SeqError::Duplicate`], so a replay that stages an op again must skip it.
+//! - Voided changes: their items cannot leave the tree (later ops may name them as origins),
+//!   so voiding must hide them instead, and a voided move must leave its element's register:
+//!   [`Lists`] keeps only the winning stamp per element, so it needs every stamp (or a
+//!   rebuild of the key from its ops) once voiding can reach a list.
 //! - State: persist per document and key the runs (id, length, parent, side, right origin,
 //!   visibility, characters) and the element registers in a new keyspace of `keys.rs`, or
 //!   rebuild a key's tree from its ops at open; element values live beside, by element id.
