@@ -2,6 +2,8 @@
 //!
 //! - [`change`]: the change format (canonical DAG-CBOR, ed25519 signatures);
 //! - [`state`]: CRDT semantics (multi-value register, counter, add-wins set) and reads;
+//! - [`seq`]: ordered lists (with moves, also between lists) and text, FugueMax CRDTs; the
+//!   algorithmic core, not yet reachable through ops or [`Repo`];
 //! - [`acl`]: who may write, computed by every replica from the signed DAG;
 //! - [`keys`]: the dag's keyspaces and their byte layouts; [`Repo::layer`] gives a layer above
 //!   (sync) its own keyspace, read and written through the repo;
@@ -44,6 +46,7 @@ mod migrate;
 pub mod open;
 mod repo;
 mod role;
+pub mod seq;
 pub mod state;
 mod transaction;
 pub mod value;

@@ -1,0 +1,520 @@
+//! The Fugue tree of runs: one tree per list or text, whose nodes are runs of consecutive ids
+//! of one op (a list element is a run of one). See the [module docs](super) for the rules.
+//!
+//! A node's characters have no children of their own except the first (its left children) and
+//! the last (its right children); the characters inside a run are each the right child of the
+//! one before, implicitly. An op that needs a character inside a run as a parent splits the run
+//! there: the tail becomes the only right child of the head, with the run's right origin, which
+//! is exactly where the character-level tree has it.
+
+use std::{cmp::Ordering, collections::BTreeMap};
+
+use super::{Anchor, Id, SeqError};
+
+/// What a node carries besides its ids: nothing for list positions, the characters for text.
+pub(super) trait Content: Default {
+    /// Cuts `self` after `at` items and returns the rest.
+    fn split_off(&mut self, at: u32) -> Self;
+}
+
+impl Content for () {
+    fn split_off(&mut self, _at: u32) -> Self {}
+}
+
+impl Content for String {
+    fn split_off(&mut self, at: u32) -> Self {
+        let byte = self
+            .char_indices()
+            .nth(at as usize)
+            .map_or(self.len(), |(b, _)| b);
+        String::split_off(self, byte)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+}
+
+/// The index of the root node: the start of the list, with no id and no characters.
+const ROOT: usize = 0;
+
+#[derive(Debug, Clone)]
+struct Node<C> {
+    /// The id of the first character; the others are `id.offset + 1 ..`.
+    id: Id,
+    len: u32,
+    content: C,
+    visible: bool,
+    parent: usize,
+    side: Side,
+    /// The right origin of the op that made the run (what orders right siblings).
+    right_origin: Anchor,
+    left: Vec<usize>,
+    right: Vec<usize>,
+}
+
+/// A Fugue tree of runs with tombstones.
+#[derive(Debug, Clone)]
+pub(super) struct Tree<C> {
+    nodes: Vec<Node<C>>,
+    /// The node starting at each id.
+    starts: BTreeMap<Id, usize>,
+    visible_len: usize,
+}
+
+impl<C: Content> Default for Tree<C> {
+    fn default() -> Self {
+        Tree::new()
+    }
+}
+
+impl<C: Content> Tree<C> {
+    pub(super) fn new() -> Self {
+        let root = Node {
+            id: Id::zero(),
+            len: 0,
+            content: C::default(),
+            visible: false,
+            parent: ROOT,
+            side: Side::Right,
+            right_origin: Anchor::End,
+            left: Vec::new(),
+            right: Vec::new(),
+        };
+        Tree {
+            nodes: vec![root],
+            starts: BTreeMap::new(),
+            visible_len: 0,
+        }
+    }
+
+    /// The number of visible items.
+    pub(super) fn len(&self) -> usize {
+        self.visible_len
+    }
+
+    /// The number of runs (nodes), tombstones included.
+    pub(super) fn runs(&self) -> usize {
+        self.nodes.len() - 1
+    }
+
+    fn find(&self, id: Id) -> Option<usize> {
+        let (start, &n) = self.starts.range(..=id).next_back()?;
+        (start.op == id.op && id.offset < start.offset + self.nodes[n].len).then_some(n)
+    }
+
+    /// Whether the item `id` is present, and if so whether it is visible.
+    pub(super) fn visible(&self, id: Id) -> Option<bool> {
+        self.find(id).map(|n| self.nodes[n].visible)
+    }
+
+    /// Splits node `n` after `at` items; returns the new node (the tail).
+    fn split(&mut self, n: usize, at: u32) -> usize {
+        let new = self.nodes.len();
+        let node = &mut self.nodes[n];
+        let tail = Node {
+            id: Id {
+                op: node.id.op,
+                offset: node.id.offset + at,
+            },
+            len: node.len - at,
+            content: node.content.split_off(at),
+            visible: node.visible,
+            parent: n,
+            side: Side::Right,
+            right_origin: node.right_origin,
+            left: Vec::new(),
+            right: std::mem::replace(&mut node.right, vec![new]),
+        };
+        node.len = at;
+        for &c in &tail.right {
+            self.nodes[c].parent = new;
+        }
+        self.starts.insert(tail.id, new);
+        self.nodes.push(tail);
+        new
+    }
+
+    /// The node that starts at `id`, splitting one if needed.
+    fn split_at(&mut self, id: Id) -> Result<usize, SeqError> {
+        let n = self.find(id).ok_or(SeqError::UnknownId(id))?;
+        let start = self.nodes[n].id.offset;
+        Ok(if id.offset > start {
+            self.split(n, id.offset - start)
+        } else {
+            n
+        })
+    }
+
+    /// The node that ends at `id`, splitting one if needed.
+    fn split_after(&mut self, id: Id) -> Result<usize, SeqError> {
+        let n = self.find(id).ok_or(SeqError::UnknownId(id))?;
+        let node = &self.nodes[n];
+        if id.offset + 1 < node.id.offset + node.len {
+            self.split(n, id.offset + 1 - node.id.offset);
+        }
+        Ok(n)
+    }
+
+    /// Adds the run of `len` items `id, id+1, ..` that an op inserted between `left` and
+    /// `right`, the neighbours its author saw (tombstones included).
+    pub(super) fn insert(
+        &mut self,
+        id: Id,
+        len: u32,
+        content: C,
+        left: Anchor,
+        right: Anchor,
+    ) -> Result<(), SeqError> {
+        if len == 0 || id.offset.checked_add(len).is_none() {
+            return Err(SeqError::Empty);
+        }
+        let end = Id {
+            op: id.op,
+            offset: id.offset + len - 1,
+        };
+        if self.find(id).is_some() || self.starts.range(id..=end).next().is_some() {
+            return Err(SeqError::Duplicate(id));
+        }
+        for anchor in [left, right] {
+            if let Anchor::At(a) = anchor {
+                self.find(a).ok_or(SeqError::UnknownId(a))?;
+            }
+        }
+        if left == Anchor::End || right == Anchor::Start {
+            return Err(SeqError::BadAnchor);
+        }
+        if let Anchor::At(a) = left {
+            self.split_after(a)?;
+        }
+        let r = match right {
+            Anchor::At(a) => Some(self.split_at(a)?),
+            _ => None,
+        };
+        let l = match left {
+            Anchor::At(a) => self.find(a).ok_or(SeqError::UnknownId(a))?,
+            _ => ROOT,
+        };
+        // Left child of the right origin if that is the leftmost descendant of a right child
+        // of the left origin (the right origin was the next item after the left origin, inside
+        // its subtree); otherwise right child of the left origin.
+        let (parent, side) = match r {
+            Some(r) if self.in_right_subtree_leftmost(r, l) => (r, Side::Left),
+            _ => (l, Side::Right),
+        };
+        let new = self.nodes.len();
+        self.nodes.push(Node {
+            id,
+            len,
+            content,
+            visible: true,
+            parent,
+            side,
+            right_origin: right,
+            left: Vec::new(),
+            right: Vec::new(),
+        });
+        self.starts.insert(id, new);
+        self.visible_len += len as usize;
+        let pos = match side {
+            Side::Left => {
+                let sibs = &self.nodes[parent].left;
+                sibs.partition_point(|&s| self.nodes[s].id < id)
+            }
+            Side::Right => {
+                let sibs = &self.nodes[parent].right;
+                // FugueMax: right siblings in reverse order of their right origins, ties by id.
+                sibs.iter()
+                    .position(|&s| {
+                        let sib = &self.nodes[s];
+                        match self.cmp_anchor(right, sib.right_origin) {
+                            Ordering::Greater => true,
+                            Ordering::Equal => id < sib.id,
+                            Ordering::Less => false,
+                        }
+                    })
+                    .unwrap_or(sibs.len())
+            }
+        };
+        let sibs = match side {
+            Side::Left => &mut self.nodes[parent].left,
+            Side::Right => &mut self.nodes[parent].right,
+        };
+        sibs.insert(pos, new);
+        Ok(())
+    }
+
+    /// Whether node `r` is reached from a right child of `l` by left children only.
+    fn in_right_subtree_leftmost(&self, r: usize, l: usize) -> bool {
+        let mut cur = r;
+        while cur != ROOT {
+            let node = &self.nodes[cur];
+            match node.side {
+                Side::Left => cur = node.parent,
+                Side::Right => return node.parent == l,
+            }
+        }
+        false
+    }
+
+    /// The order of two anchors (right origins) in the list, tombstones included.
+    fn cmp_anchor(&self, a: Anchor, b: Anchor) -> Ordering {
+        match (a, b) {
+            (Anchor::End, Anchor::End) | (Anchor::Start, Anchor::Start) => Ordering::Equal,
+            (Anchor::End, _) | (_, Anchor::Start) => Ordering::Greater,
+            (_, Anchor::End) | (Anchor::Start, _) => Ordering::Less,
+            (Anchor::At(x), Anchor::At(y)) => match (self.find(x), self.find(y)) {
+                (Some(nx), Some(ny)) if nx == ny => x.offset.cmp(&y.offset),
+                (Some(nx), Some(ny)) => {
+                    if self.node_before(nx, ny) {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                // Unreachable for ops applied through `insert`, which checks its anchors.
+                _ => x.cmp(&y),
+            },
+        }
+    }
+
+    fn depth(&self, mut n: usize) -> usize {
+        let mut d = 0;
+        while n != ROOT {
+            n = self.nodes[n].parent;
+            d += 1;
+        }
+        d
+    }
+
+    /// Whether node `a` comes before node `b` (`a != b`) in the traversal.
+    fn node_before(&self, a: usize, b: usize) -> bool {
+        let (da, db) = (self.depth(a), self.depth(b));
+        let (mut a, mut b) = (a, b);
+        for _ in db..da {
+            let side = self.nodes[a].side;
+            a = self.nodes[a].parent;
+            if a == b {
+                return side == Side::Left;
+            }
+        }
+        for _ in da..db {
+            let side = self.nodes[b].side;
+            b = self.nodes[b].parent;
+            if b == a {
+                return side == Side::Right;
+            }
+        }
+        while self.nodes[a].parent != self.nodes[b].parent {
+            a = self.nodes[a].parent;
+            b = self.nodes[b].parent;
+        }
+        let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+        if na.side != nb.side {
+            return na.side == Side::Left;
+        }
+        let sibs = match na.side {
+            Side::Left => &self.nodes[na.parent].left,
+            Side::Right => &self.nodes[na.parent].right,
+        };
+        let pa = sibs.iter().position(|&s| s == a);
+        let pb = sibs.iter().position(|&s| s == b);
+        pa < pb
+    }
+
+    /// Visits every node in list order, tombstones included, until `f` returns false.
+    fn walk(&self, mut f: impl FnMut(usize) -> bool) {
+        // (node, visiting its right children, next child)
+        let mut stack: Vec<(usize, bool, usize)> = vec![(ROOT, false, 0)];
+        while let Some(top) = stack.last_mut() {
+            let (n, right, i) = *top;
+            let node = &self.nodes[n];
+            let kids = if right { &node.right } else { &node.left };
+            if i < kids.len() {
+                top.2 += 1;
+                stack.push((kids[i], false, 0));
+            } else if !right {
+                *top = (n, true, 0);
+                if n != ROOT && !f(n) {
+                    return;
+                }
+            } else {
+                stack.pop();
+            }
+        }
+    }
+
+    /// The visible runs in order: the first id, the length and the content of each.
+    pub(super) fn for_each_visible(&self, mut f: impl FnMut(Id, u32, &C)) {
+        self.walk(|n| {
+            let node = &self.nodes[n];
+            if node.visible {
+                f(node.id, node.len, &node.content);
+            }
+            true
+        });
+    }
+
+    /// The first item of the node after `n` in list order, or the end.
+    fn next_after_node(&self, n: usize) -> Anchor {
+        let (mut seen, mut next) = (n == ROOT, Anchor::End);
+        self.walk(|m| {
+            if seen {
+                next = Anchor::At(self.nodes[m].id);
+                return false;
+            }
+            seen = m == n;
+            true
+        });
+        next
+    }
+
+    /// The origins of an insert at visible index `index`: the visible item before it (or the
+    /// start) and the next item after that one, tombstones included (or the end).
+    pub(super) fn origins_at(&self, index: usize) -> Result<(Anchor, Anchor), SeqError> {
+        if index > self.visible_len {
+            return Err(SeqError::OutOfRange {
+                index,
+                len: self.visible_len,
+            });
+        }
+        if index == 0 {
+            return Ok((Anchor::Start, self.next_after_node(ROOT)));
+        }
+        let (mut count, mut found) = (0usize, None);
+        self.walk(|n| {
+            let node = &self.nodes[n];
+            if node.visible {
+                if count + node.len as usize >= index {
+                    found = Some((n, (index - 1 - count) as u32));
+                    return false;
+                }
+                count += node.len as usize;
+            }
+            true
+        });
+        let (n, k) = found.ok_or(SeqError::OutOfRange {
+            index,
+            len: self.visible_len,
+        })?;
+        self.origins_after(self.nodes[n].id.plus(k))
+    }
+
+    /// The origins of an insert right after item `id`.
+    pub(super) fn origins_after(&self, id: Id) -> Result<(Anchor, Anchor), SeqError> {
+        let n = self.find(id).ok_or(SeqError::UnknownId(id))?;
+        let node = &self.nodes[n];
+        let right = if id.offset + 1 < node.id.offset + node.len {
+            Anchor::At(id.plus(1))
+        } else {
+            self.next_after_node(n)
+        };
+        Ok((Anchor::At(id), right))
+    }
+
+    /// The origins of an insert right before item `id`.
+    pub(super) fn origins_before(&self, id: Id) -> Result<(Anchor, Anchor), SeqError> {
+        let n = self.find(id).ok_or(SeqError::UnknownId(id))?;
+        let node = &self.nodes[n];
+        if id.offset > node.id.offset {
+            return Ok((
+                Anchor::At(Id {
+                    op: id.op,
+                    offset: id.offset - 1,
+                }),
+                Anchor::At(id),
+            ));
+        }
+        let mut prev = Anchor::Start;
+        self.walk(|m| {
+            if m == n {
+                return false;
+            }
+            let node = &self.nodes[m];
+            prev = Anchor::At(node.id.plus(node.len - 1));
+            true
+        });
+        Ok((prev, Anchor::At(id)))
+    }
+
+    /// The visible index of item `id`, if it is visible.
+    pub(super) fn index_of(&self, id: Id) -> Option<usize> {
+        let n = self.find(id)?;
+        if !self.nodes[n].visible {
+            return None;
+        }
+        let mut count = 0usize;
+        self.walk(|m| {
+            if m == n {
+                return false;
+            }
+            if self.nodes[m].visible {
+                count += self.nodes[m].len as usize;
+            }
+            true
+        });
+        Some(count + (id.offset - self.nodes[n].id.offset) as usize)
+    }
+
+    /// The visible items at indexes `index .. index + len`, as spans of consecutive ids.
+    pub(super) fn spans(&self, index: usize, len: usize) -> Result<Vec<(Id, u32)>, SeqError> {
+        let end = index.checked_add(len).filter(|&e| e <= self.visible_len);
+        let end = end.ok_or(SeqError::OutOfRange {
+            index: index + len,
+            len: self.visible_len,
+        })?;
+        let (mut count, mut out) = (0usize, Vec::new());
+        self.walk(|n| {
+            let node = &self.nodes[n];
+            if node.visible {
+                let (lo, hi) = (count, count + node.len as usize);
+                let (a, b) = (lo.max(index), hi.min(end));
+                if a < b {
+                    out.push((node.id.plus((a - lo) as u32), (b - a) as u32));
+                }
+                count = hi;
+            }
+            count < end
+        });
+        Ok(out)
+    }
+
+    /// Makes items `id .. id + len` visible or not; returns how many changed. Nothing changes
+    /// if one of them is unknown.
+    pub(super) fn set_visible(&mut self, id: Id, len: u32, visible: bool) -> Result<u32, SeqError> {
+        let end = id.offset.checked_add(len).ok_or(SeqError::Empty)?;
+        let mut cur = id.offset;
+        while cur < end {
+            let at = Id {
+                op: id.op,
+                offset: cur,
+            };
+            let n = self.find(at).ok_or(SeqError::UnknownId(at))?;
+            cur = self.nodes[n].id.offset + self.nodes[n].len;
+        }
+        let (mut cur, mut changed) = (id.offset, 0);
+        while cur < end {
+            let n = self.split_at(Id {
+                op: id.op,
+                offset: cur,
+            })?;
+            if self.nodes[n].id.offset + self.nodes[n].len > end {
+                self.split(n, end - cur);
+            }
+            let node = &mut self.nodes[n];
+            if node.visible != visible {
+                node.visible = visible;
+                changed += node.len;
+                if visible {
+                    self.visible_len += node.len as usize;
+                } else {
+                    self.visible_len -= node.len as usize;
+                }
+            }
+            cur += self.nodes[n].len;
+        }
+        Ok(changed)
+    }
+}
