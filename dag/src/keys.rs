@@ -25,6 +25,7 @@
 //! | `0x0a` | `seqs` | derived | `doc ++ author ++ (seq >> 8):u64` | `(seq & 0xff):u8 pos:varint` per change: the change this author signed with each seq (a second one is equivocation) |
 //! | `0x0b` | `arrivals` | derived | `doc ++ (pos >> 10):u64` | `(pos & 0x3ff):u16` per change of `doc` stored at those positions, in order: the newest arrivals are the last entries of the last keys |
 //! | `0x0c` | `dirty` | derived | `doc` | empty: a membership change was committed and the void set not yet recomputed |
+//! | `0x0d` | `undo` | kept | `doc ++ author` | this replica's undo and redo stacks for that author (see [`crate::undo`]): `seq:u64 n:varint cid*n (cid cid)*`: the author's highest seq when the stacks were last written, the changes not to undo again (undone, or undos themselves), then the redo stack, bottom first, each entry the undone change and its undo |
 //! | `0x10` | `register` | derived | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
 //! | `0x11` | `counter` | derived | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
 //! | `0x12` | `set` | derived | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
@@ -78,6 +79,8 @@ pub const SEQS: Keyspace = Keyspace::derived(0x0a, "seqs");
 pub const ARRIVALS: Keyspace = Keyspace::derived(0x0b, "arrivals");
 /// Documents whose void set must be recomputed.
 pub const DIRTY: Keyspace = Keyspace::derived(0x0c, "dirty");
+/// Undo and redo stacks per document and author (see [`crate::undo`]).
+pub const UNDO: Keyspace = Keyspace::kept(0x0d, "undo");
 /// Live register values.
 pub const REGISTER: Keyspace = Keyspace::derived(0x10, "register");
 /// Counter increments.
@@ -90,9 +93,9 @@ pub const TOMBSTONE: Keyspace = Keyspace::derived(0x13, "tombstone");
 pub const VOID: Keyspace = Keyspace::derived(0x14, "void");
 
 /// Every keyspace of the dag, in tag order.
-pub const ALL: [Keyspace; 14] = [
-    HEADS, HEIGHTS, DOC_NAMES, DOC_IDS, AUTHOR_SEQ, ACL, SEQS, ARRIVALS, DIRTY, REGISTER, COUNTER,
-    SET, TOMBSTONE, VOID,
+pub const ALL: [Keyspace; 15] = [
+    HEADS, HEIGHTS, DOC_NAMES, DOC_IDS, AUTHOR_SEQ, ACL, SEQS, ARRIVALS, DIRTY, UNDO, REGISTER,
+    COUNTER, SET, TOMBSTONE, VOID,
 ];
 
 /// The keyspaces that make up materialized state (checked by `fsck` against a replay).
@@ -283,6 +286,60 @@ pub fn find_seq(b: &[u8], seq: u64) -> Option<Option<Pos>> {
     Some(None)
 }
 
+/// `undo`: `doc ++ author`.
+pub fn undo_key(doc: &DocId, author: &Author) -> Vec<u8> {
+    cat(&[&doc.0.to_bytes(), &author.0])
+}
+
+/// One author's undo and redo stacks in one document (the `undo` value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UndoStacks {
+    /// The author's highest seq when the stacks were last written: the redo stack holds only
+    /// while it still is.
+    pub seq: u64,
+    /// Changes not to undo again: those undone, and the undos themselves, oldest first.
+    pub done: Vec<Cid>,
+    /// `(undone change, its undo)`, the top last.
+    pub redo: Vec<(Cid, Cid)>,
+}
+
+/// Encodes an `undo` value.
+pub fn encode_undo(stacks: &UndoStacks) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 4 + CID_LEN * (stacks.done.len() + 2 * stacks.redo.len()));
+    out.extend_from_slice(&stacks.seq.to_be_bytes());
+    put_varint(&mut out, stacks.done.len() as u64);
+    for c in &stacks.done {
+        out.extend_from_slice(&c.to_bytes());
+    }
+    for (a, b) in &stacks.redo {
+        out.extend_from_slice(&a.to_bytes());
+        out.extend_from_slice(&b.to_bytes());
+    }
+    out
+}
+
+/// Decodes an `undo` value.
+pub fn decode_undo(b: &[u8]) -> Option<UndoStacks> {
+    let seq = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+    let mut at = 8;
+    let n = get_varint(b, &mut at)?;
+    let cid = |at: &mut usize| -> Option<Cid> {
+        let c = Cid::from_bytes(b.get(*at..*at + CID_LEN)?).ok()?;
+        *at += CID_LEN;
+        Some(c)
+    };
+    let mut done = Vec::new();
+    for _ in 0..n {
+        done.push(cid(&mut at)?);
+    }
+    let mut redo = Vec::new();
+    while at < b.len() {
+        let a = cid(&mut at)?;
+        redo.push((a, cid(&mut at)?));
+    }
+    Some(UndoStacks { seq, done, redo })
+}
+
 /// `arrivals`: `doc ++ (pos >> 10)`.
 pub fn arrivals_key(doc: &DocId, pos: Pos) -> Vec<u8> {
     cat(&[
@@ -426,6 +483,21 @@ mod tests {
 
     fn cid(s: &str) -> Cid {
         Cid::hash(Codec::DagCbor, s.as_bytes())
+    }
+
+    #[test]
+    fn undo_stacks_round_trip() {
+        let stacks = UndoStacks {
+            seq: 7,
+            done: vec![cid("a"), cid("u")],
+            redo: vec![(cid("a"), cid("u"))],
+        };
+        assert_eq!(decode_undo(&encode_undo(&stacks)), Some(stacks));
+        assert_eq!(
+            decode_undo(&encode_undo(&UndoStacks::default())),
+            Some(UndoStacks::default())
+        );
+        assert_eq!(decode_undo(&[0; 5]), None);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`acl`]: who may write, computed by every replica from the signed DAG;
 //! - [`keys`]: the dag's keyspaces and their byte layouts; [`Repo::layer`] gives a layer above
 //!   (sync) its own keyspace, read and written through the repo;
+//! - [`undo`]: [`Repo::undo`] and [`Repo::redo`] of this replica's author's own changes, as new
+//!   changes that never undo a peer's work;
 //! - [`Repo`]: open/init, transactions, reads, time travel, log, blame, subscriptions,
 //!   [`Repo::apply_changes`] and [`Import`] for changes from elsewhere, and [`Repo::fsck`];
 //! - errors: [`open::Error`] for opening or creating a repo, [`Error`] for what an open repo
@@ -49,6 +51,7 @@ mod role;
 pub mod seq;
 pub mod state;
 mod transaction;
+pub mod undo;
 pub mod value;
 mod verified;
 mod write;

@@ -334,9 +334,23 @@ impl Transaction<'_> {
         Ok(self)
     }
 
+    /// Adds an op as it is, for a caller in this crate that names its own `pred` or `tags`.
+    pub(crate) fn push_op(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
     /// Signs the gathered ops as one change on the document's current heads, and applies it in
     /// one atomic batch. Returns `None` if there was nothing to write.
     pub fn commit(self) -> Result<Option<StoredChange>, Error> {
+        self.commit_with(|_, _| {})
+    }
+
+    /// [`commit`](Transaction::commit), with `extra` adding writes (kept keyspaces) to the
+    /// change's batch, given the change's CID; it is not called if there is nothing to write.
+    pub(crate) fn commit_with(
+        self,
+        extra: impl FnOnce(&weft_store::Cid, &mut weft_store::Batch<'_>),
+    ) -> Result<Option<StoredChange>, Error> {
         if self.ops.is_empty() {
             return Ok(None);
         }
@@ -381,6 +395,7 @@ impl Transaction<'_> {
         let note = keys::encode_note(repo.now(), "");
         let mut batch = writer.store.batch();
         let staged = writer.stage(&mut batch, &mut Stage::default(), &change, &note)?;
+        extra(&change.cid, &mut batch);
         let result = writer.commit(batch, [(&change, &staged)]);
         if change.change.is_membership() {
             writer.acl.changed();

@@ -18,7 +18,9 @@
 //! - [`signature`]: checking changes in a batch answers what checking each alone does (also
 //!   through an import), and small-order or non-canonical keys gain no right (author, genesis
 //!   owner, grant target);
-//! - [`typed`]: typed access through serde and rows read, typed and deleted under a prefix.
+//! - [`typed`]: typed access through serde and rows read, typed and deleted under a prefix;
+//! - [`undo`]: undo and redo of the author's own changes, which leave a peer's later writes
+//!   alone and sync like any edit.
 
 #![allow(clippy::unwrap_used)]
 
@@ -32,3 +34,4 @@ mod missing;
 mod repo;
 mod signature;
 mod typed;
+mod undo;
