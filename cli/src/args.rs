@@ -131,6 +131,10 @@ pub enum Command {
         #[arg(required = true)]
         members: Vec<String>,
     },
+    /// Undo your newest change not yet undone, with a new change (a peer's later writes stay).
+    Undo,
+    /// Redo your last undo, with a new change (nothing to redo after a new edit).
+    Redo,
     /// Commit the writes on stdin, one change per line, each printed (its CID) once durable.
     ///
     /// Lines: `set KEY VALUE` (VALUE: the rest of the line), `rm KEY`, `incr KEY [DELTA]`,
@@ -258,6 +262,8 @@ impl Command {
                 | Command::Incr { .. }
                 | Command::Sadd { .. }
                 | Command::Srem { .. }
+                | Command::Undo
+                | Command::Redo
                 | Command::Batch
                 | Command::Grant { .. }
                 | Command::Revoke { .. }
@@ -277,6 +283,8 @@ impl Command {
             Command::Incr { .. } => "incr",
             Command::Sadd { .. } => "sadd",
             Command::Srem { .. } => "srem",
+            Command::Undo => "undo",
+            Command::Redo => "redo",
             Command::Batch => "batch",
             Command::Log { .. } => "log",
             Command::Show { .. } => "show",

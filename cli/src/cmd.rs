@@ -135,6 +135,8 @@ impl Ctx<'_> {
                 };
                 write::write(repo, self.doc(repo)?, key, f, out, o).map(drop)
             }
+            Command::Undo => write::undo(repo, self.doc(repo)?, false, out, o).map(drop),
+            Command::Redo => write::undo(repo, self.doc(repo)?, true, out, o).map(drop),
             Command::Get {
                 key,
                 rows: true,

@@ -1,5 +1,5 @@
 //! The write commands: `set`, `rm`, `incr`, `sadd`, `srem` ([`write`]), `rm --rows`
-//! ([`rm_rows`]), `grant` and `revoke`
+//! ([`rm_rows`]), `undo` and `redo` ([`undo`]), `grant` and `revoke`
 //! ([`membership`]), and `doc new` ([`doc_new`]). Each commits one change and returns what it
 //! committed.
 
@@ -50,6 +50,33 @@ impl Outcome for RowsDeleted {
             (_, true) => {}
             (Some(cid), false) => writeln!(out, "{cid}")?,
             (None, false) => writeln!(out, "nothing to change")?,
+        }
+        Ok(())
+    }
+}
+
+/// `weft undo` or `weft redo`: the change committed and the change it undid or redid.
+#[derive(Debug, Serialize)]
+pub(crate) struct Undone {
+    /// The change committed; `None` when there was nothing to undo (or redo).
+    pub cid: Option<String>,
+    /// `undo` only: the change undone (null when nothing was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undid: Option<Option<String>>,
+    /// `redo` only: the change redone, whose undo the new change inverts (null when nothing was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redid: Option<Option<String>>,
+    #[serde(skip)]
+    redo: bool,
+}
+
+impl Outcome for Undone {
+    fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()> {
+        match (&self.cid, quiet) {
+            (_, true) => {}
+            (Some(cid), false) => writeln!(out, "{cid}")?,
+            (None, false) if self.redo => writeln!(out, "nothing to redo")?,
+            (None, false) => writeln!(out, "nothing to undo")?,
         }
         Ok(())
     }
@@ -126,6 +153,35 @@ pub(crate) fn rm_rows(
         cid: committed.map(|c| c.cid.to_string()),
         key: prefix,
         keys,
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// `weft undo` (`redo` false) or `weft redo` in `doc`.
+pub(crate) fn undo(
+    repo: &Repo,
+    doc: DocId,
+    redo: bool,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Undone> {
+    let outcome = if redo {
+        let done = repo.redo(doc)?;
+        Undone {
+            cid: done.as_ref().map(|d| d.committed.cid.to_string()),
+            undid: None,
+            redid: Some(done.map(|d| d.target.to_string())),
+            redo,
+        }
+    } else {
+        let done = repo.undo(doc)?;
+        Undone {
+            cid: done.as_ref().map(|d| d.committed.cid.to_string()),
+            undid: Some(done.map(|d| d.target.to_string())),
+            redid: None,
+            redo,
+        }
     };
     emit(out, output, &outcome)?;
     Ok(outcome)

@@ -75,6 +75,7 @@ pub use crate::{
     role::Role,
     state::{row_prefix, Entry, RegisterValue, State, ROW_SELF},
     transaction::Transaction,
+    undo::Undone,
     value::{Value, ValueError},
     verified::VerifiedCache,
     write::Clock,

@@ -77,6 +77,16 @@ use crate::{
     value::Value,
 };
 
+/// What [`Repo::undo`] or [`Repo::redo`] committed.
+#[derive(Debug, Clone)]
+pub struct Undone {
+    /// The new change, whose ops invert the target's.
+    pub committed: StoredChange,
+    /// For an undo, the change undone; for a redo, the change whose effect comes back (the new
+    /// change inverts that change's undo).
+    pub target: Cid,
+}
+
 /// How many of the author's newest changes in a document an undo looks back over.
 pub const UNDO_DEPTH: u64 = 512;
 /// How many done marks and redo entries the stacks keep (the newest).
@@ -86,7 +96,7 @@ impl Repo {
     /// Undoes this replica's author's newest change in `doc` not yet undone, with a new change
     /// (see [`crate::undo`] for the rules). `None` if there is nothing to undo, or if that
     /// change has nothing left to undo (it then counts as undone).
-    pub fn undo(&self, doc: DocId) -> Result<Option<StoredChange>, Error> {
+    pub fn undo(&self, doc: DocId) -> Result<Option<Undone>, Error> {
         let mut tx = self.transaction(doc);
         let key = keys::undo_key(&doc, &self.author());
         let (mut stacks, seq) = self.undo_stacks(doc, &key)?;
@@ -100,22 +110,23 @@ impl Repo {
             self.put_stacks(&key, stacks)?;
             return Ok(None);
         }
-        tx.commit_with(|cid, batch| {
+        let committed = tx.commit_with(|cid, batch| {
             stacks.done.push(*cid);
             stacks.redo.push((target, *cid));
             stacks.seq = seq + 1;
             batch.put(keys::UNDO, &key, &keys::encode_undo(&trim(stacks)));
-        })
+        })?;
+        Ok(committed.map(|committed| Undone { committed, target }))
     }
 
     /// Redoes the last undo in `doc` by this replica's author, with a new change that inverts
     /// it (see [`crate::undo`]). `None` if there is nothing to redo (nothing undone, or a new
     /// change by the author since), or if nothing of the undo is left to invert.
-    pub fn redo(&self, doc: DocId) -> Result<Option<StoredChange>, Error> {
+    pub fn redo(&self, doc: DocId) -> Result<Option<Undone>, Error> {
         let mut tx = self.transaction(doc);
         let key = keys::undo_key(&doc, &self.author());
         let (mut stacks, seq) = self.undo_stacks(doc, &key)?;
-        let Some((_, undo)) = stacks.redo.pop() else {
+        let Some((target, undo)) = stacks.redo.pop() else {
             return Ok(None);
         };
         self.invert(&mut tx, &undo)?;
@@ -124,10 +135,11 @@ impl Repo {
             self.put_stacks(&key, stacks)?;
             return Ok(None);
         }
-        tx.commit_with(|_, batch| {
+        let committed = tx.commit_with(|_, batch| {
             stacks.seq = seq + 1;
             batch.put(keys::UNDO, &key, &keys::encode_undo(&trim(stacks)));
-        })
+        })?;
+        Ok(committed.map(|committed| Undone { committed, target }))
     }
 
     /// The stacks of this author in `doc` (the redo stack emptied if the author has made a

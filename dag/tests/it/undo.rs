@@ -36,10 +36,12 @@ fn undo_restores_the_value_a_set_overwrote() {
     let (repo, doc) = repo();
     set(&repo, doc, "title", "draft");
     set(&repo, doc, "title", "final");
+    let last = repo.heads(doc).unwrap()[0];
     let undo = repo.undo(doc).unwrap().unwrap();
+    assert_eq!(undo.target, last);
     assert_eq!(get(&repo, doc, "title"), Some(Value::from("draft")));
-    assert_eq!(undo.change.author, repo.author());
-    assert_eq!(repo.heads(doc).unwrap(), vec![undo.cid]);
+    assert_eq!(undo.committed.change.author, repo.author());
+    assert_eq!(repo.heads(doc).unwrap(), vec![undo.committed.cid]);
     // The next undo goes on to the first set, which had nothing before it.
     repo.undo(doc).unwrap().unwrap();
     assert_eq!(get(&repo, doc, "title"), None);
@@ -107,9 +109,10 @@ fn undo_then_redo_then_undo_again() {
     let (repo, doc) = repo();
     set(&repo, doc, "k", "old");
     set(&repo, doc, "k", "new");
-    repo.undo(doc).unwrap().unwrap();
+    let undo = repo.undo(doc).unwrap().unwrap();
     assert_eq!(get(&repo, doc, "k"), Some(Value::from("old")));
-    repo.redo(doc).unwrap().unwrap();
+    let redo = repo.redo(doc).unwrap().unwrap();
+    assert_eq!(redo.target, undo.target, "the change whose effect comes back");
     assert_eq!(get(&repo, doc, "k"), Some(Value::from("new")));
     // A redo is an edit like any other: the next undo takes it back.
     repo.undo(doc).unwrap().unwrap();
@@ -158,7 +161,7 @@ fn a_peers_later_overwrite_is_not_undone_and_the_undo_syncs() {
     set(&b, doc, "title", "theirs");
     sync(&b, &a, doc);
 
-    let undo = a.undo(doc).unwrap().unwrap();
+    let undo = a.undo(doc).unwrap().unwrap().committed;
     assert_eq!(
         undo.change.ops.len(),
         1,
