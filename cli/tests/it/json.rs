@@ -277,6 +277,20 @@ struct BatchLine {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct Undid {
+    cid: Option<String>,
+    undid: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Redid {
+    cid: Option<String>,
+    redid: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Remote {
     name: String,
     url: String,
@@ -308,6 +322,14 @@ fn every_json_output_matches_its_schema() {
     assert_eq!(again.cid, None, "nothing to change");
     let removed: Written = parse(&dir, &["srem", "s", "a"]);
     assert_eq!(removed.value, Some(serde_json::json!(["b"])));
+    let undid: Undid = parse(&dir, &["undo"]);
+    assert!(undid.cid.is_some());
+    assert_eq!(undid.undid, removed.cid);
+    let redid: Redid = parse(&dir, &["redo"]);
+    assert!(redid.cid.is_some());
+    assert_eq!(redid.redid, removed.cid);
+    let nothing: Redid = parse(&dir, &["redo"]);
+    assert_eq!((nothing.cid, nothing.redid), (None, None));
 
     let got: Got = parse(&dir, &["get", "n"]);
     assert_eq!((got.key.as_str(), got.kind.as_str()), ("n", "counter"));
@@ -329,7 +351,7 @@ fn every_json_output_matches_its_schema() {
     assert_eq!(listing.entries[0].value, Json::from(7));
 
     let log: Vec<Logged> = parse_lines(&dir, &["log"]);
-    assert_eq!(log.len(), 5, "genesis, set, incr, sadd, srem");
+    assert_eq!(log.len(), 7, "genesis, set, incr, sadd, srem, undo, redo");
     assert!(matches!(
         log.last().map(|l| &l.ops[..]),
         Some([Op::Genesis { .. }])

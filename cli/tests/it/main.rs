@@ -34,6 +34,7 @@ mod repo;
 mod sync;
 #[cfg(unix)]
 mod tcp;
+mod undo;
 mod util;
 mod values;
 #[cfg(unix)]

@@ -112,7 +112,10 @@ fn undo_then_redo_then_undo_again() {
     let undo = repo.undo(doc).unwrap().unwrap();
     assert_eq!(get(&repo, doc, "k"), Some(Value::from("old")));
     let redo = repo.redo(doc).unwrap().unwrap();
-    assert_eq!(redo.target, undo.target, "the change whose effect comes back");
+    assert_eq!(
+        redo.target, undo.target,
+        "the change whose effect comes back"
+    );
     assert_eq!(get(&repo, doc, "k"), Some(Value::from("new")));
     // A redo is an edit like any other: the next undo takes it back.
     repo.undo(doc).unwrap().unwrap();
