@@ -32,6 +32,7 @@ mod canonical;
 pub mod change;
 mod docs;
 mod error;
+mod diff;
 mod events;
 mod fsck;
 mod graph;
@@ -59,7 +60,7 @@ pub use crate::{
     acl::Member,
     change::{Change, EncodedChange, Op, OpId, StoredChange},
     error::{Error, InvalidReason},
-    events::{Event, Subscription},
+    events::{Batch, Batches, ChangeInfo, Diff, Event, Filter, KeyDiff, OnChange, Subscription},
     fsck::{FsckReport, Problem},
     graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},
     history::{Arrival, BlameLine, Snapshot},
