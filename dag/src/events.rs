@@ -182,7 +182,9 @@ impl Filter {
         if changes.is_empty() {
             return None;
         }
-        if changes.len() == batch.changes.len() && batch.diffs.iter().all(|d| d.key.starts_with(prefix)) {
+        if changes.len() == batch.changes.len()
+            && batch.diffs.iter().all(|d| d.key.starts_with(prefix))
+        {
             return Some(Cow::Borrowed(batch));
         }
         let diffs = batch

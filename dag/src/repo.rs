@@ -23,9 +23,9 @@ use weft_store::{Cid, Store};
 use crate::{
     acl::{self, Member},
     change::{Change, EncodedChange, StoredChange},
+    diff::{Before, Diffs},
     docs,
     error::Error,
-    diff::{Before, Diffs},
     events::{Batch, Batches, ChangeInfo, Event, Events, Filter, OnChange, Subscription},
     fsck::{self, FsckReport},
     graph::{ChangeMeta, Node},

@@ -383,7 +383,9 @@ impl Transaction<'_> {
         let mut batch = writer.store.batch();
         let staged = writer.stage(&mut batch, &mut Stage::default(), &change, &note)?;
         let result = writer.commit(batch, [(&change, &staged)]);
-        let diffs = before.filter(|_| result.is_ok()).map(|b| b.after(&writer.store));
+        let diffs = before
+            .filter(|_| result.is_ok())
+            .map(|b| b.after(&writer.store));
         if change.change.is_membership() {
             writer.acl.changed();
         }
