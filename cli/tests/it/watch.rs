@@ -47,9 +47,18 @@ fn watch_prints_changes_made_by_other_processes() {
     let register = json!([{"kind": "register", "key": "todo/1", "old": null, "new": "milk", "conflict": false}]);
     let counter = json!([{"kind": "counter", "key": "visits", "delta": 2, "value": 2}]);
     let set = json!([{"kind": "set", "key": "tags", "added": ["a", "b"], "removed": []}]);
-    assert_eq!(watch.json_line(), line(&doc, &c1, &author, 2, &["todo/1"], register));
-    assert_eq!(watch.json_line(), line(&doc, &c2, &author, 3, &["visits"], counter));
-    assert_eq!(watch.json_line(), line(&doc, &c3, &author, 4, &["tags"], set));
+    assert_eq!(
+        watch.json_line(),
+        line(&doc, &c1, &author, 2, &["todo/1"], register)
+    );
+    assert_eq!(
+        watch.json_line(),
+        line(&doc, &c2, &author, 3, &["visits"], counter)
+    );
+    assert_eq!(
+        watch.json_line(),
+        line(&doc, &c3, &author, 4, &["tags"], set)
+    );
     let out = watch.finish().success();
     assert_eq!(out.stdout(), "", "nothing after --count lines");
     assert!(!dir.socket().exists(), "watch left its socket behind");
