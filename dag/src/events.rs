@@ -205,6 +205,8 @@ impl Filter {
 /// listens.
 struct Subscriber {
     filter: Filter,
+    /// The number of the first batch it hears: those queued before it subscribed are not its.
+    from: u64,
     /// Cleared when its guard drops.
     alive: Arc<AtomicBool>,
     call: Box<dyn FnMut(&Batch) -> bool + Send>,
@@ -213,7 +215,10 @@ struct Subscriber {
 /// Batches waiting for delivery, and whether a thread is delivering them.
 #[derive(Default)]
 struct Queue {
-    batches: VecDeque<Batch>,
+    /// Each with its number, in the order applied.
+    batches: VecDeque<(u64, Batch)>,
+    /// The number of the next batch queued.
+    next: u64,
     delivering: bool,
 }
 
@@ -240,9 +245,11 @@ impl Events {
         call: impl FnMut(&Batch) -> bool + Send + 'static,
     ) -> Unsubscribe {
         let alive = Arc::new(AtomicBool::new(true));
+        let from = lock(&self.queue).next;
         let mut subs = lock(&self.subs);
         subs.push(Subscriber {
             filter,
+            from,
             alive: Arc::clone(&alive),
             call: Box::new(call),
         });
@@ -271,7 +278,11 @@ impl Events {
     pub(crate) fn emit(&self, batches: Vec<Batch>) {
         {
             let mut queue = lock(&self.queue);
-            queue.batches.extend(batches);
+            for batch in batches {
+                let n = queue.next;
+                queue.next += 1;
+                queue.batches.push_back((n, batch));
+            }
             if queue.delivering || queue.batches.is_empty() {
                 return;
             }
@@ -286,7 +297,7 @@ impl Events {
         }
         let done = Done(&self.queue);
         loop {
-            let batch = {
+            let (n, batch) = {
                 let mut queue = lock(&self.queue);
                 match queue.batches.pop_front() {
                     Some(b) => b,
@@ -302,6 +313,9 @@ impl Events {
             subs.retain_mut(|s| {
                 if !s.alive.load(Ordering::SeqCst) {
                     return false;
+                }
+                if n < s.from {
+                    return true;
                 }
                 match s.filter.apply(&batch) {
                     Some(b) => (s.call)(&b),
