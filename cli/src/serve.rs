@@ -5,7 +5,7 @@ use std::{io::Write, path::Path, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use weft_dag::{Repo, WEFT_DIR};
+use weft_dag::{Batch, Diff, Filter, Repo, Value, WEFT_DIR};
 
 use crate::{
     args::{ServeArgs, WatchArgs},
@@ -34,13 +34,100 @@ pub(crate) struct Watched {
     pub doc: String,
     /// `None` for an unnamed document.
     pub doc_name: Option<String>,
+    /// The newest change of the batch (its last applied).
     pub cid: String,
     pub author: String,
     pub height: u64,
-    /// The keys the change wrote.
+    /// The keys the batch's changes wrote, in the order first written.
     pub keys: Vec<String>,
     /// Written here, not arrived from elsewhere.
     pub local: bool,
+    /// Every change of the batch, in the order applied.
+    pub changes: Vec<String>,
+    /// What changed, per key.
+    pub diffs: Vec<WatchedDiff>,
+}
+
+/// One key's change in a `watch` line, tagged by `kind`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub(crate) enum WatchedDiff {
+    Register {
+        key: String,
+        old: Option<serde_json::Value>,
+        new: serde_json::Value,
+        conflict: bool,
+    },
+    Counter {
+        key: String,
+        delta: i64,
+        value: i64,
+    },
+    Set {
+        key: String,
+        added: Vec<serde_json::Value>,
+        removed: Vec<serde_json::Value>,
+    },
+    Deleted {
+        key: String,
+        old: serde_json::Value,
+    },
+}
+
+impl Watched {
+    /// The line for `batch` (which has at least one change).
+    fn new(repo: &Repo, batch: &Batch) -> Result<Option<Watched>> {
+        let Some(last) = batch.changes.last() else {
+            return Ok(None);
+        };
+        let mut keys: Vec<String> = Vec::new();
+        for k in batch.changes.iter().flat_map(|c| &c.keys) {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        let json = |v: &[Value]| v.iter().map(Value::to_json).collect();
+        let diffs = batch
+            .diffs
+            .iter()
+            .map(|d| {
+                let key = d.key.clone();
+                match &d.diff {
+                    Diff::Register { old, new, conflict } => WatchedDiff::Register {
+                        key,
+                        old: old.as_ref().map(Value::to_json),
+                        new: new.to_json(),
+                        conflict: *conflict,
+                    },
+                    Diff::Counter { delta, value } => WatchedDiff::Counter {
+                        key,
+                        delta: *delta,
+                        value: *value,
+                    },
+                    Diff::Set { added, removed } => WatchedDiff::Set {
+                        key,
+                        added: json(added),
+                        removed: json(removed),
+                    },
+                    Diff::Deleted { old } => WatchedDiff::Deleted {
+                        key,
+                        old: old.to_json(),
+                    },
+                }
+            })
+            .collect();
+        Ok(Some(Watched {
+            doc: batch.doc.to_string(),
+            doc_name: repo.doc_name(batch.doc)?,
+            cid: last.cid.to_string(),
+            author: last.author.to_string(),
+            height: last.height,
+            keys,
+            local: last.local,
+            changes: batch.changes.iter().map(|c| c.cid.to_string()).collect(),
+            diffs,
+        }))
+    }
 }
 
 impl Ctx<'_> {
@@ -145,32 +232,27 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// `weft watch`: one JSON line per change applied to `repo` from now on, until `--count`
-    /// lines were printed, stdout is closed, or the stop flag is set.
+    /// `weft watch`: one JSON line per batch applied to `repo` from now on (per document: a
+    /// commit, or a group of imported changes), until `--count` lines were printed, stdout is
+    /// closed, or the stop flag is set.
     pub(crate) fn watch(&self, repo: &Repo, out: &mut dyn Write, args: &WatchArgs) -> Result<()> {
-        let changes = repo.subscribe();
+        let mut filter = Filter::all();
+        if let Some(prefix) = args.prefix.as_deref().filter(|p| !p.is_empty()) {
+            filter = filter.prefix(prefix);
+        }
+        let batches = repo.subscribe_filtered(filter);
         if args.ready {
             write_json(out, &Ready { ready: true })?;
             out.flush()?;
         }
-        let prefix = args.prefix.as_deref().unwrap_or("");
         let mut printed = 0u64;
         while args.count.is_none_or(|n| printed < n) && !self.stopped() {
             // The subscription cannot be woken by the stop flag, so poll it.
-            let Some(event) = changes.next_timeout(Duration::from_millis(100)) else {
+            let Some(batch) = batches.next_timeout(Duration::from_millis(100)) else {
                 continue;
             };
-            if !prefix.is_empty() && !event.keys.iter().any(|k| k.starts_with(prefix)) {
+            let Some(line) = Watched::new(repo, &batch)? else {
                 continue;
-            }
-            let line = Watched {
-                doc: event.doc.to_string(),
-                doc_name: repo.doc_name(event.doc)?,
-                cid: event.cid.to_string(),
-                author: event.author.to_string(),
-                height: event.height,
-                keys: event.keys,
-                local: event.local,
             };
             write_json(out, &line)?;
             out.flush()?;

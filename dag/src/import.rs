@@ -580,6 +580,7 @@ impl Import<'_> {
         let mut failure = None;
         let committed = {
             let _guard = lock(&writer.lock);
+            let before = self.repo.diffs_before(group.iter().map(|enc| &*enc.change));
             let mut batch = writer
                 .store
                 .batch_with_capacity(group.len() * WRITES_PER_CHANGE);
@@ -622,8 +623,12 @@ impl Import<'_> {
             if group.iter().any(|enc| enc.change.is_membership()) {
                 writer.acl.changed();
             }
-            committed
+            let diffs = before
+                .filter(|_| committed.is_ok())
+                .map(|b| b.after(&writer.store));
+            (committed, diffs)
         };
+        let (committed, diffs) = committed;
         if let Err(e) = self.repo.after_failure(committed) {
             // Nothing of the group landed: it is not applied, and what waited for it waits on.
             self.in_group.clear();
@@ -662,7 +667,7 @@ impl Import<'_> {
         self.stats
             .applied
             .extend(applied.iter().map(|(_, enc)| enc.cid));
-        self.repo.applied(&applied, false)?;
+        self.repo.applied_with(&applied, false, diffs)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(()),

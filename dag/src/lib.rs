@@ -32,6 +32,7 @@ pub mod acl;
 mod acl_cache;
 mod canonical;
 pub mod change;
+mod diff;
 mod docs;
 mod error;
 mod events;
@@ -62,7 +63,7 @@ pub use crate::{
     acl::Member,
     change::{Change, EncodedChange, Op, OpId, StoredChange},
     error::{Error, InvalidReason},
-    events::{Event, Subscription},
+    events::{Batch, Batches, ChangeInfo, Diff, Event, Filter, KeyDiff, OnChange, Subscription},
     fsck::{FsckReport, Problem},
     graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},
     history::{Arrival, BlameLine, Snapshot},

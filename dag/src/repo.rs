@@ -23,9 +23,10 @@ use weft_store::{Cid, Store};
 use crate::{
     acl::{self, Member},
     change::{Change, EncodedChange, StoredChange},
+    diff::{Before, Diffs},
     docs,
     error::Error,
-    events::{Event, Events, Subscription},
+    events::{Batch, Batches, ChangeInfo, Event, Events, Filter, OnChange, Subscription},
     fsck::{self, FsckReport},
     graph::{ChangeMeta, Node},
     history::{self, Arrival, BlameLine, Snapshot},
@@ -572,32 +573,88 @@ impl Repo {
 
     // ----- events -----
 
-    /// Subscribes to every change applied from now on, local or remote.
+    /// Subscribes to every change applied from now on, local or remote, one [`Event`] per
+    /// change. Dropping the subscription unsubscribes.
     pub fn subscribe(&self) -> Subscription {
         let (tx, rx) = mpsc::channel();
-        self.subscribe_with(tx, |e| Some(e.clone()));
-        Subscription { rx }
+        let guard = self.events.subscribe_with(tx, |e| Some(e.clone()));
+        Subscription { rx, _guard: guard }
     }
 
     /// Subscribes a channel of the caller's own message type: every change applied from now on
     /// is passed to `map`, and what it returns (if anything) is sent on `tx`. So a thread that
     /// also waits for other messages (a stop request, a timer) can wait on one channel. The
     /// subscription ends when the receiver of `tx` is dropped (noticed at the next change).
-    /// `map` runs on the committing thread, right after the commit: keep it short.
+    /// `map` runs right after the commit, with no lock of the repo held: keep it short.
     pub fn subscribe_with<T: Send + 'static>(
         &self,
         tx: mpsc::Sender<T>,
         map: impl Fn(&Event) -> Option<T> + Send + 'static,
     ) {
-        self.events.subscribe_with(tx, map);
+        self.events.subscribe_with(tx, map).detach();
+    }
+
+    /// Subscribes to the [`Batch`]es that pass `filter`, applied from now on: one per
+    /// document per applied batch (a commit, an import group of up to
+    /// [`GROUP_CHANGES`](crate::GROUP_CHANGES) changes), with the diff of every key whose
+    /// visible state changed. Dropping the returned stream unsubscribes (from the next batch
+    /// on).
+    pub fn subscribe_filtered(&self, filter: Filter) -> Batches {
+        let (tx, rx) = mpsc::channel();
+        let guard = self
+            .events
+            .add(filter, move |b: &Batch| tx.send(b.clone()).is_ok());
+        Batches { rx, _guard: guard }
+    }
+
+    /// Calls `f` with every [`Batch`] that passes `filter`, applied from now on, until the
+    /// returned guard is dropped. `f` runs on the thread that applied the batch (or on one
+    /// delivering earlier batches), after the write path released the repo's locks: it may
+    /// read the repo, and a write it makes is delivered once it returns. Batches are delivered
+    /// one at a time, in the order they were applied.
+    pub fn on_change(
+        &self,
+        filter: Filter,
+        mut f: impl FnMut(&Batch) + Send + 'static,
+    ) -> OnChange {
+        OnChange {
+            _guard: self.events.add(filter, move |b: &Batch| {
+                f(b);
+                true
+            }),
+        }
+    }
+
+    /// The state of the keys `changes` name, for their diffs; `None` (and no reads) if nobody
+    /// listens. Call it with the write lock held, before staging, and
+    /// [`Before::after`] once committed, still holding it.
+    pub(crate) fn diffs_before<'c>(
+        &self,
+        changes: impl IntoIterator<Item = &'c Change>,
+    ) -> Option<Before> {
+        if self.events.is_empty() {
+            return None;
+        }
+        Some(Before::read(&self.writer.store, changes))
     }
 
     /// What a commit of `applied` triggers (see [`Writer::after_commit`]), then tells the
-    /// subscribers.
+    /// subscribers, without diffs.
     pub(crate) fn applied(
         &self,
         applied: &[(DocId, EncodedChange)],
         local: bool,
+    ) -> Result<(), Error> {
+        self.applied_with(applied, local, None)
+    }
+
+    /// What a commit of `applied` triggers (see [`Writer::after_commit`]), then tells the
+    /// subscribers: one [`Batch`] per document, with `diffs`. Call it with no lock held.
+    pub(crate) fn applied_with(
+        &self,
+        applied: &[(DocId, EncodedChange)],
+        local: bool,
+        diffs: Option<Diffs>,
     ) -> Result<(), Error> {
         if applied.is_empty() {
             return Ok(());
@@ -607,14 +664,26 @@ impl Repo {
         if self.events.is_empty() {
             return Ok(());
         }
-        self.events.emit(applied.iter().map(|(doc, enc)| Event {
-            doc: *doc,
-            cid: enc.cid,
-            author: enc.change.author,
-            height: enc.change.height,
-            keys: enc.change.keys(),
-            local,
-        }));
+        let mut diffs = diffs.unwrap_or_default();
+        let mut batches: Vec<Batch> = Vec::new();
+        for (doc, enc) in applied {
+            let info = ChangeInfo {
+                cid: enc.cid,
+                author: enc.change.author,
+                height: enc.change.height,
+                keys: enc.change.keys(),
+                local,
+            };
+            match batches.iter_mut().find(|b| b.doc == *doc) {
+                Some(b) => b.changes.push(info),
+                None => batches.push(Batch {
+                    doc: *doc,
+                    changes: vec![info],
+                    diffs: diffs.remove(doc).unwrap_or_default(),
+                }),
+            }
+        }
+        self.events.emit(batches);
         Ok(())
     }
 

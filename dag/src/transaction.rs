@@ -393,10 +393,14 @@ impl Transaction<'_> {
         }
         .sign(&repo.identity);
         let note = keys::encode_note(repo.now(), "");
+        let before = repo.diffs_before([&*change.change]);
         let mut batch = writer.store.batch();
         let staged = writer.stage(&mut batch, &mut Stage::default(), &change, &note)?;
         extra(&change.cid, &mut batch);
         let result = writer.commit(batch, [(&change, &staged)]);
+        let diffs = before
+            .filter(|_| result.is_ok())
+            .map(|b| b.after(&writer.store));
         if change.change.is_membership() {
             writer.acl.changed();
         }
@@ -406,7 +410,7 @@ impl Transaction<'_> {
             cid: change.cid,
             change: Change::clone(&change.change),
         };
-        repo.applied(&[(doc, change)], true)?;
+        repo.applied_with(&[(doc, change)], true, diffs)?;
         Ok(Some(committed))
     }
 }

@@ -651,7 +651,7 @@ fn receive_and_kill(
 
 /// Runs `weft ARGS` in `dir` while `weft watch` holds the repo, so that the command runs inside
 /// the watch process, and SIGKILLs that process once it has printed `n` applied changes (it
-/// prints a change once its group is committed and flushed). Returns the CIDs it printed before
+/// prints a batch, with its changes, once its group is committed and flushed). Returns the CIDs it printed before
 /// it died, and whether the kill came before the command finished (its client then fails).
 fn watch_and_kill(dir: &Dir, args: &[&str], n: u64, what: &str) -> (Vec<String>, bool) {
     let mut watch = dir.watch(&[]);
@@ -669,16 +669,25 @@ fn watch_and_kill(dir: &Dir, args: &[&str], n: u64, what: &str) -> (Vec<String>,
         }
         out
     });
+    // One line per applied batch: its `changes` are the CIDs applied.
+    let changes = |line: &Json| -> Vec<String> {
+        line["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    };
     let mut applied = Vec::new();
-    for _ in 0..n {
+    while (applied.len() as u64) < n {
         let line = watch.json_line();
-        applied.push(line["cid"].as_str().unwrap().to_string());
+        applied.extend(changes(&line));
     }
     watch.kill();
     let out = watch.finish();
     assert_eq!(out.code(), None, "{what}: weft watch: {}", out.report());
     for line in out.json_lines() {
-        applied.push(line["cid"].as_str().unwrap().to_string());
+        applied.extend(changes(&line));
     }
     let client = waiter.join().unwrap();
     let landed = match client.code() {

@@ -845,6 +845,8 @@ fn watch_on_a_clone_prints_what_pull_brings() {
             "height": 2,
             "keys": ["news"],
             "local": false,
+            "changes": [c],
+            "diffs": [{"kind": "register", "key": "news", "old": null, "new": "hello", "conflict": false}],
         })
     );
     let out = watch.finish().success();

@@ -1,4 +1,4 @@
-//! `weft watch`: one JSON line per change applied from now on, while other commands keep
+//! `weft watch`: one JSON line per batch applied from now on, with its diffs, while other commands keep
 //! working (the watcher serves the repo, or is itself served by `weft serve`).
 
 use serde_json::{json, Value as Json};
@@ -18,8 +18,8 @@ fn main_doc(dir: &Dir) -> String {
     s(&main, "id").to_string()
 }
 
-/// A line as printed for a local change.
-fn line(doc: &str, cid: &str, author: &str, height: u64, keys: &[&str]) -> Json {
+/// A line as printed for a local change, which is a batch of its own.
+fn line(doc: &str, cid: &str, author: &str, height: u64, keys: &[&str], diffs: Json) -> Json {
     json!({
         "doc": doc,
         "doc_name": "main",
@@ -28,6 +28,8 @@ fn line(doc: &str, cid: &str, author: &str, height: u64, keys: &[&str]) -> Json 
         "height": height,
         "keys": keys,
         "local": true,
+        "changes": [cid],
+        "diffs": diffs,
     })
 }
 
@@ -42,9 +44,21 @@ fn watch_prints_changes_made_by_other_processes() {
     let c1 = dir.ok(&["set", "todo/1", "milk"]).trim().to_string();
     let c2 = dir.ok(&["incr", "visits", "2"]).trim().to_string();
     let c3 = dir.ok(&["sadd", "tags", "a", "b"]).trim().to_string();
-    assert_eq!(watch.json_line(), line(&doc, &c1, &author, 2, &["todo/1"]));
-    assert_eq!(watch.json_line(), line(&doc, &c2, &author, 3, &["visits"]));
-    assert_eq!(watch.json_line(), line(&doc, &c3, &author, 4, &["tags"]));
+    let register = json!([{"kind": "register", "key": "todo/1", "old": null, "new": "milk", "conflict": false}]);
+    let counter = json!([{"kind": "counter", "key": "visits", "delta": 2, "value": 2}]);
+    let set = json!([{"kind": "set", "key": "tags", "added": ["a", "b"], "removed": []}]);
+    assert_eq!(
+        watch.json_line(),
+        line(&doc, &c1, &author, 2, &["todo/1"], register)
+    );
+    assert_eq!(
+        watch.json_line(),
+        line(&doc, &c2, &author, 3, &["visits"], counter)
+    );
+    assert_eq!(
+        watch.json_line(),
+        line(&doc, &c3, &author, 4, &["tags"], set)
+    );
     let out = watch.finish().success();
     assert_eq!(out.stdout(), "", "nothing after --count lines");
     assert!(!dir.socket().exists(), "watch left its socket behind");
@@ -146,4 +160,35 @@ fn watch_count_zero_and_bad_usage() {
     );
     dir.fails(2, &["watch", "--count", "-1"]);
     Dir::new().fails(3, &["watch"]);
+}
+
+/// A pull applies the changes it fetched as one batch: one line, all its changes, the diffs of
+/// the whole batch.
+#[test]
+fn watch_prints_one_line_per_pulled_batch() {
+    let a = Dir::init();
+    let b = Dir::new();
+    b.ok(&["clone", a.path().to_str().unwrap(), "."]);
+    let mut watch = b.watch(&["--count", "1"]);
+    let cids: Vec<String> = (1..=5)
+        .map(|i| a.ok(&["set", "k", &i.to_string()]).trim().to_string())
+        .collect();
+    a.ok(&["incr", "n", "3"]);
+    let last = a.head();
+    b.ok(&["pull"]);
+    let line = watch.json_line();
+    assert_eq!(line["local"], false);
+    assert_eq!(line["cid"], last.as_str());
+    assert_eq!(line["keys"], json!(["k", "n"]));
+    let changes = line["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 6, "{line}");
+    assert_eq!(changes[0], cids[0].as_str());
+    assert_eq!(
+        line["diffs"],
+        json!([
+            {"kind": "register", "key": "k", "old": null, "new": 5, "conflict": false},
+            {"kind": "counter", "key": "n", "delta": 3, "value": 3},
+        ])
+    );
+    watch.finish().success();
 }

@@ -10,6 +10,8 @@
 //! - [`convergence`]: random concurrent edits on several replicas with random, partial,
 //!   reordered and duplicated exchanges; all replicas converge to the answer of a separate
 //!   reference model;
+//! - [`events`]: batch events: one per import group with its diffs, registers, counters, sets,
+//!   filters, unsubscribing by drop, callbacks that read and write the repo;
 //! - [`golden`]: the exact bytes and CID of a genesis change and one child;
 //! - [`import`]: `Repo::import` after failures, and imports racing on the same changes;
 //! - [`missing`]: `Repo::missing` against a naive model on random DAGs;
@@ -27,6 +29,7 @@
 mod acl;
 mod convergence;
 mod crashers;
+mod events;
 mod golden;
 mod hostile;
 mod import;
