@@ -21,6 +21,9 @@ pub use crate::{
     disk::Disk,
     fuzz::{crashers, replay},
     layout::check_unique,
-    repo::{all_changes, chain, edit, empty, grant, identity, replica, sync, sync_both},
+    repo::{
+        all_changes, assert_fsck, assert_same, chain, edit, empty, grant, identity, replica, state,
+        sync, sync_both,
+    },
     rng::Rng,
 };

@@ -2,7 +2,7 @@
 //! clones and chains of commits. Changes move with `Repo::apply_changes` here, not over the sync
 //! protocol.
 
-use weft_dag::{Author, Cid, DocId, Error, Identity, Repo, Role, Transaction};
+use weft_dag::{Author, Cid, DocId, Entry, Error, Identity, Repo, Role, Transaction};
 use weft_store::Store;
 
 /// An identity from a one-byte seed (the same key for the same seed, in every test).
@@ -115,4 +115,31 @@ pub fn edit(repo: &Repo, doc: DocId, tag: &str, n: usize) -> Vec<Cid> {
         }
         Ok(())
     })
+}
+
+/// Every key of `doc` with its full entry.
+pub fn state(repo: &Repo, doc: DocId) -> std::collections::BTreeMap<String, Entry> {
+    repo.state(doc)
+        .entries("")
+        .unwrap_or_else(|e| panic!("the state of {doc}: {e}"))
+}
+
+/// `a` and `b` hold the same heads and the same state of `doc`, and both pass fsck.
+pub fn assert_same(a: &Repo, b: &Repo, doc: DocId) {
+    let heads_of = |r: &Repo| -> Vec<Cid> {
+        r.heads(doc)
+            .unwrap_or_else(|e| panic!("the heads of {doc}: {e}"))
+    };
+    let heads = heads_of(a);
+    assert!(!heads.is_empty(), "{doc} is not in the first repo");
+    assert_eq!(heads, heads_of(b), "heads of {doc}");
+    assert_eq!(state(a, doc), state(b, doc), "state of {doc}");
+    assert_fsck(a);
+    assert_fsck(b);
+}
+
+/// The repo passes fsck.
+pub fn assert_fsck(repo: &Repo) {
+    let report = repo.fsck().unwrap_or_else(|e| panic!("fsck failed: {e}"));
+    assert!(report.is_ok(), "fsck: {:?}", report.problems);
 }

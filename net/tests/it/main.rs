@@ -11,7 +11,7 @@
 mod access;
 mod noise;
 
-use weft_dag::{Cid, DocId, Entry, Repo};
+use weft_dag::Repo;
 use weft_sync::{pump, Direction, Endpoint, Initiator, Responder, Stats, SyncOptions};
 pub use weft_testkit::{empty, identity};
 
@@ -34,23 +34,4 @@ pub fn sync(initiator: &Repo, responder: &Repo, direction: Direction) -> (Stats,
     (i.stats().clone(), r.stats().clone())
 }
 
-/// Every key of `doc` with its full entry.
-pub fn state(repo: &Repo, doc: DocId) -> std::collections::BTreeMap<String, Entry> {
-    repo.state(doc).entries("").unwrap()
-}
-
-/// `a` and `b` hold the same heads and the same state of `doc`, and both pass fsck.
-pub fn assert_same(a: &Repo, b: &Repo, doc: DocId) {
-    let heads: Vec<Cid> = a.heads(doc).unwrap();
-    assert!(!heads.is_empty(), "{doc} is not in the first repo");
-    assert_eq!(heads, b.heads(doc).unwrap(), "heads of {doc}");
-    assert_eq!(state(a, doc), state(b, doc), "state of {doc}");
-    assert_fsck(a);
-    assert_fsck(b);
-}
-
-/// The repo passes fsck.
-pub fn assert_fsck(repo: &Repo) {
-    let report = repo.fsck().unwrap();
-    assert!(report.is_ok(), "fsck: {:?}", report.problems);
-}
+pub use weft_testkit::{assert_fsck, assert_same, state};

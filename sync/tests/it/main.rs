@@ -26,7 +26,7 @@ mod layering;
 mod rounds;
 mod versions;
 
-use weft_dag::{Author, Cid, Codec, DocId, Entry, Identity, Repo, Role};
+use weft_dag::{Author, Cid, Codec, DocId, Identity, Repo, Role};
 use weft_store::Store;
 use weft_sync::{
     bloom::Bloom,
@@ -96,26 +96,7 @@ pub fn edit(repo: &Repo, doc: DocId, tag: &str, n: usize) {
     }
 }
 
-/// Every key of `doc` with its full entry.
-pub fn state(repo: &Repo, doc: DocId) -> std::collections::BTreeMap<String, Entry> {
-    repo.state(doc).entries("").unwrap()
-}
-
-/// `a` and `b` hold the same heads and the same state of `doc`, and both pass fsck.
-pub fn assert_same(a: &Repo, b: &Repo, doc: DocId) {
-    let heads: Vec<Cid> = a.heads(doc).unwrap();
-    assert!(!heads.is_empty(), "{doc} is not in the first repo");
-    assert_eq!(heads, b.heads(doc).unwrap(), "heads of {doc}");
-    assert_eq!(state(a, doc), state(b, doc), "state of {doc}");
-    assert_fsck(a);
-    assert_fsck(b);
-}
-
-/// The repo passes fsck.
-pub fn assert_fsck(repo: &Repo) {
-    let report = repo.fsck().unwrap();
-    assert!(report.is_ok(), "fsck: {:?}", report.problems);
-}
+pub use weft_testkit::{assert_fsck, assert_same, state};
 
 /// What crossed the wire in a session: the control messages and the CIDs of the blocks.
 #[derive(Debug, Default)]
