@@ -209,6 +209,8 @@ struct Subscriber {
     from: u64,
     /// Cleared when its guard drops.
     alive: Arc<AtomicBool>,
+    /// It reads the batches' diffs (a per-change [`Event`] subscriber does not).
+    diffs: bool,
     call: Box<dyn FnMut(&Batch) -> bool + Send>,
 }
 
@@ -228,6 +230,8 @@ pub(crate) struct Events {
     subs: Mutex<Vec<Subscriber>>,
     /// How many subscribers there are (those taken out for a delivery included).
     count: AtomicUsize,
+    /// How many of them read diffs: only then does the write path compute them.
+    diff_count: AtomicUsize,
     queue: Mutex<Queue>,
 }
 
@@ -238,10 +242,12 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
-    /// Adds a subscriber; dropping the returned guard removes it (at the next delivery).
+    /// Adds a subscriber (reading the diffs of batches if `diffs`); dropping the returned guard
+    /// removes it (at the next delivery).
     pub(crate) fn add(
         &self,
         filter: Filter,
+        diffs: bool,
         call: impl FnMut(&Batch) -> bool + Send + 'static,
     ) -> Unsubscribe {
         let alive = Arc::new(AtomicBool::new(true));
@@ -251,9 +257,13 @@ impl Events {
             filter,
             from,
             alive: Arc::clone(&alive),
+            diffs,
             call: Box::new(call),
         });
         self.count.fetch_add(1, Ordering::SeqCst);
+        if diffs {
+            self.diff_count.fetch_add(1, Ordering::SeqCst);
+        }
         Unsubscribe { alive }
     }
 
@@ -264,7 +274,7 @@ impl Events {
         tx: mpsc::Sender<T>,
         map: impl Fn(&Event) -> Option<T> + Send + 'static,
     ) -> Unsubscribe {
-        self.add(Filter::all(), move |b: &Batch| {
+        self.add(Filter::all(), false, move |b: &Batch| {
             b.events().all(|e| match map(&e) {
                 Some(m) => tx.send(m).is_ok(),
                 None => true,
@@ -328,12 +338,19 @@ impl Events {
             subs.retain(|s| s.alive.load(Ordering::SeqCst));
             *list = subs;
             self.count.store(list.len(), Ordering::SeqCst);
+            let diffs = list.iter().filter(|s| s.diffs).count();
+            self.diff_count.store(diffs, Ordering::SeqCst);
         }
     }
 
     /// Whether anyone listens.
     pub(crate) fn is_empty(&self) -> bool {
         self.count.load(Ordering::SeqCst) == 0
+    }
+
+    /// Whether anyone reads diffs.
+    pub(crate) fn wants_diffs(&self) -> bool {
+        self.diff_count.load(Ordering::SeqCst) != 0
     }
 }
 

@@ -603,7 +603,7 @@ impl Repo {
         let (tx, rx) = mpsc::channel();
         let guard = self
             .events
-            .add(filter, move |b: &Batch| tx.send(b.clone()).is_ok());
+            .add(filter, true, move |b: &Batch| tx.send(b.clone()).is_ok());
         Batches { rx, _guard: guard }
     }
 
@@ -618,21 +618,21 @@ impl Repo {
         mut f: impl FnMut(&Batch) + Send + 'static,
     ) -> OnChange {
         OnChange {
-            _guard: self.events.add(filter, move |b: &Batch| {
+            _guard: self.events.add(filter, true, move |b: &Batch| {
                 f(b);
                 true
             }),
         }
     }
 
-    /// The state of the keys `changes` name, for their diffs; `None` (and no reads) if nobody
-    /// listens. Call it with the write lock held, before staging, and
+    /// The state of the keys `changes` name, for their diffs; `None` (and no reads) if no
+    /// subscriber reads diffs. Call it with the write lock held, before staging, and
     /// [`Before::after`] once committed, still holding it.
     pub(crate) fn diffs_before<'c>(
         &self,
         changes: impl IntoIterator<Item = &'c Change>,
     ) -> Option<Before> {
-        if self.events.is_empty() {
+        if !self.events.wants_diffs() {
             return None;
         }
         Some(Before::read(&self.writer.store, changes))
