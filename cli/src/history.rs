@@ -6,7 +6,7 @@ use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use weft_dag::{change::Op, Change, Cid, DocId, OpId, Repo};
+use weft_dag::{change::Op, Change, Cid, DocId, ItemRef, OpId, OpRef, Repo};
 
 use crate::{
     args::DagFormat,
@@ -45,6 +45,38 @@ pub(crate) enum OpOut {
         member: serde_json::Value,
         tags: Vec<String>,
     },
+    Lins {
+        key: String,
+        left: Option<String>,
+        right: Option<String>,
+        value: serde_json::Value,
+    },
+    Lmov {
+        key: String,
+        elem: String,
+        left: Option<String>,
+        right: Option<String>,
+    },
+    Ldel {
+        key: String,
+        elem: String,
+    },
+    Lset {
+        key: String,
+        elem: String,
+        value: serde_json::Value,
+    },
+    Tins {
+        key: String,
+        left: Option<String>,
+        right: Option<String>,
+        text: String,
+    },
+    Tdel {
+        key: String,
+        /// `"op:offset+len"` each.
+        spans: Vec<String>,
+    },
     Grant {
         who: String,
         role: &'static str,
@@ -52,6 +84,19 @@ pub(crate) enum OpOut {
     Revoke {
         who: String,
     },
+}
+
+/// An op named by a list or text op: `CID/INDEX`, or `INDEX` for an op of the same change.
+fn op_ref(r: OpRef) -> String {
+    match r {
+        OpRef::Here(i) => i.to_string(),
+        OpRef::There(id) => id.to_string(),
+    }
+}
+
+/// An item: its op and, after a colon, its offset in the op's run.
+fn item(i: ItemRef) -> String {
+    format!("{}:{}", op_ref(i.op), i.offset)
 }
 
 impl From<&Op> for OpOut {
@@ -83,6 +128,55 @@ impl From<&Op> for OpOut {
                 key: key.clone(),
                 member: member.to_json(),
                 tags: ids(tags),
+            },
+            Op::ListInsert {
+                key,
+                left,
+                right,
+                value,
+            } => OpOut::Lins {
+                key: key.clone(),
+                left: left.map(item),
+                right: right.map(item),
+                value: value.to_json(),
+            },
+            Op::ListMove {
+                key,
+                elem,
+                left,
+                right,
+            } => OpOut::Lmov {
+                key: key.clone(),
+                elem: op_ref(*elem),
+                left: left.map(item),
+                right: right.map(item),
+            },
+            Op::ListDelete { key, elem } => OpOut::Ldel {
+                key: key.clone(),
+                elem: op_ref(*elem),
+            },
+            Op::ListSet { key, elem, value } => OpOut::Lset {
+                key: key.clone(),
+                elem: op_ref(*elem),
+                value: value.to_json(),
+            },
+            Op::TextInsert {
+                key,
+                left,
+                right,
+                text,
+            } => OpOut::Tins {
+                key: key.clone(),
+                left: left.map(item),
+                right: right.map(item),
+                text: text.clone(),
+            },
+            Op::TextDelete { key, spans } => OpOut::Tdel {
+                key: key.clone(),
+                spans: spans
+                    .iter()
+                    .map(|(s, len)| format!("{}+{len}", item(*s)))
+                    .collect(),
             },
             Op::Grant { who, role } => OpOut::Grant {
                 who: who.to_string(),

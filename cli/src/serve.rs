@@ -5,7 +5,7 @@ use std::{io::Write, path::Path, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use weft_dag::{Batch, Diff, Filter, Repo, Value, WEFT_DIR};
+use weft_dag::{Batch, Diff, ElementDiff, Filter, Repo, Value, WEFT_DIR};
 
 use crate::{
     args::{ServeArgs, WatchArgs},
@@ -68,10 +68,41 @@ pub(crate) enum WatchedDiff {
         added: Vec<serde_json::Value>,
         removed: Vec<serde_json::Value>,
     },
+    List {
+        key: String,
+        inserted: Vec<WatchedElement>,
+        removed: Vec<WatchedElement>,
+        moved: Vec<WatchedElement>,
+        updated: Vec<WatchedElement>,
+    },
+    Text {
+        key: String,
+        index: usize,
+        deleted: usize,
+        inserted: String,
+    },
     Deleted {
         key: String,
         old: serde_json::Value,
     },
+}
+
+/// An element in a list's diff: its id, index and value.
+#[derive(Debug, Serialize)]
+pub(crate) struct WatchedElement {
+    pub id: String,
+    pub index: usize,
+    pub value: serde_json::Value,
+}
+
+fn elements(list: &[ElementDiff]) -> Vec<WatchedElement> {
+    list.iter()
+        .map(|e| WatchedElement {
+            id: e.id.to_string(),
+            index: e.index,
+            value: e.value.to_json(),
+        })
+        .collect()
 }
 
 impl Watched {
@@ -108,6 +139,28 @@ impl Watched {
                         key,
                         added: json(added),
                         removed: json(removed),
+                    },
+                    Diff::List {
+                        inserted,
+                        removed,
+                        moved,
+                        updated,
+                    } => WatchedDiff::List {
+                        key,
+                        inserted: elements(inserted),
+                        removed: elements(removed),
+                        moved: elements(moved),
+                        updated: elements(updated),
+                    },
+                    Diff::Text {
+                        index,
+                        deleted,
+                        inserted,
+                    } => WatchedDiff::Text {
+                        key,
+                        index: *index,
+                        deleted: *deleted,
+                        inserted: inserted.clone(),
                     },
                     Diff::Deleted { old } => WatchedDiff::Deleted {
                         key,

@@ -247,7 +247,31 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
             );
         }
     }
+    // The lists and texts kept in memory, as commits left them, against a replay.
+    for (doc, _) in by_doc_ids(&scratch.store)? {
+        let ours = writer.seq.get(store, &doc)?;
+        let fresh = scratch.seq.get(&scratch.store, &doc)?;
+        if !ours.same(&fresh) {
+            report.problem(
+                Some(doc.0),
+                "state-mismatch",
+                "the lists and texts in memory differ from a replay of the DAG".into(),
+            );
+        }
+    }
     Ok(report)
+}
+
+/// The documents with list or text changes in `store`.
+fn by_doc_ids(store: &Store) -> Result<BTreeMap<DocId, ()>, Error> {
+    let mut docs = BTreeMap::new();
+    for r in store.scan_prefix(keys::SEQ_CHANGES, &[]) {
+        let (k, _) = r?;
+        let doc = Cid::from_bytes(k.get(..weft_store::CID_LEN).unwrap_or_default())
+            .map_err(|_| corrupt("seq_changes", "a damaged key"))?;
+        docs.insert(DocId(doc), ());
+    }
+    Ok(docs)
 }
 
 /// Checks that the `heights`, `arrivals`, `seqs` and `author_seq` keyspaces list exactly the

@@ -34,6 +34,7 @@ mod canonical;
 pub mod change;
 mod diff;
 mod docs;
+pub mod edit;
 mod error;
 mod events;
 mod fsck;
@@ -50,6 +51,7 @@ pub mod open;
 mod repo;
 mod role;
 pub mod seq;
+pub mod seqdoc;
 pub mod state;
 mod transaction;
 pub mod undo;
@@ -61,9 +63,13 @@ pub use weft_store::{Cid, Codec, ErrorKind};
 
 pub use crate::{
     acl::Member,
-    change::{Change, EncodedChange, Op, OpId, StoredChange},
+    change::{Change, EncodedChange, ItemRef, Op, OpId, OpRef, StoredChange},
+    edit::{pending_cid, Place},
     error::{Error, InvalidReason},
-    events::{Batch, Batches, ChangeInfo, Diff, Event, Filter, KeyDiff, OnChange, Subscription},
+    events::{
+        Batch, Batches, ChangeInfo, Diff, ElementDiff, Event, Filter, KeyDiff, OnChange,
+        Subscription,
+    },
     fsck::{FsckReport, Problem},
     graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},
     history::{Arrival, BlameLine, Snapshot},
@@ -74,6 +80,7 @@ pub use crate::{
     layer::LayerSpace,
     repo::{Durability, Options, Repo, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
+    seqdoc::Element,
     state::{row_prefix, Entry, RegisterValue, State, ROW_SELF},
     transaction::Transaction,
     undo::Undone,

@@ -452,6 +452,7 @@ impl Repo {
     pub fn state(&self, doc: DocId) -> State<'_> {
         State {
             store: &self.writer.store,
+            seq: &self.writer.seq,
             doc,
         }
     }
@@ -635,7 +636,7 @@ impl Repo {
         if !self.events.wants_diffs() {
             return None;
         }
-        Some(Before::read(&self.writer.store, changes))
+        Some(Before::read(&self.writer.store, &self.writer.seq, changes))
     }
 
     /// What a commit of `applied` triggers (see [`Writer::after_commit`]), then tells the

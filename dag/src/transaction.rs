@@ -4,6 +4,7 @@ use std::sync::MutexGuard;
 
 use crate::{
     change::{validate_key, Change, Op, OpId, StoredChange, MAX_OPS, MAX_PARENTS, MAX_PRED},
+    edit::{op_kind, renumber, Work},
     error::Error,
     graph::corrupt,
     id::DocId,
@@ -31,6 +32,7 @@ impl Repo {
             repo: self,
             doc,
             ops: Vec::new(),
+            work: None,
             _guard: lock(&self.writer.lock),
         }
     }
@@ -39,9 +41,11 @@ impl Repo {
 /// Ops being gathered into one change. See [`Repo::transaction`].
 #[derive(Debug)]
 pub struct Transaction<'r> {
-    repo: &'r Repo,
-    doc: DocId,
-    ops: Vec<Op>,
+    pub(crate) repo: &'r Repo,
+    pub(crate) doc: DocId,
+    pub(crate) ops: Vec<Op>,
+    /// The working copy of the document's lists and texts, once an edit of one needs it.
+    pub(crate) work: Option<Work>,
     _guard: MutexGuard<'r, ()>,
 }
 
@@ -66,10 +70,8 @@ impl Transaction<'_> {
         for op in &self.ops {
             if op.key() == Some(key) {
                 found = found.or(match op {
-                    Op::Set { .. } => Some(Kind::Register),
-                    Op::Incr { .. } => Some(Kind::Counter),
-                    Op::Add { .. } => Some(Kind::Set),
-                    _ => None,
+                    Op::Del { .. } | Op::Remove { .. } => None,
+                    op => op_kind(op),
                 });
             }
         }
@@ -362,6 +364,8 @@ impl Transaction<'_> {
         }
         let repo = self.repo;
         let doc = self.doc;
+        let mut ops = self.ops;
+        renumber(&mut ops);
         repo.ensure_writable()?;
         let writer = &repo.writer;
         let mut heads = writer.graph.heads_with_height(doc)?;
@@ -388,7 +392,7 @@ impl Transaction<'_> {
             seq,
             height,
             time: repo.now(),
-            ops: self.ops,
+            ops,
             sig: [0; 64],
         }
         .sign(&repo.identity);
@@ -400,7 +404,7 @@ impl Transaction<'_> {
         let result = writer.commit(batch, [(&change, &staged)]);
         let diffs = before
             .filter(|_| result.is_ok())
-            .map(|b| b.after(&writer.store));
+            .map(|b| b.after(&writer.store, &writer.seq));
         if change.change.is_membership() {
             writer.acl.changed();
         }

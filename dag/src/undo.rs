@@ -198,7 +198,7 @@ impl Repo {
                         | Op::Incr { .. }
                         | Op::Add { .. }
                         | Op::Remove { .. }
-                )
+                ) || crate::seqdoc::is_seq_op(op)
             }) {
                 return Ok(Some(cid));
             }
@@ -298,6 +298,19 @@ impl Repo {
                             member: member.clone(),
                         });
                     }
+                }
+                Op::ListInsert { .. }
+                | Op::ListMove { .. }
+                | Op::ListDelete { .. }
+                | Op::ListSet { .. }
+                | Op::TextInsert { .. }
+                | Op::TextDelete { .. } => {
+                    let snapshot = match &mut before {
+                        Some(s) => s,
+                        None => before.insert(self.at(doc, &change.parents)?),
+                    };
+                    let was = snapshot.state().seq_doc()?;
+                    tx.invert_seq(cid, id, op, &was)?;
                 }
                 Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => {}
             }

@@ -27,6 +27,7 @@ use crate::{
     graph::{corrupt, Graph, ParentInfo},
     id::DocId,
     keys::{self, HeightEntry},
+    seqdoc::{self, SeqCache},
     state,
     verified::VerifiedCache,
 };
@@ -81,6 +82,8 @@ pub(crate) struct Staged {
     pub(crate) doc: DocId,
     /// Its membership frontier.
     pub(crate) frontier: Vec<Cid>,
+    /// Whether it counts (is not void) and holds list or text ops.
+    pub(crate) seq: bool,
 }
 
 /// What one batch has staged so far: the changes (so that later ones of the same batch find
@@ -103,6 +106,8 @@ pub(crate) struct Writer {
     tombstones: AtomicU8,
     clock: Option<Clock>,
     pub(crate) verified: Option<Arc<VerifiedCache>>,
+    /// The lists and texts of the documents read or written since the repo opened.
+    pub(crate) seq: Arc<SeqCache>,
 }
 
 impl Writer {
@@ -119,6 +124,7 @@ impl Writer {
             tombstones: AtomicU8::new(TOMBSTONES_UNKNOWN),
             clock: None,
             verified,
+            seq: Arc::default(),
         }
     }
 
@@ -334,6 +340,7 @@ impl Writer {
                 &keys::author_seq_value(c.seq),
             );
         }
+        let seq = !void && seqdoc::has_seq_ops(c);
         if void {
             batch.put(keys::VOID, &keys::cid_key(&doc, &cid), &[]);
         } else {
@@ -348,7 +355,7 @@ impl Writer {
             }
         }
         ctx.staged.insert(cid, (doc, c.height, frontier.clone()));
-        Ok(Staged { doc, frontier })
+        Ok(Staged { doc, frontier, seq })
     }
 
     /// Whether a tombstone may be stored or staged. Honest writers never make one, so this is
@@ -382,6 +389,7 @@ impl Writer {
         self.graph.forget();
         self.acl.changed();
         self.tombstones.store(TOMBSTONES_UNKNOWN, Ordering::SeqCst);
+        self.seq.clear();
     }
 
     /// Commits `batch`, which stages `committed`, and records them: present here, and their
@@ -395,7 +403,19 @@ impl Writer {
     ) -> Result<(), Error> {
         {
             let mut present = lock(&self.graph.present);
+            let mut seq = committed
+                .clone()
+                .into_iter()
+                .any(|(_, s)| s.seq)
+                .then(|| self.seq.lock());
             batch.commit()?;
+            if let Some(seq) = &mut seq {
+                for (enc, s) in committed.clone() {
+                    if s.seq {
+                        seq.apply(&s.doc, &enc.cid, &enc.change);
+                    }
+                }
+            }
             for (enc, _) in committed.clone() {
                 present.insert(enc.cid);
             }
@@ -461,7 +481,13 @@ impl Writer {
             for c in void.difference(&stored) {
                 batch.put(keys::VOID, &keys::cid_key(&doc, c), &[]);
             }
-            for ks in [keys::REGISTER, keys::COUNTER, keys::SET, keys::TOMBSTONE] {
+            for ks in [
+                keys::REGISTER,
+                keys::COUNTER,
+                keys::SET,
+                keys::TOMBSTONE,
+                keys::SEQ_CHANGES,
+            ] {
                 for r in self.store.scan_prefix(ks, &doc.0.to_bytes()) {
                     batch.delete(ks, &r?.0);
                 }
@@ -484,7 +510,9 @@ impl Writer {
             }
         }
         batch.delete(keys::DIRTY, &keys::dirty_key(&doc));
+        let mut seq = self.seq.lock();
         batch.commit()?;
+        seq.forget(&doc);
         Ok(())
     }
 

@@ -1,0 +1,304 @@
+//! The lists and texts of a document: an in-memory replica of each ([`SeqDoc`]), built from the
+//! changes that hold list and text ops (the `seq_changes` keyspace) and kept per document in a
+//! [`SeqCache`], which commits update under the same lock as the store.
+//!
+//! # Rules (see [`crate::seq`] for the algorithms)
+//!
+//! - A list is a key of the document; its elements can move to any other list of the same
+//!   document. An element's id is the op id of its `lins`; its value is a last-writer-wins
+//!   register over its insert and its `lset`s, ordered as registers are, by
+//!   `(height, author, op id)`.
+//! - A text is a key holding characters; runs, not characters, are the unit of memory.
+//! - Ops apply in causal order, each once. An op that names an item its replica lacks (an item
+//!   of a void change, or an id no change made: a hostile or broken writer) changes nothing;
+//!   whether an item is present depends only on the op's causal past, so every replica skips
+//!   the same ops.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use weft_store::{Cid, Store};
+
+use crate::{
+    change::{Change, ItemRef, Op, OpId},
+    error::Error,
+    graph::corrupt,
+    id::DocId,
+    keys,
+    seq::{Anchor, Id, ListOp, Lists, SeqError, Span, Stamp, Text, TextOp},
+    value::Value,
+};
+use weft_store::sync_util::lock;
+
+/// One element of a list: its id and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element {
+    /// The element's id: the op id of its insert.
+    pub id: OpId,
+    /// Its value.
+    pub value: Value,
+}
+
+/// The lists and texts of one document.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SeqDoc {
+    pub(crate) lists: Lists<String>,
+    pub(crate) texts: BTreeMap<String, Text>,
+    /// Each live element's value, and the stamp of the op that wrote it.
+    pub(crate) values: HashMap<OpId, (Stamp, Value)>,
+}
+
+/// Whether a change holds list or text ops.
+pub(crate) fn has_seq_ops(change: &Change) -> bool {
+    change.ops.iter().any(is_seq_op)
+}
+
+/// Whether an op is a list or text op.
+pub(crate) fn is_seq_op(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::ListInsert { .. }
+            | Op::ListMove { .. }
+            | Op::ListDelete { .. }
+            | Op::ListSet { .. }
+            | Op::TextInsert { .. }
+            | Op::TextDelete { .. }
+    )
+}
+
+/// The seq core's id of an item named by an op of change `cid`.
+pub(crate) fn item_id(cid: &Cid, item: &ItemRef) -> Id {
+    Id {
+        op: item.op.resolve(cid),
+        offset: item.offset,
+    }
+}
+
+fn anchor(cid: &Cid, item: &Option<ItemRef>, none: Anchor) -> Anchor {
+    item.as_ref().map_or(none, |i| Anchor::At(item_id(cid, i)))
+}
+
+impl SeqDoc {
+    /// Applies the list and text ops of `change` (named `cid`), skipping any that names an item
+    /// this replica lacks.
+    pub(crate) fn apply(&mut self, cid: &Cid, change: &Change) {
+        for (index, op) in change.ops.iter().enumerate() {
+            let stamp = Stamp {
+                height: change.height,
+                author: change.author,
+                op: OpId {
+                    change: *cid,
+                    index: index as u32,
+                },
+            };
+            if let Err(e) = self.apply_op(cid, stamp, op) {
+                tracing::debug!("op {} skipped: {e}", stamp.op);
+            }
+        }
+    }
+
+    /// Applies one op with its stamp.
+    pub(crate) fn apply_op(&mut self, cid: &Cid, stamp: Stamp, op: &Op) -> Result<(), SeqError> {
+        match op {
+            Op::ListInsert {
+                key,
+                left,
+                right,
+                value,
+            } => {
+                self.lists.apply(&ListOp::Insert {
+                    stamp,
+                    list: key.clone(),
+                    left: anchor(cid, left, Anchor::Start),
+                    right: anchor(cid, right, Anchor::End),
+                })?;
+                self.values.insert(stamp.op, (stamp, value.clone()));
+            }
+            Op::ListMove {
+                key,
+                elem,
+                left,
+                right,
+            } => self.lists.apply(&ListOp::Move {
+                stamp,
+                element: elem.resolve(cid),
+                list: key.clone(),
+                left: anchor(cid, left, Anchor::Start),
+                right: anchor(cid, right, Anchor::End),
+            })?,
+            Op::ListDelete { elem, .. } => {
+                let element = elem.resolve(cid);
+                self.lists.apply(&ListOp::Delete { element })?;
+                self.values.remove(&element);
+            }
+            Op::ListSet { elem, value, .. } => {
+                let element = elem.resolve(cid);
+                match self.lists.is_deleted(element) {
+                    None => return Err(SeqError::UnknownElement(element)),
+                    Some(true) => {}
+                    Some(false) => {
+                        let slot = self
+                            .values
+                            .entry(element)
+                            .or_insert_with(|| (stamp, value.clone()));
+                        if stamp > slot.0 {
+                            *slot = (stamp, value.clone());
+                        }
+                    }
+                }
+            }
+            Op::TextInsert {
+                key,
+                left,
+                right,
+                text,
+            } => {
+                let op = TextOp::Insert {
+                    op: stamp.op,
+                    left: anchor(cid, left, Anchor::Start),
+                    right: anchor(cid, right, Anchor::End),
+                    text: text.clone(),
+                };
+                match self.texts.get_mut(key) {
+                    Some(t) => t.apply(&op)?,
+                    None => {
+                        let mut t = Text::new();
+                        t.apply(&op)?;
+                        self.texts.insert(key.clone(), t);
+                    }
+                }
+            }
+            Op::TextDelete { key, spans } => {
+                let spans: Vec<Span> = spans
+                    .iter()
+                    .map(|(start, len)| Span {
+                        start: item_id(cid, start),
+                        len: *len,
+                    })
+                    .collect();
+                let first = spans.first().map_or(Id::zero(), |s| s.start);
+                self.texts
+                    .get_mut(key)
+                    .ok_or(SeqError::UnknownId(first))?
+                    .apply(&TextOp::Delete { spans })?;
+            }
+            Op::Genesis { .. }
+            | Op::Set { .. }
+            | Op::Del { .. }
+            | Op::Incr { .. }
+            | Op::Add { .. }
+            | Op::Remove { .. }
+            | Op::Grant { .. }
+            | Op::Revoke { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Whether `key` is a list here (it had an element once).
+    pub(crate) fn has_list(&self, key: &str) -> bool {
+        self.lists.lists().any(|l| l == key)
+    }
+
+    /// The elements of the list `key`, in order.
+    pub(crate) fn elements(&self, key: &str) -> Vec<Element> {
+        self.lists
+            .elements(&key.to_string())
+            .into_iter()
+            .map(|id| Element {
+                id,
+                value: self.values.get(&id).map_or(Value::Null, |(_, v)| v.clone()),
+            })
+            .collect()
+    }
+
+    /// Whether both hold the same lists (elements, values, in order) and texts.
+    pub(crate) fn same(&self, other: &SeqDoc) -> bool {
+        let keys: Vec<&String> = self.keys().collect();
+        keys == other.keys().collect::<Vec<_>>()
+            && keys.iter().all(|k| {
+                self.elements(k) == other.elements(k)
+                    && self.texts.get(*k).map(ToString::to_string)
+                        == other.texts.get(*k).map(ToString::to_string)
+            })
+    }
+
+    /// Every list and text key, sorted, deduplicated.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
+        let mut keys: Vec<&String> = self.lists.lists().chain(self.texts.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+    }
+}
+
+/// The [`SeqDoc`] of each document read or written since the repo opened.
+#[derive(Debug, Default)]
+pub(crate) struct SeqCache {
+    docs: Mutex<HashMap<DocId, Arc<SeqDoc>>>,
+}
+
+/// The cache locked: held across a commit of list or text ops, so that a document is never
+/// loaded from a store that holds a change and then given the same change again.
+pub(crate) struct Locked<'c>(MutexGuard<'c, HashMap<DocId, Arc<SeqDoc>>>);
+
+impl std::fmt::Debug for Locked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Locked")
+    }
+}
+
+impl SeqCache {
+    /// The document's lists and texts as of now, loaded from `store` if not cached.
+    pub(crate) fn get(&self, store: &Store, doc: &DocId) -> Result<Arc<SeqDoc>, Error> {
+        let mut docs = lock(&self.docs);
+        if let Some(d) = docs.get(doc) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(load(store, doc)?);
+        docs.insert(*doc, d.clone());
+        Ok(d)
+    }
+
+    /// Locks the cache, for a commit.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked(lock(&self.docs))
+    }
+
+    /// Forgets every document (after a recovery or a rebuild).
+    pub(crate) fn clear(&self) {
+        lock(&self.docs).clear();
+    }
+}
+
+impl Locked<'_> {
+    /// Forgets one document (its state was rebuilt).
+    pub(crate) fn forget(&mut self, doc: &DocId) {
+        self.0.remove(doc);
+    }
+
+    /// Applies a committed change to its document, if that is cached (else it is loaded, with
+    /// the change, when next read).
+    pub(crate) fn apply(&mut self, doc: &DocId, cid: &Cid, change: &Change) {
+        if let Some(d) = self.0.get_mut(doc) {
+            Arc::make_mut(d).apply(cid, change);
+        }
+    }
+}
+
+/// Replays the document's list and text changes from the store.
+fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
+    let mut d = SeqDoc::default();
+    for r in store.scan_prefix(keys::SEQ_CHANGES, &doc.0.to_bytes()) {
+        let (k, _) = r?;
+        let cid =
+            keys::parse_seq_change_key(&k).ok_or_else(|| corrupt("seq_changes", "damaged key"))?;
+        let bytes = store
+            .get_block(&cid)?
+            .ok_or_else(|| corrupt("seq_changes", "names a change that is not stored"))?;
+        let change = Change::decode(&cid, &bytes)?;
+        d.apply(&cid, &change);
+    }
+    Ok(d)
+}
