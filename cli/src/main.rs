@@ -43,6 +43,7 @@ mod out;
 mod parse;
 mod read;
 mod repo;
+mod seq;
 mod serve;
 mod stop;
 mod write;
@@ -220,6 +221,13 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
         Command::Init { .. } | Command::Demo | Command::Lab(_) | Command::Clone { .. }
     ) {
         return finish(ctx.run_standalone(out), out, err);
+    }
+    if let Command::Text(args::TextCommand::Edit { key }) = &cli.command {
+        // The editor runs here; reading and committing go where the repo is.
+        return match seq::edit(cli, key, out) {
+            Ok(code) => code,
+            Err(e) => finish(Err(e), out, err),
+        };
     }
     let routed = (|| {
         ctx.check_args()?;

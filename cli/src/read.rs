@@ -26,7 +26,7 @@ impl Reader<'_> {
         })
     }
 
-    fn state(&self) -> State<'_> {
+    pub(crate) fn state(&self) -> State<'_> {
         match self {
             Reader::Live(s) => s.clone(),
             Reader::Past(snap) => snap.state(),

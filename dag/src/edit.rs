@@ -342,8 +342,8 @@ impl Transaction<'_> {
         }
     }
 
-    /// The list `elem` is in, or [`Error::UnknownElement`].
-    fn element_list(&mut self, elem: OpId) -> Result<String, Error> {
+    /// The list element `elem` is in as this transaction sees it, or [`Error::UnknownElement`].
+    pub fn element_list(&mut self, elem: OpId) -> Result<String, Error> {
         let lists = &self.work()?.doc.lists;
         lists
             .find(elem)
@@ -436,6 +436,84 @@ impl Transaction<'_> {
         if !insert.is_empty() {
             self.text_insert(key, index, insert)?;
         }
+        Ok(self)
+    }
+
+    /// Replaces `delete` characters at `index` of the text `key` *as `base` had it* with
+    /// `insert`: `base` is a state read earlier (a [`crate::Snapshot`] at the heads an editor
+    /// read, say), and the edit is placed by the characters it names, so that whatever changed
+    /// since (a peer's edit elsewhere in the text) stays. Characters already deleted since stay
+    /// deleted; the insert goes right after the character before `index` in `base`.
+    pub fn text_splice_from(
+        &mut self,
+        key: &str,
+        base: &crate::State<'_>,
+        index: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<&mut Self, Error> {
+        self.check_kind(key, Kind::Text)?;
+        let was = base.seq_doc()?;
+        let empty = crate::seq::Text::new();
+        let old = was.texts.get(key).unwrap_or(&empty);
+        let spans = if delete == 0 {
+            Vec::new()
+        } else {
+            old.spans(index, delete)
+                .map_err(|reason| seq_error(key, reason))?
+        };
+        let after = match index {
+            0 => None,
+            i => Some(
+                old.spans(i - 1, 1)
+                    .map_err(|reason| seq_error(key, reason))?[0]
+                    .start,
+            ),
+        };
+        if !spans.is_empty() {
+            let stamp = self.plain_stamp();
+            let spans: Vec<(ItemRef, u32)> = spans
+                .into_iter()
+                .map(|s| {
+                    (
+                        ItemRef {
+                            op: wire_ref(s.start.op),
+                            offset: s.start.offset,
+                        },
+                        s.len,
+                    )
+                })
+                .collect();
+            for chunk in spans.chunks(crate::change::MAX_PRED) {
+                self.apply_here(
+                    stamp,
+                    Op::TextDelete {
+                        key: key.into(),
+                        spans: chunk.to_vec(),
+                    },
+                )?;
+            }
+        }
+        if insert.is_empty() {
+            return Ok(self);
+        }
+        let (left, right) = match (self.work()?.doc.texts.get(key), after) {
+            (Some(t), Some(id)) => t.origins_after(id),
+            (Some(t), None) => t.origins_at(0),
+            (None, None) => Ok((Anchor::Start, Anchor::End)),
+            (None, Some(id)) => Err(SeqError::UnknownId(id)),
+        }
+        .map_err(|reason| seq_error(key, reason))?;
+        let stamp = self.next_stamp()?;
+        self.apply_here(
+            stamp,
+            Op::TextInsert {
+                key: key.into(),
+                left: wire_anchor(left),
+                right: wire_anchor(right),
+                text: insert.into(),
+            },
+        )?;
         Ok(self)
     }
 

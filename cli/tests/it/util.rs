@@ -126,6 +126,7 @@ impl TestCmd {
             .env_remove("WEFT_TIMEOUT")
             .env_remove("WEFT_CHECKPOINT_EVERY")
             .env_remove("WEFT_PACK_SIZE")
+            .env_remove("VISUAL")
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE");
         TestCmd { cmd }
