@@ -15,7 +15,7 @@ use crate::{
     error::Error,
     kind::Kind,
     seq::{Anchor, Id, SeqError, Stamp},
-    seqdoc::SeqDoc,
+    seqdoc::{makes_items, op_kind, SeqDoc, Work},
     transaction::Transaction,
     value::Value,
 };
@@ -23,14 +23,6 @@ use crate::{
 /// The change of a pending id: a raw-codec CID, which no change has.
 pub fn pending_cid() -> Cid {
     Cid::from_digest(Codec::Raw, [0xff; 32])
-}
-
-/// A transaction's working copy of its document's lists and texts.
-#[derive(Debug)]
-pub(crate) struct Work {
-    doc: SeqDoc,
-    /// How many elements and positions (inserts, moves) and text runs this transaction made.
-    made: u32,
 }
 
 impl StoredChange {
@@ -53,14 +45,6 @@ impl StoredChange {
     }
 }
 
-/// Whether an op makes items other ops can name: an element, a position or characters.
-pub(crate) fn makes_items(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::ListInsert { .. } | Op::ListMove { .. } | Op::TextInsert { .. }
-    )
-}
-
 /// The wire form of an op named in this transaction: pending ids become indexes (made-order
 /// for now; [`renumber`] makes them op indexes at commit).
 fn wire_ref(op: OpId) -> OpRef {
@@ -78,44 +62,6 @@ fn wire_anchor(a: Anchor) -> Option<ItemRef> {
             op: wire_ref(op),
             offset,
         }),
-    }
-}
-
-/// Turns the made-order indexes of `OpRef::Here` into op indexes, once the ops are final.
-pub(crate) fn renumber(ops: &mut [Op]) {
-    let index: Vec<u32> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, op)| makes_items(op))
-        .map(|(i, _)| i as u32)
-        .collect();
-    let fix = |r: &mut OpRef| {
-        if let OpRef::Here(n) = r {
-            *n = index.get(*n as usize).copied().unwrap_or(u32::MAX);
-        }
-    };
-    let fix_item = |a: &mut Option<ItemRef>| {
-        if let Some(item) = a {
-            fix(&mut item.op);
-        }
-    };
-    for op in ops.iter_mut() {
-        match op {
-            Op::ListInsert { left, right, .. } | Op::TextInsert { left, right, .. } => {
-                fix_item(left);
-                fix_item(right);
-            }
-            Op::ListMove {
-                elem, left, right, ..
-            } => {
-                fix(elem);
-                fix_item(left);
-                fix_item(right);
-            }
-            Op::ListDelete { elem, .. } | Op::ListSet { elem, .. } => fix(elem),
-            Op::TextDelete { spans, .. } => spans.iter_mut().for_each(|(s, _)| fix(&mut s.op)),
-            _ => {}
-        }
     }
 }
 
@@ -621,21 +567,6 @@ impl Transaction<'_> {
             _ => {}
         }
         Ok(())
-    }
-}
-
-/// The kind an op writes.
-pub(crate) fn op_kind(op: &Op) -> Option<Kind> {
-    match op {
-        Op::Set { .. } | Op::Del { .. } => Some(Kind::Register),
-        Op::Incr { .. } => Some(Kind::Counter),
-        Op::Add { .. } | Op::Remove { .. } => Some(Kind::Set),
-        Op::ListInsert { .. }
-        | Op::ListMove { .. }
-        | Op::ListDelete { .. }
-        | Op::ListSet { .. } => Some(Kind::List),
-        Op::TextInsert { .. } | Op::TextDelete { .. } => Some(Kind::Text),
-        Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => None,
     }
 }
 

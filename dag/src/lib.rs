@@ -53,6 +53,8 @@ mod role;
 pub mod seq;
 pub mod seqdoc;
 pub mod state;
+#[cfg(feature = "async")]
+mod stream;
 mod transaction;
 pub mod undo;
 pub mod value;
@@ -78,7 +80,7 @@ pub use crate::{
     import::{Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
     kind::Kind,
     layer::LayerSpace,
-    repo::{Durability, Options, Repo, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
+    repo::{Durability, Options, Repo, View, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
     seqdoc::Element,
     state::{row_prefix, Entry, RegisterValue, State, ROW_SELF},
@@ -88,3 +90,6 @@ pub use crate::{
     verified::VerifiedCache,
     write::Clock,
 };
+
+#[cfg(feature = "async")]
+pub use crate::stream::BatchStream;

@@ -59,6 +59,31 @@ pub enum Durability {
     Manual,
 }
 
+/// A consistent view of one document (see [`Repo::view`]).
+#[derive(Debug)]
+pub struct View<'r> {
+    state: State<'r>,
+    heads: std::cell::OnceCell<Vec<Cid>>,
+    repo: &'r Repo,
+    _guard: std::sync::MutexGuard<'r, ()>,
+}
+
+impl<'r> View<'r> {
+    /// The document's state, as of when the view was taken.
+    pub fn state(&self) -> &State<'r> {
+        &self.state
+    }
+
+    /// The heads of that state.
+    pub fn heads(&self) -> Result<&[Cid], Error> {
+        if self.heads.get().is_none() {
+            let heads = self.repo.heads(self.state.doc())?;
+            let _ = self.heads.set(heads);
+        }
+        Ok(self.heads.get().map_or(&[], Vec::as_slice))
+    }
+}
+
 /// Knobs for [`Repo::init`] and [`Repo::open`].
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -93,7 +118,7 @@ pub struct Repo {
     pub(crate) writer: Writer,
     pub(crate) identity: Identity,
     root: Option<PathBuf>,
-    events: Events,
+    pub(crate) events: Events,
     /// How many log records opening the repo replayed (after a crash).
     replayed: u64,
 }
@@ -454,6 +479,20 @@ impl Repo {
             store: &self.writer.store,
             seq: &self.writer.seq,
             doc,
+        }
+    }
+
+    /// A consistent view of a document: every read through it sees one state, whatever a sync
+    /// or another thread commits meanwhile, as a render that reads many keys needs. It holds
+    /// the repo's write lock until dropped: commits (local or from a sync) wait for it, so keep
+    /// it for one render, and do not write from the thread that holds it (it would wait
+    /// forever).
+    pub fn view(&self, doc: DocId) -> View<'_> {
+        View {
+            state: self.state(doc),
+            heads: std::cell::OnceCell::new(),
+            repo: self,
+            _guard: weft_store::sync_util::lock(&self.writer.lock),
         }
     }
 

@@ -22,11 +22,12 @@ use std::{
 use weft_store::{Cid, Store};
 
 use crate::{
-    change::{Change, ItemRef, Op, OpId},
+    change::{Change, ItemRef, Op, OpId, OpRef},
     error::Error,
     graph::corrupt,
     id::DocId,
     keys,
+    kind::Kind,
     seq::{Anchor, Id, ListOp, Lists, SeqError, Span, Stamp, Text, TextOp},
     value::Value,
 };
@@ -230,6 +231,75 @@ impl SeqDoc {
         keys.sort();
         keys.dedup();
         keys.into_iter()
+    }
+}
+
+/// A transaction's working copy of its document's lists and texts.
+#[derive(Debug)]
+pub(crate) struct Work {
+    pub(crate) doc: SeqDoc,
+    /// How many elements and positions (inserts, moves) and text runs this transaction made.
+    pub(crate) made: u32,
+}
+
+/// Whether an op makes items other ops can name: an element, a position or characters.
+pub(crate) fn makes_items(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::ListInsert { .. } | Op::ListMove { .. } | Op::TextInsert { .. }
+    )
+}
+
+/// Turns the made-order indexes of `OpRef::Here` into op indexes, once the ops are final.
+pub(crate) fn renumber(ops: &mut [Op]) {
+    let index: Vec<u32> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| makes_items(op))
+        .map(|(i, _)| i as u32)
+        .collect();
+    let fix = |r: &mut OpRef| {
+        if let OpRef::Here(n) = r {
+            *n = index.get(*n as usize).copied().unwrap_or(u32::MAX);
+        }
+    };
+    let fix_item = |a: &mut Option<ItemRef>| {
+        if let Some(item) = a {
+            fix(&mut item.op);
+        }
+    };
+    for op in ops.iter_mut() {
+        match op {
+            Op::ListInsert { left, right, .. } | Op::TextInsert { left, right, .. } => {
+                fix_item(left);
+                fix_item(right);
+            }
+            Op::ListMove {
+                elem, left, right, ..
+            } => {
+                fix(elem);
+                fix_item(left);
+                fix_item(right);
+            }
+            Op::ListDelete { elem, .. } | Op::ListSet { elem, .. } => fix(elem),
+            Op::TextDelete { spans, .. } => spans.iter_mut().for_each(|(s, _)| fix(&mut s.op)),
+            _ => {}
+        }
+    }
+}
+
+/// The kind an op writes.
+pub(crate) fn op_kind(op: &Op) -> Option<Kind> {
+    match op {
+        Op::Set { .. } | Op::Del { .. } => Some(Kind::Register),
+        Op::Incr { .. } => Some(Kind::Counter),
+        Op::Add { .. } | Op::Remove { .. } => Some(Kind::Set),
+        Op::ListInsert { .. }
+        | Op::ListMove { .. }
+        | Op::ListDelete { .. }
+        | Op::ListSet { .. } => Some(Kind::List),
+        Op::TextInsert { .. } | Op::TextDelete { .. } => Some(Kind::Text),
+        Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => None,
     }
 }
 

@@ -4,7 +4,6 @@ use std::sync::MutexGuard;
 
 use crate::{
     change::{validate_key, Change, Op, OpId, StoredChange, MAX_OPS, MAX_PARENTS, MAX_PRED},
-    edit::{op_kind, renumber, Work},
     error::Error,
     graph::corrupt,
     id::DocId,
@@ -13,6 +12,7 @@ use crate::{
     kind::Kind,
     repo::Repo,
     role::Role,
+    seqdoc::{op_kind, renumber, Work},
     state::{row_prefix, Entry},
     value::Value,
     write::Stage,

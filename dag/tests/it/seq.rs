@@ -465,3 +465,84 @@ proptest! {
         prop_assert_eq!(ids.len(), n);
     }
 }
+
+/// The async stream of batches: pending until a commit, woken by it, and ended when the repo
+/// drops.
+#[test]
+fn batches_come_as_an_async_stream() {
+    use std::{
+        pin::Pin,
+        sync::{
+            atomic::{AtomicUsize, Ordering},
+            Arc,
+        },
+        task::{Context, Poll, Wake, Waker},
+    };
+
+    use futures_core::Stream;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let woken = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+
+    let repo = Repo::memory(identity(1));
+    let doc = main_doc(&repo);
+    let mut stream = repo.stream(Filter::all().prefix("todo"));
+    assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
+    let mut tx = repo.transaction(doc);
+    tx.set("other", 1).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(woken.0.load(Ordering::SeqCst), 0, "filtered out: no wake");
+    let mut tx = repo.transaction(doc);
+    tx.list_push("todo", "a").unwrap();
+    tx.commit().unwrap();
+    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    let Poll::Ready(Some(batch)) = Pin::new(&mut stream).poll_next(&mut cx) else {
+        panic!("a batch")
+    };
+    assert!(matches!(batch.diffs[0].diff, Diff::List { .. }));
+    assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
+    drop(repo);
+    assert!(matches!(
+        Pin::new(&mut stream).poll_next(&mut cx),
+        Poll::Ready(None)
+    ));
+}
+
+/// A view sees one state while another thread commits: the commit waits for the view.
+#[test]
+fn a_view_reads_one_state_while_another_thread_commits() {
+    let repo = std::sync::Arc::new(Repo::memory(identity(1)));
+    let doc = main_doc(&repo);
+    let mut tx = repo.transaction(doc);
+    tx.list_push("todo", "a").unwrap();
+    tx.set("count", 1).unwrap();
+    tx.commit().unwrap();
+    let view = repo.view(doc);
+    let heads = view.heads().unwrap().to_vec();
+    let writer = {
+        let repo = std::sync::Arc::clone(&repo);
+        std::thread::spawn(move || {
+            let mut tx = repo.transaction(doc);
+            tx.list_push("todo", "b").unwrap();
+            tx.set("count", 2).unwrap();
+            tx.commit().unwrap();
+        })
+    };
+    // However long the writer runs, the view's reads agree with each other and its heads.
+    for _ in 0..50 {
+        assert_eq!(view.state().get("count").unwrap(), Some(Value::Int(1)));
+        assert_eq!(view.state().elements("todo").unwrap().len(), 1);
+        assert_eq!(view.heads().unwrap(), heads.as_slice());
+    }
+    assert!(!writer.is_finished(), "the commit waits for the view");
+    drop(view);
+    writer.join().unwrap();
+    assert_eq!(values(&repo, "todo"), strings(&["a", "b"]));
+}
