@@ -273,6 +273,12 @@ impl<L: Ord + Clone> Lists<L> {
         Ok(op)
     }
 
+    /// Checks every tree's order index against a walk of the tree.
+    #[cfg(test)]
+    pub(super) fn check_index(&self) -> Result<(), String> {
+        self.trees.values().try_for_each(|t| t.check_index())
+    }
+
     /// Deletes `element`; returns the op to send.
     pub fn delete(&mut self, element: OpId) -> Result<ListOp<L>, SeqError> {
         let op = ListOp::Delete { element };

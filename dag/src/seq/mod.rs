@@ -103,6 +103,7 @@
 //!   dev-dependency, which the workspace does not have yet.
 
 mod list;
+mod order;
 mod text;
 mod tree;
 

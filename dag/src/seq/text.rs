@@ -140,6 +140,12 @@ impl Text {
             .map(|(start, len)| Span { start, len })
             .collect())
     }
+
+    /// Checks the tree's order index against a walk of the tree.
+    #[cfg(test)]
+    pub(super) fn check_index(&self) -> Result<(), String> {
+        self.tree.check_index()
+    }
 }
 
 impl fmt::Display for Text {
