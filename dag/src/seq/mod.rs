@@ -104,6 +104,7 @@
 
 mod list;
 mod order;
+mod snapshot;
 mod text;
 mod tree;
 
@@ -197,6 +198,9 @@ pub enum SeqError {
     /// An insert of nothing, or too long a run.
     #[error("empty or oversized run")]
     Empty,
+    /// Snapshot bytes that [`Text::decode`] or [`Lists::decode`] cannot read.
+    #[error("bad snapshot: {0}")]
+    BadSnapshot(&'static str),
     /// An index beyond the visible length.
     #[error("index {index} beyond the length {len}")]
     OutOfRange {

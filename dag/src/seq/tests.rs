@@ -2,6 +2,7 @@
 //! and delivery orders, non-interleaving, moves, runs.
 
 mod naive;
+mod snapshot;
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -34,6 +34,14 @@ pub struct Text {
 }
 
 impl Text {
+    pub(super) fn tree(&self) -> &Tree<String> {
+        &self.tree
+    }
+
+    pub(super) fn from_tree(tree: Tree<String>) -> Self {
+        Text { tree }
+    }
+
     /// An empty text.
     pub fn new() -> Self {
         Text::default()

@@ -14,6 +14,7 @@ use super::{
     Anchor, Id, SeqError,
 };
 
+mod codec;
 #[cfg(test)]
 mod slow;
 

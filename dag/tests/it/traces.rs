@@ -92,6 +92,20 @@ fn check_sequential(name: &str) {
         other.apply(op).unwrap();
     }
     assert!(other.to_string() == trace.end_content);
+    // A snapshot rebuilds the replica: the same text, the same bytes again, and the same
+    // result for an edit after.
+    let bytes = text.encode();
+    let mut back = Text::decode(&bytes).unwrap();
+    assert!(back.to_string() == trace.end_content);
+    assert!(back.encode() == bytes);
+    let mut text = text;
+    let mid = text.len() / 2;
+    let op = text
+        .insert(op_id(usize::MAX - 1, 0), mid, "snapshot")
+        .unwrap();
+    back.apply(&op).unwrap();
+    assert!(back.to_string() == text.to_string());
+    assert!(back.encode() == text.encode());
     // Reads by index agree with the string.
     let chars: Vec<char> = trace.end_content.chars().collect();
     for index in (0..chars.len()).step_by(997) {
