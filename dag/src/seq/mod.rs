@@ -105,6 +105,7 @@
 mod list;
 mod order;
 mod snapshot;
+mod starts;
 mod text;
 mod tree;
 

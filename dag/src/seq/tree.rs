@@ -7,10 +7,11 @@
 //! there: the tail becomes the only right child of the head, with the run's right origin, which
 //! is exactly where the character-level tree has it.
 
-use std::{cmp::Ordering, collections::BTreeMap};
+use std::cmp::Ordering;
 
 use super::{
     order::{Order, NIL},
+    starts::Starts,
     Anchor, Id, SeqError,
 };
 
@@ -67,7 +68,7 @@ struct Node<C> {
 pub(super) struct Tree<C> {
     nodes: Vec<Node<C>>,
     /// The node starting at each id.
-    starts: BTreeMap<Id, usize>,
+    starts: Starts,
     visible_len: usize,
     /// Every node in list order, with visible counts.
     order: Order,
@@ -94,7 +95,7 @@ impl<C: Content> Tree<C> {
         };
         Tree {
             nodes: vec![root],
-            starts: BTreeMap::new(),
+            starts: Starts::default(),
             visible_len: 0,
             order: Order::new(),
         }
@@ -111,8 +112,8 @@ impl<C: Content> Tree<C> {
     }
 
     fn find(&self, id: Id) -> Option<usize> {
-        let (start, &n) = self.starts.range(..=id).next_back()?;
-        (start.op == id.op && id.offset < start.offset + self.nodes[n].len).then_some(n)
+        let (start, n) = self.starts.find(id)?;
+        (id.offset < start + self.nodes[n].len).then_some(n)
     }
 
     /// Whether the item `id` is present, and if so whether it is visible.
@@ -191,7 +192,7 @@ impl<C: Content> Tree<C> {
             op: id.op,
             offset: id.offset + len - 1,
         };
-        if self.find(id).is_some() || self.starts.range(id..=end).next().is_some() {
+        if self.find(id).is_some() || self.starts.any_in(id.op, id.offset, end.offset) {
             return Err(SeqError::Duplicate(id));
         }
         for anchor in [left, right] {

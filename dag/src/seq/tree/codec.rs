@@ -1,8 +1,6 @@
 //! A tree in a snapshot: its runs in list order (see the [snapshot form](crate::seq::snapshot)).
 
-use std::collections::BTreeMap;
-
-use super::{Content, Node, Order, Side, Tree, ROOT};
+use super::{Content, Node, Order, Side, Starts, Tree, ROOT};
 use crate::seq::{
     snapshot::{Reader, Writer},
     Anchor, Id, SeqError,
@@ -172,19 +170,16 @@ impl<C: Snap> Tree<C> {
             }
         }
         tree.check_shape()?;
-        let mut starts: Vec<(Id, usize)> = tree.nodes[1..]
-            .iter()
-            .enumerate()
-            .map(|(i, node)| (node.id, i + 1))
-            .collect();
-        starts.sort_unstable();
-        for pair in starts.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            if a.0.op == b.0.op && a.0.offset + tree.nodes[a.1].len > b.0.offset {
-                return Err(bad("runs overlap"));
+        // The items of one op are in list order (each the right child of the one before),
+        // so its runs come in order of offset, each after the end of the one before.
+        let mut starts = Starts::with_capacity(count);
+        let nodes = &tree.nodes;
+        for (i, node) in nodes.iter().enumerate().skip(1) {
+            if !starts.push(node.id, i, |m| nodes[m].id.offset + nodes[m].len) {
+                return Err(bad("runs overlap or out of order"));
             }
         }
-        tree.starts = BTreeMap::from_iter(starts);
+        tree.starts = starts;
         for (i, at, offset) in origins {
             let m = &tree.nodes[at];
             if offset >= m.len {
