@@ -199,7 +199,7 @@ impl<'a> Reader<'a> {
 
 impl Text {
     /// The replica as a snapshot: [`Text::decode`] rebuilds it exactly (the same text, and
-    /// the same result for any op applied after). See the [form](self).
+    /// the same result for any op applied after). See the [module docs](crate::seq#snapshots).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         self.tree().encode(&mut w);
@@ -217,7 +217,7 @@ impl Text {
 
 impl Lists<String> {
     /// The replica as a snapshot (lists, element registers, deleted flags):
-    /// [`Lists::decode`] rebuilds it exactly. See the [form](self).
+    /// [`Lists::decode`] rebuilds it exactly. See the [module docs](crate::seq#snapshots).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         let (trees, positions, elements) = self.parts();
