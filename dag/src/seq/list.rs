@@ -43,12 +43,26 @@ pub enum ListOp<L> {
 }
 
 #[derive(Debug, Clone)]
-struct Element<L> {
+pub(super) struct Element<L> {
     /// The greatest stamp among the element's insert and moves, and the position it made.
-    winner: Stamp,
-    list: L,
-    deleted: bool,
+    pub(super) winner: Stamp,
+    pub(super) list: L,
+    pub(super) deleted: bool,
 }
+
+/// A replica's trees, positions (position -> element) and elements.
+pub(super) type Parts<L> = (
+    BTreeMap<L, Tree<()>>,
+    HashMap<OpId, OpId>,
+    HashMap<OpId, Element<L>>,
+);
+
+/// [`Parts`] borrowed.
+pub(super) type PartsRef<'a, L> = (
+    &'a BTreeMap<L, Tree<()>>,
+    &'a HashMap<OpId, OpId>,
+    &'a HashMap<OpId, Element<L>>,
+);
 
 /// A set of lists, named by `L` (a key, say), whose elements can move between them.
 ///
@@ -74,6 +88,18 @@ impl<L: Ord + Clone> Lists<L> {
             trees: BTreeMap::new(),
             positions: HashMap::new(),
             elements: HashMap::new(),
+        }
+    }
+
+    pub(super) fn parts(&self) -> PartsRef<'_, L> {
+        (&self.trees, &self.positions, &self.elements)
+    }
+
+    pub(super) fn from_parts((trees, positions, elements): Parts<L>) -> Self {
+        Lists {
+            trees,
+            positions,
+            elements,
         }
     }
 
@@ -271,6 +297,12 @@ impl<L: Ord + Clone> Lists<L> {
         };
         self.apply(&op)?;
         Ok(op)
+    }
+
+    /// Checks every tree's order index against a walk of the tree.
+    #[cfg(test)]
+    pub(super) fn check_index(&self) -> Result<(), String> {
+        self.trees.values().try_for_each(|t| t.check_index())
     }
 
     /// Deletes `element`; returns the op to send.

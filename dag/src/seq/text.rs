@@ -34,6 +34,14 @@ pub struct Text {
 }
 
 impl Text {
+    pub(super) fn tree(&self) -> &Tree<String> {
+        &self.tree
+    }
+
+    pub(super) fn from_tree(tree: Tree<String>) -> Self {
+        Text { tree }
+    }
+
     /// An empty text.
     pub fn new() -> Self {
         Text::default()
@@ -139,6 +147,12 @@ impl Text {
             .into_iter()
             .map(|(start, len)| Span { start, len })
             .collect())
+    }
+
+    /// Checks the tree's order index against a walk of the tree.
+    #[cfg(test)]
+    pub(super) fn check_index(&self) -> Result<(), String> {
+        self.tree.check_index()
     }
 }
 
