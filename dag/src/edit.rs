@@ -80,11 +80,8 @@ impl Transaction<'_> {
     fn work(&mut self) -> Result<&mut Work, Error> {
         if self.work.is_none() {
             let repo = self.repo;
-            let doc = repo.writer.seq.get(&repo.writer.store, &self.doc)?;
-            self.work = Some(Work {
-                doc: SeqDoc::clone(&doc),
-                made: 0,
-            });
+            let doc = repo.writer.seq.take(&repo.writer.store, &self.doc)?;
+            self.work = Some(Work { doc, made: 0 });
         }
         match self.work.as_mut() {
             Some(w) => Ok(w),
@@ -116,7 +113,7 @@ impl Transaction<'_> {
         let pending = self.ops.iter().rev().find(|op| op.key() == Some(key));
         let found = match pending {
             Some(op) => op_kind(op),
-            None => self.repo.state(self.doc).kind(key)?,
+            None => self.kind_here(key)?,
         };
         match found {
             Some(k) if k != want => Err(Error::WrongType {
@@ -125,6 +122,29 @@ impl Transaction<'_> {
                 found: k,
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// The kind of `key` as this transaction's reads see it: from its working copy of the lists
+    /// and texts once it has one (they are out of the repo's cache meanwhile).
+    pub(crate) fn kind_here(&self, key: &str) -> Result<Option<Kind>, Error> {
+        match &self.work {
+            Some(w) => Ok(
+                crate::state::store_kind(&self.repo.writer.store, &self.doc, key)?
+                    .or_else(|| w.doc.kind(key)),
+            ),
+            None => self.repo.state(self.doc).kind(key),
+        }
+    }
+
+    /// The state of `key` as this transaction's reads see it (see [`Transaction::kind_here`]).
+    pub(crate) fn entry_here(&self, key: &str) -> Result<Option<crate::state::Entry>, Error> {
+        match &self.work {
+            Some(w) => Ok(
+                crate::state::read_store_entry(&self.repo.writer.store, &self.doc, key)?
+                    .or_else(|| w.doc.entry(key)),
+            ),
+            None => self.repo.state(self.doc).entry(key),
         }
     }
 

@@ -197,6 +197,76 @@ impl SeqDoc {
         Ok(())
     }
 
+    /// Turns a transaction's working copy, whose ops have pending ids (see [`crate::edit`]),
+    /// into the state after its signed `change` (named `cid`): what applying the change to
+    /// the state the transaction started from gives, without applying it again.
+    pub(crate) fn settle(&mut self, cid: &Cid, change: &Change) {
+        let pending = crate::edit::pending_cid();
+        let pairs: Vec<(OpId, OpId)> = change
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| makes_items(op))
+            .enumerate()
+            .map(|(k, (i, _))| {
+                (
+                    OpId {
+                        change: pending,
+                        index: k as u32,
+                    },
+                    OpId {
+                        change: *cid,
+                        index: i as u32,
+                    },
+                )
+            })
+            .collect();
+        self.lists.rename(&pairs, change.height);
+        for text in self.texts.values_mut() {
+            text.rename(&pairs);
+        }
+        // Element values: those of this change's elements and sets, with their real stamps.
+        for (from, _) in &pairs {
+            self.values.remove(from);
+        }
+        for (index, op) in change.ops.iter().enumerate() {
+            let stamp = Stamp {
+                height: change.height,
+                author: change.author,
+                op: OpId {
+                    change: *cid,
+                    index: index as u32,
+                },
+            };
+            let (elem, value) = match op {
+                Op::ListInsert { value, .. } => (stamp.op, value),
+                Op::ListSet { elem, value, .. } => (elem.resolve(cid), value),
+                _ => continue,
+            };
+            if self.lists.is_deleted(elem) == Some(false) {
+                self.values.insert(elem, (stamp, value.clone()));
+            }
+        }
+    }
+
+    /// The state of `key` if it is a list or a text.
+    pub(crate) fn entry(&self, key: &str) -> Option<crate::state::Entry> {
+        if self.has_list(key) {
+            return Some(crate::state::Entry::List(self.elements(key)));
+        }
+        self.texts
+            .get(key)
+            .map(|t| crate::state::Entry::Text(t.to_string()))
+    }
+
+    /// The kind of `key` if it is a list or a text.
+    pub(crate) fn kind(&self, key: &str) -> Option<Kind> {
+        if self.has_list(key) {
+            return Some(Kind::List);
+        }
+        self.texts.contains_key(key).then_some(Kind::Text)
+    }
+
     /// Whether `key` is a list here (it had an element once).
     pub(crate) fn has_list(&self, key: &str) -> bool {
         self.lists.lists().any(|l| l == key)
@@ -331,6 +401,16 @@ impl SeqCache {
         Ok(d)
     }
 
+    /// The document's lists and texts, taken out of the cache for a transaction to edit (a
+    /// copy if a reader holds them); the commit puts them back (see [`Locked::put`]).
+    pub(crate) fn take(&self, store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
+        let taken = lock(&self.docs).remove(doc);
+        match taken {
+            Some(d) => Ok(Arc::try_unwrap(d).unwrap_or_else(|d| SeqDoc::clone(&d))),
+            None => load(store, doc),
+        }
+    }
+
     /// Locks the cache, for a commit.
     pub(crate) fn lock(&self) -> Locked<'_> {
         Locked(lock(&self.docs))
@@ -343,6 +423,12 @@ impl SeqCache {
 }
 
 impl Locked<'_> {
+    /// Puts a document's lists and texts as a transaction settled them (see
+    /// [`SeqDoc::settle`]).
+    pub(crate) fn put(&mut self, doc: DocId, d: SeqDoc) {
+        self.0.insert(doc, Arc::new(d));
+    }
+
     /// Forgets one document (its state was rebuilt).
     pub(crate) fn forget(&mut self, doc: &DocId) {
         self.0.remove(doc);

@@ -136,6 +136,18 @@ pub(crate) fn read_entry(
     doc: &DocId,
     key: &str,
 ) -> Result<Option<Entry>, Error> {
+    if let Some(e) = read_store_entry(store, doc, key)? {
+        return Ok(Some(e));
+    }
+    Ok(seq.get(store, doc)?.entry(key))
+}
+
+/// Reads the state of `key` if it is a register, a counter or a set (kept in the store).
+pub(crate) fn read_store_entry(
+    store: &Store,
+    doc: &DocId,
+    key: &str,
+) -> Result<Option<Entry>, Error> {
     let prefix = keys::key_prefix(doc, key);
     let mut regs = Vec::new();
     for r in store.scan_prefix(keys::REGISTER, &prefix) {
@@ -193,11 +205,22 @@ pub(crate) fn read_entry(
             .collect::<Result<_, _>>()?;
         return Ok(Some(Entry::Set(members)));
     }
-    let d = seq.get(store, doc)?;
-    if d.has_list(key) {
-        return Ok(Some(Entry::List(d.elements(key))));
+    Ok(None)
+}
+
+/// The kind of `key` if it is a register, a counter or a set.
+pub(crate) fn store_kind(store: &Store, doc: &DocId, key: &str) -> Result<Option<Kind>, Error> {
+    let prefix = keys::key_prefix(doc, key);
+    for (ks, kind) in [
+        (keys::REGISTER, Kind::Register),
+        (keys::COUNTER, Kind::Counter),
+        (keys::SET, Kind::Set),
+    ] {
+        if store.scan_prefix(ks, &prefix).next().transpose()?.is_some() {
+            return Ok(Some(kind));
+        }
     }
-    Ok(d.texts.get(key).map(|t| Entry::Text(t.to_string())))
+    Ok(None)
 }
 
 /// The keys with state under `prefix`, sorted.

@@ -65,7 +65,7 @@ impl Transaction<'_> {
             key: key.into(),
             reason,
         })?;
-        let entry = self.repo.state(self.doc).entry(key)?;
+        let entry = self.entry_here(key)?;
         let mut found: Option<Kind> = entry.as_ref().map(Entry::kind);
         for op in &self.ops {
             if op.key() == Some(key) {
@@ -364,6 +364,7 @@ impl Transaction<'_> {
         }
         let repo = self.repo;
         let doc = self.doc;
+        let mut work = self.work;
         let mut ops = self.ops;
         renumber(&mut ops);
         repo.ensure_writable()?;
@@ -401,7 +402,16 @@ impl Transaction<'_> {
         let mut batch = writer.store.batch();
         let staged = writer.stage(&mut batch, &mut Stage::default(), &change, &note)?;
         extra(&change.cid, &mut batch);
-        let result = writer.commit(batch, [(&change, &staged)]);
+        // The working copy of the lists and texts becomes the state after the change (unless
+        // the change is void, when the state is as before: loaded again when next read).
+        let settled = work
+            .take()
+            .filter(|_| staged.seq || !crate::seqdoc::has_seq_ops(&change.change))
+            .map(|mut w| {
+                w.doc.settle(&change.cid, &change.change);
+                (doc, w.doc)
+            });
+        let result = writer.commit_settled(batch, [(&change, &staged)], settled);
         let diffs = before
             .filter(|_| result.is_ok())
             .map(|b| b.after(&writer.store, &writer.seq));

@@ -27,7 +27,7 @@ use crate::{
     graph::{corrupt, Graph, ParentInfo},
     id::DocId,
     keys::{self, HeightEntry},
-    seqdoc::{self, SeqCache},
+    seqdoc::{self, SeqCache, SeqDoc},
     state,
     verified::VerifiedCache,
 };
@@ -401,18 +401,32 @@ impl Writer {
         batch: Batch<'_>,
         committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
     ) -> Result<(), Error> {
+        self.commit_settled(batch, committed, None)
+    }
+
+    /// [`Writer::commit`], with a document's lists and texts as a transaction settled them
+    /// for the change it commits (see [`SeqDoc::settle`]), put in the cache instead of
+    /// applying the change to it.
+    pub(crate) fn commit_settled<'e>(
+        &self,
+        batch: Batch<'_>,
+        committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
+        settled: Option<(DocId, SeqDoc)>,
+    ) -> Result<(), Error> {
         {
             let mut present = lock(&self.graph.present);
-            let mut seq = committed
-                .clone()
-                .into_iter()
-                .any(|(_, s)| s.seq)
+            let mut seq = (settled.is_some() || committed.clone().into_iter().any(|(_, s)| s.seq))
                 .then(|| self.seq.lock());
             batch.commit()?;
             if let Some(seq) = &mut seq {
-                for (enc, s) in committed.clone() {
-                    if s.seq {
-                        seq.apply(&s.doc, &enc.cid, &enc.change);
+                match settled {
+                    Some((doc, d)) => seq.put(doc, d),
+                    None => {
+                        for (enc, s) in committed.clone() {
+                            if s.seq {
+                                seq.apply(&s.doc, &enc.cid, &enc.change);
+                            }
+                        }
                     }
                 }
             }

@@ -368,52 +368,54 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn apply_edit(repo: &Repo, doc: weft_dag::DocId, edit: &Edit) {
+/// One transaction of several edits, each on what the transaction sees so far.
+fn apply_edits(repo: &Repo, doc: weft_dag::DocId, edits: &[Edit]) {
     let list = |l: u8| if l == 0 { "todo" } else { "done" };
-    let state = repo.state(doc);
-    let all: Vec<OpId> = [
-        state.elements("todo").unwrap(),
-        state.elements("done").unwrap(),
-    ]
-    .concat()
-    .iter()
-    .map(|e| e.id)
-    .collect();
-    let text_len = state.text("t").unwrap().map_or(0, |t| t.chars().count());
     let mut tx = repo.transaction(doc);
-    let pick = |n: usize| (!all.is_empty()).then(|| all[n % all.len()]);
-    match edit {
-        Edit::Push(l, v) => {
-            tx.list_push(list(*l), *v).unwrap();
-        }
-        Edit::Insert(l, i, v) => {
-            let len = tx.list_len(list(*l)).unwrap();
-            tx.list_insert(list(*l), i % (len + 1), *v).unwrap();
-        }
-        Edit::Move(e, l, i) => {
-            if let Some(e) = pick(*e) {
+    for edit in edits {
+        let all: Vec<OpId> = [
+            tx.list_elements("todo").unwrap(),
+            tx.list_elements("done").unwrap(),
+        ]
+        .concat()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+        let text_len = tx.text("t").unwrap().map_or(0, |t| t.chars().count());
+        let pick = |n: usize| (!all.is_empty()).then(|| all[n % all.len()]);
+        match edit {
+            Edit::Push(l, v) => {
+                tx.list_push(list(*l), *v).unwrap();
+            }
+            Edit::Insert(l, i, v) => {
                 let len = tx.list_len(list(*l)).unwrap();
-                tx.list_move(e, Place::At(list(*l).into(), i % (len + 1)))
-                    .unwrap();
+                tx.list_insert(list(*l), i % (len + 1), *v).unwrap();
             }
-        }
-        Edit::Delete(e) => {
-            if let Some(e) = pick(*e) {
-                tx.list_delete(e).unwrap();
+            Edit::Move(e, l, i) => {
+                if let Some(e) = pick(*e) {
+                    let len = tx.list_len(list(*l)).unwrap();
+                    tx.list_move(e, Place::At(list(*l).into(), i % (len + 1)))
+                        .unwrap();
+                }
             }
-        }
-        Edit::Set(e, v) => {
-            if let Some(e) = pick(*e) {
-                tx.list_set(e, *v).unwrap();
+            Edit::Delete(e) => {
+                if let Some(e) = pick(*e) {
+                    tx.list_delete(e).unwrap();
+                }
             }
-        }
-        Edit::Type(i, s) => {
-            tx.text_insert("t", i % (text_len + 1), s).unwrap();
-        }
-        Edit::Erase(i, n) => {
-            if text_len > 0 {
-                let at = i % text_len;
-                tx.text_delete("t", at, (*n).min(text_len - at)).unwrap();
+            Edit::Set(e, v) => {
+                if let Some(e) = pick(*e) {
+                    tx.list_set(e, *v).unwrap();
+                }
+            }
+            Edit::Type(i, s) => {
+                tx.text_insert("t", i % (text_len + 1), s).unwrap();
+            }
+            Edit::Erase(i, n) => {
+                if text_len > 0 {
+                    let at = i % text_len;
+                    tx.text_delete("t", at, (*n).min(text_len - at)).unwrap();
+                }
             }
         }
     }
@@ -423,12 +425,16 @@ fn apply_edit(repo: &Repo, doc: weft_dag::DocId, edit: &Edit) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Three replicas edit lists and a text concurrently and sync in random pairs; in the end
-    /// all hold the same state, which is also what a replay of the whole DAG in another order
-    /// (time travel to the heads) gives, and fsck agrees.
+    /// Three replicas edit lists and a text concurrently, several edits per change, and sync
+    /// in random pairs; in the end all hold the same state, which is also what a replay of the
+    /// whole DAG in another order (time travel to the heads) gives, and fsck agrees (each
+    /// replica's lists and texts in memory, kept by its commits, against a fresh replay).
     #[test]
     fn concurrent_list_and_text_edits_converge(
-        steps in proptest::collection::vec((0..3usize, edit(), 0..4usize), 1..40)
+        steps in proptest::collection::vec(
+            (0..3usize, proptest::collection::vec(edit(), 1..5), 0..4usize),
+            1..30,
+        )
     ) {
         let a = Repo::memory(identity(1));
         let doc = main_doc(&a);
@@ -437,8 +443,8 @@ proptest! {
         sync_both(&a, &b, doc);
         sync_both(&a, &c, doc);
         let repos = [&a, &b, &c];
-        for (who, e, exchange) in &steps {
-            apply_edit(repos[*who], doc, e);
+        for (who, edits, exchange) in &steps {
+            apply_edits(repos[*who], doc, edits);
             if *exchange == 0 {
                 sync(repos[*who], repos[(*who + 1) % 3], doc);
             }
