@@ -358,13 +358,9 @@ pub(crate) fn apply_ops(
         }
     }
     if has_seq_ops(change) {
-        put_slot(
-            batch,
-            known,
-            keys::SEQ_CHANGES,
-            &keys::seq_change_key(doc, change.height, cid),
-            &[],
-        );
+        let k = keys::seq_change_key(doc, change.height, cid);
+        put_slot(batch, known, keys::SEQ_CHANGES, &k, &[]);
+        put_slot(batch, known, keys::SEQ_TAIL, &k, &[]);
     }
     // Every tombstone that names an op of this change has now done its work (or named a slot
     // that no op of this change has). Clearing them all, stored or staged earlier in this
