@@ -270,6 +270,17 @@ impl Command {
         )
     }
 
+    /// Whether this command needs the repo's author key: it signs, prints the key (`id`), or
+    /// holds the repo and runs other processes' commands in it (`serve`, `watch`). Every other
+    /// command (every read) works on a repo that has no key.
+    pub fn needs_key(&self) -> bool {
+        self.signs()
+            || matches!(
+                self,
+                Command::Id | Command::Watch(_) | Command::Serve(ServeArgs { stdio: false, .. })
+            )
+    }
+
     /// The subcommand's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {

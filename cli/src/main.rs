@@ -224,7 +224,7 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
     let routed = (|| {
         ctx.check_args()?;
         let root = ctx.find_root()?;
-        let options = ctx.options()?;
+        let options = ctx.repo_options(&root)?;
         let route = daemon::open_or_connect(&root, &options, cli.command.proxied())?;
         anyhow::Ok((root, options, route))
     })();
@@ -279,7 +279,8 @@ fn check_identity(
     }
     let source = match &cli.identity {
         Some(path) => format!("the key in {}", path.display()),
-        None => format!("the repo's key ({})", key_file.display()),
+        None if key_file.exists() => format!("the repo's key ({})", key_file.display()),
+        None => "the key file this repo was made with (--identity)".to_string(),
     };
     Err(anyhow::Error::new(weft_dag::open::Error::Locked {
         path: root.to_path_buf(),

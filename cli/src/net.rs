@@ -541,6 +541,8 @@ pub struct CloneCall<'a> {
     pub start: &'a Path,
     /// Options of the new repo (its key, if `--identity` names one).
     pub options: Options,
+    /// The key file `--identity` names, which the new repo records as the one it signs with.
+    pub identity_path: Option<PathBuf>,
     /// `-d` if given.
     pub docs: Option<Vec<String>>,
     /// Network options.
@@ -556,6 +558,7 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         dir,
         start,
         options,
+        identity_path,
         docs,
         net,
         output,
@@ -581,6 +584,9 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         let identity = options.identity.clone();
         let repo = Repo::init_empty(&dir, options)?;
         let weft_dir = dir.join(WEFT_DIR);
+        if let Some(key) = &identity_path {
+            crate::ctx::remember_identity(&weft_dir, key)?;
+        }
         // Over TCP the clone authenticates with its own new key (or --identity's).
         let pin = prepare_tcp(&remote, &weft_dir, identity.as_ref(), &mut copts)?;
         copts.source = Some(ORIGIN.to_string());

@@ -154,7 +154,7 @@ impl Ctx<'_> {
                 crate::live::CliPeers::new(
                     &root.join(WEFT_DIR),
                     &self.start_dir()?,
-                    self.options()?.identity,
+                    self.signing_identity(&root)?,
                     &args.net,
                     &args.peer,
                 )?,
@@ -185,7 +185,7 @@ impl Ctx<'_> {
                 addr,
                 &args.net,
                 &args.allow,
-                self.options()?.identity.as_ref(),
+                self.signing_identity(&root)?.as_ref(),
                 self.output(),
                 out,
             )?;

@@ -20,7 +20,7 @@ pub fn new_key() -> (Dir, String, PathBuf) {
 }
 
 /// `weft clone URL . --json --identity KEY_FILE` in a new directory, which then keeps signing
-/// with that key (its `.weft/key` is a copy, as if the user had set WEFT_IDENTITY for good).
+/// with that key: the clone remembers it (and has no `.weft/key` of its own).
 pub fn clone_as(url: &str, key_file: &std::path::Path) -> (Dir, Json) {
     let dir = Dir::new();
     let report = dir
@@ -29,7 +29,7 @@ pub fn clone_as(url: &str, key_file: &std::path::Path) -> (Dir, Json) {
         .run()
         .success()
         .json();
-    fs::copy(key_file, dir.join(".weft/key")).unwrap();
+    assert!(!dir.join(".weft/key").exists());
     (dir, report)
 }
 
@@ -284,4 +284,26 @@ fn a_granted_role_gives_access_without_allow() {
     b.ok(&["set", "k", "2"]);
     b.ok(&["push"]);
     assert_eq!(a.ok(&["get", "k"]), "2\n");
+}
+
+#[test]
+fn a_tcp_clone_with_identity_reads_and_writes_with_that_key() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "1"]);
+    let (_keys, writer, writer_file) = new_key();
+    a.ok(&["grant", &writer]);
+    let (_server, url, _, _) = serve(&a, &[]);
+    let (b, _) = clone_as(&url, &writer_file);
+    // Reads, the key, writes and a push over tcp, all without --identity.
+    assert_eq!(b.ok(&["get", "k"]), "1\n");
+    b.ok(&["log"]);
+    assert_eq!(b.ok(&["id"]).trim(), writer);
+    let cid = b.ok(&["set", "k", "2"]);
+    assert_eq!(
+        s(&b.json(&["show", cid.trim(), "--json"]), "author"),
+        writer
+    );
+    b.ok(&["push"]);
+    assert_eq!(a.ok(&["get", "k"]), "2\n");
+    b.ok(&["pull"]);
 }
