@@ -251,12 +251,11 @@ impl Command {
     }
 
     /// Whether this command signs with the author key (so it cannot run in a process that holds
-    /// the repo with another key). `id` prints the key, so it counts.
+    /// the repo with another key). `id` only prints a key: it signs nothing.
     pub fn signs(&self) -> bool {
         matches!(
             self,
-            Command::Id
-                | Command::Doc(DocCommand::New { .. })
+            Command::Doc(DocCommand::New { .. })
                 | Command::Set { .. }
                 | Command::Rm { .. }
                 | Command::Incr { .. }

@@ -241,6 +241,14 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
             }
         }
         Ok((root, options, Route::Remote(client))) => {
+            if let Some(author) = local_id(cli, &root, options.identity.as_ref()) {
+                // `id` signs nothing: the key this process would sign with is printed here.
+                return finish(
+                    read::author_id(author, out, ctx.output()).map(|_| true),
+                    out,
+                    err,
+                );
+            }
             let forwarded = (|| {
                 if cli.command.signs() {
                     check_identity(cli, &root, options.identity.as_ref(), client.author())?;
@@ -256,6 +264,23 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
                 Err(e) => finish(Err(e), out, err),
             }
         }
+    }
+}
+
+/// For `weft id` on a repo another process serves: the key this process would sign with, if it
+/// knows one (`--identity`, the key file the repo recorded, `.weft/key`).
+fn local_id(
+    cli: &Cli,
+    root: &std::path::Path,
+    identity: Option<&Identity>,
+) -> Option<weft_dag::Author> {
+    if !matches!(cli.command, Command::Id) {
+        return None;
+    }
+    let key_file = root.join(WEFT_DIR).join(weft_dag::KEY_FILE);
+    match identity {
+        Some(id) => Some(id.author()),
+        None => Identity::load(&key_file).ok().map(|id| id.author()),
     }
 }
 

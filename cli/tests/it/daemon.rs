@@ -217,7 +217,7 @@ fn a_different_identity_cannot_sign_through_the_server() {
     let own_key = dir.join(".weft/key");
     let _server = dir.serve();
 
-    for args in [&["set", "x", "2"][..], &["incr", "n"], &["id"]] {
+    for args in [&["set", "x", "2"][..], &["incr", "n"]] {
         let err = dir
             .cmd(&["--identity".as_ref(), other_key.as_os_str()])
             .args(args)
@@ -231,6 +231,16 @@ fn a_different_identity_cannot_sign_through_the_server() {
         .run()
         .fails(6);
     assert!(err.contains("signs as"), "{err}");
+    // `id` signs nothing: it prints the key this process would sign with.
+    let out = dir
+        .cmd(&["--identity".as_ref(), other_key.as_os_str(), "id".as_ref()])
+        .run()
+        .success();
+    assert_eq!(out.stdout().trim(), other.ok(&["id"]).trim());
+    assert_eq!(
+        dir.ok(&["id"]).trim(),
+        dir.json(&["id", "--json"])["author"]
+    );
     // Reads do not sign, and the repo's own key is the server's.
     let out = dir
         .cmd(&[
