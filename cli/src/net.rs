@@ -580,12 +580,28 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         identity: options.identity.clone(),
         ..Options::default()
     };
+    // Without --identity the clone has a key of its own: the one an earlier attempt that the
+    // server refused kept for it (so that the key the owner granted since is the one used),
+    // else a new one.
+    let pending = dir.join(PENDING_KEY_FILE);
+    let own_key = match &options.identity {
+        Some(_) => None,
+        None if pending.exists() => Some(Identity::load(&pending)?),
+        None => Some(Identity::generate()),
+    };
+    let mut options = options;
+    if let Some(id) = &own_key {
+        options.identity = Some(id.clone());
+    }
     let result = (|| -> Result<Stats> {
         let identity = options.identity.clone();
         let repo = Repo::init_empty(&dir, options)?;
         let weft_dir = dir.join(WEFT_DIR);
         if let Some(key) = &identity_path {
             crate::ctx::remember_identity(&weft_dir, key)?;
+        }
+        if let Some(id) = &own_key {
+            id.save(&weft_dir.join(KEY_FILE))?;
         }
         // Over TCP the clone authenticates with its own new key (or --identity's).
         let pin = prepare_tcp(&remote, &weft_dir, identity.as_ref(), &mut copts)?;
@@ -621,6 +637,8 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
     })();
     match result {
         Ok(stats) => {
+            // The key a refused attempt kept is now the repo's `.weft/key`.
+            let _ = fs::remove_file(&pending);
             if output.json() {
                 let synced = SessionOut {
                     root: Some(dir.display().to_string()),
@@ -640,16 +658,52 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            // A failed clone leaves nothing behind.
-            let _ = if created_dir {
-                fs::remove_dir_all(&dir)
-            } else {
-                fs::remove_dir_all(dir.join(WEFT_DIR))
+            // A failed clone leaves nothing behind, except the new key a server refused: the
+            // user asks for it to be granted, and the next attempt must use it.
+            let refused = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<weft_sync::Error>(),
+                    Some(weft_sync::Error::Refused { .. })
+                )
+            });
+            let keep = match &own_key {
+                Some(id) if refused => Some(id),
+                _ => None,
             };
-            Err(e)
+            let _ = fs::remove_dir_all(dir.join(WEFT_DIR));
+            match keep {
+                None => {
+                    // (A key kept by an earlier refused attempt stays for the next one.)
+                    if created_dir {
+                        let _ = fs::remove_dir_all(&dir);
+                    }
+                    Err(e)
+                }
+                Some(id) => {
+                    if !pending.exists() {
+                        id.save(&pending)?;
+                    }
+                    let again = match dir.strip_prefix(start) {
+                        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+                        _ => dir.display().to_string(),
+                    };
+                    // The refusal names the key and how to grant it; this says where it is
+                    // kept (the refusal's own text is then not repeated, see `error_line`).
+                    let text = format!(
+                        "{e}; the clone's key is kept in {}, and `weft clone {url} {again}` \
+                         uses it again once it is granted",
+                        pending.display()
+                    );
+                    Err(e.context(text))
+                }
+            }
         }
     }
 }
+
+/// Where a `tcp://` clone that the server refused keeps its new key (inside the directory it
+/// was to clone into), for the next attempt to use.
+pub(crate) const PENDING_KEY_FILE: &str = ".weft-clone-key";
 
 fn default_clone_dir(remote: &Remote) -> Result<PathBuf> {
     let name = match remote {
