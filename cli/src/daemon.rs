@@ -64,6 +64,20 @@ pub const SOCKET_FILE: &str = "weft.sock";
 /// How long a command waits for a repo that another process holds without serving it.
 pub const LOCKED_WAIT: Duration = Duration::from_secs(5);
 
+/// The repo is taken by a weft process that serves it, in a way the command cannot share: it
+/// must hold the repo itself (`serve`), or would sign with another key. Exit code 6, as for a
+/// repo held by a process that does not serve it ([`weft_dag::open::Error::Locked`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Busy(pub String);
+
+impl Busy {
+    /// [`weft_dag::ErrorKind::Busy`].
+    pub fn kind(&self) -> weft_dag::ErrorKind {
+        weft_dag::ErrorKind::Busy
+    }
+}
+
 /// Where a command runs.
 #[derive(Debug)]
 pub enum Route {
@@ -88,10 +102,12 @@ pub fn open_or_connect(root: &Path, options: &Options, proxy: bool) -> Result<Ro
             if proxy {
                 return Ok(Route::Remote(client));
             }
-            return Err(anyhow::Error::new(weft_dag::open::Error::Locked {
-                path: root.to_path_buf(),
-            })
-            .context("another weft process already serves this repo"));
+            return Err(Busy(format!(
+                "another weft process (`weft serve` or `weft watch`) already serves the repo at {} \
+                 (stop it first; other commands run inside it)",
+                root.display()
+            ))
+            .into());
         }
         match Repo::open(root, options.clone()) {
             Ok(repo) => return Ok(Route::Local(Box::new(repo))),

@@ -51,7 +51,8 @@ pub(crate) const CODES: [Code; 12] = [
         code: 6,
         kind: Some(ErrorKind::Busy),
         help: "the repo is open in another weft process that does not serve it (after waiting 5 s),\n\
-               or it is served by one that signs with another key than --identity",
+               `weft serve` on a repo already served, or a command that would sign with another key\n\
+               than the process serving the repo",
     },
     Code {
         code: 7,

@@ -78,6 +78,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     }
     first_of!(
         UsageError,
+        daemon::Busy,
         net::PeerKeyMismatch,
         net::UnknownRemote,
         weft_sync::Error,
@@ -307,15 +308,13 @@ fn check_identity(
         None if key_file.exists() => format!("the repo's key ({})", key_file.display()),
         None => "the key file this repo was made with (--identity)".to_string(),
     };
-    Err(anyhow::Error::new(weft_dag::open::Error::Locked {
-        path: root.to_path_buf(),
-    })
-    .context(format!(
-        "`weft {}` would sign with {source}, but the weft process serving this repo signs as {} \
-         (stop it, or run it with the same key)",
+    Err(daemon::Busy(format!(
+        "`weft {}` would sign with {source}, but the weft process serving the repo at {} signs \
+         as {served_as} (stop it, or run the command with the same key)",
         cli.command.name(),
-        served_as.short()
-    )))
+        root.display(),
+    ))
+    .into())
 }
 
 /// Runs a command on a repo this process opened: `serve` serves it, `watch` serves it while

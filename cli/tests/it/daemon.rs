@@ -143,6 +143,9 @@ fn proxied_failures_keep_their_exit_codes() {
     // `serve` itself is never forwarded: the repo is taken.
     let err = dir.fails(6, &["serve"]);
     assert!(err.contains("already serves"), "{err}");
+    // One statement: the repo is served, not held by a process that does not serve it.
+    assert!(!err.contains("does not serve"), "{err}");
+    assert!(!err.contains("is open in another"), "{err}");
 }
 
 #[test]
@@ -224,6 +227,8 @@ fn a_different_identity_cannot_sign_through_the_server() {
             .run()
             .fails(6);
         assert!(err.contains("signs as"), "{err}");
+        assert!(!err.contains("does not serve"), "{err}");
+        assert!(!err.contains("is open in another"), "{err}");
     }
     let err = dir
         .cmd(&["set", "x", "2"])
