@@ -129,6 +129,7 @@ mod imp {
         os::unix::{
             ffi::{OsStrExt as _, OsStringExt as _},
             fs::{MetadataExt as _, PermissionsExt as _},
+            io::AsRawFd as _,
             net::{UnixListener, UnixStream},
         },
         path::{Path, PathBuf},
@@ -178,6 +179,37 @@ mod imp {
         pub const STDOUT: u8 = 0x11;
         pub const STDERR: u8 = 0x12;
         pub const EXIT: u8 = 0x13;
+    }
+
+    /// A Unix socket address holds a path of at most about 100 bytes (108 on Linux, 104 on the
+    /// BSDs, with its terminating NUL). A longer socket path (a repo deep in the file system)
+    /// is reached through its directory instead: on Linux that directory is held open and named
+    /// `/proc/self/fd/N`, so the address is `/proc/self/fd/N/weft.sock`, which always fits,
+    /// while the socket file stays `.weft/weft.sock`. Returns the path to bind or connect to
+    /// and the open directory, to keep until then.
+    fn socket_address(path: &Path) -> io::Result<(PathBuf, Option<std::fs::File>)> {
+        const FITS: usize = 100;
+        if path.as_os_str().len() < FITS || !cfg!(target_os = "linux") {
+            return Ok((path.to_path_buf(), None));
+        }
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok((path.to_path_buf(), None));
+        };
+        let dir = std::fs::File::open(dir)?;
+        let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+        Ok((short, Some(dir)))
+    }
+
+    /// Listens on the socket file `path`, however long it is (see [`socket_address`]).
+    fn bind(path: &Path) -> io::Result<UnixListener> {
+        let (address, _dir) = socket_address(path)?;
+        UnixListener::bind(address)
+    }
+
+    /// Connects to the socket file `path`, however long it is (see [`socket_address`]).
+    fn connect(path: &Path) -> io::Result<UnixStream> {
+        let (address, _dir) = socket_address(path)?;
+        UnixStream::connect(address)
     }
 
     fn invalid(msg: impl Into<String>) -> io::Error {
@@ -351,7 +383,7 @@ mod imp {
         pub fn start(repo: Arc<Repo>, weft_dir: &Path) -> Result<Daemon> {
             let path = weft_dir.join(SOCKET_FILE);
             if std::fs::symlink_metadata(&path).is_ok() {
-                if UnixStream::connect(&path).is_ok() {
+                if connect(&path).is_ok() {
                     bail!("another weft process already listens on {}", path.display());
                 }
                 match std::fs::remove_file(&path) {
@@ -364,8 +396,8 @@ mod imp {
                     }
                 }
             }
-            let listener = UnixListener::bind(&path)
-                .with_context(|| format!("cannot listen on {}", path.display()))?;
+            let listener =
+                bind(&path).with_context(|| format!("cannot listen on {}", path.display()))?;
             let meta = std::fs::symlink_metadata(&path)
                 .with_context(|| format!("cannot stat {}", path.display()))?;
             let file_id = (meta.dev(), meta.ino());
@@ -407,7 +439,7 @@ mod imp {
             if let Some(accept) = self.accept.take() {
                 // Wake the accept loop; it sees `stopping`, exits and closes the listener. If
                 // the socket file is gone, nobody can reach the listener anyway: leave it.
-                if UnixStream::connect(&self.path).is_ok() {
+                if connect(&self.path).is_ok() {
                     let _ = accept.join();
                 }
             }
@@ -718,7 +750,7 @@ mod imp {
             if std::fs::symlink_metadata(socket).is_err() {
                 return Ok(None);
             }
-            let Ok(stream) = UnixStream::connect(socket) else {
+            let Ok(stream) = connect(socket) else {
                 return Ok(None);
             };
             stream.set_read_timeout(Some(HELLO_WAIT))?;

@@ -389,3 +389,33 @@ fn a_short_lived_lock_is_waited_for() {
     drop(repo);
     assert_eq!(get.finish().success().stdout(), "1\n");
 }
+
+/// A repo whose `.weft/weft.sock` is longer than a Unix socket address can hold (about 100
+/// bytes) is still served: `serve` and `watch` listen, and other commands run inside them.
+#[test]
+fn a_repo_deep_in_the_file_system_is_served() {
+    let base = Dir::new();
+    let root = base.join("a".repeat(70)).join("b".repeat(70));
+    std::fs::create_dir_all(&root).unwrap();
+    assert!(root.join(".weft/weft.sock").as_os_str().len() > 150);
+    let weft = |args: &[&str]| TestCmd::new(&root).args(args).run();
+    weft(&["init"]).success();
+
+    let mut server = Proc::spawn(TestCmd::new(&root).args(&["serve"]));
+    assert_eq!(server.line(), format!("serving {}", root.display()));
+    assert!(root.join(".weft/weft.sock").exists());
+    // The server holds the repo: these succeed only by running inside it.
+    weft(&["set", "x", "1"]).success();
+    assert_eq!(weft(&["get", "x"]).success().stdout(), "1\n");
+    server.term();
+    let out = server.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    assert!(!root.join(".weft/weft.sock").exists());
+
+    let mut watch = Proc::spawn(TestCmd::new(&root).args(&["watch", "--ready", "--count", "1"]));
+    assert_eq!(watch.json_line(), json!({"ready": true}));
+    weft(&["set", "x", "2"]).success();
+    assert_eq!(watch.json_line()["keys"], json!(["x"]));
+    let out = watch.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+}
