@@ -377,6 +377,34 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Ends a link whose session is over: closes our side, and lets a child process (a local
+    /// `weft serve --stdio`, ssh) finish on its own: the last frames we wrote (the session's
+    /// DONE) may still be on their way through it (to a `weft serve` it hands the session to,
+    /// or over the network), and killing it would cut them off, so that the far side saw the
+    /// link closed without the session ending. It is read until it closes its output, within
+    /// the link's silence timeout.
+    pub fn end(&mut self) {
+        self.writer = Box::new(io::sink());
+        if self.child.is_none() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Silent past the timeout: dropping the link kills it.
+                Err(_) => return,
+            }
+        }
+        if let Some((child, _, _)) = &mut self.child {
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
         if let Some((cancel, id)) = &self.cancel {
@@ -674,22 +702,23 @@ pub fn sync(
     if conn.peer_key.is_some() {
         session = session.only_announced();
     }
-    let reader = std::mem::replace(&mut conn.reader, Box::new(io::empty()));
-    let writer = std::mem::replace(&mut conn.writer, Box::new(io::sink()));
     let result = run(
         &mut session,
-        reader,
-        writer,
-        conn.name(),
+        &mut conn.reader,
+        &mut conn.writer,
+        &conn.name.clone(),
         connect_opts.timeout.as_secs(),
         progress,
     );
     match result {
-        Ok(()) => Ok(Synced {
-            stats: session.stats().clone(),
-            peer_key: conn.peer_key(),
-            outcome: session.outcome(),
-        }),
+        Ok(()) => {
+            conn.end();
+            Ok(Synced {
+                stats: session.stats().clone(),
+                peer_key: conn.peer_key(),
+                outcome: session.outcome(),
+            })
+        }
         // A child that failed before speaking (no such repo, ssh cannot connect) said why on
         // its stderr: that is the error worth showing.
         Err(e @ (Error::Closed { .. } | Error::Io { .. })) if session.stats().bytes_in == 0 => {

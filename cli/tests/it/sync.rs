@@ -1040,3 +1040,70 @@ fn failed_clone_leaves_nothing_behind() {
     assert_eq!(w.ok(&["-C", "repo", "heads"]), before);
     w.ok(&["-C", "repo", "fsck"]);
 }
+
+/// Two repos in sync whose document `main` has two heads: B cloned A, each wrote, B synced.
+fn two_heads_in_sync() -> (Dir, Dir) {
+    let a = Dir::init();
+    let (b, _) = Dir::clone_of(arg(a.path()));
+    a.ok(&["grant", b.ok(&["id"]).trim()]);
+    b.ok(&["pull"]);
+    a.ok(&["set", "x", "1"]);
+    b.ok(&["set", "y", "2"]);
+    b.ok(&["sync"]);
+    assert_eq!(heads(&a).len(), 2);
+    assert_eq!(heads(&a), heads(&b));
+    (a, b)
+}
+
+/// A sync with nothing to do ends the session cleanly on the far side too: the client lets
+/// the process it runs (here a stand-in for ssh, which records how the remote command ended)
+/// finish instead of killing it right after its last frame.
+#[test]
+fn a_no_op_ssh_sync_lets_the_far_side_end_cleanly() {
+    let (a, b) = two_heads_in_sync();
+    let tools = Dir::new();
+    let status = tools.join("status");
+    let bin_dir = Path::new(weft_bin()).parent().unwrap();
+    let script = format!(
+        r#"while [ $# -gt 1 ]; do shift; done
+PATH={bin}:$PATH
+export PATH
+sh -c "$1"
+echo $? >> {status}
+"#,
+        bin = sh_quote(arg(bin_dir)),
+        status = sh_quote(arg(&status)),
+    );
+    fs::write(tools.join("ssh"), script).unwrap();
+    let url = format!("ssh://host{}", arg(a.path()));
+    for _ in 0..3 {
+        let out = b
+            .cmd(&["sync", &url, "--json"])
+            .env("WEFT_SSH", format!("sh {}", arg(&tools.join("ssh"))))
+            .run()
+            .success()
+            .json();
+        assert_eq!(n(&out, "changes_in") + n(&out, "changes_out"), 0, "{out}");
+    }
+    assert_eq!(fs::read_to_string(&status).unwrap_or_default(), "0\n0\n0\n");
+}
+
+/// While `weft serve` holds a repo, path syncs with nothing to do are sessions it sees end
+/// (it logs a session that the peer cut).
+#[test]
+fn a_served_repo_sees_no_op_path_syncs_end() {
+    let (a, b) = two_heads_in_sync();
+    let mut server = a.serve();
+    for _ in 0..8 {
+        let out = b.json(&["sync", "--json"]);
+        assert_eq!(n(&out, "changes_in") + n(&out, "changes_out"), 0, "{out}");
+    }
+    server.term();
+    let out = server.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    assert!(
+        !out.stderr().contains("sync session failed"),
+        "{}",
+        out.report()
+    );
+}
