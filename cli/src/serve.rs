@@ -237,6 +237,10 @@ impl Ctx<'_> {
     /// closed, or the stop flag is set.
     pub(crate) fn watch(&self, repo: &Repo, out: &mut dyn Write, args: &WatchArgs) -> Result<()> {
         let mut filter = Filter::all();
+        // `-d DOC`: that document only (default: every document).
+        if let Some(doc) = &self.cli.doc {
+            filter = filter.doc(repo.doc(doc)?);
+        }
         if let Some(prefix) = args.prefix.as_deref().filter(|p| !p.is_empty()) {
             filter = filter.prefix(prefix);
         }
