@@ -40,7 +40,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 4,
         kind: Some(ErrorKind::NotFound),
-        help: "not found: unknown key, CID, document or remote name",
+        help: "not found: unknown key, CID, document or remote name, or the changes an incremental\n\
+               bundle builds on",
     },
     Code {
         code: 5,

@@ -800,6 +800,16 @@ pub fn bundle_create(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
+    // The library leaves out what is below `since` and ignores CIDs it does not know; on the
+    // command line such a CID is a mistake (a typo, the wrong repo), not a full bundle.
+    for cid in since {
+        if !repo.has_change(cid)? {
+            return Err(
+                anyhow::Error::new(weft_dag::Error::UnknownCid { cid: *cid })
+                    .context("--since names a change this repo does not have"),
+            );
+        }
+    }
     let tmp = file.with_extension("car.partial");
     let result = (|| -> Result<weft_sync::bundle::BundleStats> {
         let f =

@@ -753,21 +753,41 @@ fn incremental_bundle_since_the_receivers_heads() {
     // A relative FILE is taken from the current directory.
     b.ok(&["bundle", "create", "back.car"]);
     assert!(b.join("back.car").is_file());
-    // A --since change that this side never saw (the receiver's own work) leaves nothing out.
+    // A --since change that this side never saw (a typo, the wrong repo) is an error naming
+    // it, not a bundle of the whole history.
     let unknown = a.ok(&["-d", "notes", "heads"]);
-    let made = b.json(&[
-        "bundle",
-        "create",
-        "x.car",
-        "--json",
-        "--since",
-        unknown.trim(),
-    ]);
-    assert_eq!(
-        n(&made, "changes") as usize,
-        log_cids(&b, None).len(),
-        "{made}"
-    );
+    let unknown = unknown.trim();
+    let err = b.fails(4, &["bundle", "create", "x.car", "--since", unknown]);
+    assert!(err.contains(unknown), "{err}");
+    assert!(!b.join("x.car").exists());
+    assert!(!b.join("x.car.partial").exists());
+}
+
+/// An incremental bundle applied where the changes it builds on are missing (an earlier bundle
+/// was skipped): exit 4, naming the missing changes and what to do, and the repo is sound.
+#[test]
+fn a_bundle_whose_base_is_missing_names_it() {
+    let a = Dir::init();
+    let (b, _) = Dir::clone_of(arg(a.path()));
+    let base = a.head();
+    let files = Dir::new();
+    let first = files.join("1.car");
+    let second = files.join("2.car");
+    let skipped = a.ok(&["set", "k", "1"]).trim().to_string();
+    a.ok(&["bundle", "create", arg(&first), "--since", &base]);
+    a.ok(&["set", "k", "2"]);
+    a.ok(&["bundle", "create", arg(&second), "--since", &skipped]);
+
+    let err = b.fails(4, &["bundle", "apply", arg(&second)]);
+    assert!(err.contains(&skipped), "{err}");
+    assert!(err.contains("earlier"), "{err}");
+    assert!(!err.contains("corrupt"), "{err}");
+    assert_eq!(b.head(), base);
+    b.ok(&["fsck"]);
+    // Applied in order, both go in.
+    b.ok(&["bundle", "apply", arg(&first)]);
+    b.ok(&["bundle", "apply", arg(&second)]);
+    assert_eq!(b.heads(), a.heads());
 }
 
 #[test]
