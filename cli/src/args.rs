@@ -109,8 +109,8 @@ pub enum Command {
     Incr {
         /// The key.
         key: String,
-        /// The amount.
-        #[arg(default_value_t = 1)]
+        /// The amount: an integer, negative to decrement.
+        #[arg(default_value_t = 1, value_parser = crate::parse::delta)]
         delta: i64,
     },
     /// Add members to a set.

@@ -197,9 +197,17 @@ impl<'a> Ctx<'a> {
         let start = self.start_dir()?;
         if let Command::Serve(ServeArgs { dir: Some(dir), .. }) = &self.cli.command {
             // `weft serve --stdio PATH` (what path and ssh remotes run) serves exactly PATH.
+            // Its errors reach the user through the client that ran it: no advice to `init`.
             let root = start.join(dir);
+            if !root.exists() {
+                return Err(NoRepo(format!("{} does not exist", root.display())).into());
+            }
             if !root.join(WEFT_DIR).is_dir() {
-                return Err(weft_dag::open::Error::NotARepo { path: root }.into());
+                return Err(NoRepo(format!(
+                    "not a weft repo: {} (it has no .weft directory)",
+                    root.display()
+                ))
+                .into());
             }
             return Ok(root);
         }
@@ -260,5 +268,19 @@ fn recorded_identity(weft_dir: &Path) -> Result<Option<PathBuf>> {
         Ok(text) => Ok(Some(PathBuf::from(text.trim_end_matches(['\n', '\r'])))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", file.display()))),
+    }
+}
+
+/// No repo where `weft serve --stdio DIR` (what a path or ssh remote runs) was pointed: exit 3,
+/// as [`weft_dag::open::Error::NotARepo`], without its advice to run `weft init`, since the
+/// user reads it as the far side's answer to a sync or clone.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoRepo(pub String);
+
+impl NoRepo {
+    /// [`weft_dag::ErrorKind::NotARepo`].
+    pub fn kind(&self) -> weft_dag::ErrorKind {
+        weft_dag::ErrorKind::NotARepo
     }
 }

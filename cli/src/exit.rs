@@ -64,7 +64,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 8,
         kind: Some(ErrorKind::Network),
-        help: "network: the remote cannot be reached, the connection broke, or the peer went silent",
+        help: "network: the remote cannot be reached, the connection broke, the peer went silent,\n\
+               or the address to listen on is taken",
     },
     Code {
         code: 9,

@@ -78,6 +78,8 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     }
     first_of!(
         UsageError,
+        out::NetworkError,
+        ctx::NoRepo,
         daemon::Busy,
         net::PeerKeyMismatch,
         net::UnknownRemote,

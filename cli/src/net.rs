@@ -23,7 +23,7 @@ use weft_sync::{Access, Direction, Endpoint, Stats, SyncOptions};
 
 use crate::{
     args::{NetArgs, RemoteCommand},
-    out::{plural, write_json, Output, UsageError},
+    out::{plural, write_json, NetworkError, Output, UsageError},
 };
 
 /// The file that lists remotes: one `NAME URL` line each.
@@ -175,6 +175,25 @@ pub fn resolve_named(
     Ok(match remote {
         Remote::Path(p) => (named, url, Remote::Path(base.join(p))),
         other => (named, url, other),
+    })
+}
+
+/// A path remote that is no repo fails here, saying so: the `weft serve --stdio` it would run
+/// there would only say "not a weft repo" and advise `weft init`, which is the wrong advice.
+fn check_path_remote(remote: &Remote) -> Result<(), weft_sync::Error> {
+    let Remote::Path(p) = remote else {
+        return Ok(());
+    };
+    let reason = if !p.exists() {
+        "it does not exist"
+    } else if !p.join(WEFT_DIR).is_dir() {
+        "it is not a weft repo (it has no .weft directory)"
+    } else {
+        return Ok(());
+    };
+    Err(weft_sync::Error::Unreachable {
+        peer: p.display().to_string(),
+        reason: reason.to_string(),
     })
 }
 
@@ -503,16 +522,18 @@ pub fn sync(
     copts.source = Some(name.clone().unwrap_or_else(|| url.clone()));
     let pin = prepare_tcp(&remote, weft_dir, call.identity.as_ref(), &mut copts)?;
     let progress = Progress::new(!call.output.json() && !call.output.quiet);
-    let stats = transport::sync(
-        repo,
-        &remote,
-        &copts,
-        SyncOptions {
-            direction: call.direction,
-            docs: call.docs.clone(),
-        },
-        &mut |s| progress.update(s),
-    );
+    let stats = check_path_remote(&remote).and_then(|()| {
+        transport::sync(
+            repo,
+            &remote,
+            &copts,
+            SyncOptions {
+                direction: call.direction,
+                docs: call.docs.clone(),
+            },
+            &mut |s| progress.update(s),
+        )
+    });
     progress.finish();
     let synced = after_tcp(&remote, weft_dir, pin, stats);
     // A named remote's status (`weft status`) follows every attempt.
@@ -567,6 +588,7 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         Remote::Path(p) => Remote::Path(start.join(p)),
         other => other,
     };
+    check_path_remote(&remote)?;
     let dir = match dir {
         Some(d) => start.join(d),
         None => start.join(default_clone_dir(&remote)?),
@@ -764,8 +786,13 @@ pub fn serve_listen(
         .context("internal error: serving a repo that is not on disk")?
         .join(WEFT_DIR);
     let identity = client_identity(identity, &weft_dir)?;
-    let listener =
-        TcpListener::bind(addr).map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
+    // An address that does not parse or resolve is bad usage; one that is taken (or not this
+    // machine's, or not ours to bind) is the network's.
+    let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?
+        .collect();
+    let listener = TcpListener::bind(&addrs[..])
+        .map_err(|e| NetworkError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     let key = identity.author();
     if output.json() {

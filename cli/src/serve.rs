@@ -208,8 +208,12 @@ impl Ctx<'_> {
                 .name("weft-serve-stdin".into())
                 .spawn(move || {
                     let mut sink = std::io::sink();
-                    // Ends at EOF or on a read error; either way the server stops.
+                    // Ends at EOF or on a read error; either way the server stops, and says
+                    // why (`true | weft serve` would otherwise end at once, silently).
                     let _ = std::io::copy(&mut std::io::stdin().lock(), &mut sink);
+                    if !stop.is_set() {
+                        let _ = writeln!(std::io::stderr(), "{STDIN_CLOSED}");
+                    }
                     stop.trigger();
                 })
                 .context("cannot start a thread")?;
@@ -268,6 +272,11 @@ impl Ctx<'_> {
         }
     }
 }
+
+/// What `serve` says when it stops because its piped stdin closed.
+pub(crate) const STDIN_CLOSED: &str = "weft: serve: stdin closed, stopping (with a pipe as stdin, \
+     `weft serve` runs until it closes; `weft serve --stdio` is the one that serves a sync session \
+     on stdin/stdout)";
 
 /// Whether stdin is a pipe or a socket (so that its EOF means "stop").
 fn stdin_is_pipe() -> bool {

@@ -94,7 +94,7 @@ fn commands_run_in_the_serving_process() {
     // Everything went through the server: it still holds the repo and printed nothing else.
     assert!(dir.socket().exists());
     server.close_stdin();
-    let out = server.finish().success();
+    let out = server.finish().stdin_closed();
     assert_eq!(out.stdout(), "");
     assert!(!dir.socket().exists(), "serve left its socket behind");
 
@@ -114,7 +114,7 @@ fn serve_json_readiness_line() {
     assert!(dir.socket().exists());
     assert_eq!(dir.heads().len(), 1);
     p.close_stdin();
-    assert_eq!(p.finish().success().stdout(), "");
+    assert_eq!(p.finish().stdin_closed().stdout(), "");
 }
 
 #[test]
@@ -273,7 +273,9 @@ fn a_different_identity_cannot_sign_through_the_server() {
 #[test]
 fn sigterm_stops_serve_and_removes_the_socket() {
     let dir = Dir::init();
-    let mut server = dir.serve();
+    // Stdin is not a pipe here: closing one would stop the server too (and say so).
+    let mut server = Proc::spawn_with_stdin(&mut dir.cmd(&["serve"]), Stdio::null());
+    assert!(server.line().starts_with("serving "));
     dir.ok(&["set", "x", "1"]);
     server.term();
     let out = server.finish().success();
@@ -315,7 +317,7 @@ fn a_stale_socket_is_ignored_and_replaced() {
     let mut server = dir.serve();
     assert_eq!(dir.ok(&["get", "x"]), "2\n");
     server.close_stdin();
-    server.finish().success();
+    server.finish().stdin_closed();
     assert!(!dir.socket().exists());
 }
 
@@ -373,7 +375,7 @@ fn garbage_on_the_socket_does_not_hurt_the_server() {
     assert_eq!(dir.ok(&["get", "x"]), "2\n");
     drop(stalled);
     server.close_stdin();
-    let out = server.finish().success();
+    let out = server.finish().stdin_closed();
     assert_eq!(out.stdout(), "");
     assert_eq!(s(&dir.json(&["get", "x", "--json"]), "kind"), "register");
 }
@@ -418,4 +420,15 @@ fn a_repo_deep_in_the_file_system_is_served() {
     assert_eq!(watch.json_line()["keys"], json!(["x"]));
     let out = watch.finish();
     assert_eq!(out.code(), Some(0), "{}", out.report());
+}
+
+/// `true | weft serve`: serve stops at once since its piped stdin is closed, and says so,
+/// pointing at `serve --stdio`.
+#[test]
+fn serve_says_why_it_stops_when_stdin_closes() {
+    let dir = Dir::init();
+    let mut server = Proc::spawn(&mut dir.cmd(&["serve"]));
+    server.close_stdin();
+    let out = server.finish().stdin_closed();
+    assert!(out.stderr().contains("serve --stdio"), "{}", out.report());
 }

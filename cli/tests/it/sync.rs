@@ -918,9 +918,10 @@ fn unreachable_peers_are_8() {
     // A path that is not a repo: the far side's reason, in the one line.
     let not_repo = Dir::new();
     let err = b.fails(8, &["pull", arg(not_repo.path())]);
-    assert_far_side_said(&err, "not a weft repo");
+    assert!(err.contains("not a weft repo"), "{err}");
     let err = b.fails(8, &["push", arg(&not_repo.join("missing"))]);
-    assert_far_side_said(&err, "not a weft repo");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!err.contains("weft init"), "{err}");
 
     // The same through ssh.
     let ssh = FakeSsh::new();
@@ -928,6 +929,12 @@ fn unreachable_peers_are_8() {
     let out = b.cmd(&["pull", &url]).env("WEFT_SSH", ssh.env()).run();
     let err = out.fails(8);
     assert_far_side_said(&err, "not a weft repo");
+    assert!(!err.contains("weft init"), "{err}");
+    let url = format!("ssh://host{}", arg(&not_repo.join("missing")));
+    let out = b.cmd(&["pull", &url]).env("WEFT_SSH", ssh.env()).run();
+    let err = out.fails(8);
+    assert_far_side_said(&err, "does not exist");
+    assert!(!err.contains("weft init"), "{err}");
     // An ssh that cannot be run.
     let out = b
         .cmd(&["pull", &url])
@@ -1037,8 +1044,10 @@ fn failed_clone_leaves_nothing_behind() {
         "a failed clone left its directory"
     );
 
+    // A source that does not exist is named as such, not as a repo to `weft init`.
     let err = w.fails(8, &["clone", arg(&w.join("nowhere")), "dest"]);
-    assert_far_side_said(&err, "not a weft repo");
+    assert!(err.contains("nowhere: it does not exist"), "{err}");
+    assert!(!err.contains("weft init"), "{err}");
     assert!(!w.join("dest").exists());
 
     // A peer that answers with nonsense, after the clone's repo was created.

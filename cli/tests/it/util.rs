@@ -212,6 +212,23 @@ impl Out {
         self
     }
 
+    /// Asserts that `weft serve` stopped because its piped stdin closed: exit 0, stderr the one
+    /// line saying so.
+    pub fn stdin_closed(self) -> Out {
+        assert!(
+            self.output.status.success(),
+            "weft failed: {}",
+            self.report()
+        );
+        let err = self.stderr();
+        assert!(
+            err.starts_with("weft: serve: stdin closed, stopping (") && err.lines().count() == 1,
+            "serve did not say its stdin closed: {}",
+            self.report()
+        );
+        self
+    }
+
     /// Asserts a failure with exactly `code` and one stderr line `weft: error: ...` without a
     /// panic or backtrace, and that nothing went to stdout. Returns the stderr line.
     pub fn fails(&self, code: i32) -> String {

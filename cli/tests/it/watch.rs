@@ -126,7 +126,7 @@ fn watch_through_serve() {
     // When the server stops, a watcher served by it fails (it would miss changes otherwise).
     let mut orphan = dir.watch(&[]);
     server.close_stdin();
-    server.finish().success();
+    server.finish().stdin_closed();
     let err = orphan.finish().fails(1);
     assert!(err.contains("stopped"), "{err}");
 }
