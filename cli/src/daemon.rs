@@ -525,6 +525,8 @@ mod imp {
                 // From here on the connection is one sync session (`weft serve --stdio` run by
                 // another process while this one holds the repo).
                 stream.set_read_timeout(Some(weft_net::transport::DEFAULT_TIMEOUT))?;
+                // A client that stops reading is dropped after as long.
+                stream.set_write_timeout(Some(weft_net::transport::DEFAULT_TIMEOUT))?;
                 let reader = stream.try_clone()?;
                 match weft_net::server::serve_stream(
                     repo,
@@ -789,7 +791,9 @@ mod imp {
 
         /// Turns this connection into a sync session answered by the serving process, and
         /// carries it between our stdin/stdout and the socket until either side ends.
-        pub fn splice_sync(self) -> Result<()> {
+        /// A client that stops reading our stdout for `timeout` ends the splice (the daemon
+        /// then sees the session cut).
+        pub fn splice_sync(self, timeout: Duration) -> Result<()> {
             write_frame(&self.stream, kind::SYNC, &[])?;
             let mut to_server = self.stream.try_clone()?;
             std::thread::Builder::new()
@@ -799,7 +803,8 @@ mod imp {
                     let _ = to_server.shutdown(std::net::Shutdown::Write);
                 })?;
             // Stdout is line-buffered and the protocol is binary: flush every chunk.
-            let mut stdout = io::stdout().lock();
+            let mut stdout =
+                weft_net::transport::TimeoutWriter::new(crate::net::raw_stdout()?, timeout);
             let mut from_server = &self.stream;
             let mut buf = vec![0u8; CHUNK];
             loop {
@@ -880,7 +885,7 @@ mod imp {
 
 #[cfg(not(unix))]
 mod imp {
-    use std::{ffi::OsString, io::Write, path::Path, sync::Arc};
+    use std::{ffi::OsString, io::Write, path::Path, sync::Arc, time::Duration};
 
     use anyhow::{bail, Result};
     use weft_dag::{identity::Author, Repo};
@@ -924,7 +929,7 @@ mod imp {
         }
 
         /// Unreachable: no `Client` exists.
-        pub fn splice_sync(self) -> Result<()> {
+        pub fn splice_sync(self, _timeout: Duration) -> Result<()> {
             match self {}
         }
     }

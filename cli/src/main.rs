@@ -238,7 +238,11 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
         {
             // `serve --stdio` on a repo another weft process holds: that process answers the
             // session; this one only carries the bytes.
-            match client.splice_sync() {
+            let timeout = match &cli.command {
+                Command::Serve(a) => a.net.timeout,
+                _ => weft_net::transport::DEFAULT_TIMEOUT.as_secs(),
+            };
+            match client.splice_sync(std::time::Duration::from_secs(timeout.max(1))) {
                 Ok(()) => 0,
                 Err(e) => finish(Err(e), out, err),
             }

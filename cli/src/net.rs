@@ -747,6 +747,24 @@ fn default_clone_dir(remote: &Remote) -> Result<PathBuf> {
     }
 }
 
+/// Our stdout as a file of its own, for a thread to write to: `std::io::stdout()` would wait
+/// for the lock the main thread holds on it for the whole run (see `main`).
+pub(crate) fn raw_stdout() -> Result<Box<dyn Write + Send>> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        let fd = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("cannot duplicate stdout")?;
+        Ok(Box::new(fs::File::from(fd)))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Box::new(std::io::stdout()))
+    }
+}
+
 /// `weft serve --stdio`: one session on stdin/stdout.
 pub fn serve_stdio(repo: &Repo, net: &NetArgs) -> Result<()> {
     let timeout = timeout(net)?;
@@ -756,10 +774,12 @@ pub fn serve_stdio(repo: &Repo, net: &NetArgs) -> Result<()> {
     let ssh = ["SSH_CONNECTION", "SSH_CLIENT"]
         .iter()
         .any(|v| std::env::var_os(v).is_some());
+    // A client that stops reading is dropped after the timeout too.
+    let stdout = transport::TimeoutWriter::new(raw_stdout()?, timeout);
     server::serve_stream(
         repo,
         stdin,
-        std::io::stdout().lock(),
+        stdout,
         "stdio",
         if ssh { "ssh" } else { "local" },
         timeout,

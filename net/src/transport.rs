@@ -7,7 +7,8 @@
 //! | `tcp://[KEY@]host:port` | a TCP connection to `weft serve --listen`, secured by [`crate::noise`]; `KEY` (64 hex digits) pins the server's author key |
 //!
 //! Every link has a silence timeout: a peer that sends nothing for that long is dropped, during
-//! the secure handshake too.
+//! the secure handshake too, and so is one that reads nothing of what we write for that long
+//! ([`TimeoutWriter`] for child processes and stdio, the socket's write timeout for TCP).
 
 use std::{
     collections::HashMap,
@@ -15,10 +16,10 @@ use std::{
     io::{self, Read, Write},
     net::{TcpStream, ToSocketAddrs},
     path::PathBuf,
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        mpsc::{self, Receiver, RecvTimeoutError},
+        mpsc::{self, Receiver},
         Arc, Mutex,
     },
     thread,
@@ -30,6 +31,7 @@ use weft_dag::{Author, Identity, Repo};
 use weft_sync::{run, DocOutcome, Endpoint, Error, Initiator, Stats, SyncOptions};
 
 use crate::noise;
+pub use crate::timeout::{TimeoutReader, TimeoutWriter};
 
 /// The default silence timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -420,94 +422,6 @@ impl Drop for Connection {
     }
 }
 
-/// A reader whose `read` fails with `TimedOut` when the source stays silent for `timeout`.
-/// A thread does the blocking reads; it ends when the source ends or this reader is dropped.
-#[derive(Debug)]
-pub struct TimeoutReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    pending: Vec<u8>,
-    pos: usize,
-    timeout: Duration,
-    eof: bool,
-}
-
-impl TimeoutReader {
-    /// Wraps `source`.
-    pub fn new(mut source: impl Read + Send + 'static, timeout: Duration) -> TimeoutReader {
-        let (tx, rx) = mpsc::sync_channel(8);
-        thread::spawn(move || {
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                match source.read(&mut buf) {
-                    Ok(0) => {
-                        let _ = tx.send(Ok(Vec::new()));
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send(Ok(buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        TimeoutReader {
-            rx,
-            pending: Vec::new(),
-            pos: 0,
-            timeout,
-            eof: false,
-        }
-    }
-}
-
-impl Read for TimeoutReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.pending.len() {
-            if self.eof {
-                return Ok(0);
-            }
-            match self.rx.recv_timeout(self.timeout) {
-                Ok(Ok(chunk)) if chunk.is_empty() => {
-                    self.eof = true;
-                    return Ok(0);
-                }
-                Ok(Ok(chunk)) => {
-                    self.pending = chunk;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(RecvTimeoutError::Timeout) => return Err(io::ErrorKind::TimedOut.into()),
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.eof = true;
-                    return Ok(0);
-                }
-            }
-        }
-        let n = out.len().min(self.pending.len() - self.pos);
-        out[..n].copy_from_slice(&self.pending[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Writes to a child's stdin; a child that went away reads as a closed connection.
-struct ChildWriter(ChildStdin);
-
-impl Write for ChildWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-
 fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection, Error> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -545,7 +459,7 @@ fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection
     });
     Ok(Connection {
         reader: Box::new(TimeoutReader::new(stdout, timeout)),
-        writer: Box::new(ChildWriter(stdin)),
+        writer: Box::new(TimeoutWriter::new(stdin, timeout)),
         child: Some((child, complaints, done_rx)),
         name,
         peer_key: None,

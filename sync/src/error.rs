@@ -45,6 +45,12 @@ pub enum Error {
         /// The limit that passed.
         secs: u64,
     },
+    /// The peer took nothing we wrote for too long (it stopped reading).
+    #[error("the peer read nothing for {secs} s; giving up")]
+    WriteTimeout {
+        /// The limit that passed.
+        secs: u64,
+    },
     /// A frame announced a size over the limit.
     #[error("the peer sent a frame of {len} bytes (the limit is {max})")]
     FrameTooLarge {
@@ -202,7 +208,8 @@ impl Error {
             Error::Io { .. }
             | Error::Unreachable { .. }
             | Error::Closed { .. }
-            | Error::Timeout { .. } => ErrorKind::Network,
+            | Error::Timeout { .. }
+            | Error::WriteTimeout { .. } => ErrorKind::Network,
             Error::FrameTooLarge { .. }
             | Error::Inflate { .. }
             | Error::Malformed { .. }

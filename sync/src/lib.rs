@@ -174,7 +174,7 @@ pub use crate::{
     access::Access,
     error::Error,
     initiator::{DocOutcome, Initiator},
-    io::{link_error, run, Tampered},
+    io::{link_error, run, Stalled, Tampered},
     refusal::Refusal,
     responder::Responder,
     session::{

@@ -1136,3 +1136,119 @@ fn a_served_repo_sees_no_op_path_syncs_end() {
         out.report()
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Peers that stop reading.
+
+/// Writes `n` changes of about 100 kB each of hard-to-compress text to `dir`'s document
+/// `main`: far more than a pipe holds, so a peer that does not read blocks the writer.
+fn write_big_changes(dir: &Dir, n: u32) {
+    let mut lines = String::new();
+    for i in 0..n {
+        let mut value = String::new();
+        let mut j = 0u32;
+        while value.len() < 100_000 {
+            let bytes = [i.to_le_bytes(), j.to_le_bytes()].concat();
+            value.push_str(&weft_dag::Cid::hash(weft_dag::Codec::Raw, &bytes).to_string());
+            j += 1;
+        }
+        lines.push_str(&format!("set big/{i} {value}\n"));
+    }
+    let mut batch = Proc::spawn(&mut dir.cmd(&["batch", "-q"]));
+    batch.write_stdin(lines.as_bytes());
+    batch.close_stdin();
+    let out = batch.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+}
+
+/// `serve --stdio --timeout 1` whose client sends a clone's request and then never reads the
+/// reply: the server gives up once it could write nothing for the timeout, with exit 8.
+#[test]
+fn serve_stdio_drops_a_client_that_stops_reading() {
+    use weft_sync::{Direction, Endpoint as _, Initiator, SyncOptions};
+    let a = Dir::init();
+    write_big_changes(&a, 8);
+    let mut server = Proc::spawn(&mut a.cmd(&["serve", "--stdio", ".", "--timeout", "1"]));
+
+    // The client side of the session, in this process: greet, read the server's greeting,
+    // ask for everything, then read nothing more.
+    let repo = weft_dag::Repo::memory(weft_testkit::identity(7));
+    let mut client = Initiator::new(
+        &repo,
+        SyncOptions {
+            direction: Direction::Pull,
+            docs: None,
+        },
+    )
+    .unwrap();
+    while let Some(frame) = client.poll_transmit().unwrap() {
+        server.write_stdin(&frame);
+    }
+    let mut len = [0u8; 4];
+    server.read_exact(&mut len);
+    let mut hello = vec![0u8; u32::from_be_bytes(len) as usize];
+    server.read_exact(&mut hello);
+    client.handle(&hello).unwrap();
+    let mut asked = 0;
+    while let Some(frame) = client.poll_transmit().unwrap() {
+        server.write_stdin(&frame);
+        asked += 1;
+    }
+    assert!(asked > 0, "the client asked for nothing");
+
+    let out = server.wait_unread();
+    assert_eq!(out.code(), Some(8), "{}", out.report());
+    assert!(
+        out.stderr().contains("read nothing for 1 s"),
+        "{}",
+        out.report()
+    );
+}
+
+/// `push ssh://... --timeout 1` to a peer that greets and then never reads: the push gives up
+/// once it could write nothing for the timeout, with exit 8.
+#[test]
+fn push_drops_a_peer_that_stops_reading() {
+    use weft_sync::{Direction, Endpoint as _, Initiator, Responder, SyncOptions};
+    let b = Dir::init();
+    // C holds B's document as it is now (its genesis): the far side's greeting names that.
+    let (c, _) = Dir::clone_of(arg(b.path()));
+    write_big_changes(&b, 8);
+
+    // The far side's greeting, made in this process by a responder on C.
+    let hello = {
+        let far = c.open();
+        let mut responder = Responder::new(&far).unwrap();
+        let near = weft_dag::Repo::memory(weft_testkit::identity(7));
+        let mut greeter = Initiator::new(
+            &near,
+            SyncOptions {
+                direction: Direction::Push,
+                docs: None,
+            },
+        )
+        .unwrap();
+        let frame = greeter.poll_transmit().unwrap().unwrap();
+        responder.handle(&frame[4..]).unwrap();
+        responder.poll_transmit().unwrap().unwrap()
+    };
+    let tools = Dir::new();
+    fs::write(tools.join("hello"), &hello).unwrap();
+    // A stand-in for ssh: it sends the greeting, then neither reads nor ends (until killed).
+    fs::write(
+        tools.join("ssh"),
+        format!(
+            "cat {}\nexec tail -f /dev/null\n",
+            sh_quote(arg(&tools.join("hello")))
+        ),
+    )
+    .unwrap();
+
+    let url = format!("ssh://host{}", arg(c.path()));
+    let out = b
+        .cmd(&["push", &url, "--timeout", "1"])
+        .env("WEFT_SSH", format!("sh {}", arg(&tools.join("ssh"))))
+        .run();
+    let err = out.fails(8);
+    assert!(err.contains("read nothing for 1 s"), "{err}");
+}

@@ -375,6 +375,35 @@ impl Proc {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?} is not JSON ({e})"))
     }
 
+    /// Reads exactly `buf.len()` bytes of stdout.
+    pub fn read_exact(&mut self, buf: &mut [u8]) {
+        self.stdout.as_mut().unwrap().read_exact(buf).unwrap();
+    }
+
+    /// Waits for the process to exit without reading any more of its stdout (which stays open,
+    /// unread); returns its stderr and what was left of stdout.
+    pub fn wait_unread(&mut self) -> Out {
+        let mut child = self.child.take().expect("process already finished");
+        let mut stderr = Vec::new();
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_end(&mut stderr).unwrap();
+        }
+        let status = child.wait().unwrap();
+        self.stdin = None;
+        let mut stdout = Vec::new();
+        if let Some(mut r) = self.stdout.take() {
+            r.read_to_end(&mut stdout).unwrap();
+        }
+        Out {
+            desc: self.desc.clone(),
+            output: Output {
+                status,
+                stdout,
+                stderr,
+            },
+        }
+    }
+
     /// Writes to the process's stdin (and flushes).
     pub fn write_stdin(&mut self, data: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin is closed");
