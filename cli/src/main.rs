@@ -112,7 +112,11 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 fn error_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
-        let text = format!("{cause}{}", exit::advice(cause).unwrap_or_default()).replace('\n', " ");
+        // One line, and no control character of a peer's text (an ERROR frame, an ssh child's
+        // stderr, a document name) reaches the terminal raw.
+        let text = weft_sync::printable(
+            &format!("{cause}{}", exit::advice(cause).unwrap_or_default()).replace('\n', " "),
+        );
         if text.is_empty() || line.contains(&text) {
             continue;
         }

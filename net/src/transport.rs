@@ -375,7 +375,8 @@ impl Connection {
             .map(str::trim)
             .rev()
             .find(|l| !l.is_empty())
-            .map(|l| l.strip_prefix("weft: error: ").unwrap_or(l).to_string())
+            // What the far side printed may hold terminal control characters.
+            .map(|l| weft_sync::printable(l.strip_prefix("weft: error: ").unwrap_or(l)))
     }
 }
 

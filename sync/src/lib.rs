@@ -168,6 +168,7 @@ pub mod peer;
 pub mod refusal;
 mod responder;
 mod session;
+mod text;
 pub mod zblocks;
 
 pub use crate::{
@@ -180,4 +181,5 @@ pub use crate::{
     session::{
         pump, Direction, Endpoint, Stats, SyncOptions, MAX_ROUNDS, SPECULATIVE_SUMMARY, VERSIONS,
     },
+    text::printable,
 };

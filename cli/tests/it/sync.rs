@@ -1252,3 +1252,51 @@ fn push_drops_a_peer_that_stops_reading() {
     let err = out.fails(8);
     assert!(err.contains("read nothing for 1 s"), "{err}");
 }
+
+// ------------------------------------------------------------------------------------------
+// Text from a peer.
+
+/// Whether `text` holds a terminal control character (ESC, CR, BEL, ...), a newline aside.
+fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// What a peer says (its ERROR frame, an ssh child's stderr) reaches the terminal with its
+/// control characters escaped: it can neither color, rewrite nor beep.
+#[test]
+fn a_peers_control_characters_are_escaped() {
+    let b = Dir::init();
+    let tools = Dir::new();
+    let nasty = "evil\x1b[2K\rall good\x07";
+    // A stand-in for ssh whose far side fails on stderr.
+    fs::write(
+        tools.join("stderr-ssh"),
+        "printf 'weft: error: evil\\033[2K\\rall good\\007\\n' >&2\nexit 1\n",
+    )
+    .unwrap();
+    // One whose far side answers with an ERROR frame.
+    let frame = weft_sync::frame::Frame::Error(nasty.to_string()).encode();
+    fs::write(tools.join("error-frame"), frame).unwrap();
+    fs::write(
+        tools.join("frame-ssh"),
+        format!("cat {}\n", sh_quote(arg(&tools.join("error-frame")))),
+    )
+    .unwrap();
+
+    for script in ["stderr-ssh", "frame-ssh"] {
+        let out = b
+            .cmd(&["pull", "ssh://host/repo"])
+            .env("WEFT_SSH", format!("sh {}", arg(&tools.join(script))))
+            .run();
+        assert!(matches!(out.code(), Some(8 | 9)), "{}", out.report());
+        let err = out.stderr();
+        assert!(
+            !has_control(&err),
+            "{script}: raw control characters in {err:?}"
+        );
+        assert!(
+            err.contains(r"evil\u{1b}[2K\rall good\u{7}"),
+            "{script}: {err:?}"
+        );
+    }
+}
