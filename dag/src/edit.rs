@@ -8,22 +8,17 @@
 //! the transaction's other methods accept and [`StoredChange::resolve`] turns into the real id
 //! once committed.
 
-use weft_store::{Cid, Codec};
+use weft_store::Cid;
 
 use crate::{
     change::{ItemRef, Op, OpId, OpRef, StoredChange, MAX_TEXT_RUN},
     error::Error,
     kind::Kind,
     seq::{Anchor, Id, SeqError, Stamp},
-    seqdoc::{makes_items, op_kind, SeqDoc, Work},
+    seqdoc::{makes_items, op_kind, pending_cid, SeqDoc, Work},
     transaction::Transaction,
     value::Value,
 };
-
-/// The change of a pending id: a raw-codec CID, which no change has.
-pub fn pending_cid() -> Cid {
-    Cid::from_digest(Codec::Raw, [0xff; 32])
-}
 
 impl StoredChange {
     /// The id an item made by this change has, given the pending id its transaction returned
@@ -142,7 +137,7 @@ impl Transaction<'_> {
         match &self.work {
             Some(w) => Ok(
                 crate::state::read_store_entry(&self.repo.writer.store, &self.doc, key)?
-                    .or_else(|| w.doc.entry(key)),
+                    .or_else(|| crate::state::seq_entry(&w.doc, key)),
             ),
             None => self.repo.state(self.doc).entry(key),
         }

@@ -19,7 +19,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use weft_store::{Cid, Store};
+use weft_store::{Cid, Codec, Store};
 
 use crate::{
     change::{Change, ItemRef, Op, OpId, OpRef},
@@ -53,6 +53,11 @@ pub(crate) struct SeqDoc {
     pub(crate) ops: u64,
     /// How many of them came after its snapshot in the store (see [`Locked::snapshot_if_due`]).
     pub(crate) tail_ops: u64,
+}
+
+/// The change of a pending id: a raw-codec CID, which no change has.
+pub fn pending_cid() -> Cid {
+    Cid::from_digest(Codec::Raw, [0xff; 32])
 }
 
 /// Whether a change holds list or text ops.
@@ -211,7 +216,7 @@ impl SeqDoc {
         let n = change.ops.iter().filter(|op| is_seq_op(op)).count() as u64;
         self.ops += n;
         self.tail_ops += n;
-        let pending = crate::edit::pending_cid();
+        let pending = pending_cid();
         let pairs: Vec<(OpId, OpId)> = change
             .ops
             .iter()
@@ -257,16 +262,6 @@ impl SeqDoc {
                 self.values.insert(elem, (stamp, value.clone()));
             }
         }
-    }
-
-    /// The state of `key` if it is a list or a text.
-    pub(crate) fn entry(&self, key: &str) -> Option<crate::state::Entry> {
-        if self.has_list(key) {
-            return Some(crate::state::Entry::List(self.elements(key)));
-        }
-        self.texts
-            .get(key)
-            .map(|t| crate::state::Entry::Text(t.to_string()))
     }
 
     /// The kind of `key` if it is a list or a text.

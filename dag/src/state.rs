@@ -139,7 +139,15 @@ pub(crate) fn read_entry(
     if let Some(e) = read_store_entry(store, doc, key)? {
         return Ok(Some(e));
     }
-    Ok(seq.get(store, doc)?.entry(key))
+    Ok(seq_entry(&*seq.get(store, doc)?, key))
+}
+
+/// The state of `key` in a document's lists and texts, if it is a list or a text.
+pub(crate) fn seq_entry(d: &crate::seqdoc::SeqDoc, key: &str) -> Option<Entry> {
+    if d.has_list(key) {
+        return Some(Entry::List(d.elements(key)));
+    }
+    d.texts.get(key).map(|t| Entry::Text(t.to_string()))
 }
 
 /// Reads the state of `key` if it is a register, a counter or a set (kept in the store).
