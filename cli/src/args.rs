@@ -91,8 +91,8 @@ pub enum Command {
     Rm {
         /// The key (with --rows, the prefix).
         key: String,
-        /// Delete every key `get --rows KEY` reads, in one change: registers are deleted, sets
-        /// emptied, counters (which have no delete) brought back to 0.
+        /// Delete every key `get --rows KEY` reads, in one change: registers are deleted, sets,
+        /// lists and texts emptied, counters (which have no delete) brought back to 0.
         #[arg(long)]
         rows: bool,
     },

@@ -622,3 +622,23 @@ fn lists_and_texts_open_from_a_snapshot() {
         report.problems
     );
 }
+
+#[test]
+fn deleting_rows_empties_their_lists_and_texts() {
+    let repo = Repo::memory(identity(1));
+    let doc = main_doc(&repo);
+    let mut tx = repo.transaction(doc);
+    tx.list_push("board/1/items", "a").unwrap();
+    tx.list_push("board/1/items", "b").unwrap();
+    tx.text_insert("board/1/title", 0, "Groceries").unwrap();
+    tx.set("board/1/owner", "me").unwrap();
+    tx.commit().unwrap();
+    let mut tx = repo.transaction(doc);
+    tx.del_rows("board/1").unwrap();
+    tx.commit().unwrap();
+    assert_eq!(
+        repo.state(doc).rows("board").unwrap().to_json(),
+        serde_json::json!({"1": {"items": [], "title": ""}})
+    );
+    assert_fsck(&repo);
+}
