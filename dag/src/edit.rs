@@ -14,7 +14,7 @@ use crate::{
     change::{ItemRef, Op, OpId, OpRef, StoredChange, MAX_TEXT_RUN},
     error::Error,
     kind::Kind,
-    seq::{Anchor, Id, SeqError, Stamp},
+    seq::{Anchor, Id, SeqError, Span, Stamp},
     seqdoc::{makes_items, op_kind, pending_cid, SeqDoc, Work},
     transaction::Transaction,
     value::Value,
@@ -57,6 +57,27 @@ fn wire_anchor(a: Anchor) -> Option<ItemRef> {
             op: wire_ref(op),
             offset,
         }),
+    }
+}
+
+/// Adds `more` to `spans`, joining a span that continues the one before it in its run or ends
+/// where it starts (a delete forward or a backspace).
+fn merge_spans(spans: &mut Vec<(ItemRef, u32)>, more: Vec<(ItemRef, u32)>) {
+    for (item, len) in more {
+        if let Some((last, last_len)) = spans.last_mut() {
+            if last.op == item.op {
+                if last.offset.checked_add(*last_len) == Some(item.offset) {
+                    *last_len += len;
+                    continue;
+                }
+                if item.offset.checked_add(len) == Some(last.offset) {
+                    last.offset = item.offset;
+                    *last_len += len;
+                    continue;
+                }
+            }
+        }
+        spans.push((item, len));
     }
 }
 
@@ -325,8 +346,16 @@ impl Transaction<'_> {
     }
 
     /// Inserts `text` at character `index` of the text `key` (made if it does not exist).
+    /// Typing on where the transaction's last op, an insert into the same text, ended adds to
+    /// that op instead of making another: one op and one run for what was typed.
     pub fn text_insert(&mut self, key: &str, index: usize, text: &str) -> Result<&mut Self, Error> {
         self.check_kind(key, Kind::Text)?;
+        if text.is_empty() {
+            return Ok(self);
+        }
+        if self.extend_last_insert(key, index, text)? {
+            return Ok(self);
+        }
         let mut at = index;
         let chars: Vec<char> = text.chars().collect();
         for chunk in chars.chunks(MAX_TEXT_RUN) {
@@ -347,6 +376,45 @@ impl Transaction<'_> {
             at += chunk.len();
         }
         Ok(self)
+    }
+
+    /// Adds `text` to the transaction's last op if that is an insert into `key` ending right
+    /// before `index` and the text can grow its run (see [`crate::seq::Text::extend`]).
+    fn extend_last_insert(&mut self, key: &str, index: usize, text: &str) -> Result<bool, Error> {
+        let Some(Op::TextInsert {
+            key: last_key,
+            text: last_text,
+            ..
+        }) = self.ops.last()
+        else {
+            return Ok(false);
+        };
+        let n = last_text.chars().count();
+        if last_key != key || n == 0 || n + text.chars().count() > MAX_TEXT_RUN {
+            return Ok(false);
+        }
+        let w = self.work()?;
+        let Some(tag) = w.made.checked_sub(1) else {
+            return Ok(false);
+        };
+        let last = Id {
+            op: OpId {
+                change: pending_cid(),
+                index: tag,
+            },
+            offset: n as u32 - 1,
+        };
+        let extended = w
+            .doc
+            .texts
+            .get_mut(key)
+            .is_some_and(|t| t.extend(last, index, text));
+        if extended {
+            if let Some(Op::TextInsert { text: t, .. }) = self.ops.last_mut() {
+                t.push_str(text);
+            }
+        }
+        Ok(extended)
     }
 
     /// Deletes `len` characters of the text `key` from character `index`.
@@ -373,6 +441,31 @@ impl Transaction<'_> {
                 )
             })
             .collect();
+        // Deleting on where the transaction's last op, a delete in the same text, left off
+        // (backspacing, or deleting forward) adds to that op.
+        let joins = matches!(
+            self.ops.last(),
+            Some(Op::TextDelete { key: k, spans: last })
+                if k == key && last.len() + spans.len() <= crate::change::MAX_PRED
+        );
+        if joins {
+            let cid = pending_cid();
+            let ids: Vec<Span> = spans
+                .iter()
+                .map(|(s, len)| Span {
+                    start: crate::seqdoc::item_id(&cid, s),
+                    len: *len,
+                })
+                .collect();
+            if let Some(t) = self.work()?.doc.texts.get_mut(key) {
+                t.apply(&crate::seq::TextOp::Delete { spans: ids })
+                    .map_err(|reason| seq_error(key, reason))?;
+                if let Some(Op::TextDelete { spans: last, .. }) = self.ops.last_mut() {
+                    merge_spans(last, spans);
+                }
+                return Ok(self);
+            }
+        }
         for chunk in spans.chunks(crate::change::MAX_PRED) {
             self.apply_here(
                 stamp,

@@ -130,6 +130,20 @@ impl Text {
         }
     }
 
+    /// Inserts `text` at character index `index` as more characters of the insert whose last
+    /// character is `last`, if that gives the same text and the same future as a new insert op
+    /// there would (see the tree's `extend`): that insert's op then carries `text` too. Returns
+    /// whether it did (nothing changes otherwise).
+    pub fn extend(&mut self, last: Id, index: usize, text: &str) -> bool {
+        let Ok((left, right)) = self.tree.origins_at(index) else {
+            return false;
+        };
+        let Ok(len) = u32::try_from(text.chars().count()) else {
+            return false;
+        };
+        left == Anchor::At(last) && self.tree.extend(last, right, len, text.to_string())
+    }
+
     /// The number of characters (Unicode scalar values).
     pub fn len(&self) -> usize {
         self.tree.len()

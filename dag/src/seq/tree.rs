@@ -25,13 +25,20 @@ mod slow;
 pub(super) trait Content: Default {
     /// Cuts `self` after `at` items and returns the rest.
     fn split_off(&mut self, at: u32) -> Self;
+    /// Puts `more` after `self`.
+    fn append(&mut self, more: Self);
 }
 
 impl Content for () {
     fn split_off(&mut self, _at: u32) -> Self {}
+    fn append(&mut self, _more: Self) {}
 }
 
 impl Content for String {
+    fn append(&mut self, more: Self) {
+        self.push_str(&more);
+    }
+
     fn split_off(&mut self, at: u32) -> Self {
         let byte = self
             .char_indices()
@@ -119,6 +126,36 @@ impl<C: Content> Tree<C> {
                 }
             }
         }
+    }
+
+    /// Extends the run whose last item is `last` by `len` items, as if its op had inserted them
+    /// too, when that is exactly what inserting them right after `last` as a new op with right
+    /// origin `right` would give in list order: `last` ends its op's last run, which is visible,
+    /// has no right children, and was made with the right origin `right`. Returns whether it
+    /// did (nothing changes otherwise). For a transaction that goes on typing where its last
+    /// insert ended: one op, one run.
+    pub(super) fn extend(&mut self, last: Id, right: Anchor, len: u32, content: C) -> bool {
+        let Some(n) = self.find(last) else {
+            return false;
+        };
+        let node = &self.nodes[n];
+        let end = node.id.offset + node.len;
+        let fits = last.offset + 1 == end
+            && node.visible
+            && node.right.is_empty()
+            && node.right_origin == right
+            && end.checked_add(len).is_some()
+            && !self.starts.any_in(last.op, end, u32::MAX);
+        if !fits || len == 0 {
+            return false;
+        }
+        let node = &mut self.nodes[n];
+        node.len += len;
+        node.content.append(content);
+        let new_len = node.len;
+        self.visible_len += len as usize;
+        self.order.set_own(n as u32, new_len);
+        true
     }
 
     /// The number of visible items.

@@ -642,3 +642,29 @@ fn deleting_rows_empties_their_lists_and_texts() {
     );
     assert_fsck(&repo);
 }
+
+/// What is typed in one transaction is one insert op, and backspacing one delete op; a
+/// replica that applies them holds the same text.
+#[test]
+fn typing_in_one_transaction_is_one_op() {
+    let a = Repo::memory(identity(1));
+    let doc = main_doc(&a);
+    let b = replica(&a, doc, 2);
+    let mut tx = a.transaction(doc);
+    tx.text_insert("t", 0, "[]").unwrap();
+    tx.commit().unwrap();
+    let mut tx = a.transaction(doc);
+    for (i, ch) in "hello".chars().enumerate() {
+        tx.text_insert("t", 1 + i, &ch.to_string()).unwrap();
+    }
+    for i in (4..6).rev() {
+        tx.text_delete("t", i, 1).unwrap();
+    }
+    tx.text_insert("t", 4, "p!").unwrap();
+    let c = tx.commit().unwrap().unwrap();
+    let names: Vec<&str> = c.change.ops.iter().map(Op::name).collect();
+    assert_eq!(names, ["tins", "tdel", "tins"], "{:?}", c.change.ops);
+    assert_eq!(a.state(doc).text("t").unwrap().as_deref(), Some("[help!]"));
+    sync(&a, &b, doc);
+    assert_same(&a, &b, doc);
+}
