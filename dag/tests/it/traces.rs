@@ -97,6 +97,7 @@ fn check_sequential(name: &str) {
     let bytes = text.encode();
     let mut back = Text::decode(&bytes).unwrap();
     assert!(back.to_string() == trace.end_content);
+    assert!(Text::decode_string(&bytes).unwrap() == trace.end_content);
     assert!(back.encode() == bytes);
     let mut text = text;
     let mid = text.len() / 2;

@@ -30,6 +30,7 @@ fn run_text(steps: &[Step]) -> Result<Vec<u8>, TestCaseError> {
             let bytes = reps[0].encode();
             let decoded = Text::decode(&bytes).map_err(fail)?;
             prop_assert_eq!(decoded.to_string(), reps[0].to_string());
+            prop_assert_eq!(Text::decode_string(&bytes), Ok(reps[0].to_string()));
             prop_assert_eq!(decoded.runs(), reps[0].runs());
             prop_assert_eq!(decoded.encode(), bytes);
             decoded.check_index().map_err(TestCaseError::fail)?;
@@ -261,6 +262,14 @@ fn a_snapshot_names_its_version_and_kind() {
     ));
     assert!(matches!(
         Lists::<String>::decode(&bytes),
+        Err(SeqError::BadSnapshot(_))
+    ));
+    // The text read first must be the runs' text.
+    let mut lying = bytes.clone();
+    lying[3] = b'j';
+    assert_eq!(Text::decode_string(&lying).unwrap(), "jello");
+    assert!(matches!(
+        Text::decode(&lying),
         Err(SeqError::BadSnapshot(_))
     ));
     let mut longer = bytes;
