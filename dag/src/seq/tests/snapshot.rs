@@ -211,6 +211,11 @@ proptest! {
         run_lists(&steps)?;
     }
 
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
     #[test]
     fn damaged_snapshots_are_refused_without_a_panic(
         steps in steps(),
