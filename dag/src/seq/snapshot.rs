@@ -3,7 +3,7 @@
 //! # Form
 //!
 //! ```text
-//! snapshot = version (1) · kind ('T' text, 'L' lists) · [text] · cids · body
+//! snapshot = version (2) · kind ('T' text, 'L' lists) · [text] · cids · body
 //! text     = byte length · UTF-8                           a text's visible text
 //! cids     = count · (codec byte · 32-byte digest)*       every change CID, once
 //! op       = cid index · op index                          an op id
@@ -14,7 +14,7 @@
 //!
 //! Numbers are unsigned LEB128 varints. A text snapshot starts with the visible text, so that
 //! [`Text::decode_string`] reads it without rebuilding the replica (`decode` checks it against
-//! the runs). A node's flags: bit 0 visible, bit 1 a right child
+//! the runs). Version 1, still read, is the same without that text. A node's flags: bit 0 visible, bit 1 a right child
 //! (else a left one), bits 2-3 its right origin (1 the end, 2 an item: the signed distance
 //! in list order to the run now holding it, zigzag-encoded, and its offset there follow), bit
 //! 4 its id continues the previous node's run (same op, the next offset: a split), so it is
@@ -33,8 +33,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::{list::Element, tree::Tree, Id, Lists, SeqError, Stamp, Text};
 use crate::{Author, Cid, Codec, OpId};
 
-/// The snapshot format's version, the first byte.
-const VERSION: u8 = 1;
+/// The snapshot format's version, the first byte. Version 1 is version 2 without a text
+/// snapshot's text (lists snapshots are the same); both are read.
+const VERSION: u8 = 2;
 const TEXT: u8 = b'T';
 const LISTS: u8 = b'L';
 
@@ -105,6 +106,7 @@ impl Writer {
 #[derive(Debug)]
 pub(super) struct Reader<'a> {
     buf: &'a [u8],
+    version: u8,
     cids: Vec<Cid>,
 }
 
@@ -113,9 +115,11 @@ impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8], kind: u8) -> Result<Self, SeqError> {
         let mut r = Reader {
             buf: bytes,
+            version: 0,
             cids: Vec::new(),
         };
-        if r.byte()? != VERSION {
+        r.version = r.byte()?;
+        if !(1..=VERSION).contains(&r.version) {
             return Err(bad("unknown version"));
         }
         if r.byte()? != kind {
@@ -224,11 +228,18 @@ impl Text {
     /// Rebuilds a replica from [`Text::encode`]'s bytes; an error for anything else.
     pub fn decode(bytes: &[u8]) -> Result<Text, SeqError> {
         let mut r = Reader::new(bytes, TEXT)?;
-        let mut text = r.bytes()?;
+        let text = if r.version >= 2 {
+            Some(r.bytes()?)
+        } else {
+            None
+        };
         r.cids()?;
         let tree: Tree<String> = Tree::decode(&mut r)?;
         r.finish()?;
         // The text written first is the runs' visible text.
+        let Some(mut text) = text else {
+            return Ok(Text::from_tree(tree));
+        };
         let mut same = true;
         tree.for_each_visible(|_, _, s| {
             same = same && text.starts_with(s.as_bytes());
@@ -245,6 +256,9 @@ impl Text {
     /// rest of the snapshot.)
     pub fn decode_string(bytes: &[u8]) -> Result<String, SeqError> {
         let mut r = Reader::new(bytes, TEXT)?;
+        if r.version < 2 {
+            return Ok(Text::decode(bytes)?.to_string());
+        }
         let text = std::str::from_utf8(r.bytes()?).map_err(|_| bad("text not UTF-8"))?;
         Ok(text.to_string())
     }

@@ -242,11 +242,11 @@ proptest! {
         kind in prop::sample::select(vec![b'T', b'L']),
         body in prop::collection::vec(any::<u8>(), 0..200),
     ) {
-        let mut bytes = vec![1, kind];
+        let mut bytes = vec![2, kind];
         bytes.extend(body);
         use_text(&bytes);
         use_lists(&bytes);
-        if bytes.get(2) != Some(&1) {
+        if !matches!(bytes.get(2), Some(&1 | &2)) {
             prop_assert!(Text::decode(&bytes[2..]).is_err());
         }
     }
@@ -257,10 +257,15 @@ fn a_snapshot_names_its_version_and_kind() {
     let mut t = Text::new();
     t.insert(op(1), 0, "hello").unwrap();
     let bytes = t.encode();
-    assert_eq!(&bytes[..2], &[1, b'T']);
+    assert_eq!(&bytes[..2], &[2, b'T']);
     assert_eq!(Text::decode(&bytes).unwrap().to_string(), "hello");
+    // Version 1: the same without the text first.
+    let mut v1 = vec![1, b'T'];
+    v1.extend(&bytes[2 + 1 + 5..]);
+    assert_eq!(Text::decode(&v1).unwrap().to_string(), "hello");
+    assert_eq!(Text::decode_string(&v1).unwrap(), "hello");
     let mut other = bytes.clone();
-    other[0] = 2;
+    other[0] = 3;
     assert!(matches!(
         Text::decode(&other),
         Err(SeqError::BadSnapshot(_))
