@@ -43,8 +43,15 @@ def main():
         weft(repo, "incr", "visits", "-3")
         weft(repo, "sadd", "tags", "x", "y", "7")
         weft(repo, "srem", "tags", "x")
+        first = weft(repo, "list", "push", "todo", '{"title":"milk"}').strip()
+        weft(repo, "list", "push", "todo", "eggs", "--before", first)
+        weft(repo, "list", "move", "todo", first, "--to", "done")
+        weft(repo, "list", "set", "done", first, "true")
+        weft(repo, "text", "insert", "notes", "0", "héllo wörld")
+        weft(repo, "text", "delete", "notes", "1", "3")
+        weft(repo, "list", "rm", "done", first)
         changes = [json.loads(line) for line in weft(repo, "log", "--json").splitlines()]
-        assert len(changes) == 10, len(changes)
+        assert len(changes) == 17, len(changes)
         for ch in changes:
             text = ch["cid"]
             cid = CID.decode(text)
@@ -67,6 +74,23 @@ def main():
         setlink = [c for c in changes if c["ops"][0].get("key") == "link"][0]
         op = dag_cbor.decode(weft(repo, "block", "get", setlink["cid"], binary=True))["ops"][0]
         assert isinstance(op["value"], CID) and b32(op["value"]) == link
+        # List and text ops name items as [link, index, offset] (or [index, offset] within their
+        # change), the start and the end as null.
+        seen = set()
+        for ch in changes:
+            for op in dag_cbor.decode(weft(repo, "block", "get", ch["cid"], binary=True))["ops"]:
+                seen.add(op["op"])
+                for side in ("left", "right"):
+                    if side in op and op[side] is not None:
+                        item = op[side]
+                        assert isinstance(item, list) and len(item) in (2, 3), item
+                        assert len(item) == 2 or isinstance(item[0], CID), item
+                if "elem" in op:
+                    assert isinstance(op["elem"][0], CID) and len(op["elem"]) == 2, op["elem"]
+                if op["op"] == "tdel":
+                    for span in op["spans"]:
+                        assert isinstance(span[0], CID) and len(span) == 4, span
+        assert {"lins", "lmov", "lset", "ldel", "tins", "tdel"} <= seen, seen
         print(f"interop: {len(changes)} passed, 0 failed")
 
 

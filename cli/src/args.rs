@@ -109,8 +109,8 @@ pub enum Command {
     Incr {
         /// The key.
         key: String,
-        /// The amount.
-        #[arg(default_value_t = 1)]
+        /// The amount: an integer, negative to decrement.
+        #[arg(default_value_t = 1, value_parser = crate::parse::delta)]
         delta: i64,
     },
     /// Add members to a set.
@@ -131,6 +131,12 @@ pub enum Command {
         #[arg(required = true)]
         members: Vec<String>,
     },
+    /// Ordered lists of values whose elements keep their ids and move within and between lists.
+    #[command(subcommand)]
+    List(ListCommand),
+    /// Texts for collaborative editing.
+    #[command(subcommand)]
+    Text(TextCommand),
     /// Undo your newest change not yet undone, with a new change (a peer's later writes stay).
     Undo,
     /// Redo your last undo, with a new change (nothing to redo after a new edit).
@@ -138,7 +144,11 @@ pub enum Command {
     /// Commit the writes on stdin, one change per line, each printed (its CID) once durable.
     ///
     /// Lines: `set KEY VALUE` (VALUE: the rest of the line), `rm KEY`, `incr KEY [DELTA]`,
-    /// `sadd KEY MEMBER...`, `srem KEY MEMBER...`; blank lines and `#` comments are skipped.
+    /// `sadd KEY MEMBER...`, `srem KEY MEMBER...`, `list push KEY [--before ID | --after ID]
+    /// VALUE`, `list insert KEY INDEX VALUE`, `list move KEY ID (--before ID | --after ID |
+    /// --to KEY2 [--index N])`, `list rm KEY ID`, `list set KEY ID VALUE`, `text insert KEY POS
+    /// STRING` (STRING: the rest of the line), `text delete KEY POS LEN`; blank lines and `#`
+    /// comments are skipped.
     /// A bad line stops the batch with an error naming its line number (exit 2 if it does not
     /// parse); the lines before it stay committed.
     Batch,
@@ -245,29 +255,53 @@ impl Command {
             Command::Init { .. }
                 | Command::Demo
                 | Command::Lab(_)
+                | Command::Text(TextCommand::Edit { .. })
                 | Command::Clone { .. }
                 | Command::Serve(ServeArgs { stdio: false, .. })
         )
     }
 
     /// Whether this command signs with the author key (so it cannot run in a process that holds
-    /// the repo with another key). `id` prints the key, so it counts.
+    /// the repo with another key). `id` only prints a key: it signs nothing.
     pub fn signs(&self) -> bool {
         matches!(
             self,
-            Command::Id
-                | Command::Doc(DocCommand::New { .. })
+            Command::Doc(DocCommand::New { .. })
                 | Command::Set { .. }
                 | Command::Rm { .. }
                 | Command::Incr { .. }
                 | Command::Sadd { .. }
                 | Command::Srem { .. }
+                | Command::List(
+                    ListCommand::Push { .. }
+                        | ListCommand::Insert { .. }
+                        | ListCommand::Move { .. }
+                        | ListCommand::Rm { .. }
+                        | ListCommand::Set { .. }
+                )
+                | Command::Text(
+                    TextCommand::Insert { .. }
+                        | TextCommand::Delete { .. }
+                        | TextCommand::Edit { .. }
+                        | TextCommand::Apply { .. }
+                )
                 | Command::Undo
                 | Command::Redo
                 | Command::Batch
                 | Command::Grant { .. }
                 | Command::Revoke { .. }
         )
+    }
+
+    /// Whether this command needs the repo's author key: it signs, prints the key (`id`), or
+    /// holds the repo and runs other processes' commands in it (`serve`, `watch`). Every other
+    /// command (every read) works on a repo that has no key.
+    pub fn needs_key(&self) -> bool {
+        self.signs()
+            || matches!(
+                self,
+                Command::Id | Command::Watch(_) | Command::Serve(ServeArgs { stdio: false, .. })
+            )
     }
 
     /// The subcommand's name, for messages.
@@ -283,6 +317,8 @@ impl Command {
             Command::Incr { .. } => "incr",
             Command::Sadd { .. } => "sadd",
             Command::Srem { .. } => "srem",
+            Command::List(_) => "list",
+            Command::Text(_) => "text",
             Command::Undo => "undo",
             Command::Redo => "redo",
             Command::Batch => "batch",
@@ -394,6 +430,131 @@ pub struct WatchArgs {
     /// First print `{"ready":true}` once every later change is sure to be printed.
     #[arg(long)]
     pub ready: bool,
+}
+
+/// `weft list ...`. An element's ID is `CID/INDEX`, as `list push` and `list ls` print it.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Append VALUE (JSON if it parses as JSON, else a string) to the list KEY, or put it next
+    /// to an element; print the new element's id.
+    #[command(allow_negative_numbers = true)]
+    Push {
+        /// The list.
+        key: String,
+        /// The value.
+        value: String,
+        /// Put it right before this element.
+        #[arg(long, value_name = "ID", conflicts_with = "after")]
+        before: Option<String>,
+        /// Put it right after this element.
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+    },
+    /// Insert VALUE at INDEX of the list KEY (0: the start); print the new element's id.
+    #[command(allow_negative_numbers = true)]
+    Insert {
+        /// The list.
+        key: String,
+        /// Where, from 0.
+        index: usize,
+        /// The value.
+        value: String,
+    },
+    /// Move element ID of the list KEY: before or after another element, or to another list
+    /// (at its end, or at --index). It keeps its id and value.
+    Move {
+        /// The list it is in.
+        key: String,
+        /// The element.
+        id: String,
+        /// Right before this element (of any list).
+        #[arg(long, value_name = "ID", group = "target")]
+        before: Option<String>,
+        /// Right after this element (of any list).
+        #[arg(long, value_name = "ID", group = "target")]
+        after: Option<String>,
+        /// Into this list.
+        #[arg(long, value_name = "KEY2", group = "target")]
+        to: Option<String>,
+        /// With --to: at this index (default: the end).
+        #[arg(long, value_name = "N", requires = "to")]
+        index: Option<usize>,
+    },
+    /// Delete element ID of the list KEY.
+    Rm {
+        /// The list.
+        key: String,
+        /// The element.
+        id: String,
+    },
+    /// Set the value of element ID of the list KEY.
+    #[command(allow_negative_numbers = true)]
+    Set {
+        /// The list.
+        key: String,
+        /// The element.
+        id: String,
+        /// The value.
+        value: String,
+    },
+    /// Print the elements of the list KEY in order: id and value per line.
+    Ls {
+        /// The list.
+        key: String,
+        /// Read the state as of this change (time travel).
+        #[arg(long, value_name = "CID")]
+        at: Option<String>,
+    },
+}
+
+/// `weft text ...`. Positions count Unicode characters (scalar values) from 0.
+#[derive(Debug, Subcommand)]
+pub enum TextCommand {
+    /// Insert STRING at POS of the text KEY (made if it does not exist).
+    Insert {
+        /// The text.
+        key: String,
+        /// Where.
+        pos: usize,
+        /// What.
+        string: String,
+    },
+    /// Delete LEN characters of the text KEY from POS.
+    Delete {
+        /// The text.
+        key: String,
+        /// Where.
+        pos: usize,
+        /// How many characters.
+        len: usize,
+    },
+    /// Open $VISUAL or $EDITOR (default vi) on the text KEY; what the save changed becomes
+    /// insert and delete ops, placed by the characters you saw (a peer's edit made meanwhile
+    /// stays).
+    Edit {
+        /// The text.
+        key: String,
+    },
+    /// `text edit`'s first step: the text and the heads it was read at, as JSON.
+    #[command(hide = true)]
+    Show {
+        /// The text.
+        key: String,
+    },
+    /// `text edit`'s last step: commit the difference from file OLD to file NEW, OLD being the
+    /// text at the heads BASE.
+    #[command(hide = true)]
+    Apply {
+        /// The text.
+        key: String,
+        /// The text as read.
+        old: PathBuf,
+        /// The text as saved.
+        new: PathBuf,
+        /// The heads the text was read at.
+        #[arg(long, value_name = "CID", required = true, num_args = 1..)]
+        base: Vec<String>,
+    },
 }
 
 /// `weft doc ...`

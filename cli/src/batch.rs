@@ -1,9 +1,13 @@
 //! `weft batch`: many writes in one process. Reads commands from stdin, one per line, commits
 //! each line as its own change, and reports each change only once it is durable.
 //!
-//! A line is `set KEY VALUE`, `rm KEY`, `incr KEY [DELTA]`, `sadd KEY MEMBER...` or
-//! `srem KEY MEMBER...`, the same as the write commands take on the command line, split on
-//! whitespace. `set`'s VALUE is the rest of the line (so JSON with spaces needs no quoting); it
+//! A line is `set KEY VALUE`, `rm KEY`, `incr KEY [DELTA]`, `sadd KEY MEMBER...`,
+//! `srem KEY MEMBER...`, or a `list` or `text` write (`list push KEY [--before ID | --after ID]
+//! VALUE`, `list insert KEY INDEX VALUE`, `list move KEY ID (--before ID | --after ID | --to
+//! KEY2 [--index N])`, `list rm KEY ID`, `list set KEY ID VALUE`, `text insert KEY POS STRING`,
+//! `text delete KEY POS LEN`), the same as the write commands take on the command line, split on
+//! whitespace; `list push`, `list insert` and `list set` take the rest of the line as VALUE, and
+//! `text insert` takes it as STRING (or, if it starts with `"`, a JSON string). `set`'s VALUE is the rest of the line (so JSON with spaces needs no quoting); it
 //! and every MEMBER are parsed as `weft set` parses them ([`Value::parse_cli`]). Blank lines and
 //! lines starting with `#` are skipped.
 //!
@@ -26,6 +30,8 @@ use weft_dag::{Repo, Value};
 use crate::{
     ctx::{Ctx, Input},
     out::{write_json, UsageError},
+    parse,
+    seq::{SeqWrite, Target},
 };
 
 /// One write, parsed from a line.
@@ -36,6 +42,7 @@ enum Write1 {
     Incr(String, i64),
     Sadd(String, Vec<Value>),
     Srem(String, Vec<Value>),
+    Seq(SeqWrite),
 }
 
 impl Write1 {
@@ -46,6 +53,7 @@ impl Write1 {
             | Write1::Incr(k, _)
             | Write1::Sadd(k, _)
             | Write1::Srem(k, _) => k,
+            Write1::Seq(w) => w.key(),
         }
     }
 }
@@ -70,11 +78,15 @@ fn parse(line: &str) -> Result<Option<Write1>, String> {
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
     }
-    let usage = "expected `set KEY VALUE`, `rm KEY`, `incr KEY [DELTA]`, `sadd KEY MEMBER...` \
-                 or `srem KEY MEMBER...`";
+    let usage = "expected `set KEY VALUE`, `rm KEY`, `incr KEY [DELTA]`, `sadd KEY MEMBER...`, \
+                 `srem KEY MEMBER...`, `list push|insert|move|rm|set ...` or \
+                 `text insert|delete ...`";
     let Some((cmd, rest)) = word(line) else {
         return Ok(None);
     };
+    if cmd == "list" || cmd == "text" {
+        return seq_line(cmd, rest).map(|w| Some(Write1::Seq(w)));
+    }
     if !["set", "rm", "incr", "sadd", "srem"].contains(&cmd) {
         return Err(format!("unknown command {cmd:?} ({usage})"));
     }
@@ -87,12 +99,7 @@ fn parse(line: &str) -> Result<Option<Write1>, String> {
         ("set", [_, ..]) => Write1::Set(key, value(rest)?),
         ("rm", []) => Write1::Rm(key),
         ("incr", []) => Write1::Incr(key, 1),
-        ("incr", [delta]) => Write1::Incr(
-            key,
-            delta
-                .parse()
-                .map_err(|e| format!("invalid DELTA {delta:?}: {e}"))?,
-        ),
+        ("incr", [delta]) => Write1::Incr(key, crate::parse::delta(delta)?),
         ("sadd", [_, ..]) => Write1::Sadd(
             key,
             args.iter().map(|m| value(m)).collect::<Result<_, _>>()?,
@@ -105,6 +112,118 @@ fn parse(line: &str) -> Result<Option<Write1>, String> {
     }))
 }
 
+/// Parses the rest of a `list ...` or `text ...` line.
+fn seq_line(family: &str, rest: &str) -> Result<SeqWrite, String> {
+    let usage = match family {
+        "list" => {
+            "expected `list push KEY [--before ID | --after ID] VALUE`, `list insert KEY INDEX \
+             VALUE`, `list move KEY ID (--before ID | --after ID | --to KEY2 [--index N])`, \
+             `list rm KEY ID` or `list set KEY ID VALUE`"
+        }
+        _ => "expected `text insert KEY POS STRING` or `text delete KEY POS LEN`",
+    };
+    fn need<'a>(
+        w: Option<(&'a str, &'a str)>,
+        family: &str,
+        what: &str,
+        usage: &str,
+    ) -> Result<(&'a str, &'a str), String> {
+        w.ok_or_else(|| format!("`{family}` needs {what} ({usage})"))
+    }
+    let (cmd, rest) = need(word(rest), family, "a command", usage)?;
+    let (key, rest) = need(word(rest), family, "a KEY", usage)?;
+    let key = key.to_string();
+    let id = |s: &str| parse::element(s).map_err(|e| e.to_string());
+    let number = |s: &str, what: &str| {
+        s.parse::<usize>()
+            .map_err(|_| format!("invalid {what} {s:?}: expected a whole number"))
+    };
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    Ok(match (family, cmd) {
+        ("list", "push") => {
+            let (next_to, value) = match word(rest) {
+                Some(("--before", r)) | Some(("--after", r)) => {
+                    let (other, value) = need(word(r), family, "an ID", usage)?;
+                    (Some((id(other)?, rest.starts_with("--after"))), value)
+                }
+                _ => (None, rest),
+            };
+            if value.is_empty() {
+                return Err(format!("`list push` needs a VALUE ({usage})"));
+            }
+            SeqWrite::Push {
+                key,
+                value: self::value(value)?,
+                next_to,
+            }
+        }
+        ("list", "insert") => {
+            let (index, value) = need(word(rest), family, "an INDEX", usage)?;
+            if value.is_empty() {
+                return Err(format!("`list insert` needs a VALUE ({usage})"));
+            }
+            SeqWrite::Insert {
+                key,
+                index: number(index, "INDEX")?,
+                value: self::value(value)?,
+            }
+        }
+        ("list", "move") => {
+            let target = match words.as_slice() {
+                [_, "--before", o] => Target::Before(id(o)?),
+                [_, "--after", o] => Target::After(id(o)?),
+                [_, "--to", to] => Target::To(to.to_string(), None),
+                [_, "--to", to, "--index", n] => Target::To(to.to_string(), Some(number(n, "N")?)),
+                _ => return Err(format!("wrong arguments for `list move` ({usage})")),
+            };
+            SeqWrite::Move {
+                key,
+                id: id(words[0])?,
+                target,
+            }
+        }
+        ("list", "rm") => match words.as_slice() {
+            [e] => SeqWrite::Rm { key, id: id(e)? },
+            _ => return Err(format!("wrong arguments for `list rm` ({usage})")),
+        },
+        ("list", "set") => {
+            let (e, value) = need(word(rest), family, "an ID", usage)?;
+            if value.is_empty() {
+                return Err(format!("`list set` needs a VALUE ({usage})"));
+            }
+            SeqWrite::Set {
+                key,
+                id: id(e)?,
+                value: self::value(value)?,
+            }
+        }
+        ("text", "insert") => {
+            let (pos, string) = need(word(rest), family, "a POS", usage)?;
+            // A JSON string may hold what a line cannot: newlines, leading or trailing spaces.
+            let string = if string.starts_with('"') {
+                serde_json::from_str::<String>(string)
+                    .map_err(|e| format!("invalid JSON string {string:?}: {e}"))?
+            } else {
+                string.to_string()
+            };
+            SeqWrite::TextInsert {
+                key,
+                pos: number(pos, "POS")?,
+                string,
+            }
+        }
+        ("text", "delete") => match words.as_slice() {
+            [pos, len] => SeqWrite::TextDelete {
+                key,
+                pos: number(pos, "POS")?,
+                len: number(len, "LEN")?,
+            },
+            _ => return Err(format!("wrong arguments for `text delete` ({usage})")),
+        },
+        _ => return Err(format!("unknown command `{family} {cmd}` ({usage})")),
+    })
+}
+
 /// One line of `weft batch --json`: a line committed.
 #[derive(Debug, Serialize)]
 struct Line<'a> {
@@ -113,6 +232,9 @@ struct Line<'a> {
     /// The change; `None` when nothing changed.
     cid: Option<String>,
     key: &'a str,
+    /// `list push` and `list insert`: the new element's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
 }
 
 /// `weft batch` on `repo`: reads `input` (or stdin when `None`) to its end.
@@ -156,9 +278,11 @@ fn run_on(ctx: &Ctx<'_>, repo: &Repo, input: &mut dyn BufRead, out: &mut dyn Wri
             Ok(None) => continue,
             Err(msg) => return Err(UsageError(format!("line {n}: {msg}")).into()),
         };
-        let committed = (|| -> Result<_> {
+        let (committed, made) = (|| -> Result<_> {
             let mut tx = repo.transaction(doc);
+            let mut made = None;
             match &write {
+                Write1::Seq(w) => made = w.stage(&mut tx)?,
                 Write1::Set(k, v) => tx.set(k, v.clone()).map(drop)?,
                 Write1::Rm(k) => tx.del(k).map(drop)?,
                 Write1::Incr(k, d) => tx.incr(k, *d).map(drop)?,
@@ -176,9 +300,13 @@ fn run_on(ctx: &Ctx<'_>, repo: &Repo, input: &mut dyn BufRead, out: &mut dyn Wri
             let committed = tx.commit()?;
             // Durable before it is reported (see the module docs).
             repo.flush()?;
-            Ok(committed)
+            Ok((committed, made))
         })()
         .with_context(|| format!("line {n}"))?;
+        let id = match (&committed, made) {
+            (Some(c), Some(id)) => Some(c.resolve(id).to_string()),
+            _ => None,
+        };
         if cli.json {
             write_json(
                 out,
@@ -186,8 +314,11 @@ fn run_on(ctx: &Ctx<'_>, repo: &Repo, input: &mut dyn BufRead, out: &mut dyn Wri
                     line: n,
                     cid: committed.as_ref().map(|c| c.cid.to_string()),
                     key: write.key(),
+                    id,
                 },
             )?;
+        } else if let Some(id) = id {
+            writeln!(out, "{id}")?;
         } else if !cli.quiet {
             match &committed {
                 Some(c) => writeln!(out, "{}", c.cid)?,

@@ -12,11 +12,16 @@ use weft_dag::{DocId, Repo, Role, Transaction, WEFT_DIR};
 use weft_sync::Direction;
 
 use crate::{
-    args::{BlockCommand, BundleCommand, Command, DocCommand, RemoteCommand, SyncArgs},
+    args::{
+        BlockCommand, BundleCommand, Command, DocCommand, ListCommand, RemoteCommand, SyncArgs,
+        TextCommand,
+    },
     ctx::Ctx,
     history, net,
     out::usage,
-    parse, read, repo, write,
+    parse, read, repo,
+    seq::{self, SeqWrite},
+    write,
 };
 
 impl Ctx<'_> {
@@ -36,6 +41,11 @@ impl Ctx<'_> {
             Command::Sadd { members, .. } | Command::Srem { members, .. } => {
                 parse::values(members).map(drop)
             }
+            Command::List(ListCommand::Ls { at: Some(cid), .. }) => parse::cid(cid).map(drop),
+            Command::List(cmd) => SeqWrite::from_list(cmd).map(drop),
+            Command::Text(TextCommand::Apply { base, .. }) => {
+                base.iter().try_for_each(|c| parse::cid(c).map(drop))
+            }
             _ => Ok(()),
         }
     }
@@ -49,7 +59,14 @@ impl Ctx<'_> {
                     Some(d) => start.join(d),
                     None => start,
                 };
-                repo::init(&root, self.options()?, out, self.output()).map(drop)?
+                repo::init(
+                    &root,
+                    self.options()?,
+                    self.identity_path().as_deref(),
+                    out,
+                    self.output(),
+                )
+                .map(drop)?
             }
             Command::Demo => crate::demo::run(out)?,
             Command::Lab(lab) => crate::lab::run(lab, self.output(), out)?,
@@ -59,6 +76,7 @@ impl Ctx<'_> {
                     dir: dir.as_deref(),
                     start: &self.start_dir()?,
                     options: self.options()?,
+                    identity_path: self.identity_path(),
                     docs: self.cli.doc.clone().map(|d| vec![d]),
                     net,
                     output: self.output(),
@@ -135,6 +153,46 @@ impl Ctx<'_> {
                 };
                 write::write(repo, self.doc(repo)?, key, f, out, o).map(drop)
             }
+            Command::List(ListCommand::Ls { key, at }) => {
+                let at = at.as_deref().map(parse::cid).transpose()?;
+                seq::ls(repo, self.doc(repo)?, key, at, out, o).map(drop)
+            }
+            Command::List(cmd) => match SeqWrite::from_list(cmd)? {
+                Some(w) => seq::write(repo, self.doc(repo)?, &w, out, o).map(drop),
+                None => Ok(()),
+            },
+            Command::Text(TextCommand::Show { key }) => {
+                seq::show(repo, self.doc(repo)?, key, out, o).map(drop)
+            }
+            Command::Text(TextCommand::Apply {
+                key,
+                old,
+                new,
+                base,
+            }) => {
+                let base = base
+                    .iter()
+                    .map(|c| parse::cid(c))
+                    .collect::<Result<Vec<_>>>()?;
+                let files = (self.resolve(old)?, self.resolve(new)?);
+                seq::apply(
+                    repo,
+                    self.doc(repo)?,
+                    key,
+                    (&files.0, &files.1),
+                    &base,
+                    out,
+                    o,
+                )
+                .map(drop)
+            }
+            Command::Text(TextCommand::Edit { .. }) => Err(usage(
+                "`weft text edit` cannot run in the weft process that holds the repo".to_string(),
+            )),
+            Command::Text(cmd) => match SeqWrite::from_text(cmd) {
+                Some(w) => seq::write(repo, self.doc(repo)?, &w, out, o).map(drop),
+                None => Ok(()),
+            },
             Command::Undo => write::undo(repo, self.doc(repo)?, false, out, o).map(drop),
             Command::Redo => write::undo(repo, self.doc(repo)?, true, out, o).map(drop),
             Command::Get {
@@ -229,10 +287,14 @@ impl Ctx<'_> {
     }
 
     fn weft_dir(&self, repo: &Repo) -> Result<PathBuf> {
+        Ok(self.repo_root(repo)?.join(WEFT_DIR))
+    }
+
+    pub(crate) fn repo_root(&self, repo: &Repo) -> Result<PathBuf> {
         Ok(repo
             .root()
             .context("internal error: the repo is not on disk")?
-            .join(WEFT_DIR))
+            .to_path_buf())
     }
 
     /// `weft pull|push|sync`.
@@ -249,7 +311,7 @@ impl Ctx<'_> {
             direction,
             net: &args.net,
             output: self.output(),
-            identity: self.options()?.identity,
+            identity: self.signing_identity(&self.repo_root(repo)?)?,
         };
         net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)
     }

@@ -6,7 +6,7 @@ use std::{io::Write, path::Path};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use weft_dag::{change::Op, Change, Cid, DocId, OpId, Repo};
+use weft_dag::{change::Op, Change, Cid, DocId, ItemRef, OpId, OpRef, Repo};
 
 use crate::{
     args::DagFormat,
@@ -45,6 +45,38 @@ pub(crate) enum OpOut {
         member: serde_json::Value,
         tags: Vec<String>,
     },
+    Lins {
+        key: String,
+        left: Option<String>,
+        right: Option<String>,
+        value: serde_json::Value,
+    },
+    Lmov {
+        key: String,
+        elem: String,
+        left: Option<String>,
+        right: Option<String>,
+    },
+    Ldel {
+        key: String,
+        elem: String,
+    },
+    Lset {
+        key: String,
+        elem: String,
+        value: serde_json::Value,
+    },
+    Tins {
+        key: String,
+        left: Option<String>,
+        right: Option<String>,
+        text: String,
+    },
+    Tdel {
+        key: String,
+        /// `"op:offset+len"` each.
+        spans: Vec<String>,
+    },
     Grant {
         who: String,
         role: &'static str,
@@ -52,6 +84,19 @@ pub(crate) enum OpOut {
     Revoke {
         who: String,
     },
+}
+
+/// An op named by a list or text op: `CID/INDEX`, or `INDEX` for an op of the same change.
+fn op_ref(r: OpRef) -> String {
+    match r {
+        OpRef::Here(i) => i.to_string(),
+        OpRef::There(id) => id.to_string(),
+    }
+}
+
+/// An item: its op and, after a colon, its offset in the op's run.
+fn item(i: ItemRef) -> String {
+    format!("{}:{}", op_ref(i.op), i.offset)
 }
 
 impl From<&Op> for OpOut {
@@ -83,6 +128,55 @@ impl From<&Op> for OpOut {
                 key: key.clone(),
                 member: member.to_json(),
                 tags: ids(tags),
+            },
+            Op::ListInsert {
+                key,
+                left,
+                right,
+                value,
+            } => OpOut::Lins {
+                key: key.clone(),
+                left: left.map(item),
+                right: right.map(item),
+                value: value.to_json(),
+            },
+            Op::ListMove {
+                key,
+                elem,
+                left,
+                right,
+            } => OpOut::Lmov {
+                key: key.clone(),
+                elem: op_ref(*elem),
+                left: left.map(item),
+                right: right.map(item),
+            },
+            Op::ListDelete { key, elem } => OpOut::Ldel {
+                key: key.clone(),
+                elem: op_ref(*elem),
+            },
+            Op::ListSet { key, elem, value } => OpOut::Lset {
+                key: key.clone(),
+                elem: op_ref(*elem),
+                value: value.to_json(),
+            },
+            Op::TextInsert {
+                key,
+                left,
+                right,
+                text,
+            } => OpOut::Tins {
+                key: key.clone(),
+                left: left.map(item),
+                right: right.map(item),
+                text: text.clone(),
+            },
+            Op::TextDelete { key, spans } => OpOut::Tdel {
+                key: key.clone(),
+                spans: spans
+                    .iter()
+                    .map(|(s, len)| format!("{}+{len}", item(*s)))
+                    .collect(),
             },
             Op::Grant { who, role } => OpOut::Grant {
                 who: who.to_string(),
@@ -219,7 +313,7 @@ impl Outcome for Blame {
 pub(crate) struct DagNode {
     pub cid: String,
     pub parents: Vec<String>,
-    /// The author's short form.
+    /// The author's key, 64 hex digits.
     pub author: String,
     pub height: u64,
     pub summary: String,
@@ -349,8 +443,11 @@ pub(crate) fn dag(
 ) -> Result<()> {
     let heads = repo.heads(doc)?;
     let mut nodes = Vec::new();
+    // JSON names authors in full (64 hex digits), as `log --json` does; DOT labels are short.
+    let mut authors = Vec::new();
     for entry in repo.log(doc) {
         let entry = entry?;
+        authors.push(entry.change.author.to_string());
         nodes.push(graph::Node {
             cid: entry.cid,
             parents: entry.change.parents.clone(),
@@ -367,10 +464,11 @@ pub(crate) fn dag(
                 heads: heads.iter().map(ToString::to_string).collect(),
                 nodes: nodes
                     .iter()
-                    .map(|n| DagNode {
+                    .zip(authors)
+                    .map(|(n, author)| DagNode {
                         cid: n.cid.to_string(),
                         parents: n.parents.iter().map(ToString::to_string).collect(),
-                        author: n.author.clone(),
+                        author,
                         height: n.height,
                         summary: n.summary.clone(),
                     })

@@ -2,7 +2,7 @@
 //! is a [`UsageError`](crate::out::UsageError) (exit 2). It uses only `out`.
 
 use anyhow::Result;
-use weft_dag::{Author, Cid, Value};
+use weft_dag::{Author, Cid, OpId, Value};
 
 use crate::out::usage;
 
@@ -28,4 +28,29 @@ pub(crate) fn value(s: &str) -> Result<Value> {
 /// Several values (`sadd`, `srem`).
 pub(crate) fn values(inputs: &[String]) -> Result<Vec<Value>> {
     inputs.iter().map(|s| value(s)).collect()
+}
+
+/// A list element's id: `CID/INDEX`, as `weft list push` and `weft list ls` print it.
+pub(crate) fn element(s: &str) -> Result<OpId> {
+    let bad = || {
+        usage(format!(
+            "invalid element id {s:?}: expected CID/INDEX, as `weft list ls` prints"
+        ))
+    };
+    let (cid, index) = s.rsplit_once('/').ok_or_else(bad)?;
+    Ok(OpId {
+        change: cid.parse::<Cid>().map_err(|_| bad())?,
+        index: index.parse().map_err(|_| bad())?,
+    })
+}
+
+/// A counter delta (`incr KEY DELTA`): an integer that fits in i64, which a float or a word is
+/// not.
+pub(crate) fn delta(s: &str) -> Result<i64, String> {
+    s.trim().parse::<i64>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            format!("the delta {s} does not fit in a 64-bit integer")
+        }
+        _ => format!("the delta must be an integer (such as 3 or -2), not {s:?}"),
+    })
 }

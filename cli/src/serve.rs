@@ -5,7 +5,7 @@ use std::{io::Write, path::Path, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use weft_dag::{Batch, Diff, Filter, Repo, Value, WEFT_DIR};
+use weft_dag::{Batch, Diff, ElementDiff, Filter, Repo, Value, WEFT_DIR};
 
 use crate::{
     args::{ServeArgs, WatchArgs},
@@ -68,10 +68,41 @@ pub(crate) enum WatchedDiff {
         added: Vec<serde_json::Value>,
         removed: Vec<serde_json::Value>,
     },
+    List {
+        key: String,
+        inserted: Vec<WatchedElement>,
+        removed: Vec<WatchedElement>,
+        moved: Vec<WatchedElement>,
+        updated: Vec<WatchedElement>,
+    },
+    Text {
+        key: String,
+        index: usize,
+        deleted: usize,
+        inserted: String,
+    },
     Deleted {
         key: String,
         old: serde_json::Value,
     },
+}
+
+/// An element in a list's diff: its id, index and value.
+#[derive(Debug, Serialize)]
+pub(crate) struct WatchedElement {
+    pub id: String,
+    pub index: usize,
+    pub value: serde_json::Value,
+}
+
+fn elements(list: &[ElementDiff]) -> Vec<WatchedElement> {
+    list.iter()
+        .map(|e| WatchedElement {
+            id: e.id.to_string(),
+            index: e.index,
+            value: e.value.to_json(),
+        })
+        .collect()
 }
 
 impl Watched {
@@ -108,6 +139,28 @@ impl Watched {
                         key,
                         added: json(added),
                         removed: json(removed),
+                    },
+                    Diff::List {
+                        inserted,
+                        removed,
+                        moved,
+                        updated,
+                    } => WatchedDiff::List {
+                        key,
+                        inserted: elements(inserted),
+                        removed: elements(removed),
+                        moved: elements(moved),
+                        updated: elements(updated),
+                    },
+                    Diff::Text {
+                        index,
+                        deleted,
+                        inserted,
+                    } => WatchedDiff::Text {
+                        key,
+                        index: *index,
+                        deleted: *deleted,
+                        inserted: inserted.clone(),
                     },
                     Diff::Deleted { old } => WatchedDiff::Deleted {
                         key,
@@ -154,7 +207,7 @@ impl Ctx<'_> {
                 crate::live::CliPeers::new(
                     &root.join(WEFT_DIR),
                     &self.start_dir()?,
-                    self.options()?.identity,
+                    self.signing_identity(&root)?,
                     &args.net,
                     &args.peer,
                 )?,
@@ -185,7 +238,7 @@ impl Ctx<'_> {
                 addr,
                 &args.net,
                 &args.allow,
-                self.options()?.identity.as_ref(),
+                self.signing_identity(&root)?.as_ref(),
                 self.output(),
                 out,
             )?;
@@ -208,8 +261,12 @@ impl Ctx<'_> {
                 .name("weft-serve-stdin".into())
                 .spawn(move || {
                     let mut sink = std::io::sink();
-                    // Ends at EOF or on a read error; either way the server stops.
+                    // Ends at EOF or on a read error; either way the server stops, and says
+                    // why (`true | weft serve` would otherwise end at once, silently).
                     let _ = std::io::copy(&mut std::io::stdin().lock(), &mut sink);
+                    if !stop.is_set() {
+                        let _ = writeln!(std::io::stderr(), "{STDIN_CLOSED}");
+                    }
                     stop.trigger();
                 })
                 .context("cannot start a thread")?;
@@ -237,6 +294,10 @@ impl Ctx<'_> {
     /// closed, or the stop flag is set.
     pub(crate) fn watch(&self, repo: &Repo, out: &mut dyn Write, args: &WatchArgs) -> Result<()> {
         let mut filter = Filter::all();
+        // `-d DOC`: that document only (default: every document).
+        if let Some(doc) = &self.cli.doc {
+            filter = filter.doc(repo.doc(doc)?);
+        }
         if let Some(prefix) = args.prefix.as_deref().filter(|p| !p.is_empty()) {
             filter = filter.prefix(prefix);
         }
@@ -264,6 +325,11 @@ impl Ctx<'_> {
         }
     }
 }
+
+/// What `serve` says when it stops because its piped stdin closed.
+pub(crate) const STDIN_CLOSED: &str = "weft: serve: stdin closed, stopping (with a pipe as stdin, \
+     `weft serve` runs until it closes; `weft serve --stdio` is the one that serves a sync session \
+     on stdin/stdout)";
 
 /// Whether stdin is a pipe or a socket (so that its EOF means "stop").
 fn stdin_is_pipe() -> bool {

@@ -69,7 +69,7 @@ use serde_bytes::ByteBuf;
 use weft_store::{Cid, Codec, ErrorKind};
 
 pub use self::{
-    op::{Op, OpId},
+    op::{ItemRef, Op, OpId, OpRef, MAX_TEXT_RUN},
     verify::{signed_message, validate_key, verify_batch, KeyError, ShapeError, VerifyError},
 };
 use crate::{

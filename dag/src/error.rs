@@ -4,11 +4,12 @@
 use weft_store::{Cid, ErrorKind};
 
 use crate::{
-    change::{DecodeError, KeyError, VerifyError},
+    change::{DecodeError, KeyError, OpId, VerifyError},
     id::DocId,
     identity::Author,
     kind::Kind,
     role::Role,
+    seq::SeqError,
     value::ValueError,
 };
 
@@ -45,6 +46,21 @@ pub enum Error {
     KeyNotFound {
         /// The key.
         key: String,
+    },
+    /// A list or text edit that does not fit the key's state: an index beyond its length, an
+    /// element that is not there.
+    #[error("key {key:?}: {reason}")]
+    Position {
+        /// The list or text.
+        key: String,
+        /// What did not fit.
+        reason: SeqError,
+    },
+    /// No list holds this element (it was deleted, or never existed here).
+    #[error("no list holds element {elem}")]
+    UnknownElement {
+        /// The element's id.
+        elem: OpId,
     },
     /// A key that cannot be used.
     #[error("invalid key {key:?}: {reason}")]
@@ -252,11 +268,13 @@ impl Error {
             Error::Store(e) => e.kind(),
             Error::UnknownDoc { .. }
             | Error::KeyNotFound { .. }
+            | Error::UnknownElement { .. }
             | Error::UnknownCid { .. }
             | Error::WrongDoc { .. } => ErrorKind::NotFound,
             Error::WrongType { .. } | Error::TypeMismatch { .. } => ErrorKind::WrongType,
             Error::InvalidDocName { .. }
             | Error::InvalidKey { .. }
+            | Error::Position { .. }
             | Error::CounterOverflow { .. }
             | Error::ChangeTooLarge { .. }
             | Error::InvalidValue(_)

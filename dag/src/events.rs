@@ -22,7 +22,7 @@ use std::{
 
 use weft_store::{sync_util::lock, Cid};
 
-use crate::{id::DocId, identity::Author, value::Value};
+use crate::{change::OpId, id::DocId, identity::Author, value::Value};
 
 /// What a subscriber hears about each applied change (the per-change form; see [`Batch`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +128,45 @@ pub enum Diff {
         /// Members present before and not after.
         removed: Vec<Value>,
     },
+    /// A list: what happened to its elements, each with its index (in the list after, or, for
+    /// `removed`, before).
+    List {
+        /// Elements in the list after and not before: inserted, or moved in from another list.
+        inserted: Vec<ElementDiff>,
+        /// Elements in the list before and not after: deleted, or moved to another list.
+        removed: Vec<ElementDiff>,
+        /// Elements in it before and after that moved within it: the fewest such that the
+        /// others kept their order.
+        moved: Vec<ElementDiff>,
+        /// Elements in it before and after whose value changed (with the new value).
+        updated: Vec<ElementDiff>,
+    },
+    /// A text: the one span that changed, from the first to the last character that differ
+    /// (edits in several places come as one span covering them).
+    Text {
+        /// Where the span starts, in characters.
+        index: usize,
+        /// How many characters it held before.
+        deleted: usize,
+        /// What it holds after.
+        inserted: String,
+    },
     /// The key held something before and nothing after.
     Deleted {
         /// Its visible value before.
         old: Value,
     },
+}
+
+/// One element in a [`Diff::List`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementDiff {
+    /// The element's id.
+    pub id: OpId,
+    /// Its index in the list.
+    pub index: usize,
+    /// Its value.
+    pub value: Value,
 }
 
 /// Which batches a subscriber hears: [`Filter::all`], narrowed to a document and/or to keys

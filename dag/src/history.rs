@@ -11,6 +11,7 @@ use crate::{
     id::DocId,
     identity::Author,
     keys,
+    seqdoc::SeqCache,
     state::{Entry, State},
     value::Value,
     write::Writer,
@@ -59,6 +60,7 @@ impl Arrival {
 #[derive(Debug)]
 pub struct Snapshot {
     store: Store,
+    seq: Arc<SeqCache>,
     doc: DocId,
 }
 
@@ -67,6 +69,7 @@ impl Snapshot {
     pub fn state(&self) -> State<'_> {
         State {
             store: &self.store,
+            seq: &self.seq,
             doc: self.doc,
         }
     }
@@ -117,6 +120,9 @@ pub(crate) fn blame(graph: &Graph, state: State<'_>, key: &str) -> Result<Vec<Bl
         Entry::Set(members) => members
             .into_iter()
             .try_for_each(|(m, tags)| tags.into_iter().try_for_each(|t| add(t, m.clone())))?,
+        Entry::List(elements) => elements.into_iter().try_for_each(|e| add(e.id, e.value))?,
+        // A text has no per-op lines yet: its runs are many and small.
+        Entry::Text(_) => {}
     }
     lines.sort_by_key(|l| std::cmp::Reverse((l.height, l.op)));
     Ok(lines)
@@ -155,6 +161,7 @@ pub(crate) fn at(writer: &Writer, doc: DocId, heads: &[Cid]) -> Result<Snapshot,
     }
     Ok(Snapshot {
         store: scratch.store.clone(),
+        seq: scratch.seq.clone(),
         doc,
     })
 }

@@ -625,7 +625,7 @@ impl Import<'_> {
             }
             let diffs = before
                 .filter(|_| committed.is_ok())
-                .map(|b| b.after(&writer.store));
+                .map(|b| b.after(&writer.store, &writer.seq));
             (committed, diffs)
         };
         let (committed, diffs) = committed;

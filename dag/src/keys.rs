@@ -31,6 +31,9 @@
 //! | `0x12` | `set` | derived | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
 //! | `0x13` | `tombstone` | derived | `doc ++ opid ++ kind:u8 ++ key ++ 0x00 ++ member?` | empty: a register value (`kind` = `r`) or set tag (`s`, with its member) that was killed before it arrived; see below |
 //! | `0x14` | `void` | derived | `doc ++ cid` | empty: a stored change that does not count, because its author lacked the right in the whole DAG's view (see [`crate::acl`]) |
+//! | `0x15` | `seq_changes` | derived | `doc ++ height:u64 ++ cid` | empty: a change (not void) that holds list or text ops; the document's lists and texts are these changes' ops, replayed in key order (a causal order) |
+//! | `0x16` | `seq_snap` | derived | `doc` | the document's lists and texts as of some of its `seq_changes` (see `seqdoc::encode`); absent until written |
+//! | `0x17` | `seq_tail` | derived | `doc ++ height:u64 ++ cid` | empty: a `seq_changes` entry the snapshot does not hold; opening replays these after the snapshot (all of `seq_changes` if there is none) |
 //!
 //! `0x00` is the store's and `0x08` the sync layer's (`weft_sync::keys`).
 //!
@@ -55,7 +58,8 @@
 //! name ops they have seen, so they never create one.
 //!
 //! Keyspaces `0x10..=0x1f` together with `heads` are the *materialized state*: `fsck` checks them
-//! against a fresh replay of the DAG.
+//! against a fresh replay of the DAG, except `seq_snap` and `seq_tail`, which depend on when
+//! snapshots were written: `fsck` checks that they read as a replay does.
 
 use weft_store::{Cid, Keyspace, Pos, CID_LEN};
 
@@ -92,14 +96,38 @@ pub const TOMBSTONE: Keyspace = Keyspace::derived(0x13, "tombstone");
 /// Stored changes that do not count (their author lacked the right).
 pub const VOID: Keyspace = Keyspace::derived(0x14, "void");
 
+/// The changes that hold list or text ops, by height.
+pub const SEQ_CHANGES: Keyspace = Keyspace::derived(0x15, "seq_changes");
+
+/// A snapshot of each document's lists and texts.
+pub const SEQ_SNAP: Keyspace = Keyspace::derived(0x16, "seq_snap");
+/// The changes with list or text ops that the snapshot does not hold.
+pub const SEQ_TAIL: Keyspace = Keyspace::derived(0x17, "seq_tail");
+
 /// Every keyspace of the dag, in tag order.
-pub const ALL: [Keyspace; 15] = [
-    HEADS, HEIGHTS, DOC_NAMES, DOC_IDS, AUTHOR_SEQ, ACL, SEQS, ARRIVALS, DIRTY, UNDO, REGISTER,
-    COUNTER, SET, TOMBSTONE, VOID,
+pub const ALL: [Keyspace; 18] = [
+    HEADS,
+    HEIGHTS,
+    DOC_NAMES,
+    DOC_IDS,
+    AUTHOR_SEQ,
+    ACL,
+    SEQS,
+    ARRIVALS,
+    DIRTY,
+    UNDO,
+    REGISTER,
+    COUNTER,
+    SET,
+    TOMBSTONE,
+    VOID,
+    SEQ_CHANGES,
+    SEQ_SNAP,
+    SEQ_TAIL,
 ];
 
 /// The keyspaces that make up materialized state (checked by `fsck` against a replay).
-pub const STATE: [Keyspace; 6] = [HEADS, REGISTER, COUNTER, SET, TOMBSTONE, VOID];
+pub const STATE: [Keyspace; 7] = [HEADS, REGISTER, COUNTER, SET, TOMBSTONE, VOID, SEQ_CHANGES];
 
 /// Length of an encoded op id.
 pub const OPID_LEN: usize = 40;
@@ -175,6 +203,16 @@ pub fn doc_key(doc: &DocId) -> Vec<u8> {
 /// `void`, `acl`: `doc ++ cid`.
 pub fn cid_key(doc: &DocId, cid: &Cid) -> Vec<u8> {
     cat(&[&doc.0.to_bytes(), &cid.to_bytes()])
+}
+
+/// `seq_changes`: `doc ++ height ++ cid`.
+pub fn seq_change_key(doc: &DocId, height: u64, cid: &Cid) -> Vec<u8> {
+    cat(&[&doc.0.to_bytes(), &height.to_be_bytes(), &cid.to_bytes()])
+}
+
+/// Parses a `seq_changes` key: its change.
+pub fn parse_seq_change_key(k: &[u8]) -> Option<Cid> {
+    Cid::from_bytes(k.get(CID_LEN + 8..)?).ok()
 }
 
 /// Parses a `doc ++ cid` key.

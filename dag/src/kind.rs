@@ -9,6 +9,10 @@ pub enum Kind {
     Counter,
     /// Add-wins set (`add`, `remove`).
     Set,
+    /// List of movable elements (`lins`, `lmov`, `ldel`, `lset`).
+    List,
+    /// Text (`tins`, `tdel`).
+    Text,
 }
 
 impl Kind {
@@ -18,6 +22,8 @@ impl Kind {
             Kind::Register => "register",
             Kind::Counter => "counter",
             Kind::Set => "set",
+            Kind::List => "list",
+            Kind::Text => "text",
         }
     }
 }

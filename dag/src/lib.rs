@@ -34,6 +34,7 @@ mod canonical;
 pub mod change;
 mod diff;
 mod docs;
+pub mod edit;
 mod error;
 mod events;
 mod fsck;
@@ -50,7 +51,10 @@ pub mod open;
 mod repo;
 mod role;
 pub mod seq;
+pub mod seqdoc;
 pub mod state;
+#[cfg(feature = "async")]
+mod stream;
 mod transaction;
 pub mod undo;
 pub mod value;
@@ -61,9 +65,13 @@ pub use weft_store::{Cid, Codec, ErrorKind};
 
 pub use crate::{
     acl::Member,
-    change::{Change, EncodedChange, Op, OpId, StoredChange},
+    change::{Change, EncodedChange, ItemRef, Op, OpId, OpRef, StoredChange},
+    edit::Place,
     error::{Error, InvalidReason},
-    events::{Batch, Batches, ChangeInfo, Diff, Event, Filter, KeyDiff, OnChange, Subscription},
+    events::{
+        Batch, Batches, ChangeInfo, Diff, ElementDiff, Event, Filter, KeyDiff, OnChange,
+        Subscription,
+    },
     fsck::{FsckReport, Problem},
     graph::{ChangeMeta, Node, NODE_CACHE_ENTRIES},
     history::{Arrival, BlameLine, Snapshot},
@@ -72,8 +80,9 @@ pub use crate::{
     import::{Import, ImportStats, GROUP_BYTES, GROUP_CHANGES, MAX_WAITING_BYTES},
     kind::Kind,
     layer::LayerSpace,
-    repo::{Durability, Options, Repo, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
+    repo::{Durability, Options, Repo, View, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
+    seqdoc::{pending_cid, Element},
     state::{row_prefix, Entry, RegisterValue, State, ROW_SELF},
     transaction::Transaction,
     undo::Undone,
@@ -81,3 +90,6 @@ pub use crate::{
     verified::VerifiedCache,
     write::Clock,
 };
+
+#[cfg(feature = "async")]
+pub use crate::stream::BatchStream;

@@ -59,6 +59,31 @@ pub enum Durability {
     Manual,
 }
 
+/// A consistent view of one document (see [`Repo::view`]).
+#[derive(Debug)]
+pub struct View<'r> {
+    state: State<'r>,
+    heads: std::cell::OnceCell<Vec<Cid>>,
+    repo: &'r Repo,
+    _guard: std::sync::MutexGuard<'r, ()>,
+}
+
+impl<'r> View<'r> {
+    /// The document's state, as of when the view was taken.
+    pub fn state(&self) -> &State<'r> {
+        &self.state
+    }
+
+    /// The heads of that state.
+    pub fn heads(&self) -> Result<&[Cid], Error> {
+        if self.heads.get().is_none() {
+            let heads = self.repo.heads(self.state.doc())?;
+            let _ = self.heads.set(heads);
+        }
+        Ok(self.heads.get().map_or(&[], Vec::as_slice))
+    }
+}
+
 /// Knobs for [`Repo::init`] and [`Repo::open`].
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -93,7 +118,7 @@ pub struct Repo {
     pub(crate) writer: Writer,
     pub(crate) identity: Identity,
     root: Option<PathBuf>,
-    events: Events,
+    pub(crate) events: Events,
     /// How many log records opening the repo replayed (after a crash).
     replayed: u64,
 }
@@ -221,7 +246,8 @@ impl Repo {
         root: Option<PathBuf>,
         verified: Option<Arc<VerifiedCache>>,
     ) -> Result<Repo, Error> {
-        let writer = Writer::new(store, verified);
+        let mut writer = Writer::new(store, verified);
+        writer.snapshot_on_drop = true;
         let mut repo = Repo {
             writer,
             identity,
@@ -266,6 +292,7 @@ impl Repo {
         } = self;
         let clock = writer.clock();
         let mut writer = Writer::new(writer.store.clone(), Some(cache));
+        writer.snapshot_on_drop = true;
         if let Some(clock) = clock {
             writer.set_clock(clock);
         }
@@ -452,7 +479,22 @@ impl Repo {
     pub fn state(&self, doc: DocId) -> State<'_> {
         State {
             store: &self.writer.store,
+            seq: &self.writer.seq,
             doc,
+        }
+    }
+
+    /// A consistent view of a document: every read through it sees one state, whatever a sync
+    /// or another thread commits meanwhile, as a render that reads many keys needs. It holds
+    /// the repo's write lock until dropped: commits (local or from a sync) wait for it, so keep
+    /// it for one render, and do not write from the thread that holds it (it would wait
+    /// forever).
+    pub fn view(&self, doc: DocId) -> View<'_> {
+        View {
+            state: self.state(doc),
+            heads: std::cell::OnceCell::new(),
+            repo: self,
+            _guard: weft_store::sync_util::lock(&self.writer.lock),
         }
     }
 
@@ -635,7 +677,7 @@ impl Repo {
         if !self.events.wants_diffs() {
             return None;
         }
-        Some(Before::read(&self.writer.store, changes))
+        Some(Before::read(&self.writer.store, &self.writer.seq, changes))
     }
 
     /// What a commit of `applied` triggers (see [`Writer::after_commit`]), then tells the

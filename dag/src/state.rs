@@ -6,10 +6,13 @@
 //! | counter | every `incr` op with its delta | the sum, checked to fit i64 |
 //! | set | the live add tags per member (not named by a `remove`) | the members with at least one live tag |
 //!
+//! | list | per element its winning position and value (see [`crate::seqdoc`]) | the values in order |
+//! | text | a tree of character runs (see [`crate::seq`]) | the string |
+//!
 //! A key holds one kind. A local write of another kind is refused with [`Error::WrongType`]. Two
 //! replicas can still write different kinds concurrently; every kind is a CRDT on its own, so the
 //! state converges, and a read then shows the register if any value is live, else the counter,
-//! else the set.
+//! else the set, else the list, else the text.
 //!
 //! Rows ([`State::rows`]) read the keys under a prefix as one nested map, splitting each key on
 //! `/`: `todo/1/title` and `todo/1/done` under `todo/` read as
@@ -29,6 +32,7 @@ use crate::{
     identity::Author,
     keys::{self, Slot, OPID_LEN},
     kind::Kind,
+    seqdoc::{has_seq_ops, Element, SeqCache},
     value::Value,
 };
 
@@ -54,6 +58,10 @@ pub enum Entry {
     Counter(Vec<(OpId, i64)>),
     /// Set members with their live tags, by encoded member order.
     Set(Vec<(Value, Vec<OpId>)>),
+    /// List elements, in order.
+    List(Vec<Element>),
+    /// A text.
+    Text(String),
 }
 
 impl Entry {
@@ -63,6 +71,8 @@ impl Entry {
             Entry::Register(_) => Kind::Register,
             Entry::Counter(_) => Kind::Counter,
             Entry::Set(_) => Kind::Set,
+            Entry::List(_) => Kind::List,
+            Entry::Text(_) => Kind::Text,
         }
     }
 
@@ -74,6 +84,10 @@ impl Entry {
             Entry::Set(members) => Ok(Value::Array(
                 members.iter().map(|(m, _)| m.clone()).collect(),
             )),
+            Entry::List(elements) => Ok(Value::Array(
+                elements.iter().map(|e| e.value.clone()).collect(),
+            )),
+            Entry::Text(text) => Ok(Value::String(text.clone())),
         }
     }
 
@@ -94,6 +108,8 @@ impl Entry {
                 .iter()
                 .flat_map(|(_, t)| t.iter().copied())
                 .collect(),
+            Entry::List(elements) => elements.iter().map(|e| e.id).collect(),
+            Entry::Text(_) => Vec::new(),
         }
     }
 }
@@ -113,8 +129,33 @@ fn corrupt(what: &str) -> Error {
     })
 }
 
-/// Reads the state of `key` from a store.
-pub(crate) fn read_entry(store: &Store, doc: &DocId, key: &str) -> Result<Option<Entry>, Error> {
+/// Reads the state of `key` from a store and its lists and texts.
+pub(crate) fn read_entry(
+    store: &Store,
+    seq: &SeqCache,
+    doc: &DocId,
+    key: &str,
+) -> Result<Option<Entry>, Error> {
+    if let Some(e) = read_store_entry(store, doc, key)? {
+        return Ok(Some(e));
+    }
+    Ok(seq_entry(&*seq.get(store, doc)?, key))
+}
+
+/// The state of `key` in a document's lists and texts, if it is a list or a text.
+pub(crate) fn seq_entry(d: &crate::seqdoc::SeqDoc, key: &str) -> Option<Entry> {
+    if d.has_list(key) {
+        return Some(Entry::List(d.elements(key)));
+    }
+    d.texts.get(key).map(|t| Entry::Text(t.to_string()))
+}
+
+/// Reads the state of `key` if it is a register, a counter or a set (kept in the store).
+pub(crate) fn read_store_entry(
+    store: &Store,
+    doc: &DocId,
+    key: &str,
+) -> Result<Option<Entry>, Error> {
     let prefix = keys::key_prefix(doc, key);
     let mut regs = Vec::new();
     for r in store.scan_prefix(keys::REGISTER, &prefix) {
@@ -175,9 +216,25 @@ pub(crate) fn read_entry(store: &Store, doc: &DocId, key: &str) -> Result<Option
     Ok(None)
 }
 
+/// The kind of `key` if it is a register, a counter or a set.
+pub(crate) fn store_kind(store: &Store, doc: &DocId, key: &str) -> Result<Option<Kind>, Error> {
+    let prefix = keys::key_prefix(doc, key);
+    for (ks, kind) in [
+        (keys::REGISTER, Kind::Register),
+        (keys::COUNTER, Kind::Counter),
+        (keys::SET, Kind::Set),
+    ] {
+        if store.scan_prefix(ks, &prefix).next().transpose()?.is_some() {
+            return Ok(Some(kind));
+        }
+    }
+    Ok(None)
+}
+
 /// The keys with state under `prefix`, sorted.
 pub(crate) fn list_keys(
     store: &Store,
+    seq: &SeqCache,
     doc: &DocId,
     prefix: &str,
 ) -> Result<BTreeSet<String>, Error> {
@@ -194,6 +251,8 @@ pub(crate) fn list_keys(
             }
         }
     }
+    let d = seq.get(store, doc)?;
+    keys.extend(d.keys().filter(|k| k.starts_with(prefix)).cloned());
     Ok(keys)
 }
 
@@ -237,7 +296,17 @@ pub(crate) fn apply_ops(
             index: index as u32,
         };
         match op {
-            Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => {}
+            // Lists and texts live in memory, replayed from the changes that hold their ops
+            // (see `crate::seqdoc`); the change is indexed below.
+            Op::Genesis { .. }
+            | Op::Grant { .. }
+            | Op::Revoke { .. }
+            | Op::ListInsert { .. }
+            | Op::ListMove { .. }
+            | Op::ListDelete { .. }
+            | Op::ListSet { .. }
+            | Op::TextInsert { .. }
+            | Op::TextDelete { .. } => {}
             Op::Set { key, value, pred } => {
                 for p in pred {
                     kill(batch, known, doc, Slot::Register, key, &[], p)?;
@@ -295,6 +364,11 @@ pub(crate) fn apply_ops(
                 }
             }
         }
+    }
+    if has_seq_ops(change) {
+        let k = keys::seq_change_key(doc, change.height, cid);
+        put_slot(batch, known, keys::SEQ_CHANGES, &k, &[]);
+        put_slot(batch, known, keys::SEQ_TAIL, &k, &[]);
     }
     // Every tombstone that names an op of this change has now done its work (or named a slot
     // that no op of this change has). Clearing them all, stored or staged earlier in this
@@ -432,6 +506,7 @@ impl RowNode {
 #[derive(Debug, Clone)]
 pub struct State<'a> {
     pub(crate) store: &'a Store,
+    pub(crate) seq: &'a SeqCache,
     pub(crate) doc: DocId,
 }
 
@@ -443,7 +518,7 @@ impl State<'_> {
 
     /// The full state of a key, or `None` if it holds nothing.
     pub fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
-        read_entry(self.store, &self.doc, key)
+        read_entry(self.store, self.seq, &self.doc, key)
     }
 
     /// The value of a key: the register winner, the counter sum, or the set members.
@@ -493,6 +568,52 @@ impl State<'_> {
             })
     }
 
+    /// The kind of `key`, as a read sees it (see the [module docs](self)), without reading
+    /// its value; `None` if it holds nothing.
+    pub fn kind(&self, key: &str) -> Result<Option<Kind>, Error> {
+        let prefix = keys::key_prefix(&self.doc, key);
+        for (ks, kind) in [
+            (keys::REGISTER, Kind::Register),
+            (keys::COUNTER, Kind::Counter),
+            (keys::SET, Kind::Set),
+        ] {
+            if self
+                .store
+                .scan_prefix(ks, &prefix)
+                .next()
+                .transpose()?
+                .is_some()
+            {
+                return Ok(Some(kind));
+            }
+        }
+        let d = self.seq.get(self.store, &self.doc)?;
+        if d.has_list(key) {
+            return Ok(Some(Kind::List));
+        }
+        Ok(d.texts.contains_key(key).then_some(Kind::Text))
+    }
+
+    /// The document's lists and texts.
+    pub(crate) fn seq_doc(&self) -> Result<std::sync::Arc<crate::seqdoc::SeqDoc>, Error> {
+        self.seq.get(self.store, &self.doc)
+    }
+
+    /// The elements of the list `key`, in order, with their ids; empty if `key` holds no list.
+    pub fn elements(&self, key: &str) -> Result<Vec<Element>, Error> {
+        Ok(self.seq.get(self.store, &self.doc)?.elements(key))
+    }
+
+    /// The text `key`, or `None` if `key` holds no text.
+    pub fn text(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .seq
+            .get(self.store, &self.doc)?
+            .texts
+            .get(key)
+            .map(ToString::to_string))
+    }
+
     /// Every concurrent value of a key (one value unless a register has concurrent writes).
     pub fn get_all(&self, key: &str) -> Result<Vec<Value>, Error> {
         Ok(match self.entry(key)? {
@@ -514,7 +635,7 @@ impl State<'_> {
     /// Every key under `prefix` with its full entry, sorted by key.
     pub fn entries(&self, prefix: &str) -> Result<BTreeMap<String, Entry>, Error> {
         let mut out = BTreeMap::new();
-        for key in list_keys(self.store, &self.doc, prefix)? {
+        for key in list_keys(self.store, self.seq, &self.doc, prefix)? {
             if let Some(e) = self.entry(&key)? {
                 out.insert(key, e);
             }

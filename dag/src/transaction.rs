@@ -12,6 +12,7 @@ use crate::{
     kind::Kind,
     repo::Repo,
     role::Role,
+    seqdoc::{op_kind, renumber, Work},
     state::{row_prefix, Entry},
     value::Value,
     write::Stage,
@@ -31,6 +32,7 @@ impl Repo {
             repo: self,
             doc,
             ops: Vec::new(),
+            work: None,
             _guard: lock(&self.writer.lock),
         }
     }
@@ -39,9 +41,11 @@ impl Repo {
 /// Ops being gathered into one change. See [`Repo::transaction`].
 #[derive(Debug)]
 pub struct Transaction<'r> {
-    repo: &'r Repo,
-    doc: DocId,
-    ops: Vec<Op>,
+    pub(crate) repo: &'r Repo,
+    pub(crate) doc: DocId,
+    pub(crate) ops: Vec<Op>,
+    /// The working copy of the document's lists and texts, once an edit of one needs it.
+    pub(crate) work: Option<Work>,
     _guard: MutexGuard<'r, ()>,
 }
 
@@ -61,15 +65,13 @@ impl Transaction<'_> {
             key: key.into(),
             reason,
         })?;
-        let entry = self.repo.state(self.doc).entry(key)?;
+        let entry = self.entry_here(key)?;
         let mut found: Option<Kind> = entry.as_ref().map(Entry::kind);
         for op in &self.ops {
             if op.key() == Some(key) {
                 found = found.or(match op {
-                    Op::Set { .. } => Some(Kind::Register),
-                    Op::Incr { .. } => Some(Kind::Counter),
-                    Op::Add { .. } => Some(Kind::Set),
-                    _ => None,
+                    Op::Del { .. } | Op::Remove { .. } => None,
+                    op => op_kind(op),
                 });
             }
         }
@@ -362,6 +364,9 @@ impl Transaction<'_> {
         }
         let repo = self.repo;
         let doc = self.doc;
+        let mut work = self.work;
+        let mut ops = self.ops;
+        renumber(&mut ops);
         repo.ensure_writable()?;
         let writer = &repo.writer;
         let mut heads = writer.graph.heads_with_height(doc)?;
@@ -388,7 +393,7 @@ impl Transaction<'_> {
             seq,
             height,
             time: repo.now(),
-            ops: self.ops,
+            ops,
             sig: [0; 64],
         }
         .sign(&repo.identity);
@@ -397,10 +402,19 @@ impl Transaction<'_> {
         let mut batch = writer.store.batch();
         let staged = writer.stage(&mut batch, &mut Stage::default(), &change, &note)?;
         extra(&change.cid, &mut batch);
-        let result = writer.commit(batch, [(&change, &staged)]);
+        // The working copy of the lists and texts becomes the state after the change (unless
+        // the change is void, when the state is as before: loaded again when next read).
+        let settled = work
+            .take()
+            .filter(|_| staged.seq || !crate::seqdoc::has_seq_ops(&change.change))
+            .map(|mut w| {
+                w.doc.settle(&change.cid, &change.change);
+                (doc, w.doc)
+            });
+        let result = writer.commit_settled(batch, [(&change, &staged)], settled);
         let diffs = before
             .filter(|_| result.is_ok())
-            .map(|b| b.after(&writer.store));
+            .map(|b| b.after(&writer.store, &writer.seq));
         if change.change.is_membership() {
             writer.acl.changed();
         }

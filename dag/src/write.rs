@@ -27,6 +27,7 @@ use crate::{
     graph::{corrupt, Graph, ParentInfo},
     id::DocId,
     keys::{self, HeightEntry},
+    seqdoc::{self, SeqCache, SeqDoc},
     state,
     verified::VerifiedCache,
 };
@@ -81,6 +82,8 @@ pub(crate) struct Staged {
     pub(crate) doc: DocId,
     /// Its membership frontier.
     pub(crate) frontier: Vec<Cid>,
+    /// Whether it counts (is not void) and holds list or text ops.
+    pub(crate) seq: bool,
 }
 
 /// What one batch has staged so far: the changes (so that later ones of the same batch find
@@ -103,6 +106,27 @@ pub(crate) struct Writer {
     tombstones: AtomicU8,
     clock: Option<Clock>,
     pub(crate) verified: Option<Arc<VerifiedCache>>,
+    /// The lists and texts of the documents read or written since the repo opened.
+    pub(crate) seq: Arc<SeqCache>,
+    /// Write the snapshots of lists and texts when dropped (a repo's writer, not a scratch
+    /// replay's).
+    pub(crate) snapshot_on_drop: bool,
+}
+
+impl Drop for Writer {
+    /// Writes the snapshot of every document whose lists and texts changed since their last
+    /// one, so that the next open reads them without replaying changes.
+    fn drop(&mut self) {
+        if !self.snapshot_on_drop || self.store.is_read_only() || self.store.is_failed() {
+            return;
+        }
+        let mut seq = self.seq.lock();
+        for doc in seq.docs() {
+            if let Err(e) = seq.snapshot_if_due(&self.store, &doc, true) {
+                tracing::debug!("no snapshot of the lists and texts of {doc}: {e}");
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -119,6 +143,8 @@ impl Writer {
             tombstones: AtomicU8::new(TOMBSTONES_UNKNOWN),
             clock: None,
             verified,
+            seq: Arc::default(),
+            snapshot_on_drop: false,
         }
     }
 
@@ -334,6 +360,7 @@ impl Writer {
                 &keys::author_seq_value(c.seq),
             );
         }
+        let seq = !void && seqdoc::has_seq_ops(c);
         if void {
             batch.put(keys::VOID, &keys::cid_key(&doc, &cid), &[]);
         } else {
@@ -348,7 +375,7 @@ impl Writer {
             }
         }
         ctx.staged.insert(cid, (doc, c.height, frontier.clone()));
-        Ok(Staged { doc, frontier })
+        Ok(Staged { doc, frontier, seq })
     }
 
     /// Whether a tombstone may be stored or staged. Honest writers never make one, so this is
@@ -382,6 +409,7 @@ impl Writer {
         self.graph.forget();
         self.acl.changed();
         self.tombstones.store(TOMBSTONES_UNKNOWN, Ordering::SeqCst);
+        self.seq.clear();
     }
 
     /// Commits `batch`, which stages `committed`, and records them: present here, and their
@@ -393,9 +421,48 @@ impl Writer {
         batch: Batch<'_>,
         committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
     ) -> Result<(), Error> {
+        self.commit_settled(batch, committed, None)
+    }
+
+    /// [`Writer::commit`], with a document's lists and texts as a transaction settled them
+    /// for the change it commits (see [`SeqDoc::settle`]), put in the cache instead of
+    /// applying the change to it.
+    pub(crate) fn commit_settled<'e>(
+        &self,
+        batch: Batch<'_>,
+        committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
+        settled: Option<(DocId, SeqDoc)>,
+    ) -> Result<(), Error> {
         {
             let mut present = lock(&self.graph.present);
+            let mut seq = (settled.is_some() || committed.clone().into_iter().any(|(_, s)| s.seq))
+                .then(|| self.seq.lock());
             batch.commit()?;
+            if let Some(seq) = &mut seq {
+                let mut docs: Vec<DocId> = Vec::new();
+                match settled {
+                    Some((doc, d)) => {
+                        seq.put(doc, d);
+                        docs.push(doc);
+                    }
+                    None => {
+                        for (enc, s) in committed.clone() {
+                            if s.seq {
+                                seq.apply(&s.doc, &enc.cid, &enc.change);
+                                if !docs.contains(&s.doc) {
+                                    docs.push(s.doc);
+                                }
+                            }
+                        }
+                    }
+                }
+                // A snapshot only spares replays at open: failing to write one fails nothing.
+                for doc in docs {
+                    if let Err(e) = seq.snapshot_if_due(&self.store, &doc, false) {
+                        tracing::warn!("no snapshot of the lists and texts of {doc}: {e}");
+                    }
+                }
+            }
             for (enc, _) in committed.clone() {
                 present.insert(enc.cid);
             }
@@ -461,7 +528,15 @@ impl Writer {
             for c in void.difference(&stored) {
                 batch.put(keys::VOID, &keys::cid_key(&doc, c), &[]);
             }
-            for ks in [keys::REGISTER, keys::COUNTER, keys::SET, keys::TOMBSTONE] {
+            for ks in [
+                keys::REGISTER,
+                keys::COUNTER,
+                keys::SET,
+                keys::TOMBSTONE,
+                keys::SEQ_CHANGES,
+                keys::SEQ_SNAP,
+                keys::SEQ_TAIL,
+            ] {
                 for r in self.store.scan_prefix(ks, &doc.0.to_bytes()) {
                     batch.delete(ks, &r?.0);
                 }
@@ -484,7 +559,9 @@ impl Writer {
             }
         }
         batch.delete(keys::DIRTY, &keys::dirty_key(&doc));
+        let mut seq = self.seq.lock();
         batch.commit()?;
+        seq.forget(&doc);
         Ok(())
     }
 

@@ -138,6 +138,37 @@ enum Op {
         member: Json,
         tags: Vec<String>,
     },
+    Lins {
+        key: String,
+        left: Option<String>,
+        right: Option<String>,
+        value: Json,
+    },
+    Lmov {
+        key: String,
+        elem: String,
+        left: Option<String>,
+        right: Option<String>,
+    },
+    Ldel {
+        key: String,
+        elem: String,
+    },
+    Lset {
+        key: String,
+        elem: String,
+        value: Json,
+    },
+    Tins {
+        key: String,
+        left: Option<String>,
+        right: Option<String>,
+        text: String,
+    },
+    Tdel {
+        key: String,
+        spans: Vec<String>,
+    },
     Grant {
         who: String,
         role: String,
@@ -145,6 +176,30 @@ enum Op {
     Revoke {
         who: String,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeqWritten {
+    cid: Option<String>,
+    key: String,
+    #[serde(default)]
+    id: Option<String>,
+    value: Option<Json>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListedElement {
+    id: String,
+    value: Json,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListListed {
+    key: String,
+    elements: Vec<ListedElement>,
 }
 
 #[derive(Deserialize)]
@@ -273,6 +328,8 @@ struct BatchLine {
     line: u64,
     cid: Option<String>,
     key: String,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -366,6 +423,10 @@ fn every_json_output_matches_its_schema() {
     assert_eq!(heads.heads, [log[0].cid.clone()]);
     let dag: Dag = parse(&dir, &["dag", "--format", "json"]);
     assert_eq!((dag.heads, dag.nodes.len()), (heads.heads.clone(), 5));
+    // Authors in full, as `log --json` prints them.
+    for node in &dag.nodes {
+        assert_eq!(node.author, init.author, "{}", node.cid);
+    }
 
     let stat: BlockStat = parse(&dir, &["block", "stat", &set_cid]);
     assert!(
@@ -445,4 +506,50 @@ fn batch_json_lines_match_their_schema() {
         .map(|l| (l.line, l.cid.is_some(), l.key.as_str()))
         .collect();
     assert_eq!(seen, [(1, true, "a"), (2, true, "s"), (3, false, "s")]);
+}
+
+#[test]
+fn list_and_text_json_match_their_schema() {
+    let dir = Dir::init();
+    let a: SeqWritten = parse(&dir, &["list", "push", "todo", "beer"]);
+    let a_id = a.id.clone().unwrap();
+    assert!(a.cid.is_some());
+    assert_eq!(a.value, Some(serde_json::json!(["beer"])));
+    let b: SeqWritten = parse(&dir, &["list", "insert", "todo", "0", "milk"]);
+    let moved: SeqWritten = parse(&dir, &["list", "move", "todo", &a_id, "--to", "done"]);
+    assert_eq!((moved.key.as_str(), moved.id), ("todo", None));
+    let ls: ListListed = parse(&dir, &["list", "ls", "done"]);
+    assert_eq!(ls.key, "done");
+    let ids: Vec<&str> = ls.elements.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, [a_id.as_str()]);
+    assert_eq!(ls.elements[0].value, serde_json::json!("beer"));
+    let _: SeqWritten = parse(&dir, &["list", "set", "todo", &b.id.unwrap(), "oat milk"]);
+    let t: SeqWritten = parse(&dir, &["text", "insert", "notes", "0", "hi"]);
+    assert_eq!(t.value, Some(serde_json::json!("hi")));
+    let got: Got = parse(&dir, &["get", "notes"]);
+    assert_eq!(
+        (got.kind.as_str(), got.value),
+        ("text", serde_json::json!("hi"))
+    );
+    let got: Got = parse(&dir, &["get", "todo"]);
+    assert_eq!(
+        (got.kind.as_str(), got.value),
+        ("list", serde_json::json!(["oat milk"]))
+    );
+    // `log --json` shows every list and text op.
+    let logged: Vec<Logged> = parse_lines(&dir, &["log"]);
+    let names: Vec<&str> = logged
+        .iter()
+        .flat_map(|l| &l.ops)
+        .map(|op| match op {
+            Op::Lins { .. } => "lins",
+            Op::Lmov { .. } => "lmov",
+            Op::Lset { .. } => "lset",
+            Op::Tins { .. } => "tins",
+            _ => "other",
+        })
+        .collect();
+    for n in ["lins", "lmov", "lset", "tins"] {
+        assert!(names.contains(&n), "{n} in {names:?}");
+    }
 }

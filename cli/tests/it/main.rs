@@ -31,6 +31,8 @@ mod output;
 mod packs;
 mod repo;
 #[cfg(unix)]
+mod seq;
+#[cfg(unix)]
 mod sync;
 #[cfg(unix)]
 mod tcp;

@@ -317,6 +317,52 @@ fn op_ids() -> impl Strategy<Value = Vec<OpId>> {
     )
 }
 
+fn op_ref() -> impl Strategy<Value = OpRef> {
+    prop_oneof![
+        any::<u32>().prop_map(OpRef::Here),
+        (cid(), any::<u32>()).prop_map(|(change, index)| OpRef::There(OpId { change, index })),
+    ]
+}
+
+fn item() -> impl Strategy<Value = Option<ItemRef>> {
+    proptest::option::of((op_ref(), any::<u32>()).prop_map(|(op, offset)| ItemRef { op, offset }))
+}
+
+fn seq_op() -> impl Strategy<Value = Op> {
+    let key = || "[a-z/]{1,8}";
+    prop_oneof![
+        (key(), item(), item(), value()).prop_map(|(key, left, right, value)| Op::ListInsert {
+            key,
+            left,
+            right,
+            value
+        }),
+        (key(), op_ref(), item(), item()).prop_map(|(key, elem, left, right)| Op::ListMove {
+            key,
+            elem,
+            left,
+            right
+        }),
+        (key(), op_ref()).prop_map(|(key, elem)| Op::ListDelete { key, elem }),
+        (key(), op_ref(), value()).prop_map(|(key, elem, value)| Op::ListSet { key, elem, value }),
+        (key(), item(), item(), ".{1,12}").prop_map(|(key, left, right, text)| Op::TextInsert {
+            key,
+            left,
+            right,
+            text
+        }),
+        (
+            key(),
+            proptest::collection::vec(
+                ((op_ref(), any::<u32>()), 1..u32::MAX)
+                    .prop_map(|((op, offset), len)| (ItemRef { op, offset }, len)),
+                1..4
+            )
+        )
+            .prop_map(|(key, spans)| Op::TextDelete { key, spans }),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let key = || prop_oneof![".{0,8}", "[a-z/]{1,8}"];
     let role = prop_oneof![
@@ -340,6 +386,7 @@ fn op() -> impl Strategy<Value = Op> {
             role
         }),
         any::<[u8; 32]>().prop_map(|w| Op::Revoke { who: Author(w) }),
+        seq_op(),
     ]
 }
 
@@ -440,4 +487,118 @@ fn shape_rules() {
     }];
     let e = bad.sign(&id);
     assert!(e.change.verify(&e.cid).is_err());
+}
+
+#[test]
+fn list_and_text_ops_have_one_wire_form() {
+    let id = Identity::from_seed([1; 32]);
+    let g = genesis(&id);
+    let there = OpId {
+        change: g.cid,
+        index: 0,
+    };
+    let mut c = Change::clone(&child(&id, &g).change);
+    c.ops = vec![
+        Op::TextInsert {
+            key: "t".into(),
+            left: None,
+            right: Some(ItemRef {
+                op: OpRef::There(there),
+                offset: 2,
+            }),
+            text: "hé".into(),
+        },
+        Op::TextDelete {
+            key: "t".into(),
+            spans: vec![(
+                ItemRef {
+                    op: OpRef::Here(0),
+                    offset: 1,
+                },
+                1,
+            )],
+        },
+    ];
+    let e = c.sign(&id);
+    assert!(e.verify().is_ok());
+    assert_eq!(Change::decode(&e.cid, &e.bytes).unwrap(), *e.change);
+    // The ops as a generic reader sees them: `[link, index, offset]` for another change's
+    // item, `[index, offset, len]` for a span of this change, null for the start.
+    let ipld: ipld_core::ipld::Ipld = serde_ipld_dagcbor::from_slice(&e.bytes).unwrap();
+    let ipld_core::ipld::Ipld::Map(m) = ipld else {
+        panic!("a map")
+    };
+    let ipld_core::ipld::Ipld::List(ops) = &m["ops"] else {
+        panic!("a list")
+    };
+    let ipld_core::ipld::Ipld::Map(ins) = &ops[0] else {
+        panic!("a map")
+    };
+    assert_eq!(ins["op"], ipld_core::ipld::Ipld::String("tins".into()));
+    assert_eq!(ins["left"], ipld_core::ipld::Ipld::Null);
+    assert_eq!(
+        ins["right"],
+        ipld_core::ipld::Ipld::List(vec![
+            ipld_core::ipld::Ipld::Link(g.cid.to_cid()),
+            ipld_core::ipld::Ipld::Integer(0),
+            ipld_core::ipld::Ipld::Integer(2),
+        ])
+    );
+    let ipld_core::ipld::Ipld::Map(del) = &ops[1] else {
+        panic!("a map")
+    };
+    assert_eq!(
+        del["spans"],
+        ipld_core::ipld::Ipld::List(vec![ipld_core::ipld::Ipld::List(vec![
+            ipld_core::ipld::Ipld::Integer(0),
+            ipld_core::ipld::Ipld::Integer(1),
+            ipld_core::ipld::Ipld::Integer(1),
+        ])])
+    );
+}
+
+#[test]
+fn list_and_text_ops_that_name_a_later_op_of_their_change_are_refused() {
+    let id = Identity::from_seed([1; 32]);
+    let g = genesis(&id);
+    let mut c = Change::clone(&child(&id, &g).change);
+    c.ops = vec![Op::ListDelete {
+        key: "l".into(),
+        elem: OpRef::Here(0),
+    }];
+    let e = c.sign(&id);
+    assert!(matches!(
+        e.verify(),
+        Err(VerifyError::Invalid {
+            reason: ShapeError::ForwardRef { op: 0, named: 0 },
+            ..
+        })
+    ));
+    // Empty text, a span of length 0, and a wrong-length ref do not decode.
+    for bad in [
+        Op::TextInsert {
+            key: "t".into(),
+            left: None,
+            right: None,
+            text: String::new(),
+        },
+        Op::TextDelete {
+            key: "t".into(),
+            spans: vec![(
+                ItemRef {
+                    op: OpRef::Here(0),
+                    offset: 0,
+                },
+                0,
+            )],
+        },
+    ] {
+        let mut c = Change::clone(&child(&id, &g).change);
+        c.ops = vec![bad];
+        let e = c.sign(&id);
+        assert!(matches!(
+            Change::decode(&e.cid, &e.bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
 }

@@ -92,6 +92,14 @@ pub enum ShapeError {
         /// What is wrong with its key.
         reason: KeyError,
     },
+    /// A list or text op naming an op of its own change that does not come before it.
+    #[error("op {op} names op {named} of its own change, which does not come before it")]
+    ForwardRef {
+        /// The op's index.
+        op: usize,
+        /// The index it names.
+        named: u32,
+    },
     /// A grant to a key that is not usable (see [`Author::is_usable`]).
     #[error(
         "op {op}: a role cannot be granted to {who}, which is not a usable ed25519 key (small \
@@ -242,6 +250,9 @@ impl Change {
         for (i, op) in self.ops.iter().enumerate() {
             if let Some(key) = op.key() {
                 validate_key(key).map_err(|reason| ShapeError::Key { op: i, reason })?;
+            }
+            if let Some(named) = op.refs_here().into_iter().find(|n| *n as usize >= i) {
+                return Err(ShapeError::ForwardRef { op: i, named });
             }
             if let Op::Grant { who, .. } = op {
                 if !who.is_usable() {

@@ -176,6 +176,37 @@ impl<L: Ord + Clone> Lists<L> {
         Ok(())
     }
 
+    /// Renames ops, for a transaction's ops made under pending ids once its change is signed:
+    /// each `(from, to)` of `pairs` gives the element or position `from` the id `to`, and the
+    /// stamps of those ops the change's `height`. This gives what applying the renamed ops gives
+    /// only for ops generated on this replica, on its current state, by `insert_at`,
+    /// `move_to` and `delete`, with stamps greater than every other stamp here (a change's
+    /// height is above every change it has seen).
+    pub fn rename(&mut self, pairs: &[(OpId, OpId)], height: u64) {
+        let table: std::collections::HashMap<OpId, OpId> = pairs.iter().copied().collect();
+        let map = |op: OpId| table.get(&op).copied();
+        for tree in self.trees.values_mut() {
+            for (from, to) in pairs {
+                tree.rename(*from, *to, &map);
+            }
+        }
+        for (from, to) in pairs {
+            if let Some(e) = self.elements.remove(from) {
+                self.elements.insert(*to, e);
+            }
+            if let Some(elem) = self.positions.remove(from) {
+                let elem = map(elem).unwrap_or(elem);
+                self.positions.insert(*to, elem);
+                if let Some(e) = self.elements.get_mut(&elem) {
+                    if e.winner.op == *from {
+                        e.winner.op = *to;
+                        e.winner.height = height;
+                    }
+                }
+            }
+        }
+    }
+
     /// The names of the lists that have held an element.
     pub fn lists(&self) -> impl Iterator<Item = &L> {
         self.trees.keys()

@@ -59,4 +59,16 @@ impl Starts {
         runs.push((id.offset, n as u32));
         true
     }
+
+    /// Moves the runs of op `from` to op `to` (see [`super::tree::Tree::rename`]); returns
+    /// their nodes.
+    pub(super) fn rename(&mut self, from: OpId, to: OpId) -> SmallVec<[(u32, u32); 1]> {
+        match self.map.remove(&from) {
+            Some(runs) => {
+                self.map.insert(to, runs.clone());
+                runs
+            }
+            None => SmallVec::new(),
+        }
+    }
 }

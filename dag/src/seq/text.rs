@@ -120,6 +120,16 @@ impl Text {
         self.tree.origins_before(id)
     }
 
+    /// Renames ops: each `(from, to)` of `pairs` gives the characters of `from` the op id `to`
+    /// (see [`Lists::rename`](super::Lists::rename) for when this is right).
+    pub fn rename(&mut self, pairs: &[(OpId, OpId)]) {
+        let table: std::collections::HashMap<OpId, OpId> = pairs.iter().copied().collect();
+        let map = |op: OpId| table.get(&op).copied();
+        for (from, to) in pairs {
+            self.tree.rename(*from, *to, &map);
+        }
+    }
+
     /// The number of characters (Unicode scalar values).
     pub fn len(&self) -> usize {
         self.tree.len()

@@ -11,6 +11,8 @@ use std::cmp::Ordering;
 
 use smallvec::{smallvec, SmallVec};
 
+use crate::OpId;
+
 use super::{
     order::{Order, NIL},
     starts::Starts,
@@ -103,6 +105,24 @@ impl<C: Content> Tree<C> {
             starts: Starts::default(),
             visible_len: 0,
             order: Order::new(),
+        }
+    }
+
+    /// Gives op `from`'s runs the op id `to`, and names the items of the ops `rename` maps by
+    /// their new ids in those runs' right origins: for a transaction's ops, made under pending
+    /// ids, once its change is signed. The tree keeps its shape, which is the shape the
+    /// renamed ops give only because an op generated locally never has a sibling when it is
+    /// made (its parent and place follow from its origins alone); its runs' right origins are
+    /// items of older ops or of ops renamed in the same call.
+    pub(super) fn rename(&mut self, from: OpId, to: OpId, rename: &dyn Fn(OpId) -> Option<OpId>) {
+        for (_, n) in self.starts.rename(from, to) {
+            let node = &mut self.nodes[n as usize];
+            node.id.op = to;
+            if let Anchor::At(a) = &mut node.right_origin {
+                if let Some(op) = rename(a.op) {
+                    a.op = op;
+                }
+            }
         }
     }
 

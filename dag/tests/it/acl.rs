@@ -952,7 +952,8 @@ impl Model {
                     Op::Remove { key, tags, .. } => {
                         killed.extend(tags.iter().map(|p| (key.clone(), *p)))
                     }
-                    Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => {}
+                    // This model covers registers, counters and sets.
+                    _ => {}
                 }
             }
         }

@@ -381,7 +381,16 @@ fn model(changes: &BTreeMap<Cid, Info>) -> BTreeMap<String, Entry> {
                 index: i as u32,
             };
             match op {
-                Op::Genesis { .. } | Op::Grant { .. } | Op::Revoke { .. } => {}
+                // This model covers registers, counters and sets (lists and texts: `seq.rs`).
+                Op::Genesis { .. }
+                | Op::Grant { .. }
+                | Op::Revoke { .. }
+                | Op::ListInsert { .. }
+                | Op::ListMove { .. }
+                | Op::ListDelete { .. }
+                | Op::ListSet { .. }
+                | Op::TextInsert { .. }
+                | Op::TextDelete { .. } => {}
                 Op::Set { key, value, pred } => {
                     killed.extend(pred.iter().map(|p| (key.clone(), *p)));
                     writes.push((
@@ -475,6 +484,10 @@ fn model_read(entry: Option<&Entry>) -> (Option<Value>, Vec<Value>) {
         }
         Some(Entry::Set(ms)) => {
             let v = Value::Array(ms.iter().map(|(m, _)| m.clone()).collect());
+            (Some(v.clone()), vec![v])
+        }
+        Some(e @ (Entry::List(_) | Entry::Text(_))) => {
+            let v = e.value("").unwrap();
             (Some(v.clone()), vec![v])
         }
     }

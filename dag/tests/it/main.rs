@@ -17,6 +17,9 @@
 //! - [`missing`]: `Repo::missing` against a naive model on random DAGs;
 //! - [`repo`]: behaviour of the `Repo` API (CRDT semantics, errors, time travel, log, blame,
 //!   subscriptions, `apply_changes` rejections, fsck, reopening, locking, crashes);
+//! - [`seq`]: lists and texts through the `Repo`: moves between lists, concurrent moves and
+//!   deletes, typing without interleaving, persistence, time travel, undo, batched diffs, and
+//!   random concurrent edits on three replicas converging to a replay of the DAG;
 //! - [`signature`]: checking changes in a batch answers what checking each alone does (also
 //!   through an import), and small-order or non-canonical keys gain no right (author, genesis
 //!   owner, grant target);
@@ -37,6 +40,7 @@ mod hostile;
 mod import;
 mod missing;
 mod repo;
+mod seq;
 mod signature;
 mod traces;
 mod typed;
