@@ -95,7 +95,9 @@
 //! parents, sides, right origins and characters, then the index built bottom-up and the
 //! ops' runs collected, with every part checked (hostile bytes give
 //! [`SeqError::BadSnapshot`], never a panic, and nothing larger than the input allows). The
-//! form is in the `snapshot` module. A replica is then the snapshot plus the ops after it.
+//! form is in the `snapshot` module. A replica is then the snapshot plus the ops after it. A
+//! text snapshot starts with the visible text, which [`Text::decode_string`] reads alone in
+//! `O(characters)`, for a reader that needs no replica (no ops after the snapshot).
 //!
 //! # Wiring (the next step)
 //!

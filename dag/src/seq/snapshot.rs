@@ -3,7 +3,8 @@
 //! # Form
 //!
 //! ```text
-//! snapshot = version (1) · kind ('T' text, 'L' lists) · cids · body
+//! snapshot = version (2) · kind ('T' text, 'L' lists) · [text] · cids · body
+//! text     = byte length · UTF-8                           a text's visible text
 //! cids     = count · (codec byte · 32-byte digest)*       every change CID, once
 //! op       = cid index · op index                          an op id
 //! id       = op · offset
@@ -11,7 +12,9 @@
 //! node     = flags · parent distance · [id] · len · [right origin id] · content
 //! ```
 //!
-//! Numbers are unsigned LEB128 varints. A node's flags: bit 0 visible, bit 1 a right child
+//! Numbers are unsigned LEB128 varints. A text snapshot starts with the visible text, so that
+//! [`Text::decode_string`] reads it without rebuilding the replica (`decode` checks it against
+//! the runs). Version 1, still read, is the same without that text. A node's flags: bit 0 visible, bit 1 a right child
 //! (else a left one), bits 2-3 its right origin (1 the end, 2 an item: the signed distance
 //! in list order to the run now holding it, zigzag-encoded, and its offset there follow), bit
 //! 4 its id continues the previous node's run (same op, the next offset: a split), so it is
@@ -30,8 +33,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::{list::Element, tree::Tree, Id, Lists, SeqError, Stamp, Text};
 use crate::{Author, Cid, Codec, OpId};
 
-/// The snapshot format's version, the first byte.
-const VERSION: u8 = 1;
+/// The snapshot format's version, the first byte. Version 1 is version 2 without a text
+/// snapshot's text (lists snapshots are the same); both are read.
+const VERSION: u8 = 2;
 const TEXT: u8 = b'T';
 const LISTS: u8 = b'L';
 
@@ -80,9 +84,12 @@ impl Writer {
         self.num(u64::from(id.offset));
     }
 
-    fn finish(self, kind: u8) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + 33 * self.cids.len() + 12);
+    /// The snapshot: the header, `preamble`, the CIDs and the body.
+    fn finish(self, kind: u8, preamble: &[u8]) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(preamble.len() + self.body.len() + 33 * self.cids.len() + 12);
         out.extend([VERSION, kind]);
+        out.extend(preamble);
         let mut head = Writer::default();
         head.num(self.cids.len() as u64);
         out.extend(head.body);
@@ -99,21 +106,31 @@ impl Writer {
 #[derive(Debug)]
 pub(super) struct Reader<'a> {
     buf: &'a [u8],
+    version: u8,
     cids: Vec<Cid>,
 }
 
 impl<'a> Reader<'a> {
+    /// Reads the header; the caller reads its preamble, then [`Reader::cids`].
     fn new(bytes: &'a [u8], kind: u8) -> Result<Self, SeqError> {
         let mut r = Reader {
             buf: bytes,
+            version: 0,
             cids: Vec::new(),
         };
-        if r.byte()? != VERSION {
+        r.version = r.byte()?;
+        if !(1..=VERSION).contains(&r.version) {
             return Err(bad("unknown version"));
         }
         if r.byte()? != kind {
             return Err(bad("not this kind of snapshot"));
         }
+        Ok(r)
+    }
+
+    /// Reads the CIDs.
+    fn cids(&mut self) -> Result<(), SeqError> {
+        let r = self;
         let n = r.count(33)?;
         r.cids.reserve_exact(n);
         for _ in 0..n {
@@ -122,7 +139,7 @@ impl<'a> Reader<'a> {
             let digest = r.take(32)?.try_into().map_err(|_| bad("short digest"))?;
             r.cids.push(Cid::from_digest(codec, digest));
         }
-        Ok(r)
+        Ok(())
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], SeqError> {
@@ -203,15 +220,47 @@ impl Text {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         self.tree().encode(&mut w);
-        w.finish(TEXT)
+        let mut text = Writer::default();
+        text.bytes(self.to_string().as_bytes());
+        w.finish(TEXT, &text.body)
     }
 
     /// Rebuilds a replica from [`Text::encode`]'s bytes; an error for anything else.
     pub fn decode(bytes: &[u8]) -> Result<Text, SeqError> {
         let mut r = Reader::new(bytes, TEXT)?;
-        let tree = Tree::decode(&mut r)?;
+        let text = if r.version >= 2 {
+            Some(r.bytes()?)
+        } else {
+            None
+        };
+        r.cids()?;
+        let tree: Tree<String> = Tree::decode(&mut r)?;
         r.finish()?;
+        // The text written first is the runs' visible text.
+        let Some(mut text) = text else {
+            return Ok(Text::from_tree(tree));
+        };
+        let mut same = true;
+        tree.for_each_visible(|_, _, s| {
+            same = same && text.starts_with(s.as_bytes());
+            text = text.get(s.len()..).unwrap_or_default();
+        });
+        if !same || !text.is_empty() {
+            return Err(bad("the text is not the runs' text"));
+        }
         Ok(Text::from_tree(tree))
+    }
+
+    /// The text of a snapshot of [`Text::encode`], read without rebuilding the replica: a
+    /// check of the header and of UTF-8, `O(characters)`. (Only [`Text::decode`] checks the
+    /// rest of the snapshot.)
+    pub fn decode_string(bytes: &[u8]) -> Result<String, SeqError> {
+        let mut r = Reader::new(bytes, TEXT)?;
+        if r.version < 2 {
+            return Ok(Text::decode(bytes)?.to_string());
+        }
+        let text = std::str::from_utf8(r.bytes()?).map_err(|_| bad("text not UTF-8"))?;
+        Ok(text.to_string())
     }
 }
 
@@ -248,12 +297,13 @@ impl Lists<String> {
             w.op(*p);
             w.num(element_index.get(e).copied().unwrap_or(u64::MAX));
         }
-        w.finish(LISTS)
+        w.finish(LISTS, &[])
     }
 
     /// Rebuilds a replica from [`Lists::encode`]'s bytes; an error for anything else.
     pub fn decode(bytes: &[u8]) -> Result<Lists<String>, SeqError> {
         let mut r = Reader::new(bytes, LISTS)?;
+        r.cids()?;
         let n = r.count(2)?;
         let mut names = Vec::with_capacity(n);
         let mut trees = BTreeMap::new();

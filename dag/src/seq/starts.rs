@@ -9,16 +9,17 @@ use smallvec::SmallVec;
 use super::Id;
 use crate::OpId;
 
-/// The runs of each op: `(first offset, node)`, by offset.
+/// The runs of each op: `(first offset, node)`, by offset. Hashed as `weft_store::CidMap`
+/// hashes CIDs (fast, a random seed per map; an op id is mostly a BLAKE3 digest).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Starts {
-    map: HashMap<OpId, SmallVec<[(u32, u32); 1]>>,
+    map: HashMap<OpId, SmallVec<[(u32, u32); 1]>, foldhash::fast::RandomState>,
 }
 
 impl Starts {
     pub(super) fn with_capacity(n: usize) -> Self {
         Starts {
-            map: HashMap::with_capacity(n),
+            map: HashMap::with_capacity_and_hasher(n, Default::default()),
         }
     }
 

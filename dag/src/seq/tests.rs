@@ -240,7 +240,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    #![proptest_config(ProptestConfig::with_cases(10))]
 
     /// Longer sessions, checking after every step that the order index gives what a walk of
     /// the tree gives (`run_text` checks it).

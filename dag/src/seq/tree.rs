@@ -9,6 +9,8 @@
 
 use std::cmp::Ordering;
 
+use smallvec::{smallvec, SmallVec};
+
 use crate::OpId;
 
 use super::{
@@ -54,6 +56,9 @@ enum Side {
     Right,
 }
 
+/// A node's left or right children, in sibling order (most nodes have at most two).
+type Kids = SmallVec<[usize; 2]>;
+
 /// The index of the root node: the start of the list, with no id and no characters.
 const ROOT: usize = 0;
 
@@ -68,8 +73,8 @@ struct Node<C> {
     side: Side,
     /// The right origin of the op that made the run (what orders right siblings).
     right_origin: Anchor,
-    left: Vec<usize>,
-    right: Vec<usize>,
+    left: Kids,
+    right: Kids,
 }
 
 /// A Fugue tree of runs with tombstones.
@@ -99,8 +104,8 @@ impl<C: Content> Tree<C> {
             parent: ROOT,
             side: Side::Right,
             right_origin: Anchor::End,
-            left: Vec::new(),
-            right: Vec::new(),
+            left: Kids::new(),
+            right: Kids::new(),
         };
         Tree {
             nodes: vec![root],
@@ -193,8 +198,8 @@ impl<C: Content> Tree<C> {
             parent: n,
             side: Side::Right,
             right_origin: node.right_origin,
-            left: Vec::new(),
-            right: std::mem::replace(&mut node.right, vec![new]),
+            left: Kids::new(),
+            right: std::mem::replace(&mut node.right, smallvec![new]),
         };
         node.len = at;
         for &c in &tail.right {
@@ -287,8 +292,8 @@ impl<C: Content> Tree<C> {
             parent,
             side,
             right_origin: right,
-            left: Vec::new(),
-            right: Vec::new(),
+            left: Kids::new(),
+            right: Kids::new(),
         });
         self.starts.insert(id, new);
         self.visible_len += len as usize;

@@ -30,6 +30,7 @@ fn run_text(steps: &[Step]) -> Result<Vec<u8>, TestCaseError> {
             let bytes = reps[0].encode();
             let decoded = Text::decode(&bytes).map_err(fail)?;
             prop_assert_eq!(decoded.to_string(), reps[0].to_string());
+            prop_assert_eq!(Text::decode_string(&bytes), Ok(reps[0].to_string()));
             prop_assert_eq!(decoded.runs(), reps[0].runs());
             prop_assert_eq!(decoded.encode(), bytes);
             decoded.check_index().map_err(TestCaseError::fail)?;
@@ -210,6 +211,11 @@ proptest! {
         run_lists(&steps)?;
     }
 
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
     #[test]
     fn damaged_snapshots_are_refused_without_a_panic(
         steps in steps(),
@@ -236,11 +242,11 @@ proptest! {
         kind in prop::sample::select(vec![b'T', b'L']),
         body in prop::collection::vec(any::<u8>(), 0..200),
     ) {
-        let mut bytes = vec![1, kind];
+        let mut bytes = vec![2, kind];
         bytes.extend(body);
         use_text(&bytes);
         use_lists(&bytes);
-        if bytes.get(2) != Some(&1) {
+        if !matches!(bytes.get(2), Some(&1 | &2)) {
             prop_assert!(Text::decode(&bytes[2..]).is_err());
         }
     }
@@ -251,16 +257,29 @@ fn a_snapshot_names_its_version_and_kind() {
     let mut t = Text::new();
     t.insert(op(1), 0, "hello").unwrap();
     let bytes = t.encode();
-    assert_eq!(&bytes[..2], &[1, b'T']);
+    assert_eq!(&bytes[..2], &[2, b'T']);
     assert_eq!(Text::decode(&bytes).unwrap().to_string(), "hello");
+    // Version 1: the same without the text first.
+    let mut v1 = vec![1, b'T'];
+    v1.extend(&bytes[2 + 1 + 5..]);
+    assert_eq!(Text::decode(&v1).unwrap().to_string(), "hello");
+    assert_eq!(Text::decode_string(&v1).unwrap(), "hello");
     let mut other = bytes.clone();
-    other[0] = 2;
+    other[0] = 3;
     assert!(matches!(
         Text::decode(&other),
         Err(SeqError::BadSnapshot(_))
     ));
     assert!(matches!(
         Lists::<String>::decode(&bytes),
+        Err(SeqError::BadSnapshot(_))
+    ));
+    // The text read first must be the runs' text.
+    let mut lying = bytes.clone();
+    lying[3] = b'j';
+    assert_eq!(Text::decode_string(&lying).unwrap(), "jello");
+    assert!(matches!(
+        Text::decode(&lying),
         Err(SeqError::BadSnapshot(_))
     ));
     let mut longer = bytes;

@@ -1,6 +1,6 @@
 //! A tree in a snapshot: its runs in list order (see the [snapshot form](crate::seq::snapshot)).
 
-use super::{Content, Node, Order, Side, Starts, Tree, ROOT};
+use super::{Content, Kids, Node, Order, Side, Starts, Tree, ROOT};
 use crate::seq::{
     snapshot::{Reader, Writer},
     Anchor, Id, SeqError,
@@ -156,8 +156,8 @@ impl<C: Snap> Tree<C> {
                 parent,
                 side,
                 right_origin,
-                left: Vec::new(),
-                right: Vec::new(),
+                left: Kids::new(),
+                right: Kids::new(),
             });
             prev = Some((id, len));
         }
