@@ -419,6 +419,43 @@ impl SeqCache {
         }
     }
 
+    /// The text `key` read straight from the document's snapshot, without building its lists
+    /// and texts, when they are not cached and the snapshot holds every change (no tail):
+    /// `Some(Some(text))`, or `Some(None)` if the snapshot has no such text. `None` when the
+    /// replica must be read instead. (Opening a repo and reading a text costs the text's bytes,
+    /// not its history.)
+    pub(crate) fn text_from_snapshot(
+        &self,
+        store: &Store,
+        doc: &DocId,
+        key: &str,
+    ) -> Result<Option<Option<String>>, Error> {
+        if lock(&self.docs).contains_key(doc) {
+            return Ok(None);
+        }
+        if store
+            .scan_prefix(keys::SEQ_TAIL, &doc.0.to_bytes())
+            .next()
+            .transpose()?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let Some(bytes) = store.get(keys::SEQ_SNAP, &keys::doc_key(doc))? else {
+            return Ok(None);
+        };
+        if bytes.first() != Some(&SNAPSHOT_VERSION) {
+            return Ok(None);
+        }
+        match snapshot_text(&bytes, key)? {
+            Snapped::Text(blob) => Ok(Some(Some(
+                Text::decode_string(blob).map_err(|e| corrupt("seq_snap", &e.to_string()))?,
+            ))),
+            Snapped::List => Ok(None),
+            Snapped::Neither => Ok(Some(None)),
+        }
+    }
+
     /// Locks the cache, for a commit.
     pub(crate) fn lock(&self) -> Locked<'_> {
         Locked(lock(&self.docs))
@@ -492,8 +529,10 @@ impl Locked<'_> {
 /// Replays the document's list and text changes from the store.
 pub(crate) fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
     let (mut d, replay) = match store.get(keys::SEQ_SNAP, &keys::doc_key(doc))? {
-        Some(bytes) => (decode(&bytes)?, keys::SEQ_TAIL),
-        None => (SeqDoc::default(), keys::SEQ_CHANGES),
+        Some(bytes) if bytes.first() == Some(&SNAPSHOT_VERSION) => {
+            (decode(&bytes)?, keys::SEQ_TAIL)
+        }
+        _ => (SeqDoc::default(), keys::SEQ_CHANGES),
     };
     d.tail_ops = 0;
     for r in store.scan_prefix(replay, &doc.0.to_bytes()) {
@@ -509,16 +548,23 @@ pub(crate) fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
     Ok(d)
 }
 
-/// The first byte of a snapshot.
-const SNAPSHOT_VERSION: u8 = 1;
+/// The first byte of a snapshot. A snapshot of another version is not read: the lists and
+/// texts are replayed from every change instead (as if there were none).
+const SNAPSHOT_VERSION: u8 = 2;
 
 /// A document's lists and texts as the `seq_snap` value: `version:u8 ops:varint
-/// n_texts:varint (key_len:varint key text_len:varint text)* lists_len:varint lists
+/// n_lists:varint (key_len:varint key)* n_texts:varint (key_len:varint key text_len:varint text)* lists_len:varint lists
 /// n_values:varint (elem:opid height:u64 author:32 op:opid value_len:varint value:dag-cbor)*`,
 /// texts and lists as [`Text::encode`] and [`Lists::encode`] write them.
 fn encode(d: &SeqDoc) -> Result<Vec<u8>, Error> {
     let mut out = vec![SNAPSHOT_VERSION];
     keys::put_varint(&mut out, d.ops);
+    let lists: Vec<&String> = d.lists.lists().collect();
+    keys::put_varint(&mut out, lists.len() as u64);
+    for key in lists {
+        keys::put_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key.as_bytes());
+    }
     keys::put_varint(&mut out, d.texts.len() as u64);
     for (key, text) in &d.texts {
         keys::put_varint(&mut out, key.len() as u64);
@@ -545,6 +591,53 @@ fn encode(d: &SeqDoc) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// The bytes of the text `key` in a snapshot [`encode`] wrote, without decoding the others.
+fn snapshot_text<'b>(b: &'b [u8], key: &str) -> Result<Snapped<'b>, Error> {
+    let bad = |what: &str| corrupt("seq_snap", what);
+    if b.first() != Some(&SNAPSHOT_VERSION) {
+        return Err(bad("unknown snapshot version"));
+    }
+    let mut at = 1;
+    let num = |at: &mut usize| keys::get_varint(b, at).ok_or_else(|| bad("truncated"));
+    let take = |at: &mut usize, n: u64| -> Result<&'b [u8], Error> {
+        let n = usize::try_from(n).map_err(|_| bad("length"))?;
+        let end = at
+            .checked_add(n)
+            .filter(|e| *e <= b.len())
+            .ok_or_else(|| bad("truncated"))?;
+        let s = &b[*at..end];
+        *at = end;
+        Ok(s)
+    };
+    num(&mut at)?;
+    let n_lists = num(&mut at)?;
+    for _ in 0..n_lists {
+        let n = num(&mut at)?;
+        if take(&mut at, n)? == key.as_bytes() {
+            // A list reads before a text of the same key.
+            return Ok(Snapped::List);
+        }
+    }
+    let n_texts = num(&mut at)?;
+    for _ in 0..n_texts {
+        let n = num(&mut at)?;
+        let k = take(&mut at, n)?;
+        let n = num(&mut at)?;
+        let text = take(&mut at, n)?;
+        if k == key.as_bytes() {
+            return Ok(Snapped::Text(text));
+        }
+    }
+    Ok(Snapped::Neither)
+}
+
+/// What a snapshot holds under a key.
+enum Snapped<'b> {
+    List,
+    Text(&'b [u8]),
+    Neither,
+}
+
 /// Reads what [`encode`] wrote; anything else is a corrupt `seq_snap` entry.
 fn decode(b: &[u8]) -> Result<SeqDoc, Error> {
     let bad = |what: &str| corrupt("seq_snap", what);
@@ -567,6 +660,11 @@ fn decode(b: &[u8]) -> Result<SeqDoc, Error> {
         ops: num(&mut at)?,
         ..SeqDoc::default()
     };
+    let n_lists = num(&mut at)?;
+    for _ in 0..n_lists {
+        let n = num(&mut at)?;
+        take(&mut at, n)?;
+    }
     let n_texts = num(&mut at)?;
     for _ in 0..n_texts {
         let n = num(&mut at)?;

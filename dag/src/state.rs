@@ -139,6 +139,9 @@ pub(crate) fn read_entry(
     if let Some(e) = read_store_entry(store, doc, key)? {
         return Ok(Some(e));
     }
+    if let Some(Some(text)) = seq.text_from_snapshot(store, doc, key)? {
+        return Ok(Some(Entry::Text(text)));
+    }
     Ok(seq_entry(&*seq.get(store, doc)?, key))
 }
 
@@ -606,6 +609,9 @@ impl State<'_> {
 
     /// The text `key`, or `None` if `key` holds no text.
     pub fn text(&self, key: &str) -> Result<Option<String>, Error> {
+        if let Some(text) = self.seq.text_from_snapshot(self.store, &self.doc, key)? {
+            return Ok(text);
+        }
         Ok(self
             .seq
             .get(self.store, &self.doc)?

@@ -607,9 +607,27 @@ fn lists_and_texts_open_from_a_snapshot() {
     drop(repo);
     let repo = Repo::open(dir.path(), options()).unwrap();
     assert!(repo.state(doc).text("t").unwrap().unwrap().starts_with('!'));
+    let text = repo.state(doc).text("t").unwrap().unwrap();
+    // A snapshot of another version is not read: the changes are replayed instead.
+    let mut batch = repo.store().batch();
+    batch.put(keys::SEQ_SNAP, &keys::doc_key(&doc), b"\xffother");
+    batch.commit().unwrap();
+    drop(repo);
+    let repo = Repo::open(dir.path(), options()).unwrap();
+    assert_eq!(repo.state(doc).text("t").unwrap().unwrap(), text);
+    assert_fsck(&repo);
+    drop(repo);
+    // ... and closing wrote a snapshot of this version again.
+    let repo = Repo::open(dir.path(), options()).unwrap();
+    let snap = repo
+        .store()
+        .get(keys::SEQ_SNAP, &keys::doc_key(&doc))
+        .unwrap()
+        .unwrap();
+    assert_eq!(snap[0], 2);
     // A damaged snapshot.
     let mut batch = repo.store().batch();
-    batch.put(keys::SEQ_SNAP, &keys::doc_key(&doc), b"\x01garbage");
+    batch.put(keys::SEQ_SNAP, &keys::doc_key(&doc), b"\x02garbage");
     batch.commit().unwrap();
     drop(repo);
     let repo = Repo::open(dir.path(), options()).unwrap();
