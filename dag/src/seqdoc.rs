@@ -379,7 +379,7 @@ pub(crate) fn op_kind(op: &Op) -> Option<Kind> {
 }
 
 /// The fewest ops after a snapshot that make a new one due while the repo is open.
-pub(crate) const SNAPSHOT_MIN_OPS: u64 = 1024;
+pub(crate) const SNAPSHOT_MIN_OPS: u64 = 4096;
 
 /// The [`SeqDoc`] of each document read or written since the repo opened.
 #[derive(Debug, Default)]
@@ -470,7 +470,7 @@ impl SeqCache {
 impl Locked<'_> {
     /// Writes the snapshot of `doc` (and drops its tail) if its cached lists and texts took
     /// enough ops since the last one: a snapshot costs its size, so it is written once the
-    /// ops after it are an eighth of those in it (at least [`SNAPSHOT_MIN_OPS`]), which keeps
+    /// ops after it are half of those in it (at least [`SNAPSHOT_MIN_OPS`]), which keeps
     /// both the bytes written per op and the replay at open bounded. With `all`, whenever it
     /// has any tail (when the repo closes).
     pub(crate) fn snapshot_if_due(
@@ -485,7 +485,7 @@ impl Locked<'_> {
         let due = if all {
             d.tail_ops > 0
         } else {
-            d.tail_ops >= SNAPSHOT_MIN_OPS.max(d.ops / 8)
+            d.tail_ops >= SNAPSHOT_MIN_OPS.max(d.ops / 2)
         };
         if !due {
             return Ok(());

@@ -569,7 +569,7 @@ fn lists_and_texts_open_from_a_snapshot() {
     let doc = {
         let repo = Repo::init(dir.path(), options()).unwrap();
         let doc = main_doc(&repo);
-        for i in 0..300 {
+        for i in 0..800 {
             let mut tx = repo.transaction(doc);
             for j in 0..5 {
                 let ch = char::from(b'a' + ((i + j) % 26) as u8);
@@ -588,7 +588,7 @@ fn lists_and_texts_open_from_a_snapshot() {
             .store()
             .get(keys::SEQ_SNAP, &keys::doc_key(&doc))
             .unwrap();
-        assert!(snap.is_some(), "written once 1,024 ops gathered");
+        assert!(snap.is_some(), "written once 4,096 ops gathered");
         doc
     };
     let repo = Repo::open(dir.path(), options()).unwrap();
@@ -598,7 +598,7 @@ fn lists_and_texts_open_from_a_snapshot() {
         .count();
     assert_eq!(tail, 0, "closing wrote the rest into the snapshot");
     assert_eq!(repo.state(doc).text("t").unwrap().unwrap(), expected);
-    assert_eq!(repo.state(doc).elements("l").unwrap().len(), 300);
+    assert_eq!(repo.state(doc).elements("l").unwrap().len(), 800);
     assert_fsck(&repo);
     // More edits after the snapshot are replayed from the tail.
     let mut tx = repo.transaction(doc);
