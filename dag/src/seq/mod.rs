@@ -1,4 +1,5 @@
-//! Ordered lists and text: the algorithmic core (not yet wired into ops, state or `Repo`).
+//! Ordered lists and text: the algorithmic core. The ops that carry them are in
+//! `change/op.rs`, a document's replicas in `seqdoc.rs`, a transaction's edits in `edit.rs`.
 //!
 //! # Data structures
 //!
@@ -99,27 +100,19 @@
 //! text snapshot starts with the visible text, which [`Text::decode_string`] reads alone in
 //! `O(characters)`, for a reader that needs no replica (no ops after the snapshot).
 //!
-//! # Wiring (the next step)
+//! # In the repo
 //!
-//! - Ops: `{"op":"ins"}` / `{"op":"mov"}` / `{"op":"rm"}` for lists and `{"op":"tins"}` /
-//!   `{"op":"tdel"}` for text, carrying the key (the list's name, or the target list's for a
-//!   move), the origins as `[link, index, offset]` or null for the start/end, the element id,
-//!   the string or the spans; the shape rules (a string of at most the op limit in chars, spans
-//!   within one op's run, a right origin never the start); [`Stamp`] filled from the change's
-//!   height, author and the op id.
+//! - Ops `lins`, `lmov`, `ldel`, `lset`, `tins`, `tdel` (see ARCHITECTURE.md, "A change"),
+//!   their items `[link, index, offset]` or, within their own change, `[index, offset]`; a
+//!   [`Stamp`] is filled from the change's height, author and the op id.
 //! - Causality is the DAG's: an op's origins and element are in its change's past, so a
-//!   change's ops apply after its parents'. Each op is applied once: a second apply is
-//!   refused as [`SeqError::Duplicate`], so a replay that stages an op again must skip it.
-//! - Voided changes: their items cannot leave the tree (later ops may name them as origins),
-//!   so voiding must hide them instead, and a voided move must leave its element's register:
-//!   [`Lists`] keeps only the winning stamp per element, so it needs every stamp (or a
-//!   rebuild of the key from its ops) once voiding can reach a list.
-//! - State: persist per document and key a snapshot (above) in a new keyspace of `keys.rs`
-//!   and replay only the ops after it at open; element values live beside, by element id.
-//! - `Repo`/`Transaction`: `insert`/`move`/`delete` on lists, `splice` on text, reads of a
-//!   list's elements and a text's string; `at` and `fsck` replay the same ops.
-//! - Tests: the public editing traces (`tests/data/editing-traces`) already replay through
-//!   [`Text`] (`tests/it/traces.rs`); through `Repo` they would test the whole path.
+//!   change's ops apply after its parents'. Each op is applied once.
+//! - Void changes are not applied: an op that names one of their items names an item its
+//!   replica lacks and changes nothing, on every replica alike (`seqdoc.rs`).
+//! - A transaction edits under pending ids and renames them when its change is signed
+//!   ([`Text::rename`], [`Lists::rename`]); typing on where its last insert ended grows that
+//!   insert ([`Text::extend`]).
+//! - State: one snapshot per document (above) and the changes after it (`seqdoc.rs`).
 
 mod list;
 mod order;
