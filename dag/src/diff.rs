@@ -34,9 +34,18 @@ impl Before {
         for change in changes {
             let Some(doc) = change.doc else { continue };
             let mut keys = change.keys();
-            // A move takes its element out of the list it is in now.
+            // A move takes its element out of the list it is in now, and a delete or a set acts
+            // there too, whatever list its author saw it in.
             for op in &change.ops {
                 if let Op::ListMove {
+                    elem: OpRef::There(elem),
+                    ..
+                }
+                | Op::ListDelete {
+                    elem: OpRef::There(elem),
+                    ..
+                }
+                | Op::ListSet {
                     elem: OpRef::There(elem),
                     ..
                 } = op

@@ -4,7 +4,8 @@
 //! sees the ones before it (push twice, and the second lands after the first). Its ops name
 //! items of earlier ops of the same change by index, since the change's CID is not known
 //! until it is signed: until then, an element made here has a *pending* id (change
-//! [`pending_cid`], index: the how-manieth element or position this transaction made), which
+//! a raw-codec CID of its own, see [`crate::is_pending`], index: the how-manieth element or
+//! position this transaction made), which
 //! the transaction's other methods accept and [`StoredChange::resolve`] turns into the real id
 //! once committed.
 
@@ -15,7 +16,7 @@ use crate::{
     error::Error,
     kind::Kind,
     seq::{Anchor, Id, SeqError, Span, Stamp},
-    seqdoc::{makes_items, op_kind, pending_cid, SeqDoc, Work},
+    seqdoc::{is_pending, makes_items, new_pending_cid, op_kind, SeqDoc, Work},
     transaction::Transaction,
     value::Value,
 };
@@ -24,7 +25,7 @@ impl StoredChange {
     /// The id an item made by this change has, given the pending id its transaction returned
     /// (see [`crate::edit`]); any other id as it is.
     pub fn resolve(&self, id: OpId) -> OpId {
-        if id.change != pending_cid() {
+        if !is_pending(&id.change) {
             return id;
         }
         self.change
@@ -43,7 +44,7 @@ impl StoredChange {
 /// The wire form of an op named in this transaction: pending ids become indexes (made-order
 /// for now; [`renumber`] makes them op indexes at commit).
 fn wire_ref(op: OpId) -> OpRef {
-    if op.change == pending_cid() {
+    if is_pending(&op.change) {
         OpRef::Here(op.index)
     } else {
         OpRef::There(op)
@@ -96,8 +97,20 @@ impl Transaction<'_> {
     fn work(&mut self) -> Result<&mut Work, Error> {
         if self.work.is_none() {
             let repo = self.repo;
-            let doc = repo.writer.seq.take(&repo.writer.store, &self.doc)?;
-            self.work = Some(Work { doc, made: 0 });
+            // A subscriber that reads diffs reads the state before the commit from the cache,
+            // so it keeps it and the transaction edits a copy (else the cache would load the
+            // document again for each commit).
+            let doc = if repo.events.wants_diffs() {
+                SeqDoc::clone(&*repo.writer.seq.get(&repo.writer.store, &self.doc)?)
+            } else {
+                repo.writer.seq.take(&repo.writer.store, &self.doc)?
+            };
+            self.work = Some(Work {
+                doc,
+                made: 0,
+                pending: new_pending_cid(),
+                plain: 1 << 31,
+            });
         }
         match self.work.as_mut() {
             Some(w) => Ok(w),
@@ -110,7 +123,7 @@ impl Transaction<'_> {
         let author = self.repo.author();
         let w = self.work()?;
         let op = OpId {
-            change: pending_cid(),
+            change: w.pending,
             index: w.made,
         };
         w.made += 1;
@@ -165,7 +178,7 @@ impl Transaction<'_> {
     }
 
     fn apply_here(&mut self, stamp: Stamp, op: Op) -> Result<(), Error> {
-        let cid = pending_cid();
+        let cid = self.work()?.pending;
         let key = op.key().unwrap_or_default().to_string();
         self.work()?
             .doc
@@ -283,7 +296,7 @@ impl Transaction<'_> {
     /// Deletes element `elem` from its list.
     pub fn list_delete(&mut self, elem: OpId) -> Result<&mut Self, Error> {
         let key = self.element_list(elem)?;
-        let stamp = self.plain_stamp();
+        let stamp = self.plain_stamp()?;
         self.apply_here(
             stamp,
             Op::ListDelete {
@@ -299,7 +312,7 @@ impl Transaction<'_> {
         let value = value.into();
         value.validate().map_err(Error::InvalidValue)?;
         let key = self.element_list(elem)?;
-        let stamp = self.plain_stamp();
+        let stamp = self.plain_stamp()?;
         self.apply_here(
             stamp,
             Op::ListSet {
@@ -313,15 +326,18 @@ impl Transaction<'_> {
 
     /// A stamp for an op that makes no item (delete, set): greater than every stored one, than
     /// the stamps of items made here, and than the ones before it here.
-    fn plain_stamp(&self) -> Stamp {
-        Stamp {
+    fn plain_stamp(&mut self) -> Result<Stamp, Error> {
+        let author = self.repo.author();
+        let w = self.work()?;
+        w.plain += 1;
+        Ok(Stamp {
             height: u64::MAX,
-            author: self.repo.author(),
+            author,
             op: OpId {
-                change: pending_cid(),
-                index: (1 << 31) + self.ops.len() as u32,
+                change: w.pending,
+                index: w.plain,
             },
-        }
+        })
     }
 
     /// The list element `elem` is in as this transaction sees it, or [`Error::UnknownElement`].
@@ -399,7 +415,7 @@ impl Transaction<'_> {
         };
         let last = Id {
             op: OpId {
-                change: pending_cid(),
+                change: w.pending,
                 index: tag,
             },
             offset: n as u32 - 1,
@@ -428,7 +444,7 @@ impl Transaction<'_> {
             None => Err(SeqError::OutOfRange { index, len: 0 }),
         }
         .map_err(|reason| seq_error(key, reason))?;
-        let stamp = self.plain_stamp();
+        let stamp = self.plain_stamp()?;
         let spans: Vec<(ItemRef, u32)> = spans
             .into_iter()
             .map(|s| {
@@ -449,7 +465,7 @@ impl Transaction<'_> {
                 if k == key && last.len() + spans.len() <= crate::change::MAX_PRED
         );
         if joins {
-            let cid = pending_cid();
+            let cid = self.work()?.pending;
             let ids: Vec<Span> = spans
                 .iter()
                 .map(|(s, len)| Span {
@@ -525,7 +541,7 @@ impl Transaction<'_> {
             ),
         };
         if !spans.is_empty() {
-            let stamp = self.plain_stamp();
+            let stamp = self.plain_stamp()?;
             let spans: Vec<(ItemRef, u32)> = spans
                 .into_iter()
                 .map(|s| {
@@ -646,19 +662,37 @@ impl Transaction<'_> {
                     return Ok(());
                 };
                 let old_chars: Vec<char> = old.to_string().chars().collect();
-                let mut inserts = Vec::new();
+                // The deleted characters as they stood in the text before: runs of ids that
+                // were next to each other there (a span may cover characters that were not,
+                // with other characters between them), each put back where it was.
+                let mut groups: Vec<(Id, usize, usize)> = Vec::new();
                 for (start, len) in spans {
                     let start = crate::seqdoc::item_id(cid, start);
-                    let Some(i) = old.index_of(start) else {
+                    for k in 0..(*len).min(old_chars.len() as u32) {
+                        let id = start.plus(k);
+                        let Some(i) = old.index_of(id) else {
+                            continue;
+                        };
+                        match groups.last_mut() {
+                            Some((first, at, n))
+                                if first.plus(*n as u32) == id && *at + *n == i =>
+                            {
+                                *n += 1
+                            }
+                            _ => groups.push((id, i, 1)),
+                        }
+                    }
+                }
+                let mut inserts = Vec::new();
+                for (first, at, n) in groups {
+                    let Ok((left, right)) = t.origins_before(first) else {
                         continue;
                     };
-                    let Some(chars) = old_chars.get(i..i + *len as usize) else {
-                        continue;
-                    };
-                    let Ok((left, right)) = t.origins_before(start) else {
-                        continue;
-                    };
-                    inserts.push((left, right, chars.iter().collect::<String>()));
+                    inserts.push((
+                        left,
+                        right,
+                        old_chars[at..at + n].iter().collect::<String>(),
+                    ));
                 }
                 let key = key.clone();
                 for (left, right, text) in inserts {

@@ -82,7 +82,7 @@ pub use crate::{
     layer::LayerSpace,
     repo::{Durability, Options, Repo, View, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
-    seqdoc::{pending_cid, Element},
+    seqdoc::{is_pending, Element},
     state::{row_prefix, Entry, RegisterValue, State, ROW_SELF},
     transaction::Transaction,
     undo::Undone,

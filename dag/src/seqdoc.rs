@@ -10,9 +10,9 @@
 //!   `(height, author, op id)`.
 //! - A text is a key holding characters; runs, not characters, are the unit of memory.
 //! - Ops apply in causal order, each once. An op that names an item its replica lacks (an item
-//!   of a void change, or an id no change made: a hostile or broken writer) changes nothing;
-//!   whether an item is present depends only on the op's causal past, so every replica skips
-//!   the same ops.
+//!   of a void change, of a change outside the op's past, or an id no change made: a hostile or
+//!   broken writer) waits for that change, and applies once it does (see [`SeqDoc::apply`]):
+//!   the state depends only on the set of changes applied.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -53,11 +53,25 @@ pub(crate) struct SeqDoc {
     pub(crate) ops: u64,
     /// How many of them came after its snapshot in the store (see [`Locked::snapshot_if_due`]).
     pub(crate) tail_ops: u64,
+    /// Changes with an op that names an item of a change not applied here, by that change:
+    /// applied again (each op once, see [`SeqDoc::apply`]) when it is.
+    pub(crate) waiting: HashMap<Cid, Vec<(Cid, Arc<Change>)>>,
 }
 
-/// The change of a pending id: a raw-codec CID, which no change has.
-pub fn pending_cid() -> Cid {
-    Cid::from_digest(Codec::Raw, [0xff; 32])
+/// A new transaction's change for its pending ids: a raw-codec CID, which no change has,
+/// different for every transaction of the process, so that a pending id kept from another
+/// transaction names nothing in this one.
+pub(crate) fn new_pending_cid() -> Cid {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut digest = [0xff; 32];
+    digest[24..].copy_from_slice(&n.to_be_bytes());
+    Cid::from_digest(Codec::Raw, digest)
+}
+
+/// Whether `cid` is the change of pending ids (see [`crate::edit`]).
+pub fn is_pending(cid: &Cid) -> bool {
+    cid.codec() == Codec::Raw && cid.digest()[..24] == [0xff; 24]
 }
 
 /// Whether a change holds list or text ops.
@@ -91,12 +105,42 @@ fn anchor(cid: &Cid, item: &Option<ItemRef>, none: Anchor) -> Anchor {
 }
 
 impl SeqDoc {
-    /// Applies the list and text ops of `change` (named `cid`), skipping any that names an item
-    /// this replica lacks.
+    /// Applies the list and text ops of `change` (named `cid`). An op that names an item of a
+    /// change not applied here waits for that change (honest ops name only their change's
+    /// past, which is always applied first; a hostile op may name any change): the change is
+    /// applied again once it is, and so the state depends only on the set of changes applied,
+    /// in any order. An op that can never apply (an offset that change never made) waits for
+    /// ever, the same on every replica.
     pub(crate) fn apply(&mut self, cid: &Cid, change: &Change) {
         let n = change.ops.iter().filter(|op| is_seq_op(op)).count() as u64;
         self.ops += n;
         self.tail_ops += n;
+        let mut todo = vec![(*cid, None::<Arc<Change>>)];
+        while let Some((c, again)) = todo.pop() {
+            let missing = match &again {
+                Some(ch) => self.apply_once(&c, ch),
+                None => self.apply_once(&c, change),
+            };
+            if let Some(missing) = missing {
+                let shared = match again {
+                    Some(ch) => ch,
+                    None => Arc::new(change.clone()),
+                };
+                let list = self.waiting.entry(missing).or_default();
+                if !list.iter().any(|(w, _)| *w == c) {
+                    list.push((c, shared));
+                }
+            }
+            if let Some(woken) = self.waiting.remove(&c) {
+                todo.extend(woken.into_iter().map(|(w, ch)| (w, Some(ch))));
+            }
+        }
+    }
+
+    /// Applies every op of `change` that can apply (again: an op applied before is refused as a
+    /// duplicate or changes nothing), and returns a change that one of the others waits for.
+    fn apply_once(&mut self, cid: &Cid, change: &Change) -> Option<Cid> {
+        let mut missing = None;
         for (index, op) in change.ops.iter().enumerate() {
             let stamp = Stamp {
                 height: change.height,
@@ -106,10 +150,18 @@ impl SeqDoc {
                     index: index as u32,
                 },
             };
-            if let Err(e) = self.apply_op(cid, stamp, op) {
-                tracing::debug!("op {} skipped: {e}", stamp.op);
+            match self.apply_op(cid, stamp, op) {
+                Ok(()) | Err(SeqError::Duplicate(_)) => {}
+                Err(SeqError::UnknownId(id)) if id.op.change != *cid => {
+                    missing = missing.or(Some(id.op.change));
+                }
+                Err(SeqError::UnknownElement(e)) if e.change != *cid => {
+                    missing = missing.or(Some(e.change));
+                }
+                Err(e) => tracing::debug!("op {} skipped: {e}", stamp.op),
             }
         }
+        missing
     }
 
     /// Applies one op with its stamp.
@@ -212,11 +264,10 @@ impl SeqDoc {
     /// Turns a transaction's working copy, whose ops have pending ids (see [`crate::edit`]),
     /// into the state after its signed `change` (named `cid`): what applying the change to
     /// the state the transaction started from gives, without applying it again.
-    pub(crate) fn settle(&mut self, cid: &Cid, change: &Change) {
+    pub(crate) fn settle(&mut self, pending: Cid, cid: &Cid, change: &Change) {
         let n = change.ops.iter().filter(|op| is_seq_op(op)).count() as u64;
         self.ops += n;
         self.tail_ops += n;
-        let pending = pending_cid();
         let pairs: Vec<(OpId, OpId)> = change
             .ops
             .iter()
@@ -315,6 +366,10 @@ pub(crate) struct Work {
     pub(crate) doc: SeqDoc,
     /// How many elements and positions (inserts, moves) and text runs this transaction made.
     pub(crate) made: u32,
+    /// The change of this transaction's pending ids.
+    pub(crate) pending: Cid,
+    /// The index of the next stamp of an op that makes no item (see `plain_stamp`).
+    pub(crate) plain: u32,
 }
 
 /// Whether an op makes items other ops can name: an element, a position or characters.
@@ -528,9 +583,20 @@ impl Locked<'_> {
 
 /// Replays the document's list and text changes from the store.
 pub(crate) fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
+    let fetch = |cid: &Cid, ks: &'static str| -> Result<Change, Error> {
+        let bytes = store
+            .get_block(cid)?
+            .ok_or_else(|| corrupt(ks, "names a change that is not stored"))?;
+        Ok(Change::decode(cid, &bytes)?)
+    };
     let (mut d, replay) = match store.get(keys::SEQ_SNAP, &keys::doc_key(doc))? {
         Some(bytes) if bytes.first() == Some(&SNAPSHOT_VERSION) => {
-            (decode(&bytes)?, keys::SEQ_TAIL)
+            let (mut d, waiting) = decode(&bytes)?;
+            for (missing, w) in waiting {
+                let change = Arc::new(fetch(&w, "seq_snap")?);
+                d.waiting.entry(missing).or_default().push((w, change));
+            }
+            (d, keys::SEQ_TAIL)
         }
         _ => (SeqDoc::default(), keys::SEQ_CHANGES),
     };
@@ -539,10 +605,7 @@ pub(crate) fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
         let (k, _) = r?;
         let cid =
             keys::parse_seq_change_key(&k).ok_or_else(|| corrupt(replay.name, "damaged key"))?;
-        let bytes = store
-            .get_block(&cid)?
-            .ok_or_else(|| corrupt(replay.name, "names a change that is not stored"))?;
-        let change = Change::decode(&cid, &bytes)?;
+        let change = fetch(&cid, replay.name)?;
         d.apply(&cid, &change);
     }
     Ok(d)
@@ -550,11 +613,12 @@ pub(crate) fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
 
 /// The first byte of a snapshot. A snapshot of another version is not read: the lists and
 /// texts are replayed from every change instead (as if there were none).
-const SNAPSHOT_VERSION: u8 = 2;
+const SNAPSHOT_VERSION: u8 = 3;
 
 /// A document's lists and texts as the `seq_snap` value: `version:u8 ops:varint
 /// n_lists:varint (key_len:varint key)* n_texts:varint (key_len:varint key text_len:varint text)* lists_len:varint lists
-/// n_values:varint (elem:opid height:u64 author:32 op:opid value_len:varint value:dag-cbor)*`,
+/// n_values:varint (elem:opid height:u64 author:32 op:opid value_len:varint value:dag-cbor)*
+/// n_waiting:varint (missing:cid waiting:cid)*`,
 /// texts and lists as [`Text::encode`] and [`Lists::encode`] write them.
 fn encode(d: &SeqDoc) -> Result<Vec<u8>, Error> {
     let mut out = vec![SNAPSHOT_VERSION];
@@ -587,6 +651,17 @@ fn encode(d: &SeqDoc) -> Result<Vec<u8>, Error> {
         let v = value.to_dag_cbor().map_err(Error::InvalidValue)?;
         keys::put_varint(&mut out, v.len() as u64);
         out.extend_from_slice(&v);
+    }
+    let mut waiting: Vec<(Cid, Cid)> = d
+        .waiting
+        .iter()
+        .flat_map(|(m, ws)| ws.iter().map(|(w, _)| (*m, *w)))
+        .collect();
+    waiting.sort();
+    keys::put_varint(&mut out, waiting.len() as u64);
+    for (m, w) in waiting {
+        out.extend_from_slice(&m.to_bytes());
+        out.extend_from_slice(&w.to_bytes());
     }
     Ok(out)
 }
@@ -638,8 +713,9 @@ enum Snapped<'b> {
     Neither,
 }
 
-/// Reads what [`encode`] wrote; anything else is a corrupt `seq_snap` entry.
-fn decode(b: &[u8]) -> Result<SeqDoc, Error> {
+/// Reads what [`encode`] wrote (the waiting changes as `(missing, waiting)` pairs, which
+/// [`load`] fetches); anything else is a corrupt `seq_snap` entry.
+fn decode(b: &[u8]) -> Result<(SeqDoc, Vec<(Cid, Cid)>), Error> {
     let bad = |what: &str| corrupt("seq_snap", what);
     if b.first() != Some(&SNAPSHOT_VERSION) {
         return Err(bad("unknown snapshot version"));
@@ -688,8 +764,16 @@ fn decode(b: &[u8]) -> Result<SeqDoc, Error> {
         let value = Value::from_dag_cbor(take(&mut at, n)?).map_err(|e| bad(&e.to_string()))?;
         d.values.insert(elem, (Stamp { height, author, op }, value));
     }
+    let n_waiting = num(&mut at)?;
+    let mut waiting = Vec::new();
+    for _ in 0..n_waiting {
+        let pair = take(&mut at, 2 * weft_store::CID_LEN as u64)?;
+        let (m, w) = pair.split_at(weft_store::CID_LEN);
+        let cid = |b: &[u8]| Cid::from_bytes(b).map_err(|_| bad("waiting change"));
+        waiting.push((cid(m)?, cid(w)?));
+    }
     if at != b.len() {
         return Err(bad("bytes after the snapshot"));
     }
-    Ok(d)
+    Ok((d, waiting))
 }

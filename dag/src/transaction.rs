@@ -393,6 +393,10 @@ impl Transaction<'_> {
         }
         heads.sort();
         // At most MAX_PARENTS heads can be merged at once; the next commit merges the rest.
+        // The working copy of the lists and texts then holds changes outside the new change's
+        // past, so it is not what applying the change gives: it is dropped (the change is
+        // applied to the state when it is next read).
+        let truncated = heads.len() > MAX_PARENTS;
         heads.truncate(MAX_PARENTS);
         let height = heads.iter().map(|(_, h)| *h).max().unwrap_or(0) + 1;
         let seq = match writer.store.get(
@@ -422,9 +426,9 @@ impl Transaction<'_> {
         // the change is void, when the state is as before: loaded again when next read).
         let settled = work
             .take()
-            .filter(|_| staged.seq || !crate::seqdoc::has_seq_ops(&change.change))
+            .filter(|_| !truncated && (staged.seq || !crate::seqdoc::has_seq_ops(&change.change)))
             .map(|mut w| {
-                w.doc.settle(&change.cid, &change.change);
+                w.doc.settle(w.pending, &change.cid, &change.change);
                 (doc, w.doc)
             });
         let result = writer.commit_settled(batch, [(&change, &staged)], settled);

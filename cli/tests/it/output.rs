@@ -151,7 +151,10 @@ fn demo_converges_and_cleans_up() {
         .filter(|l| out.contains(*l))
         .count();
     assert_eq!(placed, 1, "{out}");
-    assert!(out.contains("notes\t\"today: buy milk and eggs\"\n"), "{out}");
+    assert!(
+        out.contains("notes\t\"today: buy milk and eggs\"\n"),
+        "{out}"
+    );
     // It needs no repo, creates none here, and leaves nothing in the temporary directory.
     assert!(!dir.join(".weft").exists());
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);

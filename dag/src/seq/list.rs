@@ -116,7 +116,7 @@ impl<L: Ord + Clone> Lists<L> {
                 if self.elements.contains_key(&stamp.op) || self.positions.contains_key(&stamp.op) {
                     return Err(SeqError::Duplicate(Id::of(stamp.op)));
                 }
-                let tree = self.trees.entry(list.clone()).or_default();
+                let tree = self.tree_for(list, *left, *right)?;
                 tree.insert(Id::of(stamp.op), 1, (), *left, *right)?;
                 self.positions.insert(stamp.op, stamp.op);
                 let element = Element {
@@ -139,7 +139,7 @@ impl<L: Ord + Clone> Lists<L> {
                 if self.positions.contains_key(&stamp.op) {
                     return Err(SeqError::Duplicate(Id::of(stamp.op)));
                 }
-                let tree = self.trees.entry(list.clone()).or_default();
+                let tree = self.tree_for(list, *left, *right)?;
                 tree.insert(Id::of(stamp.op), 1, (), *left, *right)?;
                 tree.set_visible(Id::of(stamp.op), 1, false)?;
                 self.positions.insert(stamp.op, *element);
@@ -205,6 +205,24 @@ impl<L: Ord + Clone> Lists<L> {
                 }
             }
         }
+    }
+
+    /// The tree of `list`, made if it has none yet and the anchors can be in a new tree (the
+    /// start and the end): a refused op leaves no empty list behind.
+    fn tree_for(
+        &mut self,
+        list: &L,
+        left: Anchor,
+        right: Anchor,
+    ) -> Result<&mut Tree<()>, SeqError> {
+        if !self.trees.contains_key(list) {
+            for a in [left, right] {
+                if let Anchor::At(id) = a {
+                    return Err(SeqError::UnknownId(id));
+                }
+            }
+        }
+        Ok(self.trees.entry(list.clone()).or_default())
     }
 
     /// The names of the lists that have held an element.

@@ -17,6 +17,9 @@
 //! - [`missing`]: `Repo::missing` against a naive model on random DAGs;
 //! - [`repo`]: behaviour of the `Repo` API (CRDT semantics, errors, time travel, log, blame,
 //!   subscriptions, `apply_changes` rejections, fsck, reopening, locking, crashes);
+//! - [`review`]: lists and texts in the corners a review found (ops naming items outside
+//!   their past, commits on more heads than a change names, stale pending ids, undo of joined
+//!   deletes, deletes and sets of moved elements);
 //! - [`seq`]: lists and texts through the `Repo`: moves between lists, concurrent moves and
 //!   deletes, typing without interleaving, persistence, time travel, undo, batched diffs, and
 //!   random concurrent edits on three replicas converging to a replay of the DAG;
@@ -40,6 +43,7 @@ mod hostile;
 mod import;
 mod missing;
 mod repo;
+mod review;
 mod seq;
 mod signature;
 mod traces;

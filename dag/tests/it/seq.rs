@@ -624,10 +624,10 @@ fn lists_and_texts_open_from_a_snapshot() {
         .get(keys::SEQ_SNAP, &keys::doc_key(&doc))
         .unwrap()
         .unwrap();
-    assert_eq!(snap[0], 2);
+    assert_eq!(snap[0], 3);
     // A damaged snapshot.
     let mut batch = repo.store().batch();
-    batch.put(keys::SEQ_SNAP, &keys::doc_key(&doc), b"\x02garbage");
+    batch.put(keys::SEQ_SNAP, &keys::doc_key(&doc), b"\x03garbage");
     batch.commit().unwrap();
     drop(repo);
     let repo = Repo::open(dir.path(), options()).unwrap();
