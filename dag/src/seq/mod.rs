@@ -107,8 +107,8 @@
 //!   [`Stamp`] is filled from the change's height, author and the op id.
 //! - Causality is the DAG's: an op's origins and element are in its change's past, so a
 //!   change's ops apply after its parents'. Each op is applied once.
-//! - Void changes are not applied: an op that names one of their items names an item its
-//!   replica lacks and changes nothing, on every replica alike (`seqdoc.rs`).
+//! - Void changes are not applied: an op that names one of their items (or any item its
+//!   replica lacks) waits for that change, on every replica alike (`seqdoc.rs`).
 //! - A transaction edits under pending ids and renames them when its change is signed
 //!   ([`Text::rename`], [`Lists::rename`]); typing on where its last insert ended grows that
 //!   insert ([`Text::extend`]).
