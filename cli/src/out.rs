@@ -85,6 +85,18 @@ impl NetworkError {
     }
 }
 
+/// Something asked for that is not here (a CID prefix no change has): exit code 4.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
+impl NotFound {
+    /// Always [`ErrorKind::NotFound`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::NotFound
+    }
+}
+
 /// A [`UsageError`] as an error to return.
 pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
