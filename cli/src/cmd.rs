@@ -256,12 +256,13 @@ impl Ctx<'_> {
                 let doc = self.doc(repo)?;
                 let from = match from {
                     Some(r) => rev::point(repo, doc, r)?,
-                    None => rev::remote_heads(repo, doc, "origin").map_err(|_| {
-                        usage(
+                    None if weft_live::status::remote(repo, net::ORIGIN)?.is_none() => {
+                        return Err(usage(
                             "no sync with origin is recorded: give the point to compare, as in \
                              `weft diff @~3`",
-                        )
-                    })?,
+                        ))
+                    }
+                    None => rev::remote_heads(repo, doc, net::ORIGIN)?,
                 };
                 let to = match to {
                     Some(r) => rev::point(repo, doc, r)?,

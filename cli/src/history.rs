@@ -553,7 +553,7 @@ pub(crate) fn log(
             .flatten()
             .map(|d| format!("    {}", d.text()))
             .collect();
-        // With filters, the lanes would join changes that are not next to each other.
+        // With filters, a lane whose change is left out stays open, as git draws a boundary.
         if !args.graph {
             writeln!(out, "{text}")?;
             for p in &patch {

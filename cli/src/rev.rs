@@ -255,7 +255,7 @@ pub(crate) fn remote_heads(repo: &Repo, doc: DocId, remote: &str) -> Result<Vec<
     let Some(status) = weft_live::status::remote(repo, remote)? else {
         return Err(usage(format!(
             "unknown revision {remote:?}: not a CID, a CID prefix, `@` or the name of a remote \
-             this repo synced with"
+             this repo synced with (a remote that never synced has no heads to name)"
         )));
     };
     let Some(d) = status.docs.iter().find(|d| d.doc == doc) else {
@@ -322,5 +322,18 @@ pub(crate) fn is_revision(repo: &Repo, s: &str) -> Result<bool> {
     if base == "@" || base.starts_with(HEADER) {
         return Ok(true);
     }
-    Ok(is_name(base) && weft_live::status::remote(repo, base)?.is_some())
+    if !is_name(base) {
+        return Ok(false);
+    }
+    if weft_live::status::remote(repo, base)?.is_some() {
+        return Ok(true);
+    }
+    // A configured remote that never synced is one too (and says so when resolved).
+    let configured = match repo.root() {
+        Some(root) => crate::net::load_remotes(&root.join(weft_dag::WEFT_DIR))?
+            .iter()
+            .any(|(name, _)| name == base),
+        None => false,
+    };
+    Ok(configured)
 }

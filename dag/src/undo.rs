@@ -147,7 +147,8 @@ impl Repo {
     /// (see [`crate::undo`]), except that an op counts as still in effect when the value the
     /// key holds was written by `cid` itself (not by any change of this author). Membership
     /// ops and the genesis are not reverted. `None` if nothing of `cid` is left to invert. It
-    /// leaves the undo and redo stacks alone.
+    /// leaves the undo and redo stacks alone. An increment is inverted every time: reverting
+    /// a change twice takes its increments back twice.
     pub fn revert(&self, doc: DocId, cid: &Cid) -> Result<Option<StoredChange>, Error> {
         let meta = self
             .change_meta(cid)?
