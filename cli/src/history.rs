@@ -12,7 +12,7 @@ use weft_dag::{change::Op, Change, Cid, DocId, ItemRef, OpId, OpRef, Repo, Snaps
 use crate::{
     args::{DagFormat, LogArgs},
     graph::{self, Lanes, Row},
-    out::{emit, summary, time_str, write_json, Format, Outcome, Output},
+    out::{emit, summary, summary_with, time_str, write_json, Format, Outcome, Output},
     people::{self, Names},
     rev,
 };
@@ -541,7 +541,7 @@ pub(crate) fn log(
             name_cid(&entry.cid),
             names.label(&c.author),
             time_str(c.time),
-            summary(c),
+            summary_with(c, &|k| names.label(k)),
             if void {
                 " [void: its author lacked the role]"
             } else {

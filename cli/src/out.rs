@@ -117,14 +117,19 @@ pub(crate) fn time_str(ms: u64) -> String {
 /// A change's first four ops in a few words (`set KEY`, `grant ROLE KEY`, ...), for `log`, `dag`
 /// and `demo`.
 pub(crate) fn summary(change: &Change) -> String {
+    summary_with(change, &|who| who.short())
+}
+
+/// [`summary`], naming the keys of grants and revokes with `who` (`log`: petnames).
+pub(crate) fn summary_with(change: &Change, who: &dyn Fn(&weft_dag::Author) -> String) -> String {
     let parts: Vec<String> = change
         .ops
         .iter()
         .take(4)
         .map(|op| match op {
             Op::Genesis { .. } => "genesis".to_string(),
-            Op::Grant { who, role } => format!("grant {role} {}", who.short()),
-            Op::Revoke { who } => format!("revoke {}", who.short()),
+            Op::Grant { who: key, role } => format!("grant {role} {}", who(key)),
+            Op::Revoke { who: key } => format!("revoke {}", who(key)),
             other => format!("{} {}", other.name(), other.key().unwrap_or_default()),
         })
         .collect();

@@ -427,6 +427,7 @@ fn key_files_and_petnames() {
     // grant and revoke take a petname or a unique key prefix.
     r(&["grant", "bob"]);
     r(&["grant", &carol, "--role", "reader"]);
+    assert!(r(&["log"]).contains("grant writer bob"));
     let members = r(&["members"]);
     assert!(
         members.contains(&format!("{key}\twriter\tbob")),
