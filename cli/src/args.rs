@@ -202,6 +202,9 @@ pub enum Command {
     Blame {
         /// The key.
         key: String,
+        /// The value(s) as of this revision instead (as `get --at`).
+        #[arg(long, value_name = "REV")]
+        at: Vec<String>,
     },
     /// Export the history DAG (Graphviz DOT renders with `dot -Tsvg`).
     Dag(DagArgs),

@@ -41,6 +41,7 @@ impl Ctx<'_> {
             }
             Command::Get { at, .. }
             | Command::Ls { at, .. }
+            | Command::Blame { at, .. }
             | Command::List(ListCommand::Ls { at, .. }) => {
                 at.iter().try_for_each(|r| rev::check(r))
             }
@@ -278,7 +279,11 @@ impl Ctx<'_> {
                 let take = rev::cid(repo, take)?;
                 fix::resolve(repo, self.doc(repo)?, key, &take, out, o).map(drop)
             }
-            Command::Blame { key } => history::blame(repo, self.doc(repo)?, key, out, o).map(drop),
+            Command::Blame { key, at } => {
+                let doc = self.doc(repo)?;
+                let at = rev::points(repo, doc, at)?;
+                history::blame(repo, doc, key, at.as_deref(), out, o).map(drop)
+            }
             Command::Dag(args) => {
                 let file = match &args.output {
                     Some(path) => Some(self.resolve(path)?),

@@ -599,17 +599,21 @@ pub(crate) fn show(repo: &Repo, cid: &Cid, out: &mut dyn Write, output: Output) 
     Ok(outcome)
 }
 
-/// `weft blame KEY`: the ops behind a key's current value.
+/// `weft blame KEY [--at REV]`: the ops behind a key's current value (or its value then).
 pub(crate) fn blame(
     repo: &Repo,
     doc: DocId,
     key: &str,
+    at: Option<&[Cid]>,
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Blame> {
     let names = Names::load(repo)?;
-    let lines = repo
-        .blame(doc, key)?
+    let blamed = match at {
+        Some(heads) => repo.blame_at(doc, heads, key)?,
+        None => repo.blame(doc, key)?,
+    };
+    let lines = blamed
         .iter()
         .map(|l| Blamed {
             change: l.op.change.to_string(),

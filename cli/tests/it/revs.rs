@@ -464,6 +464,15 @@ fn key_files_and_petnames() {
     let log = r(&["log", "-n", "1"]);
     assert!(log.contains(" bob "), "{log}");
     assert!(r(&["blame", "y"]).contains(" bob "));
+    // blame --at: the value then, and who wrote it.
+    let first = w.ok(&["-C", "r", "set", "y", "2"]).trim().to_string();
+    let then = r(&["blame", "y", "--at", "@~1"]);
+    assert!(
+        then.contains(" bob ") && then.trim_end().ends_with(" 1"),
+        "{then}"
+    );
+    assert!(r(&["blame", "y"]).contains(&first));
+    w.fails(4, &["-C", "r", "blame", "y", "--at", "@~3"]);
     // Petnames are local: a clone has none.
     assert!(w.join("r/.weft/names").is_file());
     w.ok(&["clone", "r", "c"]);
