@@ -502,11 +502,13 @@ pub(crate) fn log(
     let shortener = if args.full || format == Format::Json {
         None
     } else {
-        Some(rev::Shortener::new(repo)?)
+        Some(rev::Shortener::new(repo))
     };
-    let name_cid = |c: &Cid| match &shortener {
-        Some(s) => s.short(c),
-        None => c.to_string(),
+    let name_cid = |c: &Cid| -> Result<String> {
+        Ok(match &shortener {
+            Some(s) => s.short(c)?,
+            None => c.to_string(),
+        })
     };
     let mut lanes = Lanes::new();
     let mut printed = 0;
@@ -538,7 +540,7 @@ pub(crate) fn log(
         }
         let text = format!(
             "{} {} {} {}{}",
-            name_cid(&entry.cid),
+            name_cid(&entry.cid)?,
             names.label(&c.author),
             time_str(c.time),
             summary_with(c, &|k| names.label(k)),

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 use weft_dag::{Cid, DocId, Repo};
+use weft_store::DigestPrefix;
 
 use crate::out::{usage, NotFound};
 
@@ -103,30 +104,59 @@ fn split_steps(s: &str) -> Result<(&str, usize)> {
     }
 }
 
-/// Every change of every document here.
-pub(crate) fn all_changes(repo: &Repo) -> Result<Vec<Cid>> {
-    let mut heads = Vec::new();
-    for doc in repo.doc_ids()? {
-        heads.extend(repo.heads(doc)?);
+/// The digest bits a prefix of a dag-cbor CID's text names: after [`HEADER`], the first
+/// character holds 2 bits of the header (always 0) and 3 of the digest, each next one 5 of the
+/// digest. `None` if no CID can start so.
+fn digest_prefix(s: &str) -> Option<DigestPrefix> {
+    let rest = s.strip_prefix(HEADER)?;
+    let mut bytes = vec![0u8; rest.len() * 5 / 8 + 2];
+    let mut bits = 0usize;
+    for (i, ch) in rest.bytes().enumerate() {
+        let v = match ch {
+            b'a'..=b'z' => ch - b'a',
+            b'2'..=b'7' => ch - b'2' + 26,
+            _ => return None,
+        };
+        let (v, n) = if i == 0 {
+            if v >= 8 {
+                return None;
+            }
+            (v, 3)
+        } else {
+            (v, 5)
+        };
+        for k in (0..n).rev() {
+            if v >> k & 1 == 1 {
+                bytes[bits / 8] |= 0x80 >> (bits % 8);
+            }
+            bits += 1;
+        }
     }
+    Some(DigestPrefix::new(&bytes, bits))
+}
+
+/// The changes (dag-cbor blocks) whose CID's text starts with `s`, sorted.
+fn with_prefix(repo: &Repo, s: &str) -> Result<Vec<Cid>> {
+    let Some(prefix) = digest_prefix(s) else {
+        return Ok(Vec::new());
+    };
     Ok(repo
-        .ancestors(&heads)?
+        .store()
+        .blocks_with_prefix(&prefix)?
         .into_iter()
-        .map(|(_, c)| c)
+        .filter(|c| c.codec() == weft_dag::Codec::DagCbor && c.to_string().starts_with(s))
         .collect())
 }
 
 /// A CID, or the one change whose CID starts with the prefix `s`. No such change is not found
-/// (exit 4); several are a usage error (exit 2) that lists them.
+/// (exit 4); several are a usage error (exit 2) that lists them. A lookup in the pack indexes,
+/// sorted by digest: it costs a few binary searches, not a walk of the history.
 pub(crate) fn cid(repo: &Repo, s: &str) -> Result<Cid> {
     check_cid(s)?;
     if s.len() == CID_TEXT_LEN {
         return crate::parse::cid(s);
     }
-    let found: Vec<Cid> = all_changes(repo)?
-        .into_iter()
-        .filter(|c| c.to_string().starts_with(s))
-        .collect();
+    let found = with_prefix(repo, s)?;
     match found.len() {
         0 => Err(NotFound(format!("no change here has a CID starting with {s}")).into()),
         1 => Ok(found[0]),
@@ -148,40 +178,41 @@ pub(crate) fn cid(repo: &Repo, s: &str) -> Result<Cid> {
 }
 
 /// Short CIDs, unique among the changes here.
-pub(crate) struct Shortener {
-    sorted: Vec<String>,
+pub(crate) struct Shortener<'r> {
+    repo: &'r Repo,
 }
 
-impl Shortener {
+impl<'r> Shortener<'r> {
     /// Over every change of the repo.
-    pub(crate) fn new(repo: &Repo) -> Result<Shortener> {
-        let mut sorted: Vec<String> = all_changes(repo)?.iter().map(ToString::to_string).collect();
-        sorted.sort();
-        Ok(Shortener { sorted })
+    pub(crate) fn new(repo: &'r Repo) -> Shortener<'r> {
+        Shortener { repo }
     }
 
     /// [`HEADER`] and [`SHORT`] characters of `cid`, or as many more as it takes to tell it
     /// from every other change here.
-    pub(crate) fn short(&self, cid: &Cid) -> String {
+    pub(crate) fn short(&self, cid: &Cid) -> Result<String> {
         let s = cid.to_string();
-        let common = |other: &str| {
-            s.bytes()
-                .zip(other.bytes())
-                .take_while(|(a, b)| a == b)
-                .count()
-        };
-        let i = self.sorted.partition_point(|x| x.as_str() < s.as_str());
-        let mut lcp = 0;
-        if i > 0 {
-            lcp = lcp.max(common(&self.sorted[i - 1]));
-        }
-        for other in self.sorted.get(i..i + 2).unwrap_or(&[]) {
-            if *other != s {
-                lcp = lcp.max(common(other));
+        let mut len = (HEADER.len() + SHORT).min(s.len());
+        loop {
+            let others: Vec<Cid> = with_prefix(self.repo, &s[..len])?
+                .into_iter()
+                .filter(|c| c != cid)
+                .collect();
+            if others.is_empty() || len == s.len() {
+                return Ok(s[..len].to_string());
             }
+            let lcp = others
+                .iter()
+                .map(|o| {
+                    s.bytes()
+                        .zip(o.to_string().bytes())
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                })
+                .max()
+                .unwrap_or(0);
+            len = (lcp + 1).max(len + 1).min(s.len());
         }
-        let len = (HEADER.len() + SHORT).max(lcp + 1).min(s.len());
-        s[..len].to_string()
     }
 }
 
