@@ -294,6 +294,13 @@ fn blocks_are_found_by_digest_prefix() {
             batch.commit().unwrap();
             cids.push(cid);
         }
+        if store.path().is_some() {
+            let sealed = std::fs::read_dir(dir.path().join("packs"))
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().extension() == Some("idx".as_ref()))
+                .count();
+            assert!(sealed > 1, "only {sealed} sealed packs");
+        }
         for bits in [0usize, 1, 3, 5, 8, 11, 16, 58, 256] {
             for probe in cids.iter().step_by(37) {
                 let prefix = DigestPrefix::new(&probe.digest(), bits);
