@@ -471,7 +471,7 @@ pub struct LogArgs {
     /// duration ago (2h, 3days).
     #[arg(long, value_name = "WHEN", value_parser = parse_when)]
     pub since: Option<u64>,
-    /// Only changes made at or before this time (as --since).
+    /// Only changes made at or before this time (as --since; a date alone is its 00:00 UTC).
     #[arg(long, value_name = "WHEN", value_parser = parse_when)]
     pub until: Option<u64>,
     /// Print each op with the value it replaced and the one it wrote.
