@@ -59,8 +59,18 @@ pub enum Command {
         /// Where to create the repo.
         dir: Option<PathBuf>,
     },
-    /// Print this repo's author public key.
-    Id,
+    /// Print this repo's author public key (with --key, that key file's; no repo needed).
+    Id {
+        /// Print the public key of this key file instead.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Key files.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The people behind keys: petnames, local to this repo.
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Named documents.
     #[command(subcommand)]
     Doc(DocCommand),
@@ -83,9 +93,11 @@ pub enum Command {
         /// is {"1": {"title": ...}}); KEY gets a trailing `/` if it has none.
         #[arg(long, conflicts_with = "all")]
         rows: bool,
-        /// Read the state as of this change (time travel).
-        #[arg(long, value_name = "CID")]
-        at: Option<String>,
+        /// Read the state as of this revision (time travel): a CID or a unique prefix, `@`,
+        /// a remote's name, REV~N; several (repeated or comma-separated): a point with several
+        /// heads.
+        #[arg(long, value_name = "REV")]
+        at: Vec<String>,
     },
     /// Delete a register key, or with --rows every key under a prefix in one change.
     Rm {
@@ -100,9 +112,11 @@ pub enum Command {
     Ls {
         /// Only keys starting with this prefix.
         prefix: Option<String>,
-        /// Read the state as of this change (time travel).
-        #[arg(long, value_name = "CID")]
-        at: Option<String>,
+        /// Read the state as of this revision (time travel): a CID or a unique prefix, `@`,
+        /// a remote's name, REV~N; several (repeated or comma-separated): a point with several
+        /// heads.
+        #[arg(long, value_name = "REV")]
+        at: Vec<String>,
     },
     /// Add DELTA (default 1, may be negative) to a counter.
     #[command(allow_negative_numbers = true)]
@@ -153,25 +167,44 @@ pub enum Command {
     /// parse); the lines before it stay committed.
     Batch,
     /// Show the history, newest first.
-    Log {
-        /// Draw merges and concurrent branches.
-        #[arg(long)]
-        graph: bool,
-        /// Show at most N changes.
-        #[arg(short = 'n', value_name = "N")]
-        n: Option<usize>,
-    },
-    /// Show a decoded change.
+    Log(LogArgs),
+    /// Show a decoded change, each op with the value it replaced and the one it wrote.
     Show {
-        /// The change's CID.
+        /// The change: a CID or a unique prefix of one, `@` (with one head), or REV~N.
         cid: String,
     },
     /// Print the document's heads.
     Heads,
+    /// Show how the state differs between two points: each key whose value differs, with its
+    /// value at A and at B. A defaults to the heads of the last sync with origin, B to `@`.
+    Diff {
+        /// The first point (a revision: `@`, a CID or prefix, a remote's name, REV~N, A,B).
+        from: Option<String>,
+        /// The second point (default `@`, the heads now).
+        to: Option<String>,
+    },
+    /// Take back a change (anyone's) with a new change that inverts its ops still in effect
+    /// (a value written over since stays).
+    Revert {
+        /// The change: a CID or a unique prefix of one.
+        cid: String,
+    },
+    /// Settle a register conflict: write the value one of the concurrent changes wrote, over
+    /// every live value.
+    Resolve {
+        /// The register.
+        key: String,
+        /// The change whose value wins: a CID or a unique prefix of one.
+        #[arg(long, value_name = "CID", required = true)]
+        take: String,
+    },
     /// Show which change(s) wrote a key's current value(s).
     Blame {
         /// The key.
         key: String,
+        /// The value(s) as of this revision instead (as `get --at`).
+        #[arg(long, value_name = "REV")]
+        at: Vec<String>,
     },
     /// Export the history DAG (Graphviz DOT renders with `dot -Tsvg`).
     Dag(DagArgs),
@@ -255,6 +288,8 @@ impl Command {
             Command::Init { .. }
                 | Command::Demo
                 | Command::Lab(_)
+                | Command::Key(_)
+                | Command::Id { key: Some(_) }
                 | Command::Text(TextCommand::Edit { .. })
                 | Command::Clone { .. }
                 | Command::Serve(ServeArgs { stdio: false, .. })
@@ -287,6 +322,8 @@ impl Command {
                 )
                 | Command::Undo
                 | Command::Redo
+                | Command::Revert { .. }
+                | Command::Resolve { .. }
                 | Command::Batch
                 | Command::Grant { .. }
                 | Command::Revoke { .. }
@@ -300,7 +337,9 @@ impl Command {
         self.signs()
             || matches!(
                 self,
-                Command::Id | Command::Watch(_) | Command::Serve(ServeArgs { stdio: false, .. })
+                Command::Id { key: None }
+                    | Command::Watch(_)
+                    | Command::Serve(ServeArgs { stdio: false, .. })
             )
     }
 
@@ -308,7 +347,9 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Init { .. } => "init",
-            Command::Id => "id",
+            Command::Id { .. } => "id",
+            Command::Key(_) => "key",
+            Command::Member(_) => "member",
             Command::Doc(_) => "doc",
             Command::Set { .. } => "set",
             Command::Get { .. } => "get",
@@ -322,9 +363,12 @@ impl Command {
             Command::Undo => "undo",
             Command::Redo => "redo",
             Command::Batch => "batch",
-            Command::Log { .. } => "log",
+            Command::Log(_) => "log",
             Command::Show { .. } => "show",
             Command::Heads => "heads",
+            Command::Diff { .. } => "diff",
+            Command::Revert { .. } => "revert",
+            Command::Resolve { .. } => "resolve",
             Command::Blame { .. } => "blame",
             Command::Dag(_) => "dag",
             Command::Block(_) => "block",
@@ -400,6 +444,65 @@ pub struct SyncArgs {
     pub net: NetArgs,
 }
 
+/// `weft log` options.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Draw merges and concurrent branches.
+    #[arg(long)]
+    pub graph: bool,
+    /// Show at most N changes.
+    #[arg(short = 'n', value_name = "N")]
+    pub n: Option<usize>,
+    /// Print whole CIDs (the default prints unique prefixes; --json always whole ones).
+    #[arg(long)]
+    pub full: bool,
+    /// A revision (`@`, a CID or prefix, a remote's name, REV~N, or a range A..B: the changes
+    /// B reaches and A does not), then keys or key prefixes: only the changes that touched
+    /// them. A word that is no revision is a key.
+    #[arg(value_name = "REV|KEY")]
+    pub words: Vec<String>,
+    /// Only changes that touched a key starting with KEY (repeatable).
+    #[arg(short = 'k', long = "key", value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Only changes by this author: a key, a unique prefix of one, or a petname.
+    #[arg(long, value_name = "KEY")]
+    pub author: Option<String>,
+    /// Only changes made at or after this time: a date (2026-12-07, 2026-12-07T10:00:00Z) or a
+    /// duration ago (2h, 3days).
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub since: Option<u64>,
+    /// Only changes made at or before this time (as --since; a date alone is its 00:00 UTC).
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub until: Option<u64>,
+    /// Print each op with the value it replaced and the one it wrote.
+    #[arg(short = 'p', long = "patch")]
+    pub patch: bool,
+}
+
+/// Parses a time for `--since`/`--until`: an RFC 3339 date or time (UTC), or a duration ago;
+/// milliseconds since the Unix epoch.
+fn parse_when(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let ms = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    };
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(ms(std::time::SystemTime::now()
+            .checked_sub(d)
+            .unwrap_or(std::time::UNIX_EPOCH)));
+    }
+    let full = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    humantime::parse_rfc3339_weak(&full).map(ms).map_err(|_| {
+        format!("invalid time {s:?}: a date (2026-12-07), a time (2026-12-07T10:00:00Z) or a duration ago (2h)")
+    })
+}
+
 /// `weft bundle ...`
 #[derive(Debug, Subcommand)]
 pub enum BundleCommand {
@@ -430,6 +533,10 @@ pub struct WatchArgs {
     /// First print `{"ready":true}` once every later change is sure to be printed.
     #[arg(long)]
     pub ready: bool,
+    /// First print the changes after this revision (a CID or prefix, `@`, a remote's name,
+    /// REV~N, a comma list), one line each, oldest first; then the live feed, without repeats.
+    #[arg(long, value_name = "REV")]
+    pub since: Option<String>,
 }
 
 /// `weft list ...`. An element's ID is `CID/INDEX`, as `list push` and `list ls` print it.
@@ -501,9 +608,11 @@ pub enum ListCommand {
     Ls {
         /// The list.
         key: String,
-        /// Read the state as of this change (time travel).
-        #[arg(long, value_name = "CID")]
-        at: Option<String>,
+        /// Read the state as of this revision (time travel): a CID or a unique prefix, `@`,
+        /// a remote's name, REV~N; several (repeated or comma-separated): a point with several
+        /// heads.
+        #[arg(long, value_name = "REV")]
+        at: Vec<String>,
     },
 }
 
@@ -554,6 +663,31 @@ pub enum TextCommand {
         /// The heads the text was read at.
         #[arg(long, value_name = "CID", required = true, num_args = 1..)]
         base: Vec<String>,
+    },
+}
+
+/// `weft key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write a new key file (mode 0600; an existing file is never overwritten) and print its
+    /// public key. No repo needed.
+    New {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+/// `weft member ...`
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Call KEY (64 hex digits, or a unique prefix of a key known here) NAME in this repo's
+    /// output (`log`, `members`, `blame`) and input (`grant`, `revoke`, `log --author`).
+    /// Petnames are local: kept in .weft/names, never synced.
+    Name {
+        /// The key.
+        key: String,
+        /// Its petname.
+        name: String,
     },
 }
 

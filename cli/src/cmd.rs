@@ -13,13 +13,13 @@ use weft_sync::Direction;
 
 use crate::{
     args::{
-        BlockCommand, BundleCommand, Command, DocCommand, ListCommand, RemoteCommand, SyncArgs,
-        TextCommand,
+        BlockCommand, BundleCommand, Command, DocCommand, KeyCommand, ListCommand, MemberCommand,
+        RemoteCommand, SyncArgs, TextCommand,
     },
     ctx::Ctx,
-    history, net,
+    fix, history, net,
     out::usage,
-    parse, read, repo,
+    parse, people, read, repo, rev,
     seq::{self, SeqWrite},
     write,
 };
@@ -33,15 +33,25 @@ impl Ctx<'_> {
     /// reported as such (exit 2) before the repo is looked for, opened or asked for.
     pub fn check_args(&self) -> Result<()> {
         match &self.cli.command {
-            Command::Show { cid }
-            | Command::Block(BlockCommand::Get { cid } | BlockCommand::Stat { cid })
-            | Command::Get { at: Some(cid), .. }
-            | Command::Ls { at: Some(cid), .. } => parse::cid(cid).map(drop),
+            Command::Show { cid } => rev::check_one(cid),
+            Command::Revert { cid } | Command::Resolve { take: cid, .. } => rev::check_cid(cid),
+            Command::Diff { from, to } => from.iter().chain(to).try_for_each(|r| rev::check(r)),
+            Command::Block(BlockCommand::Get { cid } | BlockCommand::Stat { cid }) => {
+                rev::check_cid(cid)
+            }
+            Command::Get { at, .. }
+            | Command::Ls { at, .. }
+            | Command::Blame { at, .. }
+            | Command::List(ListCommand::Ls { at, .. }) => {
+                at.iter().try_for_each(|r| rev::check(r))
+            }
+            Command::Bundle(BundleCommand::Create { since, .. }) => {
+                since.iter().try_for_each(|c| rev::check_cid(c))
+            }
             Command::Set { value, .. } => parse::value(value).map(drop),
             Command::Sadd { members, .. } | Command::Srem { members, .. } => {
                 parse::values(members).map(drop)
             }
-            Command::List(ListCommand::Ls { at: Some(cid), .. }) => parse::cid(cid).map(drop),
             Command::List(cmd) => SeqWrite::from_list(cmd).map(drop),
             Command::Text(TextCommand::Apply { base, .. }) => {
                 base.iter().try_for_each(|c| parse::cid(c).map(drop))
@@ -69,6 +79,13 @@ impl Ctx<'_> {
                 .map(drop)?
             }
             Command::Demo => crate::demo::run(out)?,
+            Command::Key(KeyCommand::New { file }) => {
+                people::key_new(&self.resolve(file)?, out, self.output()).map(drop)?
+            }
+            Command::Id { key: Some(file) } => {
+                let identity = weft_dag::Identity::load(&self.resolve(file)?)?;
+                read::author_id(identity.author(), out, self.output()).map(drop)?
+            }
             Command::Lab(lab) => crate::lab::run(lab, self.output(), out)?,
             Command::Clone { url, dir, net } => net::clone(
                 net::CloneCall {
@@ -105,7 +122,14 @@ impl Ctx<'_> {
                     self.cli.command.name()
                 )))
             }
-            Command::Id => read::id(repo, out, o).map(drop),
+            Command::Id { key: None } => read::id(repo, out, o).map(drop),
+            Command::Id { key: Some(_) } | Command::Key(_) => Err(usage(format!(
+                "`weft {}` needs no repo",
+                self.cli.command.name()
+            ))),
+            Command::Member(MemberCommand::Name { key, name }) => {
+                people::name(repo, self.doc(repo)?, key, name, out, o).map(drop)
+            }
             Command::Doc(DocCommand::New { name }) => write::doc_new(repo, name, out, o).map(drop),
             Command::Doc(DocCommand::Ls) => read::docs(repo, out, o).map(drop),
             Command::Set { key, value } => {
@@ -154,8 +178,9 @@ impl Ctx<'_> {
                 write::write(repo, self.doc(repo)?, key, f, out, o).map(drop)
             }
             Command::List(ListCommand::Ls { key, at }) => {
-                let at = at.as_deref().map(parse::cid).transpose()?;
-                seq::ls(repo, self.doc(repo)?, key, at, out, o).map(drop)
+                let doc = self.doc(repo)?;
+                let at = rev::points(repo, doc, at)?;
+                seq::ls(repo, doc, key, at, out, o).map(drop)
             }
             Command::List(cmd) => match SeqWrite::from_list(cmd)? {
                 Some(w) => seq::write(repo, self.doc(repo)?, &w, out, o).map(drop),
@@ -201,24 +226,64 @@ impl Ctx<'_> {
                 at,
                 ..
             } => {
-                let at = at.as_deref().map(parse::cid).transpose()?;
-                read::rows(repo, self.doc(repo)?, key, at, out, o).map(drop)
+                let doc = self.doc(repo)?;
+                let at = rev::points(repo, doc, at)?;
+                read::rows(repo, doc, key, at, out, o).map(drop)
             }
             Command::Get { key, all, at, .. } => {
-                let at = at.as_deref().map(parse::cid).transpose()?;
-                read::get(repo, self.doc(repo)?, key, *all, at, out, o).map(drop)
+                let doc = self.doc(repo)?;
+                let at = rev::points(repo, doc, at)?;
+                read::get(repo, doc, key, *all, at, out, o).map(drop)
             }
             Command::Ls { prefix, at } => {
-                let at = at.as_deref().map(parse::cid).transpose()?;
+                let doc = self.doc(repo)?;
+                let at = rev::points(repo, doc, at)?;
                 let prefix = prefix.as_deref().unwrap_or("");
-                read::ls(repo, self.doc(repo)?, prefix, at, out, o).map(drop)
+                read::ls(repo, doc, prefix, at, out, o).map(drop)
             }
-            Command::Log { graph, n } => {
-                history::log(repo, self.doc(repo)?, *graph, *n, out, self.format).map(drop)
+            Command::Log(args) => {
+                history::log(repo, self.doc(repo)?, args, out, self.format).map(drop)
             }
-            Command::Show { cid } => history::show(repo, &parse::cid(cid)?, out, o).map(drop),
+            Command::Show { cid } => {
+                let cid = if rev::looks_like_cid(cid) && !cid.contains('~') {
+                    rev::cid(repo, cid)?
+                } else {
+                    rev::single(repo, self.doc(repo)?, cid)?
+                };
+                history::show(repo, &cid, out, o).map(drop)
+            }
             Command::Heads => read::heads(repo, self.doc(repo)?, out, o).map(drop),
-            Command::Blame { key } => history::blame(repo, self.doc(repo)?, key, out, o).map(drop),
+            Command::Diff { from, to } => {
+                let doc = self.doc(repo)?;
+                let from = match from {
+                    Some(r) => rev::point(repo, doc, r)?,
+                    None if weft_live::status::remote(repo, net::ORIGIN)?.is_none() => {
+                        return Err(usage(
+                            "no sync with origin is recorded: give the point to compare, as in \
+                             `weft diff @~3`",
+                        ))
+                    }
+                    None => rev::remote_heads(repo, doc, net::ORIGIN)?,
+                };
+                let to = match to {
+                    Some(r) => rev::point(repo, doc, r)?,
+                    None => repo.heads(doc)?,
+                };
+                fix::diff(repo, doc, &from, &to, out, o).map(drop)
+            }
+            Command::Revert { cid } => {
+                let cid = rev::cid(repo, cid)?;
+                fix::revert(repo, self.doc(repo)?, &cid, out, o).map(drop)
+            }
+            Command::Resolve { key, take } => {
+                let take = rev::cid(repo, take)?;
+                fix::resolve(repo, self.doc(repo)?, key, &take, out, o).map(drop)
+            }
+            Command::Blame { key, at } => {
+                let doc = self.doc(repo)?;
+                let at = rev::points(repo, doc, at)?;
+                history::blame(repo, doc, key, at.as_deref(), out, o).map(drop)
+            }
             Command::Dag(args) => {
                 let file = match &args.output {
                     Some(path) => Some(self.resolve(path)?),
@@ -227,14 +292,19 @@ impl Ctx<'_> {
                 history::dag(repo, self.doc(repo)?, args.format, file.as_deref(), out)
             }
             Command::Block(BlockCommand::Get { cid }) => {
-                read::block_get(repo, &parse::cid(cid)?, out)
+                read::block_get(repo, &rev::cid(repo, cid)?, out)
             }
             Command::Block(BlockCommand::Stat { cid }) => {
-                read::block_stat(repo, &parse::cid(cid)?, out, o).map(drop)
+                read::block_stat(repo, &rev::cid(repo, cid)?, out, o).map(drop)
             }
             Command::Fsck => return Ok(repo::fsck(repo, out, o)?.ok),
             Command::Grant { key, role } => {
-                let who = parse::author(key)?;
+                let who = people::key(
+                    repo,
+                    &people::Names::load(repo)?,
+                    Some(self.doc(repo)?),
+                    key,
+                )?;
                 let role: Role = role.parse().map_err(usage)?;
                 let f = |tx: &mut Transaction<'_>| -> Result<()> {
                     tx.grant(who, role)?;
@@ -243,7 +313,12 @@ impl Ctx<'_> {
                 write::membership(repo, self.doc(repo)?, f, out, o).map(drop)
             }
             Command::Revoke { key } => {
-                let who = parse::author(key)?;
+                let who = people::key(
+                    repo,
+                    &people::Names::load(repo)?,
+                    Some(self.doc(repo)?),
+                    key,
+                )?;
                 let f = |tx: &mut Transaction<'_>| -> Result<()> {
                     tx.revoke(who)?;
                     Ok(())
@@ -326,7 +401,7 @@ impl Ctx<'_> {
             BundleCommand::Create { file, since } => {
                 let since = since
                     .iter()
-                    .map(|c| parse::cid(c))
+                    .map(|c| rev::cid(repo, c))
                     .collect::<Result<Vec<_>>>()?;
                 net::bundle_create(
                     repo,

@@ -30,7 +30,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 2,
         kind: Some(ErrorKind::InvalidInput),
-        help: "bad usage: unknown flag, invalid CID string, invalid value or key, bad remote URL",
+        help: "bad usage: unknown flag, invalid CID string or revision, a CID or key prefix that\n\
+               several match, invalid value or key, bad remote URL",
     },
     Code {
         code: 3,
@@ -40,8 +41,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 4,
         kind: Some(ErrorKind::NotFound),
-        help: "not found: unknown key, CID, document or remote name, or the changes an incremental\n\
-               bundle builds on",
+        help: "not found: unknown key, CID (or a prefix no change has), document or remote name,\n\
+               or the changes an incremental bundle builds on",
     },
     Code {
         code: 5,

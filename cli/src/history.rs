@@ -2,16 +2,19 @@
 //! `dag`. A change prints as [`ChangeOut`], its ops as [`OpOut`]: the schema the README
 //! documents for `log --json` and `show --json`.
 
-use std::{io::Write, path::Path};
+use std::{collections::BTreeSet, io::Write, path::Path};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use weft_dag::{change::Op, Change, Cid, DocId, ItemRef, OpId, OpRef, Repo};
+use serde_json::Value as Json;
+use weft_dag::{change::Op, Change, Cid, DocId, ItemRef, OpId, OpRef, Repo, Snapshot};
 
 use crate::{
-    args::DagFormat,
+    args::{DagFormat, LogArgs},
     graph::{self, Lanes, Row},
-    out::{emit, summary, time_str, write_json, Format, Outcome, Output},
+    out::{emit, summary, summary_with, time_str, write_json, Format, Outcome, Output},
+    people::{self, Names},
+    rev,
 };
 
 /// An op of a change, tagged by `"op"`. Op ids are `"<cid>/<index>"`.
@@ -226,6 +229,112 @@ pub(crate) struct Logged {
     pub change: ChangeOut,
     /// The change does not count: its author lacked the role.
     pub void: bool,
+    /// With `-p`: each op's old and new value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diffs: Option<Vec<OpDiff>>,
+}
+
+/// What one op of a change did to its key: the value it replaced and the one it left (`null`:
+/// none). A register op's old value is the winner among the values it overwrote (its `pred`);
+/// for the other kinds both are the key's value just before the change (at its parents) and
+/// just after it (at the change itself, concurrent changes left out).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct OpDiff {
+    /// The op's index in the change.
+    pub op: u32,
+    pub key: String,
+    pub old: Json,
+    pub new: Json,
+}
+
+impl OpDiff {
+    fn text(&self) -> String {
+        format!("{}: {} \u{2192} {}", self.key, self.old, self.new)
+    }
+}
+
+/// Reads what each op of one change did (see [`OpDiff`]), replaying the state before and after
+/// it only when an op needs them.
+struct Differ<'r> {
+    repo: &'r Repo,
+    doc: DocId,
+    cid: Cid,
+    parents: Vec<Cid>,
+    before: Option<Snapshot>,
+    after: Option<Snapshot>,
+}
+
+impl<'r> Differ<'r> {
+    fn new(repo: &'r Repo, doc: DocId, cid: Cid, change: &Change) -> Differ<'r> {
+        Differ {
+            repo,
+            doc,
+            cid,
+            parents: change.parents.clone(),
+            before: None,
+            after: None,
+        }
+    }
+
+    fn value(snapshot: &Snapshot, key: &str) -> Json {
+        let state = snapshot.state();
+        match state.entry(key) {
+            Ok(Some(e)) => e.value(key).map(|v| v.to_json()).unwrap_or(Json::Null),
+            _ => Json::Null,
+        }
+    }
+
+    fn before(&mut self, key: &str) -> Result<Json> {
+        if self.before.is_none() {
+            self.before = Some(self.repo.at(self.doc, &self.parents)?);
+        }
+        Ok(Self::value(self.before.as_ref().expect("set"), key))
+    }
+
+    fn after(&mut self, key: &str) -> Result<Json> {
+        if self.after.is_none() {
+            self.after = Some(self.repo.at(self.doc, &[self.cid])?);
+        }
+        Ok(Self::value(self.after.as_ref().expect("set"), key))
+    }
+
+    /// The winner among the register values `pred` names: greatest (height, author, op id).
+    fn overwritten(&self, pred: &[OpId]) -> Result<Json> {
+        let mut best: Option<((u64, weft_dag::Author, OpId), Json)> = None;
+        for p in pred {
+            let Ok(change) = self.repo.change(&p.change) else {
+                continue;
+            };
+            let Some(Op::Set { value, .. }) = change.ops.get(p.index as usize) else {
+                continue;
+            };
+            let rank = (change.height, change.author, *p);
+            if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+                best = Some((rank, value.to_json()));
+            }
+        }
+        Ok(best.map_or(Json::Null, |(_, v)| v))
+    }
+
+    fn diffs(&mut self, change: &Change) -> Result<Vec<OpDiff>> {
+        let mut diffs = Vec::new();
+        for (i, op) in change.ops.iter().enumerate() {
+            let Some(key) = op.key() else { continue };
+            let key = key.to_string();
+            let (old, new) = match op {
+                Op::Set { value, pred, .. } => (self.overwritten(pred)?, value.to_json()),
+                Op::Del { pred, .. } => (self.overwritten(pred)?, Json::Null),
+                _ => (self.before(&key)?, self.after(&key)?),
+            };
+            diffs.push(OpDiff {
+                op: i as u32,
+                key,
+                old,
+                new,
+            });
+        }
+        Ok(diffs)
+    }
 }
 
 /// `weft show CID`.
@@ -239,6 +348,8 @@ pub(crate) struct Shown {
     /// Bytes of the block.
     pub size: usize,
     pub void: bool,
+    /// What each op did: its key's old and new value.
+    pub diffs: Vec<OpDiff>,
     /// Why the signature is not valid.
     #[serde(skip)]
     invalid: Option<String>,
@@ -272,6 +383,9 @@ impl Outcome for Shown {
         for (i, op) in c.ops.iter().enumerate() {
             // Through a JSON value, whose keys are sorted: one stable text per op.
             writeln!(out, "  {i}: {}", serde_json::to_value(op)?)?;
+            for d in self.diffs.iter().filter(|d| d.op as usize == i) {
+                writeln!(out, "     {}", d.text())?;
+            }
         }
         Ok(())
     }
@@ -327,45 +441,126 @@ pub(crate) struct Dag {
     pub nodes: Vec<DagNode>,
 }
 
-/// `weft log [--graph] [-n N]`, newest first: one line per change as it is read (JSON Lines of
-/// [`Logged`] with `--json`). Returns how many it printed.
+/// Whether a change passes `log`'s filters.
+struct LogFilter {
+    /// Only these changes (a revision or range), if given.
+    only: Option<BTreeSet<Cid>>,
+    keys: Vec<String>,
+    author: Option<weft_dag::Author>,
+    since: Option<u64>,
+    until: Option<u64>,
+}
+
+impl LogFilter {
+    fn new(repo: &Repo, doc: DocId, names: &Names, args: &LogArgs) -> Result<LogFilter> {
+        let mut only: Option<BTreeSet<Cid>> = None;
+        let mut keys = args.keys.clone();
+        for w in &args.words {
+            if keys.len() == args.keys.len() && only.is_none() && rev::is_revision(repo, w)? {
+                only = Some(rev::selection(repo, doc, w)?);
+            } else {
+                keys.push(w.clone());
+            }
+        }
+        let author = match &args.author {
+            Some(a) => Some(people::key(repo, names, Some(doc), a)?),
+            None => None,
+        };
+        Ok(LogFilter {
+            only,
+            keys,
+            author,
+            since: args.since,
+            until: args.until,
+        })
+    }
+
+    fn passes(&self, cid: &Cid, c: &Change) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(cid))
+            && (self.keys.is_empty()
+                || c.ops.iter().any(|op| {
+                    op.key()
+                        .is_some_and(|k| self.keys.iter().any(|p| k.starts_with(p.as_str())))
+                }))
+            && self.author.is_none_or(|a| c.author == a)
+            && self.since.is_none_or(|t| c.time >= t)
+            && self.until.is_none_or(|t| c.time <= t)
+    }
+}
+
+/// `weft log [--graph] [-n N] [REV|RANGE] [KEY...]`, newest first: one line per change as it is
+/// read (JSON Lines of [`Logged`] with `--json`). Returns how many it printed.
 pub(crate) fn log(
     repo: &Repo,
     doc: DocId,
-    graph: bool,
-    n: Option<usize>,
+    args: &LogArgs,
     out: &mut dyn Write,
     format: Format,
 ) -> Result<usize> {
+    let names = Names::load(repo)?;
+    let filter = LogFilter::new(repo, doc, &names, args)?;
+    let shortener = if args.full || format == Format::Json {
+        None
+    } else {
+        Some(rev::Shortener::new(repo))
+    };
+    let name_cid = |c: &Cid| -> Result<String> {
+        Ok(match &shortener {
+            Some(s) => s.short(c)?,
+            None => c.to_string(),
+        })
+    };
     let mut lanes = Lanes::new();
     let mut printed = 0;
-    for entry in repo.log(doc).take(n.unwrap_or(usize::MAX)) {
+    let limit = args.n.unwrap_or(usize::MAX);
+    for entry in repo.log(doc) {
+        if printed >= limit {
+            break;
+        }
         let entry = entry?;
         let c = &entry.change;
+        if !filter.passes(&entry.cid, c) {
+            continue;
+        }
         let void = repo.is_void(&entry.cid)?;
         printed += 1;
+        let diffs = if args.patch {
+            Some(Differ::new(repo, doc, entry.cid, c).diffs(c)?)
+        } else {
+            None
+        };
         if format == Format::Json {
             let line = Logged {
                 change: ChangeOut::new(&entry.cid, doc, c),
                 void,
+                diffs,
             };
             write_json(out, &line)?;
             continue;
         }
         let text = format!(
             "{} {} {} {}{}",
-            entry.cid,
-            c.author.short(),
+            name_cid(&entry.cid)?,
+            names.label(&c.author),
             time_str(c.time),
-            summary(c),
+            summary_with(c, &|k| names.label(k)),
             if void {
                 " [void: its author lacked the role]"
             } else {
                 ""
             }
         );
-        if !graph {
+        let patch: Vec<String> = diffs
+            .iter()
+            .flatten()
+            .map(|d| format!("    {}", d.text()))
+            .collect();
+        // With filters, a lane whose change is left out stays open, as git draws a boundary.
+        if !args.graph {
             writeln!(out, "{text}")?;
+            for p in &patch {
+                writeln!(out, "{p}")?;
+            }
             continue;
         }
         for row in lanes.push(entry.cid, &c.parents) {
@@ -373,6 +568,9 @@ pub(crate) fn log(
                 Row::Commit(g, _) => writeln!(out, "{g} {text}")?,
                 Row::Edge(g) => writeln!(out, "{g}")?,
             }
+        }
+        for p in &patch {
+            writeln!(out, "{p}")?;
         }
     }
     Ok(printed)
@@ -385,7 +583,12 @@ pub(crate) fn show(repo: &Repo, cid: &Cid, out: &mut dyn Write, output: Output) 
     let change = Change::decode(cid, &bytes)?;
     let verified = change.verify_decoded(cid, &bytes);
     let doc = change.doc.unwrap_or(DocId(*cid));
+    // A change whose past cannot be replayed here still shows.
+    let diffs = Differ::new(repo, doc, *cid, &change)
+        .diffs(&change)
+        .unwrap_or_default();
     let outcome = Shown {
+        diffs,
         change: ChangeOut::new(cid, doc, &change),
         signature: hex::encode(change.sig),
         signature_valid: verified.is_ok(),
@@ -398,16 +601,21 @@ pub(crate) fn show(repo: &Repo, cid: &Cid, out: &mut dyn Write, output: Output) 
     Ok(outcome)
 }
 
-/// `weft blame KEY`: the ops behind a key's current value.
+/// `weft blame KEY [--at REV]`: the ops behind a key's current value (or its value then).
 pub(crate) fn blame(
     repo: &Repo,
     doc: DocId,
     key: &str,
+    at: Option<&[Cid]>,
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Blame> {
-    let lines = repo
-        .blame(doc, key)?
+    let names = Names::load(repo)?;
+    let blamed = match at {
+        Some(heads) => repo.blame_at(doc, heads, key)?,
+        None => repo.blame(doc, key)?,
+    };
+    let lines = blamed
         .iter()
         .map(|l| Blamed {
             change: l.op.change.to_string(),
@@ -419,7 +627,7 @@ pub(crate) fn blame(
             text: format!(
                 "{} {} {} {}",
                 l.op.change,
-                l.author.short(),
+                names.label(&l.author),
                 time_str(l.time),
                 l.value
             ),

@@ -34,6 +34,7 @@ mod ctx;
 mod daemon;
 mod demo;
 mod exit;
+mod fix;
 mod graph;
 mod history;
 mod lab;
@@ -41,8 +42,10 @@ mod live;
 mod net;
 mod out;
 mod parse;
+mod people;
 mod read;
 mod repo;
+mod rev;
 mod seq;
 mod serve;
 mod stop;
@@ -80,6 +83,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     first_of!(
         UsageError,
         out::NetworkError,
+        out::NotFound,
         ctx::NoRepo,
         daemon::Busy,
         net::PeerKeyMismatch,
@@ -225,7 +229,12 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
     let ctx = Ctx::new(cli);
     if matches!(
         cli.command,
-        Command::Init { .. } | Command::Demo | Command::Lab(_) | Command::Clone { .. }
+        Command::Init { .. }
+            | Command::Demo
+            | Command::Lab(_)
+            | Command::Clone { .. }
+            | Command::Key(_)
+            | Command::Id { key: Some(_) }
     ) {
         return finish(ctx.run_standalone(out), out, err);
     }
@@ -293,7 +302,7 @@ fn local_id(
     root: &std::path::Path,
     identity: Option<&Identity>,
 ) -> Option<weft_dag::Author> {
-    if !matches!(cli.command, Command::Id) {
+    if !matches!(cli.command, Command::Id { .. }) {
         return None;
     }
     let key_file = root.join(WEFT_DIR).join(weft_dag::KEY_FILE);

@@ -85,6 +85,18 @@ impl NetworkError {
     }
 }
 
+/// Something asked for that is not here (a CID prefix no change has): exit code 4.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
+impl NotFound {
+    /// Always [`ErrorKind::NotFound`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::NotFound
+    }
+}
+
 /// A [`UsageError`] as an error to return.
 pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
@@ -105,14 +117,19 @@ pub(crate) fn time_str(ms: u64) -> String {
 /// A change's first four ops in a few words (`set KEY`, `grant ROLE KEY`, ...), for `log`, `dag`
 /// and `demo`.
 pub(crate) fn summary(change: &Change) -> String {
+    summary_with(change, &|who| who.short())
+}
+
+/// [`summary`], naming the keys of grants and revokes with `who` (`log`: petnames).
+pub(crate) fn summary_with(change: &Change, who: &dyn Fn(&weft_dag::Author) -> String) -> String {
     let parts: Vec<String> = change
         .ops
         .iter()
         .take(4)
         .map(|op| match op {
             Op::Genesis { .. } => "genesis".to_string(),
-            Op::Grant { who, role } => format!("grant {role} {}", who.short()),
-            Op::Revoke { who } => format!("revoke {}", who.short()),
+            Op::Grant { who: key, role } => format!("grant {role} {}", who(key)),
+            Op::Revoke { who: key } => format!("revoke {}", who(key)),
             other => format!("{} {}", other.name(), other.key().unwrap_or_default()),
         })
         .collect();

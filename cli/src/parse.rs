@@ -2,22 +2,13 @@
 //! is a [`UsageError`](crate::out::UsageError) (exit 2). It uses only `out`.
 
 use anyhow::Result;
-use weft_dag::{Author, Cid, OpId, Value};
+use weft_dag::{Cid, OpId, Value};
 
 use crate::out::usage;
 
 /// A CID as `weft log` prints it.
 pub(crate) fn cid(s: &str) -> Result<Cid> {
     s.parse::<Cid>().map_err(|e| usage(e.to_string()))
-}
-
-/// An author key: 64 hex digits.
-pub(crate) fn author(s: &str) -> Result<Author> {
-    s.parse().map_err(|_| {
-        usage(format!(
-            "invalid key {s:?}: expected 64 hex digits, as `weft id` prints"
-        ))
-    })
 }
 
 /// A value as `weft set` takes it.

@@ -19,10 +19,10 @@ pub(crate) enum Reader<'r> {
 
 impl Reader<'_> {
     /// The state of `doc` at `at` (a change of it), or now.
-    pub(crate) fn open(repo: &Repo, doc: DocId, at: Option<Cid>) -> Result<Reader<'_>> {
+    pub(crate) fn open(repo: &Repo, doc: DocId, at: Option<Vec<Cid>>) -> Result<Reader<'_>> {
         Ok(match at {
             None => Reader::Live(repo.state(doc)),
-            Some(cid) => Reader::Past(repo.at(doc, &[cid])?),
+            Some(heads) => Reader::Past(repo.at(doc, &heads)?),
         })
     }
 
@@ -182,6 +182,8 @@ impl Outcome for Listing {
 pub(crate) struct Member {
     pub key: String,
     pub role: &'static str,
+    /// Its petname here (`weft member name`), if it has one.
+    pub name: Option<String>,
 }
 
 /// `weft members`, the owner first.
@@ -193,7 +195,10 @@ pub(crate) struct Members {
 impl Outcome for Members {
     fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
         for m in &self.members {
-            writeln!(out, "{}\t{}", m.key, m.role)?;
+            match &m.name {
+                Some(n) => writeln!(out, "{}\t{}\t{n}", m.key, m.role)?,
+                None => writeln!(out, "{}\t{}", m.key, m.role)?,
+            }
         }
         Ok(())
     }
@@ -269,7 +274,7 @@ pub(crate) fn get(
     doc: DocId,
     key: &str,
     all: bool,
-    at: Option<Cid>,
+    at: Option<Vec<Cid>>,
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Got> {
@@ -299,7 +304,7 @@ pub(crate) fn rows(
     repo: &Repo,
     doc: DocId,
     prefix: &str,
-    at: Option<Cid>,
+    at: Option<Vec<Cid>>,
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Rows> {
@@ -323,7 +328,7 @@ pub(crate) fn ls(
     repo: &Repo,
     doc: DocId,
     prefix: &str,
-    at: Option<Cid>,
+    at: Option<Vec<Cid>>,
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Listing> {
@@ -364,12 +369,14 @@ pub(crate) fn members(
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Members> {
+    let names = crate::people::Names::load(repo)?;
     let members = repo
         .members(doc)?
         .iter()
         .map(|m| Member {
             key: m.author.to_string(),
             role: m.role.name(),
+            name: names.name(&m.author).map(str::to_string),
         })
         .collect();
     let outcome = Members { members };

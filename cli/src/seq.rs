@@ -302,7 +302,7 @@ pub(crate) fn ls(
     repo: &Repo,
     doc: DocId,
     key: &str,
-    at: Option<Cid>,
+    at: Option<Vec<Cid>>,
     out: &mut dyn Write,
     output: Output,
 ) -> Result<ListListed> {

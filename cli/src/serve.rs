@@ -5,13 +5,14 @@ use std::{io::Write, path::Path, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use weft_dag::{Batch, Diff, ElementDiff, Filter, Repo, Value, WEFT_DIR};
+use weft_dag::{Batch, Diff, DocId, ElementDiff, Filter, Repo, Value, WEFT_DIR};
 
 use crate::{
     args::{ServeArgs, WatchArgs},
     ctx::Ctx,
     net,
     out::{write_json, Format},
+    rev,
     stop::Stop,
 };
 
@@ -38,6 +39,8 @@ pub(crate) struct Watched {
     pub cid: String,
     pub author: String,
     pub height: u64,
+    /// That change's time: ms since the Unix epoch, as its author's clock said.
+    pub time: u64,
     /// The keys the batch's changes wrote, in the order first written.
     pub keys: Vec<String>,
     /// Written here, not arrived from elsewhere.
@@ -117,70 +120,139 @@ impl Watched {
                 keys.push(k.clone());
             }
         }
-        let json = |v: &[Value]| v.iter().map(Value::to_json).collect();
-        let diffs = batch
-            .diffs
-            .iter()
-            .map(|d| {
-                let key = d.key.clone();
-                match &d.diff {
-                    Diff::Register { old, new, conflict } => WatchedDiff::Register {
-                        key,
-                        old: old.as_ref().map(Value::to_json),
-                        new: new.to_json(),
-                        conflict: *conflict,
-                    },
-                    Diff::Counter { delta, value } => WatchedDiff::Counter {
-                        key,
-                        delta: *delta,
-                        value: *value,
-                    },
-                    Diff::Set { added, removed } => WatchedDiff::Set {
-                        key,
-                        added: json(added),
-                        removed: json(removed),
-                    },
-                    Diff::List {
-                        inserted,
-                        removed,
-                        moved,
-                        updated,
-                    } => WatchedDiff::List {
-                        key,
-                        inserted: elements(inserted),
-                        removed: elements(removed),
-                        moved: elements(moved),
-                        updated: elements(updated),
-                    },
-                    Diff::Text {
-                        index,
-                        deleted,
-                        inserted,
-                    } => WatchedDiff::Text {
-                        key,
-                        index: *index,
-                        deleted: *deleted,
-                        inserted: inserted.clone(),
-                    },
-                    Diff::Deleted { old } => WatchedDiff::Deleted {
-                        key,
-                        old: old.to_json(),
-                    },
-                }
-            })
-            .collect();
+        let time = repo.change_meta(&last.cid)?.map_or(0, |m| m.time);
         Ok(Some(Watched {
             doc: batch.doc.to_string(),
             doc_name: repo.doc_name(batch.doc)?,
             cid: last.cid.to_string(),
             author: last.author.to_string(),
             height: last.height,
+            time,
             keys,
             local: last.local,
             changes: batch.changes.iter().map(|c| c.cid.to_string()).collect(),
-            diffs,
+            diffs: watched_diffs(&batch.diffs),
         }))
     }
+}
+
+/// A batch's diffs as `watch` prints them.
+fn watched_diffs(diffs: &[weft_dag::KeyDiff]) -> Vec<WatchedDiff> {
+    let json = |v: &[Value]| v.iter().map(Value::to_json).collect();
+    diffs
+        .iter()
+        .map(|d| {
+            let key = d.key.clone();
+            match &d.diff {
+                Diff::Register { old, new, conflict } => WatchedDiff::Register {
+                    key,
+                    old: old.as_ref().map(Value::to_json),
+                    new: new.to_json(),
+                    conflict: *conflict,
+                },
+                Diff::Counter { delta, value } => WatchedDiff::Counter {
+                    key,
+                    delta: *delta,
+                    value: *value,
+                },
+                Diff::Set { added, removed } => WatchedDiff::Set {
+                    key,
+                    added: json(added),
+                    removed: json(removed),
+                },
+                Diff::List {
+                    inserted,
+                    removed,
+                    moved,
+                    updated,
+                } => WatchedDiff::List {
+                    key,
+                    inserted: elements(inserted),
+                    removed: elements(removed),
+                    moved: elements(moved),
+                    updated: elements(updated),
+                },
+                Diff::Text {
+                    index,
+                    deleted,
+                    inserted,
+                } => WatchedDiff::Text {
+                    key,
+                    index: *index,
+                    deleted: *deleted,
+                    inserted: inserted.clone(),
+                },
+                Diff::Deleted { old } => WatchedDiff::Deleted {
+                    key,
+                    old: old.to_json(),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The `watch --since` lines: each change of `doc` after `since`, oldest first (parents before
+/// children), touching a key under `prefix`; its diffs are the document's visible state as the
+/// changes after `since` are replayed in that order, before and after it.
+fn catch_up(
+    repo: &Repo,
+    doc: weft_dag::DocId,
+    since: &[weft_dag::Cid],
+    prefix: &str,
+) -> Result<Vec<Watched>> {
+    let mut lines = Vec::new();
+    let missing = repo.missing(doc, since)?;
+    if missing.is_empty() {
+        return Ok(lines);
+    }
+    let mut heads: std::collections::BTreeSet<weft_dag::Cid> = since.iter().copied().collect();
+    let mut before = repo.at(doc, &heads.iter().copied().collect::<Vec<_>>())?;
+    let doc_name = repo.doc_name(doc)?;
+    for (height, cid) in missing {
+        let change = repo.change(&cid)?;
+        for p in &change.parents {
+            heads.remove(p);
+        }
+        heads.insert(cid);
+        let after = repo.at(doc, &heads.iter().copied().collect::<Vec<_>>())?;
+        let mut keys: Vec<String> = Vec::new();
+        for k in change.keys() {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        if !prefix.is_empty() && !keys.iter().any(|k| k.starts_with(prefix)) {
+            before = after;
+            continue;
+        }
+        let mut diffs = Vec::new();
+        let (b, a) = (before.state(), after.state());
+        let mut sorted: Vec<&String> = keys.iter().filter(|k| k.starts_with(prefix)).collect();
+        sorted.sort();
+        for k in sorted {
+            if let Some(diff) = weft_dag::entry_diff(k, b.entry(k)?.as_ref(), a.entry(k)?.as_ref())
+            {
+                diffs.push(weft_dag::KeyDiff {
+                    key: k.clone(),
+                    diff,
+                });
+            }
+        }
+        lines.push(Watched {
+            doc: doc.to_string(),
+            doc_name: doc_name.clone(),
+            cid: cid.to_string(),
+            author: change.author.to_string(),
+            height,
+            time: change.time,
+            keys,
+            local: change.author == repo.author(),
+            changes: vec![cid.to_string()],
+            diffs: watched_diffs(&diffs),
+        });
+        before = after;
+    }
+    Ok(lines)
 }
 
 impl Ctx<'_> {
@@ -302,16 +374,59 @@ impl Ctx<'_> {
             filter = filter.prefix(prefix);
         }
         let batches = repo.subscribe_filtered(filter);
+        let mut printed = 0u64;
+        // `--since`: the changes after the point first (those that land meanwhile are in the
+        // subscription already, and not printed twice).
+        let mut seen = std::collections::HashSet::<weft_dag::Cid>::new();
+        if let Some(since) = &args.since {
+            let doc = match &self.cli.doc {
+                Some(d) => repo.doc(d)?,
+                None => match since
+                    .split([',', '~'])
+                    .next()
+                    .filter(|w| rev::looks_like_cid(w))
+                {
+                    Some(w) => {
+                        let cid = rev::cid(repo, w)?;
+                        repo.change_meta(&cid)?.map_or(DocId(cid), |m| m.doc)
+                    }
+                    None => repo.doc(weft_dag::DEFAULT_DOC)?,
+                },
+            };
+            let point = rev::point(repo, doc, since)?;
+            for line in catch_up(repo, doc, &point, args.prefix.as_deref().unwrap_or(""))? {
+                if args.count.is_some_and(|n| printed >= n) {
+                    return Ok(());
+                }
+                seen.insert(line.cid.parse()?);
+                write_json(out, &line)?;
+                out.flush()?;
+                printed += 1;
+            }
+            for (_, cid) in repo.missing(doc, &point)? {
+                seen.insert(cid);
+            }
+        }
         if args.ready {
             write_json(out, &Ready { ready: true })?;
             out.flush()?;
         }
-        let mut printed = 0u64;
         while args.count.is_none_or(|n| printed < n) && !self.stopped() {
             // The subscription cannot be woken by the stop flag, so poll it.
-            let Some(batch) = batches.next_timeout(Duration::from_millis(100)) else {
+            let Some(mut batch) = batches.next_timeout(Duration::from_millis(100)) else {
                 continue;
             };
+            if !seen.is_empty() {
+                let n = batch.changes.len();
+                batch.changes.retain(|c| !seen.contains(&c.cid));
+                if batch.changes.is_empty() {
+                    continue;
+                }
+                if batch.changes.len() < n {
+                    // Part of it was printed: the diffs would repeat that part.
+                    batch.diffs.clear();
+                }
+            }
             let Some(line) = Watched::new(repo, &batch)? else {
                 continue;
             };

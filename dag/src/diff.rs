@@ -90,8 +90,9 @@ impl Before {
     }
 }
 
-/// What changed from `old` to `new`, or `None` if nothing visible did.
-pub(crate) fn diff(key: &str, old: Option<&Entry>, new: Option<&Entry>) -> Option<Diff> {
+/// What changed from `old` to `new` (a key's state, as [`State::entry`](crate::State::entry) reads
+/// it), or `None` if nothing visible did: the diff a [`Batch`](crate::Batch) carries.
+pub fn diff(key: &str, old: Option<&Entry>, new: Option<&Entry>) -> Option<Diff> {
     let visible = |e: &Entry| e.value(key).ok();
     match (old, new) {
         (_, None) => Some(Diff::Deleted {

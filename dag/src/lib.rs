@@ -91,5 +91,6 @@ pub use crate::{
     write::Clock,
 };
 
+pub use crate::diff::diff as entry_diff;
 #[cfg(feature = "async")]
 pub use crate::stream::BatchStream;

@@ -562,6 +562,13 @@ impl Repo {
         history::blame(&self.writer.graph, self.state(doc), key)
     }
 
+    /// The ops behind the value `key` had at `heads` (time travel, as [`Repo::at`]), newest
+    /// first.
+    pub fn blame_at(&self, doc: DocId, heads: &[Cid], key: &str) -> Result<Vec<BlameLine>, Error> {
+        let snapshot = self.at(doc, heads)?;
+        history::blame(&self.writer.graph, snapshot.state(), key)
+    }
+
     /// Every change in the ancestry of `heads` (heads included), sorted by `(height, cid)`, so
     /// parents come before children.
     pub fn ancestors(&self, heads: &[Cid]) -> Result<Vec<(u64, Cid)>, Error> {

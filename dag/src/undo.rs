@@ -103,7 +103,7 @@ impl Repo {
         let Some(target) = self.undoable(doc, seq, &stacks)? else {
             return Ok(None);
         };
-        self.invert(&mut tx, &target)?;
+        self.invert(&mut tx, &target, Whose::Author(self.author()))?;
         stacks.done.push(target);
         if tx.ops().is_empty() {
             drop(tx);
@@ -129,7 +129,7 @@ impl Repo {
         let Some((target, undo)) = stacks.redo.pop() else {
             return Ok(None);
         };
-        self.invert(&mut tx, &undo)?;
+        self.invert(&mut tx, &undo, Whose::Author(self.author()))?;
         if tx.ops().is_empty() {
             drop(tx);
             self.put_stacks(&key, stacks)?;
@@ -140,6 +140,32 @@ impl Repo {
             batch.put(keys::UNDO, &key, &keys::encode_undo(&trim(stacks)));
         })?;
         Ok(committed.map(|committed| Undone { committed, target }))
+    }
+
+    /// Reverts any change of `doc` (any author's), with a new change on the current heads whose
+    /// ops invert those of `cid` that are still in effect, by the rules of [`Repo::undo`]
+    /// (see [`crate::undo`]), except that an op counts as still in effect when the value the
+    /// key holds was written by `cid` itself (not by any change of this author). Membership
+    /// ops and the genesis are not reverted. `None` if nothing of `cid` is left to invert. It
+    /// leaves the undo and redo stacks alone. An increment is inverted every time: reverting
+    /// a change twice takes its increments back twice.
+    pub fn revert(&self, doc: DocId, cid: &Cid) -> Result<Option<StoredChange>, Error> {
+        let meta = self
+            .change_meta(cid)?
+            .ok_or(Error::UnknownCid { cid: *cid })?;
+        if meta.doc != doc {
+            return Err(Error::WrongDoc {
+                cid: *cid,
+                expected: doc.0,
+                actual: meta.doc.0,
+            });
+        }
+        let mut tx = self.transaction(doc);
+        self.invert(&mut tx, cid, Whose::Change(*cid))?;
+        if tx.ops().is_empty() {
+            return Ok(None);
+        }
+        tx.commit()
     }
 
     /// The stacks of this author in `doc` (the redo stack emptied if the author has made a
@@ -206,11 +232,11 @@ impl Repo {
         Ok(None)
     }
 
-    /// Adds to `tx` the inverse of each op of change `cid` that is still in effect.
-    fn invert(&self, tx: &mut Transaction<'_>, cid: &Cid) -> Result<(), Error> {
+    /// Adds to `tx` the inverse of each op of change `cid` that is still in effect: whose
+    /// effect is what the document holds, written by `whose`.
+    fn invert(&self, tx: &mut Transaction<'_>, cid: &Cid, whose: Whose) -> Result<(), Error> {
         let change = self.change(cid)?;
         let doc = tx.doc();
-        let me = self.author();
         let mut before: Option<Snapshot> = None;
         for (index, op) in change.ops.iter().enumerate() {
             let id = OpId {
@@ -222,7 +248,7 @@ impl Repo {
                     // This author's live values of `key` that are still `value`.
                     let ours: Vec<OpId> = registers(tx.entry_here(key)?)
                         .into_iter()
-                        .filter(|v| v.author == me && v.value == *value)
+                        .filter(|v| whose.wrote(v.op, v.author) && v.value == *value)
                         .map(|v| v.op)
                         .collect();
                     if ours.is_empty() {
@@ -273,7 +299,11 @@ impl Repo {
                             .filter(|(m, _)| m == member)
                             .flat_map(|(_, tags)| tags)
                         {
-                            if tag == id || self.author_of(&tag)? == Some(me) {
+                            let wrote = match whose {
+                                Whose::Author(me) => self.author_of(&tag)? == Some(me),
+                                Whose::Change(c) => tag.change == c,
+                            };
+                            if tag == id || wrote {
                                 ours.push(tag);
                             }
                         }
@@ -341,6 +371,22 @@ impl Repo {
             .into_iter()
             .find(|v| pred.contains(&v.op))
             .map(|v| v.value))
+    }
+}
+
+/// Whose writes an inversion takes back: an author's (undo, redo), or one change's (revert).
+#[derive(Debug, Clone, Copy)]
+enum Whose {
+    Author(Author),
+    Change(Cid),
+}
+
+impl Whose {
+    fn wrote(self, op: OpId, author: Author) -> bool {
+        match self {
+            Whose::Author(a) => a == author,
+            Whose::Change(c) => op.change == c,
+        }
     }
 }
 

@@ -226,6 +226,52 @@ impl From<Cid> for cid::Cid {
     }
 }
 
+/// The first `bits` bits of a digest, for looking CIDs up by prefix (`weft show bafyr4iabcd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestPrefix {
+    /// The bits, from the first byte's high bit on; bits past `bits` are zero.
+    bytes: Vec<u8>,
+    bits: usize,
+}
+
+impl DigestPrefix {
+    /// The first `bits` bits of `bytes` (at most the digest's 256).
+    pub fn new(bytes: &[u8], bits: usize) -> DigestPrefix {
+        let bits = bits.min(DIGEST_LEN * 8).min(bytes.len() * 8);
+        let mut bytes = bytes[..bits.div_ceil(8)].to_vec();
+        if !bits.is_multiple_of(8) {
+            if let Some(last) = bytes.last_mut() {
+                *last &= 0xffu8 << (8 - bits % 8);
+            }
+        }
+        DigestPrefix { bytes, bits }
+    }
+
+    /// How many bits.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
+    /// Whether `digest` starts with these bits.
+    pub fn matches(&self, digest: &[u8]) -> bool {
+        let whole = self.bits / 8;
+        if digest.len() < self.bytes.len() || digest[..whole] != self.bytes[..whole] {
+            return false;
+        }
+        match self.bits % 8 {
+            0 => true,
+            r => (digest[whole] & (0xffu8 << (8 - r))) == self.bytes[whole],
+        }
+    }
+
+    /// The smallest digest with these bits, as a lower bound for a sorted search.
+    pub fn lower(&self) -> [u8; DIGEST_LEN] {
+        let mut d = [0u8; DIGEST_LEN];
+        d[..self.bytes.len()].copy_from_slice(&self.bytes);
+        d
+    }
+}
+
 impl fmt::Display for Cid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // CIDv1 text form defaults to multibase base32 lower.

@@ -58,7 +58,10 @@ pub mod sync_util;
 pub use crate::{
     backend::{Backend, BackendError, Entry, EntryIter, RawBatch, RawOp},
     batch::Batch,
-    cid::{Cid, CidMap, CidSet, Codec, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN, DIGEST_LEN},
+    cid::{
+        Cid, CidMap, CidSet, Codec, DigestPrefix, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN,
+        DIGEST_LEN,
+    },
     error::{Error, OpenError},
     error_kind::ErrorKind,
     layout::{Keyspace, Kind},

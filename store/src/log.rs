@@ -21,7 +21,7 @@ use std::{
 };
 
 use crate::{
-    cid::Cid,
+    cid::{Cid, DigestPrefix},
     error_kind::ErrorKind,
     memory::SharedValues,
     sync_util::{read, write},
@@ -156,6 +156,8 @@ pub trait BlockLog: Send + Sync + fmt::Debug + 'static {
     fn truncate(&self, to: Pos) -> Result<(), LogError>;
     /// The position of the record holding `cid`, if any.
     fn lookup(&self, cid: &Cid) -> Result<Option<Pos>, LogError>;
+    /// Every CID of the log whose digest starts with `prefix`, with its position.
+    fn with_prefix(&self, prefix: &DigestPrefix) -> Result<Vec<(Cid, Pos)>, LogError>;
     /// The record at `pos`.
     fn read(&self, pos: Pos) -> Result<Record, LogError>;
     /// The record at `pos` even if its block fails its checksum, and whether it checks out:
@@ -305,6 +307,16 @@ impl BlockLog for MemoryLog {
 
     fn lookup(&self, cid: &Cid) -> Result<Option<Pos>, LogError> {
         Ok(self.read_lock().index.get(cid).map(|&i| Pos(u64::from(i))))
+    }
+
+    fn with_prefix(&self, prefix: &DigestPrefix) -> Result<Vec<(Cid, Pos)>, LogError> {
+        Ok(self
+            .read_lock()
+            .index
+            .iter()
+            .filter(|(c, _)| prefix.matches(&c.digest()))
+            .map(|(c, &i)| (*c, Pos(u64::from(i))))
+            .collect())
     }
 
     fn read(&self, pos: Pos) -> Result<Record, LogError> {

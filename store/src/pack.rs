@@ -544,6 +544,26 @@ impl BlockLog for PackLog {
         Ok(None)
     }
 
+    fn with_prefix(&self, prefix: &crate::cid::DigestPrefix) -> Result<Vec<(Cid, Pos)>, LogError> {
+        let state = self.read_state();
+        let mut found = Vec::new();
+        if let Some(open) = &state.open {
+            let mut index = open.lock();
+            open.complete(&mut index)?;
+            for (cid, &o) in &index.map {
+                if prefix.matches(&cid.digest()) {
+                    found.push((*cid, Pos(open.first + u64::from(o))));
+                }
+            }
+        }
+        for s in &state.sealed {
+            for (cid, o) in s.idx.with_prefix(prefix) {
+                found.push((cid, Pos(s.first + u64::from(o))));
+            }
+        }
+        Ok(found)
+    }
+
     fn read(&self, pos: Pos) -> Result<Record, LogError> {
         let state = self.read_state();
         if pos.0 >= state.end {

@@ -89,6 +89,38 @@ impl Idx {
         None
     }
 
+    /// The entries whose digest starts with `prefix`: `(cid, ordinal)`.
+    pub(crate) fn with_prefix(&self, prefix: &crate::cid::DigestPrefix) -> Vec<(Cid, u32)> {
+        let lower = prefix.lower();
+        let b = lower[0] as usize;
+        let mut lo = if b == 0 { 0 } else { self.fanout(b - 1) };
+        let mut hi = self.entries;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid)[..DIGEST_LEN] < lower[..] {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut found = Vec::new();
+        let mut i = lo;
+        while i < self.entries {
+            let e = self.entry(i);
+            if !prefix.matches(&e[..DIGEST_LEN]) {
+                break;
+            }
+            let codec = Codec::from_code(u64::from(e[DIGEST_LEN]));
+            let digest: Option<[u8; DIGEST_LEN]> = e[..DIGEST_LEN].try_into().ok();
+            if let (Some(codec), Some(digest)) = (codec, digest) {
+                let ordinal = u32::from_be_bytes(e[DIGEST_LEN + 1..].try_into().unwrap_or([0; 4]));
+                found.push((Cid::from_digest(codec, digest), ordinal));
+            }
+            i += 1;
+        }
+        found
+    }
+
     /// The CID of record `ordinal`, if it is intact.
     pub(crate) fn cid_of(&self, ordinal: u32) -> Option<Cid> {
         let by_ordinal = self.by_ordinal.get_or_init(|| {

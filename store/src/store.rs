@@ -263,6 +263,21 @@ impl Store {
             .filter(|&pos| !self.unreplayed(pos)))
     }
 
+    /// Every stored block whose digest starts with `prefix` (any codec), sorted.
+    pub fn blocks_with_prefix(&self, prefix: &crate::cid::DigestPrefix) -> Result<Vec<Cid>, Error> {
+        let mut found: Vec<Cid> = self
+            .inner
+            .log
+            .with_prefix(prefix)?
+            .into_iter()
+            .filter(|&(_, pos)| !self.unreplayed(pos))
+            .map(|(cid, _)| cid)
+            .collect();
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
     /// Whether a block is stored.
     pub fn has_block(&self, cid: &Cid) -> Result<bool, Error> {
         Ok(self.block_pos(cid)?.is_some())

@@ -43,7 +43,7 @@ fn batch_commits_one_change_per_line_and_prints_each_cid() {
     }
     // One change per line, in order, each on the one before.
     let log: Vec<String> = dir
-        .ok(&["log"])
+        .ok(&["log", "--full"])
         .lines()
         .map(|l| l.split(' ').next().unwrap().to_string())
         .collect();

@@ -116,7 +116,7 @@ fn concurrent_values_are_all_shown() {
 #[test]
 fn log_graph_draws_fork_and_merge() {
     let (dir, genesis, grant, ours, theirs) = forked();
-    let graph = dir.ok(&["log", "--graph"]);
+    let graph = dir.ok(&["log", "--graph", "--full"]);
     assert!(graph.contains("|/"), "no fork drawn:\n{graph}");
     let lines: Vec<&str> = graph.lines().collect();
     // The two branches, the fork, then the grant and the genesis below it.
@@ -152,7 +152,7 @@ fn log_graph_draws_fork_and_merge() {
         json!({"entries": [{"key": "x", "kind": "register", "value": "merged", "conflict": false}]})
     );
 
-    let graph = dir.ok(&["log", "--graph"]);
+    let graph = dir.ok(&["log", "--graph", "--full"]);
     assert!(graph.contains("|\\"), "no merge drawn:\n{graph}");
     assert!(graph.contains("|/"), "no fork drawn:\n{graph}");
     assert!(graph.starts_with(&format!("* {merge} ")), "{graph}");
@@ -204,7 +204,7 @@ fn log_graph_draws_every_parent_of_two_merges_of_the_same_fork() {
         .collect();
     assert_eq!(merges.len(), 2, "{dag}");
 
-    let graph = a.ok(&["log", "--graph"]);
+    let graph = a.ok(&["log", "--graph", "--full"]);
     let lines: Vec<&str> = graph.lines().collect();
     for m in &merges {
         let i = lines

@@ -85,10 +85,16 @@ fn invalid_cid_string_is_2() {
         dir.fails(2, &["get", "x", "--at", bad]);
         dir.fails(2, &["ls", "--at", bad]);
     }
-    // A CID with one character changed no longer parses (or names nothing).
+    // A CID cut short is a prefix of it; one with a character changed no longer parses (or
+    // names nothing).
     let head = dir.head();
     let mut mangled = head.clone();
     mangled.truncate(head.len() - 1);
+    assert_eq!(
+        dir.json(&["show", &mangled, "--json"])["cid"],
+        head.as_str()
+    );
+    mangled.push('!');
     dir.fails(2, &["show", &mangled]);
 }
 

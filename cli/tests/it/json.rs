@@ -214,6 +214,18 @@ struct Logged {
     time: u64,
     ops: Vec<Op>,
     void: bool,
+    /// Only with `-p`.
+    #[serde(default)]
+    diffs: Option<Vec<OpDiff>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpDiff {
+    op: u32,
+    key: String,
+    old: Json,
+    new: Json,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +243,7 @@ struct Shown {
     signature: String,
     signature_valid: bool,
     size: usize,
+    diffs: Vec<OpDiff>,
 }
 
 #[derive(Deserialize)]
@@ -244,6 +257,7 @@ struct Committed {
 struct Member {
     key: String,
     role: String,
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -452,6 +466,85 @@ fn every_json_output_matches_its_schema() {
         (remotes[0].name.as_str(), remotes[0].url.as_str()),
         ("origin", "/nowhere")
     );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reverted {
+    cid: Option<String>,
+    reverted: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyDiff {
+    key: String,
+    old: Json,
+    new: Json,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Diffed {
+    from: Vec<String>,
+    to: Vec<String>,
+    keys: Vec<KeyDiff>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    file: String,
+    author: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Named {
+    key: String,
+    name: String,
+}
+
+#[test]
+fn history_and_people_json_match_their_schemas() {
+    let dir = Dir::new();
+    let new_key: NewKey = parse(&dir, &["key", "new", "k.key"]);
+    assert!(is_author(&new_key.author) && new_key.file.ends_with("k.key"));
+    let id: Id = parse(&dir, &["id", "--key", "k.key"]);
+    assert_eq!(id.author, new_key.author);
+    let init: Initialized = parse(&dir, &["init"]);
+    let named: Named = parse(&dir, &["member", "name", &new_key.author, "kim"]);
+    assert_eq!(
+        (named.key.as_str(), named.name.as_str()),
+        (new_key.author.as_str(), "kim")
+    );
+    let _: Committed = parse(&dir, &["grant", "kim"]);
+    let members: Members = parse(&dir, &["members"]);
+    assert_eq!(members.members[0].name, None);
+    assert_eq!(members.members[1].name.as_deref(), Some("kim"));
+
+    let a: Written = parse(&dir, &["set", "x", "1"]);
+    let b: Written = parse(&dir, &["set", "x", "2"]);
+    let shown: Shown = parse(&dir, &["show", b.cid.as_deref().unwrap()]);
+    assert_eq!(shown.diffs.len(), 1);
+    assert_eq!(
+        (&shown.diffs[0].old, &shown.diffs[0].new),
+        (&Json::from(1), &Json::from(2))
+    );
+    let log: Vec<Logged> = parse_lines(&dir, &["log", "-p"]);
+    assert!(log.iter().all(|l| l.diffs.is_some()));
+    let log: Vec<Logged> = parse_lines(&dir, &["log", "x"]);
+    assert_eq!(log.len(), 2);
+    assert!(log
+        .iter()
+        .all(|l| l.diffs.is_none() && l.author == init.author));
+    let diffed: Diffed = parse(&dir, &["diff", a.cid.as_deref().unwrap(), "@"]);
+    assert_eq!(diffed.keys.len(), 1);
+    assert_eq!(diffed.to, [b.cid.clone().unwrap()]);
+    assert_eq!(diffed.from, [a.cid.clone().unwrap()]);
+    let reverted: Reverted = parse(&dir, &["revert", b.cid.as_deref().unwrap()]);
+    assert!(reverted.cid.is_some());
+    assert_eq!(Some(reverted.reverted), b.cid);
 }
 
 #[test]

@@ -30,6 +30,7 @@ mod modules;
 mod output;
 mod packs;
 mod repo;
+mod revs;
 #[cfg(unix)]
 mod seq;
 #[cfg(unix)]

@@ -85,7 +85,7 @@ fn assert_reads_as_written(dir: &Dir) {
         "73b7acda10f0a05b1206be1759be4f04257a5848557d3f7ec29d12e57ad1912d\towner\n\
          5bc2581de3b854e9c264507eb76d05cb17773fd566e249e03e19cafc8651c085\twriter\n"
     );
-    assert_eq!(dir.ok(&["log"]), LOG);
+    assert_eq!(dir.ok(&["log", "--full"]), LOG);
     assert_eq!(
         dir.ok(&["doc", "ls"]),
         format!("journal\t{JOURNAL}\nmain\t{MAIN}\n")

@@ -856,7 +856,7 @@ fn watch_on_a_clone_prints_what_pull_brings() {
     let pulled = b.json(&["pull", "--json"]);
     assert_eq!(n(&pulled, "changes_in"), 1, "{pulled}");
     assert_eq!(
-        watch.json_line(),
+        crate::util::untimed(watch.json_line()),
         json!({
             "doc": doc,
             "doc_name": "main",

@@ -108,6 +108,14 @@ impl Dir {
     }
 }
 
+/// A `watch` line without its `time` (the change's clock time, checked to be there).
+pub fn untimed(mut line: Json) -> Json {
+    let obj = line.as_object_mut().expect("an object");
+    let time = obj.remove("time").expect("a time");
+    assert!(time.as_u64().is_some_and(|t| t > 0), "time {time}");
+    line
+}
+
 /// One `weft` invocation being put together.
 #[derive(Debug)]
 pub struct TestCmd {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value as Json};
 
-use crate::util::{s, Dir};
+use crate::util::{s, untimed, Dir};
 
 /// The id of document `main`.
 fn main_doc(dir: &Dir) -> String {
@@ -48,15 +48,15 @@ fn watch_prints_changes_made_by_other_processes() {
     let counter = json!([{"kind": "counter", "key": "visits", "delta": 2, "value": 2}]);
     let set = json!([{"kind": "set", "key": "tags", "added": ["a", "b"], "removed": []}]);
     assert_eq!(
-        watch.json_line(),
+        untimed(watch.json_line()),
         line(&doc, &c1, &author, 2, &["todo/1"], register)
     );
     assert_eq!(
-        watch.json_line(),
+        untimed(watch.json_line()),
         line(&doc, &c2, &author, 3, &["visits"], counter)
     );
     assert_eq!(
-        watch.json_line(),
+        untimed(watch.json_line()),
         line(&doc, &c3, &author, 4, &["tags"], set)
     );
     let out = watch.finish().success();

@@ -219,3 +219,44 @@ fn undo_of_a_change_written_over_changes_nothing() {
     assert!(a.undo(doc).unwrap().is_none());
     assert_eq!(get(&a, doc, "k"), None);
 }
+
+#[test]
+fn revert_takes_back_a_peers_change_and_leaves_later_writes() {
+    let (a, doc) = repo();
+    let b = replica(&a, doc, 2);
+    // B's change: a set, an increment and an add.
+    let mut tx = b.transaction(doc);
+    tx.set("k", "from b").unwrap();
+    tx.incr("n", 5).unwrap();
+    tx.add("tags", "x").unwrap();
+    let theirs = tx.commit().unwrap().unwrap().cid;
+    sync(&b, &a, doc);
+    // A reverts it, though it is not A's own (undo would not touch it).
+    let reverted = a.revert(doc, &theirs).unwrap().unwrap();
+    assert_eq!(reverted.change.author, a.author());
+    assert_eq!(get(&a, doc, "k"), None);
+    assert_eq!(counter(&a, doc, "n"), Some(Value::Int(0)));
+    assert!(members(&a, doc, "tags").is_empty());
+    // Reverting again finds the set and the add no longer in effect; an increment is always
+    // inverted (counters keep no trace of which increments were taken back).
+    let again = a.revert(doc, &theirs).unwrap().unwrap();
+    assert_eq!(again.change.ops.len(), 1);
+    assert_eq!(counter(&a, doc, "n"), Some(Value::Int(-5)));
+
+    // A value written over since is left alone.
+    set(&a, doc, "t", "first");
+    let first = a.heads(doc).unwrap()[0];
+    set(&a, doc, "t", "second");
+    assert!(a.revert(doc, &first).unwrap().is_none());
+    assert_eq!(get(&a, doc, "t"), Some(Value::from("second")));
+
+    // The revert syncs like any change.
+    sync_both(&a, &b, doc);
+    assert_eq!(get(&b, doc, "k"), None);
+    // An unknown change is not found.
+    let absent = weft_dag::Cid::hash(weft_dag::Codec::DagCbor, b"absent");
+    assert_eq!(
+        a.revert(doc, &absent).unwrap_err().kind(),
+        weft_dag::ErrorKind::NotFound
+    );
+}

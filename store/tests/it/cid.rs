@@ -268,3 +268,55 @@ fn dag_cbor_link_with_trailing_bytes_is_refused() {
         );
     }
 }
+
+/// `Store::blocks_with_prefix` finds every block whose digest starts with the bits asked for,
+/// in sealed packs (their sorted indexes), the open pack and memory, and nothing else.
+#[test]
+fn blocks_are_found_by_digest_prefix() {
+    use weft_store::{DigestPrefix, Options, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        seal_bytes: 2_000,
+        ..Options::default()
+    };
+    for store in [Store::open(dir.path(), options).unwrap(), Store::memory()] {
+        let mut cids = Vec::new();
+        for i in 0..300u32 {
+            let bytes = format!("block {i}").into_bytes();
+            let codec = if i % 3 == 0 {
+                Codec::Raw
+            } else {
+                Codec::DagCbor
+            };
+            let cid = Cid::hash(codec, &bytes);
+            let mut batch = store.batch();
+            batch.put_block(&cid, &bytes, b"").unwrap();
+            batch.commit().unwrap();
+            cids.push(cid);
+        }
+        if store.path().is_some() {
+            let sealed = std::fs::read_dir(dir.path().join("packs"))
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().extension() == Some("idx".as_ref()))
+                .count();
+            assert!(sealed > 1, "only {sealed} sealed packs");
+        }
+        for bits in [0usize, 1, 3, 5, 8, 11, 16, 58, 256] {
+            for probe in cids.iter().step_by(37) {
+                let prefix = DigestPrefix::new(&probe.digest(), bits);
+                let mut want: Vec<Cid> = cids
+                    .iter()
+                    .filter(|c| prefix.matches(&c.digest()))
+                    .copied()
+                    .collect();
+                want.sort();
+                assert!(want.contains(probe));
+                assert_eq!(
+                    store.blocks_with_prefix(&prefix).unwrap(),
+                    want,
+                    "{bits} bits"
+                );
+            }
+        }
+    }
+}
