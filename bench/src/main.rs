@@ -267,9 +267,8 @@ enum Cmd {
     TextApply {
         system: String,
         per: usize,
-        /// 0: all edits.
-        limit: usize,
-        trace: PathBuf,
+        /// The edits, as text-trace writes them.
+        edits: PathBuf,
         out: PathBuf,
     },
     /// Child of text-trace: open a saved document and read its text (prints JSON).
@@ -497,10 +496,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::TextApply {
             system,
             per,
-            limit,
-            trace,
+            edits,
             out,
-        } => ok(text::apply_main(&system, per, limit, &trace, &out)),
+        } => ok(text::apply_main(&system, per, &edits, &out)),
         Cmd::OpenText { system, path, key } => ok(text::open_main(&system, &path, &key)),
         Cmd::Load {
             clients,

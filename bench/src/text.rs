@@ -112,24 +112,78 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 
 // ----- the children -----
 
-/// `text-apply SYSTEM PER LIMIT TRACE OUT`: applies the trace's first LIMIT edits (0: all),
-/// committing every PER, persists into OUT (weft: a repo root; others: a file), prints JSON.
-pub fn apply_main(system: &str, per: usize, limit: usize, trace: &Path, out: &Path) -> Result<()> {
+/// Writes the trace's start text and first `limit` edits to `path` in a compact form for the
+/// children (so that their peak RSS is not the JSON parser's): `u32 len, start bytes`, then per
+/// edit `u32 pos, u32 del, u32 len, inserted bytes` (little endian).
+fn write_edits(trace: &Trace, limit: usize, path: &Path) -> Result<()> {
+    let mut b = Vec::new();
+    let put = |b: &mut Vec<u8>, x: usize| b.extend_from_slice(&(x as u32).to_le_bytes());
+    put(&mut b, trace.start.len());
+    b.extend_from_slice(trace.start.as_bytes());
+    for e in &trace.edits[..limit] {
+        put(&mut b, e.pos);
+        put(&mut b, e.del);
+        put(&mut b, e.ins.len());
+        b.extend_from_slice(e.ins.as_bytes());
+    }
+    fs::write(path, b)?;
+    Ok(())
+}
+
+/// The start text and the edits of a file [`write_edits`] wrote, read in place.
+struct Edits {
+    buf: Vec<u8>,
+    start_end: usize,
+}
+
+impl Edits {
+    fn read(path: &Path) -> Result<Edits> {
+        let buf = fs::read(path)?;
+        ensure!(buf.len() >= 4, "edits file too short");
+        let start_end = 4 + u32::from_le_bytes(buf[..4].try_into()?) as usize;
+        ensure!(buf.len() >= start_end, "edits file too short");
+        std::str::from_utf8(&buf[4..start_end])?;
+        Ok(Edits { buf, start_end })
+    }
+
+    fn start(&self) -> &str {
+        std::str::from_utf8(&self.buf[4..self.start_end]).unwrap_or("")
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, usize, &str)> + '_ {
+        let mut at = self.start_end;
+        let b = &self.buf;
+        std::iter::from_fn(move || {
+            if at + 12 > b.len() {
+                return None;
+            }
+            let u = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
+            let (pos, del, len) = (u(at), u(at + 4), u(at + 8));
+            let ins = std::str::from_utf8(&b[at + 12..at + 12 + len]).unwrap_or("");
+            at += 12 + len;
+            Some((pos, del, ins))
+        })
+    }
+}
+
+/// `text-apply SYSTEM PER EDITS OUT`: applies the edits of the file EDITS (see
+/// [`write_edits`]), committing every PER, persists into OUT (weft: a repo root; others: a
+/// file), prints JSON.
+pub fn apply_main(system: &str, per: usize, edits: &Path, out: &Path) -> Result<()> {
     ensure!(per > 0, "--per must be positive");
-    let trace = load_trace(trace)?;
-    let limit = if limit == 0 { trace.edits.len() } else { limit.min(trace.edits.len()) };
-    let edits = &trace.edits[..limit];
+    let edits = Edits::read(edits)?;
     let j = match system {
-        "weft" => apply_weft(&trace.start, edits, per, out)?,
-        "automerge" => apply_automerge(&trace.start, edits, per, out)?,
-        "loro" => apply_loro(&trace.start, edits, per, out)?,
+        "weft" => apply_weft(&edits, per, out)?,
+        "automerge" => apply_automerge(&edits, per, out)?,
+        "loro" => apply_loro(&edits, per, out)?,
         other => bail!("unknown system {other}"),
     };
     println!("{j}");
     Ok(())
 }
 
-fn apply_weft(start: &str, edits: &[Edit], per: usize, out: &Path) -> Result<Json> {
+fn apply_weft(edits: &Edits, per: usize, out: &Path) -> Result<Json> {
+    let start = edits.start();
     let repo = Repo::init(out, weft_options(Durability::Manual))?;
     let doc = repo.doc("main")?;
     let t0 = Instant::now();
@@ -143,11 +197,12 @@ fn apply_weft(start: &str, edits: &[Edit], per: usize, out: &Path) -> Result<Jso
         tx.commit()?;
         changes += 1;
     }
-    for chunk in edits.chunks(per) {
+    let mut it = edits.iter().peekable();
+    while it.peek().is_some() {
         let mut tx = repo.transaction(doc);
-        for (i, e) in chunk.iter().enumerate() {
+        for (i, (pos, del, ins)) in it.by_ref().take(per).enumerate() {
             let t = Instant::now();
-            tx.text_splice(KEY, e.pos, e.del, &e.ins)?;
+            tx.text_splice(KEY, pos, del, ins)?;
             let d = t.elapsed().as_secs_f64();
             if i == 0 {
                 first_s += d;
@@ -187,7 +242,8 @@ fn apply_weft(start: &str, edits: &[Edit], per: usize, out: &Path) -> Result<Jso
     }))
 }
 
-fn apply_automerge(start: &str, edits: &[Edit], per: usize, out: &Path) -> Result<Json> {
+fn apply_automerge(edits: &Edits, per: usize, out: &Path) -> Result<Json> {
+    let start = edits.start();
     let t0 = Instant::now();
     let mut doc = AutoCommit::new_with_encoding(TextEncoding::UnicodeCodePoint);
     let text = doc.put_object(ROOT, KEY, ObjType::Text)?;
@@ -196,9 +252,10 @@ fn apply_automerge(start: &str, edits: &[Edit], per: usize, out: &Path) -> Resul
     }
     doc.commit();
     let mut changes = 1u64;
-    for chunk in edits.chunks(per) {
-        for e in chunk {
-            doc.splice_text(&text, e.pos, e.del as isize, &e.ins)?;
+    let mut it = edits.iter().peekable();
+    while it.peek().is_some() {
+        for (pos, del, ins) in it.by_ref().take(per) {
+            doc.splice_text(&text, pos, del as isize, ins)?;
         }
         doc.commit();
         changes += 1;
@@ -217,7 +274,8 @@ fn apply_automerge(start: &str, edits: &[Edit], per: usize, out: &Path) -> Resul
     }))
 }
 
-fn apply_loro(start: &str, edits: &[Edit], per: usize, out: &Path) -> Result<Json> {
+fn apply_loro(edits: &Edits, per: usize, out: &Path) -> Result<Json> {
+    let start = edits.start();
     let t0 = Instant::now();
     let doc = LoroDoc::new();
     let text = doc.get_text(KEY);
@@ -227,13 +285,14 @@ fn apply_loro(start: &str, edits: &[Edit], per: usize, out: &Path) -> Result<Jso
         doc.commit();
         changes += 1;
     }
-    for chunk in edits.chunks(per) {
-        for e in chunk {
-            if e.del > 0 {
-                text.delete(e.pos, e.del)?;
+    let mut it = edits.iter().peekable();
+    while it.peek().is_some() {
+        for (pos, del, ins) in it.by_ref().take(per) {
+            if del > 0 {
+                text.delete(pos, del)?;
             }
-            if !e.ins.is_empty() {
-                text.insert(e.pos, &e.ins)?;
+            if !ins.is_empty() {
+                text.insert(pos, ins)?;
             }
         }
         doc.commit();
@@ -331,6 +390,12 @@ pub fn text_trace_bench(o: &TextOpts, as_json: bool) -> Result<Json> {
     let tmp_dir = o.tmp.clone().unwrap_or_else(std::env::temp_dir);
     let mut per_reports = Vec::new();
     let mut weft_bytes_per_change = None;
+    let edits_dir = match &o.tmp {
+        Some(t) => tempfile::tempdir_in(t)?,
+        None => tempfile::tempdir()?,
+    };
+    let edits_file = edits_dir.path().join("edits.bin");
+    write_edits(&trace, limit, &edits_file)?;
     for &per in &o.pers {
         ensure!(per > 0, "--per must be positive");
         // samples[system] = per-run JSON
@@ -356,8 +421,7 @@ pub fn text_trace_bench(o: &TextOpts, as_json: bool) -> Result<Json> {
                     "text-apply".into(),
                     SYSTEMS[s].into(),
                     per.to_string().into(),
-                    limit.to_string().into(),
-                    o.trace.clone().into(),
+                    edits_file.clone().into(),
                     paths[s].clone().into(),
                 ];
                 let m = proc::run_measured(exe.as_os_str(), &args, None, &[], dir.path())?;
