@@ -91,8 +91,8 @@ pub enum Command {
     Rm {
         /// The key (with --rows, the prefix).
         key: String,
-        /// Delete every key `get --rows KEY` reads, in one change: registers are deleted, sets
-        /// emptied, counters (which have no delete) brought back to 0.
+        /// Delete every key `get --rows KEY` reads, in one change: registers are deleted, sets,
+        /// lists and texts emptied, counters (which have no delete) brought back to 0.
         #[arg(long)]
         rows: bool,
     },
@@ -109,8 +109,8 @@ pub enum Command {
     Incr {
         /// The key.
         key: String,
-        /// The amount.
-        #[arg(default_value_t = 1)]
+        /// The amount: an integer, negative to decrement.
+        #[arg(default_value_t = 1, value_parser = crate::parse::delta)]
         delta: i64,
     },
     /// Add members to a set.
@@ -262,12 +262,11 @@ impl Command {
     }
 
     /// Whether this command signs with the author key (so it cannot run in a process that holds
-    /// the repo with another key). `id` prints the key, so it counts.
+    /// the repo with another key). `id` only prints a key: it signs nothing.
     pub fn signs(&self) -> bool {
         matches!(
             self,
-            Command::Id
-                | Command::Doc(DocCommand::New { .. })
+            Command::Doc(DocCommand::New { .. })
                 | Command::Set { .. }
                 | Command::Rm { .. }
                 | Command::Incr { .. }
@@ -292,6 +291,17 @@ impl Command {
                 | Command::Grant { .. }
                 | Command::Revoke { .. }
         )
+    }
+
+    /// Whether this command needs the repo's author key: it signs, prints the key (`id`), or
+    /// holds the repo and runs other processes' commands in it (`serve`, `watch`). Every other
+    /// command (every read) works on a repo that has no key.
+    pub fn needs_key(&self) -> bool {
+        self.signs()
+            || matches!(
+                self,
+                Command::Id | Command::Watch(_) | Command::Serve(ServeArgs { stdio: false, .. })
+            )
     }
 
     /// The subcommand's name, for messages.

@@ -99,12 +99,7 @@ fn parse(line: &str) -> Result<Option<Write1>, String> {
         ("set", [_, ..]) => Write1::Set(key, value(rest)?),
         ("rm", []) => Write1::Rm(key),
         ("incr", []) => Write1::Incr(key, 1),
-        ("incr", [delta]) => Write1::Incr(
-            key,
-            delta
-                .parse()
-                .map_err(|e| format!("invalid DELTA {delta:?}: {e}"))?,
-        ),
+        ("incr", [delta]) => Write1::Incr(key, crate::parse::delta(delta)?),
         ("sadd", [_, ..]) => Write1::Sadd(
             key,
             args.iter().map(|m| value(m)).collect::<Result<_, _>>()?,

@@ -59,7 +59,14 @@ impl Ctx<'_> {
                     Some(d) => start.join(d),
                     None => start,
                 };
-                repo::init(&root, self.options()?, out, self.output()).map(drop)?
+                repo::init(
+                    &root,
+                    self.options()?,
+                    self.identity_path().as_deref(),
+                    out,
+                    self.output(),
+                )
+                .map(drop)?
             }
             Command::Demo => crate::demo::run(out)?,
             Command::Lab(lab) => crate::lab::run(lab, self.output(), out)?,
@@ -69,6 +76,7 @@ impl Ctx<'_> {
                     dir: dir.as_deref(),
                     start: &self.start_dir()?,
                     options: self.options()?,
+                    identity_path: self.identity_path(),
                     docs: self.cli.doc.clone().map(|d| vec![d]),
                     net,
                     output: self.output(),
@@ -279,10 +287,14 @@ impl Ctx<'_> {
     }
 
     fn weft_dir(&self, repo: &Repo) -> Result<PathBuf> {
+        Ok(self.repo_root(repo)?.join(WEFT_DIR))
+    }
+
+    pub(crate) fn repo_root(&self, repo: &Repo) -> Result<PathBuf> {
         Ok(repo
             .root()
             .context("internal error: the repo is not on disk")?
-            .join(WEFT_DIR))
+            .to_path_buf())
     }
 
     /// `weft pull|push|sync`.
@@ -299,7 +311,7 @@ impl Ctx<'_> {
             direction,
             net: &args.net,
             output: self.output(),
-            identity: self.options()?.identity,
+            identity: self.signing_identity(&self.repo_root(repo)?)?,
         };
         net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)
     }

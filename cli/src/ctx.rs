@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use weft_dag::{Identity, Options, WEFT_DIR};
+use weft_dag::{Identity, Options, KEY_FILE, WEFT_DIR};
 
 use crate::{
     args::{Cli, Command, ServeArgs},
@@ -119,12 +119,65 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// Repo options from the flags (the `--identity` key, if any).
+    /// The key file `--identity` / `WEFT_IDENTITY` names, if any, relative to the caller's
+    /// directory (ours, or the forwarding process's).
+    pub(crate) fn identity_path(&self) -> Option<PathBuf> {
+        let path = self.cli.identity.as_ref()?;
+        Some(match &self.cwd {
+            Some(cwd) => cwd.join(path),
+            None => path.clone(),
+        })
+    }
+
+    /// Repo options from the flags (the `--identity` key, if any): for a repo being made.
     pub fn options(&self) -> Result<Options> {
-        let identity = match &self.cli.identity {
-            Some(path) => Some(Identity::load(path)?),
+        let identity = match self.identity_path() {
+            Some(path) => Some(Identity::load(&path)?),
             None => None,
         };
+        self.options_with(identity)
+    }
+
+    /// The key the repo at `root` signs with, when it is not `.weft/key`: `--identity`, else the
+    /// key file the repo recorded when it was made with `--identity` (see [`remember_identity`]).
+    /// `None`: `.weft/key`, if there is one.
+    pub(crate) fn signing_identity(&self, root: &Path) -> Result<Option<Identity>> {
+        if let Some(path) = self.identity_path() {
+            return Ok(Some(Identity::load(&path)?));
+        }
+        let dir = root.join(WEFT_DIR);
+        if dir.join(KEY_FILE).exists() {
+            return Ok(None);
+        }
+        match recorded_identity(&dir)? {
+            Some(path) => Identity::load(&path).map(Some).with_context(|| {
+                format!(
+                    "this repo signs with the key file {} (it was made with --identity), which \
+                     cannot be read; pass --identity FILE",
+                    path.display()
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// Options to open the repo at `root` with: the key it signs with (see
+    /// [`Ctx::signing_identity`]). A command that neither signs nor holds the repo for others
+    /// (every read) needs no key at all: without one it opens the repo with a throwaway key it
+    /// never signs with.
+    pub fn repo_options(&self, root: &Path) -> Result<Options> {
+        let needs_key = self.cli.command.needs_key();
+        let identity = match self.signing_identity(root) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) if needs_key || root.join(WEFT_DIR).join(KEY_FILE).exists() => None,
+            Ok(None) => Some(Identity::generate()),
+            Err(e) if needs_key || self.cli.identity.is_some() => return Err(e),
+            Err(_) => Some(Identity::generate()),
+        };
+        self.options_with(identity)
+    }
+
+    fn options_with(&self, identity: Option<Identity>) -> Result<Options> {
         let mut store = weft_store::Options::default();
         if let Some(n) = env_number("WEFT_CHECKPOINT_EVERY")? {
             store.checkpoint_records = n.max(1);
@@ -144,9 +197,17 @@ impl<'a> Ctx<'a> {
         let start = self.start_dir()?;
         if let Command::Serve(ServeArgs { dir: Some(dir), .. }) = &self.cli.command {
             // `weft serve --stdio PATH` (what path and ssh remotes run) serves exactly PATH.
+            // Its errors reach the user through the client that ran it: no advice to `init`.
             let root = start.join(dir);
+            if !root.exists() {
+                return Err(NoRepo(format!("{} does not exist", root.display())).into());
+            }
             if !root.join(WEFT_DIR).is_dir() {
-                return Err(weft_dag::open::Error::NotARepo { path: root }.into());
+                return Err(NoRepo(format!(
+                    "not a weft repo: {} (it has no .weft directory)",
+                    root.display()
+                ))
+                .into());
             }
             return Ok(root);
         }
@@ -178,5 +239,48 @@ impl<'a> Ctx<'a> {
             format: self.format,
             quiet: self.cli.quiet,
         }
+    }
+}
+
+/// The file in `.weft` that names the key file a repo made with `--identity` signs with (it
+/// has no `.weft/key` of its own): one line, the key file's absolute path.
+pub(crate) const IDENTITY_FILE: &str = "identity";
+
+/// Records in `weft_dir` that the repo signs with the key file `key` (made absolute), so that
+/// later commands use it without `--identity`.
+pub(crate) fn remember_identity(weft_dir: &Path, key: &Path) -> Result<()> {
+    let key = std::path::absolute(key)
+        .with_context(|| format!("cannot resolve the key file path {}", key.display()))?;
+    let key = key.canonicalize().unwrap_or(key);
+    let mut text = key
+        .to_str()
+        .with_context(|| format!("the key file path {} is not UTF-8", key.display()))?
+        .to_string();
+    text.push('\n');
+    let file = weft_dir.join(IDENTITY_FILE);
+    std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// The key file recorded by [`remember_identity`], if any.
+fn recorded_identity(weft_dir: &Path) -> Result<Option<PathBuf>> {
+    let file = weft_dir.join(IDENTITY_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => Ok(Some(PathBuf::from(text.trim_end_matches(['\n', '\r'])))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", file.display()))),
+    }
+}
+
+/// No repo where `weft serve --stdio DIR` (what a path or ssh remote runs) was pointed: exit 3,
+/// as [`weft_dag::open::Error::NotARepo`], without its advice to run `weft init`, since the
+/// user reads it as the far side's answer to a sync or clone.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoRepo(pub String);
+
+impl NoRepo {
+    /// [`weft_dag::ErrorKind::NotARepo`].
+    pub fn kind(&self) -> weft_dag::ErrorKind {
+        weft_dag::ErrorKind::NotARepo
     }
 }

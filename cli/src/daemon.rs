@@ -64,6 +64,20 @@ pub const SOCKET_FILE: &str = "weft.sock";
 /// How long a command waits for a repo that another process holds without serving it.
 pub const LOCKED_WAIT: Duration = Duration::from_secs(5);
 
+/// The repo is taken by a weft process that serves it, in a way the command cannot share: it
+/// must hold the repo itself (`serve`), or would sign with another key. Exit code 6, as for a
+/// repo held by a process that does not serve it ([`weft_dag::open::Error::Locked`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Busy(pub String);
+
+impl Busy {
+    /// [`weft_dag::ErrorKind::Busy`].
+    pub fn kind(&self) -> weft_dag::ErrorKind {
+        weft_dag::ErrorKind::Busy
+    }
+}
+
 /// Where a command runs.
 #[derive(Debug)]
 pub enum Route {
@@ -88,10 +102,12 @@ pub fn open_or_connect(root: &Path, options: &Options, proxy: bool) -> Result<Ro
             if proxy {
                 return Ok(Route::Remote(client));
             }
-            return Err(anyhow::Error::new(weft_dag::open::Error::Locked {
-                path: root.to_path_buf(),
-            })
-            .context("another weft process already serves this repo"));
+            return Err(Busy(format!(
+                "another weft process (`weft serve` or `weft watch`) already serves the repo at {} \
+                 (stop it first; other commands run inside it)",
+                root.display()
+            ))
+            .into());
         }
         match Repo::open(root, options.clone()) {
             Ok(repo) => return Ok(Route::Local(Box::new(repo))),
@@ -113,6 +129,7 @@ mod imp {
         os::unix::{
             ffi::{OsStrExt as _, OsStringExt as _},
             fs::{MetadataExt as _, PermissionsExt as _},
+            io::AsRawFd as _,
             net::{UnixListener, UnixStream},
         },
         path::{Path, PathBuf},
@@ -162,6 +179,37 @@ mod imp {
         pub const STDOUT: u8 = 0x11;
         pub const STDERR: u8 = 0x12;
         pub const EXIT: u8 = 0x13;
+    }
+
+    /// A Unix socket address holds a path of at most about 100 bytes (108 on Linux, 104 on the
+    /// BSDs, with its terminating NUL). A longer socket path (a repo deep in the file system)
+    /// is reached through its directory instead: on Linux that directory is held open and named
+    /// `/proc/self/fd/N`, so the address is `/proc/self/fd/N/weft.sock`, which always fits,
+    /// while the socket file stays `.weft/weft.sock`. Returns the path to bind or connect to
+    /// and the open directory, to keep until then.
+    fn socket_address(path: &Path) -> io::Result<(PathBuf, Option<std::fs::File>)> {
+        const FITS: usize = 100;
+        if path.as_os_str().len() < FITS || !cfg!(target_os = "linux") {
+            return Ok((path.to_path_buf(), None));
+        }
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok((path.to_path_buf(), None));
+        };
+        let dir = std::fs::File::open(dir)?;
+        let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+        Ok((short, Some(dir)))
+    }
+
+    /// Listens on the socket file `path`, however long it is (see [`socket_address`]).
+    fn bind(path: &Path) -> io::Result<UnixListener> {
+        let (address, _dir) = socket_address(path)?;
+        UnixListener::bind(address)
+    }
+
+    /// Connects to the socket file `path`, however long it is (see [`socket_address`]).
+    fn connect(path: &Path) -> io::Result<UnixStream> {
+        let (address, _dir) = socket_address(path)?;
+        UnixStream::connect(address)
     }
 
     fn invalid(msg: impl Into<String>) -> io::Error {
@@ -335,7 +383,7 @@ mod imp {
         pub fn start(repo: Arc<Repo>, weft_dir: &Path) -> Result<Daemon> {
             let path = weft_dir.join(SOCKET_FILE);
             if std::fs::symlink_metadata(&path).is_ok() {
-                if UnixStream::connect(&path).is_ok() {
+                if connect(&path).is_ok() {
                     bail!("another weft process already listens on {}", path.display());
                 }
                 match std::fs::remove_file(&path) {
@@ -348,8 +396,8 @@ mod imp {
                     }
                 }
             }
-            let listener = UnixListener::bind(&path)
-                .with_context(|| format!("cannot listen on {}", path.display()))?;
+            let listener =
+                bind(&path).with_context(|| format!("cannot listen on {}", path.display()))?;
             let meta = std::fs::symlink_metadata(&path)
                 .with_context(|| format!("cannot stat {}", path.display()))?;
             let file_id = (meta.dev(), meta.ino());
@@ -391,7 +439,7 @@ mod imp {
             if let Some(accept) = self.accept.take() {
                 // Wake the accept loop; it sees `stopping`, exits and closes the listener. If
                 // the socket file is gone, nobody can reach the listener anyway: leave it.
-                if UnixStream::connect(&self.path).is_ok() {
+                if connect(&self.path).is_ok() {
                     let _ = accept.join();
                 }
             }
@@ -477,6 +525,8 @@ mod imp {
                 // From here on the connection is one sync session (`weft serve --stdio` run by
                 // another process while this one holds the repo).
                 stream.set_read_timeout(Some(weft_net::transport::DEFAULT_TIMEOUT))?;
+                // A client that stops reading is dropped after as long.
+                stream.set_write_timeout(Some(weft_net::transport::DEFAULT_TIMEOUT))?;
                 let reader = stream.try_clone()?;
                 match weft_net::server::serve_stream(
                     repo,
@@ -702,7 +752,7 @@ mod imp {
             if std::fs::symlink_metadata(socket).is_err() {
                 return Ok(None);
             }
-            let Ok(stream) = UnixStream::connect(socket) else {
+            let Ok(stream) = connect(socket) else {
                 return Ok(None);
             };
             stream.set_read_timeout(Some(HELLO_WAIT))?;
@@ -741,7 +791,9 @@ mod imp {
 
         /// Turns this connection into a sync session answered by the serving process, and
         /// carries it between our stdin/stdout and the socket until either side ends.
-        pub fn splice_sync(self) -> Result<()> {
+        /// A client that stops reading our stdout for `timeout` ends the splice (the daemon
+        /// then sees the session cut).
+        pub fn splice_sync(self, timeout: Duration) -> Result<()> {
             write_frame(&self.stream, kind::SYNC, &[])?;
             let mut to_server = self.stream.try_clone()?;
             std::thread::Builder::new()
@@ -751,7 +803,8 @@ mod imp {
                     let _ = to_server.shutdown(std::net::Shutdown::Write);
                 })?;
             // Stdout is line-buffered and the protocol is binary: flush every chunk.
-            let mut stdout = io::stdout().lock();
+            let mut stdout =
+                weft_net::transport::TimeoutWriter::new(crate::net::raw_stdout()?, timeout);
             let mut from_server = &self.stream;
             let mut buf = vec![0u8; CHUNK];
             loop {
@@ -832,7 +885,7 @@ mod imp {
 
 #[cfg(not(unix))]
 mod imp {
-    use std::{ffi::OsString, io::Write, path::Path, sync::Arc};
+    use std::{ffi::OsString, io::Write, path::Path, sync::Arc, time::Duration};
 
     use anyhow::{bail, Result};
     use weft_dag::{identity::Author, Repo};
@@ -876,7 +929,7 @@ mod imp {
         }
 
         /// Unreachable: no `Client` exists.
-        pub fn splice_sync(self) -> Result<()> {
+        pub fn splice_sync(self, _timeout: Duration) -> Result<()> {
             match self {}
         }
     }

@@ -1,13 +1,13 @@
 //! `weft demo`: the main job in one command, in a temporary directory.
 //!
-//! Two replicas of one document make concurrent edits (register, counter, set), sync over a real
+//! Two replicas of one document make concurrent edits (register, counter, set, list, text), sync over a real
 //! loopback TCP connection, and converge; the register conflict stays visible through
 //! `get --all`.
 
 use std::{io::Write, net::TcpListener, sync::Arc};
 
 use anyhow::{Context as _, Result};
-use weft_dag::{Identity, Options, Repo, Role, Value, KEY_FILE, WEFT_DIR};
+use weft_dag::{Identity, Options, Place, Repo, Role, Value, KEY_FILE, WEFT_DIR};
 use weft_net::{
     server::{self, ServeOptions},
     transport::{self, ConnectOptions, Remote},
@@ -104,7 +104,13 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     tx.set("todo/1", Value::parse_cli(r#"{"title":"milk"}"#)?)?;
     tx.incr("visits", 1)?;
     tx.add("tags", "home")?;
-    tx.commit()?;
+    let beer = tx.list_push("board/todo", "beer")?;
+    tx.list_push("board/todo", "reject.js")?;
+    tx.text_insert("notes", 0, "buy milk")?;
+    let first = tx
+        .commit()?
+        .ok_or_else(|| anyhow::anyhow!("nothing committed"))?;
+    let beer = first.resolve(beer);
     // Only the owner and the keys it grants may write (and, over TCP, read).
     let mut tx = a.transaction(doc);
     tx.grant(b.author(), Role::Writer)?;
@@ -122,19 +128,25 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     tx.set("todo/1", Value::parse_cli(r#"{"title":"oat milk"}"#)?)?;
     tx.incr("visits", 2)?;
     tx.add("tags", "urgent")?;
+    tx.list_move(beer, Place::At("board/done".into(), 0))?;
+    tx.text_insert("notes", 8, " and eggs")?;
     tx.commit()?;
     writeln!(
         out,
-        "laptop: set todo/1 = {{\"title\":\"oat milk\"}}, incr visits 2, sadd tags urgent"
+        "laptop: set todo/1 = {{\"title\":\"oat milk\"}}, incr visits 2, sadd tags urgent,\n        \
+         list move board/todo beer --to board/done, text insert notes 8 \" and eggs\""
     )?;
     let mut tx = b.transaction(doc);
     tx.set("todo/1", Value::parse_cli(r#"{"title":"soy milk"}"#)?)?;
     tx.incr("visits", 5)?;
     tx.remove("tags", "home")?;
+    tx.list_move(beer, Place::At("board/later".into(), 0))?;
+    tx.text_insert("notes", 0, "today: ")?;
     tx.commit()?;
     writeln!(
         out,
-        "phone:  set todo/1 = {{\"title\":\"soy milk\"}}, incr visits 5, srem tags home"
+        "phone:  set todo/1 = {{\"title\":\"soy milk\"}}, incr visits 5, srem tags home,\n        \
+         list move board/todo beer --to board/later, text insert notes 0 \"today: \""
     )?;
 
     writeln!(
@@ -148,6 +160,14 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
         for (k, v) in repo.state(doc).list("")? {
             writeln!(out, "{k}\t{v}")?;
         }
+    }
+    writeln!(
+        out,
+        "\n# beer, moved to two lists at once, is in one; both text edits are in (weft get KEY)"
+    )?;
+    for key in ["board/done", "board/later", "notes"] {
+        let v = a.state(doc).get(key)?.unwrap_or(Value::Null);
+        writeln!(out, "{key}\t{v}")?;
     }
     writeln!(
         out,

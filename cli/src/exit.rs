@@ -40,7 +40,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 4,
         kind: Some(ErrorKind::NotFound),
-        help: "not found: unknown key, CID, document or remote name",
+        help: "not found: unknown key, CID, document or remote name, or the changes an incremental\n\
+               bundle builds on",
     },
     Code {
         code: 5,
@@ -51,7 +52,8 @@ pub(crate) const CODES: [Code; 12] = [
         code: 6,
         kind: Some(ErrorKind::Busy),
         help: "the repo is open in another weft process that does not serve it (after waiting 5 s),\n\
-               or it is served by one that signs with another key than --identity",
+               `weft serve` on a repo already served, or a command that would sign with another key\n\
+               than the process serving the repo",
     },
     Code {
         code: 7,
@@ -62,7 +64,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 8,
         kind: Some(ErrorKind::Network),
-        help: "network: the remote cannot be reached, the connection broke, or the peer went silent",
+        help: "network: the remote cannot be reached, the connection broke, the peer went silent,\n\
+               or the address to listen on is taken",
     },
     Code {
         code: 9,

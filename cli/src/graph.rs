@@ -88,16 +88,19 @@ impl Lanes {
         row[2 * col] = '*';
         rows.push(Row::Commit(Lanes::render(row), cid));
 
-        // The first parent continues this lane; other parents open lanes unless one already
-        // waits for them.
+        // The first parent continues this lane; every other parent opens a lane of its own,
+        // even when another lane already waits for it (the lanes that wait for one commit join
+        // when it is reached), so that each edge of a merge is drawn.
         let mut parents = parents.iter();
-        // A parent that another lane also waits for is joined when it is reached.
-        self.lanes[col] = parents.next().copied();
+        let first = parents.next().copied();
+        self.lanes[col] = first;
         let mut opened = Vec::new();
+        let mut seen = vec![first];
         for p in parents {
-            if self.lanes.contains(&Some(*p)) {
+            if seen.contains(&Some(*p)) {
                 continue;
             }
+            seen.push(Some(*p));
             let slot = match self.lanes.iter().skip(col + 1).position(Option::is_none) {
                 Some(off) => col + 1 + off,
                 None => {
@@ -218,6 +221,20 @@ mod tests {
         // 1 <- 2, 1 <- 3, merge 4 = {2, 3}
         let rows = draw(&[(4, &[2, 3]), (3, &[1]), (2, &[1]), (1, &[])]);
         assert_eq!(rows, ["* 4", "|\\", "| * 3", "* | 2", "|/", "* 1"]);
+    }
+
+    #[test]
+    fn merge_whose_parents_other_lanes_wait_for() {
+        // 1 <- 2, 1 <- 3; both 4 and 5 merge {2, 3}: 4's edge to 3 is drawn (`|\` under it)
+        // although 5 already opened a lane for 3.
+        let rows = draw(&[(5, &[2, 3]), (4, &[2, 3]), (3, &[1]), (2, &[1]), (1, &[])]);
+        assert_eq!(
+            rows,
+            [
+                "* 5", "|\\", "| | * 4", "| | |\\", "| |_|/", "| * | 3", "|_|/", "* | 2", "|/",
+                "* 1"
+            ]
+        );
     }
 
     #[test]

@@ -313,7 +313,7 @@ impl Outcome for Blame {
 pub(crate) struct DagNode {
     pub cid: String,
     pub parents: Vec<String>,
-    /// The author's short form.
+    /// The author's key, 64 hex digits.
     pub author: String,
     pub height: u64,
     pub summary: String,
@@ -443,8 +443,11 @@ pub(crate) fn dag(
 ) -> Result<()> {
     let heads = repo.heads(doc)?;
     let mut nodes = Vec::new();
+    // JSON names authors in full (64 hex digits), as `log --json` does; DOT labels are short.
+    let mut authors = Vec::new();
     for entry in repo.log(doc) {
         let entry = entry?;
+        authors.push(entry.change.author.to_string());
         nodes.push(graph::Node {
             cid: entry.cid,
             parents: entry.change.parents.clone(),
@@ -461,10 +464,11 @@ pub(crate) fn dag(
                 heads: heads.iter().map(ToString::to_string).collect(),
                 nodes: nodes
                     .iter()
-                    .map(|n| DagNode {
+                    .zip(authors)
+                    .map(|(n, author)| DagNode {
                         cid: n.cid.to_string(),
                         parents: n.parents.iter().map(ToString::to_string).collect(),
-                        author: n.author.clone(),
+                        author,
                         height: n.height,
                         summary: n.summary.clone(),
                     })

@@ -79,6 +79,9 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     }
     first_of!(
         UsageError,
+        out::NetworkError,
+        ctx::NoRepo,
+        daemon::Busy,
         net::PeerKeyMismatch,
         net::UnknownRemote,
         weft_sync::Error,
@@ -110,7 +113,11 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 fn error_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
-        let text = format!("{cause}{}", exit::advice(cause).unwrap_or_default()).replace('\n', " ");
+        // One line, and no control character of a peer's text (an ERROR frame, an ssh child's
+        // stderr, a document name) reaches the terminal raw.
+        let text = weft_sync::printable(
+            &format!("{cause}{}", exit::advice(cause).unwrap_or_default()).replace('\n', " "),
+        );
         if text.is_empty() || line.contains(&text) {
             continue;
         }
@@ -232,7 +239,7 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
     let routed = (|| {
         ctx.check_args()?;
         let root = ctx.find_root()?;
-        let options = ctx.options()?;
+        let options = ctx.repo_options(&root)?;
         let route = daemon::open_or_connect(&root, &options, cli.command.proxied())?;
         anyhow::Ok((root, options, route))
     })();
@@ -243,12 +250,24 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
         {
             // `serve --stdio` on a repo another weft process holds: that process answers the
             // session; this one only carries the bytes.
-            match client.splice_sync() {
+            let timeout = match &cli.command {
+                Command::Serve(a) => a.net.timeout,
+                _ => weft_net::transport::DEFAULT_TIMEOUT.as_secs(),
+            };
+            match client.splice_sync(std::time::Duration::from_secs(timeout.max(1))) {
                 Ok(()) => 0,
                 Err(e) => finish(Err(e), out, err),
             }
         }
         Ok((root, options, Route::Remote(client))) => {
+            if let Some(author) = local_id(cli, &root, options.identity.as_ref()) {
+                // `id` signs nothing: the key this process would sign with is printed here.
+                return finish(
+                    read::author_id(author, out, ctx.output()).map(|_| true),
+                    out,
+                    err,
+                );
+            }
             let forwarded = (|| {
                 if cli.command.signs() {
                     check_identity(cli, &root, options.identity.as_ref(), client.author())?;
@@ -264,6 +283,23 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
                 Err(e) => finish(Err(e), out, err),
             }
         }
+    }
+}
+
+/// For `weft id` on a repo another process serves: the key this process would sign with, if it
+/// knows one (`--identity`, the key file the repo recorded, `.weft/key`).
+fn local_id(
+    cli: &Cli,
+    root: &std::path::Path,
+    identity: Option<&Identity>,
+) -> Option<weft_dag::Author> {
+    if !matches!(cli.command, Command::Id) {
+        return None;
+    }
+    let key_file = root.join(WEFT_DIR).join(weft_dag::KEY_FILE);
+    match identity {
+        Some(id) => Some(id.author()),
+        None => Identity::load(&key_file).ok().map(|id| id.author()),
     }
 }
 
@@ -287,17 +323,16 @@ fn check_identity(
     }
     let source = match &cli.identity {
         Some(path) => format!("the key in {}", path.display()),
-        None => format!("the repo's key ({})", key_file.display()),
+        None if key_file.exists() => format!("the repo's key ({})", key_file.display()),
+        None => "the key file this repo was made with (--identity)".to_string(),
     };
-    Err(anyhow::Error::new(weft_dag::open::Error::Locked {
-        path: root.to_path_buf(),
-    })
-    .context(format!(
-        "`weft {}` would sign with {source}, but the weft process serving this repo signs as {} \
-         (stop it, or run it with the same key)",
+    Err(daemon::Busy(format!(
+        "`weft {}` would sign with {source}, but the weft process serving the repo at {} signs \
+         as {served_as} (stop it, or run the command with the same key)",
         cli.command.name(),
-        served_as.short()
-    )))
+        root.display(),
+    ))
+    .into())
 }
 
 /// Runs a command on a repo this process opened: `serve` serves it, `watch` serves it while

@@ -23,7 +23,7 @@ use weft_sync::{Access, Direction, Endpoint, Stats, SyncOptions};
 
 use crate::{
     args::{NetArgs, RemoteCommand},
-    out::{plural, write_json, Output, UsageError},
+    out::{plural, write_json, NetworkError, Output, UsageError},
 };
 
 /// The file that lists remotes: one `NAME URL` line each.
@@ -175,6 +175,25 @@ pub fn resolve_named(
     Ok(match remote {
         Remote::Path(p) => (named, url, Remote::Path(base.join(p))),
         other => (named, url, other),
+    })
+}
+
+/// A path remote that is no repo fails here, saying so: the `weft serve --stdio` it would run
+/// there would only say "not a weft repo" and advise `weft init`, which is the wrong advice.
+fn check_path_remote(remote: &Remote) -> Result<(), weft_sync::Error> {
+    let Remote::Path(p) = remote else {
+        return Ok(());
+    };
+    let reason = if !p.exists() {
+        "it does not exist"
+    } else if !p.join(WEFT_DIR).is_dir() {
+        "it is not a weft repo (it has no .weft directory)"
+    } else {
+        return Ok(());
+    };
+    Err(weft_sync::Error::Unreachable {
+        peer: p.display().to_string(),
+        reason: reason.to_string(),
     })
 }
 
@@ -503,16 +522,18 @@ pub fn sync(
     copts.source = Some(name.clone().unwrap_or_else(|| url.clone()));
     let pin = prepare_tcp(&remote, weft_dir, call.identity.as_ref(), &mut copts)?;
     let progress = Progress::new(!call.output.json() && !call.output.quiet);
-    let stats = transport::sync(
-        repo,
-        &remote,
-        &copts,
-        SyncOptions {
-            direction: call.direction,
-            docs: call.docs.clone(),
-        },
-        &mut |s| progress.update(s),
-    );
+    let stats = check_path_remote(&remote).and_then(|()| {
+        transport::sync(
+            repo,
+            &remote,
+            &copts,
+            SyncOptions {
+                direction: call.direction,
+                docs: call.docs.clone(),
+            },
+            &mut |s| progress.update(s),
+        )
+    });
     progress.finish();
     let synced = after_tcp(&remote, weft_dir, pin, stats);
     // A named remote's status (`weft status`) follows every attempt.
@@ -541,6 +562,8 @@ pub struct CloneCall<'a> {
     pub start: &'a Path,
     /// Options of the new repo (its key, if `--identity` names one).
     pub options: Options,
+    /// The key file `--identity` names, which the new repo records as the one it signs with.
+    pub identity_path: Option<PathBuf>,
     /// `-d` if given.
     pub docs: Option<Vec<String>>,
     /// Network options.
@@ -556,6 +579,7 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         dir,
         start,
         options,
+        identity_path,
         docs,
         net,
         output,
@@ -564,6 +588,7 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         Remote::Path(p) => Remote::Path(start.join(p)),
         other => other,
     };
+    check_path_remote(&remote)?;
     let dir = match dir {
         Some(d) => start.join(d),
         None => start.join(default_clone_dir(&remote)?),
@@ -577,10 +602,29 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
         identity: options.identity.clone(),
         ..Options::default()
     };
+    // Without --identity the clone has a key of its own: the one an earlier attempt that the
+    // server refused kept for it (so that the key the owner granted since is the one used),
+    // else a new one.
+    let pending = dir.join(PENDING_KEY_FILE);
+    let own_key = match &options.identity {
+        Some(_) => None,
+        None if pending.exists() => Some(Identity::load(&pending)?),
+        None => Some(Identity::generate()),
+    };
+    let mut options = options;
+    if let Some(id) = &own_key {
+        options.identity = Some(id.clone());
+    }
     let result = (|| -> Result<Stats> {
         let identity = options.identity.clone();
         let repo = Repo::init_empty(&dir, options)?;
         let weft_dir = dir.join(WEFT_DIR);
+        if let Some(key) = &identity_path {
+            crate::ctx::remember_identity(&weft_dir, key)?;
+        }
+        if let Some(id) = &own_key {
+            id.save(&weft_dir.join(KEY_FILE))?;
+        }
         // Over TCP the clone authenticates with its own new key (or --identity's).
         let pin = prepare_tcp(&remote, &weft_dir, identity.as_ref(), &mut copts)?;
         copts.source = Some(ORIGIN.to_string());
@@ -615,6 +659,8 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
     })();
     match result {
         Ok(stats) => {
+            // The key a refused attempt kept is now the repo's `.weft/key`.
+            let _ = fs::remove_file(&pending);
             if output.json() {
                 let synced = SessionOut {
                     root: Some(dir.display().to_string()),
@@ -634,16 +680,52 @@ pub fn clone(call: CloneCall<'_>, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            // A failed clone leaves nothing behind.
-            let _ = if created_dir {
-                fs::remove_dir_all(&dir)
-            } else {
-                fs::remove_dir_all(dir.join(WEFT_DIR))
+            // A failed clone leaves nothing behind, except the new key a server refused: the
+            // user asks for it to be granted, and the next attempt must use it.
+            let refused = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<weft_sync::Error>(),
+                    Some(weft_sync::Error::Refused { .. })
+                )
+            });
+            let keep = match &own_key {
+                Some(id) if refused => Some(id),
+                _ => None,
             };
-            Err(e)
+            let _ = fs::remove_dir_all(dir.join(WEFT_DIR));
+            match keep {
+                None => {
+                    // (A key kept by an earlier refused attempt stays for the next one.)
+                    if created_dir {
+                        let _ = fs::remove_dir_all(&dir);
+                    }
+                    Err(e)
+                }
+                Some(id) => {
+                    if !pending.exists() {
+                        id.save(&pending)?;
+                    }
+                    let again = match dir.strip_prefix(start) {
+                        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+                        _ => dir.display().to_string(),
+                    };
+                    // The refusal names the key and how to grant it; this says where it is
+                    // kept (the refusal's own text is then not repeated, see `error_line`).
+                    let text = format!(
+                        "{e}; the clone's key is kept in {}, and `weft clone {url} {again}` \
+                         uses it again once it is granted",
+                        pending.display()
+                    );
+                    Err(e.context(text))
+                }
+            }
         }
     }
 }
+
+/// Where a `tcp://` clone that the server refused keeps its new key (inside the directory it
+/// was to clone into), for the next attempt to use.
+pub(crate) const PENDING_KEY_FILE: &str = ".weft-clone-key";
 
 fn default_clone_dir(remote: &Remote) -> Result<PathBuf> {
     let name = match remote {
@@ -665,6 +747,24 @@ fn default_clone_dir(remote: &Remote) -> Result<PathBuf> {
     }
 }
 
+/// Our stdout as a file of its own, for a thread to write to: `std::io::stdout()` would wait
+/// for the lock the main thread holds on it for the whole run (see `main`).
+pub(crate) fn raw_stdout() -> Result<Box<dyn Write + Send>> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        let fd = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("cannot duplicate stdout")?;
+        Ok(Box::new(fs::File::from(fd)))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Box::new(std::io::stdout()))
+    }
+}
+
 /// `weft serve --stdio`: one session on stdin/stdout.
 pub fn serve_stdio(repo: &Repo, net: &NetArgs) -> Result<()> {
     let timeout = timeout(net)?;
@@ -674,10 +774,12 @@ pub fn serve_stdio(repo: &Repo, net: &NetArgs) -> Result<()> {
     let ssh = ["SSH_CONNECTION", "SSH_CLIENT"]
         .iter()
         .any(|v| std::env::var_os(v).is_some());
+    // A client that stops reading is dropped after the timeout too.
+    let stdout = transport::TimeoutWriter::new(raw_stdout()?, timeout);
     server::serve_stream(
         repo,
         stdin,
-        std::io::stdout().lock(),
+        stdout,
         "stdio",
         if ssh { "ssh" } else { "local" },
         timeout,
@@ -704,8 +806,13 @@ pub fn serve_listen(
         .context("internal error: serving a repo that is not on disk")?
         .join(WEFT_DIR);
     let identity = client_identity(identity, &weft_dir)?;
-    let listener =
-        TcpListener::bind(addr).map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?;
+    // An address that does not parse or resolve is bad usage; one that is taken (or not this
+    // machine's, or not ours to bind) is the network's.
+    let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .map_err(|e| UsageError(format!("cannot listen on {addr}: {e}")))?
+        .collect();
+    let listener = TcpListener::bind(&addrs[..])
+        .map_err(|e| NetworkError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     let key = identity.author();
     if output.json() {
@@ -740,6 +847,16 @@ pub fn bundle_create(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
+    // The library leaves out what is below `since` and ignores CIDs it does not know; on the
+    // command line such a CID is a mistake (a typo, the wrong repo), not a full bundle.
+    for cid in since {
+        if !repo.has_change(cid)? {
+            return Err(
+                anyhow::Error::new(weft_dag::Error::UnknownCid { cid: *cid })
+                    .context("--since names a change this repo does not have"),
+            );
+        }
+    }
     let tmp = file.with_extension("car.partial");
     let result = (|| -> Result<weft_sync::bundle::BundleStats> {
         let f =

@@ -72,6 +72,19 @@ impl UsageError {
     }
 }
 
+/// A network failure of our own side (an address to listen on that is taken or not ours):
+/// exit code 8, as for a peer that cannot be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NetworkError(pub String);
+
+impl NetworkError {
+    /// Always [`ErrorKind::Network`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Network
+    }
+}
+
 /// A [`UsageError`] as an error to return.
 pub(crate) fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))

@@ -43,3 +43,14 @@ pub(crate) fn element(s: &str) -> Result<OpId> {
         index: index.parse().map_err(|_| bad())?,
     })
 }
+
+/// A counter delta (`incr KEY DELTA`): an integer that fits in i64, which a float or a word is
+/// not.
+pub(crate) fn delta(s: &str) -> Result<i64, String> {
+    s.trim().parse::<i64>().map_err(|e| match e.kind() {
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            format!("the delta {s} does not fit in a 64-bit integer")
+        }
+        _ => format!("the delta must be an integer (such as 3 or -2), not {s:?}"),
+    })
+}

@@ -224,8 +224,17 @@ impl Outcome for BlockStat {
 
 /// `weft id`.
 pub(crate) fn id(repo: &Repo, out: &mut dyn Write, output: Output) -> Result<Id> {
+    author_id(repo.author(), out, output)
+}
+
+/// `weft id` answered without the repo: the key it signs with is known here.
+pub(crate) fn author_id(
+    author: weft_dag::Author,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<Id> {
     let outcome = Id {
-        author: repo.author().to_string(),
+        author: author.to_string(),
     };
     emit(out, output, &outcome)?;
     Ok(outcome)

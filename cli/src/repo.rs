@@ -86,14 +86,23 @@ impl Outcome for Checked {
 }
 
 /// `weft init [DIR]`: a new repo in `root` (made if missing) with the document `main`.
+/// With `--identity` (`key`, the key file), the repo records which key it signs with.
 pub(crate) fn init(
     root: &Path,
     options: Options,
+    key: Option<&Path>,
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Initialized> {
     std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
     let repo = Repo::init(root, options)?;
+    if let Some(key) = key {
+        if let Err(e) = crate::ctx::remember_identity(&root.join(WEFT_DIR), key) {
+            drop(repo);
+            let _ = std::fs::remove_dir_all(root.join(WEFT_DIR));
+            return Err(e);
+        }
+    }
     let doc = repo.doc(weft_dag::DEFAULT_DOC)?;
     let outcome = Initialized {
         root: root.display().to_string(),

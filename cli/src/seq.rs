@@ -352,7 +352,7 @@ impl Outcome for TextShown {
     }
 }
 
-/// `weft text show KEY`. The text and the heads are read under the write lock, so they agree.
+/// `weft text show KEY`. The text and the heads are read in one view, so they agree.
 pub(crate) fn show(
     repo: &Repo,
     doc: DocId,
@@ -360,25 +360,22 @@ pub(crate) fn show(
     out: &mut dyn Write,
     output: Output,
 ) -> Result<TextShown> {
-    let (text, heads) = {
-        let tx = repo.transaction(doc);
-        let state = repo.state(doc);
-        match state.kind(key)? {
-            None | Some(weft_dag::Kind::Text) => {}
-            Some(found) => {
-                return Err(weft_dag::Error::WrongType {
-                    key: key.into(),
-                    expected: weft_dag::Kind::Text,
-                    found,
-                }
-                .into())
+    let view = repo.view(doc);
+    let state = view.state();
+    match state.kind(key)? {
+        None | Some(weft_dag::Kind::Text) => {}
+        Some(found) => {
+            return Err(weft_dag::Error::WrongType {
+                key: key.into(),
+                expected: weft_dag::Kind::Text,
+                found,
             }
+            .into())
         }
-        let text = state.text(key)?.unwrap_or_default();
-        let heads = repo.heads(doc)?;
-        drop(tx);
-        (text, heads)
-    };
+    }
+    let text = state.text(key)?.unwrap_or_default();
+    let heads = view.heads()?.to_vec();
+    drop(view);
     let outcome = TextShown {
         key: key.to_string(),
         text,

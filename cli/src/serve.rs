@@ -207,7 +207,7 @@ impl Ctx<'_> {
                 crate::live::CliPeers::new(
                     &root.join(WEFT_DIR),
                     &self.start_dir()?,
-                    self.options()?.identity,
+                    self.signing_identity(&root)?,
                     &args.net,
                     &args.peer,
                 )?,
@@ -238,7 +238,7 @@ impl Ctx<'_> {
                 addr,
                 &args.net,
                 &args.allow,
-                self.options()?.identity.as_ref(),
+                self.signing_identity(&root)?.as_ref(),
                 self.output(),
                 out,
             )?;
@@ -261,8 +261,12 @@ impl Ctx<'_> {
                 .name("weft-serve-stdin".into())
                 .spawn(move || {
                     let mut sink = std::io::sink();
-                    // Ends at EOF or on a read error; either way the server stops.
+                    // Ends at EOF or on a read error; either way the server stops, and says
+                    // why (`true | weft serve` would otherwise end at once, silently).
                     let _ = std::io::copy(&mut std::io::stdin().lock(), &mut sink);
+                    if !stop.is_set() {
+                        let _ = writeln!(std::io::stderr(), "{STDIN_CLOSED}");
+                    }
                     stop.trigger();
                 })
                 .context("cannot start a thread")?;
@@ -290,6 +294,10 @@ impl Ctx<'_> {
     /// closed, or the stop flag is set.
     pub(crate) fn watch(&self, repo: &Repo, out: &mut dyn Write, args: &WatchArgs) -> Result<()> {
         let mut filter = Filter::all();
+        // `-d DOC`: that document only (default: every document).
+        if let Some(doc) = &self.cli.doc {
+            filter = filter.doc(repo.doc(doc)?);
+        }
         if let Some(prefix) = args.prefix.as_deref().filter(|p| !p.is_empty()) {
             filter = filter.prefix(prefix);
         }
@@ -317,6 +325,11 @@ impl Ctx<'_> {
         }
     }
 }
+
+/// What `serve` says when it stops because its piped stdin closed.
+pub(crate) const STDIN_CLOSED: &str = "weft: serve: stdin closed, stopping (with a pipe as stdin, \
+     `weft serve` runs until it closes; `weft serve --stdio` is the one that serves a sync session \
+     on stdin/stdout)";
 
 /// Whether stdin is a pipe or a socket (so that its EOF means "stop").
 fn stdin_is_pipe() -> bool {

@@ -8,22 +8,17 @@
 //! the transaction's other methods accept and [`StoredChange::resolve`] turns into the real id
 //! once committed.
 
-use weft_store::{Cid, Codec};
+use weft_store::Cid;
 
 use crate::{
     change::{ItemRef, Op, OpId, OpRef, StoredChange, MAX_TEXT_RUN},
     error::Error,
     kind::Kind,
-    seq::{Anchor, Id, SeqError, Stamp},
-    seqdoc::{makes_items, op_kind, SeqDoc, Work},
+    seq::{Anchor, Id, SeqError, Span, Stamp},
+    seqdoc::{makes_items, op_kind, pending_cid, SeqDoc, Work},
     transaction::Transaction,
     value::Value,
 };
-
-/// The change of a pending id: a raw-codec CID, which no change has.
-pub fn pending_cid() -> Cid {
-    Cid::from_digest(Codec::Raw, [0xff; 32])
-}
 
 impl StoredChange {
     /// The id an item made by this change has, given the pending id its transaction returned
@@ -65,6 +60,27 @@ fn wire_anchor(a: Anchor) -> Option<ItemRef> {
     }
 }
 
+/// Adds `more` to `spans`, joining a span that continues the one before it in its run or ends
+/// where it starts (a delete forward or a backspace).
+fn merge_spans(spans: &mut Vec<(ItemRef, u32)>, more: Vec<(ItemRef, u32)>) {
+    for (item, len) in more {
+        if let Some((last, last_len)) = spans.last_mut() {
+            if last.op == item.op {
+                if last.offset.checked_add(*last_len) == Some(item.offset) {
+                    *last_len += len;
+                    continue;
+                }
+                if item.offset.checked_add(len) == Some(last.offset) {
+                    last.offset = item.offset;
+                    *last_len += len;
+                    continue;
+                }
+            }
+        }
+        spans.push((item, len));
+    }
+}
+
 /// Where [`Transaction::list_move`] puts an element.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
@@ -80,11 +96,8 @@ impl Transaction<'_> {
     fn work(&mut self) -> Result<&mut Work, Error> {
         if self.work.is_none() {
             let repo = self.repo;
-            let doc = repo.writer.seq.get(&repo.writer.store, &self.doc)?;
-            self.work = Some(Work {
-                doc: SeqDoc::clone(&doc),
-                made: 0,
-            });
+            let doc = repo.writer.seq.take(&repo.writer.store, &self.doc)?;
+            self.work = Some(Work { doc, made: 0 });
         }
         match self.work.as_mut() {
             Some(w) => Ok(w),
@@ -116,7 +129,7 @@ impl Transaction<'_> {
         let pending = self.ops.iter().rev().find(|op| op.key() == Some(key));
         let found = match pending {
             Some(op) => op_kind(op),
-            None => self.repo.state(self.doc).kind(key)?,
+            None => self.kind_here(key)?,
         };
         match found {
             Some(k) if k != want => Err(Error::WrongType {
@@ -125,6 +138,29 @@ impl Transaction<'_> {
                 found: k,
             }),
             _ => Ok(()),
+        }
+    }
+
+    /// The kind of `key` as this transaction's reads see it: from its working copy of the lists
+    /// and texts once it has one (they are out of the repo's cache meanwhile).
+    pub(crate) fn kind_here(&self, key: &str) -> Result<Option<Kind>, Error> {
+        match &self.work {
+            Some(w) => Ok(
+                crate::state::store_kind(&self.repo.writer.store, &self.doc, key)?
+                    .or_else(|| w.doc.kind(key)),
+            ),
+            None => self.repo.state(self.doc).kind(key),
+        }
+    }
+
+    /// The state of `key` as this transaction's reads see it (see [`Transaction::kind_here`]).
+    pub(crate) fn entry_here(&self, key: &str) -> Result<Option<crate::state::Entry>, Error> {
+        match &self.work {
+            Some(w) => Ok(
+                crate::state::read_store_entry(&self.repo.writer.store, &self.doc, key)?
+                    .or_else(|| crate::state::seq_entry(&w.doc, key)),
+            ),
+            None => self.repo.state(self.doc).entry(key),
         }
     }
 
@@ -310,8 +346,16 @@ impl Transaction<'_> {
     }
 
     /// Inserts `text` at character `index` of the text `key` (made if it does not exist).
+    /// Typing on where the transaction's last op, an insert into the same text, ended adds to
+    /// that op instead of making another: one op and one run for what was typed.
     pub fn text_insert(&mut self, key: &str, index: usize, text: &str) -> Result<&mut Self, Error> {
         self.check_kind(key, Kind::Text)?;
+        if text.is_empty() {
+            return Ok(self);
+        }
+        if self.extend_last_insert(key, index, text)? {
+            return Ok(self);
+        }
         let mut at = index;
         let chars: Vec<char> = text.chars().collect();
         for chunk in chars.chunks(MAX_TEXT_RUN) {
@@ -332,6 +376,45 @@ impl Transaction<'_> {
             at += chunk.len();
         }
         Ok(self)
+    }
+
+    /// Adds `text` to the transaction's last op if that is an insert into `key` ending right
+    /// before `index` and the text can grow its run (see [`crate::seq::Text::extend`]).
+    fn extend_last_insert(&mut self, key: &str, index: usize, text: &str) -> Result<bool, Error> {
+        let Some(Op::TextInsert {
+            key: last_key,
+            text: last_text,
+            ..
+        }) = self.ops.last()
+        else {
+            return Ok(false);
+        };
+        let n = last_text.chars().count();
+        if last_key != key || n == 0 || n + text.chars().count() > MAX_TEXT_RUN {
+            return Ok(false);
+        }
+        let w = self.work()?;
+        let Some(tag) = w.made.checked_sub(1) else {
+            return Ok(false);
+        };
+        let last = Id {
+            op: OpId {
+                change: pending_cid(),
+                index: tag,
+            },
+            offset: n as u32 - 1,
+        };
+        let extended = w
+            .doc
+            .texts
+            .get_mut(key)
+            .is_some_and(|t| t.extend(last, index, text));
+        if extended {
+            if let Some(Op::TextInsert { text: t, .. }) = self.ops.last_mut() {
+                t.push_str(text);
+            }
+        }
+        Ok(extended)
     }
 
     /// Deletes `len` characters of the text `key` from character `index`.
@@ -358,6 +441,31 @@ impl Transaction<'_> {
                 )
             })
             .collect();
+        // Deleting on where the transaction's last op, a delete in the same text, left off
+        // (backspacing, or deleting forward) adds to that op.
+        let joins = matches!(
+            self.ops.last(),
+            Some(Op::TextDelete { key: k, spans: last })
+                if k == key && last.len() + spans.len() <= crate::change::MAX_PRED
+        );
+        if joins {
+            let cid = pending_cid();
+            let ids: Vec<Span> = spans
+                .iter()
+                .map(|(s, len)| Span {
+                    start: crate::seqdoc::item_id(&cid, s),
+                    len: *len,
+                })
+                .collect();
+            if let Some(t) = self.work()?.doc.texts.get_mut(key) {
+                t.apply(&crate::seq::TextOp::Delete { spans: ids })
+                    .map_err(|reason| seq_error(key, reason))?;
+                if let Some(Op::TextDelete { spans: last, .. }) = self.ops.last_mut() {
+                    merge_spans(last, spans);
+                }
+                return Ok(self);
+            }
+        }
         for chunk in spans.chunks(crate::change::MAX_PRED) {
             self.apply_here(
                 stamp,

@@ -247,16 +247,30 @@ pub(crate) fn fsck(writer: &Writer, replayed: u64) -> Result<FsckReport, Error> 
             );
         }
     }
-    // The lists and texts kept in memory, as commits left them, against a replay.
+    // The lists and texts kept in memory, as commits left them, and as opening reads them
+    // (the snapshot and the changes after it), against a replay.
     for (doc, _) in by_doc_ids(&scratch.store)? {
-        let ours = writer.seq.get(store, &doc)?;
         let fresh = scratch.seq.get(&scratch.store, &doc)?;
-        if !ours.same(&fresh) {
-            report.problem(
+        match writer.seq.get(store, &doc) {
+            Ok(ours) if ours.same(&fresh) => {}
+            Ok(_) => report.problem(
                 Some(doc.0),
                 "state-mismatch",
                 "the lists and texts in memory differ from a replay of the DAG".into(),
-            );
+            ),
+            // Read from a damaged snapshot: reported below.
+            Err(_) => {}
+        }
+        match crate::seqdoc::load(store, &doc) {
+            Ok(stored) if stored.same(&fresh) => {}
+            Ok(_) => report.problem(
+                Some(doc.0),
+                "state-mismatch",
+                "the snapshot of the lists and texts and the changes after it differ from a \
+                 replay of the DAG"
+                    .into(),
+            ),
+            Err(e) => report.problem(Some(doc.0), "state-mismatch", e.to_string()),
         }
     }
     Ok(report)

@@ -32,6 +32,8 @@
 //! | `0x13` | `tombstone` | derived | `doc ++ opid ++ kind:u8 ++ key ++ 0x00 ++ member?` | empty: a register value (`kind` = `r`) or set tag (`s`, with its member) that was killed before it arrived; see below |
 //! | `0x14` | `void` | derived | `doc ++ cid` | empty: a stored change that does not count, because its author lacked the right in the whole DAG's view (see [`crate::acl`]) |
 //! | `0x15` | `seq_changes` | derived | `doc ++ height:u64 ++ cid` | empty: a change (not void) that holds list or text ops; the document's lists and texts are these changes' ops, replayed in key order (a causal order) |
+//! | `0x16` | `seq_snap` | derived | `doc` | the document's lists and texts as of some of its `seq_changes` (see `seqdoc::encode`); absent until written |
+//! | `0x17` | `seq_tail` | derived | `doc ++ height:u64 ++ cid` | empty: a `seq_changes` entry the snapshot does not hold; opening replays these after the snapshot (all of `seq_changes` if there is none) |
 //!
 //! `0x00` is the store's and `0x08` the sync layer's (`weft_sync::keys`).
 //!
@@ -56,7 +58,8 @@
 //! name ops they have seen, so they never create one.
 //!
 //! Keyspaces `0x10..=0x1f` together with `heads` are the *materialized state*: `fsck` checks them
-//! against a fresh replay of the DAG.
+//! against a fresh replay of the DAG, except `seq_snap` and `seq_tail`, which depend on when
+//! snapshots were written: `fsck` checks that they read as a replay does.
 
 use weft_store::{Cid, Keyspace, Pos, CID_LEN};
 
@@ -96,8 +99,13 @@ pub const VOID: Keyspace = Keyspace::derived(0x14, "void");
 /// The changes that hold list or text ops, by height.
 pub const SEQ_CHANGES: Keyspace = Keyspace::derived(0x15, "seq_changes");
 
+/// A snapshot of each document's lists and texts.
+pub const SEQ_SNAP: Keyspace = Keyspace::derived(0x16, "seq_snap");
+/// The changes with list or text ops that the snapshot does not hold.
+pub const SEQ_TAIL: Keyspace = Keyspace::derived(0x17, "seq_tail");
+
 /// Every keyspace of the dag, in tag order.
-pub const ALL: [Keyspace; 16] = [
+pub const ALL: [Keyspace; 18] = [
     HEADS,
     HEIGHTS,
     DOC_NAMES,
@@ -114,6 +122,8 @@ pub const ALL: [Keyspace; 16] = [
     TOMBSTONE,
     VOID,
     SEQ_CHANGES,
+    SEQ_SNAP,
+    SEQ_TAIL,
 ];
 
 /// The keyspaces that make up materialized state (checked by `fsck` against a replay).

@@ -66,7 +66,7 @@ pub use weft_store::{Cid, Codec, ErrorKind};
 pub use crate::{
     acl::Member,
     change::{Change, EncodedChange, ItemRef, Op, OpId, OpRef, StoredChange},
-    edit::{pending_cid, Place},
+    edit::Place,
     error::{Error, InvalidReason},
     events::{
         Batch, Batches, ChangeInfo, Diff, ElementDiff, Event, Filter, KeyDiff, OnChange,
@@ -82,7 +82,7 @@ pub use crate::{
     layer::LayerSpace,
     repo::{Durability, Options, Repo, View, DB_DIR, DEFAULT_DOC, KEY_FILE, WEFT_DIR},
     role::Role,
-    seqdoc::Element,
+    seqdoc::{pending_cid, Element},
     state::{row_prefix, Entry, RegisterValue, State, ROW_SELF},
     transaction::Transaction,
     undo::Undone,

@@ -246,7 +246,8 @@ impl Repo {
         root: Option<PathBuf>,
         verified: Option<Arc<VerifiedCache>>,
     ) -> Result<Repo, Error> {
-        let writer = Writer::new(store, verified);
+        let mut writer = Writer::new(store, verified);
+        writer.snapshot_on_drop = true;
         let mut repo = Repo {
             writer,
             identity,
@@ -291,6 +292,7 @@ impl Repo {
         } = self;
         let clock = writer.clock();
         let mut writer = Writer::new(writer.store.clone(), Some(cache));
+        writer.snapshot_on_drop = true;
         if let Some(clock) = clock {
             writer.set_clock(clock);
         }

@@ -19,7 +19,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use weft_store::{Cid, Store};
+use weft_store::{Cid, Codec, Store};
 
 use crate::{
     change::{Change, ItemRef, Op, OpId, OpRef},
@@ -49,6 +49,15 @@ pub(crate) struct SeqDoc {
     pub(crate) texts: BTreeMap<String, Text>,
     /// Each live element's value, and the stamp of the op that wrote it.
     pub(crate) values: HashMap<OpId, (Stamp, Value)>,
+    /// How many list and text ops it holds.
+    pub(crate) ops: u64,
+    /// How many of them came after its snapshot in the store (see [`Locked::snapshot_if_due`]).
+    pub(crate) tail_ops: u64,
+}
+
+/// The change of a pending id: a raw-codec CID, which no change has.
+pub fn pending_cid() -> Cid {
+    Cid::from_digest(Codec::Raw, [0xff; 32])
 }
 
 /// Whether a change holds list or text ops.
@@ -85,6 +94,9 @@ impl SeqDoc {
     /// Applies the list and text ops of `change` (named `cid`), skipping any that names an item
     /// this replica lacks.
     pub(crate) fn apply(&mut self, cid: &Cid, change: &Change) {
+        let n = change.ops.iter().filter(|op| is_seq_op(op)).count() as u64;
+        self.ops += n;
+        self.tail_ops += n;
         for (index, op) in change.ops.iter().enumerate() {
             let stamp = Stamp {
                 height: change.height,
@@ -197,6 +209,69 @@ impl SeqDoc {
         Ok(())
     }
 
+    /// Turns a transaction's working copy, whose ops have pending ids (see [`crate::edit`]),
+    /// into the state after its signed `change` (named `cid`): what applying the change to
+    /// the state the transaction started from gives, without applying it again.
+    pub(crate) fn settle(&mut self, cid: &Cid, change: &Change) {
+        let n = change.ops.iter().filter(|op| is_seq_op(op)).count() as u64;
+        self.ops += n;
+        self.tail_ops += n;
+        let pending = pending_cid();
+        let pairs: Vec<(OpId, OpId)> = change
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| makes_items(op))
+            .enumerate()
+            .map(|(k, (i, _))| {
+                (
+                    OpId {
+                        change: pending,
+                        index: k as u32,
+                    },
+                    OpId {
+                        change: *cid,
+                        index: i as u32,
+                    },
+                )
+            })
+            .collect();
+        self.lists.rename(&pairs, change.height);
+        for text in self.texts.values_mut() {
+            text.rename(&pairs);
+        }
+        // Element values: those of this change's elements and sets, with their real stamps.
+        for (from, _) in &pairs {
+            self.values.remove(from);
+        }
+        for (index, op) in change.ops.iter().enumerate() {
+            let stamp = Stamp {
+                height: change.height,
+                author: change.author,
+                op: OpId {
+                    change: *cid,
+                    index: index as u32,
+                },
+            };
+            let (elem, value) = match op {
+                Op::ListInsert { value, .. } => (stamp.op, value),
+                Op::ListSet { elem, value, .. } => (elem.resolve(cid), value),
+                _ => continue,
+            };
+            if self.lists.is_deleted(elem) == Some(false) {
+                self.values.insert(elem, (stamp, value.clone()));
+            }
+        }
+    }
+
+    /// The kind of `key` if it is a list or a text.
+    pub(crate) fn kind(&self, key: &str) -> Option<Kind> {
+        if self.has_list(key) {
+            return Some(Kind::List);
+        }
+        self.texts.contains_key(key).then_some(Kind::Text)
+    }
+
     /// Whether `key` is a list here (it had an element once).
     pub(crate) fn has_list(&self, key: &str) -> bool {
         self.lists.lists().any(|l| l == key)
@@ -303,6 +378,9 @@ pub(crate) fn op_kind(op: &Op) -> Option<Kind> {
     }
 }
 
+/// The fewest ops after a snapshot that make a new one due while the repo is open.
+pub(crate) const SNAPSHOT_MIN_OPS: u64 = 4096;
+
 /// The [`SeqDoc`] of each document read or written since the repo opened.
 #[derive(Debug, Default)]
 pub(crate) struct SeqCache {
@@ -331,6 +409,53 @@ impl SeqCache {
         Ok(d)
     }
 
+    /// The document's lists and texts, taken out of the cache for a transaction to edit (a
+    /// copy if a reader holds them); the commit puts them back (see [`Locked::put`]).
+    pub(crate) fn take(&self, store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
+        let taken = lock(&self.docs).remove(doc);
+        match taken {
+            Some(d) => Ok(Arc::try_unwrap(d).unwrap_or_else(|d| SeqDoc::clone(&d))),
+            None => load(store, doc),
+        }
+    }
+
+    /// The text `key` read straight from the document's snapshot, without building its lists
+    /// and texts, when they are not cached and the snapshot holds every change (no tail):
+    /// `Some(Some(text))`, or `Some(None)` if the snapshot has no such text. `None` when the
+    /// replica must be read instead. (Opening a repo and reading a text costs the text's bytes,
+    /// not its history.)
+    pub(crate) fn text_from_snapshot(
+        &self,
+        store: &Store,
+        doc: &DocId,
+        key: &str,
+    ) -> Result<Option<Option<String>>, Error> {
+        if lock(&self.docs).contains_key(doc) {
+            return Ok(None);
+        }
+        if store
+            .scan_prefix(keys::SEQ_TAIL, &doc.0.to_bytes())
+            .next()
+            .transpose()?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let Some(bytes) = store.get(keys::SEQ_SNAP, &keys::doc_key(doc))? else {
+            return Ok(None);
+        };
+        if bytes.first() != Some(&SNAPSHOT_VERSION) {
+            return Ok(None);
+        }
+        match snapshot_text(&bytes, key)? {
+            Snapped::Text(blob) => Ok(Some(Some(
+                Text::decode_string(blob).map_err(|e| corrupt("seq_snap", &e.to_string()))?,
+            ))),
+            Snapped::List => Ok(None),
+            Snapped::Neither => Ok(Some(None)),
+        }
+    }
+
     /// Locks the cache, for a commit.
     pub(crate) fn lock(&self) -> Locked<'_> {
         Locked(lock(&self.docs))
@@ -343,6 +468,50 @@ impl SeqCache {
 }
 
 impl Locked<'_> {
+    /// Writes the snapshot of `doc` (and drops its tail) if its cached lists and texts took
+    /// enough ops since the last one: a snapshot costs its size, so it is written once the
+    /// ops after it are half of those in it (at least [`SNAPSHOT_MIN_OPS`]), which keeps
+    /// both the bytes written per op and the replay at open bounded. With `all`, whenever it
+    /// has any tail (when the repo closes).
+    pub(crate) fn snapshot_if_due(
+        &mut self,
+        store: &Store,
+        doc: &DocId,
+        all: bool,
+    ) -> Result<(), Error> {
+        let Some(d) = self.0.get_mut(doc) else {
+            return Ok(());
+        };
+        let due = if all {
+            d.tail_ops > 0
+        } else {
+            d.tail_ops >= SNAPSHOT_MIN_OPS.max(d.ops / 2)
+        };
+        if !due {
+            return Ok(());
+        }
+        let bytes = encode(d)?;
+        let mut batch = store.batch();
+        batch.put(keys::SEQ_SNAP, &keys::doc_key(doc), &bytes);
+        for r in store.scan_prefix(keys::SEQ_TAIL, &doc.0.to_bytes()) {
+            batch.delete(keys::SEQ_TAIL, &r?.0);
+        }
+        batch.commit()?;
+        Arc::make_mut(d).tail_ops = 0;
+        Ok(())
+    }
+
+    /// The documents cached.
+    pub(crate) fn docs(&self) -> Vec<DocId> {
+        self.0.keys().copied().collect()
+    }
+
+    /// Puts a document's lists and texts as a transaction settled them (see
+    /// [`SeqDoc::settle`]).
+    pub(crate) fn put(&mut self, doc: DocId, d: SeqDoc) {
+        self.0.insert(doc, Arc::new(d));
+    }
+
     /// Forgets one document (its state was rebuilt).
     pub(crate) fn forget(&mut self, doc: &DocId) {
         self.0.remove(doc);
@@ -358,17 +527,169 @@ impl Locked<'_> {
 }
 
 /// Replays the document's list and text changes from the store.
-fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
-    let mut d = SeqDoc::default();
-    for r in store.scan_prefix(keys::SEQ_CHANGES, &doc.0.to_bytes()) {
+pub(crate) fn load(store: &Store, doc: &DocId) -> Result<SeqDoc, Error> {
+    let (mut d, replay) = match store.get(keys::SEQ_SNAP, &keys::doc_key(doc))? {
+        Some(bytes) if bytes.first() == Some(&SNAPSHOT_VERSION) => {
+            (decode(&bytes)?, keys::SEQ_TAIL)
+        }
+        _ => (SeqDoc::default(), keys::SEQ_CHANGES),
+    };
+    d.tail_ops = 0;
+    for r in store.scan_prefix(replay, &doc.0.to_bytes()) {
         let (k, _) = r?;
         let cid =
-            keys::parse_seq_change_key(&k).ok_or_else(|| corrupt("seq_changes", "damaged key"))?;
+            keys::parse_seq_change_key(&k).ok_or_else(|| corrupt(replay.name, "damaged key"))?;
         let bytes = store
             .get_block(&cid)?
-            .ok_or_else(|| corrupt("seq_changes", "names a change that is not stored"))?;
+            .ok_or_else(|| corrupt(replay.name, "names a change that is not stored"))?;
         let change = Change::decode(&cid, &bytes)?;
         d.apply(&cid, &change);
+    }
+    Ok(d)
+}
+
+/// The first byte of a snapshot. A snapshot of another version is not read: the lists and
+/// texts are replayed from every change instead (as if there were none).
+const SNAPSHOT_VERSION: u8 = 2;
+
+/// A document's lists and texts as the `seq_snap` value: `version:u8 ops:varint
+/// n_lists:varint (key_len:varint key)* n_texts:varint (key_len:varint key text_len:varint text)* lists_len:varint lists
+/// n_values:varint (elem:opid height:u64 author:32 op:opid value_len:varint value:dag-cbor)*`,
+/// texts and lists as [`Text::encode`] and [`Lists::encode`] write them.
+fn encode(d: &SeqDoc) -> Result<Vec<u8>, Error> {
+    let mut out = vec![SNAPSHOT_VERSION];
+    keys::put_varint(&mut out, d.ops);
+    let lists: Vec<&String> = d.lists.lists().collect();
+    keys::put_varint(&mut out, lists.len() as u64);
+    for key in lists {
+        keys::put_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key.as_bytes());
+    }
+    keys::put_varint(&mut out, d.texts.len() as u64);
+    for (key, text) in &d.texts {
+        keys::put_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key.as_bytes());
+        let t = text.encode();
+        keys::put_varint(&mut out, t.len() as u64);
+        out.extend_from_slice(&t);
+    }
+    let lists = d.lists.encode();
+    keys::put_varint(&mut out, lists.len() as u64);
+    out.extend_from_slice(&lists);
+    keys::put_varint(&mut out, d.values.len() as u64);
+    let mut values: Vec<_> = d.values.iter().collect();
+    values.sort_by_key(|(id, _)| **id);
+    for (elem, (stamp, value)) in values {
+        out.extend_from_slice(&elem.to_bytes());
+        out.extend_from_slice(&stamp.height.to_be_bytes());
+        out.extend_from_slice(&stamp.author.0);
+        out.extend_from_slice(&stamp.op.to_bytes());
+        let v = value.to_dag_cbor().map_err(Error::InvalidValue)?;
+        keys::put_varint(&mut out, v.len() as u64);
+        out.extend_from_slice(&v);
+    }
+    Ok(out)
+}
+
+/// The bytes of the text `key` in a snapshot [`encode`] wrote, without decoding the others.
+fn snapshot_text<'b>(b: &'b [u8], key: &str) -> Result<Snapped<'b>, Error> {
+    let bad = |what: &str| corrupt("seq_snap", what);
+    if b.first() != Some(&SNAPSHOT_VERSION) {
+        return Err(bad("unknown snapshot version"));
+    }
+    let mut at = 1;
+    let num = |at: &mut usize| keys::get_varint(b, at).ok_or_else(|| bad("truncated"));
+    let take = |at: &mut usize, n: u64| -> Result<&'b [u8], Error> {
+        let n = usize::try_from(n).map_err(|_| bad("length"))?;
+        let end = at
+            .checked_add(n)
+            .filter(|e| *e <= b.len())
+            .ok_or_else(|| bad("truncated"))?;
+        let s = &b[*at..end];
+        *at = end;
+        Ok(s)
+    };
+    num(&mut at)?;
+    let n_lists = num(&mut at)?;
+    for _ in 0..n_lists {
+        let n = num(&mut at)?;
+        if take(&mut at, n)? == key.as_bytes() {
+            // A list reads before a text of the same key.
+            return Ok(Snapped::List);
+        }
+    }
+    let n_texts = num(&mut at)?;
+    for _ in 0..n_texts {
+        let n = num(&mut at)?;
+        let k = take(&mut at, n)?;
+        let n = num(&mut at)?;
+        let text = take(&mut at, n)?;
+        if k == key.as_bytes() {
+            return Ok(Snapped::Text(text));
+        }
+    }
+    Ok(Snapped::Neither)
+}
+
+/// What a snapshot holds under a key.
+enum Snapped<'b> {
+    List,
+    Text(&'b [u8]),
+    Neither,
+}
+
+/// Reads what [`encode`] wrote; anything else is a corrupt `seq_snap` entry.
+fn decode(b: &[u8]) -> Result<SeqDoc, Error> {
+    let bad = |what: &str| corrupt("seq_snap", what);
+    if b.first() != Some(&SNAPSHOT_VERSION) {
+        return Err(bad("unknown snapshot version"));
+    }
+    let mut at = 1;
+    let num = |at: &mut usize| keys::get_varint(b, at).ok_or_else(|| bad("truncated"));
+    let take = |at: &mut usize, n: u64| -> Result<&[u8], Error> {
+        let n = usize::try_from(n).map_err(|_| bad("length"))?;
+        let end = at
+            .checked_add(n)
+            .filter(|e| *e <= b.len())
+            .ok_or_else(|| bad("truncated"))?;
+        let s = &b[*at..end];
+        *at = end;
+        Ok(s)
+    };
+    let mut d = SeqDoc {
+        ops: num(&mut at)?,
+        ..SeqDoc::default()
+    };
+    let n_lists = num(&mut at)?;
+    for _ in 0..n_lists {
+        let n = num(&mut at)?;
+        take(&mut at, n)?;
+    }
+    let n_texts = num(&mut at)?;
+    for _ in 0..n_texts {
+        let n = num(&mut at)?;
+        let key = std::str::from_utf8(take(&mut at, n)?)
+            .map_err(|_| bad("key"))?
+            .to_string();
+        let n = num(&mut at)?;
+        let text = Text::decode(take(&mut at, n)?).map_err(|e| bad(&e.to_string()))?;
+        d.texts.insert(key, text);
+    }
+    let n = num(&mut at)?;
+    d.lists = Lists::decode(take(&mut at, n)?).map_err(|e| bad(&e.to_string()))?;
+    let n_values = num(&mut at)?;
+    for _ in 0..n_values {
+        let fixed = take(&mut at, 40 + 8 + 32 + 40)?;
+        let elem = OpId::from_bytes(&fixed[..40]).ok_or_else(|| bad("element id"))?;
+        let height = u64::from_be_bytes(fixed[40..48].try_into().map_err(|_| bad("height"))?);
+        let author = crate::Author(fixed[48..80].try_into().map_err(|_| bad("author"))?);
+        let op = OpId::from_bytes(&fixed[80..]).ok_or_else(|| bad("op id"))?;
+        let n = num(&mut at)?;
+        let value = Value::from_dag_cbor(take(&mut at, n)?).map_err(|e| bad(&e.to_string()))?;
+        d.values.insert(elem, (Stamp { height, author, op }, value));
+    }
+    if at != b.len() {
+        return Err(bad("bytes after the snapshot"));
     }
     Ok(d)
 }

@@ -136,6 +136,29 @@ pub(crate) fn read_entry(
     doc: &DocId,
     key: &str,
 ) -> Result<Option<Entry>, Error> {
+    if let Some(e) = read_store_entry(store, doc, key)? {
+        return Ok(Some(e));
+    }
+    if let Some(Some(text)) = seq.text_from_snapshot(store, doc, key)? {
+        return Ok(Some(Entry::Text(text)));
+    }
+    Ok(seq_entry(&*seq.get(store, doc)?, key))
+}
+
+/// The state of `key` in a document's lists and texts, if it is a list or a text.
+pub(crate) fn seq_entry(d: &crate::seqdoc::SeqDoc, key: &str) -> Option<Entry> {
+    if d.has_list(key) {
+        return Some(Entry::List(d.elements(key)));
+    }
+    d.texts.get(key).map(|t| Entry::Text(t.to_string()))
+}
+
+/// Reads the state of `key` if it is a register, a counter or a set (kept in the store).
+pub(crate) fn read_store_entry(
+    store: &Store,
+    doc: &DocId,
+    key: &str,
+) -> Result<Option<Entry>, Error> {
     let prefix = keys::key_prefix(doc, key);
     let mut regs = Vec::new();
     for r in store.scan_prefix(keys::REGISTER, &prefix) {
@@ -193,11 +216,22 @@ pub(crate) fn read_entry(
             .collect::<Result<_, _>>()?;
         return Ok(Some(Entry::Set(members)));
     }
-    let d = seq.get(store, doc)?;
-    if d.has_list(key) {
-        return Ok(Some(Entry::List(d.elements(key))));
+    Ok(None)
+}
+
+/// The kind of `key` if it is a register, a counter or a set.
+pub(crate) fn store_kind(store: &Store, doc: &DocId, key: &str) -> Result<Option<Kind>, Error> {
+    let prefix = keys::key_prefix(doc, key);
+    for (ks, kind) in [
+        (keys::REGISTER, Kind::Register),
+        (keys::COUNTER, Kind::Counter),
+        (keys::SET, Kind::Set),
+    ] {
+        if store.scan_prefix(ks, &prefix).next().transpose()?.is_some() {
+            return Ok(Some(kind));
+        }
     }
-    Ok(d.texts.get(key).map(|t| Entry::Text(t.to_string())))
+    Ok(None)
 }
 
 /// The keys with state under `prefix`, sorted.
@@ -335,13 +369,9 @@ pub(crate) fn apply_ops(
         }
     }
     if has_seq_ops(change) {
-        put_slot(
-            batch,
-            known,
-            keys::SEQ_CHANGES,
-            &keys::seq_change_key(doc, change.height, cid),
-            &[],
-        );
+        let k = keys::seq_change_key(doc, change.height, cid);
+        put_slot(batch, known, keys::SEQ_CHANGES, &k, &[]);
+        put_slot(batch, known, keys::SEQ_TAIL, &k, &[]);
     }
     // Every tombstone that names an op of this change has now done its work (or named a slot
     // that no op of this change has). Clearing them all, stored or staged earlier in this
@@ -579,6 +609,9 @@ impl State<'_> {
 
     /// The text `key`, or `None` if `key` holds no text.
     pub fn text(&self, key: &str) -> Result<Option<String>, Error> {
+        if let Some(text) = self.seq.text_from_snapshot(self.store, &self.doc, key)? {
+            return Ok(text);
+        }
         Ok(self
             .seq
             .get(self.store, &self.doc)?

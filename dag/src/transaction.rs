@@ -65,7 +65,7 @@ impl Transaction<'_> {
             key: key.into(),
             reason,
         })?;
-        let entry = self.repo.state(self.doc).entry(key)?;
+        let entry = self.entry_here(key)?;
         let mut found: Option<Kind> = entry.as_ref().map(Entry::kind);
         for op in &self.ops {
             if op.key() == Some(key) {
@@ -138,8 +138,10 @@ impl Transaction<'_> {
     /// Deletes the rows under `prefix`: every key [`crate::State::rows`] reads there, including
     /// keys written earlier in this transaction, in this one change. A register is deleted as
     /// [`Transaction::del`] does, a set loses every member this replica sees (as
-    /// [`Transaction::remove`]; a concurrent add elsewhere survives). A counter has no delete in
-    /// weft's data model: it is brought back to 0 and stays listed. Fails with
+    /// [`Transaction::remove`]; a concurrent add elsewhere survives), a list loses every element
+    /// and a text every character this replica sees (a concurrent insert elsewhere survives).
+    /// A counter has no delete in weft's data model: it is brought back to 0 and stays listed.
+    /// Lists and texts stay listed too, empty. Fails with
     /// [`Error::KeyNotFound`] (naming the prefix) if no key is under it; a row needing more ops
     /// than one change holds fails on commit with [`Error::ChangeTooLarge`].
     pub fn del_rows(&mut self, prefix: &str) -> Result<&mut Self, Error> {
@@ -167,6 +169,20 @@ impl Transaction<'_> {
 
     /// Deletes one key of any kind for [`Transaction::del_rows`].
     fn del_any(&mut self, key: &str, entry: Option<Entry>) -> Result<(), Error> {
+        match self.kind_here(key)? {
+            Some(Kind::List) => {
+                for e in self.list_elements(key)? {
+                    self.list_delete(e.id)?;
+                }
+                return Ok(());
+            }
+            Some(Kind::Text) => {
+                let len = self.text(key)?.map_or(0, |t| t.chars().count());
+                self.text_delete(key, 0, len)?;
+                return Ok(());
+            }
+            _ => {}
+        }
         let pending = self.ops.iter().filter(|op| op.key() == Some(key));
         let mut members: Vec<Value> = Vec::new();
         let mut sum: i128 = 0;
@@ -364,6 +380,7 @@ impl Transaction<'_> {
         }
         let repo = self.repo;
         let doc = self.doc;
+        let mut work = self.work;
         let mut ops = self.ops;
         renumber(&mut ops);
         repo.ensure_writable()?;
@@ -401,7 +418,16 @@ impl Transaction<'_> {
         let mut batch = writer.store.batch();
         let staged = writer.stage(&mut batch, &mut Stage::default(), &change, &note)?;
         extra(&change.cid, &mut batch);
-        let result = writer.commit(batch, [(&change, &staged)]);
+        // The working copy of the lists and texts becomes the state after the change (unless
+        // the change is void, when the state is as before: loaded again when next read).
+        let settled = work
+            .take()
+            .filter(|_| staged.seq || !crate::seqdoc::has_seq_ops(&change.change))
+            .map(|mut w| {
+                w.doc.settle(&change.cid, &change.change);
+                (doc, w.doc)
+            });
+        let result = writer.commit_settled(batch, [(&change, &staged)], settled);
         let diffs = before
             .filter(|_| result.is_ok())
             .map(|b| b.after(&writer.store, &writer.seq));

@@ -210,7 +210,6 @@ impl Repo {
     fn invert(&self, tx: &mut Transaction<'_>, cid: &Cid) -> Result<(), Error> {
         let change = self.change(cid)?;
         let doc = tx.doc();
-        let now = self.state(doc);
         let me = self.author();
         let mut before: Option<Snapshot> = None;
         for (index, op) in change.ops.iter().enumerate() {
@@ -221,7 +220,7 @@ impl Repo {
             match op {
                 Op::Set { key, value, pred } => {
                     // This author's live values of `key` that are still `value`.
-                    let ours: Vec<OpId> = register(&now, key)?
+                    let ours: Vec<OpId> = registers(tx.entry_here(key)?)
                         .into_iter()
                         .filter(|v| v.author == me && v.value == *value)
                         .map(|v| v.op)
@@ -243,7 +242,7 @@ impl Repo {
                     });
                 }
                 Op::Del { key, pred } => {
-                    if now.entry(key)?.is_some() {
+                    if tx.entry_here(key)?.is_some() {
                         continue;
                     }
                     if let Some(value) =
@@ -268,7 +267,7 @@ impl Repo {
                 Op::Add { key, member } => {
                     // This author's live tags of `member`.
                     let mut ours = Vec::new();
-                    if let Some(Entry::Set(members)) = now.entry(key)? {
+                    if let Some(Entry::Set(members)) = tx.entry_here(key)? {
                         for tag in members
                             .into_iter()
                             .filter(|(m, _)| m == member)
@@ -288,7 +287,7 @@ impl Repo {
                     }
                 }
                 Op::Remove { key, member, .. } => {
-                    let present = match now.entry(key)? {
+                    let present = match tx.entry_here(key)? {
                         Some(Entry::Set(members)) => members.iter().any(|(m, _)| m == member),
                         _ => false,
                     };
@@ -342,6 +341,14 @@ impl Repo {
             .into_iter()
             .find(|v| pred.contains(&v.op))
             .map(|v| v.value))
+    }
+}
+
+/// The live register values of an entry, winner first (none if it is no register).
+fn registers(entry: Option<Entry>) -> Vec<RegisterValue> {
+    match entry {
+        Some(Entry::Register(values)) => values,
+        _ => Vec::new(),
     }
 }
 

@@ -27,7 +27,7 @@ use crate::{
     graph::{corrupt, Graph, ParentInfo},
     id::DocId,
     keys::{self, HeightEntry},
-    seqdoc::{self, SeqCache},
+    seqdoc::{self, SeqCache, SeqDoc},
     state,
     verified::VerifiedCache,
 };
@@ -108,6 +108,25 @@ pub(crate) struct Writer {
     pub(crate) verified: Option<Arc<VerifiedCache>>,
     /// The lists and texts of the documents read or written since the repo opened.
     pub(crate) seq: Arc<SeqCache>,
+    /// Write the snapshots of lists and texts when dropped (a repo's writer, not a scratch
+    /// replay's).
+    pub(crate) snapshot_on_drop: bool,
+}
+
+impl Drop for Writer {
+    /// Writes the snapshot of every document whose lists and texts changed since their last
+    /// one, so that the next open reads them without replaying changes.
+    fn drop(&mut self) {
+        if !self.snapshot_on_drop || self.store.is_read_only() || self.store.is_failed() {
+            return;
+        }
+        let mut seq = self.seq.lock();
+        for doc in seq.docs() {
+            if let Err(e) = seq.snapshot_if_due(&self.store, &doc, true) {
+                tracing::debug!("no snapshot of the lists and texts of {doc}: {e}");
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -125,6 +144,7 @@ impl Writer {
             clock: None,
             verified,
             seq: Arc::default(),
+            snapshot_on_drop: false,
         }
     }
 
@@ -401,18 +421,45 @@ impl Writer {
         batch: Batch<'_>,
         committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
     ) -> Result<(), Error> {
+        self.commit_settled(batch, committed, None)
+    }
+
+    /// [`Writer::commit`], with a document's lists and texts as a transaction settled them
+    /// for the change it commits (see [`SeqDoc::settle`]), put in the cache instead of
+    /// applying the change to it.
+    pub(crate) fn commit_settled<'e>(
+        &self,
+        batch: Batch<'_>,
+        committed: impl IntoIterator<Item = (&'e EncodedChange, &'e Staged)> + Clone,
+        settled: Option<(DocId, SeqDoc)>,
+    ) -> Result<(), Error> {
         {
             let mut present = lock(&self.graph.present);
-            let mut seq = committed
-                .clone()
-                .into_iter()
-                .any(|(_, s)| s.seq)
+            let mut seq = (settled.is_some() || committed.clone().into_iter().any(|(_, s)| s.seq))
                 .then(|| self.seq.lock());
             batch.commit()?;
             if let Some(seq) = &mut seq {
-                for (enc, s) in committed.clone() {
-                    if s.seq {
-                        seq.apply(&s.doc, &enc.cid, &enc.change);
+                let mut docs: Vec<DocId> = Vec::new();
+                match settled {
+                    Some((doc, d)) => {
+                        seq.put(doc, d);
+                        docs.push(doc);
+                    }
+                    None => {
+                        for (enc, s) in committed.clone() {
+                            if s.seq {
+                                seq.apply(&s.doc, &enc.cid, &enc.change);
+                                if !docs.contains(&s.doc) {
+                                    docs.push(s.doc);
+                                }
+                            }
+                        }
+                    }
+                }
+                // A snapshot only spares replays at open: failing to write one fails nothing.
+                for doc in docs {
+                    if let Err(e) = seq.snapshot_if_due(&self.store, &doc, false) {
+                        tracing::warn!("no snapshot of the lists and texts of {doc}: {e}");
                     }
                 }
             }
@@ -487,6 +534,8 @@ impl Writer {
                 keys::SET,
                 keys::TOMBSTONE,
                 keys::SEQ_CHANGES,
+                keys::SEQ_SNAP,
+                keys::SEQ_TAIL,
             ] {
                 for r in self.store.scan_prefix(ks, &doc.0.to_bytes()) {
                     batch.delete(ks, &r?.0);

@@ -11,6 +11,8 @@
 //!   into an empty repo).
 //! - [`noise`]: the secure channel of `tcp://`, a Noise XX handshake that proves both sides'
 //!   author keys, then the byte stream in encrypted messages.
+//! - [`timeout`]: [`timeout::TimeoutReader`] and [`timeout::TimeoutWriter`], the silence
+//!   timeout of a link in each direction (also re-exported from [`transport`]).
 //! - [`server`]: [`serve_stream`] answers one session on any byte stream (stdio, the daemon's
 //!   socket), [`serve_tcp`] serves a TCP listener, one thread per client.
 //!
@@ -22,6 +24,7 @@
 
 pub mod noise;
 pub mod server;
+pub mod timeout;
 pub mod transport;
 
 pub use crate::{

@@ -7,7 +7,8 @@
 //! | `tcp://[KEY@]host:port` | a TCP connection to `weft serve --listen`, secured by [`crate::noise`]; `KEY` (64 hex digits) pins the server's author key |
 //!
 //! Every link has a silence timeout: a peer that sends nothing for that long is dropped, during
-//! the secure handshake too.
+//! the secure handshake too, and so is one that reads nothing of what we write for that long
+//! ([`TimeoutWriter`] for child processes and stdio, the socket's write timeout for TCP).
 
 use std::{
     collections::HashMap,
@@ -15,10 +16,10 @@ use std::{
     io::{self, Read, Write},
     net::{TcpStream, ToSocketAddrs},
     path::PathBuf,
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        mpsc::{self, Receiver, RecvTimeoutError},
+        mpsc::{self, Receiver},
         Arc, Mutex,
     },
     thread,
@@ -30,6 +31,7 @@ use weft_dag::{Author, Identity, Repo};
 use weft_sync::{run, DocOutcome, Endpoint, Error, Initiator, Stats, SyncOptions};
 
 use crate::noise;
+pub use crate::timeout::{TimeoutReader, TimeoutWriter};
 
 /// The default silence timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -373,7 +375,36 @@ impl Connection {
             .map(str::trim)
             .rev()
             .find(|l| !l.is_empty())
-            .map(|l| l.strip_prefix("weft: error: ").unwrap_or(l).to_string())
+            // What the far side printed may hold terminal control characters.
+            .map(|l| weft_sync::printable(l.strip_prefix("weft: error: ").unwrap_or(l)))
+    }
+}
+
+impl Connection {
+    /// Ends a link whose session is over: closes our side, and lets a child process (a local
+    /// `weft serve --stdio`, ssh) finish on its own: the last frames we wrote (the session's
+    /// DONE) may still be on their way through it (to a `weft serve` it hands the session to,
+    /// or over the network), and killing it would cut them off, so that the far side saw the
+    /// link closed without the session ending. It is read until it closes its output, within
+    /// the link's silence timeout.
+    pub fn end(&mut self) {
+        self.writer = Box::new(io::sink());
+        if self.child.is_none() {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Silent past the timeout: dropping the link kills it.
+                Err(_) => return,
+            }
+        }
+        if let Some((child, _, _)) = &mut self.child {
+            let _ = child.wait();
+        }
     }
 }
 
@@ -389,94 +420,6 @@ impl Drop for Connection {
             }
             let _ = child.wait();
         }
-    }
-}
-
-/// A reader whose `read` fails with `TimedOut` when the source stays silent for `timeout`.
-/// A thread does the blocking reads; it ends when the source ends or this reader is dropped.
-#[derive(Debug)]
-pub struct TimeoutReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    pending: Vec<u8>,
-    pos: usize,
-    timeout: Duration,
-    eof: bool,
-}
-
-impl TimeoutReader {
-    /// Wraps `source`.
-    pub fn new(mut source: impl Read + Send + 'static, timeout: Duration) -> TimeoutReader {
-        let (tx, rx) = mpsc::sync_channel(8);
-        thread::spawn(move || {
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                match source.read(&mut buf) {
-                    Ok(0) => {
-                        let _ = tx.send(Ok(Vec::new()));
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send(Ok(buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        TimeoutReader {
-            rx,
-            pending: Vec::new(),
-            pos: 0,
-            timeout,
-            eof: false,
-        }
-    }
-}
-
-impl Read for TimeoutReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.pending.len() {
-            if self.eof {
-                return Ok(0);
-            }
-            match self.rx.recv_timeout(self.timeout) {
-                Ok(Ok(chunk)) if chunk.is_empty() => {
-                    self.eof = true;
-                    return Ok(0);
-                }
-                Ok(Ok(chunk)) => {
-                    self.pending = chunk;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(RecvTimeoutError::Timeout) => return Err(io::ErrorKind::TimedOut.into()),
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.eof = true;
-                    return Ok(0);
-                }
-            }
-        }
-        let n = out.len().min(self.pending.len() - self.pos);
-        out[..n].copy_from_slice(&self.pending[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Writes to a child's stdin; a child that went away reads as a closed connection.
-struct ChildWriter(ChildStdin);
-
-impl Write for ChildWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
     }
 }
 
@@ -517,7 +460,7 @@ fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection
     });
     Ok(Connection {
         reader: Box::new(TimeoutReader::new(stdout, timeout)),
-        writer: Box::new(ChildWriter(stdin)),
+        writer: Box::new(TimeoutWriter::new(stdin, timeout)),
         child: Some((child, complaints, done_rx)),
         name,
         peer_key: None,
@@ -674,22 +617,23 @@ pub fn sync(
     if conn.peer_key.is_some() {
         session = session.only_announced();
     }
-    let reader = std::mem::replace(&mut conn.reader, Box::new(io::empty()));
-    let writer = std::mem::replace(&mut conn.writer, Box::new(io::sink()));
     let result = run(
         &mut session,
-        reader,
-        writer,
-        conn.name(),
+        &mut conn.reader,
+        &mut conn.writer,
+        &conn.name.clone(),
         connect_opts.timeout.as_secs(),
         progress,
     );
     match result {
-        Ok(()) => Ok(Synced {
-            stats: session.stats().clone(),
-            peer_key: conn.peer_key(),
-            outcome: session.outcome(),
-        }),
+        Ok(()) => {
+            conn.end();
+            Ok(Synced {
+                stats: session.stats().clone(),
+                peer_key: conn.peer_key(),
+                outcome: session.outcome(),
+            })
+        }
         // A child that failed before speaking (no such repo, ssh cannot connect) said why on
         // its stderr: that is the error worth showing.
         Err(e @ (Error::Closed { .. } | Error::Io { .. })) if session.stats().bytes_in == 0 => {

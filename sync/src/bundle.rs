@@ -31,7 +31,8 @@
 //!   its hash against the CID, its size, canonical encoding, shape and signature, through
 //!   [`Repo::import`];
 //! - that every change's parents are in the repo or in the bundle (else
-//!   [`weft_dag::Error::Orphans`]), and at the end that every root is present.
+//!   [`Error::BundleBase`], naming the changes the bundle builds on that the repo lacks), and at
+//!   the end that every root is present.
 //!
 //! # Guarantees
 //! - Nothing unverified is ever stored. On any error (truncation, garbage, a block that does not
@@ -200,9 +201,10 @@ impl<R: Read> Read for Counting<R> {
 ///
 /// Errors: [`Error::BadBundle`] (one-line reason: truncated, garbage, wrong version, a foreign
 /// CID, a missing root, a read failure), [`Error::BundleHashMismatch`] (names the CID),
-/// [`Error::Repo`] for a change that fails verification (names the CID) or whose parents are in
-/// neither the repo nor the bundle ([`weft_dag::Error::Orphans`]). Whatever the error, the
-/// changes verified before it stay applied.
+/// [`Error::Repo`] for a change that fails verification (names the CID),
+/// [`Error::BundleBase`] for changes whose parents are in neither the repo nor the bundle (it
+/// names those parents: the bundle builds on another one). Whatever the error, the changes
+/// verified before it (with their parents) stay applied.
 pub fn apply(repo: &Repo, input: impl Read, path_for_errors: &str) -> Result<BundleStats, Error> {
     let mut r = Reader {
         inner: Counting {
@@ -238,6 +240,18 @@ pub fn apply(repo: &Repo, input: impl Read, path_for_errors: &str) -> Result<Bun
             tracing::warn!(error = %commit, "committing the verified part of a bundle failed");
         }
         return Err(e);
+    }
+    // Changes whose parents are neither here nor in the bundle: it builds on another bundle.
+    import.commit()?;
+    let missing = import.missing_parents();
+    if !missing.is_empty() {
+        let n_orphans = import.n_waiting();
+        import.finish_partial()?;
+        return Err(Error::BundleBase {
+            path: path_for_errors.to_string(),
+            missing,
+            n_orphans,
+        });
     }
     let stats = import.finish()?;
 

@@ -45,6 +45,12 @@ pub enum Error {
         /// The limit that passed.
         secs: u64,
     },
+    /// The peer took nothing we wrote for too long (it stopped reading).
+    #[error("the peer read nothing for {secs} s; giving up")]
+    WriteTimeout {
+        /// The limit that passed.
+        secs: u64,
+    },
     /// A frame announced a size over the limit.
     #[error("the peer sent a frame of {len} bytes (the limit is {max})")]
     FrameTooLarge {
@@ -129,6 +135,23 @@ pub enum Error {
         /// The CID it claimed.
         cid: Cid,
     },
+    /// An incremental bundle builds on changes this repo does not have (it was made `--since`
+    /// heads this repo never held): the changes that need them are not applied.
+    #[error(
+        "bundle {path} builds on {} this repo does not have ({}), so {n_orphans} of its \
+         changes cannot be applied: apply the bundle that holds them first (an earlier one), \
+         or get one made --since heads this repo has",
+        plural_changes(missing.len()),
+        list_cids(missing)
+    )]
+    BundleBase {
+        /// The file.
+        path: String,
+        /// The changes it builds on that this repo lacks.
+        missing: Vec<Cid>,
+        /// How many of its changes wait for them.
+        n_orphans: usize,
+    },
     /// Verifying or applying a change failed (bad signature, bad encoding, missing parents,
     /// ...; the error names the change), or the repo's storage failed ([`weft_dag::Error::Store`],
     /// also for the sync layer's own keyspace).
@@ -185,7 +208,8 @@ impl Error {
             Error::Io { .. }
             | Error::Unreachable { .. }
             | Error::Closed { .. }
-            | Error::Timeout { .. } => ErrorKind::Network,
+            | Error::Timeout { .. }
+            | Error::WriteTimeout { .. } => ErrorKind::Network,
             Error::FrameTooLarge { .. }
             | Error::Inflate { .. }
             | Error::Malformed { .. }
@@ -193,7 +217,7 @@ impl Error {
             | Error::Version { .. }
             | Error::Peer(_)
             | Error::NoProgress { .. } => ErrorKind::Peer,
-            Error::UnknownDoc { .. } => ErrorKind::NotFound,
+            Error::UnknownDoc { .. } | Error::BundleBase { .. } => ErrorKind::NotFound,
             Error::BadUrl { .. } => ErrorKind::InvalidInput,
             Error::BadBundle { .. } | Error::BundleHashMismatch { .. } => ErrorKind::Corrupt,
             Error::Handshake { .. }
@@ -226,4 +250,26 @@ impl Error {
             _ => false,
         }
     }
+}
+
+fn plural_changes(n: usize) -> String {
+    if n == 1 {
+        "1 change".to_string()
+    } else {
+        format!("{n} changes")
+    }
+}
+
+/// Up to three CIDs, and how many more.
+fn list_cids(cids: &[Cid]) -> String {
+    let mut text = cids
+        .iter()
+        .take(3)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if cids.len() > 3 {
+        text.push_str(&format!(" and {} more", cids.len() - 3));
+    }
+    text
 }

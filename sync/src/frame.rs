@@ -300,7 +300,12 @@ impl Frame {
             }
             END => Frame::End,
             DONE => Frame::Done,
-            ERROR => Frame::Error(String::from_utf8_lossy(payload).chars().take(500).collect()),
+            ERROR => Frame::Error(crate::text::printable(
+                &String::from_utf8_lossy(payload)
+                    .chars()
+                    .take(500)
+                    .collect::<String>(),
+            )),
             ZBLOCKS => {
                 let Some((size, data)) = payload.split_first_chunk::<4>() else {
                     return Err(malformed("ZBLOCKS frame", "no inflated size".into()));

@@ -17,11 +17,24 @@ use crate::{
 #[error("a Noise transport message failed authentication")]
 pub struct Tampered;
 
+/// The marker inside the `TimedOut` io error of a write that the peer did not take for the
+/// whole silence timeout (it stopped reading; `weft-net`'s writers wrap it so); [`link_error`]
+/// reads it as [`Error::WriteTimeout`].
+#[derive(Debug, thiserror::Error)]
+#[error("the peer stopped reading")]
+pub struct Stalled;
+
 /// Maps an IO failure on the link to `peer` to a sync error: a timeout, a link closed inside a
 /// frame, a frame length out of range, a message that fails authentication ([`Tampered`]), or
 /// any other IO failure. `timeout_secs` words a timeout.
 pub fn link_error(peer: &str, e: io::Error, timeout_secs: u64) -> Error {
     match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            if e.get_ref()
+                .is_some_and(|i| i.downcast_ref::<Stalled>().is_some()) =>
+        {
+            Error::WriteTimeout { secs: timeout_secs }
+        }
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
             Error::Timeout { secs: timeout_secs }
         }
@@ -108,7 +121,11 @@ pub fn run(
         // Nothing to tell a peer that is gone, or that already said why it ends the session.
         if !matches!(
             e,
-            Error::Io { .. } | Error::Closed { .. } | Error::Peer(_) | Error::Refused { .. }
+            Error::Io { .. }
+                | Error::Closed { .. }
+                | Error::Peer(_)
+                | Error::Refused { .. }
+                | Error::WriteTimeout { .. }
         ) {
             let msg = crate::frame::Frame::Error(e.to_string()).encode();
             let _ = writer.write_all(&msg).and_then(|()| writer.flush());

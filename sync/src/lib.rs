@@ -168,16 +168,18 @@ pub mod peer;
 pub mod refusal;
 mod responder;
 mod session;
+mod text;
 pub mod zblocks;
 
 pub use crate::{
     access::Access,
     error::Error,
     initiator::{DocOutcome, Initiator},
-    io::{link_error, run, Tampered},
+    io::{link_error, run, Stalled, Tampered},
     refusal::Refusal,
     responder::Responder,
     session::{
         pump, Direction, Endpoint, Stats, SyncOptions, MAX_ROUNDS, SPECULATIVE_SUMMARY, VERSIONS,
     },
+    text::printable,
 };

@@ -131,7 +131,7 @@ impl Refusal {
         };
         let text = || {
             let t = wire.text.as_deref().unwrap_or_default();
-            t.chars().take(MAX_TEXT).collect::<String>()
+            crate::text::printable(&t.chars().take(MAX_TEXT).collect::<String>())
         };
         let reason = match wire.reason.as_str() {
             "nothing-readable" => Reason::NothingReadable,

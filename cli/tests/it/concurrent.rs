@@ -176,3 +176,45 @@ fn log_graph_draws_fork_and_merge() {
     assert_eq!(dir.ok(&["get", "n", "--at", &theirs]), "2\n");
     assert_eq!(dir.json(&["fsck", "--json"])["ok"], true);
 }
+
+/// Two replicas each write, sync, write again and sync: both of the second round's changes are
+/// merges of the first round's two, and `log --graph` draws both edges of each merge (an edge
+/// row with `\` right under it), as `dag --format json` lists them.
+#[test]
+fn log_graph_draws_every_parent_of_two_merges_of_the_same_fork() {
+    let a = Dir::init();
+    let (b, _) = Dir::clone_of(a.path().to_str().unwrap());
+    a.ok(&["grant", b.ok(&["id"]).trim()]);
+    b.ok(&["pull"]);
+    a.ok(&["set", "x", "a1"]);
+    b.ok(&["set", "y", "b1"]);
+    b.ok(&["sync"]);
+    a.ok(&["set", "x", "a2"]);
+    b.ok(&["set", "y", "b2"]);
+    b.ok(&["sync"]);
+    assert_eq!(a.heads().len(), 2);
+
+    let dag = a.json(&["dag", "--format", "json"]);
+    let merges: Vec<String> = dag["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["parents"].as_array().unwrap().len() == 2)
+        .map(|n| s(n, "cid").to_string())
+        .collect();
+    assert_eq!(merges.len(), 2, "{dag}");
+
+    let graph = a.ok(&["log", "--graph"]);
+    let lines: Vec<&str> = graph.lines().collect();
+    for m in &merges {
+        let i = lines
+            .iter()
+            .position(|l| l.contains(m.as_str()))
+            .unwrap_or_else(|| panic!("{m} not drawn:\n{graph}"));
+        let next = lines.get(i + 1).copied().unwrap_or_default();
+        assert!(
+            next.contains('\\') && !next.contains('*'),
+            "merge {m} is drawn without an edge to its second parent:\n{graph}"
+        );
+    }
+}

@@ -94,7 +94,7 @@ fn commands_run_in_the_serving_process() {
     // Everything went through the server: it still holds the repo and printed nothing else.
     assert!(dir.socket().exists());
     server.close_stdin();
-    let out = server.finish().success();
+    let out = server.finish().stdin_closed();
     assert_eq!(out.stdout(), "");
     assert!(!dir.socket().exists(), "serve left its socket behind");
 
@@ -114,7 +114,7 @@ fn serve_json_readiness_line() {
     assert!(dir.socket().exists());
     assert_eq!(dir.heads().len(), 1);
     p.close_stdin();
-    assert_eq!(p.finish().success().stdout(), "");
+    assert_eq!(p.finish().stdin_closed().stdout(), "");
 }
 
 #[test]
@@ -143,6 +143,9 @@ fn proxied_failures_keep_their_exit_codes() {
     // `serve` itself is never forwarded: the repo is taken.
     let err = dir.fails(6, &["serve"]);
     assert!(err.contains("already serves"), "{err}");
+    // One statement: the repo is served, not held by a process that does not serve it.
+    assert!(!err.contains("does not serve"), "{err}");
+    assert!(!err.contains("is open in another"), "{err}");
 }
 
 #[test]
@@ -217,13 +220,15 @@ fn a_different_identity_cannot_sign_through_the_server() {
     let own_key = dir.join(".weft/key");
     let _server = dir.serve();
 
-    for args in [&["set", "x", "2"][..], &["incr", "n"], &["id"]] {
+    for args in [&["set", "x", "2"][..], &["incr", "n"]] {
         let err = dir
             .cmd(&["--identity".as_ref(), other_key.as_os_str()])
             .args(args)
             .run()
             .fails(6);
         assert!(err.contains("signs as"), "{err}");
+        assert!(!err.contains("does not serve"), "{err}");
+        assert!(!err.contains("is open in another"), "{err}");
     }
     let err = dir
         .cmd(&["set", "x", "2"])
@@ -231,6 +236,16 @@ fn a_different_identity_cannot_sign_through_the_server() {
         .run()
         .fails(6);
     assert!(err.contains("signs as"), "{err}");
+    // `id` signs nothing: it prints the key this process would sign with.
+    let out = dir
+        .cmd(&["--identity".as_ref(), other_key.as_os_str(), "id".as_ref()])
+        .run()
+        .success();
+    assert_eq!(out.stdout().trim(), other.ok(&["id"]).trim());
+    assert_eq!(
+        dir.ok(&["id"]).trim(),
+        dir.json(&["id", "--json"])["author"]
+    );
     // Reads do not sign, and the repo's own key is the server's.
     let out = dir
         .cmd(&[
@@ -258,7 +273,9 @@ fn a_different_identity_cannot_sign_through_the_server() {
 #[test]
 fn sigterm_stops_serve_and_removes_the_socket() {
     let dir = Dir::init();
-    let mut server = dir.serve();
+    // Stdin is not a pipe here: closing one would stop the server too (and say so).
+    let mut server = Proc::spawn_with_stdin(&mut dir.cmd(&["serve"]), Stdio::null());
+    assert!(server.line().starts_with("serving "));
     dir.ok(&["set", "x", "1"]);
     server.term();
     let out = server.finish().success();
@@ -300,7 +317,7 @@ fn a_stale_socket_is_ignored_and_replaced() {
     let mut server = dir.serve();
     assert_eq!(dir.ok(&["get", "x"]), "2\n");
     server.close_stdin();
-    server.finish().success();
+    server.finish().stdin_closed();
     assert!(!dir.socket().exists());
 }
 
@@ -358,7 +375,7 @@ fn garbage_on_the_socket_does_not_hurt_the_server() {
     assert_eq!(dir.ok(&["get", "x"]), "2\n");
     drop(stalled);
     server.close_stdin();
-    let out = server.finish().success();
+    let out = server.finish().stdin_closed();
     assert_eq!(out.stdout(), "");
     assert_eq!(s(&dir.json(&["get", "x", "--json"]), "kind"), "register");
 }
@@ -373,4 +390,45 @@ fn a_short_lived_lock_is_waited_for() {
     let mut get = Proc::spawn(&mut dir.cmd(&["get", "x"]));
     drop(repo);
     assert_eq!(get.finish().success().stdout(), "1\n");
+}
+
+/// A repo whose `.weft/weft.sock` is longer than a Unix socket address can hold (about 100
+/// bytes) is still served: `serve` and `watch` listen, and other commands run inside them.
+#[test]
+fn a_repo_deep_in_the_file_system_is_served() {
+    let base = Dir::new();
+    let root = base.join("a".repeat(70)).join("b".repeat(70));
+    std::fs::create_dir_all(&root).unwrap();
+    assert!(root.join(".weft/weft.sock").as_os_str().len() > 150);
+    let weft = |args: &[&str]| TestCmd::new(&root).args(args).run();
+    weft(&["init"]).success();
+
+    let mut server = Proc::spawn(TestCmd::new(&root).args(&["serve"]));
+    assert_eq!(server.line(), format!("serving {}", root.display()));
+    assert!(root.join(".weft/weft.sock").exists());
+    // The server holds the repo: these succeed only by running inside it.
+    weft(&["set", "x", "1"]).success();
+    assert_eq!(weft(&["get", "x"]).success().stdout(), "1\n");
+    server.term();
+    let out = server.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    assert!(!root.join(".weft/weft.sock").exists());
+
+    let mut watch = Proc::spawn(TestCmd::new(&root).args(&["watch", "--ready", "--count", "1"]));
+    assert_eq!(watch.json_line(), json!({"ready": true}));
+    weft(&["set", "x", "2"]).success();
+    assert_eq!(watch.json_line()["keys"], json!(["x"]));
+    let out = watch.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+}
+
+/// `true | weft serve`: serve stops at once since its piped stdin is closed, and says so,
+/// pointing at `serve --stdio`.
+#[test]
+fn serve_says_why_it_stops_when_stdin_closes() {
+    let dir = Dir::init();
+    let mut server = Proc::spawn(&mut dir.cmd(&["serve"]));
+    server.close_stdin();
+    let out = server.finish().stdin_closed();
+    assert!(out.stderr().contains("serve --stdio"), "{}", out.report());
 }

@@ -201,11 +201,61 @@ fn init_with_identity_writes_no_key_file() {
     assert_eq!(s(&v, "author"), author);
     assert!(is_author(&author));
     assert!(!dir.join(".weft/key").exists());
-    // Without the identity the repo cannot sign.
-    let err = dir.fails(1, &["set", "x", "1"]);
+    assert_signs_with_the_remembered_key(&dir, &key, &author);
+}
+
+/// `dir` was made with `--identity key` (the key of `author`) and has no key file of its own:
+/// it remembers the key, so every command works without `--identity`, and writes are signed by
+/// that key; once the key file is gone, reads still work and a write names the missing file.
+fn assert_signs_with_the_remembered_key(dir: &Dir, key: &std::path::Path, author: &str) {
+    assert_eq!(dir.ok(&["id"]).trim(), author);
+    dir.ok(&["log"]);
+    dir.ok(&["ls"]);
+    let cid = dir.ok(&["set", "x", "1"]);
+    let shown = dir.json(&["show", cid.trim(), "--json"]);
+    assert_eq!(s(&shown, "author"), author);
+    assert_eq!(dir.ok(&["get", "x"]), "1\n");
+
+    let moved = key.with_extension("moved");
+    std::fs::rename(key, &moved).unwrap();
+    // Reads never need a key.
+    assert_eq!(dir.ok(&["get", "x"]), "1\n");
+    dir.ok(&["log", "--graph"]);
+    dir.ok(&["heads"]);
+    assert_eq!(dir.json(&["fsck", "--json"])["ok"], true);
+    let err = dir.fails(1, &["set", "x", "2"]);
+    assert!(err.contains(&key.display().to_string()), "{err}");
+    std::fs::rename(&moved, key).unwrap();
+    dir.ok(&["set", "x", "2"]);
+}
+
+#[test]
+fn a_path_clone_with_identity_remembers_its_key() {
+    let origin = Dir::init();
+    let keys = Dir::init();
+    let key = keys.join(".weft/key");
+    let author = keys.ok(&["id"]).trim().to_string();
+    origin.ok(&["grant", &author]);
+    let dir = Dir::new();
+    dir.cmd(&["clone".as_ref(), origin.path().as_os_str(), ".".as_ref()])
+        .args(&["--identity".as_ref(), key.as_os_str()])
+        .run()
+        .success();
+    assert!(!dir.join(".weft/key").exists());
+    assert_signs_with_the_remembered_key(&dir, &key, &author);
+    dir.ok(&["push"]);
+    assert_eq!(origin.ok(&["get", "x"]), "2\n");
+}
+
+#[test]
+fn a_repo_without_any_key_still_reads() {
+    let dir = Dir::init();
+    dir.ok(&["set", "x", "1"]);
+    std::fs::remove_file(dir.join(".weft/key")).unwrap();
+    assert_eq!(dir.ok(&["get", "x"]), "1\n");
+    dir.ok(&["log"]);
+    let err = dir.fails(1, &["set", "x", "2"]);
     assert!(err.contains("no author key"), "{err}");
-    let out = dir.cmd(&["set", "x", "1"]).env("WEFT_IDENTITY", &key).run();
-    out.success();
 }
 
 #[test]

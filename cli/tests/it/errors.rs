@@ -315,3 +315,28 @@ fn missing_key_file_is_1() {
     let err = dir.fails(1, &["id"]);
     assert!(err.contains("not a weft key"), "{err}");
 }
+
+#[test]
+fn a_fractional_delta_says_it_must_be_an_integer() {
+    let dir = Dir::init();
+    for delta in ["1.5", "lots"] {
+        let err = dir.fails(2, &["incr", "k", delta]);
+        assert!(err.contains("must be an integer"), "{err}");
+        assert!(!err.contains("invalid digit"), "{err}");
+    }
+    let err = dir.fails(2, &["incr", "k", "99999999999999999999"]);
+    assert!(err.contains("64-bit"), "{err}");
+}
+
+/// An address another process already listens on is the network's failure (8), not bad usage;
+/// an address that does not parse is bad usage (2).
+#[cfg(unix)]
+#[test]
+fn a_taken_listen_address_is_8() {
+    let dir = Dir::init();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = dir.fails(8, &["serve", "--listen", &addr]);
+    assert!(err.contains(&addr), "{err}");
+    dir.fails(2, &["serve", "--listen", "not an address"]);
+}

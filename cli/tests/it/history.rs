@@ -287,7 +287,7 @@ fn dag_json() {
     assert_eq!(nodes[3]["parents"], json!([]));
     assert_eq!(nodes[3]["summary"], "genesis");
     let author = dir.ok(&["id"]);
-    assert_eq!(nodes[0]["author"], &author[..8]);
+    assert_eq!(nodes[0]["author"], author.trim());
 }
 
 #[test]
@@ -349,4 +349,55 @@ fn fsck_ok() {
         json!({"ok": true, "n_blocks": 6, "n_changes": 6, "n_docs": 2, "repaired": [], "problems": []})
     );
     assert_eq!(dir.ok(&["-q", "fsck"]), "");
+}
+
+/// The README's quickstart line that shows a head works on a repo with two heads too.
+#[test]
+fn the_readmes_show_of_a_head_works_with_two_heads() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("weft show \"$(weft heads"))
+        .expect("the README shows a head");
+    let command = line.split('#').next().unwrap().trim();
+
+    let a = Dir::init();
+    let b = Dir::new();
+    b.ok(&["clone", a.path().to_str().unwrap(), "."]);
+    a.ok(&["grant", b.ok(&["id"]).trim()]);
+    b.ok(&["pull"]);
+    a.ok(&["set", "x", "1"]);
+    b.ok(&["set", "y", "2"]);
+    b.ok(&["sync"]);
+    let heads = a.heads();
+    assert_eq!(heads.len(), 2);
+
+    let bin = std::path::Path::new(crate::util::weft_bin())
+        .parent()
+        .unwrap();
+    let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let out = std::process::Command::new("sh")
+        .args(["-c", command])
+        .current_dir(a.path())
+        .env("PATH", path)
+        .env_remove("WEFT_DIR")
+        .env_remove("WEFT_IDENTITY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        heads.iter().any(|h| stdout.contains(h.as_str())),
+        "{stdout}"
+    );
 }

@@ -423,6 +423,10 @@ fn every_json_output_matches_its_schema() {
     assert_eq!(heads.heads, [log[0].cid.clone()]);
     let dag: Dag = parse(&dir, &["dag", "--format", "json"]);
     assert_eq!((dag.heads, dag.nodes.len()), (heads.heads.clone(), 5));
+    // Authors in full, as `log --json` prints them.
+    for node in &dag.nodes {
+        assert_eq!(node.author, init.author, "{}", node.cid);
+    }
 
     let stat: BlockStat = parse(&dir, &["block", "stat", &set_cid]);
     assert!(

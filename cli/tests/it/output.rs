@@ -145,6 +145,13 @@ fn demo_converges_and_cleans_up() {
     // Both concurrent register values survive.
     assert!(out.contains("{\"title\":\"oat milk\"}\n"), "{out}");
     assert!(out.contains("{\"title\":\"soy milk\"}\n"), "{out}");
+    // The element moved to two lists at once is in exactly one; both text edits are in.
+    let placed = ["board/done\t[\"beer\"]\n", "board/later\t[\"beer\"]\n"]
+        .iter()
+        .filter(|l| out.contains(*l))
+        .count();
+    assert_eq!(placed, 1, "{out}");
+    assert!(out.contains("notes\t\"today: buy milk and eggs\"\n"), "{out}");
     // It needs no repo, creates none here, and leaves nothing in the temporary directory.
     assert!(!dir.join(".weft").exists());
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);

@@ -753,21 +753,41 @@ fn incremental_bundle_since_the_receivers_heads() {
     // A relative FILE is taken from the current directory.
     b.ok(&["bundle", "create", "back.car"]);
     assert!(b.join("back.car").is_file());
-    // A --since change that this side never saw (the receiver's own work) leaves nothing out.
+    // A --since change that this side never saw (a typo, the wrong repo) is an error naming
+    // it, not a bundle of the whole history.
     let unknown = a.ok(&["-d", "notes", "heads"]);
-    let made = b.json(&[
-        "bundle",
-        "create",
-        "x.car",
-        "--json",
-        "--since",
-        unknown.trim(),
-    ]);
-    assert_eq!(
-        n(&made, "changes") as usize,
-        log_cids(&b, None).len(),
-        "{made}"
-    );
+    let unknown = unknown.trim();
+    let err = b.fails(4, &["bundle", "create", "x.car", "--since", unknown]);
+    assert!(err.contains(unknown), "{err}");
+    assert!(!b.join("x.car").exists());
+    assert!(!b.join("x.car.partial").exists());
+}
+
+/// An incremental bundle applied where the changes it builds on are missing (an earlier bundle
+/// was skipped): exit 4, naming the missing changes and what to do, and the repo is sound.
+#[test]
+fn a_bundle_whose_base_is_missing_names_it() {
+    let a = Dir::init();
+    let (b, _) = Dir::clone_of(arg(a.path()));
+    let base = a.head();
+    let files = Dir::new();
+    let first = files.join("1.car");
+    let second = files.join("2.car");
+    let skipped = a.ok(&["set", "k", "1"]).trim().to_string();
+    a.ok(&["bundle", "create", arg(&first), "--since", &base]);
+    a.ok(&["set", "k", "2"]);
+    a.ok(&["bundle", "create", arg(&second), "--since", &skipped]);
+
+    let err = b.fails(4, &["bundle", "apply", arg(&second)]);
+    assert!(err.contains(&skipped), "{err}");
+    assert!(err.contains("earlier"), "{err}");
+    assert!(!err.contains("corrupt"), "{err}");
+    assert_eq!(b.head(), base);
+    b.ok(&["fsck"]);
+    // Applied in order, both go in.
+    b.ok(&["bundle", "apply", arg(&first)]);
+    b.ok(&["bundle", "apply", arg(&second)]);
+    assert_eq!(b.heads(), a.heads());
 }
 
 #[test]
@@ -898,9 +918,10 @@ fn unreachable_peers_are_8() {
     // A path that is not a repo: the far side's reason, in the one line.
     let not_repo = Dir::new();
     let err = b.fails(8, &["pull", arg(not_repo.path())]);
-    assert_far_side_said(&err, "not a weft repo");
+    assert!(err.contains("not a weft repo"), "{err}");
     let err = b.fails(8, &["push", arg(&not_repo.join("missing"))]);
-    assert_far_side_said(&err, "not a weft repo");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!err.contains("weft init"), "{err}");
 
     // The same through ssh.
     let ssh = FakeSsh::new();
@@ -908,6 +929,12 @@ fn unreachable_peers_are_8() {
     let out = b.cmd(&["pull", &url]).env("WEFT_SSH", ssh.env()).run();
     let err = out.fails(8);
     assert_far_side_said(&err, "not a weft repo");
+    assert!(!err.contains("weft init"), "{err}");
+    let url = format!("ssh://host{}", arg(&not_repo.join("missing")));
+    let out = b.cmd(&["pull", &url]).env("WEFT_SSH", ssh.env()).run();
+    let err = out.fails(8);
+    assert_far_side_said(&err, "does not exist");
+    assert!(!err.contains("weft init"), "{err}");
     // An ssh that cannot be run.
     let out = b
         .cmd(&["pull", &url])
@@ -1017,8 +1044,10 @@ fn failed_clone_leaves_nothing_behind() {
         "a failed clone left its directory"
     );
 
+    // A source that does not exist is named as such, not as a repo to `weft init`.
     let err = w.fails(8, &["clone", arg(&w.join("nowhere")), "dest"]);
-    assert_far_side_said(&err, "not a weft repo");
+    assert!(err.contains("nowhere: it does not exist"), "{err}");
+    assert!(!err.contains("weft init"), "{err}");
     assert!(!w.join("dest").exists());
 
     // A peer that answers with nonsense, after the clone's repo was created.
@@ -1039,4 +1068,235 @@ fn failed_clone_leaves_nothing_behind() {
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(w.ok(&["-C", "repo", "heads"]), before);
     w.ok(&["-C", "repo", "fsck"]);
+}
+
+/// Two repos in sync whose document `main` has two heads: B cloned A, each wrote, B synced.
+fn two_heads_in_sync() -> (Dir, Dir) {
+    let a = Dir::init();
+    let (b, _) = Dir::clone_of(arg(a.path()));
+    a.ok(&["grant", b.ok(&["id"]).trim()]);
+    b.ok(&["pull"]);
+    a.ok(&["set", "x", "1"]);
+    b.ok(&["set", "y", "2"]);
+    b.ok(&["sync"]);
+    assert_eq!(heads(&a).len(), 2);
+    assert_eq!(heads(&a), heads(&b));
+    (a, b)
+}
+
+/// A sync with nothing to do ends the session cleanly on the far side too: the client lets
+/// the process it runs (here a stand-in for ssh, which records how the remote command ended)
+/// finish instead of killing it right after its last frame.
+#[test]
+fn a_no_op_ssh_sync_lets_the_far_side_end_cleanly() {
+    let (a, b) = two_heads_in_sync();
+    let tools = Dir::new();
+    let status = tools.join("status");
+    let bin_dir = Path::new(weft_bin()).parent().unwrap();
+    let script = format!(
+        r#"while [ $# -gt 1 ]; do shift; done
+PATH={bin}:$PATH
+export PATH
+sh -c "$1"
+echo $? >> {status}
+"#,
+        bin = sh_quote(arg(bin_dir)),
+        status = sh_quote(arg(&status)),
+    );
+    fs::write(tools.join("ssh"), script).unwrap();
+    let url = format!("ssh://host{}", arg(a.path()));
+    for _ in 0..3 {
+        let out = b
+            .cmd(&["sync", &url, "--json"])
+            .env("WEFT_SSH", format!("sh {}", arg(&tools.join("ssh"))))
+            .run()
+            .success()
+            .json();
+        assert_eq!(n(&out, "changes_in") + n(&out, "changes_out"), 0, "{out}");
+    }
+    assert_eq!(fs::read_to_string(&status).unwrap_or_default(), "0\n0\n0\n");
+}
+
+/// While `weft serve` holds a repo, path syncs with nothing to do are sessions it sees end
+/// (it logs a session that the peer cut).
+#[test]
+fn a_served_repo_sees_no_op_path_syncs_end() {
+    let (a, b) = two_heads_in_sync();
+    let mut server = a.serve();
+    for _ in 0..8 {
+        let out = b.json(&["sync", "--json"]);
+        assert_eq!(n(&out, "changes_in") + n(&out, "changes_out"), 0, "{out}");
+    }
+    server.term();
+    let out = server.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    assert!(
+        !out.stderr().contains("sync session failed"),
+        "{}",
+        out.report()
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Peers that stop reading.
+
+/// Writes `n` changes of about 100 kB each of hard-to-compress text to `dir`'s document
+/// `main`: far more than a pipe holds, so a peer that does not read blocks the writer.
+fn write_big_changes(dir: &Dir, n: u32) {
+    let mut lines = String::new();
+    for i in 0..n {
+        let mut value = String::new();
+        let mut j = 0u32;
+        while value.len() < 100_000 {
+            let bytes = [i.to_le_bytes(), j.to_le_bytes()].concat();
+            value.push_str(&weft_dag::Cid::hash(weft_dag::Codec::Raw, &bytes).to_string());
+            j += 1;
+        }
+        lines.push_str(&format!("set big/{i} {value}\n"));
+    }
+    let mut batch = Proc::spawn(&mut dir.cmd(&["batch", "-q"]));
+    batch.write_stdin(lines.as_bytes());
+    batch.close_stdin();
+    let out = batch.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+}
+
+/// `serve --stdio --timeout 1` whose client sends a clone's request and then never reads the
+/// reply: the server gives up once it could write nothing for the timeout, with exit 8.
+#[test]
+fn serve_stdio_drops_a_client_that_stops_reading() {
+    use weft_sync::{Direction, Endpoint as _, Initiator, SyncOptions};
+    let a = Dir::init();
+    write_big_changes(&a, 8);
+    let mut server = Proc::spawn(&mut a.cmd(&["serve", "--stdio", ".", "--timeout", "1"]));
+
+    // The client side of the session, in this process: greet, read the server's greeting,
+    // ask for everything, then read nothing more.
+    let repo = weft_dag::Repo::memory(weft_testkit::identity(7));
+    let mut client = Initiator::new(
+        &repo,
+        SyncOptions {
+            direction: Direction::Pull,
+            docs: None,
+        },
+    )
+    .unwrap();
+    while let Some(frame) = client.poll_transmit().unwrap() {
+        server.write_stdin(&frame);
+    }
+    let mut len = [0u8; 4];
+    server.read_exact(&mut len);
+    let mut hello = vec![0u8; u32::from_be_bytes(len) as usize];
+    server.read_exact(&mut hello);
+    client.handle(&hello).unwrap();
+    let mut asked = 0;
+    while let Some(frame) = client.poll_transmit().unwrap() {
+        server.write_stdin(&frame);
+        asked += 1;
+    }
+    assert!(asked > 0, "the client asked for nothing");
+
+    let out = server.wait_unread();
+    assert_eq!(out.code(), Some(8), "{}", out.report());
+    assert!(
+        out.stderr().contains("read nothing for 1 s"),
+        "{}",
+        out.report()
+    );
+}
+
+/// `push ssh://... --timeout 1` to a peer that greets and then never reads: the push gives up
+/// once it could write nothing for the timeout, with exit 8.
+#[test]
+fn push_drops_a_peer_that_stops_reading() {
+    use weft_sync::{Direction, Endpoint as _, Initiator, Responder, SyncOptions};
+    let b = Dir::init();
+    // C holds B's document as it is now (its genesis): the far side's greeting names that.
+    let (c, _) = Dir::clone_of(arg(b.path()));
+    write_big_changes(&b, 8);
+
+    // The far side's greeting, made in this process by a responder on C.
+    let hello = {
+        let far = c.open();
+        let mut responder = Responder::new(&far).unwrap();
+        let near = weft_dag::Repo::memory(weft_testkit::identity(7));
+        let mut greeter = Initiator::new(
+            &near,
+            SyncOptions {
+                direction: Direction::Push,
+                docs: None,
+            },
+        )
+        .unwrap();
+        let frame = greeter.poll_transmit().unwrap().unwrap();
+        responder.handle(&frame[4..]).unwrap();
+        responder.poll_transmit().unwrap().unwrap()
+    };
+    let tools = Dir::new();
+    fs::write(tools.join("hello"), &hello).unwrap();
+    // A stand-in for ssh: it sends the greeting, then neither reads nor ends (until killed).
+    fs::write(
+        tools.join("ssh"),
+        format!(
+            "cat {}\nexec tail -f /dev/null\n",
+            sh_quote(arg(&tools.join("hello")))
+        ),
+    )
+    .unwrap();
+
+    let url = format!("ssh://host{}", arg(c.path()));
+    let out = b
+        .cmd(&["push", &url, "--timeout", "1"])
+        .env("WEFT_SSH", format!("sh {}", arg(&tools.join("ssh"))))
+        .run();
+    let err = out.fails(8);
+    assert!(err.contains("read nothing for 1 s"), "{err}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Text from a peer.
+
+/// Whether `text` holds a terminal control character (ESC, CR, BEL, ...), a newline aside.
+fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// What a peer says (its ERROR frame, an ssh child's stderr) reaches the terminal with its
+/// control characters escaped: it can neither color, rewrite nor beep.
+#[test]
+fn a_peers_control_characters_are_escaped() {
+    let b = Dir::init();
+    let tools = Dir::new();
+    let nasty = "evil\x1b[2K\rall good\x07";
+    // A stand-in for ssh whose far side fails on stderr.
+    fs::write(
+        tools.join("stderr-ssh"),
+        "printf 'weft: error: evil\\033[2K\\rall good\\007\\n' >&2\nexit 1\n",
+    )
+    .unwrap();
+    // One whose far side answers with an ERROR frame.
+    let frame = weft_sync::frame::Frame::Error(nasty.to_string()).encode();
+    fs::write(tools.join("error-frame"), frame).unwrap();
+    fs::write(
+        tools.join("frame-ssh"),
+        format!("cat {}\n", sh_quote(arg(&tools.join("error-frame")))),
+    )
+    .unwrap();
+
+    for script in ["stderr-ssh", "frame-ssh"] {
+        let out = b
+            .cmd(&["pull", "ssh://host/repo"])
+            .env("WEFT_SSH", format!("sh {}", arg(&tools.join(script))))
+            .run();
+        assert!(matches!(out.code(), Some(8 | 9)), "{}", out.report());
+        let err = out.stderr();
+        assert!(
+            !has_control(&err),
+            "{script}: raw control characters in {err:?}"
+        );
+        assert!(
+            err.contains(r"evil\u{1b}[2K\rall good\u{7}"),
+            "{script}: {err:?}"
+        );
+    }
 }

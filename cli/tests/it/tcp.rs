@@ -20,7 +20,7 @@ pub fn new_key() -> (Dir, String, PathBuf) {
 }
 
 /// `weft clone URL . --json --identity KEY_FILE` in a new directory, which then keeps signing
-/// with that key (its `.weft/key` is a copy, as if the user had set WEFT_IDENTITY for good).
+/// with that key: the clone remembers it (and has no `.weft/key` of its own).
 pub fn clone_as(url: &str, key_file: &std::path::Path) -> (Dir, Json) {
     let dir = Dir::new();
     let report = dir
@@ -29,7 +29,7 @@ pub fn clone_as(url: &str, key_file: &std::path::Path) -> (Dir, Json) {
         .run()
         .success()
         .json();
-    fs::copy(key_file, dir.join(".weft/key")).unwrap();
+    assert!(!dir.join(".weft/key").exists());
     (dir, report)
 }
 
@@ -169,7 +169,8 @@ fn a_key_with_no_access_is_refused_and_the_server_logs_it() {
     a.ok(&["set", "k", "1"]);
     let (mut server, url, _, _) = serve(&a, &[]);
 
-    // A clone with its own new key: refused, named, and nothing left behind.
+    // A clone with its own new key: refused, named, and no repo left behind; only the key,
+    // kept for the next attempt.
     let w = Dir::new();
     let err = w.fails(10, &["clone", &url, "dest"]);
     assert!(err.contains("access refused: key "), "{err}");
@@ -179,10 +180,27 @@ fn a_key_with_no_access_is_refused_and_the_server_logs_it() {
         .unwrap_or_else(|| panic!("no key in {err:?}"))
         .to_string();
     assert!(err.contains("may read no document here"), "{err}");
+    assert!(err.contains(".weft-clone-key"), "{err}");
+    assert_eq!(err.matches("access refused").count(), 1, "{err}");
     assert!(
-        !w.join("dest").exists(),
-        "a refused clone left its directory"
+        !w.join("dest/.weft").exists(),
+        "a refused clone left its repo"
     );
+    let kept: Vec<_> = fs::read_dir(w.join("dest")).unwrap().collect();
+    assert_eq!(kept.len(), 1, "a refused clone left more than its key");
+
+    // Another attempt uses the same key: refused again with it, and once the owner grants
+    // it, it clones and signs with it.
+    let err = w.fails(10, &["clone", &url, "dest"]);
+    assert!(err.contains(&format!("key {refused} ")), "{err}");
+    a.ok(&["grant", &refused]);
+    w.ok(&["clone", &url, "dest"]);
+    let dest = w.join("dest");
+    assert!(!dest.join(".weft-clone-key").exists());
+    let id = w.ok(&["-C", dest.to_str().unwrap(), "id"]);
+    assert_eq!(id.trim(), refused);
+    assert_eq!(w.ok(&["-C", dest.to_str().unwrap(), "get", "k"]), "1\n");
+    fs::remove_dir_all(&dest).unwrap();
 
     // With --identity: that key is the one refused.
     let (_other_dir, other, other_file) = new_key();
@@ -284,4 +302,26 @@ fn a_granted_role_gives_access_without_allow() {
     b.ok(&["set", "k", "2"]);
     b.ok(&["push"]);
     assert_eq!(a.ok(&["get", "k"]), "2\n");
+}
+
+#[test]
+fn a_tcp_clone_with_identity_reads_and_writes_with_that_key() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "1"]);
+    let (_keys, writer, writer_file) = new_key();
+    a.ok(&["grant", &writer]);
+    let (_server, url, _, _) = serve(&a, &[]);
+    let (b, _) = clone_as(&url, &writer_file);
+    // Reads, the key, writes and a push over tcp, all without --identity.
+    assert_eq!(b.ok(&["get", "k"]), "1\n");
+    b.ok(&["log"]);
+    assert_eq!(b.ok(&["id"]).trim(), writer);
+    let cid = b.ok(&["set", "k", "2"]);
+    assert_eq!(
+        s(&b.json(&["show", cid.trim(), "--json"]), "author"),
+        writer
+    );
+    b.ok(&["push"]);
+    assert_eq!(a.ok(&["get", "k"]), "2\n");
+    b.ok(&["pull"]);
 }

@@ -213,6 +213,23 @@ impl Out {
         self
     }
 
+    /// Asserts that `weft serve` stopped because its piped stdin closed: exit 0, stderr the one
+    /// line saying so.
+    pub fn stdin_closed(self) -> Out {
+        assert!(
+            self.output.status.success(),
+            "weft failed: {}",
+            self.report()
+        );
+        let err = self.stderr();
+        assert!(
+            err.starts_with("weft: serve: stdin closed, stopping (") && err.lines().count() == 1,
+            "serve did not say its stdin closed: {}",
+            self.report()
+        );
+        self
+    }
+
     /// Asserts a failure with exactly `code` and one stderr line `weft: error: ...` without a
     /// panic or backtrace, and that nothing went to stdout. Returns the stderr line.
     pub fn fails(&self, code: i32) -> String {
@@ -357,6 +374,35 @@ impl Proc {
     pub fn json_line(&mut self) -> Json {
         let line = self.line();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?} is not JSON ({e})"))
+    }
+
+    /// Reads exactly `buf.len()` bytes of stdout.
+    pub fn read_exact(&mut self, buf: &mut [u8]) {
+        self.stdout.as_mut().unwrap().read_exact(buf).unwrap();
+    }
+
+    /// Waits for the process to exit without reading any more of its stdout (which stays open,
+    /// unread); returns its stderr and what was left of stdout.
+    pub fn wait_unread(&mut self) -> Out {
+        let mut child = self.child.take().expect("process already finished");
+        let mut stderr = Vec::new();
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_end(&mut stderr).unwrap();
+        }
+        let status = child.wait().unwrap();
+        self.stdin = None;
+        let mut stdout = Vec::new();
+        if let Some(mut r) = self.stdout.take() {
+            r.read_to_end(&mut stdout).unwrap();
+        }
+        Out {
+            desc: self.desc.clone(),
+            output: Output {
+                status,
+                stdout,
+                stderr,
+            },
+        }
     }
 
     /// Writes to the process's stdin (and flushes).

@@ -126,7 +126,7 @@ fn watch_through_serve() {
     // When the server stops, a watcher served by it fails (it would miss changes otherwise).
     let mut orphan = dir.watch(&[]);
     server.close_stdin();
-    server.finish().success();
+    server.finish().stdin_closed();
     let err = orphan.finish().fails(1);
     assert!(err.contains("stopped"), "{err}");
 }
@@ -191,4 +191,21 @@ fn watch_prints_one_line_per_pulled_batch() {
         ])
     );
     watch.finish().success();
+}
+
+/// `watch -d DOC` prints the batches of that document only; an unknown one is exit 4.
+#[test]
+fn watch_d_watches_one_document() {
+    let dir = Dir::init();
+    dir.ok(&["doc", "new", "notes"]);
+    let mut watch = dir.watch(&["-d", "notes", "--count", "1"]);
+    // A change of `main` first: the one line printed must be the change of `notes`.
+    dir.ok(&["set", "k", "in main"]);
+    let cid = dir.ok(&["-d", "notes", "set", "k", "in notes"]);
+    let line = watch.json_line();
+    assert_eq!(line["doc_name"], "notes", "{line}");
+    assert_eq!(s(&line, "cid"), cid.trim());
+    let out = watch.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    dir.fails(4, &["watch", "-d", "nope"]);
 }

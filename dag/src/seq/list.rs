@@ -43,12 +43,26 @@ pub enum ListOp<L> {
 }
 
 #[derive(Debug, Clone)]
-struct Element<L> {
+pub(super) struct Element<L> {
     /// The greatest stamp among the element's insert and moves, and the position it made.
-    winner: Stamp,
-    list: L,
-    deleted: bool,
+    pub(super) winner: Stamp,
+    pub(super) list: L,
+    pub(super) deleted: bool,
 }
+
+/// A replica's trees, positions (position -> element) and elements.
+pub(super) type Parts<L> = (
+    BTreeMap<L, Tree<()>>,
+    HashMap<OpId, OpId>,
+    HashMap<OpId, Element<L>>,
+);
+
+/// [`Parts`] borrowed.
+pub(super) type PartsRef<'a, L> = (
+    &'a BTreeMap<L, Tree<()>>,
+    &'a HashMap<OpId, OpId>,
+    &'a HashMap<OpId, Element<L>>,
+);
 
 /// A set of lists, named by `L` (a key, say), whose elements can move between them.
 ///
@@ -74,6 +88,18 @@ impl<L: Ord + Clone> Lists<L> {
             trees: BTreeMap::new(),
             positions: HashMap::new(),
             elements: HashMap::new(),
+        }
+    }
+
+    pub(super) fn parts(&self) -> PartsRef<'_, L> {
+        (&self.trees, &self.positions, &self.elements)
+    }
+
+    pub(super) fn from_parts((trees, positions, elements): Parts<L>) -> Self {
+        Lists {
+            trees,
+            positions,
+            elements,
         }
     }
 
@@ -148,6 +174,37 @@ impl<L: Ord + Clone> Lists<L> {
             }
         }
         Ok(())
+    }
+
+    /// Renames ops, for a transaction's ops made under pending ids once its change is signed:
+    /// each `(from, to)` of `pairs` gives the element or position `from` the id `to`, and the
+    /// stamps of those ops the change's `height`. This gives what applying the renamed ops gives
+    /// only for ops generated on this replica, on its current state, by `insert_at`,
+    /// `move_to` and `delete`, with stamps greater than every other stamp here (a change's
+    /// height is above every change it has seen).
+    pub fn rename(&mut self, pairs: &[(OpId, OpId)], height: u64) {
+        let table: std::collections::HashMap<OpId, OpId> = pairs.iter().copied().collect();
+        let map = |op: OpId| table.get(&op).copied();
+        for tree in self.trees.values_mut() {
+            for (from, to) in pairs {
+                tree.rename(*from, *to, &map);
+            }
+        }
+        for (from, to) in pairs {
+            if let Some(e) = self.elements.remove(from) {
+                self.elements.insert(*to, e);
+            }
+            if let Some(elem) = self.positions.remove(from) {
+                let elem = map(elem).unwrap_or(elem);
+                self.positions.insert(*to, elem);
+                if let Some(e) = self.elements.get_mut(&elem) {
+                    if e.winner.op == *from {
+                        e.winner.op = *to;
+                        e.winner.height = height;
+                    }
+                }
+            }
+        }
     }
 
     /// The names of the lists that have held an element.
@@ -271,6 +328,12 @@ impl<L: Ord + Clone> Lists<L> {
         };
         self.apply(&op)?;
         Ok(op)
+    }
+
+    /// Checks every tree's order index against a walk of the tree.
+    #[cfg(test)]
+    pub(super) fn check_index(&self) -> Result<(), String> {
+        self.trees.values().try_for_each(|t| t.check_index())
     }
 
     /// Deletes `element`; returns the op to send.

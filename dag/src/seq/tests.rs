@@ -2,6 +2,7 @@
 //! and delivery orders, non-interleaving, moves, runs.
 
 mod naive;
+mod snapshot;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -113,6 +114,7 @@ fn run_text(steps: &[Step]) -> Result<(), TestCaseError> {
                 None
             }
         };
+        texts[r].check_index().map_err(TestCaseError::fail)?;
         if let Some(made) = made {
             let made = made.map_err(|e| TestCaseError::fail(e.to_string()))?;
             let height = logs[r].height + 1;
@@ -133,6 +135,7 @@ fn run_text(steps: &[Step]) -> Result<(), TestCaseError> {
     let all: Vec<TextOp> = ops.into_iter().map(|(o, _)| o).collect();
     let model = naive::text(&all);
     for t in &texts {
+        t.check_index().map_err(TestCaseError::fail)?;
         prop_assert_eq!(t.to_string(), model.clone());
         prop_assert_eq!(t.len(), model.chars().count());
     }
@@ -183,6 +186,7 @@ fn run_lists(steps: &[Step]) -> Result<(), TestCaseError> {
                 None
             }
         };
+        reps[r].check_index().map_err(TestCaseError::fail)?;
         if let Some(made) = made {
             let made = made.map_err(|e| TestCaseError::fail(e.to_string()))?;
             ops.push((made, height));
@@ -202,6 +206,7 @@ fn run_lists(steps: &[Step]) -> Result<(), TestCaseError> {
     let all: Vec<ListOp<u8>> = ops.into_iter().map(|(o, _)| o).collect();
     let model = naive::lists(&all);
     for rep in &reps {
+        rep.check_index().map_err(TestCaseError::fail)?;
         let got: BTreeMap<u8, Vec<OpId>> = rep.lists().map(|&l| (l, rep.elements(&l))).collect();
         prop_assert_eq!(&got, &model);
         // Every element not deleted is in exactly one place.
@@ -231,6 +236,22 @@ proptest! {
     #[test]
     fn lists_replicas_converge_to_the_model(steps in steps(REPLICAS)) {
         run_lists(&steps)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10))]
+
+    /// Longer sessions, checking after every step that the order index gives what a walk of
+    /// the tree gives (`run_text` checks it).
+    #[test]
+    fn the_order_index_matches_the_walk(
+        steps in prop::collection::vec(
+            (0..2usize, 0u8..10, any::<u16>(), any::<u16>(), any::<u8>()),
+            60..200,
+        )
+    ) {
+        run_text(&steps)?;
     }
 }
 

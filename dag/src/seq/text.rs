@@ -34,6 +34,14 @@ pub struct Text {
 }
 
 impl Text {
+    pub(super) fn tree(&self) -> &Tree<String> {
+        &self.tree
+    }
+
+    pub(super) fn from_tree(tree: Tree<String>) -> Self {
+        Text { tree }
+    }
+
     /// An empty text.
     pub fn new() -> Self {
         Text::default()
@@ -112,6 +120,30 @@ impl Text {
         self.tree.origins_before(id)
     }
 
+    /// Renames ops: each `(from, to)` of `pairs` gives the characters of `from` the op id `to`
+    /// (see [`Lists::rename`](super::Lists::rename) for when this is right).
+    pub fn rename(&mut self, pairs: &[(OpId, OpId)]) {
+        let table: std::collections::HashMap<OpId, OpId> = pairs.iter().copied().collect();
+        let map = |op: OpId| table.get(&op).copied();
+        for (from, to) in pairs {
+            self.tree.rename(*from, *to, &map);
+        }
+    }
+
+    /// Inserts `text` at character index `index` as more characters of the insert whose last
+    /// character is `last`, if that gives the same text and the same future as a new insert op
+    /// there would (see the tree's `extend`): that insert's op then carries `text` too. Returns
+    /// whether it did (nothing changes otherwise).
+    pub fn extend(&mut self, last: Id, index: usize, text: &str) -> bool {
+        let Ok((left, right)) = self.tree.origins_at(index) else {
+            return false;
+        };
+        let Ok(len) = u32::try_from(text.chars().count()) else {
+            return false;
+        };
+        left == Anchor::At(last) && self.tree.extend(last, right, len, text.to_string())
+    }
+
     /// The number of characters (Unicode scalar values).
     pub fn len(&self) -> usize {
         self.tree.len()
@@ -139,6 +171,12 @@ impl Text {
             .into_iter()
             .map(|(start, len)| Span { start, len })
             .collect())
+    }
+
+    /// Checks the tree's order index against a walk of the tree.
+    #[cfg(test)]
+    pub(super) fn check_index(&self) -> Result<(), String> {
+        self.tree.check_index()
     }
 }
 

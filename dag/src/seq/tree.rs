@@ -7,21 +7,40 @@
 //! there: the tail becomes the only right child of the head, with the run's right origin, which
 //! is exactly where the character-level tree has it.
 
-use std::{cmp::Ordering, collections::BTreeMap};
+use std::cmp::Ordering;
 
-use super::{Anchor, Id, SeqError};
+use smallvec::{smallvec, SmallVec};
+
+use crate::OpId;
+
+use super::{
+    order::{Order, NIL},
+    starts::Starts,
+    Anchor, Id, SeqError,
+};
+
+mod codec;
+#[cfg(test)]
+mod slow;
 
 /// What a node carries besides its ids: nothing for list positions, the characters for text.
 pub(super) trait Content: Default {
     /// Cuts `self` after `at` items and returns the rest.
     fn split_off(&mut self, at: u32) -> Self;
+    /// Puts `more` after `self`.
+    fn append(&mut self, more: Self);
 }
 
 impl Content for () {
     fn split_off(&mut self, _at: u32) -> Self {}
+    fn append(&mut self, _more: Self) {}
 }
 
 impl Content for String {
+    fn append(&mut self, more: Self) {
+        self.push_str(&more);
+    }
+
     fn split_off(&mut self, at: u32) -> Self {
         let byte = self
             .char_indices()
@@ -37,6 +56,9 @@ enum Side {
     Right,
 }
 
+/// A node's left or right children, in sibling order (most nodes have at most two).
+type Kids = SmallVec<[usize; 2]>;
+
 /// The index of the root node: the start of the list, with no id and no characters.
 const ROOT: usize = 0;
 
@@ -51,8 +73,8 @@ struct Node<C> {
     side: Side,
     /// The right origin of the op that made the run (what orders right siblings).
     right_origin: Anchor,
-    left: Vec<usize>,
-    right: Vec<usize>,
+    left: Kids,
+    right: Kids,
 }
 
 /// A Fugue tree of runs with tombstones.
@@ -60,8 +82,10 @@ struct Node<C> {
 pub(super) struct Tree<C> {
     nodes: Vec<Node<C>>,
     /// The node starting at each id.
-    starts: BTreeMap<Id, usize>,
+    starts: Starts,
     visible_len: usize,
+    /// Every node in list order, with visible counts.
+    order: Order,
 }
 
 impl<C: Content> Default for Tree<C> {
@@ -80,14 +104,63 @@ impl<C: Content> Tree<C> {
             parent: ROOT,
             side: Side::Right,
             right_origin: Anchor::End,
-            left: Vec::new(),
-            right: Vec::new(),
+            left: Kids::new(),
+            right: Kids::new(),
         };
         Tree {
             nodes: vec![root],
-            starts: BTreeMap::new(),
+            starts: Starts::default(),
             visible_len: 0,
+            order: Order::new(),
         }
+    }
+
+    /// Gives op `from`'s runs the op id `to`, and names the items of the ops `rename` maps by
+    /// their new ids in those runs' right origins: for a transaction's ops, made under pending
+    /// ids, once its change is signed. The tree keeps its shape, which is the shape the
+    /// renamed ops give only because an op generated locally never has a sibling when it is
+    /// made (its parent and place follow from its origins alone); its runs' right origins are
+    /// items of older ops or of ops renamed in the same call.
+    pub(super) fn rename(&mut self, from: OpId, to: OpId, rename: &dyn Fn(OpId) -> Option<OpId>) {
+        for (_, n) in self.starts.rename(from, to) {
+            let node = &mut self.nodes[n as usize];
+            node.id.op = to;
+            if let Anchor::At(a) = &mut node.right_origin {
+                if let Some(op) = rename(a.op) {
+                    a.op = op;
+                }
+            }
+        }
+    }
+
+    /// Extends the run whose last item is `last` by `len` items, as if its op had inserted them
+    /// too, when that is exactly what inserting them right after `last` as a new op with right
+    /// origin `right` would give in list order: `last` ends its op's last run, which is visible,
+    /// has no right children, and was made with the right origin `right`. Returns whether it
+    /// did (nothing changes otherwise). For a transaction that goes on typing where its last
+    /// insert ended: one op, one run.
+    pub(super) fn extend(&mut self, last: Id, right: Anchor, len: u32, content: C) -> bool {
+        let Some(n) = self.find(last) else {
+            return false;
+        };
+        let node = &self.nodes[n];
+        let end = node.id.offset + node.len;
+        let fits = last.offset + 1 == end
+            && node.visible
+            && node.right.is_empty()
+            && node.right_origin == right
+            && end.checked_add(len).is_some()
+            && !self.starts.any_in(last.op, end, u32::MAX);
+        if !fits || len == 0 {
+            return false;
+        }
+        let node = &mut self.nodes[n];
+        node.len += len;
+        node.content.append(content);
+        let new_len = node.len;
+        self.visible_len += len as usize;
+        self.order.set_own(n as u32, new_len);
+        true
     }
 
     /// The number of visible items.
@@ -101,8 +174,8 @@ impl<C: Content> Tree<C> {
     }
 
     fn find(&self, id: Id) -> Option<usize> {
-        let (start, &n) = self.starts.range(..=id).next_back()?;
-        (start.op == id.op && id.offset < start.offset + self.nodes[n].len).then_some(n)
+        let (start, n) = self.starts.find(id)?;
+        (id.offset < start + self.nodes[n].len).then_some(n)
     }
 
     /// Whether the item `id` is present, and if so whether it is visible.
@@ -125,15 +198,21 @@ impl<C: Content> Tree<C> {
             parent: n,
             side: Side::Right,
             right_origin: node.right_origin,
-            left: Vec::new(),
-            right: std::mem::replace(&mut node.right, vec![new]),
+            left: Kids::new(),
+            right: std::mem::replace(&mut node.right, smallvec![new]),
         };
         node.len = at;
         for &c in &tail.right {
             self.nodes[c].parent = new;
         }
         self.starts.insert(tail.id, new);
+        let visible = tail.visible;
+        self.order.push(if visible { tail.len } else { 0 });
         self.nodes.push(tail);
+        if visible {
+            self.order.set_own(n as u32, at);
+        }
+        self.order.insert_after(n as u32, new as u32);
         new
     }
 
@@ -175,7 +254,7 @@ impl<C: Content> Tree<C> {
             op: id.op,
             offset: id.offset + len - 1,
         };
-        if self.find(id).is_some() || self.starts.range(id..=end).next().is_some() {
+        if self.find(id).is_some() || self.starts.any_in(id.op, id.offset, end.offset) {
             return Err(SeqError::Duplicate(id));
         }
         for anchor in [left, right] {
@@ -213,8 +292,8 @@ impl<C: Content> Tree<C> {
             parent,
             side,
             right_origin: right,
-            left: Vec::new(),
-            right: Vec::new(),
+            left: Kids::new(),
+            right: Kids::new(),
         });
         self.starts.insert(id, new);
         self.visible_len += len as usize;
@@ -238,12 +317,47 @@ impl<C: Content> Tree<C> {
                     .unwrap_or(sibs.len())
             }
         };
+        // Its place in list order: next to a sibling's subtree, or to its parent.
+        let node = &self.nodes[parent];
+        self.order.push(len);
+        match side {
+            Side::Left if pos < node.left.len() => {
+                let next = self.first_of(node.left[pos]);
+                self.order.insert_before(next as u32, new as u32);
+            }
+            Side::Left => self.order.insert_before(parent as u32, new as u32),
+            Side::Right if pos == 0 => self.order.insert_after(parent as u32, new as u32),
+            Side::Right if pos < node.right.len() => {
+                let next = self.first_of(node.right[pos]);
+                self.order.insert_before(next as u32, new as u32);
+            }
+            Side::Right => {
+                let prev = self.last_of(node.right[pos - 1]);
+                self.order.insert_after(prev as u32, new as u32);
+            }
+        }
         let sibs = match side {
             Side::Left => &mut self.nodes[parent].left,
             Side::Right => &mut self.nodes[parent].right,
         };
         sibs.insert(pos, new);
         Ok(())
+    }
+
+    /// The first node of the subtree of `n` in list order.
+    fn first_of(&self, mut n: usize) -> usize {
+        while let Some(&c) = self.nodes[n].left.first() {
+            n = c;
+        }
+        n
+    }
+
+    /// The last node of the subtree of `n` in list order.
+    fn last_of(&self, mut n: usize) -> usize {
+        while let Some(&c) = self.nodes[n].right.last() {
+            n = c;
+        }
+        n
     }
 
     /// Whether node `r` is reached from a right child of `l` by left children only.
@@ -280,75 +394,32 @@ impl<C: Content> Tree<C> {
         }
     }
 
-    fn depth(&self, mut n: usize) -> usize {
-        let mut d = 0;
-        while n != ROOT {
-            n = self.nodes[n].parent;
-            d += 1;
-        }
-        d
-    }
-
-    /// Whether node `a` comes before node `b` (`a != b`) in the traversal.
+    /// Whether node `a` comes before node `b` in list order.
     fn node_before(&self, a: usize, b: usize) -> bool {
-        let (da, db) = (self.depth(a), self.depth(b));
-        let (mut a, mut b) = (a, b);
-        for _ in db..da {
-            let side = self.nodes[a].side;
-            a = self.nodes[a].parent;
-            if a == b {
-                return side == Side::Left;
-            }
-        }
-        for _ in da..db {
-            let side = self.nodes[b].side;
-            b = self.nodes[b].parent;
-            if b == a {
-                return side == Side::Right;
-            }
-        }
-        while self.nodes[a].parent != self.nodes[b].parent {
-            a = self.nodes[a].parent;
-            b = self.nodes[b].parent;
-        }
-        let (na, nb) = (&self.nodes[a], &self.nodes[b]);
-        if na.side != nb.side {
-            return na.side == Side::Left;
-        }
-        let sibs = match na.side {
-            Side::Left => &self.nodes[na.parent].left,
-            Side::Right => &self.nodes[na.parent].right,
-        };
-        let pa = sibs.iter().position(|&s| s == a);
-        let pb = sibs.iter().position(|&s| s == b);
-        pa < pb
+        self.order.rank(a as u32).1 < self.order.rank(b as u32).1
     }
 
-    /// Visits every node in list order, tombstones included, until `f` returns false.
-    fn walk(&self, mut f: impl FnMut(usize) -> bool) {
-        // (node, visiting its right children, next child)
-        let mut stack: Vec<(usize, bool, usize)> = vec![(ROOT, false, 0)];
-        while let Some(top) = stack.last_mut() {
-            let (n, right, i) = *top;
-            let node = &self.nodes[n];
-            let kids = if right { &node.right } else { &node.left };
-            if i < kids.len() {
-                top.2 += 1;
-                stack.push((kids[i], false, 0));
-            } else if !right {
-                *top = (n, true, 0);
-                if n != ROOT && !f(n) {
-                    return;
-                }
-            } else {
-                stack.pop();
+    /// The node after `n` in list order, if any.
+    fn next_node(&self, n: usize) -> Option<usize> {
+        let m = self.order.next(n as u32);
+        (m != NIL).then_some(m as usize)
+    }
+
+    /// Visits every node in list order, tombstones included, from the first after `from`,
+    /// until `f` returns false.
+    fn walk_from(&self, from: usize, mut f: impl FnMut(usize) -> bool) {
+        let mut n = from;
+        while let Some(m) = self.next_node(n) {
+            if !f(m) {
+                return;
             }
+            n = m;
         }
     }
 
     /// The visible runs in order: the first id, the length and the content of each.
     pub(super) fn for_each_visible(&self, mut f: impl FnMut(Id, u32, &C)) {
-        self.walk(|n| {
+        self.walk_from(ROOT, |n| {
             let node = &self.nodes[n];
             if node.visible {
                 f(node.id, node.len, &node.content);
@@ -359,16 +430,8 @@ impl<C: Content> Tree<C> {
 
     /// The first item of the node after `n` in list order, or the end.
     fn next_after_node(&self, n: usize) -> Anchor {
-        let (mut seen, mut next) = (n == ROOT, Anchor::End);
-        self.walk(|m| {
-            if seen {
-                next = Anchor::At(self.nodes[m].id);
-                return false;
-            }
-            seen = m == n;
-            true
-        });
-        next
+        self.next_node(n)
+            .map_or(Anchor::End, |m| Anchor::At(self.nodes[m].id))
     }
 
     /// The origins of an insert at visible index `index`: the visible item before it (or the
@@ -383,23 +446,14 @@ impl<C: Content> Tree<C> {
         if index == 0 {
             return Ok((Anchor::Start, self.next_after_node(ROOT)));
         }
-        let (mut count, mut found) = (0usize, None);
-        self.walk(|n| {
-            let node = &self.nodes[n];
-            if node.visible {
-                if count + node.len as usize >= index {
-                    found = Some((n, (index - 1 - count) as u32));
-                    return false;
-                }
-                count += node.len as usize;
-            }
-            true
-        });
-        let (n, k) = found.ok_or(SeqError::OutOfRange {
-            index,
-            len: self.visible_len,
-        })?;
-        self.origins_after(self.nodes[n].id.plus(k))
+        let (n, k) = self
+            .order
+            .select(index as u64 - 1)
+            .ok_or(SeqError::OutOfRange {
+                index,
+                len: self.visible_len,
+            })?;
+        self.origins_after(self.nodes[n as usize].id.plus(k))
     }
 
     /// The origins of an insert right after item `id`.
@@ -427,15 +481,13 @@ impl<C: Content> Tree<C> {
                 Anchor::At(id),
             ));
         }
-        let mut prev = Anchor::Start;
-        self.walk(|m| {
-            if m == n {
-                return false;
-            }
-            let node = &self.nodes[m];
-            prev = Anchor::At(node.id.plus(node.len - 1));
-            true
-        });
+        let prev = self.order.prev(n as u32);
+        let prev = if prev == NIL || prev as usize == ROOT {
+            Anchor::Start
+        } else {
+            let node = &self.nodes[prev as usize];
+            Anchor::At(node.id.plus(node.len - 1))
+        };
         Ok((prev, Anchor::At(id)))
     }
 
@@ -445,44 +497,39 @@ impl<C: Content> Tree<C> {
         if !self.nodes[n].visible {
             return None;
         }
-        let mut count = 0usize;
-        self.walk(|m| {
-            if m == n {
-                return false;
-            }
-            if self.nodes[m].visible {
-                count += self.nodes[m].len as usize;
-            }
-            true
-        });
-        Some(count + (id.offset - self.nodes[n].id.offset) as usize)
+        let before = self.order.rank(n as u32).0 as usize;
+        Some(before + (id.offset - self.nodes[n].id.offset) as usize)
     }
 
     /// The visible items at indexes `index .. index + len`, as spans of consecutive ids.
     pub(super) fn spans(&self, index: usize, len: usize) -> Result<Vec<(Id, u32)>, SeqError> {
         let end = index.checked_add(len).filter(|&e| e <= self.visible_len);
         let end = end.ok_or(SeqError::OutOfRange {
-            index: index + len,
+            index: index.saturating_add(len),
             len: self.visible_len,
         })?;
-        let (mut count, mut out) = (0usize, Vec::new());
-        self.walk(|n| {
+        let mut out = Vec::new();
+        let Some((first, k)) = self.order.select(index as u64).filter(|_| index < end) else {
+            return Ok(out);
+        };
+        let (mut n, mut k, mut left) = (first as usize, k, end - index);
+        loop {
             let node = &self.nodes[n];
             if node.visible {
-                let (lo, hi) = (count, count + node.len as usize);
-                let (a, b) = (lo.max(index), hi.min(end));
-                if a < b {
-                    out.push((node.id.plus((a - lo) as u32), (b - a) as u32));
-                }
-                count = hi;
+                let take = ((node.len - k) as usize).min(left);
+                out.push((node.id.plus(k), take as u32));
+                left -= take;
             }
-            count < end
-        });
-        Ok(out)
+            if left == 0 {
+                return Ok(out);
+            }
+            k = 0;
+            n = self.next_node(n).ok_or(SeqError::OutOfRange {
+                index: end,
+                len: self.visible_len,
+            })?;
+        }
     }
-
-    /// Makes items `id .. id + len` visible or not; returns how many changed. Nothing changes
-    /// if one of them is unknown.
     pub(super) fn set_visible(&mut self, id: Id, len: u32, visible: bool) -> Result<u32, SeqError> {
         let end = id.offset.checked_add(len).ok_or(SeqError::Empty)?;
         let mut cur = id.offset;
@@ -506,6 +553,8 @@ impl<C: Content> Tree<C> {
             let node = &mut self.nodes[n];
             if node.visible != visible {
                 node.visible = visible;
+                self.order
+                    .set_own(n as u32, if visible { node.len } else { 0 });
                 changed += node.len;
                 if visible {
                     self.visible_len += node.len as usize;

@@ -245,3 +245,119 @@ fn a_remove_of_many_tags_is_split_to_fit_the_limits() {
     assert_eq!(other.heads(doc).unwrap(), repo.heads(doc).unwrap());
     assert!(repo.fsck().unwrap().is_ok());
 }
+
+/// List and text ops that name items no replica has (ids of another key, of an op that made
+/// nothing, of a change that does not exist, spans past a run's end, an element never
+/// inserted) are stored and change nothing, in every delivery order; the honest ops beside them
+/// still apply, and fsck agrees.
+#[test]
+fn list_and_text_ops_naming_absent_items_change_nothing() {
+    use weft_dag::{ItemRef, OpRef};
+    let origin = Repo::memory(identity(1));
+    let doc = origin.doc("main").unwrap();
+    grant_writers(&origin, doc, &[2, 3]);
+    let mut tx = origin.transaction(doc);
+    tx.text_insert("t", 0, "abc").unwrap();
+    let x = tx.list_push("l", "x").unwrap();
+    let base = tx.commit().unwrap().unwrap();
+    let x = base.resolve(x);
+    let text_op = OpId {
+        change: base.cid,
+        index: 0,
+    };
+    let nowhere = OpId {
+        change: Cid::hash(weft_dag::Codec::DagCbor, b"no such change"),
+        index: 0,
+    };
+    let item = |op: OpId, offset: u32| {
+        Some(ItemRef {
+            op: OpRef::There(op),
+            offset,
+        })
+    };
+    let hostile = vec![
+        // A list insert anchored on a text character, a text insert on a list position.
+        Op::ListInsert {
+            key: "l".into(),
+            left: item(text_op, 1),
+            right: None,
+            value: Value::from("bad"),
+        },
+        Op::TextInsert {
+            key: "t".into(),
+            left: item(x, 0),
+            right: None,
+            text: "bad".into(),
+        },
+        // Items of a change that does not exist; a span past the run's end.
+        Op::TextInsert {
+            key: "t".into(),
+            left: item(nowhere, 0),
+            right: None,
+            text: "bad".into(),
+        },
+        Op::TextDelete {
+            key: "t".into(),
+            spans: vec![(
+                ItemRef {
+                    op: OpRef::There(text_op),
+                    offset: 2,
+                },
+                5,
+            )],
+        },
+        // An element never inserted (a text op's id), moved and set.
+        Op::ListMove {
+            key: "l".into(),
+            elem: OpRef::There(text_op),
+            left: None,
+            right: None,
+        },
+        Op::ListSet {
+            key: "l".into(),
+            elem: OpRef::There(nowhere),
+            value: Value::from("bad"),
+        },
+        // An honest op beside them.
+        Op::ListInsert {
+            key: "l".into(),
+            left: None,
+            right: None,
+            value: Value::from("ok"),
+        },
+    ];
+    let mut bad = Change::clone(&change(doc, vec![base.cid], 2, hostile).change);
+    bad.height = 4;
+    let bad = bad.sign(&identity(2));
+    let mut honest_tx = origin.transaction(doc);
+    honest_tx.text_insert("t", 3, "d").unwrap();
+    honest_tx.commit().unwrap();
+    let mut states = Vec::new();
+    for order in [[0, 1], [1, 0]] {
+        let r = Repo::with_store(weft_store::Store::memory(), identity(9)).unwrap();
+        let mut blocks: Vec<(Cid, Vec<u8>)> = weft_testkit::all_changes(&origin, doc);
+        blocks.reverse();
+        let extra = [(bad.cid, bad.bytes.clone())];
+        let all: Vec<Vec<(Cid, Vec<u8>)>> = vec![blocks, extra.to_vec()];
+        for i in order {
+            // Parents first: the honest history before the hostile change in either order
+            // of delivery calls; a hostile change before its parent waits for it.
+            let _ = r.apply_changes(all[i].clone());
+        }
+        r.apply_changes(all[0].clone()).unwrap();
+        r.apply_changes(all[1].clone()).unwrap();
+        assert_eq!(r.state(doc).text("t").unwrap().as_deref(), Some("abcd"));
+        let values: Vec<Value> = r
+            .state(doc)
+            .elements("l")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.value)
+            .collect();
+        assert_eq!(values.len(), 2);
+        assert!(values.contains(&Value::from("ok")) && values.contains(&Value::from("x")));
+        weft_testkit::assert_fsck(&r);
+        states.push(state_bytes(&r));
+    }
+    assert_eq!(states[0], states[1]);
+}

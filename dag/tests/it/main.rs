@@ -23,6 +23,8 @@
 //! - [`signature`]: checking changes in a batch answers what checking each alone does (also
 //!   through an import), and small-order or non-canonical keys gain no right (author, genesis
 //!   owner, grant target);
+//! - [`traces`]: the public editing traces replayed through `seq::Text`: the sequential ones
+//!   reach their final text, the concurrent one converges to it on every replica;
 //! - [`typed`]: typed access through serde and rows read, typed and deleted under a prefix;
 //! - [`undo`]: undo and redo of the author's own changes, which leave a peer's later writes
 //!   alone and sync like any edit.
@@ -40,5 +42,6 @@ mod missing;
 mod repo;
 mod seq;
 mod signature;
+mod traces;
 mod typed;
 mod undo;

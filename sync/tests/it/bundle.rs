@@ -474,15 +474,14 @@ fn block_whose_parent_is_absent_is_an_orphan() {
     assert_eq!(made.changes, 2);
     let b = empty(2);
     match apply(&b, &bytes) {
-        Err(Error::Repo(weft_dag::Error::Orphans {
-            cid,
+        Err(Error::BundleBase {
+            path,
             missing,
             n_orphans,
-            n_applied,
-        })) => {
-            assert_eq!((cid, missing, n_orphans, n_applied), (log[1], log[2], 2, 0));
+        }) => {
+            assert_eq!((path.as_str(), missing, n_orphans), (PATH, vec![log[2]], 2));
         }
-        other => panic!("expected Orphans, got {other:?}"),
+        other => panic!("expected BundleBase, got {other:?}"),
     }
     assert!(all_changes(&b).is_empty());
     assert_fsck(&b);
