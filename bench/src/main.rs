@@ -11,6 +11,8 @@ mod load;
 mod proc;
 mod protocol;
 mod sync;
+mod text;
+mod todo;
 
 use std::{
     fs,
@@ -213,6 +215,70 @@ enum Cmd {
         #[arg(long)]
         tmp: Option<PathBuf>,
     },
+    /// Replay the automerge-paper editing trace into weft, Automerge and Loro (paired runs):
+    /// apply + persist time, saved size, open + read time in a fresh process, peak RSS.
+    TextTrace {
+        /// Edits per change, comma-separated (1: one change per trace transaction).
+        #[arg(long, value_delimiter = ',', default_values_t = [100usize, 1])]
+        per: Vec<usize>,
+        /// Replay only the first EDITS edits (the report says it is a prefix).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Runs per --per value (each runs the three systems back to back, rotating).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Fresh-process open + read runs per system per run; medians are reported.
+        #[arg(long, default_value_t = 11)]
+        open_runs: usize,
+        /// The trace (gzipped JSON).
+        #[arg(long, default_value = text::TRACE)]
+        trace: PathBuf,
+        /// Directory for the temporary repos and files (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+        /// Skip timing the ed25519 signing floor (done when --per includes 1).
+        #[arg(long)]
+        no_sign_floor: bool,
+    },
+    /// A todo list in weft, Automerge and Loro (paired runs): push --items items, move --moves
+    /// of them to the front, read the whole list --reads times.
+    Todo {
+        /// Items pushed.
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        /// Items moved to the front (move k moves item 10k+5).
+        #[arg(long, default_value_t = 1_000)]
+        moves: usize,
+        /// Pushes (and moves) per change, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 100])]
+        per: Vec<usize>,
+        /// Runs per --per value (each runs the three systems back to back, rotating).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Timed reads of the whole list per run; the median is reported.
+        #[arg(long, default_value_t = 51)]
+        reads: usize,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
+    /// Child of text-trace: apply the trace in one system and persist it (prints JSON).
+    #[command(hide = true)]
+    TextApply {
+        system: String,
+        per: usize,
+        /// The edits, as text-trace writes them.
+        edits: PathBuf,
+        out: PathBuf,
+    },
+    /// Child of text-trace: open a saved document and read its text (prints JSON).
+    #[command(hide = true)]
+    OpenText {
+        system: String,
+        path: PathBuf,
+        #[arg(default_value = text::KEY)]
+        key: String,
+    },
     /// Many CLI clients writing and syncing against one `weft serve --listen` at once.
     Load {
         /// Client repos (clones of the server's, each granted the writer role).
@@ -389,6 +455,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tmp.as_deref(),
             cli.json,
         ),
+        Cmd::TextTrace {
+            per,
+            limit,
+            runs,
+            open_runs,
+            trace,
+            tmp,
+            no_sign_floor,
+        } => {
+            let opts = text::TextOpts {
+                pers: per,
+                limit,
+                runs,
+                open_runs,
+                trace,
+                tmp,
+                sign_floor: !no_sign_floor,
+            };
+            let report = text::text_trace_bench(&opts, cli.json)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Todo {
+            items,
+            moves,
+            per,
+            runs,
+            reads,
+            tmp,
+        } => {
+            let report = todo::todo_bench(items, moves, &per, runs, reads, tmp.as_deref(), cli.json)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::TextApply {
+            system,
+            per,
+            edits,
+            out,
+        } => ok(text::apply_main(&system, per, &edits, &out)),
+        Cmd::OpenText { system, path, key } => ok(text::open_main(&system, &path, &key)),
         Cmd::Load {
             clients,
             secs,
