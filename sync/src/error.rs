@@ -99,8 +99,11 @@ pub enum Error {
     /// The peer reported an error and ended the session.
     #[error("the peer reported: {0}")]
     Peer(String),
-    /// The sync went on for more rounds than any honest peer needs.
-    #[error("no convergence after {rounds} rounds; the peer keeps withholding changes")]
+    /// The sync went on for more rounds than any honest peer needs: as the initiator, the peer
+    /// kept withholding changes; as the responder, the peer kept sending requests.
+    #[error(
+        "no convergence after {rounds} rounds; the peer keeps withholding changes or asking again"
+    )]
     NoProgress {
         /// Rounds run.
         rounds: u32,

@@ -15,7 +15,9 @@ use crate::{
     outbox::Outbox,
     peer::{self, ReplicaId},
     refusal::{Refusal, REFUSE_VERSION},
-    session::{import_from, keep_verified, name_if_free, Endpoint, Salts, Stats, VERSIONS},
+    session::{
+        import_from, keep_verified, name_if_free, Endpoint, Salts, Stats, MAX_ROUNDS, VERSIONS,
+    },
     zblocks, Error,
 };
 
@@ -424,6 +426,12 @@ impl Endpoint for Responder<'_> {
                 Ok(())
             }
             (RState::AwaitRequest, Frame::Request(r)) => {
+                // An initiator gives up after MAX_ROUNDS; one that goes on is not honest.
+                if self.stats.round_trips >= MAX_ROUNDS {
+                    return Err(Error::NoProgress {
+                        rounds: self.stats.round_trips,
+                    });
+                }
                 self.stats.round_trips += 1;
                 if let Some(reason) = self.check_push(&r)? {
                     self.refuse(reason);
