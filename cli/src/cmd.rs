@@ -206,7 +206,11 @@ impl Ctx<'_> {
             }
             Command::Get { key, all, at, .. } => {
                 let at = at.as_deref().map(parse::cid).transpose()?;
-                read::get(repo, self.doc(repo)?, key, *all, at, out, o).map(drop)
+                let got = read::get(repo, self.doc(repo)?, key, *all, at, out, o)?;
+                if !o.json() {
+                    got.conflict_note().into_iter().for_each(|n| self.note(n));
+                }
+                Ok(())
             }
             Command::Ls { prefix, at } => {
                 let at = at.as_deref().map(parse::cid).transpose()?;

@@ -94,12 +94,38 @@ pub(crate) struct Got {
     pub value: Json,
     /// Every concurrent value.
     pub values: Vec<Json>,
+    /// The key holds more than one value: concurrent register values, or concurrent writes of
+    /// different kinds (`others`).
+    pub conflict: bool,
+    /// The kinds the key also holds, which a read does not show (concurrent writes of
+    /// different kinds): `{"kind", "value"}` each.
+    pub others: Vec<OtherKind>,
     /// The same, as text for people.
     #[serde(skip)]
     text: Vec<String>,
     /// `--all`: print every concurrent value.
     #[serde(skip)]
     all: bool,
+}
+
+/// Another kind a key holds beside the one `get` shows.
+#[derive(Debug, Serialize)]
+pub(crate) struct OtherKind {
+    pub kind: &'static str,
+    pub value: Json,
+}
+
+impl Got {
+    /// The line to print on stderr when the key holds values `get` does not show.
+    pub(crate) fn conflict_note(&self) -> Option<String> {
+        let n = self.text.len() - 1;
+        (self.conflict && !self.all).then(|| {
+            format!(
+                "{key} has {n} concurrent values; `weft get {key} --all` shows them",
+                key = self.key
+            )
+        })
+    }
 }
 
 impl Outcome for Got {
@@ -280,13 +306,35 @@ pub(crate) fn get(
         .ok_or_else(|| weft_dag::Error::KeyNotFound { key: key.into() })?;
     let value = entry.value(key)?;
     let values = entry.values(key)?;
+    // Concurrent writes of different kinds leave one kind shown and the others behind it.
+    let mut others = Vec::new();
+    for e in state.entries_of(key)? {
+        if e.kind() != entry.kind() {
+            others.push((e.kind().name(), e.value(key)?));
+        }
+    }
     let mut text = vec![value.to_string()];
-    text.extend(values.iter().map(ToString::to_string));
+    if others.is_empty() {
+        text.extend(values.iter().map(ToString::to_string));
+    } else {
+        // Every kind, each line naming its own.
+        let kind = entry.kind().name();
+        text.extend(values.iter().map(|v| format!("{kind}: {v}")));
+        text.extend(others.iter().map(|(k, v)| format!("{k}: {v}")));
+    }
     let outcome = Got {
         key: key.to_string(),
         kind: entry.kind().name(),
         value: value.to_json(),
         values: values.iter().map(Value::to_json).collect(),
+        conflict: values.len() + others.len() > 1,
+        others: others
+            .iter()
+            .map(|(kind, v)| OtherKind {
+                kind,
+                value: v.to_json(),
+            })
+            .collect(),
         text,
         all,
     };

@@ -165,7 +165,21 @@ pub(crate) fn read_store_entry(
     doc: &DocId,
     key: &str,
 ) -> Result<Option<Entry>, Error> {
+    Ok(read_store_entries(store, doc, key, false)?
+        .into_iter()
+        .next())
+}
+
+/// The register, counter and set states of `key`, in that order; with `all` false, only the
+/// first one found.
+fn read_store_entries(
+    store: &Store,
+    doc: &DocId,
+    key: &str,
+    all: bool,
+) -> Result<Vec<Entry>, Error> {
     let prefix = keys::key_prefix(doc, key);
+    let mut found = Vec::new();
     let mut regs = Vec::new();
     for r in store.scan_prefix(keys::REGISTER, &prefix) {
         let (k, v) = r?;
@@ -185,7 +199,10 @@ pub(crate) fn read_store_entry(
     }
     if !regs.is_empty() {
         regs.sort_by_key(|r| std::cmp::Reverse((r.height, r.author, r.op)));
-        return Ok(Some(Entry::Register(regs)));
+        found.push(Entry::Register(regs));
+        if !all {
+            return Ok(found);
+        }
     }
     let mut incs = Vec::new();
     for r in store.scan_prefix(keys::COUNTER, &prefix) {
@@ -195,7 +212,10 @@ pub(crate) fn read_store_entry(
         incs.push((op, delta));
     }
     if !incs.is_empty() {
-        return Ok(Some(Entry::Counter(incs)));
+        found.push(Entry::Counter(incs));
+        if !all {
+            return Ok(found);
+        }
     }
     let mut members: Vec<(Vec<u8>, Vec<OpId>)> = Vec::new();
     for r in store.scan_prefix(keys::SET, &prefix) {
@@ -220,9 +240,9 @@ pub(crate) fn read_store_entry(
                     .map_err(|e| corrupt(&e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        return Ok(Some(Entry::Set(members)));
+        found.push(Entry::Set(members));
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// The kind of `key` if it is a register, a counter or a set.
@@ -528,6 +548,14 @@ impl State<'_> {
     /// The full state of a key, or `None` if it holds nothing.
     pub fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
         read_entry(self.store, self.seq, &self.doc, key)
+    }
+
+    /// Every kind `key` holds, in the order a read prefers them (see the [module docs](self)):
+    /// more than one only after concurrent writes of different kinds; empty if it holds nothing.
+    pub fn entries_of(&self, key: &str) -> Result<Vec<Entry>, Error> {
+        let mut found = read_store_entries(self.store, &self.doc, key, true)?;
+        found.extend(self.seq.get(self.store, &self.doc)?.entries(key));
+        Ok(found)
     }
 
     /// The value of a key: the register winner, the counter sum, or the set members.

@@ -92,6 +92,16 @@ struct Got {
     kind: String,
     value: Json,
     values: Vec<Json>,
+    conflict: bool,
+    others: Vec<OtherKind>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only the schema is checked
+struct OtherKind {
+    kind: String,
+    value: Json,
 }
 
 #[derive(Deserialize)]
@@ -383,6 +393,7 @@ fn every_json_output_matches_its_schema() {
     let got: Got = parse(&dir, &["get", "n"]);
     assert_eq!((got.key.as_str(), got.kind.as_str()), ("n", "counter"));
     assert_eq!((got.value, got.values.len()), (Json::from(2), 1));
+    assert!(!got.conflict && got.others.is_empty());
     let listing: Listing = parse(&dir, &["ls"]);
     let keys: Vec<(&str, &str, bool)> = listing
         .entries

@@ -52,7 +52,8 @@ fn set_and_get_json_values_and_plain_strings() {
         let v = dir.json(&["get", &key, "--json"]);
         assert_eq!(
             v,
-            json!({"key": key, "kind": "register", "value": expected, "values": [expected]}),
+            json!({"key": key, "kind": "register", "value": expected, "values": [expected],
+                   "conflict": false, "others": []}),
             "input {input:?}"
         );
     }
