@@ -179,8 +179,8 @@ impl Value {
 
     /// Decodes canonical DAG-CBOR.
     pub fn from_dag_cbor(bytes: &[u8]) -> Result<Value, ValueError> {
-        let ipld: Ipld =
-            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| ValueError::Decode(e.to_string()))?;
+        let ipld: Ipld = serde_ipld_dagcbor::from_slice(bytes)
+            .map_err(|e| ValueError::Decode(crate::cbor::describe(&e)))?;
         Value::from_ipld(ipld)
     }
 

@@ -109,7 +109,7 @@ pub enum Error {
         rounds: u32,
     },
     /// A document asked for is neither here nor on the peer.
-    #[error("unknown document {name:?}: neither this repo nor the peer has it")]
+    #[error("unknown document {}: neither this repo nor the peer has it", weft_dag::clip(.name))]
     UnknownDoc {
         /// The name or id asked for.
         name: String,
