@@ -162,8 +162,10 @@ pub fn resolve_named(
     let (named, url, remote, base) = match remotes.iter().find(|(n, _)| n == name) {
         Some((n, url)) => (Some(n.clone()), url.clone(), parse_url(url)?, root),
         None => {
+            // A remote name has no ':', so `host:path` (scp-like) is a URL too.
             let looks_like_url = name.contains("://")
                 || name.contains('/')
+                || name.contains(':')
                 || name.starts_with('.')
                 || base.join(name).join(WEFT_DIR).exists();
             if arg.is_none() || !looks_like_url {
@@ -366,7 +368,10 @@ pub fn connect_options(net: &NetArgs) -> Result<ConnectOptions> {
     Ok(ConnectOptions {
         local_program: std::env::current_exe().context("cannot find the weft executable")?,
         ssh,
-        remote_program: "weft".into(),
+        remote_program: match net.remote_weft.trim() {
+            "" => return Err(UsageError("--remote-weft is empty".into()).into()),
+            w => w.to_string(),
+        },
         timeout: timeout(net)?,
         ..ConnectOptions::default()
     })

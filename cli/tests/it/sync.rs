@@ -546,6 +546,8 @@ if [ $# -ne 1 ]; then
 fi
 PATH={bin}:$PATH
 export PATH
+# As sshd: the command runs in the login's home directory.
+cd "${{HOME:-/}}" || exit 255
 exec sh -c "$1"
 "#,
             log = sh_quote(arg(&dir.join("ssh.log"))),
@@ -1299,4 +1301,63 @@ fn a_peers_control_characters_are_escaped() {
             "{script}: {err:?}"
         );
     }
+}
+
+/// ssh remotes as git reads them: scp-like `user@host:path` (relative to the far home
+/// directory), `host:~/path` and `ssh://host/~/path` (the far shell expands the `~`), and
+/// `--remote-weft PATH` / `WEFT_REMOTE_WEFT` name the weft the far side runs.
+#[test]
+fn ssh_scp_like_urls_home_paths_and_remote_weft() {
+    let ssh = FakeSsh::new();
+    let home = Dir::new();
+    home.ok(&["init", "notes"]);
+    home.ok(&["-C", "notes", "set", "k", "1"]);
+    let home_env = home.path().as_os_str();
+    let env = ssh.env();
+    for (url, call) in [
+        ("bob@host:notes", "bob@host\nweft serve --stdio 'notes'\n"),
+        ("host:~/notes", "host\nweft serve --stdio ~/'notes'\n"),
+        ("ssh://host/~/notes", "host\nweft serve --stdio ~/'notes'\n"),
+    ] {
+        let (b, report) = Dir::clone_with(url, &[("WEFT_SSH", &env), ("HOME", home_env)]);
+        assert_report(&report, url, true);
+        assert_eq!(b.ok(&["get", "k"]), "1\n", "{url}");
+        assert!(ssh.log().ends_with(call), "{url}: {}", ssh.log());
+        assert_eq!(b.ok(&["remote", "ls"]), format!("origin\t{url}\n"));
+    }
+
+    // A weft of our choosing on the far side: it leaves a mark, then runs the real one.
+    let wrapper = home.join("my-weft");
+    let marks = home.join("marks");
+    fs::write(
+        &wrapper,
+        format!(
+            "echo \"$@\" >> {}\nexec weft \"$@\"\n",
+            sh_quote(arg(&marks))
+        ),
+    )
+    .unwrap();
+    let remote_weft = format!("sh {}", arg(&wrapper));
+    let client = Dir::init();
+    let out = client
+        .cmd(&["pull", "host:notes", "--remote-weft", &remote_weft])
+        .env("WEFT_SSH", &env)
+        .env("HOME", home_env)
+        .run()
+        .success();
+    assert!(out.stdout().contains("change"), "{}", out.stdout());
+    assert!(ssh
+        .log()
+        .ends_with(&format!("host\n{remote_weft} serve --stdio 'notes'\n")));
+    client
+        .cmd(&["pull", "host:notes"])
+        .env("WEFT_SSH", &env)
+        .env("HOME", home_env)
+        .env("WEFT_REMOTE_WEFT", &remote_weft)
+        .run()
+        .success();
+    assert_eq!(
+        fs::read_to_string(&marks).unwrap(),
+        "serve --stdio notes\n".repeat(2)
+    );
 }

@@ -863,3 +863,67 @@ fn the_servers_own_key_may_do_everything() {
     pull(&back, &remote(addr, None), &as_key(&server_id)).unwrap();
     assert_same(&client, &back, notes);
 }
+
+/// ssh URLs as git reads them: scp-like `[user@]host:path` (a `:` before any `/`), and `~` in
+/// `ssh://host/~/path` under a home directory, not at the root.
+#[test]
+fn ssh_urls_as_git_reads_them() {
+    let ssh = |user: Option<&str>, host: &str, port: Option<u16>, path: &str| Remote::Ssh {
+        user: user.map(str::to_string),
+        host: host.into(),
+        port,
+        path: path.into(),
+    };
+    for (url, want, shown) in [
+        (
+            "me@phone:notes",
+            ssh(Some("me"), "phone", None, "notes"),
+            "me@phone:notes",
+        ),
+        (
+            "phone:notes/x",
+            ssh(None, "phone", None, "notes/x"),
+            "phone:notes/x",
+        ),
+        (
+            "me@phone:/srv/notes",
+            ssh(Some("me"), "phone", None, "/srv/notes"),
+            "ssh://me@phone/srv/notes",
+        ),
+        (
+            "phone:~/notes",
+            ssh(None, "phone", None, "~/notes"),
+            "ssh://phone/~/notes",
+        ),
+        (
+            "ssh://h/~/notes",
+            ssh(None, "h", None, "~/notes"),
+            "ssh://h/~/notes",
+        ),
+        (
+            "ssh://h:22/~bob/notes",
+            ssh(None, "h", Some(22), "~bob/notes"),
+            "ssh://h:22/~bob/notes",
+        ),
+        (
+            "ssh://h/srv/notes",
+            ssh(None, "h", None, "/srv/notes"),
+            "ssh://h/srv/notes",
+        ),
+    ] {
+        let r = Remote::parse(url).unwrap();
+        assert_eq!(r, want, "{url}");
+        assert_eq!(r.to_string(), shown, "{url}");
+        assert_eq!(Remote::parse(shown).unwrap(), want, "{shown}");
+    }
+    // A `/` before the first `:` is a local path, as in git.
+    for path in ["./a:b", "/x/a:b", "notes", "../n"] {
+        assert!(matches!(Remote::parse(path), Ok(Remote::Path(_))), "{path}");
+    }
+    for bad in ["@h:p", "h:", "-oProxyCommand=x:p"] {
+        assert!(
+            matches!(Remote::parse(bad), Err(Error::BadUrl { .. })),
+            "{bad}"
+        );
+    }
+}
