@@ -317,7 +317,9 @@ impl Ctx<'_> {
             output: self.output(),
             identity: self.signing_identity(&self.repo_root(repo)?)?,
         };
-        net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)
+        let notes = net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)?;
+        notes.into_iter().for_each(|n| self.note(n));
+        Ok(())
     }
 
     /// `weft bundle create|apply`.

@@ -176,8 +176,9 @@ impl<'r> Responder<'r> {
     /// words to an older peer) and drops the rest of its turn, and with it everything of the
     /// turn not committed yet.
     fn refuse(&mut self, reason: Refusal) {
-        // The reason names the key; the caller's span names the peer.
-        tracing::warn!("{reason}");
+        // The reason names the key; the caller's span names the peer. The TCP server logs it as
+        // a warning, at most once a minute per key (a refused peer may retry every few seconds).
+        tracing::debug!("{reason}");
         self.greeting = None;
         self.out = Outbox::default();
         let frame = if self.version >= Some(REFUSE_VERSION) {

@@ -1361,3 +1361,46 @@ fn ssh_scp_like_urls_home_paths_and_remote_weft() {
         "serve --stdio notes\n".repeat(2)
     );
 }
+
+/// A replica whose key was revoked while it kept writing is told when it syncs: one line on
+/// stderr naming the document, and `revoked` in `--json`.
+#[test]
+fn a_revoked_replica_is_told_when_it_syncs() {
+    let a = Dir::init();
+    let (b, _) = Dir::clone_with(arg(a.path()), &[]);
+    let b_key = b.ok(&["id"]).trim().to_string();
+    a.ok(&["grant", &b_key]);
+    b.ok(&["pull"]);
+    b.ok(&["set", "x", "1"]);
+    assert_eq!(b.run(&["sync"]).success().stderr(), "");
+    a.ok(&["revoke", &b_key]);
+    // B writes before it hears of the revoke; its change goes out, and stops counting.
+    b.ok(&["set", "y", "2"]);
+    let out = b.run(&["sync"]);
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    let err = out.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "this replica's key {b_key} was revoked in document \"main\""
+        )),
+        "{err}"
+    );
+    a.fails(4, &["get", "y"]);
+    let out = b.run(&["pull", "--json"]);
+    let v: Json = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(v["revoked"][0]["name"], "main", "{v}");
+    assert_eq!(out.stderr().lines().count(), 1);
+    // `status` shows it too.
+    let status: Json = serde_json::from_str(&b.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["docs"][0]["revoked"], true, "{status}");
+    assert!(b
+        .ok(&["status"])
+        .contains("this replica's key was revoked here"));
+    let status: Json = serde_json::from_str(&a.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["docs"][0]["revoked"], false, "{status}");
+    // A replica that was never revoked is told nothing.
+    let c = Dir::init();
+    let v: Json = serde_json::from_str(&c.ok(&["pull", arg(a.path()), "--json"])).unwrap();
+    assert!(v.get("revoked").is_none(), "{v}");
+}

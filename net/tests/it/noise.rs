@@ -927,3 +927,27 @@ fn ssh_urls_as_git_reads_them() {
         );
     }
 }
+
+/// A refused key is logged once, then at most once per `REFUSAL_LOG_INTERVAL`, with the count
+/// of refusals left out (a revoked replica's live sync retries every 2 s).
+#[test]
+fn refusals_are_logged_once_a_minute_per_key() {
+    use std::time::Instant;
+    use weft_net::server::{RefusalLog, REFUSAL_LOG_INTERVAL};
+
+    let mut log = RefusalLog::default();
+    let (k1, k2) = (identity(1).author(), identity(2).author());
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert_eq!(log.admit(k1, at(0)), Some(0));
+    // Every 2 s for the rest of the minute: left out.
+    for s in (2..60).step_by(2) {
+        assert_eq!(log.admit(k1, at(s)), None, "at {s} s");
+    }
+    // Another key is logged on its own.
+    assert_eq!(log.admit(k2, at(10)), Some(0));
+    // A minute on: one line, counting the 29 left out.
+    assert_eq!(log.admit(k1, t0 + REFUSAL_LOG_INTERVAL), Some(29));
+    assert_eq!(log.admit(k1, at(61)), None);
+    assert_eq!(log.admit(k2, at(70)), Some(0));
+}
