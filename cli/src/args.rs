@@ -566,8 +566,15 @@ pub enum DocCommand {
         /// Its local name.
         name: String,
     },
-    /// List documents.
+    /// List documents: named ones by name, then the unnamed ones (which arrived by sync) by id.
     Ls,
+    /// Give a document (by id, or by its current name) the local name NAME.
+    Name {
+        /// The document's id (as `doc ls` prints it) or current name.
+        doc: String,
+        /// The new local name.
+        name: String,
+    },
 }
 
 /// `weft block ...`

@@ -108,6 +108,9 @@ impl Ctx<'_> {
             Command::Id => read::id(repo, out, o).map(drop),
             Command::Doc(DocCommand::New { name }) => write::doc_new(repo, name, out, o).map(drop),
             Command::Doc(DocCommand::Ls) => read::docs(repo, out, o).map(drop),
+            Command::Doc(DocCommand::Name { doc, name }) => {
+                write::doc_name(repo, doc, name, out, o).map(drop)
+            }
             Command::Set { key, value } => {
                 let value = parse::value(value)?;
                 let f = |tx: &mut Transaction<'_>| -> Result<()> {

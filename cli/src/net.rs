@@ -596,13 +596,34 @@ pub fn sync(
         let outcome = outcome.as_ref().map(|s| *s).map_err(String::as_str);
         weft_live::status::record(repo, name, &url, outcome)?;
     }
-    let stats = synced?.stats;
+    let synced = synced?;
+    let stats = synced.stats;
     let verb = match call.direction {
         Direction::Pull => "pulled from",
         Direction::Push => "pushed to",
         Direction::Both => "synced with",
     };
-    let (notes, revoked) = revoked_docs(repo, call.docs.as_deref())?;
+    let (mut notes, revoked) = revoked_docs(repo, call.docs.as_deref())?;
+    // Without -d, a tcp:// server is offered only the documents it lists for this key: say which
+    // of ours were left out, and why, instead of skipping them silently.
+    if matches!(remote, Remote::Tcp { .. })
+        && call.docs.is_none()
+        && call.direction != Direction::Pull
+    {
+        for doc in repo.doc_ids()? {
+            if synced.outcome.iter().any(|o| o.doc == doc) {
+                continue;
+            }
+            let shown = repo
+                .doc_name(doc)?
+                .map_or_else(|| doc.to_string(), |n| format!("{n:?} ({doc})"));
+            notes.push(format!(
+                "weft: document {shown} was not pushed: the server does not list it for this \
+                 key (it serves only documents where the key holds a role, and takes new \
+                 documents only from its own key); `-d` pushes it and shows the server's answer"
+            ));
+        }
+    }
     print_session(out, verb, &url, &stats, call.output, revoked)?;
     Ok(notes)
 }

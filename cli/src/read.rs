@@ -50,7 +50,8 @@ impl Outcome for Id {
 /// A named document.
 #[derive(Debug, Serialize)]
 pub(crate) struct DocName {
-    pub name: String,
+    /// `None` for a document that arrived by sync and was never named (`doc name`).
+    pub name: Option<String>,
     pub id: String,
 }
 
@@ -63,7 +64,8 @@ pub(crate) struct Docs {
 impl Outcome for Docs {
     fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
         for d in &self.docs {
-            writeln!(out, "{}\t{}", d.name, d.id)?;
+            // An unnamed document: an empty name column, then its id.
+            writeln!(out, "{}\t{}", d.name.as_deref().unwrap_or(""), d.id)?;
         }
         Ok(())
     }
@@ -268,14 +270,23 @@ pub(crate) fn author_id(
 
 /// `weft doc ls`.
 pub(crate) fn docs(repo: &Repo, out: &mut dyn Write, output: Output) -> Result<Docs> {
-    let docs = repo
-        .docs()?
-        .into_iter()
+    let named = repo.docs()?;
+    let mut docs: Vec<DocName> = named
+        .iter()
         .map(|(name, id)| DocName {
-            name,
+            name: Some(name.clone()),
             id: id.to_string(),
         })
         .collect();
+    // Then those without a name (arrived by sync), by id.
+    for id in repo.doc_ids()? {
+        if !named.iter().any(|(_, d)| *d == id) {
+            docs.push(DocName {
+                name: None,
+                id: id.to_string(),
+            });
+        }
+    }
     let outcome = Docs { docs };
     emit(out, output, &outcome)?;
     Ok(outcome)

@@ -1404,3 +1404,40 @@ fn a_revoked_replica_is_told_when_it_syncs() {
     let v: Json = serde_json::from_str(&c.ok(&["pull", arg(a.path()), "--json"])).unwrap();
     assert!(v.get("revoked").is_none(), "{v}");
 }
+
+/// Documents that arrive by sync from an unrelated repo are listed by `doc ls`, unnamed, with
+/// their ids, and `doc name` names them.
+#[test]
+fn documents_from_an_unrelated_repo_are_listed_and_can_be_named() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "theirs"]);
+    let theirs = a.json(&["doc", "ls", "--json"])["docs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = Dir::init();
+    let ours = b.json(&["doc", "ls", "--json"])["docs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok(&["pull", arg(a.path())]);
+    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\n\t{theirs}\n"));
+    let ls = b.json(&["doc", "ls", "--json"]);
+    assert_eq!(
+        ls["docs"],
+        json!([{"name": "main", "id": ours}, {"name": null, "id": theirs}])
+    );
+    // Named by id; the name then reads it.
+    assert_eq!(
+        b.ok(&["doc", "name", &theirs, "a-main"]),
+        format!("a-main\t{theirs}\n")
+    );
+    assert_eq!(b.ok(&["-d", "a-main", "get", "k"]), "\"theirs\"\n");
+    // Renamed by its name; a name taken is refused.
+    b.ok(&["doc", "name", "a-main", "other"]);
+    assert_eq!(
+        b.ok(&["doc", "ls"]),
+        format!("main\t{ours}\nother\t{theirs}\n")
+    );
+    b.fails(1, &["doc", "name", "other", "main"]);
+}
