@@ -269,18 +269,6 @@ impl SeqDoc {
             .map(|t| crate::state::Entry::Text(t.to_string()))
     }
 
-    /// The list and the text `key` holds, in that order (both only after concurrent writes).
-    pub(crate) fn entries(&self, key: &str) -> Vec<crate::state::Entry> {
-        let list = self
-            .has_list(key)
-            .then(|| crate::state::Entry::List(self.elements(key)));
-        let text = self
-            .texts
-            .get(key)
-            .map(|t| crate::state::Entry::Text(t.to_string()));
-        list.into_iter().chain(text).collect()
-    }
-
     /// The kind of `key` if it is a list or a text.
     pub(crate) fn kind(&self, key: &str) -> Option<Kind> {
         if self.has_list(key) {

@@ -554,7 +554,13 @@ impl State<'_> {
     /// more than one only after concurrent writes of different kinds; empty if it holds nothing.
     pub fn entries_of(&self, key: &str) -> Result<Vec<Entry>, Error> {
         let mut found = read_store_entries(self.store, &self.doc, key, true)?;
-        found.extend(self.seq.get(self.store, &self.doc)?.entries(key));
+        let d = self.seq.get(self.store, &self.doc)?;
+        if d.has_list(key) {
+            found.push(Entry::List(d.elements(key)));
+        }
+        if let Some(t) = d.texts.get(key) {
+            found.push(Entry::Text(t.to_string()));
+        }
         Ok(found)
     }
 

@@ -132,7 +132,8 @@ fn incr_default_positive_and_negative() {
     dir.ok(&["incr", "c", "-20"]);
     assert_eq!(
         dir.json(&["get", "c", "--json"]),
-        json!({"key": "c", "kind": "counter", "value": -14, "values": [-14]})
+        json!({"key": "c", "kind": "counter", "value": -14, "values": [-14],
+               "conflict": false, "others": []})
     );
     let v = dir.json(&["incr", "c", "--json"]);
     assert_eq!(v["value"], -13);
