@@ -23,7 +23,8 @@ Environment:
   WEFT_IDENTITY  a key file to sign with instead of .weft/key
   WEFT_LOG       log filter for diagnostics on stderr (e.g. debug)
   WEFT_PACK_SIZE seal a pack file once it holds N bytes (default 8388608)
-  WEFT_SSH       the ssh command for ssh:// remotes (default: ssh)
+  WEFT_REMOTE_WEFT  the weft program on the far side of ssh remotes (default: weft)
+  WEFT_SSH       the ssh command for ssh:// and host:path remotes (default: ssh)
   WEFT_TIMEOUT   seconds a peer may stay silent (default 60)";
 
 /// weft: a local-first, content-addressed store of signed CRDT changes.
@@ -233,7 +234,7 @@ pub enum Command {
     /// Show weft's main job in a temporary directory: two replicas edit concurrently and converge.
     Demo,
     /// Copy a remote repo into DIR (default: named after the URL) and remember it as "origin".
-    /// URL: a path, ssh://[user@]host[:port]/path or tcp://[KEY@]host:port (KEY: the server's
+    /// URL: a path, ssh://[user@]host[:port]/path, [user@]host:path or tcp://[KEY@]host:port (KEY: the server's
     /// key, as `weft serve --listen` prints it; without it, the key is pinned on first use).
     Clone {
         /// Where to copy from.
@@ -699,8 +700,15 @@ pub enum DocCommand {
         /// Its local name.
         name: String,
     },
-    /// List documents.
+    /// List documents: named ones by name, then the unnamed ones (which arrived by sync) by id.
     Ls,
+    /// Give a document (by id, or by its current name) the local name NAME.
+    Name {
+        /// The document's id (as `doc ls` prints it) or current name.
+        doc: String,
+        /// The new local name.
+        name: String,
+    },
 }
 
 /// `weft block ...`
@@ -744,6 +752,15 @@ pub struct NetArgs {
     /// Give up on a peer that sends nothing for SECS seconds.
     #[arg(long, value_name = "SECS", env = "WEFT_TIMEOUT", default_value_t = 60)]
     pub timeout: u64,
+    /// The weft to run on the far side of ssh remotes (as git's --upload-pack), run by the far
+    /// shell as `PATH serve --stdio REPO`.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "WEFT_REMOTE_WEFT",
+        default_value = "weft"
+    )]
+    pub remote_weft: String,
 }
 
 /// `weft remote ...`

@@ -69,7 +69,7 @@ fn word(s: &str) -> Option<(&str, &str)> {
 }
 
 fn value(s: &str) -> Result<Value, String> {
-    Value::parse_cli(s).map_err(|e| format!("invalid value {s:?}: {e}"))
+    Value::parse_cli(s).map_err(|e| format!("invalid value {}: {e}", weft_dag::clip(s)))
 }
 
 /// Parses one line; `Ok(None)` for a blank line or a comment.
@@ -135,8 +135,12 @@ fn seq_line(family: &str, rest: &str) -> Result<SeqWrite, String> {
     let key = key.to_string();
     let id = |s: &str| parse::element(s).map_err(|e| e.to_string());
     let number = |s: &str, what: &str| {
-        s.parse::<usize>()
-            .map_err(|_| format!("invalid {what} {s:?}: expected a whole number"))
+        s.parse::<usize>().map_err(|_| {
+            format!(
+                "invalid {what} {}: expected a whole number",
+                weft_dag::clip(s)
+            )
+        })
     };
     let words: Vec<&str> = rest.split_whitespace().collect();
     Ok(match (family, cmd) {

@@ -132,6 +132,9 @@ impl Ctx<'_> {
             }
             Command::Doc(DocCommand::New { name }) => write::doc_new(repo, name, out, o).map(drop),
             Command::Doc(DocCommand::Ls) => read::docs(repo, out, o).map(drop),
+            Command::Doc(DocCommand::Name { doc, name }) => {
+                write::doc_name(repo, doc, name, out, o).map(drop)
+            }
             Command::Set { key, value } => {
                 let value = parse::value(value)?;
                 let f = |tx: &mut Transaction<'_>| -> Result<()> {
@@ -233,7 +236,11 @@ impl Ctx<'_> {
             Command::Get { key, all, at, .. } => {
                 let doc = self.doc(repo)?;
                 let at = rev::points(repo, doc, at)?;
-                read::get(repo, doc, key, *all, at, out, o).map(drop)
+                let got = read::get(repo, doc, key, *all, at, out, o)?;
+                if !o.json() {
+                    got.conflict_note().into_iter().for_each(|n| self.note(n));
+                }
+                Ok(())
             }
             Command::Ls { prefix, at } => {
                 let doc = self.doc(repo)?;
@@ -388,7 +395,9 @@ impl Ctx<'_> {
             output: self.output(),
             identity: self.signing_identity(&self.repo_root(repo)?)?,
         };
-        net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)
+        let notes = net::sync(repo, &self.weft_dir(repo)?, &self.start_dir()?, &call, out)?;
+        notes.into_iter().for_each(|n| self.note(n));
+        Ok(())
     }
 
     /// `weft bundle create|apply`.

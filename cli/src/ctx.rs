@@ -48,6 +48,9 @@ pub struct Ctx<'a> {
     pub(crate) stop: Option<Arc<Stop>>,
     /// Where `batch` reads its lines, when not from our stdin (a client's, forwarded).
     pub(crate) input: Option<Input>,
+    /// Lines for stderr that a command leaves besides its output (a conflict `get` does not
+    /// show, a key revoked): printed once it has run, by [`crate::run_on_repo`].
+    notes: Mutex<Vec<String>>,
 }
 
 /// A positive number from an environment variable, if it is set.
@@ -76,7 +79,26 @@ impl<'a> Ctx<'a> {
             cwd: None,
             stop: None,
             input: None,
+            notes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Leaves `line` for stderr (see `notes`).
+    pub(crate) fn note(&self, line: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+
+    /// The lines left for stderr, once.
+    pub(crate) fn take_notes(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .notes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Resolves relative paths against `cwd` instead of the current directory.

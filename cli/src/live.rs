@@ -175,6 +175,8 @@ struct OurDoc {
     heads: Vec<String>,
     /// Changes held.
     count: u64,
+    /// This replica's key was revoked in it (see `Repo::is_revoked`).
+    revoked: bool,
 }
 
 /// A remote in `weft status --json`; times are ms since the epoch, `None` when there was none.
@@ -231,6 +233,7 @@ pub fn status(
                 name: repo.doc_name(d)?,
                 heads: repo.heads(d)?.iter().map(ToString::to_string).collect(),
                 count: repo.change_count(d)?,
+                revoked: repo.is_revoked(d, &repo.author())?,
             });
         }
         let list = remotes
@@ -262,7 +265,14 @@ pub fn status(
     for &d in &docs {
         let heads = repo.heads(d)?;
         let name = repo.doc_name(d)?.unwrap_or_else(|| d.to_string());
-        writeln!(out, "{name}: {}", plural(heads.len() as u64, "head"))?;
+        write!(out, "{name}: {}", plural(heads.len() as u64, "head"))?;
+        if repo.is_revoked(d, &repo.author())? {
+            write!(
+                out,
+                " (this replica's key was revoked here: its new changes are refused)"
+            )?;
+        }
+        writeln!(out)?;
         for h in heads {
             writeln!(out, "  {h}")?;
         }

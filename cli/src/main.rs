@@ -383,7 +383,11 @@ fn run_local(ctx: Ctx<'_>, repo: Repo, out: &mut dyn Write, err: &mut dyn Write)
 /// any error line to `err`; returns the exit code. The one path for commands run here and for
 /// commands the daemon runs for other processes.
 fn run_on_repo(ctx: &Ctx<'_>, repo: &Repo, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    finish(ctx.run(repo, out), out, err)
+    let result = ctx.run(repo, out);
+    for line in ctx.take_notes() {
+        let _ = writeln!(err, "{}", weft_sync::printable(&line));
+    }
+    finish(result, out, err)
 }
 
 /// Flushes `out` and turns a command's result into an exit code, printing the one error line on

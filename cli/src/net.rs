@@ -162,8 +162,10 @@ pub fn resolve_named(
     let (named, url, remote, base) = match remotes.iter().find(|(n, _)| n == name) {
         Some((n, url)) => (Some(n.clone()), url.clone(), parse_url(url)?, root),
         None => {
+            // A remote name has no ':', so `host:path` (scp-like) is a URL too.
             let looks_like_url = name.contains("://")
                 || name.contains('/')
+                || name.contains(':')
                 || name.starts_with('.')
                 || base.join(name).join(WEFT_DIR).exists();
             if arg.is_none() || !looks_like_url {
@@ -366,7 +368,10 @@ pub fn connect_options(net: &NetArgs) -> Result<ConnectOptions> {
     Ok(ConnectOptions {
         local_program: std::env::current_exe().context("cannot find the weft executable")?,
         ssh,
-        remote_program: "weft".into(),
+        remote_program: match net.remote_weft.trim() {
+            "" => return Err(UsageError("--remote-weft is empty".into()).into()),
+            w => w.to_string(),
+        },
         timeout: timeout(net)?,
         ..ConnectOptions::default()
     })
@@ -433,6 +438,17 @@ struct SessionOut<'a> {
     /// `clone` only: the directory of the new repo.
     #[serde(skip_serializing_if = "Option::is_none")]
     root: Option<String>,
+    /// The documents where this replica's key is revoked (`pull`, `push`, `sync`; left out when
+    /// there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    revoked: Vec<RevokedOut>,
+}
+
+/// A document where this replica's key was revoked.
+#[derive(Debug, Serialize)]
+struct RevokedOut {
+    doc: String,
+    name: Option<String>,
 }
 
 impl SessionOut<'_> {
@@ -448,8 +464,42 @@ impl SessionOut<'_> {
             redundant_out: s.redundant_out,
             docs: s.docs,
             root: None,
+            revoked: Vec::new(),
         }
     }
+}
+
+/// The documents (of `docs`, else all) where the key `repo` signs with is revoked, as lines
+/// for stderr and as `--json` entries.
+fn revoked_docs(repo: &Repo, docs: Option<&[String]>) -> Result<(Vec<String>, Vec<RevokedOut>)> {
+    let me = repo.author();
+    let ids = match docs {
+        Some(names) => names
+            .iter()
+            .filter_map(|n| repo.doc(n).ok())
+            .collect::<Vec<_>>(),
+        None => repo.doc_ids()?,
+    };
+    let (mut lines, mut out) = (Vec::new(), Vec::new());
+    for doc in ids {
+        if !repo.is_revoked(doc, &me)? {
+            continue;
+        }
+        let name = repo.doc_name(doc)?;
+        let shown = name
+            .as_ref()
+            .map_or_else(|| doc.to_string(), |n| format!("{n:?} ({doc})"));
+        lines.push(format!(
+            "weft: this replica's key {me} was revoked in document {shown}: its changes there \
+             that the revoke did not see no longer count, and new ones are refused (an admin \
+             can grant the key again)"
+        ));
+        out.push(RevokedOut {
+            doc: doc.to_string(),
+            name,
+        });
+    }
+    Ok((lines, out))
 }
 
 /// A configured remote, as `weft remote ls --json` lists it.
@@ -468,15 +518,18 @@ struct Listening {
     key: String,
 }
 
-fn print_stats(
+fn print_session(
     out: &mut dyn Write,
     verb: &str,
     url: &str,
     s: &Stats,
     output: Output,
+    revoked: Vec<RevokedOut>,
 ) -> Result<()> {
     if output.json() {
-        write_json(out, &SessionOut::new(url, s))?;
+        let mut session = SessionOut::new(url, s);
+        session.revoked = revoked;
+        write_json(out, &session)?;
     } else if !output.quiet {
         writeln!(
             out,
@@ -508,14 +561,15 @@ pub struct SyncCall<'a> {
     pub identity: Option<Identity>,
 }
 
-/// `weft pull|push|sync`.
+/// `weft pull|push|sync`. Returns the lines for stderr: one per document where this replica's
+/// key is revoked.
 pub fn sync(
     repo: &Repo,
     weft_dir: &Path,
     base: &Path,
     call: &SyncCall<'_>,
     out: &mut dyn Write,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let (name, url, remote) = resolve_named(weft_dir, base, call.remote)?;
     let mut copts = connect_options(call.net)?;
     // What arrives is recorded as delivered by the remote's name (by its URL if it has none).
@@ -542,13 +596,36 @@ pub fn sync(
         let outcome = outcome.as_ref().map(|s| *s).map_err(String::as_str);
         weft_live::status::record(repo, name, &url, outcome)?;
     }
-    let stats = synced?.stats;
+    let synced = synced?;
+    let stats = synced.stats;
     let verb = match call.direction {
         Direction::Pull => "pulled from",
         Direction::Push => "pushed to",
         Direction::Both => "synced with",
     };
-    print_stats(out, verb, &url, &stats, call.output)
+    let (mut notes, revoked) = revoked_docs(repo, call.docs.as_deref())?;
+    // Without -d, a tcp:// server is offered only the documents it lists for this key: say which
+    // of ours were left out, and why, instead of skipping them silently.
+    if matches!(remote, Remote::Tcp { .. })
+        && call.docs.is_none()
+        && call.direction != Direction::Pull
+    {
+        for doc in repo.doc_ids()? {
+            if synced.outcome.iter().any(|o| o.doc == doc) {
+                continue;
+            }
+            let shown = repo
+                .doc_name(doc)?
+                .map_or_else(|| doc.to_string(), |n| format!("{n:?} ({doc})"));
+            notes.push(format!(
+                "weft: document {shown} was not pushed: the server does not list it for this \
+                 key (it serves only documents where the key holds a role, and takes new \
+                 documents only from its own key); `-d` pushes it and shows the server's answer"
+            ));
+        }
+    }
+    print_session(out, verb, &url, &stats, call.output, revoked)?;
+    Ok(notes)
 }
 
 /// What `weft clone` is asked to do.

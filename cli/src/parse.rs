@@ -13,7 +13,7 @@ pub(crate) fn cid(s: &str) -> Result<Cid> {
 
 /// A value as `weft set` takes it.
 pub(crate) fn value(s: &str) -> Result<Value> {
-    Value::parse_cli(s).map_err(|e| usage(format!("invalid value {s:?}: {e}")))
+    Value::parse_cli(s).map_err(|e| usage(format!("invalid value {}: {e}", weft_dag::clip(s))))
 }
 
 /// Several values (`sadd`, `srem`).
@@ -25,7 +25,8 @@ pub(crate) fn values(inputs: &[String]) -> Result<Vec<Value>> {
 pub(crate) fn element(s: &str) -> Result<OpId> {
     let bad = || {
         usage(format!(
-            "invalid element id {s:?}: expected CID/INDEX, as `weft list ls` prints"
+            "invalid element id {}: expected CID/INDEX, as `weft list ls` prints",
+            weft_dag::clip(s)
         ))
     };
     let (cid, index) = s.rsplit_once('/').ok_or_else(bad)?;
@@ -42,6 +43,9 @@ pub(crate) fn delta(s: &str) -> Result<i64, String> {
         std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
             format!("the delta {s} does not fit in a 64-bit integer")
         }
-        _ => format!("the delta must be an integer (such as 3 or -2), not {s:?}"),
+        _ => format!(
+            "the delta must be an integer (such as 3 or -2), not {}",
+            weft_dag::clip(s)
+        ),
     })
 }

@@ -50,7 +50,8 @@ impl Outcome for Id {
 /// A named document.
 #[derive(Debug, Serialize)]
 pub(crate) struct DocName {
-    pub name: String,
+    /// `None` for a document that arrived by sync and was never named (`doc name`).
+    pub name: Option<String>,
     pub id: String,
 }
 
@@ -63,7 +64,8 @@ pub(crate) struct Docs {
 impl Outcome for Docs {
     fn human(&self, out: &mut dyn Write, _quiet: bool) -> Result<()> {
         for d in &self.docs {
-            writeln!(out, "{}\t{}", d.name, d.id)?;
+            // An unnamed document: an empty name column, then its id.
+            writeln!(out, "{}\t{}", d.name.as_deref().unwrap_or(""), d.id)?;
         }
         Ok(())
     }
@@ -94,12 +96,38 @@ pub(crate) struct Got {
     pub value: Json,
     /// Every concurrent value.
     pub values: Vec<Json>,
+    /// The key holds more than one value: concurrent register values, or concurrent writes of
+    /// different kinds (`others`).
+    pub conflict: bool,
+    /// The kinds the key also holds, which a read does not show (concurrent writes of
+    /// different kinds): `{"kind", "value"}` each.
+    pub others: Vec<OtherKind>,
     /// The same, as text for people.
     #[serde(skip)]
     text: Vec<String>,
     /// `--all`: print every concurrent value.
     #[serde(skip)]
     all: bool,
+}
+
+/// Another kind a key holds beside the one `get` shows.
+#[derive(Debug, Serialize)]
+pub(crate) struct OtherKind {
+    pub kind: &'static str,
+    pub value: Json,
+}
+
+impl Got {
+    /// The line to print on stderr when the key holds values `get` does not show.
+    pub(crate) fn conflict_note(&self) -> Option<String> {
+        let n = self.text.len() - 1;
+        (self.conflict && !self.all).then(|| {
+            format!(
+                "{key} has {n} concurrent values; `weft get {key} --all` shows them",
+                key = self.key
+            )
+        })
+    }
 }
 
 impl Outcome for Got {
@@ -247,14 +275,23 @@ pub(crate) fn author_id(
 
 /// `weft doc ls`.
 pub(crate) fn docs(repo: &Repo, out: &mut dyn Write, output: Output) -> Result<Docs> {
-    let docs = repo
-        .docs()?
-        .into_iter()
+    let named = repo.docs()?;
+    let mut docs: Vec<DocName> = named
+        .iter()
         .map(|(name, id)| DocName {
-            name,
+            name: Some(name.clone()),
             id: id.to_string(),
         })
         .collect();
+    // Then those without a name (arrived by sync), by id.
+    for id in repo.doc_ids()? {
+        if !named.iter().any(|(_, d)| *d == id) {
+            docs.push(DocName {
+                name: None,
+                id: id.to_string(),
+            });
+        }
+    }
     let outcome = Docs { docs };
     emit(out, output, &outcome)?;
     Ok(outcome)
@@ -285,13 +322,35 @@ pub(crate) fn get(
         .ok_or_else(|| weft_dag::Error::KeyNotFound { key: key.into() })?;
     let value = entry.value(key)?;
     let values = entry.values(key)?;
+    // Concurrent writes of different kinds leave one kind shown and the others behind it.
+    let mut others = Vec::new();
+    for e in state.entries_of(key)? {
+        if e.kind() != entry.kind() {
+            others.push((e.kind().name(), e.value(key)?));
+        }
+    }
     let mut text = vec![value.to_string()];
-    text.extend(values.iter().map(ToString::to_string));
+    if others.is_empty() {
+        text.extend(values.iter().map(ToString::to_string));
+    } else {
+        // Every kind, each line naming its own.
+        let kind = entry.kind().name();
+        text.extend(values.iter().map(|v| format!("{kind}: {v}")));
+        text.extend(others.iter().map(|(k, v)| format!("{k}: {v}")));
+    }
     let outcome = Got {
         key: key.to_string(),
         kind: entry.kind().name(),
         value: value.to_json(),
         values: values.iter().map(Value::to_json).collect(),
+        conflict: values.len() + others.len() > 1,
+        others: others
+            .iter()
+            .map(|(kind, v)| OtherKind {
+                kind,
+                value: v.to_json(),
+            })
+            .collect(),
         text,
         all,
     };

@@ -204,6 +204,25 @@ pub(crate) fn membership(
 }
 
 /// `weft doc new NAME`.
+/// `weft doc name DOC NAME`: a local name for a document already here (one that arrived by
+/// sync has none); it replaces the document's old name.
+pub(crate) fn doc_name(
+    repo: &Repo,
+    doc: &str,
+    name: &str,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<DocCreated> {
+    let id = repo.doc(doc)?;
+    repo.name_doc(name, id)?;
+    let outcome = DocCreated {
+        name: name.to_string(),
+        id: id.to_string(),
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
 pub(crate) fn doc_new(
     repo: &Repo,
     name: &str,

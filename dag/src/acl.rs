@@ -442,6 +442,11 @@ impl AclDoc {
         role >= Some(need)
     }
 
+    /// Whether some revoke names `who` (whatever role it holds now).
+    pub(crate) fn revoke_names(&self, who: &Author) -> bool {
+        self.list.iter().any(|m| m.revokes.contains(who))
+    }
+
     /// The members as of now, in the whole DAG: owner first, then by key.
     pub(crate) fn members(&self) -> Vec<Member> {
         let everything: CidSet = self.list.iter().map(|m| m.cid).collect();

@@ -22,19 +22,19 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] weft_store::Error),
     /// No document has that local name.
-    #[error("unknown document {name:?}")]
+    #[error("unknown document {}", weft_store::clip(.name))]
     UnknownDoc {
         /// The name asked for.
         name: String,
     },
     /// A document name is taken.
-    #[error("a document named {name:?} already exists")]
+    #[error("a document named {} already exists", weft_store::clip(.name))]
     DocExists {
         /// The name.
         name: String,
     },
     /// A document name that cannot be used.
-    #[error("invalid document name {name:?}: {reason}")]
+    #[error("invalid document name {}: {reason}", weft_store::clip(.name))]
     InvalidDocName {
         /// The name.
         name: String,
@@ -42,14 +42,14 @@ pub enum Error {
         reason: &'static str,
     },
     /// The key holds nothing.
-    #[error("key not found: {key:?}")]
+    #[error("key not found: {}", weft_store::clip(.key))]
     KeyNotFound {
         /// The key.
         key: String,
     },
     /// A list or text edit that does not fit the key's state: an index beyond its length, an
     /// element that is not there.
-    #[error("key {key:?}: {reason}")]
+    #[error("key {}: {reason}", weft_store::clip(.key))]
     Position {
         /// The list or text.
         key: String,
@@ -63,7 +63,7 @@ pub enum Error {
         elem: OpId,
     },
     /// A key that cannot be used.
-    #[error("invalid key {key:?}: {reason}")]
+    #[error("invalid key {}: {reason}", weft_store::clip(.key))]
     InvalidKey {
         /// The key.
         key: String,
@@ -71,7 +71,7 @@ pub enum Error {
         reason: KeyError,
     },
     /// An operation of one CRDT kind on a key that holds another.
-    #[error("key {key:?} is a {found}, not a {expected}")]
+    #[error("key {} is a {found}, not a {expected}", weft_store::clip(.key))]
     WrongType {
         /// The key.
         key: String,
@@ -81,7 +81,7 @@ pub enum Error {
         found: Kind,
     },
     /// A counter whose value does not fit i64.
-    #[error("counter {key:?} would overflow 64 bits")]
+    #[error("counter {} would overflow 64 bits", weft_store::clip(.key))]
     CounterOverflow {
         /// The key.
         key: String,
@@ -100,7 +100,7 @@ pub enum Error {
     InvalidValue(ValueError),
     /// A key, or the rows under a prefix, that do not read as the Rust type asked for (typed
     /// access: [`crate::State::get_as`], [`crate::State::rows_as`]).
-    #[error("{key:?} does not read as the type asked for: {reason}")]
+    #[error("{} does not read as the type asked for: {reason}", weft_store::clip(.key))]
     TypeMismatch {
         /// The key or prefix.
         key: String,

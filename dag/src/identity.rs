@@ -234,7 +234,7 @@ pub enum IdentityError {
         path: PathBuf,
     },
     /// A public key string that is not 64 hex digits.
-    #[error("invalid public key {input:?}: expected 64 hex digits")]
+    #[error("invalid public key {}: expected 64 hex digits", weft_store::clip(.input))]
     BadPublicKey {
         /// What was given.
         input: String,

@@ -31,6 +31,7 @@
 pub mod acl;
 mod acl_cache;
 mod canonical;
+pub mod cbor;
 pub mod change;
 mod diff;
 mod docs;
@@ -61,7 +62,7 @@ pub mod value;
 mod verified;
 mod write;
 
-pub use weft_store::{Cid, Codec, ErrorKind};
+pub use weft_store::{clip, Cid, Codec, ErrorKind};
 
 pub use crate::{
     acl::Member,

@@ -427,6 +427,17 @@ impl Repo {
         Ok(self.writer.acl_doc(None, doc)?.members())
     }
 
+    /// Whether `who` was revoked in `doc`: a revoke names it and it holds no role now (a later
+    /// grant gives the role back). Its changes that the revoke did not see no longer count.
+    /// False for a document this repo does not have.
+    pub fn is_revoked(&self, doc: DocId, who: &Author) -> Result<bool, Error> {
+        if !self.has_change(&doc.0)? {
+            return Ok(false);
+        }
+        let acl = self.writer.acl_doc(None, doc)?;
+        Ok(acl.revoke_names(who) && !acl.members().iter().any(|m| m.author == *who))
+    }
+
     /// The role `who` holds in `doc` now, if any.
     pub fn role(&self, doc: DocId, who: &Author) -> Result<Option<Role>, Error> {
         Ok(self

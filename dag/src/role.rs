@@ -43,7 +43,8 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "owner" => Ok(Role::Owner),
             _ => Err(format!(
-                "unknown role {s:?} (expected reader, writer or admin)"
+                "unknown role {} (expected reader, writer or admin)",
+                weft_store::clip(s)
             )),
         }
     }

@@ -3,7 +3,7 @@
 //! | kind | state | read |
 //! |---|---|---|
 //! | register | the live `set` ops of a key (not named by any later `pred`) | winner: greatest `(height, author, op id)`; all: every live value |
-//! | counter | every `incr` op with its delta | the sum, checked to fit i64 |
+//! | counter | every `incr` op with its delta | the sum, saturated into i64 |
 //! | set | the live add tags per member (not named by a `remove`) | the members with at least one live tag |
 //!
 //! | list | per element its winning position and value (see [`crate::seqdoc`]) | the values in order |
@@ -13,6 +13,15 @@
 //! replicas can still write different kinds concurrently; every kind is a CRDT on its own, so the
 //! state converges, and a read then shows the register if any value is live, else the counter,
 //! else the set, else the list, else the text.
+//!
+//! **Counter overflow.** Each replica that writes keeps its own increments in i64 range (a local
+//! [`Transaction::incr`](crate::Transaction::incr) that would take the sum further out of range
+//! fails with [`Error::CounterOverflow`]), but concurrent increments can still add up past it.
+//! A counter's value is therefore the exact sum of all its increments (a mathematical integer,
+//! which depends only on the set of increments), *saturated*: a sum above `i64::MAX` reads as
+//! `i64::MAX` and one below `i64::MIN` as `i64::MIN`. Every replica with the same changes reads
+//! the same value, and a later increment towards the range counts from the exact sum, not from
+//! the saturated one (after `MAX` and `MAX` concurrently, `incr -MAX` reads `MAX`).
 //!
 //! Rows ([`State::rows`]) read the keys under a prefix as one nested map, splitting each key on
 //! `/`: `todo/1/title` and `todo/1/done` under `todo/` read as
@@ -77,10 +86,10 @@ impl Entry {
     }
 
     /// The value a read returns: the register winner, the counter sum, or the members as an array.
-    pub fn value(&self, key: &str) -> Result<Value, Error> {
+    pub fn value(&self, _key: &str) -> Result<Value, Error> {
         match self {
             Entry::Register(vals) => Ok(vals.first().map_or(Value::Null, |v| v.value.clone())),
-            Entry::Counter(incs) => Ok(Value::Int(counter_sum(key, incs)?)),
+            Entry::Counter(incs) => Ok(Value::Int(counter_sum(incs))),
             Entry::Set(members) => Ok(Value::Array(
                 members.iter().map(|(m, _)| m.clone()).collect(),
             )),
@@ -114,12 +123,20 @@ impl Entry {
     }
 }
 
-fn counter_sum(key: &str, incs: &[(OpId, i64)]) -> Result<i64, Error> {
-    // i128 cannot overflow here: a change holds at most 10^4 ops and each delta fits i64.
-    let sum: i128 = incs.iter().map(|(_, d)| i128::from(*d)).sum();
-    i64::try_from(sum).map_err(|_| Error::CounterOverflow {
-        key: key.to_string(),
-    })
+/// The exact sum of the increments, which depends only on their set (i128 cannot overflow: it
+/// would take 2^64 increments).
+pub(crate) fn exact_sum(incs: &[(OpId, i64)]) -> i128 {
+    incs.iter().map(|(_, d)| i128::from(*d)).sum()
+}
+
+/// A counter's value: the exact sum saturated into i64 (see the module docs).
+pub(crate) fn counter_sum(incs: &[(OpId, i64)]) -> i64 {
+    saturate(exact_sum(incs))
+}
+
+/// `sum` clamped to `[i64::MIN, i64::MAX]`.
+pub(crate) fn saturate(sum: i128) -> i64 {
+    i64::try_from(sum).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
 }
 
 fn corrupt(what: &str) -> Error {
@@ -159,7 +176,21 @@ pub(crate) fn read_store_entry(
     doc: &DocId,
     key: &str,
 ) -> Result<Option<Entry>, Error> {
+    Ok(read_store_entries(store, doc, key, false)?
+        .into_iter()
+        .next())
+}
+
+/// The register, counter and set states of `key`, in that order; with `all` false, only the
+/// first one found.
+fn read_store_entries(
+    store: &Store,
+    doc: &DocId,
+    key: &str,
+    all: bool,
+) -> Result<Vec<Entry>, Error> {
     let prefix = keys::key_prefix(doc, key);
+    let mut found = Vec::new();
     let mut regs = Vec::new();
     for r in store.scan_prefix(keys::REGISTER, &prefix) {
         let (k, v) = r?;
@@ -179,7 +210,10 @@ pub(crate) fn read_store_entry(
     }
     if !regs.is_empty() {
         regs.sort_by_key(|r| std::cmp::Reverse((r.height, r.author, r.op)));
-        return Ok(Some(Entry::Register(regs)));
+        found.push(Entry::Register(regs));
+        if !all {
+            return Ok(found);
+        }
     }
     let mut incs = Vec::new();
     for r in store.scan_prefix(keys::COUNTER, &prefix) {
@@ -189,7 +223,10 @@ pub(crate) fn read_store_entry(
         incs.push((op, delta));
     }
     if !incs.is_empty() {
-        return Ok(Some(Entry::Counter(incs)));
+        found.push(Entry::Counter(incs));
+        if !all {
+            return Ok(found);
+        }
     }
     let mut members: Vec<(Vec<u8>, Vec<OpId>)> = Vec::new();
     for r in store.scan_prefix(keys::SET, &prefix) {
@@ -214,9 +251,9 @@ pub(crate) fn read_store_entry(
                     .map_err(|e| corrupt(&e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        return Ok(Some(Entry::Set(members)));
+        found.push(Entry::Set(members));
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// The kind of `key` if it is a register, a counter or a set.
@@ -522,6 +559,20 @@ impl State<'_> {
     /// The full state of a key, or `None` if it holds nothing.
     pub fn entry(&self, key: &str) -> Result<Option<Entry>, Error> {
         read_entry(self.store, self.seq, &self.doc, key)
+    }
+
+    /// Every kind `key` holds, in the order a read prefers them (see the [module docs](self)):
+    /// more than one only after concurrent writes of different kinds; empty if it holds nothing.
+    pub fn entries_of(&self, key: &str) -> Result<Vec<Entry>, Error> {
+        let mut found = read_store_entries(self.store, &self.doc, key, true)?;
+        let d = self.seq.get(self.store, &self.doc)?;
+        if d.has_list(key) {
+            found.push(Entry::List(d.elements(key)));
+        }
+        if let Some(t) = d.texts.get(key) {
+            found.push(Entry::Text(t.to_string()));
+        }
+        Ok(found)
     }
 
     /// The value of a key: the register winner, the counter sum, or the set members.

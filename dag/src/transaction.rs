@@ -210,10 +210,11 @@ impl Transaction<'_> {
                 if let Some(Entry::Counter(incs)) = entry {
                     sum += incs.iter().map(|(_, d)| i128::from(*d)).sum::<i128>();
                 }
-                // The sum fits i64 (a transaction keeps it so); its negation may not (i64::MIN).
+                // The exact sum, which concurrent increments may have taken out of i64 (and the
+                // negation of i64::MIN is out of it too): as many steps as it takes.
                 let mut rest = -sum;
                 while rest != 0 {
-                    let step = i64::try_from(rest).unwrap_or(i64::MAX);
+                    let step = crate::state::saturate(rest);
                     self.incr(key, step)?;
                     rest -= i128::from(step);
                 }
@@ -271,7 +272,11 @@ impl Transaction<'_> {
                 }
             }
         }
-        if i64::try_from(sum + i128::from(delta)).is_err() {
+        // Out of range is refused, unless concurrent increments already took the sum out and
+        // this one brings it closer (the value saturates: see the `state` module docs).
+        let excess = |s: i128| s - i128::from(crate::state::saturate(s));
+        let after = sum + i128::from(delta);
+        if excess(after) != 0 && excess(after).abs() >= excess(sum).abs().max(1) {
             return Err(Error::CounterOverflow { key: key.into() });
         }
         self.ops.push(Op::Incr {

@@ -67,7 +67,20 @@ pub enum ValueError {
     /// A Rust type that does not match the value, or a `Serialize` impl that failed.
     #[error("{0}")]
     Serde(String),
+    /// Arrays and maps nested deeper than [`MAX_DEPTH`] (or JSON deeper than its parser reads).
+    #[error("arrays and maps may be nested at most {max} deep")]
+    TooDeep {
+        /// [`MAX_DEPTH`].
+        max: usize,
+    },
 }
+
+/// How deep a value may nest arrays and maps (`[1]` is 1 deep, `{"a": [1]}` 2). The DAG-CBOR
+/// decoder (serde_ipld_dagcbor, on cbor4ii's reader) allows 256 steps in, and takes two per
+/// array or map, so 128 levels decode; a change puts three of them above each value (its own
+/// map, the `ops` list, the op's map). A deeper value would make a change that no replica,
+/// this one included, could decode again, so [`Value::validate`] refuses it.
+pub const MAX_DEPTH: usize = 125;
 
 impl ValueError {
     /// Always [`ErrorKind::InvalidInput`]: the value came from the caller.
@@ -138,12 +151,22 @@ impl Value {
         }
     }
 
-    /// Checks that the value can be stored (floats finite, all the way down).
+    /// Checks that the value can be stored: floats finite, all the way down, and arrays and maps
+    /// nested at most [`MAX_DEPTH`] deep.
     pub fn validate(&self) -> Result<(), ValueError> {
+        self.validate_at(0)
+    }
+
+    /// [`Value::validate`] of a value inside `depth` arrays and maps.
+    fn validate_at(&self, depth: usize) -> Result<(), ValueError> {
+        let inner = depth + 1;
+        if matches!(self, Value::Array(_) | Value::Map(_)) && inner > MAX_DEPTH {
+            return Err(ValueError::TooDeep { max: MAX_DEPTH });
+        }
         match self {
             Value::Float(f) if !f.is_finite() => Err(ValueError::NonFinite(f.to_string())),
-            Value::Array(a) => a.iter().try_for_each(Value::validate),
-            Value::Map(m) => m.values().try_for_each(Value::validate),
+            Value::Array(a) => a.iter().try_for_each(|v| v.validate_at(inner)),
+            Value::Map(m) => m.values().try_for_each(|v| v.validate_at(inner)),
             _ => Ok(()),
         }
     }
@@ -156,8 +179,8 @@ impl Value {
 
     /// Decodes canonical DAG-CBOR.
     pub fn from_dag_cbor(bytes: &[u8]) -> Result<Value, ValueError> {
-        let ipld: Ipld =
-            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| ValueError::Decode(e.to_string()))?;
+        let ipld: Ipld = serde_ipld_dagcbor::from_slice(bytes)
+            .map_err(|e| ValueError::Decode(crate::cbor::describe(&e)))?;
         Value::from_ipld(ipld)
     }
 
@@ -242,7 +265,15 @@ impl Value {
             return Err(ValueError::IntOutOfRange(t.to_string()));
         }
         match serde_json::from_str::<serde_json::Value>(input) {
-            Ok(json) => Value::from_json(&json),
+            Ok(json) => {
+                let value = Value::from_json(&json)?;
+                value.validate()?;
+                Ok(value)
+            }
+            // Deeper than serde_json reads (128): JSON, but deeper than a value may be.
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                Err(ValueError::TooDeep { max: MAX_DEPTH })
+            }
             Err(_) if number_like(t) => Err(ValueError::NonFinite(t.to_string())),
             Err(_) => Ok(Value::String(input.to_string())),
         }

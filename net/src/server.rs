@@ -9,14 +9,15 @@
 //! sessions are trusted ([`Access::trusted`]): whoever runs them already has the repo.
 
 use std::{
+    collections::HashMap,
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use weft_dag::{Author, Identity, Repo};
@@ -24,6 +25,46 @@ use weft_dag::{Author, Identity, Repo};
 use weft_sync::{frame::Frame, run, Access, Endpoint, Error, Responder, Stats};
 
 use crate::{noise, transport::DEFAULT_TIMEOUT};
+
+/// How often the server's log may name one refused key: a client that retries every 2 s (live
+/// sync with a revoked key) gets a line a minute, which counts the refusals left out.
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Keys a [`RefusalLog`] remembers before it forgets those it last logged over an interval ago.
+const REFUSAL_LOG_KEYS: usize = 4096;
+
+/// Which refusals the server logs: the first of each key, then at most one per
+/// [`REFUSAL_LOG_INTERVAL`].
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    /// Per key: when it was last logged, and the refusals left out since.
+    keys: HashMap<Author, (Instant, u64)>,
+}
+
+impl RefusalLog {
+    /// Whether to log a refusal of `key` at `now`: `Some(n)` yes, `n` refusals of it having been
+    /// left out since its last line; `None` no.
+    pub fn admit(&mut self, key: Author, now: Instant) -> Option<u64> {
+        if self.keys.len() >= REFUSAL_LOG_KEYS && !self.keys.contains_key(&key) {
+            self.keys
+                .retain(|_, (last, _)| now.duration_since(*last) < REFUSAL_LOG_INTERVAL);
+        }
+        match self.keys.get_mut(&key) {
+            Some((last, left_out)) if now.duration_since(*last) < REFUSAL_LOG_INTERVAL => {
+                *left_out += 1;
+                None
+            }
+            Some((last, left_out)) => {
+                *last = now;
+                Some(std::mem::take(left_out))
+            }
+            None => {
+                self.keys.insert(key, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
 
 /// How a server behaves.
 #[derive(Debug, Clone)]
@@ -62,19 +103,21 @@ pub fn serve_stream(
     access: &Access,
 ) -> Result<Stats, Error> {
     let mut session = Responder::with_access(repo, access.clone())?.source(source);
-    run(
+    let ran = run(
         &mut session,
         reader,
         writer,
         peer,
         timeout.as_secs(),
         &mut |_| {},
-    )?;
+    );
+    // A refused peer that left before the end is still a refusal (and logged as one).
     if let Some(reason) = session.refusal() {
         return Err(Error::Refused {
             reason: reason.clone(),
         });
     }
+    ran?;
     Ok(session.stats().clone())
 }
 
@@ -84,6 +127,7 @@ fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
     opts: &ServeOptions,
+    refusals: &Mutex<RefusalLog>,
 ) {
     let timeout = opts.timeout;
     let name = peer.to_string();
@@ -128,8 +172,17 @@ fn serve_client(
             changes_out = s.changes_out,
             "session done"
         ),
-        // Logged when it happened.
-        Err(Error::Refused { .. }) => {}
+        // Once per key and REFUSAL_LOG_INTERVAL: a refused client may retry every few seconds.
+        Err(Error::Refused { reason }) => {
+            let admitted = weft_store::sync_util::lock(refusals).admit(key, Instant::now());
+            match admitted {
+                Some(0) => tracing::warn!("{reason}"),
+                Some(n) => tracing::warn!(
+                    "{reason} ({n} more refusals of this key since the last such line, not logged)"
+                ),
+                None => tracing::debug!("{reason}"),
+            }
+        }
         Err(e) => tracing::warn!(key = %key, "session failed: {e}"),
     }
 }
@@ -146,6 +199,7 @@ pub fn serve_tcp(
     let identity = Arc::new(identity);
     let opts = Arc::new(opts);
     let active = Arc::new(AtomicUsize::new(0));
+    let refusals = Arc::new(Mutex::new(RefusalLog::default()));
     loop {
         let (mut stream, peer) = match listener.accept() {
             Ok(c) => c,
@@ -170,10 +224,11 @@ pub fn serve_tcp(
         let active_here = Arc::clone(&active);
         let identity = Arc::clone(&identity);
         let opts_here = Arc::clone(&opts);
+        let refusals = Arc::clone(&refusals);
         let spawned = thread::Builder::new()
             .name(format!("weft-sync {peer}"))
             .spawn(move || {
-                serve_client(&repo, &identity, stream, peer, &opts_here);
+                serve_client(&repo, &identity, stream, peer, &opts_here, &refusals);
                 active_here.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {

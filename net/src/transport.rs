@@ -3,7 +3,11 @@
 //! | URL | Link |
 //! |---|---|
 //! | `/path/to/repo`, `./repo`, `file:///path` | a local `weft serve --stdio PATH` child process |
-//! | `ssh://[user@]host[:port]/path` | `ssh [-p port] [user@]host "weft serve --stdio 'path'"`, as git does; `WEFT_SSH` replaces `ssh` |
+//! | `ssh://[user@]host[:port]/path` | `ssh [-p port] [user@]host "weft serve --stdio 'path'"`, as git does; `WEFT_SSH` replaces `ssh`, [`ConnectOptions::remote_program`] `weft` |
+//! | `[user@]host:path` (scp-like, as git: no `/` before the first `:`) | the same, `path` relative to the login's home directory |
+//!
+//! As in git, `ssh://host/~/path` and `ssh://host/~user/path` name a path under a home
+//! directory (the far side's shell expands the `~`), and so do `host:~/path` and `host:path`.
 //! | `tcp://[KEY@]host:port` | a TCP connection to `weft serve --listen`, secured by [`crate::noise`]; `KEY` (64 hex digits) pins the server's author key |
 //!
 //! Every link has a silence timeout: a peer that sends nothing for that long is dropped, during
@@ -73,7 +77,10 @@ impl fmt::Display for Remote {
                 port,
                 path,
             } => {
-                write!(f, "ssh://")?;
+                let scp_like = !path.starts_with('/') && !path.starts_with('~') && port.is_none();
+                if !scp_like {
+                    write!(f, "ssh://")?;
+                }
                 if let Some(u) = user {
                     write!(f, "{u}@")?;
                 }
@@ -81,7 +88,13 @@ impl fmt::Display for Remote {
                 if let Some(p) = port {
                     write!(f, ":{p}")?;
                 }
-                write!(f, "{path}")
+                match path {
+                    // A path relative to the home directory: `[user@]host:path`.
+                    _ if scp_like => write!(f, ":{path}"),
+                    // `~/path` or `~user/path`, as git writes them: `ssh://host/~/path`.
+                    _ if path.starts_with('~') => write!(f, "/{path}"),
+                    _ => write!(f, "{path}"),
+                }
             }
             Remote::Tcp { key, .. } => {
                 write!(f, "tcp://")?;
@@ -139,13 +152,41 @@ impl Remote {
         }
     }
 
+    /// A URL without a scheme: git's scp-like `[user@]host:path` when a `:` comes before any
+    /// `/` (so `./a:b` or `/x/a:b` stays a path), else a local path.
+    fn parse_scp_like(url: &str) -> Result<Remote, Error> {
+        let Some((authority, path)) = url.split_once(':') else {
+            return Ok(Remote::Path(PathBuf::from(url)));
+        };
+        if authority.contains('/') || authority.is_empty() {
+            return Ok(Remote::Path(PathBuf::from(url)));
+        }
+        let (user, host) = match authority.rsplit_once('@') {
+            Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+            Some(_) => return Err(bad(url, "empty user name")),
+            None => (None, authority),
+        };
+        if host.is_empty() || host.starts_with('-') || host.contains('[') {
+            return Err(bad(url, "no usable host"));
+        }
+        if path.is_empty() {
+            return Err(bad(url, "no path ([user@]host:path)"));
+        }
+        Ok(Remote::Ssh {
+            user,
+            host: host.to_string(),
+            port: None,
+            path: path.to_string(),
+        })
+    }
+
     /// Parses a URL or path.
     pub fn parse(url: &str) -> Result<Remote, Error> {
         if url.is_empty() {
             return Err(bad(url, "empty"));
         }
         let Some((scheme, rest)) = url.split_once("://") else {
-            return Ok(Remote::Path(PathBuf::from(url)));
+            return Remote::parse_scp_like(url);
         };
         match scheme {
             "file" => {
@@ -202,6 +243,12 @@ impl Remote {
                 if path.len() < 2 {
                     return Err(bad(url, "no path (ssh://host/path)"));
                 }
+                // As git: `/~/path` and `/~user/path` are under a home directory.
+                let path = if path.starts_with("/~") {
+                    &path[1..]
+                } else {
+                    path
+                };
                 Ok(Remote::Ssh {
                     user,
                     host: host.to_string(),
@@ -319,6 +366,23 @@ impl Cancel {
     fn unregister(&self, id: u64) {
         self.sockets().remove(&id);
     }
+}
+
+/// `path` for the far side's shell: quoted, except for a leading `~` or `~user` (a user name of
+/// letters, digits, `.`, `_` and `-`), which the shell expands to a home directory, as git does.
+fn remote_path(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix('~') {
+        let (user, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if user.chars().all(plain) && !user.starts_with('-') {
+            return if tail.is_empty() {
+                format!("~{user}")
+            } else {
+                format!("~{user}/{}", shell_quote(tail))
+            };
+        }
+    }
+    shell_quote(path)
 }
 
 /// Quotes a word for a POSIX shell (the far side of ssh runs the command through one).
@@ -499,7 +563,7 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
             cmd.arg(format!(
                 "{} serve --stdio {}",
                 opts.remote_program,
-                shell_quote(path)
+                remote_path(path)
             ));
             spawn(cmd, name, opts.timeout)
         }

@@ -212,6 +212,10 @@ impl TryFrom<cid::Cid> for Cid {
         let mh = inner.hash();
         match <[u8; DIGEST_LEN]>::try_from(mh.digest()) {
             Ok(digest) if mh.code() == BLAKE3_CODE => Ok(Cid::from_digest(codec, digest)),
+            Err(_) if mh.code() == BLAKE3_CODE => Err(ParseError::DigestLength {
+                input: inner.to_string(),
+                len: mh.digest().len(),
+            }),
             _ => Err(ParseError::UnsupportedHash {
                 input: inner.to_string(),
                 code: mh.code(),
@@ -372,7 +376,7 @@ impl<'de> serde::de::Visitor<'de> for LinkBytesVisitor {
 #[non_exhaustive]
 pub enum ParseError {
     /// Not a CID at all.
-    #[error("invalid CID {input:?}: {reason}")]
+    #[error("invalid CID {}: {reason}", crate::clip(.input))]
     Malformed {
         /// What was given (hex for binary input).
         input: String,
@@ -380,13 +384,13 @@ pub enum ParseError {
         reason: String,
     },
     /// A CIDv0.
-    #[error("invalid CID {input:?}: weft uses CIDv1 only")]
+    #[error("invalid CID {}: weft uses CIDv1 only", crate::clip(.input))]
     NotV1 {
         /// What was given.
         input: String,
     },
     /// A codec other than dag-cbor or raw.
-    #[error("invalid CID {input:?}: codec 0x{code:x} is not dag-cbor (0x71) or raw (0x55)")]
+    #[error("invalid CID {}: codec 0x{code:x} is not dag-cbor (0x71) or raw (0x55)", crate::clip(.input))]
     UnsupportedCodec {
         /// What was given.
         input: String,
@@ -394,12 +398,20 @@ pub enum ParseError {
         code: u64,
     },
     /// A hash other than BLAKE3-256.
-    #[error("invalid CID {input:?}: hash 0x{code:x} is not BLAKE3-256 (0x1e)")]
+    #[error("invalid CID {}: hash 0x{code:x} is not BLAKE3-256 (0x1e)", crate::clip(.input))]
     UnsupportedHash {
         /// What was given.
         input: String,
         /// The multihash code found.
         code: u64,
+    },
+    /// A BLAKE3 hash whose digest is not 32 bytes long.
+    #[error("invalid CID {}: its BLAKE3 digest is {len} bytes, not 32", crate::clip(.input))]
+    DigestLength {
+        /// What was given.
+        input: String,
+        /// The digest's length.
+        len: usize,
     },
 }
 

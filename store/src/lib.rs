@@ -38,6 +38,7 @@
 mod backend;
 mod batch;
 mod cid;
+mod clip;
 mod error;
 mod error_kind;
 pub mod layout;
@@ -62,6 +63,7 @@ pub use crate::{
         Cid, CidMap, CidSet, Codec, DigestPrefix, HashMismatch, ParseError, BLAKE3_CODE, CID_LEN,
         DIGEST_LEN,
     },
+    clip::{clip, CLIP_CHARS},
     error::{Error, OpenError},
     error_kind::ErrorKind,
     layout::{Keyspace, Kind},

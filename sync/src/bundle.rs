@@ -315,8 +315,10 @@ impl<R: Read> Reader<'_, R> {
             )));
         }
         let bytes = self.exact(len, "the header")?;
-        let ipld: Ipld = serde_ipld_dagcbor::from_slice(&bytes)
-            .map_err(|e| self.bad(format!("the header is not DAG-CBOR: {e}")))?;
+        let ipld: Ipld = serde_ipld_dagcbor::from_slice(&bytes).map_err(|e| {
+            let e = weft_dag::cbor::describe(&e);
+            self.bad(format!("the header is not DAG-CBOR: {e}"))
+        })?;
         let Ipld::Map(map) = ipld else {
             return Err(self.bad("the header is not a map (not a CAR file?)".into()));
         };

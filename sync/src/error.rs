@@ -99,14 +99,17 @@ pub enum Error {
     /// The peer reported an error and ended the session.
     #[error("the peer reported: {0}")]
     Peer(String),
-    /// The sync went on for more rounds than any honest peer needs.
-    #[error("no convergence after {rounds} rounds; the peer keeps withholding changes")]
+    /// The sync went on for more rounds than any honest peer needs: as the initiator, the peer
+    /// kept withholding changes; as the responder, the peer kept sending requests.
+    #[error(
+        "no convergence after {rounds} rounds; the peer keeps withholding changes or asking again"
+    )]
     NoProgress {
         /// Rounds run.
         rounds: u32,
     },
     /// A document asked for is neither here nor on the peer.
-    #[error("unknown document {name:?}: neither this repo nor the peer has it")]
+    #[error("unknown document {}: neither this repo nor the peer has it", weft_dag::clip(.name))]
     UnknownDoc {
         /// The name or id asked for.
         name: String,

@@ -335,7 +335,7 @@ fn malformed(what: &'static str, reason: String) -> Error {
 }
 
 fn decode_msg<T: for<'de> Deserialize<'de>>(what: &'static str, p: &[u8]) -> Result<T, Error> {
-    serde_ipld_dagcbor::from_slice(p).map_err(|e| malformed(what, e.to_string()))
+    serde_ipld_dagcbor::from_slice(p).map_err(|e| malformed(what, weft_dag::cbor::describe(&e)))
 }
 
 fn check_len(what: &'static str, n: usize) -> Result<(), Error> {

@@ -120,7 +120,8 @@ impl Refusal {
 
     /// Decodes the payload of a REFUSE frame; the error says what is wrong with it.
     pub fn decode(payload: &[u8]) -> Result<Refusal, String> {
-        let wire: Wire = serde_ipld_dagcbor::from_slice(payload).map_err(|e| e.to_string())?;
+        let wire: Wire =
+            serde_ipld_dagcbor::from_slice(payload).map_err(|e| weft_dag::cbor::describe(&e))?;
         let key = match wire.key {
             Some(k) => Some(Author(
                 k.as_slice()

@@ -15,7 +15,9 @@ use crate::{
     outbox::Outbox,
     peer::{self, ReplicaId},
     refusal::{Refusal, REFUSE_VERSION},
-    session::{import_from, keep_verified, name_if_free, Endpoint, Salts, Stats, VERSIONS},
+    session::{
+        import_from, keep_verified, name_if_free, Endpoint, Salts, Stats, MAX_ROUNDS, VERSIONS,
+    },
     zblocks, Error,
 };
 
@@ -174,8 +176,9 @@ impl<'r> Responder<'r> {
     /// words to an older peer) and drops the rest of its turn, and with it everything of the
     /// turn not committed yet.
     fn refuse(&mut self, reason: Refusal) {
-        // The reason names the key; the caller's span names the peer.
-        tracing::warn!("{reason}");
+        // The reason names the key; the caller's span names the peer. The TCP server logs it as
+        // a warning, at most once a minute per key (a refused peer may retry every few seconds).
+        tracing::debug!("{reason}");
         self.greeting = None;
         self.out = Outbox::default();
         let frame = if self.version >= Some(REFUSE_VERSION) {
@@ -424,6 +427,12 @@ impl Endpoint for Responder<'_> {
                 Ok(())
             }
             (RState::AwaitRequest, Frame::Request(r)) => {
+                // An initiator gives up after MAX_ROUNDS; one that goes on is not honest.
+                if self.stats.round_trips >= MAX_ROUNDS {
+                    return Err(Error::NoProgress {
+                        rounds: self.stats.round_trips,
+                    });
+                }
                 self.stats.round_trips += 1;
                 if let Some(reason) = self.check_push(&r)? {
                     self.refuse(reason);

@@ -14,8 +14,10 @@ use crate::Error;
 /// protocol is the same (see the [crate docs](crate)).
 pub const VERSIONS: &[u32] = &[1, 2, 3];
 
-/// Rounds after which an initiator gives up on a peer that keeps withholding changes. Honest
-/// peers need 1 or 2, and one more per (rare) Bloom false positive.
+/// The rounds of a session, on both sides: an initiator gives up on a peer that keeps withholding
+/// changes after this many, and a responder answers no more requests than this (the next one
+/// ends the session with [`Error::NoProgress`](crate::Error::NoProgress)). Honest peers need 1
+/// or 2, and one more per (rare) Bloom false positive.
 pub const MAX_ROUNDS: u32 = 24;
 
 /// Up to this many candidate changes, the initiator sends its summary in the first turn without

@@ -68,8 +68,8 @@ fn concurrent_values_are_all_shown() {
         .collect();
     all.sort();
     assert_eq!(all, ["\"ours\"", "\"theirs\""]);
-    // Without --all, one of them.
-    let one = dir.ok(&["get", "x"]);
+    // Without --all, one of them (and a hint on stderr).
+    let one = dir.run(&["get", "x"]).stdout();
     assert!(one == "\"ours\"\n" || one == "\"theirs\"\n", "{one:?}");
 
     let v = dir.json(&["get", "x", "--json"]);
@@ -217,4 +217,73 @@ fn log_graph_draws_every_parent_of_two_merges_of_the_same_fork() {
             "merge {m} is drawn without an edge to its second parent:\n{graph}"
         );
     }
+}
+
+/// `get` of a register with concurrent values says so on stderr (one line) and in `--json`;
+/// `--all` shows them and needs no hint.
+#[test]
+fn get_of_concurrent_values_says_there_are_more() {
+    let (dir, ..) = forked();
+    let out = dir.run(&["get", "x"]);
+    assert_eq!(out.code(), Some(0));
+    assert_eq!(
+        out.stderr(),
+        "x has 2 concurrent values; `weft get x --all` shows them\n"
+    );
+    let v = dir.json(&["get", "x", "--json"]);
+    assert_eq!(v["conflict"], true);
+    let out = dir.run(&["get", "x", "--all"]).success();
+    assert_eq!(out.stderr(), "");
+    assert_eq!(out.stdout().lines().count(), 2);
+    // A key with one value: no hint, no conflict.
+    let out = dir.run(&["get", "n"]).success();
+    assert_eq!(out.stderr(), "");
+    assert_eq!(dir.json(&["get", "n", "--json"])["conflict"], false);
+}
+
+/// Writes of different kinds to one key, made concurrently: `get` shows the register and says
+/// there is more, `--json` names the other kind, and `get --all` shows every kind.
+#[test]
+fn get_shows_every_kind_written_concurrently() {
+    let dir = Dir::init();
+    let genesis = dir.head();
+    let other = Dir::new();
+    let theirs_repo = Repo::init(other.path(), Options::default()).unwrap();
+    let grant = dir
+        .ok(&["grant", &theirs_repo.author().to_string()])
+        .trim()
+        .to_string();
+    dir.ok(&["set", "k", "word"]);
+    {
+        let repo = dir.open();
+        let doc = repo.doc("main").unwrap();
+        let shared: Vec<_> = [&genesis, &grant]
+            .into_iter()
+            .map(|c| {
+                let cid = crate::util::cid(c);
+                (cid, repo.block(&cid).unwrap())
+            })
+            .collect();
+        theirs_repo.apply_changes(shared).unwrap();
+        let mut tx = theirs_repo.transaction(doc);
+        tx.incr("k", 5).unwrap();
+        let theirs = tx.commit().unwrap().unwrap().cid;
+        repo.apply_changes([(theirs, theirs_repo.block(&theirs).unwrap())])
+            .unwrap();
+    }
+    let out = dir.run(&["get", "k"]);
+    assert_eq!(out.code(), Some(0));
+    assert_eq!(out.stdout(), "\"word\"\n");
+    assert_eq!(
+        out.stderr(),
+        "k has 2 concurrent values; `weft get k --all` shows them\n"
+    );
+    let v = dir.json(&["get", "k", "--json"]);
+    assert_eq!(v["kind"], "register");
+    assert_eq!(v["conflict"], true);
+    assert_eq!(v["others"], json!([{"kind": "counter", "value": 5}]));
+    assert_eq!(
+        dir.ok(&["get", "k", "--all"]),
+        "register: \"word\"\ncounter: 5\n"
+    );
 }

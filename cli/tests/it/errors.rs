@@ -346,3 +346,83 @@ fn a_taken_listen_address_is_8() {
     assert!(err.contains(&addr), "{err}");
     dir.fails(2, &["serve", "--listen", "not an address"]);
 }
+
+/// A bundle with one block, `block`, as a CAR v1 file.
+fn car_with(block: &[u8]) -> Vec<u8> {
+    let cid = Cid::hash(Codec::DagCbor, block).to_bytes();
+    let mut header = vec![0xa2, 0x65];
+    header.extend(b"roots");
+    header.extend([0x81, 0xd8, 0x2a, 0x58, 0x25, 0x00]);
+    header.extend(cid);
+    header.push(0x67);
+    header.extend(b"version");
+    header.push(0x01);
+    let mut car = vec![u8::try_from(header.len()).unwrap()];
+    car.extend(header);
+    let section = cid.len() + block.len();
+    assert!(section < 0x80);
+    car.push(u8::try_from(section).unwrap());
+    car.extend(cid);
+    car.extend(block);
+    car
+}
+
+/// Blocks that are not DAG-CBOR as weft writes it are reported in words, not with the
+/// decoder's type names (`UnorderedKey`, `Unsupported { name: "any", found: 250 }`).
+#[test]
+fn decoder_errors_are_reported_in_words() {
+    let dir = Dir::init();
+    let cases: [(&[u8], &str); 2] = [
+        // {"ops": [], "doc": 1}: keys out of order.
+        (
+            &[
+                0xa2, 0x63, b'o', b'p', b's', 0x80, 0x63, b'd', b'o', b'c', 0x01,
+            ],
+            "order",
+        ),
+        // {"ops": [1.0]}, the float in 32 bits.
+        (
+            &[
+                0xa1, 0x63, b'o', b'p', b's', 0x81, 0xfa, 0x3f, 0x80, 0x00, 0x00,
+            ],
+            "64-bit floats",
+        ),
+    ];
+    for (block, words) in cases {
+        std::fs::write(dir.join("b.car"), car_with(block)).unwrap();
+        let err = dir.fails(7, &["bundle", "apply", "b.car"]);
+        assert!(err.contains(words), "{err}");
+        for raw in ["UnorderedKey", "Unsupported {", "found:", "name:"] {
+            assert!(!err.contains(raw), "{err}");
+        }
+    }
+}
+
+/// A CID whose BLAKE3 digest has 20 bytes is named as such, not as "hash 0x1e is not
+/// BLAKE3-256 (0x1e)".
+#[test]
+fn a_short_blake3_digest_is_named() {
+    let dir = Dir::init();
+    // CIDv1, dag-cbor, BLAKE3 (0x1e) with a 20-byte digest of zeros.
+    let err = dir.fails(2, &["show", "bafyr4faaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]);
+    assert!(err.contains("BLAKE3 digest is 20 bytes, not 32"), "{err}");
+    assert!(!err.contains("is not BLAKE3-256"), "{err}");
+}
+
+/// An error about a huge input echoes its first 100 characters and its size, not all of it.
+#[test]
+fn long_input_is_cut_short_in_errors() {
+    let dir = Dir::init();
+    let key = "k".repeat(100_000);
+    let err = dir.fails(2, &["set", &key, "v"]);
+    assert!(err.len() < 400, "{} bytes: {}", err.len(), &err[..400]);
+    assert!(
+        err.contains(&format!("\"{}\"... (100000 bytes)", "k".repeat(100))),
+        "{err}"
+    );
+    let value = format!("\"{}", "v".repeat(100_000));
+    let err = dir.fails(2, &["set", "k", &("[".repeat(200) + &value)]);
+    assert!(err.len() < 400, "{} bytes", err.len());
+    let err = dir.fails(2, &["show", &"b".repeat(100_000)]);
+    assert!(err.len() < 400, "{} bytes", err.len());
+}

@@ -214,7 +214,8 @@ fn get_and_ls_at_travel_in_time() {
     assert_eq!(dir.ok(&["get", "x", "--at", &first]), "1\n");
     assert_eq!(
         dir.json(&["get", "x", "--at", &first, "--json"]),
-        json!({"key": "x", "kind": "register", "value": 1, "values": [1]})
+        json!({"key": "x", "kind": "register", "value": 1, "values": [1],
+               "conflict": false, "others": []})
     );
     // y did not exist yet.
     dir.fails(4, &["get", "y", "--at", &first]);

@@ -52,7 +52,7 @@ struct Id {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DocName {
-    name: String,
+    name: Option<String>,
     id: String,
 }
 
@@ -92,6 +92,16 @@ struct Got {
     kind: String,
     value: Json,
     values: Vec<Json>,
+    conflict: bool,
+    others: Vec<OtherKind>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only the schema is checked
+struct OtherKind {
+    kind: String,
+    value: Json,
 }
 
 #[derive(Deserialize)]
@@ -378,11 +388,11 @@ fn every_json_output_matches_its_schema() {
     let docs: Docs = parse(&dir, &["doc", "ls"]);
     assert_eq!(docs.docs.len(), 1);
     assert_eq!(
-        (docs.docs[0].name.as_str(), &docs.docs[0].id),
+        (docs.docs[0].name.as_deref().unwrap(), &docs.docs[0].id),
         ("main", &init.doc)
     );
     let made: DocName = parse(&dir, &["doc", "new", "notes"]);
-    assert_eq!(made.name, "notes");
+    assert_eq!(made.name.as_deref(), Some("notes"));
 
     let set: Written = parse(&dir, &["set", "k", "7"]);
     assert_eq!((set.key.as_str(), set.value), ("k", Some(Json::from(7))));
@@ -397,6 +407,7 @@ fn every_json_output_matches_its_schema() {
     let got: Got = parse(&dir, &["get", "n"]);
     assert_eq!((got.key.as_str(), got.kind.as_str()), ("n", "counter"));
     assert_eq!((got.value, got.values.len()), (Json::from(2), 1));
+    assert!(!got.conflict && got.others.is_empty());
     let listing: Listing = parse(&dir, &["ls"]);
     let keys: Vec<(&str, &str, bool)> = listing
         .entries

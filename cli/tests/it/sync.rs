@@ -546,6 +546,8 @@ if [ $# -ne 1 ]; then
 fi
 PATH={bin}:$PATH
 export PATH
+# As sshd: the command runs in the login's home directory.
+cd "${{HOME:-/}}" || exit 255
 exec sh -c "$1"
 "#,
             log = sh_quote(arg(&dir.join("ssh.log"))),
@@ -1299,4 +1301,143 @@ fn a_peers_control_characters_are_escaped() {
             "{script}: {err:?}"
         );
     }
+}
+
+/// ssh remotes as git reads them: scp-like `user@host:path` (relative to the far home
+/// directory), `host:~/path` and `ssh://host/~/path` (the far shell expands the `~`), and
+/// `--remote-weft PATH` / `WEFT_REMOTE_WEFT` name the weft the far side runs.
+#[test]
+fn ssh_scp_like_urls_home_paths_and_remote_weft() {
+    let ssh = FakeSsh::new();
+    let home = Dir::new();
+    home.ok(&["init", "notes"]);
+    home.ok(&["-C", "notes", "set", "k", "1"]);
+    let home_env = home.path().as_os_str();
+    let env = ssh.env();
+    for (url, call) in [
+        ("bob@host:notes", "bob@host\nweft serve --stdio 'notes'\n"),
+        ("host:~/notes", "host\nweft serve --stdio ~/'notes'\n"),
+        ("ssh://host/~/notes", "host\nweft serve --stdio ~/'notes'\n"),
+    ] {
+        let (b, report) = Dir::clone_with(url, &[("WEFT_SSH", &env), ("HOME", home_env)]);
+        assert_report(&report, url, true);
+        assert_eq!(b.ok(&["get", "k"]), "1\n", "{url}");
+        assert!(ssh.log().ends_with(call), "{url}: {}", ssh.log());
+        assert_eq!(b.ok(&["remote", "ls"]), format!("origin\t{url}\n"));
+    }
+
+    // A weft of our choosing on the far side: it leaves a mark, then runs the real one.
+    let wrapper = home.join("my-weft");
+    let marks = home.join("marks");
+    fs::write(
+        &wrapper,
+        format!(
+            "echo \"$@\" >> {}\nexec weft \"$@\"\n",
+            sh_quote(arg(&marks))
+        ),
+    )
+    .unwrap();
+    let remote_weft = format!("sh {}", arg(&wrapper));
+    let client = Dir::init();
+    let out = client
+        .cmd(&["pull", "host:notes", "--remote-weft", &remote_weft])
+        .env("WEFT_SSH", &env)
+        .env("HOME", home_env)
+        .run()
+        .success();
+    assert!(out.stdout().contains("change"), "{}", out.stdout());
+    assert!(ssh
+        .log()
+        .ends_with(&format!("host\n{remote_weft} serve --stdio 'notes'\n")));
+    client
+        .cmd(&["pull", "host:notes"])
+        .env("WEFT_SSH", &env)
+        .env("HOME", home_env)
+        .env("WEFT_REMOTE_WEFT", &remote_weft)
+        .run()
+        .success();
+    assert_eq!(
+        fs::read_to_string(&marks).unwrap(),
+        "serve --stdio notes\n".repeat(2)
+    );
+}
+
+/// A replica whose key was revoked while it kept writing is told when it syncs: one line on
+/// stderr naming the document, and `revoked` in `--json`.
+#[test]
+fn a_revoked_replica_is_told_when_it_syncs() {
+    let a = Dir::init();
+    let (b, _) = Dir::clone_with(arg(a.path()), &[]);
+    let b_key = b.ok(&["id"]).trim().to_string();
+    a.ok(&["grant", &b_key]);
+    b.ok(&["pull"]);
+    b.ok(&["set", "x", "1"]);
+    assert_eq!(b.run(&["sync"]).success().stderr(), "");
+    a.ok(&["revoke", &b_key]);
+    // B writes before it hears of the revoke; its change goes out, and stops counting.
+    b.ok(&["set", "y", "2"]);
+    let out = b.run(&["sync"]);
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    let err = out.stderr();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "this replica's key {b_key} was revoked in document \"main\""
+        )),
+        "{err}"
+    );
+    a.fails(4, &["get", "y"]);
+    let out = b.run(&["pull", "--json"]);
+    let v: Json = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(v["revoked"][0]["name"], "main", "{v}");
+    assert_eq!(out.stderr().lines().count(), 1);
+    // `status` shows it too.
+    let status: Json = serde_json::from_str(&b.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["docs"][0]["revoked"], true, "{status}");
+    assert!(b
+        .ok(&["status"])
+        .contains("this replica's key was revoked here"));
+    let status: Json = serde_json::from_str(&a.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["docs"][0]["revoked"], false, "{status}");
+    // A replica that was never revoked is told nothing.
+    let c = Dir::init();
+    let v: Json = serde_json::from_str(&c.ok(&["pull", arg(a.path()), "--json"])).unwrap();
+    assert!(v.get("revoked").is_none(), "{v}");
+}
+
+/// Documents that arrive by sync from an unrelated repo are listed by `doc ls`, unnamed, with
+/// their ids, and `doc name` names them.
+#[test]
+fn documents_from_an_unrelated_repo_are_listed_and_can_be_named() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "theirs"]);
+    let theirs = a.json(&["doc", "ls", "--json"])["docs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = Dir::init();
+    let ours = b.json(&["doc", "ls", "--json"])["docs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok(&["pull", arg(a.path())]);
+    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\n\t{theirs}\n"));
+    let ls = b.json(&["doc", "ls", "--json"]);
+    assert_eq!(
+        ls["docs"],
+        json!([{"name": "main", "id": ours}, {"name": null, "id": theirs}])
+    );
+    // Named by id; the name then reads it.
+    assert_eq!(
+        b.ok(&["doc", "name", &theirs, "a-main"]),
+        format!("a-main\t{theirs}\n")
+    );
+    assert_eq!(b.ok(&["-d", "a-main", "get", "k"]), "\"theirs\"\n");
+    // Renamed by its name; a name taken is refused.
+    b.ok(&["doc", "name", "a-main", "other"]);
+    assert_eq!(
+        b.ok(&["doc", "ls"]),
+        format!("main\t{ours}\nother\t{theirs}\n")
+    );
+    b.fails(1, &["doc", "name", "other", "main"]);
 }

@@ -254,11 +254,24 @@ fn allow_lets_a_key_read_but_not_push() {
     b.ok(&["pull"]);
     assert_eq!(b.ok(&["-d", "notes", "get", "n"]), "2\n");
 
-    // Its own new document: a plain `sync` does not offer it (it would be refused) ...
+    // Its own new document: a plain `sync` or `push` does not offer it (it would be refused),
+    // and says so, naming it and why ...
     b.ok(&["doc", "new", "mine"]);
     b.ok(&["-d", "mine", "set", "x", "1"]);
-    let synced = b.json(&["sync", "--json"]);
-    assert_eq!(synced["changes_out"], 0, "{synced}");
+    for cmd in ["sync", "push"] {
+        let out = b.run(&[cmd, "--json"]);
+        assert_eq!(out.code(), Some(0), "{}", out.report());
+        let synced = out.json();
+        assert_eq!(synced["changes_out"], 0, "{synced}");
+        let err = out.stderr();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("document \"mine\" (") && err.contains("was not pushed: the server"),
+            "{err}"
+        );
+    }
+    // A pull pushes nothing, and says nothing of it.
+    assert_eq!(b.run(&["pull"]).success().stderr(), "");
     // ... and pushing it by name is refused, worded as for a document it may not read.
     let err = b.fails(10, &["-d", "mine", "push"]);
     assert!(err.contains("access refused: no document "), "{err}");

@@ -131,6 +131,7 @@ impl TestCmd {
             .env_remove("WEFT_IDENTITY")
             .env_remove("WEFT_LOG")
             .env_remove("WEFT_SSH")
+            .env_remove("WEFT_REMOTE_WEFT")
             .env_remove("WEFT_TIMEOUT")
             .env_remove("WEFT_CHECKPOINT_EVERY")
             .env_remove("WEFT_PACK_SIZE")

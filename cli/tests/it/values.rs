@@ -52,7 +52,8 @@ fn set_and_get_json_values_and_plain_strings() {
         let v = dir.json(&["get", &key, "--json"]);
         assert_eq!(
             v,
-            json!({"key": key, "kind": "register", "value": expected, "values": [expected]}),
+            json!({"key": key, "kind": "register", "value": expected, "values": [expected],
+                   "conflict": false, "others": []}),
             "input {input:?}"
         );
     }
@@ -131,7 +132,8 @@ fn incr_default_positive_and_negative() {
     dir.ok(&["incr", "c", "-20"]);
     assert_eq!(
         dir.json(&["get", "c", "--json"]),
-        json!({"key": "c", "kind": "counter", "value": -14, "values": [-14]})
+        json!({"key": "c", "kind": "counter", "value": -14, "values": [-14],
+               "conflict": false, "others": []})
     );
     let v = dir.json(&["incr", "c", "--json"]);
     assert_eq!(v["value"], -13);
@@ -274,4 +276,64 @@ fn rows_of_a_prefix_without_keys_are_not_found() {
     dir.fails(2, &["get", "todos", "--rows", "--all"]);
     // Without --rows, rm of a prefix is still a key that does not exist.
     dir.fails(4, &["rm", "todo/"]);
+}
+
+/// `weft batch` in `dir` with `input` on stdin.
+fn batch(dir: &Dir, input: &str) -> crate::util::Out {
+    let mut cmd = dir.cmd(&["batch"]);
+    let mut p = crate::util::Proc::spawn_with_stdin(&mut cmd, std::process::Stdio::piped());
+    p.write_stdin(input.as_bytes());
+    p.finish()
+}
+
+/// `d` arrays around `1`, as JSON.
+fn nested_arrays(d: usize) -> String {
+    format!("{}1{}", "[".repeat(d), "]".repeat(d))
+}
+
+/// `d` objects around `1`, as JSON.
+fn nested_objects(d: usize) -> String {
+    format!("{}1{}", "{\"a\":".repeat(d), "}".repeat(d))
+}
+
+/// A value nested as deep as a change can hold is accepted, by `set`, `sadd`, `list push` and
+/// `batch`, and everything after it still decodes (`fsck`, `log`, `clone`); one level deeper is
+/// refused up front with exit 2, and so is JSON deeper than the JSON parser reads (never
+/// stored as a string).
+#[test]
+fn values_nested_too_deep_for_a_change_are_refused() {
+    let max = weft_dag::value::MAX_DEPTH;
+    let dir = Dir::init();
+    for v in [nested_arrays(max), nested_objects(max)] {
+        dir.ok(&["set", "deep", &v]);
+        dir.ok(&["sadd", "set", &v]);
+        dir.ok(&["list", "push", "list", &v]);
+    }
+    batch(&dir, &format!("set b {}\n", nested_arrays(max))).success();
+    for v in [
+        nested_arrays(max + 1),
+        nested_objects(max + 1),
+        nested_arrays(127),
+        nested_objects(126),
+        nested_arrays(200),
+        nested_objects(200),
+    ] {
+        for args in [
+            vec!["set", "deep", v.as_str()],
+            vec!["sadd", "set", v.as_str()],
+            vec!["list", "push", "list", v.as_str()],
+        ] {
+            let err = dir.fails(2, &args);
+            assert!(err.contains("nested at most 125 deep"), "{err}");
+        }
+        let err = batch(&dir, &format!("set b {v}\n")).fails(2);
+        assert!(err.contains("line 1") && err.contains("125 deep"), "{err}");
+    }
+    let stored = dir.json(&["get", "b", "--json"]);
+    let want: serde_json::Value = serde_json::from_str(&nested_arrays(max)).unwrap();
+    assert_eq!(stored["value"], want);
+    dir.ok(&["fsck"]);
+    dir.ok(&["log"]);
+    let copy = Dir::new();
+    copy.ok(&["clone", dir.path().to_str().unwrap(), "c"]);
 }

@@ -81,7 +81,8 @@ fn decode_by_re_encoding(cid: &Cid, bytes: &[u8]) -> Result<Change, DecodeError>
         });
     }
     let malformed = |reason: String| DecodeError::Malformed { cid: *cid, reason };
-    let wire: Wire = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+    let wire: Wire =
+        serde_ipld_dagcbor::from_slice(bytes).map_err(|e| malformed(crate::cbor::describe(&e)))?;
     if wire.version != CHANGE_VERSION {
         return Err(malformed(format!(
             "unsupported change version {}",

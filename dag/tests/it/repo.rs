@@ -267,36 +267,69 @@ fn counters_sum_negative_deltas_and_refuse_overflow() {
         None,
         "dropped, not committed"
     );
+}
 
-    // Two replicas that each stay in range can overflow together: reads report it.
-    commit(&a, doc, |tx| {
-        tx.incr("c", i64::MAX)?;
-        Ok(())
-    });
-    commit(&b, doc, |tx| {
-        tx.incr("c", i64::MAX)?;
-        Ok(())
-    });
-    sync_both(&a, &b, doc);
-    for r in [&a, &b] {
-        assert!(matches!(
-            r.state(doc).get("c"),
-            Err(Error::CounterOverflow { key }) if key == "c"
-        ));
-        assert!(matches!(
-            r.state(doc).get_all("c"),
-            Err(Error::CounterOverflow { .. })
-        ));
-        assert!(r.state(doc).entry("c").unwrap().is_some());
+/// Two replicas that each stay in range can overflow together: the value saturates at
+/// `i64::MAX` (or `i64::MIN`) on both, reads and fsck agree, and a later increment counts from
+/// the exact sum.
+#[test]
+fn concurrent_increments_past_i64_saturate_on_every_replica() {
+    let (a, b, doc) = pair();
+    for (key, delta) in [("c", i64::MAX), ("row/m", i64::MIN)] {
+        for r in [&a, &b] {
+            commit(r, doc, |tx| {
+                tx.incr(key, delta)?;
+                Ok(())
+            });
+        }
     }
-    // Bringing it back in range works and converges.
-    commit(&a, doc, |tx| {
-        tx.incr("c", -i64::MAX)?;
-        Ok(())
-    });
     sync_both(&a, &b, doc);
     for r in [&a, &b] {
         assert_eq!(r.state(doc).get("c").unwrap(), Some(Value::Int(i64::MAX)));
+        assert_eq!(
+            r.state(doc).get_all("c").unwrap(),
+            vec![Value::Int(i64::MAX)]
+        );
+        assert_eq!(
+            r.state(doc).get("row/m").unwrap(),
+            Some(Value::Int(i64::MIN))
+        );
+        assert!(r.fsck().unwrap().is_ok());
+    }
+    // Further out is refused locally; back towards the range is not, and counts from the exact
+    // sum (2 * MAX - MAX - 1 = MAX - 1).
+    let mut tx = a.transaction(doc);
+    assert!(matches!(
+        tx.incr("c", 1),
+        Err(Error::CounterOverflow { key }) if key == "c"
+    ));
+    drop(tx);
+    commit(&a, doc, |tx| {
+        tx.incr("c", -i64::MAX)?.incr("c", -1)?;
+        Ok(())
+    });
+    // A third replica, which never saw the overflow as a write of its own, agrees.
+    let c = replica(&a, doc, 9);
+    sync_both(&a, &b, doc);
+    for r in [&a, &b, &c] {
+        assert_eq!(
+            r.state(doc).get("c").unwrap(),
+            Some(Value::Int(i64::MAX - 1))
+        );
+        assert!(r.fsck().unwrap().is_ok());
+    }
+    assert_eq!(
+        c.state(doc).get("row/m").unwrap(),
+        Some(Value::Int(i64::MIN))
+    );
+    // Deleting the rows brings a saturated counter back to 0, from its exact sum.
+    commit(&b, doc, |tx| {
+        tx.del_rows("row")?;
+        Ok(())
+    });
+    sync_both(&a, &b, doc);
+    for r in [&a, &b] {
+        assert_eq!(r.state(doc).get("row/m").unwrap(), Some(Value::Int(0)));
         assert!(r.fsck().unwrap().is_ok());
     }
 }

@@ -863,3 +863,91 @@ fn the_servers_own_key_may_do_everything() {
     pull(&back, &remote(addr, None), &as_key(&server_id)).unwrap();
     assert_same(&client, &back, notes);
 }
+
+/// ssh URLs as git reads them: scp-like `[user@]host:path` (a `:` before any `/`), and `~` in
+/// `ssh://host/~/path` under a home directory, not at the root.
+#[test]
+fn ssh_urls_as_git_reads_them() {
+    let ssh = |user: Option<&str>, host: &str, port: Option<u16>, path: &str| Remote::Ssh {
+        user: user.map(str::to_string),
+        host: host.into(),
+        port,
+        path: path.into(),
+    };
+    for (url, want, shown) in [
+        (
+            "me@phone:notes",
+            ssh(Some("me"), "phone", None, "notes"),
+            "me@phone:notes",
+        ),
+        (
+            "phone:notes/x",
+            ssh(None, "phone", None, "notes/x"),
+            "phone:notes/x",
+        ),
+        (
+            "me@phone:/srv/notes",
+            ssh(Some("me"), "phone", None, "/srv/notes"),
+            "ssh://me@phone/srv/notes",
+        ),
+        (
+            "phone:~/notes",
+            ssh(None, "phone", None, "~/notes"),
+            "ssh://phone/~/notes",
+        ),
+        (
+            "ssh://h/~/notes",
+            ssh(None, "h", None, "~/notes"),
+            "ssh://h/~/notes",
+        ),
+        (
+            "ssh://h:22/~bob/notes",
+            ssh(None, "h", Some(22), "~bob/notes"),
+            "ssh://h:22/~bob/notes",
+        ),
+        (
+            "ssh://h/srv/notes",
+            ssh(None, "h", None, "/srv/notes"),
+            "ssh://h/srv/notes",
+        ),
+    ] {
+        let r = Remote::parse(url).unwrap();
+        assert_eq!(r, want, "{url}");
+        assert_eq!(r.to_string(), shown, "{url}");
+        assert_eq!(Remote::parse(shown).unwrap(), want, "{shown}");
+    }
+    // A `/` before the first `:` is a local path, as in git.
+    for path in ["./a:b", "/x/a:b", "notes", "../n"] {
+        assert!(matches!(Remote::parse(path), Ok(Remote::Path(_))), "{path}");
+    }
+    for bad in ["@h:p", "h:", "-oProxyCommand=x:p"] {
+        assert!(
+            matches!(Remote::parse(bad), Err(Error::BadUrl { .. })),
+            "{bad}"
+        );
+    }
+}
+
+/// A refused key is logged once, then at most once per `REFUSAL_LOG_INTERVAL`, with the count
+/// of refusals left out (a revoked replica's live sync retries every 2 s).
+#[test]
+fn refusals_are_logged_once_a_minute_per_key() {
+    use std::time::Instant;
+    use weft_net::server::{RefusalLog, REFUSAL_LOG_INTERVAL};
+
+    let mut log = RefusalLog::default();
+    let (k1, k2) = (identity(1).author(), identity(2).author());
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert_eq!(log.admit(k1, at(0)), Some(0));
+    // Every 2 s for the rest of the minute: left out.
+    for s in (2..60).step_by(2) {
+        assert_eq!(log.admit(k1, at(s)), None, "at {s} s");
+    }
+    // Another key is logged on its own.
+    assert_eq!(log.admit(k2, at(10)), Some(0));
+    // A minute on: one line, counting the 29 left out.
+    assert_eq!(log.admit(k1, t0 + REFUSAL_LOG_INTERVAL), Some(29));
+    assert_eq!(log.admit(k1, at(61)), None);
+    assert_eq!(log.admit(k2, at(70)), Some(0));
+}

@@ -857,3 +857,46 @@ fn a_block_frame_of_the_other_version_is_a_protocol_violation() {
         assert_fsck(&victim);
     }
 }
+
+/// An initiator that sends request after request is answered for `MAX_ROUNDS` rounds, as an
+/// initiator gives up after as many, and then cut off with a typed error.
+#[test]
+fn an_initiator_that_requests_forever_is_cut_off_at_max_rounds() {
+    let (src, doc) = source(3);
+    let mut r = Responder::new(&src).unwrap();
+    give(&mut r, &hello(None)).unwrap();
+    let request = Frame::Request(Request {
+        docs: vec![weft_sync::frame::DocReq {
+            doc: doc.0,
+            name: None,
+            heads: vec![],
+            have: vec![],
+            base: vec![],
+            samples: vec![],
+            want: false,
+            push: false,
+            bloom: None,
+        }],
+        need: vec![],
+    });
+    let mut answered = 0;
+    let error = loop {
+        if let Err(e) = give(&mut r, &request) {
+            break e;
+        }
+        match give(&mut r, &Frame::End) {
+            Ok(_) => answered += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            answered <= MAX_ROUNDS + 1,
+            "the responder never stops answering"
+        );
+    };
+    assert_eq!(answered, MAX_ROUNDS, "{error:?}");
+    assert!(
+        matches!(error, Error::NoProgress { rounds } if rounds == MAX_ROUNDS),
+        "{error:?}"
+    );
+    assert!(error.is_peer_fault());
+}
