@@ -47,9 +47,14 @@ pub(crate) fn check_cid(s: &str) -> Result<()> {
     {
         return Ok(());
     }
+    // Not a prefix of a weft CID: if it reads as a CID of another kind, what is wrong with it.
+    if s.starts_with('b') && base32 && !s.starts_with(HEADER) {
+        crate::parse::cid(s)?;
+    }
     Err(usage(format!(
-        "invalid CID {s:?}: expected a CID, or a prefix of one with at least {MIN_PREFIX} \
-         characters after {HEADER:?}, as `weft log` prints"
+        "invalid CID {}: expected a CID, or a prefix of one with at least {MIN_PREFIX} \
+         characters after {HEADER:?}, as `weft log` prints",
+        weft_dag::clip(s)
     )))
 }
 
