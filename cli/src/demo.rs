@@ -189,17 +189,19 @@ fn run_in(tmp: &std::path::Path, out: &mut dyn Write) -> Result<()> {
 
     writeln!(out, "\n# weft log --graph")?;
     let mut lanes = Lanes::new();
+    let shortener = crate::rev::Shortener::new(&a);
     for entry in a.log(doc) {
         let entry = entry?;
         for row in lanes.push(entry.cid, &entry.change.parents) {
             match row {
                 Row::Commit(g, cid) => {
-                    let text = cid.to_string();
+                    // The ids `weft log` prints, which any weft command takes.
+                    let short = shortener.short(&cid)?;
                     let keys = entry.change.keys().join(", ");
                     writeln!(
                         out,
                         "{g} {}  {}  {}",
-                        &text[text.len() - 8..],
+                        short,
                         entry.change.author.short(),
                         if keys.is_empty() {
                             crate::out::summary(&entry.change)
