@@ -73,7 +73,7 @@ fn value(s: &str) -> Result<Value, String> {
 }
 
 /// Parses one line; `Ok(None)` for a blank line or a comment.
-fn parse(line: &str) -> Result<Option<Write1>, String> {
+fn parse(repo: &Repo, line: &str) -> Result<Option<Write1>, String> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
@@ -85,7 +85,7 @@ fn parse(line: &str) -> Result<Option<Write1>, String> {
         return Ok(None);
     };
     if cmd == "list" || cmd == "text" {
-        return seq_line(cmd, rest).map(|w| Some(Write1::Seq(w)));
+        return seq_line(repo, cmd, rest).map(|w| Some(Write1::Seq(w)));
     }
     if !["set", "rm", "incr", "sadd", "srem"].contains(&cmd) {
         return Err(format!("unknown command {cmd:?} ({usage})"));
@@ -113,7 +113,7 @@ fn parse(line: &str) -> Result<Option<Write1>, String> {
 }
 
 /// Parses the rest of a `list ...` or `text ...` line.
-fn seq_line(family: &str, rest: &str) -> Result<SeqWrite, String> {
+fn seq_line(repo: &Repo, family: &str, rest: &str) -> Result<SeqWrite, String> {
     let usage = match family {
         "list" => {
             "expected `list push KEY [--before ID | --after ID] VALUE`, `list insert KEY INDEX \
@@ -133,7 +133,7 @@ fn seq_line(family: &str, rest: &str) -> Result<SeqWrite, String> {
     let (cmd, rest) = need(word(rest), family, "a command", usage)?;
     let (key, rest) = need(word(rest), family, "a KEY", usage)?;
     let key = key.to_string();
-    let id = |s: &str| parse::element(s).map_err(|e| e.to_string());
+    let id = |s: &str| parse::element(Some(repo), s).map_err(|e| e.to_string());
     let number = |s: &str, what: &str| {
         s.parse::<usize>().map_err(|_| {
             format!(
@@ -277,7 +277,7 @@ fn run_on(ctx: &Ctx<'_>, repo: &Repo, input: &mut dyn BufRead, out: &mut dyn Wri
         }
         let line =
             std::str::from_utf8(&buf).map_err(|_| UsageError(format!("line {n}: not UTF-8")))?;
-        let write = match parse(line) {
+        let write = match parse(repo, line) {
             Ok(Some(w)) => w,
             Ok(None) => continue,
             Err(msg) => return Err(UsageError(format!("line {n}: {msg}")).into()),

@@ -52,7 +52,7 @@ impl Ctx<'_> {
             Command::Sadd { members, .. } | Command::Srem { members, .. } => {
                 parse::values(members).map(drop)
             }
-            Command::List(cmd) => SeqWrite::from_list(cmd).map(drop),
+            Command::List(cmd) => SeqWrite::from_list(cmd, None).map(drop),
             Command::Text(TextCommand::Apply { base, .. }) => {
                 base.iter().try_for_each(|c| parse::cid(c).map(drop))
             }
@@ -185,7 +185,7 @@ impl Ctx<'_> {
                 let at = rev::points(repo, doc, at)?;
                 seq::ls(repo, doc, key, at, out, o).map(drop)
             }
-            Command::List(cmd) => match SeqWrite::from_list(cmd)? {
+            Command::List(cmd) => match SeqWrite::from_list(cmd, Some(repo))? {
                 Some(w) => seq::write(repo, self.doc(repo)?, &w, out, o).map(drop),
                 None => Ok(()),
             },

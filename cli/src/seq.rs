@@ -71,7 +71,10 @@ pub(crate) enum SeqWrite {
 
 impl SeqWrite {
     /// The write a `list` command asks for; `None` for `list ls`.
-    pub(crate) fn from_list(cmd: &ListCommand) -> Result<Option<SeqWrite>> {
+    /// Element ids are resolved on `repo` (CID prefixes); without one only their form is
+    /// checked.
+    pub(crate) fn from_list(cmd: &ListCommand, repo: Option<&Repo>) -> Result<Option<SeqWrite>> {
+        let element = |s: &str| parse::element(repo, s);
         Ok(Some(match cmd {
             ListCommand::Push {
                 key,
@@ -82,8 +85,8 @@ impl SeqWrite {
                 key: key.clone(),
                 value: parse::value(value)?,
                 next_to: match (before, after) {
-                    (Some(b), _) => Some((parse::element(b)?, false)),
-                    (_, Some(a)) => Some((parse::element(a)?, true)),
+                    (Some(b), _) => Some((element(b)?, false)),
+                    (_, Some(a)) => Some((element(a)?, true)),
                     _ => None,
                 },
             },
@@ -101,21 +104,21 @@ impl SeqWrite {
                 index,
             } => SeqWrite::Move {
                 key: key.clone(),
-                id: parse::element(id)?,
+                id: element(id)?,
                 target: match (before, after, to) {
-                    (Some(b), _, _) => Target::Before(parse::element(b)?),
-                    (_, Some(a), _) => Target::After(parse::element(a)?),
+                    (Some(b), _, _) => Target::Before(element(b)?),
+                    (_, Some(a), _) => Target::After(element(a)?),
                     (_, _, Some(to)) => Target::To(to.clone(), *index),
                     _ => return Err(usage("`list move` needs --before, --after or --to")),
                 },
             },
             ListCommand::Rm { key, id } => SeqWrite::Rm {
                 key: key.clone(),
-                id: parse::element(id)?,
+                id: element(id)?,
             },
             ListCommand::Set { key, id, value } => SeqWrite::Set {
                 key: key.clone(),
-                id: parse::element(id)?,
+                id: element(id)?,
                 value: parse::value(value)?,
             },
             ListCommand::Ls { .. } => return Ok(None),

@@ -235,3 +235,21 @@ fn two_replicas_move_one_element_and_converge() {
         "{notes}"
     );
 }
+
+#[test]
+fn element_ids_take_a_cid_prefix_as_log_prints_it() {
+    let dir = Dir::init();
+    let x = dir.ok(&["list", "push", "todo", "x"]);
+    let (cid, index) = x.trim().rsplit_once('/').unwrap();
+    let short = format!("{}/{index}", &cid[..18]);
+    dir.ok(&["list", "set", "todo", &short, "y"]);
+    assert_eq!(dir.json(&["get", "todo", "--json"])["value"], json!(["y"]));
+    let mut cmd = dir.cmd(&["batch"]);
+    let mut p = Proc::spawn_with_stdin(&mut cmd, Stdio::piped());
+    p.write_stdin(format!("list move todo {short} --to done\n").as_bytes());
+    p.finish().success();
+    assert_eq!(dir.json(&["get", "done", "--json"])["value"], json!(["y"]));
+    // A prefix too short to be one is a usage error before the repo is opened.
+    let e = dir.fails(2, &["list", "rm", "done", "bafyr4i/0"]);
+    assert!(e.contains("invalid CID"), "{e}");
+}
