@@ -340,6 +340,8 @@ mod tests {
 
     #[test]
     fn lines_parse_like_the_write_commands() {
+        let repo = Repo::memory(weft_dag::Identity::generate());
+        let parse = |line: &str| super::parse(&repo, line);
         assert!(parse("").unwrap().is_none());
         assert!(parse("   \t").unwrap().is_none());
         assert!(parse("# set a 1").unwrap().is_none());
