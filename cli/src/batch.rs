@@ -30,7 +30,6 @@ use weft_dag::{Repo, Value};
 use crate::{
     ctx::{Ctx, Input},
     out::{write_json, UsageError},
-    parse,
     seq::{SeqWrite, Target},
 };
 
@@ -133,7 +132,7 @@ fn seq_line(repo: &Repo, family: &str, rest: &str) -> Result<SeqWrite, String> {
     let (cmd, rest) = need(word(rest), family, "a command", usage)?;
     let (key, rest) = need(word(rest), family, "a KEY", usage)?;
     let key = key.to_string();
-    let id = |s: &str| parse::element(Some(repo), s).map_err(|e| e.to_string());
+    let id = |s: &str| crate::seq::element(Some(repo), s).map_err(|e| e.to_string());
     let number = |s: &str, what: &str| {
         s.parse::<usize>().map_err(|_| {
             format!(

@@ -2,7 +2,7 @@
 //! is a [`UsageError`](crate::out::UsageError) (exit 2). It uses only `out`.
 
 use anyhow::Result;
-use weft_dag::{Cid, OpId, Value};
+use weft_dag::{Cid, Value};
 
 use crate::out::usage;
 
@@ -19,28 +19,6 @@ pub(crate) fn value(s: &str) -> Result<Value> {
 /// Several values (`sadd`, `srem`).
 pub(crate) fn values(inputs: &[String]) -> Result<Vec<Value>> {
     inputs.iter().map(|s| value(s)).collect()
-}
-
-/// A list element's id: `CID/INDEX`, as `weft list push` and `weft list ls` print it; the CID
-/// may be a unique prefix, as `weft log` prints (resolved on `repo`; without one, only the
-/// form is checked and the id returned names nothing).
-pub(crate) fn element(repo: Option<&weft_dag::Repo>, s: &str) -> Result<OpId> {
-    let bad = || {
-        usage(format!(
-            "invalid element id {}: expected CID/INDEX, as `weft list ls` prints",
-            weft_dag::clip(s)
-        ))
-    };
-    let (cid, index) = s.rsplit_once('/').ok_or_else(bad)?;
-    let index = index.parse().map_err(|_| bad())?;
-    let change = match repo {
-        Some(repo) => crate::rev::cid(repo, cid)?,
-        None => {
-            crate::rev::check_cid(cid)?;
-            Cid::from_digest(weft_dag::Codec::Raw, [0; 32])
-        }
-    };
-    Ok(OpId { change, index })
 }
 
 /// A counter delta (`incr KEY DELTA`): an integer that fits in i64, which a float or a word is

@@ -22,6 +22,28 @@ use crate::{
     read::Reader,
 };
 
+/// A list element's id: `CID/INDEX`, as `weft list push` and `weft list ls` print it; the CID
+/// may be a unique prefix, as `weft log` prints (resolved on `repo`; without one, only the
+/// form is checked and the id returned names nothing).
+pub(crate) fn element(repo: Option<&weft_dag::Repo>, s: &str) -> Result<OpId> {
+    let bad = || {
+        usage(format!(
+            "invalid element id {}: expected CID/INDEX, as `weft list ls` prints",
+            weft_dag::clip(s)
+        ))
+    };
+    let (cid, index) = s.rsplit_once('/').ok_or_else(bad)?;
+    let index = index.parse().map_err(|_| bad())?;
+    let change = match repo {
+        Some(repo) => crate::rev::cid(repo, cid)?,
+        None => {
+            crate::rev::check_cid(cid)?;
+            Cid::from_digest(weft_dag::Codec::Raw, [0; 32])
+        }
+    };
+    Ok(OpId { change, index })
+}
+
 /// Where `list move` puts an element.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
@@ -74,7 +96,7 @@ impl SeqWrite {
     /// Element ids are resolved on `repo` (CID prefixes); without one only their form is
     /// checked.
     pub(crate) fn from_list(cmd: &ListCommand, repo: Option<&Repo>) -> Result<Option<SeqWrite>> {
-        let element = |s: &str| parse::element(repo, s);
+        let element = |s: &str| self::element(repo, s);
         Ok(Some(match cmd {
             ListCommand::Push {
                 key,
