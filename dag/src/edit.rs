@@ -51,6 +51,22 @@ fn wire_ref(op: OpId) -> OpRef {
     }
 }
 
+/// The wire form of spans of characters.
+fn wire_spans(spans: Vec<Span>) -> Vec<(ItemRef, u32)> {
+    spans
+        .into_iter()
+        .map(|s| {
+            (
+                ItemRef {
+                    op: wire_ref(s.start.op),
+                    offset: s.start.offset,
+                },
+                s.len,
+            )
+        })
+        .collect()
+}
+
 fn wire_anchor(a: Anchor) -> Option<ItemRef> {
     match a {
         Anchor::Start | Anchor::End => None,
@@ -175,6 +191,39 @@ impl Transaction<'_> {
             ),
             None => self.repo.state(self.doc).entry(key),
         }
+    }
+
+    /// Stages one text insert of `text` between `left` and `right`.
+    fn insert_run(
+        &mut self,
+        key: &str,
+        left: Anchor,
+        right: Anchor,
+        text: String,
+    ) -> Result<(), Error> {
+        let stamp = self.next_stamp()?;
+        let op = Op::TextInsert {
+            key: key.into(),
+            left: wire_anchor(left),
+            right: wire_anchor(right),
+            text,
+        };
+        self.apply_here(stamp, op)
+    }
+
+    /// Stages text deletes of `spans`, as many ops as the limit of ids per op needs.
+    fn delete_spans(&mut self, key: &str, spans: &[(ItemRef, u32)]) -> Result<(), Error> {
+        let stamp = self.plain_stamp()?;
+        for chunk in spans.chunks(crate::change::MAX_PRED) {
+            self.apply_here(
+                stamp,
+                Op::TextDelete {
+                    key: key.into(),
+                    spans: chunk.to_vec(),
+                },
+            )?;
+        }
+        Ok(())
     }
 
     fn apply_here(&mut self, stamp: Stamp, op: Op) -> Result<(), Error> {
@@ -381,14 +430,7 @@ impl Transaction<'_> {
                 None => Err(SeqError::OutOfRange { index: at, len: 0 }),
             }
             .map_err(|reason| seq_error(key, reason))?;
-            let stamp = self.next_stamp()?;
-            let op = Op::TextInsert {
-                key: key.into(),
-                left: wire_anchor(left),
-                right: wire_anchor(right),
-                text: chunk.iter().collect(),
-            };
-            self.apply_here(stamp, op)?;
+            self.insert_run(key, left, right, chunk.iter().collect())?;
             at += chunk.len();
         }
         Ok(self)
@@ -444,19 +486,7 @@ impl Transaction<'_> {
             None => Err(SeqError::OutOfRange { index, len: 0 }),
         }
         .map_err(|reason| seq_error(key, reason))?;
-        let stamp = self.plain_stamp()?;
-        let spans: Vec<(ItemRef, u32)> = spans
-            .into_iter()
-            .map(|s| {
-                (
-                    ItemRef {
-                        op: wire_ref(s.start.op),
-                        offset: s.start.offset,
-                    },
-                    s.len,
-                )
-            })
-            .collect();
+        let spans = wire_spans(spans);
         // Deleting on where the transaction's last op, a delete in the same text, left off
         // (backspacing, or deleting forward) adds to that op.
         let joins = matches!(
@@ -482,15 +512,7 @@ impl Transaction<'_> {
                 return Ok(self);
             }
         }
-        for chunk in spans.chunks(crate::change::MAX_PRED) {
-            self.apply_here(
-                stamp,
-                Op::TextDelete {
-                    key: key.into(),
-                    spans: chunk.to_vec(),
-                },
-            )?;
-        }
+        self.delete_spans(key, &spans)?;
         Ok(self)
     }
 
@@ -541,28 +563,7 @@ impl Transaction<'_> {
             ),
         };
         if !spans.is_empty() {
-            let stamp = self.plain_stamp()?;
-            let spans: Vec<(ItemRef, u32)> = spans
-                .into_iter()
-                .map(|s| {
-                    (
-                        ItemRef {
-                            op: wire_ref(s.start.op),
-                            offset: s.start.offset,
-                        },
-                        s.len,
-                    )
-                })
-                .collect();
-            for chunk in spans.chunks(crate::change::MAX_PRED) {
-                self.apply_here(
-                    stamp,
-                    Op::TextDelete {
-                        key: key.into(),
-                        spans: chunk.to_vec(),
-                    },
-                )?;
-            }
+            self.delete_spans(key, &wire_spans(spans))?;
         }
         if insert.is_empty() {
             return Ok(self);
@@ -574,16 +575,7 @@ impl Transaction<'_> {
             (None, Some(id)) => Err(SeqError::UnknownId(id)),
         }
         .map_err(|reason| seq_error(key, reason))?;
-        let stamp = self.next_stamp()?;
-        self.apply_here(
-            stamp,
-            Op::TextInsert {
-                key: key.into(),
-                left: wire_anchor(left),
-                right: wire_anchor(right),
-                text: insert.into(),
-            },
-        )?;
+        self.insert_run(key, left, right, insert.into())?;
         Ok(self)
     }
 
@@ -696,14 +688,7 @@ impl Transaction<'_> {
                 }
                 let key = key.clone();
                 for (left, right, text) in inserts {
-                    let stamp = self.next_stamp()?;
-                    let op = Op::TextInsert {
-                        key: key.clone(),
-                        left: wire_anchor(left),
-                        right: wire_anchor(right),
-                        text,
-                    };
-                    self.apply_here(stamp, op)?;
+                    self.insert_run(&key, left, right, text)?;
                 }
             }
             _ => {}
