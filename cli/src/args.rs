@@ -709,6 +709,12 @@ pub enum DocCommand {
         /// The new local name.
         name: String,
     },
+    /// Remove a document from this replica: it leaves `doc ls` and is neither pulled, pushed
+    /// nor served again. Its changes stay in the log; `doc name ID NAME` brings it back.
+    Rm {
+        /// The document's name or id.
+        doc: String,
+    },
 }
 
 /// `weft block ...`

@@ -132,6 +132,7 @@ impl Ctx<'_> {
             }
             Command::Doc(DocCommand::New { name }) => write::doc_new(repo, name, out, o).map(drop),
             Command::Doc(DocCommand::Ls) => read::docs(repo, out, o).map(drop),
+            Command::Doc(DocCommand::Rm { doc }) => write::doc_rm(repo, doc, out, o).map(drop),
             Command::Doc(DocCommand::Name { doc, name }) => {
                 write::doc_name(repo, doc, name, out, o).map(drop)
             }

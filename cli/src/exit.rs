@@ -41,8 +41,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 4,
         kind: Some(ErrorKind::NotFound),
-        help: "not found: unknown key, CID (or a prefix no change has), document or remote name,\n\
-               or the changes an incremental bundle builds on",
+        help: "not found: unknown key, CID (or a prefix no change has), document or remote name, a\n\
+               document removed here, or the changes an incremental bundle builds on",
     },
     Code {
         code: 5,
@@ -145,6 +145,10 @@ fn repo_advice(e: &weft_dag::Error) -> Option<String> {
     use weft_dag::Error as E;
     match e {
         E::UnknownDoc { .. } => Some(" (see `weft doc ls`)".into()),
+        E::RemovedDoc { name } => Some(format!(
+            " (`weft doc rm` removed it; `weft doc name {} NAME` brings it back)",
+            weft_store::clip(name)
+        )),
         E::Unauthorized { author, needed, .. } => Some(format!(
             " (a member with the admin role grants it with `weft grant {author} --role {needed}`)"
         )),

@@ -568,6 +568,8 @@ mod tests {
             Refusal::new(Reason::NothingReadable, key, None),
             Refusal::new(Reason::ReadOnly, key, doc),
             Refusal::new(Reason::NotShared, key, doc),
+            Refusal::new(Reason::Revoked, key, doc),
+            Refusal::new(Reason::Removed, None, doc),
             Refusal::new(Reason::Other("busy".into()), None, None),
             Refusal::in_words("access refused: key 01 may read no document here"),
         ] {
