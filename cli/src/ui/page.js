@@ -551,7 +551,17 @@ function connect() {
 
 // ----- events -----
 
-canvas.addEventListener('click', (ev) => select(rowAt(ev.offsetY)));
+canvas.addEventListener('click', (ev) => {
+  const i = rowAt(ev.offsetY);
+  if (ev.shiftKey && S.g && S.selected >= 0 && i >= 0 && i < S.n) {
+    // Shift-click: the diff from the selected change to this one.
+    $('diff-from').value = S.g.cids[S.selected];
+    $('diff-to').value = S.g.cids[i];
+    runDiff();
+    return;
+  }
+  select(i);
+});
 scroller.addEventListener('scroll', queueDraw, { passive: true });
 scroller.addEventListener('wheel', (ev) => {
   if (!ev.ctrlKey) return;

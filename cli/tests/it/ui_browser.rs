@@ -177,20 +177,42 @@ impl Driver {
             .to_string()
     }
 
-    /// A real mouse click at (`x`, `y`) from the centre of the element.
-    fn click_at(&self, element: &str, x: i64, y: i64) {
-        self.call(
-            "POST",
-            "/actions",
-            json!({"actions": [{
-                "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+    /// A real mouse click at (`x`, `y`) from the centre of the element, with Shift held if
+    /// `shift`.
+    fn click_at(&self, element: &str, (x, y): (i64, i64), shift: bool) {
+        let pointer = json!({
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pause", "duration": 0},
+                {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: element}, "x": x, "y": y},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0},
+            ],
+        });
+        let mut sources = vec![pointer];
+        if shift {
+            let shift = "\u{E008}";
+            sources.push(json!({
+                "type": "key", "id": "keyboard",
                 "actions": [
-                    {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: element}, "x": x, "y": y},
-                    {"type": "pointerDown", "button": 0},
-                    {"type": "pointerUp", "button": 0},
+                    {"type": "keyDown", "value": shift},
+                    {"type": "pause", "duration": 0},
+                    {"type": "pause", "duration": 0},
+                    {"type": "pause", "duration": 0},
+                    {"type": "keyUp", "value": shift},
                 ],
-            }]}),
+            }));
+        }
+        self.call("POST", "/actions", json!({ "actions": sources }));
+    }
+
+    /// Where the node of `cid` is, from the centre of the canvas (scrolled into view).
+    fn node(&self, cid: &str) -> (i64, i64) {
+        let at = self.script(
+            "return window.weftUi.nodeOffset(arguments[0]);",
+            json!([cid]),
         );
+        (at["x"].as_i64().unwrap(), at["y"].as_i64().unwrap())
     }
 
     fn keys(&self, element: &str, text: &str) {
@@ -273,15 +295,7 @@ fn the_page_draws_the_dag_shows_changes_and_updates_live() {
         .unwrap();
     let cid = merge["cid"].as_str().unwrap();
     let canvas = d.element("#graph");
-    let at = d.script(
-        "return window.weftUi.nodeOffset(arguments[0]);",
-        json!([cid]),
-    );
-    d.click_at(
-        &canvas,
-        at["x"].as_i64().unwrap(),
-        at["y"].as_i64().unwrap(),
-    );
+    d.click_at(&canvas, d.node(cid), false);
     d.wait_for(
         "the clicked change",
         "return document.getElementById('detail').dataset.cid === arguments[0];",
@@ -304,10 +318,25 @@ fn the_page_draws_the_dag_shows_changes_and_updates_live() {
     // ops old -> new
     assert!(text.contains("->"), "{text}");
 
+    // Shift-click another change: the diff from the selected one to it.
+    let genesis = lines[n - 1]["cid"].as_str().unwrap();
+    d.click_at(&canvas, d.node(genesis), true);
+    let expected = a.json(&["diff", "--json", cid, genesis])["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(expected > 0);
+    d.wait_for(
+        "the diff of the two changes",
+        "return document.getElementById('diff').dataset.keys === String(arguments[0]);",
+        json!([expected]),
+    );
+    // The selection stayed on the merge.
+    assert_eq!(d.attr("#detail", "data-cid"), cid);
+
     // The time slider: back to the first change (the genesis: no keys), then two steps on.
     let slider = d.element("#slider");
     d.keys(&slider, "\u{E011}");
-    let genesis = lines[n - 1]["cid"].as_str().unwrap();
     d.wait_for(
         "the state at the genesis",
         "const s = document.getElementById('state'); \
