@@ -296,9 +296,6 @@ fn graph_of(repo: &Repo, doc: DocId) -> Result<Graph> {
             g.names.push(names.name(&c.author).map(str::to_string));
             (g.authors.len() - 1) as u32
         });
-        if repo.is_void(&entry.cid)? {
-            g.void.push(i);
-        }
         g.cids.push(entry.cid.to_string());
         g.author.push(a);
         g.time.push(c.time);
@@ -306,6 +303,12 @@ fn graph_of(repo: &Repo, doc: DocId) -> Result<Graph> {
         g.summary.push(summary(c));
         parents.push(c.parents.clone());
     }
+    g.void = repo
+        .void_changes(doc)?
+        .iter()
+        .filter_map(|c| index.get(c).copied())
+        .collect();
+    g.void.sort_unstable();
     g.parents = parents
         .iter()
         .map(|ps| ps.iter().filter_map(|p| index.get(p).copied()).collect())

@@ -224,6 +224,30 @@ fn endpoints_answer_what_the_json_commands_print() {
 }
 
 #[test]
+fn the_graph_marks_void_changes() {
+    // B writes while A revokes it: B's change counts nowhere once both are known.
+    let a = Dir::init();
+    let (b, _) = Dir::clone_of(a.path().to_str().unwrap());
+    let key = b.ok(&["id"]).trim().to_string();
+    a.ok(&["grant", &key, "--role", "writer"]);
+    b.ok(&["pull"]);
+    let voided = b.ok(&["set", "x", "from b"]).trim().to_string();
+    a.ok(&["revoke", &key]);
+    a.ok(&["pull", b.path().to_str().unwrap()]);
+    let lines = log(&a);
+    let expected: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i]["void"] == true)
+        .collect();
+    assert!(
+        expected.iter().any(|&i| lines[i]["cid"] == voided.as_str()),
+        "the change is not void: {lines:?}"
+    );
+    let ui = Ui::start(&a, &[]);
+    let g = ui.json("/api/graph");
+    assert_eq!(g["void"], serde_json::json!(expected));
+}
+
+#[test]
 fn the_page_and_its_files_are_served_and_unknown_paths_are_404() {
     let a = Dir::init();
     let ui = Ui::start(&a, &[]);
