@@ -281,6 +281,8 @@ window.weftUi = {
     };
   },
   state: S,
+  // Draws now (not at the next frame); for measuring.
+  redraw: () => draw(),
 };
 
 // ----- panels -----
@@ -496,10 +498,13 @@ async function resolve(key, cid) {
 async function loadGraph() {
   const keep = S.g && S.selected >= 0 ? S.g.cids[S.selected] : null;
   const atNow = !S.at;
+  const t0 = performance.now();
   const g = await getJSON('/api/graph');
+  const t1 = performance.now();
   S.g = g;
   S.n = g.cids.length;
   layout(g);
+  S.timings = { fetchMs: t1 - t0, layoutMs: performance.now() - t1 };
   S.selected = keep ? g.cids.indexOf(keep) : -1;
   $('counts').textContent = `${S.n} changes, ${g.heads.length} head${g.heads.length === 1 ? '' : 's'}, ${g.authors.length} author${g.authors.length === 1 ? '' : 's'}`;
   const slider = $('slider');
@@ -517,14 +522,23 @@ function refreshSoon() {
   refreshTimer = setTimeout(refresh, 120);
 }
 
+// One refresh at a time: changes that land during one make one more after it.
+let refreshing = false, dirty = false;
 async function refresh() {
+  if (refreshing) { dirty = true; return; }
+  refreshing = true;
   try {
-    await loadGraph();
-    if (!S.at) await loadState();
-    showError(null);
-  } catch (e) { showError(e); }
-  loadMembers();
-  loadRemotes();
+    do {
+      dirty = false;
+      try {
+        await loadGraph();
+        if (!S.at) await loadState();
+        showError(null);
+      } catch (e) { showError(e); }
+      loadMembers();
+      loadRemotes();
+    } while (dirty);
+  } finally { refreshing = false; }
 }
 
 function connect() {
@@ -543,6 +557,7 @@ function connect() {
   };
   es.addEventListener('lagged', refreshSoon);
   es.onerror = () => {
+    if (!S.g) refreshSoon();
     live.textContent = 'reconnecting';
     live.className = 'badge closed';
     document.body.dataset.live = 'closed';
@@ -593,6 +608,7 @@ document.addEventListener('keydown', (ev) => {
     mode.textContent = S.info.write ? 'read-write' : 'read-only';
     mode.className = 'badge' + (S.info.write ? ' write' : '');
   } catch (e) { showError(e); }
+  // The first load waits for the feed (its `ready` event): no change lands unseen between
+  // the two. Should the feed not come up, load anyway.
   connect();
-  await refresh();
 })();
