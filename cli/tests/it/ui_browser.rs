@@ -98,7 +98,7 @@ impl Driver {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            "--window-size=1400,900",
+            "--window-size=1400,1400",
         ]
         .into_iter()
         .map(String::from)
