@@ -25,7 +25,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
-use weft_dag::{Cid, DocId, ErrorKind, Repo};
+use weft_dag::{change::Op, Cid, DocId, ErrorKind, Repo};
 
 use super::Job;
 use crate::{
@@ -245,7 +245,8 @@ async fn info(State(api): State<Arc<Api>>) -> Response {
 }
 
 /// `GET /api/graph`: the whole DAG in a compact form, newest first (every change before its
-/// parents): one array per field, parents and authors by index.
+/// parents): one array per field, parents and authors by index. With `?since=REV`, only the
+/// changes REV does not reach (what arrived after the page loaded REV's heads).
 #[derive(Debug, Serialize)]
 struct Graph {
     doc: String,
@@ -255,8 +256,10 @@ struct Graph {
     /// Their petnames here, `null` for none.
     names: Vec<Option<String>>,
     cids: Vec<String>,
-    /// Per change, its parents' indexes in `cids`.
+    /// Per change, its parents: indexes into `cids`, then (from `cids.len()` on) into `known`.
     parents: Vec<Vec<u32>>,
+    /// Parents outside the answer (with `since`: changes the caller has).
+    known: Vec<String>,
     /// Per change, its author's index in `authors`.
     author: Vec<u32>,
     /// Per change, its time (ms since the Unix epoch, by its author's clock).
@@ -266,9 +269,17 @@ struct Graph {
     void: Vec<u32>,
     /// Per change, its ops in a few words, as `weft log` prints them.
     summary: Vec<String>,
+    /// Some change of the answer grants or revokes: with `since`, changes outside it may have
+    /// become void or stopped being so, and a caller reloads the whole graph.
+    membership: bool,
 }
 
-fn graph_of(repo: &Repo, doc: DocId) -> Result<Graph> {
+/// The compact graph of `changes` (newest first).
+fn graph_of(
+    repo: &Repo,
+    doc: DocId,
+    changes: impl Iterator<Item = Result<(Cid, weft_dag::Change)>>,
+) -> Result<Graph> {
     let names = Names::load(repo)?;
     let mut g = Graph {
         doc: doc.to_string(),
@@ -277,31 +288,36 @@ fn graph_of(repo: &Repo, doc: DocId) -> Result<Graph> {
         names: Vec::new(),
         cids: Vec::new(),
         parents: Vec::new(),
+        known: Vec::new(),
         author: Vec::new(),
         time: Vec::new(),
         height: Vec::new(),
         void: Vec::new(),
         summary: Vec::new(),
+        membership: false,
     };
     let mut index: HashMap<Cid, u32> = HashMap::new();
     let mut authors: HashMap<weft_dag::Author, u32> = HashMap::new();
     let mut parents: Vec<Vec<Cid>> = Vec::new();
-    for entry in repo.log(doc) {
-        let entry = entry?;
-        let c = &entry.change;
+    for change in changes {
+        let (cid, c) = change?;
         let i = g.cids.len() as u32;
-        index.insert(entry.cid, i);
+        index.insert(cid, i);
         let a = *authors.entry(c.author).or_insert_with(|| {
             g.authors.push(c.author.to_string());
             g.names.push(names.name(&c.author).map(str::to_string));
             (g.authors.len() - 1) as u32
         });
-        g.cids.push(entry.cid.to_string());
+        g.membership |= c
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::Grant { .. } | Op::Revoke { .. }));
+        g.cids.push(cid.to_string());
         g.author.push(a);
         g.time.push(c.time);
         g.height.push(c.height);
-        g.summary.push(summary(c));
-        parents.push(c.parents.clone());
+        g.summary.push(summary(&c));
+        parents.push(c.parents);
     }
     g.void = repo
         .void_changes(doc)?
@@ -309,16 +325,50 @@ fn graph_of(repo: &Repo, doc: DocId) -> Result<Graph> {
         .filter_map(|c| index.get(c).copied())
         .collect();
     g.void.sort_unstable();
+    let mut known: HashMap<Cid, u32> = HashMap::new();
+    let n = g.cids.len() as u32;
     g.parents = parents
         .iter()
-        .map(|ps| ps.iter().filter_map(|p| index.get(p).copied()).collect())
+        .map(|ps| {
+            ps.iter()
+                .map(|p| match index.get(p) {
+                    Some(&i) => i,
+                    None => *known.entry(*p).or_insert_with(|| {
+                        g.known.push(p.to_string());
+                        n + g.known.len() as u32 - 1
+                    }),
+                })
+                .collect()
+        })
         .collect();
     Ok(g)
 }
 
-async fn graph(State(api): State<Arc<Api>>) -> Response {
+#[derive(Debug, Deserialize)]
+struct GraphQuery {
+    since: Option<String>,
+}
+
+async fn graph(State(api): State<Arc<Api>>, Query(q): Query<GraphQuery>) -> Response {
     let doc = api.doc;
-    api.ask(move |repo| graph_of(repo, doc)).await
+    api.ask(move |repo| match q.since.filter(|s| !s.is_empty()) {
+        None => graph_of(
+            repo,
+            doc,
+            repo.log(doc).map(|e| Ok(e.map(|e| (e.cid, e.change))?)),
+        ),
+        Some(since) => {
+            let base = rev::point(repo, doc, &since)?;
+            let mut new = repo.missing(doc, &base)?;
+            // Newest first.
+            new.reverse();
+            let changes = new
+                .into_iter()
+                .map(|(_, cid)| Ok((cid, repo.change(&cid)?)));
+            graph_of(repo, doc, changes)
+        }
+    })
+    .await
 }
 
 /// The point a revision names (`--at`), `None` for none or an empty one.

@@ -500,11 +500,16 @@ async function loadGraph() {
   const atNow = !S.at;
   const t0 = performance.now();
   const g = await getJSON('/api/graph');
+  S.timings = { fetchMs: performance.now() - t0 };
+  setGraph(g, keep, atNow);
+}
+
+function setGraph(g, keep, atNow) {
   const t1 = performance.now();
   S.g = g;
   S.n = g.cids.length;
   layout(g);
-  S.timings = { fetchMs: t1 - t0, layoutMs: performance.now() - t1 };
+  S.timings = { ...S.timings, layoutMs: performance.now() - t1 };
   S.selected = keep ? g.cids.indexOf(keep) : -1;
   $('counts').textContent = `${S.n} changes, ${g.heads.length} head${g.heads.length === 1 ? '' : 's'}, ${g.authors.length} author${g.authors.length === 1 ? '' : 's'}`;
   const slider = $('slider');
@@ -516,8 +521,54 @@ async function loadGraph() {
   resize();
 }
 
+// The changes that arrived since the graph was loaded (`/api/graph?since=HEADS`), merged in
+// by height (any order by height, greatest first, has every change before its parents).
+async function loadNew() {
+  const old = S.g;
+  const d = await getJSON('/api/graph?since=' + encodeURIComponent(old.heads.join(',')));
+  if (d.membership) return loadGraph();
+  if (S.g !== old) return;
+  if (!d.cids.length) { old.heads = d.heads; return; }
+  const index = new Map();
+  old.cids.forEach((c, i) => index.set(c, i));
+  const authors = old.authors.slice(), names = old.names.slice();
+  const authorOf = d.authors.map((a, k) => {
+    let i = authors.indexOf(a);
+    if (i < 0) { authors.push(a); names.push(d.names[k]); i = authors.length - 1; }
+    return i;
+  });
+  const n = old.cids.length + d.cids.length;
+  const g = {
+    doc: old.doc, heads: d.heads, authors, names, cids: new Array(n), parents: new Array(n),
+    author: new Array(n), time: new Array(n), height: new Array(n), summary: new Array(n), void: [],
+  };
+  // Where each old (o) and new (w) change goes.
+  const oldAt = new Int32Array(old.cids.length), newAt = new Int32Array(d.cids.length);
+  for (let i = 0, j = 0, k = 0; k < n; k++) {
+    if (j < d.cids.length && (i >= old.cids.length || d.height[j] >= old.height[i])) {
+      newAt[j] = k;
+      g.cids[k] = d.cids[j]; g.author[k] = authorOf[d.author[j]]; g.time[k] = d.time[j];
+      g.height[k] = d.height[j]; g.summary[k] = d.summary[j];
+      j++;
+    } else {
+      oldAt[i] = k;
+      g.cids[k] = old.cids[i]; g.author[k] = old.author[i]; g.time[k] = old.time[i];
+      g.height[k] = old.height[i]; g.summary[k] = old.summary[i];
+      i++;
+    }
+  }
+  old.parents.forEach((ps, i) => { g.parents[oldAt[i]] = ps.map((p) => oldAt[p]); });
+  d.parents.forEach((ps, j) => {
+    g.parents[newAt[j]] = ps.map((p) => p < d.cids.length ? newAt[p] : oldAt[index.get(d.known[p - d.cids.length])])
+      .filter((p) => p !== undefined);
+  });
+  g.void = old.void.map((i) => oldAt[i]).concat(d.void.map((j) => newAt[j]));
+  setGraph(g, old.cids[S.selected] || null, !S.at);
+}
+
 let refreshTimer = null;
-function refreshSoon() {
+function refreshSoon(full) {
+  if (full) S.needFull = true;
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(refresh, 120);
 }
@@ -531,7 +582,12 @@ async function refresh() {
     do {
       dirty = false;
       try {
-        await loadGraph();
+        if (S.needFull || !S.g) {
+          S.needFull = false;
+          await loadGraph();
+        } else {
+          await loadNew();
+        }
         if (!S.at) await loadState();
         showError(null);
       } catch (e) { showError(e); }
@@ -548,16 +604,16 @@ function connect() {
     live.textContent = 'live';
     live.className = 'badge open';
     document.body.dataset.live = 'open';
-    refreshSoon();
+    refreshSoon(true);
   });
   es.onmessage = (m) => {
     S.liveEvents++;
     document.body.dataset.events = String(S.liveEvents);
     refreshSoon();
   };
-  es.addEventListener('lagged', refreshSoon);
+  es.addEventListener('lagged', () => refreshSoon(true));
   es.onerror = () => {
-    if (!S.g) refreshSoon();
+    if (!S.g) refreshSoon(true);
     live.textContent = 'reconnecting';
     live.className = 'badge closed';
     document.body.dataset.live = 'closed';

@@ -232,6 +232,7 @@ fn the_graph_marks_void_changes() {
     a.ok(&["grant", &key, "--role", "writer"]);
     b.ok(&["pull"]);
     let voided = b.ok(&["set", "x", "from b"]).trim().to_string();
+    let before = a.heads();
     a.ok(&["revoke", &key]);
     a.ok(&["pull", b.path().to_str().unwrap()]);
     let lines = log(&a);
@@ -245,6 +246,17 @@ fn the_graph_marks_void_changes() {
     let ui = Ui::start(&a, &[]);
     let g = ui.json("/api/graph");
     assert_eq!(g["void"], serde_json::json!(expected));
+    assert_eq!(g["known"], serde_json::json!([]));
+    // What arrived since carries a revoke: a page reloads all (void marks may have moved).
+    let new = ui.json(&format!("/api/graph?since={}", before.join(",")));
+    assert_eq!(new["membership"], true, "{new}");
+    assert_eq!(new["cids"].as_array().unwrap().len(), 2, "{new}");
+    let void = new["void"].as_array().unwrap();
+    assert_eq!(void.len(), 1, "{new}");
+    assert_eq!(
+        new["cids"][void[0].as_u64().unwrap() as usize],
+        voided.as_str()
+    );
 }
 
 #[test]
@@ -478,6 +490,7 @@ fn the_feed_sees_local_writes_and_pushes() {
     let (a, b) = branches();
     let ui = Ui::start(&a, &[]);
     let mut events = Events::open(&ui.base);
+    let before = a.heads();
     // A command on the same repo (run inside `weft ui`).
     let cid = a.ok(&["set", "live", "1"]).trim().to_string();
     let line = events.change();
@@ -497,11 +510,55 @@ fn the_feed_sees_local_writes_and_pushes() {
             .any(|c| c == pushed.as_str()),
         "{line}"
     );
-    assert!(ui.json("/api/graph")["cids"]
+    let all = ui.json("/api/graph");
+    assert!(all["cids"]
         .as_array()
         .unwrap()
         .iter()
         .any(|c| c == pushed.as_str()));
+    // What arrived after the page loaded `before`: the two changes, newest first, their
+    // parents among them or among what the page has.
+    let new = ui.json(&format!("/api/graph?since={}", before.join(",")));
+    let cids: Vec<&str> = new["cids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(cids.len(), 2, "{new}");
+    assert!(cids.contains(&cid.as_str()) && cids.contains(&pushed.as_str()));
+    assert_eq!(new["heads"], all["heads"]);
+    assert_eq!(new["membership"], false);
+    for (i, c) in cids.iter().enumerate() {
+        let shown = ui.json(&format!("/api/show/{c}"));
+        let parents: Vec<&str> = new["parents"][i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let p = p.as_u64().unwrap() as usize;
+                match cids.get(p) {
+                    Some(c) => *c,
+                    None => new["known"][p - cids.len()].as_str().unwrap(),
+                }
+            })
+            .collect();
+        assert_eq!(serde_json::json!(parents), shown["parents"], "{c}");
+    }
+    // Nothing arrived after the heads now.
+    let none = ui.json(&format!("/api/graph?since={}", before_now(&all)));
+    assert_eq!(none["cids"], serde_json::json!([]));
+}
+
+/// The heads of a graph answer, as a revision.
+fn before_now(graph: &Json) -> String {
+    let heads: Vec<&str> = graph["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    heads.join(",")
 }
 
 #[test]

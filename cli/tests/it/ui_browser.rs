@@ -378,6 +378,18 @@ fn the_page_draws_the_dag_shows_changes_and_updates_live() {
         json!([n + 2]),
     );
     assert_eq!(d.script("return window.weftMarker;", json!([])), 42);
+    // Merged into what the page had, every change and parent link is there.
+    let now = log(&a);
+    assert_eq!(now.len(), n + 2);
+    let edges: usize = now
+        .iter()
+        .map(|l| l["parents"].as_array().unwrap().len())
+        .sum();
+    d.wait_for(
+        "every parent link",
+        "return document.getElementById('graph').dataset.edges === String(arguments[0]);",
+        json!([edges]),
+    );
     let keys = d.wait_for(
         "the new keys in the state",
         "const s = document.getElementById('state'); \
