@@ -174,21 +174,23 @@ fn stopping() -> Response {
 }
 
 /// Refuses a request whose `Host` is not the page's own address (another site's page that
-/// reached it through a name of its own), and a write from a page of another origin.
+/// reached it through a name of its own; any host with `--public`), and a write from a page of
+/// another origin than the one it is sent to.
 async fn guard(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
     req: Request,
     next: Next,
 ) -> Response {
-    let Some(hosts) = &api.hosts else {
-        return next.run(req).await;
-    };
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if !hosts.iter().any(|h| h == host) {
+    if api
+        .hosts
+        .as_ref()
+        .is_some_and(|hosts| !hosts.iter().any(|h| h == host))
+    {
         return failure(
             StatusCode::FORBIDDEN,
             format!(
@@ -199,7 +201,7 @@ async fn guard(
     }
     if req.method() != Method::GET {
         let origin = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok());
-        if origin.is_some_and(|o| !hosts.iter().any(|h| o == format!("http://{h}"))) {
+        if origin.is_some_and(|o| o != format!("http://{host}")) {
             return failure(
                 StatusCode::FORBIDDEN,
                 "refused: a write from a page of another site",
