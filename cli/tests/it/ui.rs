@@ -586,3 +586,28 @@ fn ui_runs_inside_serve_while_serve_holds_the_repo() {
     // The server still serves the repo.
     assert_eq!(a.ok(&["get", "k"]), "2\n");
 }
+
+#[test]
+fn ui_json_prints_its_url_and_sigterm_ends_it_cleanly() {
+    let a = Dir::init();
+    let mut p = Proc::spawn(&mut a.cmd(&["ui", "--json", "--listen", "127.0.0.1:0"]));
+    let line = p.json_line();
+    let url = line["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    // It holds the repo for the other commands meanwhile.
+    assert!(a.socket().exists());
+    let (status, info) = answer(agent().get(format!("{url}/api/info")).call());
+    assert_eq!(status, 200, "{info}");
+    // An open event stream does not keep it from stopping.
+    let _events = Events::open(&url);
+    p.term();
+    let out = p.finish();
+    assert_eq!(out.code(), Some(0), "{}", out.report());
+    assert!(out.stderr().is_empty(), "{}", out.report());
+    assert!(!a.socket().exists(), "weft ui left its socket behind");
+    a.ok(&["set", "k", "1"]);
+}
