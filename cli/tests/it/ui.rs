@@ -592,6 +592,8 @@ fn ui_json_prints_its_url_and_sigterm_ends_it_cleanly() {
     let a = Dir::init();
     let mut p = Proc::spawn(&mut a.cmd(&["ui", "--json", "--listen", "127.0.0.1:0"]));
     let line = p.json_line();
+    // `{"url"}`, as the README says.
+    assert_eq!(line.as_object().unwrap().len(), 1, "{line}");
     let url = line["url"]
         .as_str()
         .unwrap()
