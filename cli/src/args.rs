@@ -266,6 +266,10 @@ pub enum Command {
     /// Show, per remote, how the last sync went (when it last succeeded, heads in common, changes
     /// ahead and behind, converged or not), and this repo's heads per document.
     Status,
+    /// Serve the history browser, a local web page of the document's history (the DAG, each
+    /// change, the state at any point, blame, diffs, members, remotes), updated live; prints its
+    /// URL, then runs until SIGINT/SIGTERM. Other weft commands on this repo run here meanwhile.
+    Ui(UiArgs),
     /// Show how long changes took to get here (from the author's timestamp to their arrival):
     /// min, median, 99th percentile and max, over all and per delivering peer.
     Convergence {
@@ -328,6 +332,7 @@ impl Command {
                 | Command::Batch
                 | Command::Grant { .. }
                 | Command::Revoke { .. }
+                | Command::Ui(UiArgs { write: true, .. })
         )
     }
 
@@ -340,6 +345,7 @@ impl Command {
                 self,
                 Command::Id { key: None }
                     | Command::Watch(_)
+                    | Command::Ui(_)
                     | Command::Serve(ServeArgs { stdio: false, .. })
             )
     }
@@ -387,6 +393,7 @@ impl Command {
             Command::Serve(_) => "serve",
             Command::Watch(_) => "watch",
             Command::Status => "status",
+            Command::Ui(_) => "ui",
             Command::Convergence { .. } => "convergence",
             Command::Lab(_) => "lab",
         }
@@ -538,6 +545,23 @@ pub struct WatchArgs {
     /// REV~N, a comma list), one line each, oldest first; then the live feed, without repeats.
     #[arg(long, value_name = "REV")]
     pub since: Option<String>,
+}
+
+/// `weft ui` options.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The address to serve the page on; port 0 takes any free port (the URL printed says
+    /// which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7460")]
+    pub listen: String,
+    /// Allow --listen on an address that is not loopback: anyone who reaches it reads the
+    /// repo (and, with --write, writes to it).
+    #[arg(long)]
+    pub public: bool,
+    /// Let the page write (revert a change, resolve a conflict), signing with this repo's key.
+    /// Without it the page is read-only and its write requests are refused (HTTP 403).
+    #[arg(long)]
+    pub write: bool,
 }
 
 /// `weft list ...`. An element's ID is `CID/INDEX`, as `list push` and `list ls` print it.

@@ -34,6 +34,7 @@ impl Ctx<'_> {
     pub fn check_args(&self) -> Result<()> {
         match &self.cli.command {
             Command::Show { cid } => rev::check_one(cid),
+            Command::Ui(args) => crate::ui::listen_addr(args).map(drop),
             Command::Revert { cid } | Command::Resolve { take: cid, .. } => rev::check_cid(cid),
             Command::Diff { from, to } => from.iter().chain(to).try_for_each(|r| rev::check(r)),
             Command::Block(BlockCommand::Get { cid } | BlockCommand::Stat { cid }) => {
@@ -351,6 +352,7 @@ impl Ctx<'_> {
             Command::Sync(args) => self.sync(repo, args, Direction::Both, out),
             Command::Bundle(cmd) => self.bundle(repo, cmd, out),
             Command::Batch => crate::batch::run(self, repo, self.input.as_ref(), out),
+            Command::Ui(args) => crate::ui::run(self, repo, args, out),
             Command::Status => {
                 crate::live::status(repo, &self.weft_dir(repo)?, self.only_doc(repo)?, o, out)
             }

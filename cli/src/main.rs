@@ -49,6 +49,7 @@ mod rev;
 mod seq;
 mod serve;
 mod stop;
+mod ui;
 mod write;
 
 use std::{
@@ -353,7 +354,7 @@ fn run_local(ctx: Ctx<'_>, repo: Repo, out: &mut dyn Write, err: &mut dyn Write)
                 Stop::on_signals().and_then(|stop| ctx.serve(Arc::new(repo), args, stop, out));
             finish(result.map(|()| true), out, err)
         }
-        Command::Watch(_) => {
+        Command::Watch(_) | Command::Ui(_) => {
             let repo = Arc::new(repo);
             // The signal handler first, so that no signal ends the process while the socket
             // file exists; then the daemon, so that watching does not lock everyone else out.

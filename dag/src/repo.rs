@@ -472,6 +472,19 @@ impl Repo {
             .contains(keys::VOID, &keys::cid_key(&meta.doc, cid))?)
     }
 
+    /// The void changes of `doc` (see [`Repo::is_void`]), in one scan: for a reader that
+    /// marks them among the whole history.
+    pub fn void_changes(&self, doc: DocId) -> Result<Vec<Cid>, Error> {
+        let mut void = Vec::new();
+        for r in self.writer.store.scan_prefix(keys::VOID, &doc.0.to_bytes()) {
+            let (k, _) = r?;
+            let (_, cid) = keys::parse_cid_key(&k)
+                .ok_or_else(|| crate::graph::corrupt("void", "damaged key"))?;
+            void.push(cid);
+        }
+        Ok(void)
+    }
+
     // ----- reads -----
 
     /// The newest `limit` arrival records of `doc`, newest first: when each change was first

@@ -37,6 +37,10 @@ mod seq;
 mod sync;
 #[cfg(unix)]
 mod tcp;
+#[cfg(unix)]
+mod ui;
+#[cfg(unix)]
+mod ui_browser;
 mod undo;
 mod util;
 mod values;
