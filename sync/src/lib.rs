@@ -21,7 +21,7 @@
 //!   refusal is a typed frame ([`refusal`]). Authenticating the key is the transport's job
 //!   (`weft-net`'s Noise handshake proves both sides' author keys).
 //!
-//! Modules: [`frame`] the wire format; [`zblocks`] version 2's block stream; [`bloom`] the
+//! Modules: [`frame`] the wire format; [`invite`] invites, tickets and the JOIN step; [`zblocks`] version 2's block stream; [`bloom`] the
 //! summaries; [`refusal`] refusals; [`access`] who may read and push; [`peer`] the per-peer
 //! state and [`keys`] its keyspace; [`bundle`] offline bundles (CAR files, over any
 //! `Read`/`Write`). The session is cut along its seams: `session` (options, figures, the
@@ -161,6 +161,7 @@ mod error;
 pub mod frame;
 mod greeting;
 mod initiator;
+pub mod invite;
 mod io;
 pub mod keys;
 mod outbox;
