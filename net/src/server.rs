@@ -22,9 +22,12 @@ use std::{
 
 use weft_dag::{Author, Identity, Repo};
 
-use weft_sync::{frame::Frame, run, Access, Endpoint, Error, Responder, Stats};
+use weft_sync::{
+    frame::{read_frame, Frame, JOIN},
+    run, Access, Endpoint, Error, Responder, Stats,
+};
 
-use crate::{noise, transport::DEFAULT_TIMEOUT};
+use crate::{invite, noise, transport::DEFAULT_TIMEOUT};
 
 /// How often the server's log may name one refused key: a client that retries every 2 s (live
 /// sync with a revoked key) gets a line a minute, which counts the refusals left out.
@@ -155,16 +158,35 @@ fn serve_client(
         }
     };
     let key = secured.remote;
+    let mut writer = secured.writer;
+    let mut reader = secured.reader;
+    // A JOIN may come before the session (see `crate::invite`); any other first frame is the
+    // session's, handed back to it.
+    let mut first = Vec::new();
+    let replay = match read_frame(&mut reader, &mut first) {
+        Ok(true) if first.first() == Some(&JOIN) => {
+            match invite::answer(repo, key, &secured.transcript, &first, &mut writer) {
+                Ok(_) => Vec::new(),
+                Err(why) => {
+                    tracing::warn!(key = %key, "invite refused: {why}");
+                    return;
+                }
+            }
+        }
+        Ok(true) => {
+            let mut raw = (first.len() as u32).to_be_bytes().to_vec();
+            raw.extend_from_slice(&first);
+            raw
+        }
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(key = %key, "session failed: {}", weft_sync::link_error(&name, e, timeout.as_secs()));
+            return;
+        }
+    };
+    let reader = std::io::Cursor::new(replay).chain(reader);
     let access = Access::peer(key, &opts.allow);
-    match serve_stream(
-        repo,
-        secured.reader,
-        secured.writer,
-        &name,
-        &key.short(),
-        timeout,
-        &access,
-    ) {
+    match serve_stream(repo, reader, writer, &name, &key.short(), timeout, &access) {
         Ok(s) => tracing::info!(
             key = %key,
             rounds = s.round_trips,

@@ -237,6 +237,18 @@ impl Invite {
         })
     }
 
+    /// The invite's DAG-CBOR map, as a ticket and a JOIN carry it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        cbor(&self.wire(true))
+    }
+
+    /// Decodes what [`Invite::to_bytes`] writes (the signature is not checked here).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Invite, FormatError> {
+        let w: WireInvite =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| bad(weft_dag::cbor::describe(&e)))?;
+        Invite::from_wire(w)
+    }
+
     /// Checks the inviter's signature (weft's signature rule, [`Author::verify`]).
     pub fn verify(&self) -> Result<(), FormatError> {
         self.inviter
