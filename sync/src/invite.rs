@@ -642,3 +642,56 @@ mod tests {
         assert_eq!(Joined::decode(&j.encode()).unwrap(), j);
     }
 }
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use weft_store::Codec;
+
+    /// A ticket from fixed keys: ed25519 signatures are deterministic, so its bytes are too.
+    pub(super) fn fixed() -> Ticket {
+        let inviter = Identity::from_seed([7; 32]);
+        let secret = [8; 32];
+        let id = InviteId(Identity::from_seed(secret).author().0);
+        let doc = DocId(Cid::hash(Codec::DagCbor, b"doc"));
+        let invite = Invite::sign(&inviter, id, Role::Writer, vec![doc], 1_900_000_000, 2);
+        Ticket::new(None, vec!["tcp://h:1".into()], invite, secret).unwrap()
+    }
+
+    /// The invite map, byte for byte: `a8` (8 entries) `v` 1, `id` bytes(32), `sig` bytes(64),
+    /// `docs` [tag 42 link], `role` "writer", `uses` 2, `expires` 1900000000, `inviter`
+    /// bytes(32), keys length-first then bytewise.
+    const INVITE: [&str; 6] = [
+        "a861760162696458201398f62c6d1a457c51ba6a4b5f3dbd2f69fca93216218dc8997e416bd17d93",
+        "ca637369675840893c866210a5b9a3a46c7343a8bf46871eb9755d8279a29abf9b4fb7d2b309169a",
+        "8158c08ac06778c3ab48be7c4cf10e55f5cacbd2331bf510b9f65d2c3db10f64646f637381d82a58",
+        "250001711e202f51eab70c364451857e15a448cc0af5103de3a41790dd4e42feaed317606b636472",
+        "6f6c656677726974657264757365730267657870697265731a713fb30067696e76697465725820ea",
+        "4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c",
+    ];
+
+    /// The whole ticket's text.
+    const TICKET: [&str; 7] = [
+        "weftinvite1urqxmalfobswk4ttqfuxiy3qhixs62b2gftgs3twnf2glkdboyawe2lelaqbhghwfrwru",
+        "rl4kg5gus27hw6s62p4vezbmimnzcmx4qll2f6zhstdonuwowcare6imyqquw42hjdmonb2rp2gq4pls",
+        "5k5qj42fgv7tnh3puvtbeljvakyycfmaz3yyovurpt4jtyq4vpvzlf5emy36uilt5s5fq63cd3emrxwg",
+        "44b3avfqjiaafyr4ibpkhvlodbwiriyk7qvuremycxvca66hjaxsdou4qx6v3jroydlmnshe33mmvtho",
+        "4tjorsxezdvonsxgathmv4ha2lsmvzru4j7wmago2loozuxizlslaqoustmmprjyuqkx32va6ytf3c7t",
+        "fkho2xl5pt3sjbb52tjcrdneldgonswg4tformcacaibaeaqcaibaeaqcaibaeaqcaibaeaqcaibaeaq",
+        "caibaeaqcai",
+    ];
+
+    #[test]
+    fn the_invite_and_ticket_bytes_are_pinned() {
+        let t = fixed();
+        let hex: String = t
+            .invite
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, INVITE.concat());
+        assert_eq!(t.encode(), TICKET.concat());
+        assert_eq!(Ticket::decode(&TICKET.concat()).unwrap(), t);
+    }
+}
