@@ -1,7 +1,8 @@
 //! Pairing with invites: the inviting replica issues a ticket ([`create`]), lists and revokes
 //! what it issued ([`list`], [`revoke`]), and redeems a ticket presented on a `tcp://` link
 //! ([`redeem`], which [`crate::server`] runs on a JOIN frame); the joiner redeems a ticket into
-//! its (new, empty) repo and clones what it was granted, in one call ([`join`]).
+//! its (new, empty) repo and clones what it was granted, in one call ([`join`]; [`join_new`]
+//! makes the repo in a new directory first, and removes it if the join fails).
 //!
 //! The formats (ticket text, invite, JOIN) are [`weft_sync::invite`]'s; the records of issued
 //! invites are kept in this replica's store (the `invites` keyspace, see [`records`]).
@@ -19,6 +20,7 @@ pub mod records;
 
 use std::{
     io::Write,
+    path::Path,
     sync::Mutex,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -74,6 +76,9 @@ pub enum Error {
     /// The repo failed.
     #[error(transparent)]
     Repo(#[from] weft_dag::Error),
+    /// The new repo could not be made.
+    #[error(transparent)]
+    Open(#[from] weft_dag::open::Error),
 }
 
 impl Error {
@@ -87,6 +92,7 @@ impl Error {
             Error::NoPeer(_) => K::Network,
             Error::Sync(e) => e.kind(),
             Error::Repo(e) => e.kind(),
+            Error::Open(e) => e.kind(),
         }
     }
 }
@@ -475,6 +481,41 @@ pub fn join(
         .collect::<Vec<_>>()
         .join("; ");
     Err(Error::NoPeer(tried))
+}
+
+/// [`join`] into a new repo at `dir` (made with `opts.identity`, which the app keeps: the repo
+/// writes no key file), which it returns with what was done. A failure leaves nothing behind:
+/// the repo is removed, and `dir` too if this call made it. The app remembers
+/// [`Redeemed::remote`] to sync with later.
+pub fn join_new(
+    dir: &Path,
+    ticket: &Ticket,
+    opts: &ConnectOptions,
+    progress: &mut dyn FnMut(&dyn Endpoint),
+) -> Result<(Repo, Redeemed), Error> {
+    let identity = opts
+        .identity
+        .clone()
+        .ok_or_else(|| Error::BadOptions("joining needs the key to be granted".into()))?;
+    let made_dir = !dir.exists();
+    let repo = Repo::init_empty(
+        dir,
+        weft_dag::Options {
+            identity: Some(identity),
+            ..weft_dag::Options::default()
+        },
+    )?;
+    match join(&repo, ticket, opts, progress) {
+        Ok(done) => Ok((repo, done)),
+        Err(e) => {
+            drop(repo);
+            let _ = std::fs::remove_dir_all(dir.join(weft_dag::WEFT_DIR));
+            if made_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Sends the JOIN and reads the answer.

@@ -160,13 +160,13 @@ fn serve_client(
     let key = secured.remote;
     let mut writer = secured.writer;
     let mut reader = secured.reader;
-    // A JOIN may come before the session (see `crate::invite`); any other first frame is the
-    // session's, handed back to it.
+    // A JOIN may come before the session (see `crate::invite`); whatever else comes first (a
+    // frame, the end of the stream, an error) is handed to the session as it came.
     let mut first = Vec::new();
-    let replay = match read_frame(&mut reader, &mut first) {
+    let (replay, failed) = match read_frame(&mut reader, &mut first) {
         Ok(true) if first.first() == Some(&JOIN) => {
             match invite::answer(repo, key, &secured.transcript, &first, &mut writer) {
-                Ok(_) => Vec::new(),
+                Ok(_) => (Vec::new(), None),
                 Err(why) => {
                     tracing::warn!(key = %key, "invite refused: {why}");
                     return;
@@ -176,15 +176,12 @@ fn serve_client(
         Ok(true) => {
             let mut raw = (first.len() as u32).to_be_bytes().to_vec();
             raw.extend_from_slice(&first);
-            raw
+            (raw, None)
         }
-        Ok(false) => return,
-        Err(e) => {
-            tracing::warn!(key = %key, "session failed: {}", weft_sync::link_error(&name, e, timeout.as_secs()));
-            return;
-        }
+        Ok(false) => (Vec::new(), None),
+        Err(e) => (Vec::new(), Some(e)),
     };
-    let reader = std::io::Cursor::new(replay).chain(reader);
+    let reader = Failed(failed).chain(std::io::Cursor::new(replay).chain(reader));
     let access = Access::peer(key, &opts.allow);
     match serve_stream(repo, reader, writer, &name, &key.short(), timeout, &access) {
         Ok(s) => tracing::info!(
@@ -206,6 +203,18 @@ fn serve_client(
             }
         }
         Err(e) => tracing::warn!(key = %key, "session failed: {e}"),
+    }
+}
+
+/// A reader that fails once with the error it holds (then reads as ended), or reads as ended.
+struct Failed(Option<std::io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
     }
 }
 

@@ -33,6 +33,9 @@
 //! # Protocol (versions 1 to 3)
 //! Frames are length-prefixed; see [`frame`] for the byte format. A session is:
 //!
+//! 0. **Pairing** (optional, on an authenticated link): before its HELLO the initiator may
+//!    redeem an invite with a JOIN frame, which the responder answers with JOINED or REFUSE
+//!    before the greeting (see [`invite`]).
 //! 1. **Greeting.** Both sides send HELLO at once: protocol versions and a random replica id.
 //!    The responder's HELLO also lists every document it serves with its name and heads.
 //! 2. **Turns.** The initiator sends a REQUEST, then the blocks it pushes, then END. The

@@ -266,11 +266,15 @@ fn join_over_tcp_redeems_and_clones_on_one_link() {
         repo.role(doc, &joiner.author()).unwrap(),
         Some(Role::Writer)
     );
-    // Used up: the second join is refused by the server, in words.
-    let c = identity(3);
-    let e = invite::join(&Repo::memory(c.clone()), &ticket, &as_key(&c), &mut |_| {}).unwrap_err();
+    // Used up: the second join, into a new directory, is refused by the server, in words, and
+    // leaves no directory behind.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let e = invite::join_new(&dir, &ticket, &as_key(&identity(3)), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("already used"), "{e}");
     assert_eq!(e.kind(), weft_dag::ErrorKind::Denied);
+    assert!(!dir.exists());
+    assert_eq!(repo.role(doc, &identity(3).author()).unwrap(), None);
 }
 
 #[test]
