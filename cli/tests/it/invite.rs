@@ -246,3 +246,61 @@ fn invite_without_a_listening_server_says_so() {
         Json::Array(vec![])
     );
 }
+
+#[test]
+fn join_with_identity_signs_with_that_key_file() {
+    let (a, _server) = inviter();
+    let ticket = invite(&a, &[]);
+    let keys = Dir::new();
+    let key = keys.ok(&["key", "new", "mine.key"]).trim().to_string();
+    let b = Dir::new();
+    let report = b
+        .cmd(&["join", &ticket, ".", "--json", "--identity"])
+        .args(&[keys.join("mine.key")])
+        .run()
+        .success()
+        .json();
+    assert_eq!(report["author"], key.as_str());
+    assert!(
+        !b.join(".weft/key").exists(),
+        "the key file is remembered, not copied"
+    );
+    assert_eq!(b.ok(&["id"]).trim(), key);
+    b.ok(&["set", "k", "5"]);
+    b.ok(&["push"]);
+    assert_eq!(a.ok(&["get", "k"]), "5\n");
+}
+
+#[test]
+fn the_ticket_names_reachable_addresses() {
+    let a = Dir::init();
+    let mut server = Proc::spawn(&mut a.cmd(&["serve", "--listen", "0.0.0.0:0"]));
+    let line = server.line();
+    let port = line.rsplit(':').next().unwrap().to_string();
+    assert_eq!(server.line(), format!("serving {}", a.path().display()));
+    let key = a.ok(&["id"]).trim().to_string();
+    // Listening on every address: the one outgoing traffic leaves from (if any), then loopback.
+    let made = a.json(&["invite", "--json"]);
+    let peers: Vec<&str> = made["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        peers.last().copied(),
+        Some(format!("tcp://{key}@127.0.0.1:{port}").as_str()),
+        "{peers:?}"
+    );
+    assert!(peers.iter().all(|p| !p.contains("0.0.0.0")), "{peers:?}");
+    let (b, _) = join(s(&made, "ticket"));
+    assert_eq!(b.ok(&["heads"]), a.ok(&["heads"]));
+    // --addr replaces them; a bad one is bad usage.
+    let made = a.json(&["invite", "--json", "--addr", "example.org:7000"]);
+    assert_eq!(
+        made["peers"],
+        serde_json::json!([format!("tcp://{key}@example.org:7000")])
+    );
+    let err = a.run(&["invite", "--addr", "no-port"]).fails(2);
+    assert!(err.contains("--addr no-port"), "{err}");
+}
