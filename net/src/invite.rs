@@ -265,66 +265,132 @@ pub fn revoke(repo: &Repo, prefix: &str) -> Result<Record, Error> {
     Ok(record)
 }
 
-/// Why a JOIN is refused, in words (the REFUSE frame's text).
-fn refused(invite: &InviteId, why: impl std::fmt::Display) -> String {
-    format!("invite {}: {why}", invite.short())
+/// Why a JOIN was refused. Its words are what the joiner reads (the REFUSE frame's text, whose
+/// reason is `other`) and what the server logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refused {
+    /// The frame is not a JOIN that decodes (or is over [`weft_sync::invite::MAX_JOIN`]).
+    #[error("a JOIN that does not decode: {0}")]
+    Malformed(String),
+    /// The inviter's signature does not hold: the invite was altered.
+    #[error("{0}")]
+    BadSignature(FormatError),
+    /// Signed by another key than the served repo's.
+    #[error("invite {}: not issued by this replica's key", .0.short())]
+    OtherInviter(InviteId),
+    /// The proof is not the invite key's signature of this link and key.
+    #[error("invite {}: the proof does not match this link and key (a replayed or forged JOIN)", .0.short())]
+    BadProof(InviteId),
+    /// This replica has no record of it.
+    #[error("invite {}: unknown here (not issued by this replica)", .0.short())]
+    Unknown(InviteId),
+    /// A record of that id holds another invite.
+    #[error("invite {}: does not match the invite this replica issued", .0.short())]
+    Mismatch(InviteId),
+    /// Revoked.
+    #[error("invite {}: revoked", .0.short())]
+    Revoked(InviteId),
+    /// Every use was granted.
+    #[error("invite {}: already used ({used} of {uses} uses)", .id.short())]
+    UsedUp {
+        /// The invite.
+        id: InviteId,
+        /// Joins granted.
+        used: u64,
+        /// Joins it allows.
+        uses: u64,
+    },
+    /// Past its expiry.
+    #[error("invite {}: expired at {}", .id.short(), format_time(*.at))]
+    Expired {
+        /// The invite.
+        id: InviteId,
+        /// Its expiry, Unix seconds.
+        at: u64,
+    },
+    /// This replica's key no longer administers a document of the invite.
+    #[error("invite {}: this replica may no longer grant in document {doc}", .id.short())]
+    NotAdmin {
+        /// The invite.
+        id: InviteId,
+        /// The document.
+        doc: DocId,
+    },
+    /// The store failed while redeeming it (nothing was granted).
+    #[error("invite {}: cannot be redeemed here: {reason}", .id.short())]
+    Failed {
+        /// The invite.
+        id: InviteId,
+        /// The failure.
+        reason: String,
+    },
 }
 
 /// Redeems `join`, presented by `joiner` on a link whose transcript hash is `transcript`, at
 /// Unix time `now`: checks it (see the [module docs](self)), counts the use and grants the
-/// role. The refusal's words on failure.
+/// role. Nothing is granted or counted when it is refused.
 pub fn redeem(
     repo: &Repo,
     joiner: Author,
     transcript: &[u8; 32],
     join: &Join,
     now: u64,
-) -> Result<Joined, String> {
+) -> Result<Joined, Refused> {
     let invite = &join.invite;
-    let id = &invite.id;
-    invite.verify().map_err(|e| e.0)?;
+    let id = invite.id;
+    invite.verify().map_err(Refused::BadSignature)?;
     if invite.inviter != repo.author() {
-        return Err(refused(id, "not issued by this replica's key"));
+        return Err(Refused::OtherInviter(id));
     }
     if !join.proves(transcript, &joiner) {
-        return Err(refused(
-            id,
-            "the proof does not match this link and key (a replayed or forged JOIN)",
-        ));
+        return Err(Refused::BadProof(id));
     }
-    let internal = |e: weft_dag::Error| refused(id, format!("cannot be redeemed here: {e}"));
+    let failed = |e: weft_dag::Error| Refused::Failed {
+        id,
+        reason: e.to_string(),
+    };
     let _guard = weft_store::sync_util::lock(&LOCK);
-    let Some(mut record) = records::get(repo, id).map_err(internal)? else {
-        return Err(refused(id, "unknown here (not issued by this replica)"));
+    let Some(mut record) = records::get(repo, &id).map_err(failed)? else {
+        return Err(Refused::Unknown(id));
     };
     if record.invite != *invite {
-        return Err(refused(id, "does not match the invite this replica issued"));
+        return Err(Refused::Mismatch(id));
     }
     match record.state(now) {
         State::Open => {}
-        State::Revoked => return Err(refused(id, "revoked")),
+        State::Revoked => return Err(Refused::Revoked(id)),
         State::UsedUp => {
-            return Err(refused(
+            return Err(Refused::UsedUp {
                 id,
-                format!(
-                    "already used ({} of {} uses)",
-                    record.used, record.invite.uses
-                ),
-            ))
+                used: record.used,
+                uses: record.invite.uses,
+            })
         }
         State::Expired => {
-            return Err(refused(
+            return Err(Refused::Expired {
                 id,
-                format!("expired at {}", format_time(record.invite.expires)),
-            ))
+                at: record.invite.expires,
+            })
+        }
+    }
+    // Every grant must be possible before any is made, so that a refusal grants nothing.
+    let me = repo.author();
+    for doc in &invite.docs {
+        if repo
+            .role(*doc, &me)
+            .map_err(failed)?
+            .is_none_or(|r| r < Role::Admin)
+        {
+            return Err(Refused::NotAdmin { id, doc: *doc });
         }
     }
     record.used += 1;
-    records::put(repo, &record).map_err(internal)?;
+    records::put(repo, &record).map_err(failed)?;
     if let Err(e) = grant(repo, joiner, invite) {
         record.used -= 1;
         let _ = records::put(repo, &record);
-        return Err(internal(e));
+        return Err(failed(e));
     }
     tracing::info!(
         invite = %id.short(),
@@ -354,22 +420,26 @@ fn grant(repo: &Repo, who: Author, invite: &Invite) -> Result<(), weft_dag::Erro
 }
 
 /// The server's side of a JOIN frame (`body`, read by the caller) from `joiner`: redeems it and
-/// answers JOINED, or REFUSE with the reason. `Err` with the reason when refused.
+/// answers JOINED, or REFUSE with the reason's words. `Err` with the reason when refused.
 pub fn answer(
     repo: &Repo,
     joiner: Author,
     transcript: &[u8; 32],
     body: &[u8],
     writer: &mut impl Write,
-) -> Result<Joined, String> {
+) -> Result<Joined, Refused> {
     let result = match Frame::decode(body) {
         Ok(Frame::Join(join)) => redeem(repo, joiner, transcript, &join, now_secs()),
-        Ok(_) => Err("expected a JOIN frame".to_string()),
-        Err(e) => Err(format!("a JOIN that does not decode: {e}")),
+        Ok(_) => Err(Refused::Malformed("not a JOIN frame".to_string())),
+        Err(e) => Err(Refused::Malformed(e.to_string())),
     };
     let frame = match &result {
         Ok(joined) => Frame::Joined(joined.clone()),
-        Err(why) => Frame::Refuse(Refusal::new(Reason::Other(why.clone()), Some(joiner), None)),
+        Err(why) => Frame::Refuse(Refusal::new(
+            Reason::Other(why.to_string()),
+            Some(joiner),
+            None,
+        )),
     };
     // The peer may be gone already; what matters is what was decided.
     let _ = writer
