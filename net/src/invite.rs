@@ -15,6 +15,34 @@
 //! and the joiner's key), that this replica issued it, and that it is not revoked, expired or
 //! used up. The joiner is then granted the role in each document of the invite, unless it
 //! holds as much or more there already (an invite never lowers a role).
+//!
+//! # Example
+//! ```no_run
+//! use std::path::Path;
+//! use weft_dag::{Identity, Repo, Role};
+//! use weft_net::{invite, ConnectOptions};
+//!
+//! // On the device that has the repo, served by `serve_tcp` at 192.0.2.7:7000:
+//! let key = Identity::generate();
+//! let repo = Repo::memory(key.clone());
+//! let ticket = invite::create(&repo, &key, &invite::Options {
+//!     role: Role::Writer,
+//!     docs: vec![repo.doc("main")?],
+//!     ttl: invite::DEFAULT_TTL,
+//!     uses: 1,
+//!     peers: vec![format!("tcp://{}@192.0.2.7:7000", key.author())],
+//!     name: None,
+//! })?;
+//! let text = ticket.encode(); // shown as text, or as a QR code
+//!
+//! // On the new device, with a key of its own that the app keeps:
+//! let ticket: weft_sync::invite::Ticket = text.parse()?;
+//! let opts = ConnectOptions { identity: Some(Identity::generate()), ..Default::default() };
+//! let (notes, joined) = invite::join_new(Path::new("notes"), &ticket, &opts, &mut |_| {})?;
+//! assert_eq!(joined.joined.role, Role::Writer);
+//! # drop(notes);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod records;
 
