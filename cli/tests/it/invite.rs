@@ -304,3 +304,21 @@ fn the_ticket_names_reachable_addresses() {
     let err = a.run(&["invite", "--addr", "no-port"]).fails(2);
     assert!(err.contains("--addr no-port"), "{err}");
 }
+
+#[test]
+fn no_reachable_inviter_is_a_network_error_and_a_writer_cannot_invite() {
+    let (a, mut server) = inviter();
+    let ticket = invite(&a, &["--uses", "2"]);
+    let (b, _) = join(&ticket);
+    // A writer may not hand out roles: the invite needs an admin's key.
+    let (_b_server, _) = b.serve_tcp();
+    let err = b.run(&["invite"]).fails(10);
+    assert!(err.contains("is not an admin there"), "{err}");
+    // The inviting replica is gone: every address of the ticket is tried, and named.
+    server.kill();
+    let err = join_fails(&ticket, 8);
+    assert!(
+        err.contains("cannot reach the inviting replica: tcp://"),
+        "{err}"
+    );
+}
