@@ -200,12 +200,14 @@ pub fn create(repo: &Repo, inviter: &Identity, opts: &Options) -> Result<Ticket,
         now.saturating_add(opts.ttl.as_secs()),
         opts.uses,
     );
+    // The ticket's limits (documents, URLs, the name) are the options' to respect.
     let ticket = Ticket::new(
         opts.name.clone(),
         opts.peers.clone(),
         invite.clone(),
         secret,
-    )?;
+    )
+    .map_err(|e| Error::BadOptions(e.0))?;
     records::put(
         repo,
         &Record {
@@ -265,7 +267,7 @@ pub fn list(repo: &Repo) -> Result<Vec<Record>, Error> {
     Ok(v)
 }
 
-/// One issuing and one redemption at a time in this process.
+/// One revocation or redemption at a time in this process.
 static LOCK: Mutex<()> = Mutex::new(());
 
 /// Revokes the invite whose id starts with `prefix` (hex digits, at least 4): it can no
