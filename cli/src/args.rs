@@ -245,15 +245,18 @@ pub enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
-    /// Print a ticket that lets another device join this repo: where to reach this replica (the
-    /// `weft serve --listen` holding it) and an invite signed by its key, for ROLE in the
-    /// document -d names (default "main"; --all: every document this key administers), valid
-    /// for --expires and --uses joins. `weft invite ls` lists open invites, `weft invite revoke
-    /// ID` ends one.
+    /// Print a ticket another device joins this repo with (`weft join`).
+    ///
+    /// The ticket says where to reach this replica (the `weft serve --listen` holding it, which
+    /// must be running) and holds an invite signed by its key, for ROLE in the document -d names
+    /// (default "main"; --all: every document this key administers), valid for --expires and
+    /// --uses joins. `weft invite ls` lists open invites, `weft invite revoke ID` ends one.
     Invite(InviteArgs),
-    /// Join with a TICKET from `weft invite`: a new repo in DIR (default: named after the
-    /// inviting repo) with its own key (or --identity's), granted the invite's role by the
-    /// inviting replica, and a clone of its documents; "origin" is that replica.
+    /// Join with a TICKET from `weft invite`: a new repo, granted a role and cloned.
+    ///
+    /// The repo is made in DIR (default: named after the inviting repo) with a key of its own
+    /// (or --identity's); the inviting replica grants that key the invite's role, and its
+    /// documents are cloned on the same connection; "origin" is that replica.
     Join {
         /// The ticket (`weftinvite1...`).
         ticket: String,
