@@ -31,7 +31,8 @@ pub(crate) const CODES: [Code; 12] = [
         code: 2,
         kind: Some(ErrorKind::InvalidInput),
         help: "bad usage: unknown flag, invalid CID string or revision, a CID or key prefix that\n\
-               several match, invalid value or key, bad remote URL",
+               several match, invalid value or key, bad remote URL, bad invite ticket, `weft invite`\n\
+               without a listening server",
     },
     Code {
         code: 3,
@@ -78,7 +79,8 @@ pub(crate) const CODES: [Code; 12] = [
         kind: Some(ErrorKind::Denied),
         help: "access denied: a write or grant the key's role does not allow (also one received from a\n\
                peer), a peer that refused this key, a peer whose key is not the one expected, or a\n\
-               tcp:// link that fails authentication (the secure handshake, or a tampered message)",
+               tcp:// link that fails authentication (the secure handshake, or a tampered message),\n\
+               or an invite refused (used up, expired, revoked)",
     },
     Code {
         code: 11,

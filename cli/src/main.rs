@@ -37,6 +37,7 @@ mod exit;
 mod fix;
 mod graph;
 mod history;
+mod invite;
 mod lab;
 mod live;
 mod net;
@@ -88,6 +89,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         ctx::NoRepo,
         daemon::Busy,
         net::PeerKeyMismatch,
+        weft_net::invite::Error,
         net::UnknownRemote,
         weft_sync::Error,
         weft_dag::Error,
@@ -234,6 +236,7 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
             | Command::Demo
             | Command::Lab(_)
             | Command::Clone { .. }
+            | Command::Join { .. }
             | Command::Key(_)
             | Command::Id { key: Some(_) }
     ) {

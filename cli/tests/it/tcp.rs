@@ -208,7 +208,9 @@ fn a_key_with_no_access_is_refused_and_the_server_logs_it() {
         .to_string();
     let err = w.fails(10, &["-C", dest.to_str().unwrap(), "pull"]);
     assert!(
-        err.contains(&format!("key {refused} was revoked in document {main} there")),
+        err.contains(&format!(
+            "key {refused} was revoked in document {main} there"
+        )),
         "{err}"
     );
     fs::remove_dir_all(&dest).unwrap();
