@@ -24,7 +24,7 @@ use weft_dag::{Author, Identity, Repo};
 
 use weft_sync::{frame::Frame, run, Access, Endpoint, Error, Responder, Stats};
 
-use crate::{noise, transport::DEFAULT_TIMEOUT};
+use crate::{noise, timeout::DEFAULT_TIMEOUT};
 
 /// How often the server's log may name one refused key: a client that retries every 2 s (live
 /// sync with a revoked key) gets a line a minute, which counts the refusals left out.
@@ -154,15 +154,37 @@ fn serve_client(
             return;
         }
     };
-    let key = secured.remote;
-    let access = Access::peer(key, &opts.allow);
-    match serve_stream(
+    serve_authenticated(
         repo,
         secured.reader,
         secured.writer,
         &name,
+        secured.remote,
+        opts,
+        refusals,
+    );
+}
+
+/// Answers one session with a client whose transport proved it holds `key` (Noise on `tcp://`,
+/// TLS on `iroh://`): it reads and pushes what [`Access::peer`] gives that key and the `--allow`
+/// list, and is logged under it; a refusal is logged once per key and [`REFUSAL_LOG_INTERVAL`].
+pub(crate) fn serve_authenticated(
+    repo: &Repo,
+    reader: impl Read,
+    writer: impl Write,
+    name: &str,
+    key: Author,
+    opts: &ServeOptions,
+    refusals: &Mutex<RefusalLog>,
+) {
+    let access = Access::peer(key, &opts.allow);
+    match serve_stream(
+        repo,
+        reader,
+        writer,
+        name,
         &key.short(),
-        timeout,
+        opts.timeout,
         &access,
     ) {
         Ok(s) => tracing::info!(

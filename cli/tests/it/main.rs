@@ -21,6 +21,8 @@ mod exit;
 mod faults;
 mod history;
 mod hostile;
+#[cfg(unix)]
+mod iroh;
 mod json;
 mod lab;
 #[cfg(unix)]
