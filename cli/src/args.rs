@@ -234,8 +234,9 @@ pub enum Command {
     /// Show weft's main job in a temporary directory: two replicas edit concurrently and converge.
     Demo,
     /// Copy a remote repo into DIR (default: named after the URL) and remember it as "origin".
-    /// URL: a path, ssh://[user@]host[:port]/path, [user@]host:path or tcp://[KEY@]host:port (KEY: the server's
-    /// key, as `weft serve --listen` prints it; without it, the key is pinned on first use).
+    /// URL: a path, ssh://[user@]host[:port]/path, [user@]host:path, tcp://[KEY@]host:port (KEY: the server's
+    /// key, as `weft serve --listen` prints it; without it, the key is pinned on first use) or
+    /// iroh://KEY?addr=IP:PORT&relay=URL (as `weft serve --iroh` prints it).
     Clone {
         /// Where to copy from.
         url: String,
@@ -430,10 +431,11 @@ impl Command {
 /// Extension point: network sync will add `--stdio` (speak the sync protocol on stdin/stdout)
 /// and `--listen ADDR` here; they run alongside the local daemon (see `Ctx::serve`).
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("network").args(["listen", "iroh"]).multiple(true)))]
 pub struct ServeArgs {
     /// Speak the sync protocol on stdin/stdout for one session (what ssh:// and path remotes
     /// run). Prints nothing else on stdout.
-    #[arg(long, conflicts_with = "listen")]
+    #[arg(long, conflicts_with_all = ["listen", "iroh"])]
     pub stdio: bool,
     /// Also accept sync sessions on this TCP address (e.g. 127.0.0.1:7450, or port 0 for any),
     /// authenticated and encrypted (Noise); prints `listening on tcp://KEY@ADDR` first (KEY:
@@ -441,9 +443,18 @@ pub struct ServeArgs {
     /// role, and pushes where it is a writer.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// With --listen: let the client with this key (64 hex digits) read every document, whatever
-    /// its role (repeatable). Pushing still needs the writer role.
-    #[arg(long, value_name = "KEY", requires = "listen")]
+    /// Also accept sync sessions over iroh (QUIC, with hole punching and relays: devices behind
+    /// NATs reach each other); prints `listening on iroh://KEY?addr=IP:PORT&relay=URL` first,
+    /// the URL to give clients (KEY: this repo's key, which is the iroh endpoint id). Relays:
+    /// --relay. Access as with --listen.
+    #[arg(long)]
+    pub iroh: bool,
+    /// With --iroh: the UDP address to bind (default: every interface, a free port).
+    #[arg(long, value_name = "ADDR", requires = "iroh")]
+    pub iroh_bind: Option<String>,
+    /// With --listen or --iroh: let the client with this key (64 hex digits) read every
+    /// document, whatever its role (repeatable). Pushing still needs the writer role.
+    #[arg(long, value_name = "KEY", requires = "network")]
     pub allow: Vec<weft_dag::Author>,
     /// Keep in sync with this peer, a remote name or a URL (repeatable): every --interval with
     /// one of them at random, and right after each local change with those not converged.
@@ -807,6 +818,12 @@ pub struct NetArgs {
     /// Give up on a peer that sends nothing for SECS seconds.
     #[arg(long, value_name = "SECS", env = "WEFT_TIMEOUT", default_value_t = 60)]
     pub timeout: u64,
+    /// iroh relays: `default` (iroh's public relays, and lookup of a key's address), `none`
+    /// (direct addresses only: nothing leaves the machine but the connections asked for), or
+    /// relay URLs separated by commas (e.g. a self-hosted iroh-relay; no lookup).
+    #[arg(long, value_name = "URL|none", env = "WEFT_RELAY", default_value = "default",
+          value_parser = parse_relays)]
+    pub relay: weft_net::iroh::Relays,
     /// The weft to run on the far side of ssh remotes (as git's --upload-pack), run by the far
     /// shell as `PATH serve --stdio REPO`.
     #[arg(
@@ -867,7 +884,7 @@ pub enum RemoteCommand {
     Add {
         /// The name.
         name: String,
-        /// A path, ssh://[user@]host[:port]/path or tcp://[KEY@]host:port.
+        /// A path, ssh://[user@]host[:port]/path, tcp://[KEY@]host:port or iroh://KEY?addr=...
         url: String,
     },
     /// List remotes.
@@ -956,6 +973,10 @@ pub struct SweepArgs {
 }
 
 /// Parses a duration such as `200ms`, `5s`, `1m` or `1h 30m` (for clap).
+fn parse_relays(s: &str) -> Result<weft_net::iroh::Relays, String> {
+    s.parse()
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("invalid duration {s:?}: {e} (examples: 200ms, 5s, 1m)"))

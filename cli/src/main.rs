@@ -212,15 +212,32 @@ fn main() -> ExitCode {
     ExitCode::from(run(&cli, &args, &mut out, &mut io::stderr()))
 }
 
+/// The crates under `iroh://` whose own warnings (a relay or lookup service out of reach,
+/// retried every few seconds) are not shown unless `WEFT_LOG` names them: weft says once what
+/// matters (`weft_net::iroh`), and their errors still show.
+const IROH_TARGETS: [&str; 6] = [
+    "iroh",
+    "iroh_relay",
+    "iroh_dns",
+    "noq",
+    "noq_proto",
+    "netwatch",
+];
+
 /// The log filter: `WEFT_LOG`, else warnings. The database's own log lines (sled's) are never
 /// shown unless `WEFT_LOG` names sled: weft reports what failed itself, once.
 fn log_filter(var: Option<&str>) -> tracing_subscriber::EnvFilter {
     let spec = var.filter(|v| !v.trim().is_empty()).unwrap_or("warn");
-    let spec = if spec.contains("sled") {
+    let mut spec = if spec.contains("sled") {
         spec.to_string()
     } else {
         format!("{spec},sled=off")
     };
+    if !spec.contains("iroh") && !spec.contains("noq") && !spec.contains("netwatch") {
+        for t in IROH_TARGETS {
+            spec.push_str(&format!(",{t}=error"));
+        }
+    }
     tracing_subscriber::EnvFilter::try_new(&spec)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sled=off"))
 }
@@ -443,6 +460,8 @@ mod tests {
         assert!(has(log_filter(Some("debug")), "sled=off"));
         assert!(has(log_filter(Some("debug")), "debug"));
         assert!(!has(log_filter(Some("sled=info")), "sled=off"));
+        assert!(has(log_filter(None), "iroh=error"));
+        assert!(!has(log_filter(Some("iroh=debug")), "iroh=error"));
     }
 
     #[test]

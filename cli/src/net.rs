@@ -83,6 +83,8 @@ pub fn parse_url(url: &str) -> Result<Remote> {
     Remote::parse(url).map_err(|e| {
         let advice = if url.starts_with("tcp://") {
             " (`weft serve --listen` prints the URL to use: tcp://KEY@HOST:PORT)"
+        } else if url.starts_with("iroh://") {
+            " (`weft serve --iroh` prints the URL to use: iroh://KEY?addr=IP:PORT&relay=URL)"
         } else {
             ""
         };
@@ -275,7 +277,8 @@ pub(crate) enum PinSource {
     KnownPeers,
 }
 
-/// The key a `tcp://` client authenticates with: `--identity`, else the repo's `.weft/key`.
+/// The key a `tcp://` or `iroh://` client authenticates with: `--identity`, else the repo's
+/// `.weft/key`.
 pub(crate) fn client_identity(identity: Option<&Identity>, weft_dir: &Path) -> Result<Identity> {
     if let Some(id) = identity {
         return Ok(id.clone());
@@ -283,7 +286,7 @@ pub(crate) fn client_identity(identity: Option<&Identity>, weft_dir: &Path) -> R
     let key = weft_dir.join(KEY_FILE);
     if !key.exists() {
         return Err(UsageError(format!(
-            "authenticating over tcp:// needs a key, and {} does not exist: give \
+            "authenticating over tcp:// or iroh:// needs a key, and {} does not exist: give \
              --identity FILE",
             key.display()
         ))
@@ -292,16 +295,22 @@ pub(crate) fn client_identity(identity: Option<&Identity>, weft_dir: &Path) -> R
     Ok(Identity::load(&key)?)
 }
 
-/// Sets up `copts` to authenticate to `remote` if it is a `tcp://` server: our key, and the key
-/// it must hold (from its URL, else from `.weft/known_peers`). Returns where that came from.
+/// Sets up `copts` to authenticate to `remote` if it is a `tcp://` or `iroh://` server: our
+/// key, and the key it must hold (from its URL, else from `.weft/known_peers`; an `iroh://` URL
+/// always names it). Returns where that came from.
 pub(crate) fn prepare_tcp(
     remote: &Remote,
     weft_dir: &Path,
     identity: Option<&Identity>,
     copts: &mut ConnectOptions,
 ) -> Result<Option<PinSource>> {
-    let Remote::Tcp { key, .. } = remote else {
-        return Ok(None);
+    let key = match remote {
+        Remote::Tcp { key, .. } => key,
+        Remote::Iroh { .. } => {
+            copts.identity = Some(client_identity(identity, weft_dir)?);
+            return Ok(Some(PinSource::Url));
+        }
+        _ => return Ok(None),
     };
     copts.identity = Some(client_identity(identity, weft_dir)?);
     if key.is_some() {
@@ -373,6 +382,7 @@ pub fn connect_options(net: &NetArgs) -> Result<ConnectOptions> {
             w => w.to_string(),
         },
         timeout: timeout(net)?,
+        relays: net.relay.clone(),
         ..ConnectOptions::default()
     })
 }
@@ -509,10 +519,10 @@ struct RemoteOut<'a> {
     url: &'a str,
 }
 
-/// `weft serve --listen --json`: the address to share.
+/// `weft serve --listen|--iroh --json`: the address to share.
 #[derive(Debug, Serialize)]
 struct Listening {
-    /// `tcp://KEY@ADDR`.
+    /// `tcp://KEY@ADDR`, or `iroh://KEY?addr=...`.
     url: String,
     /// The repo's key.
     key: String,
@@ -606,7 +616,7 @@ pub fn sync(
     let (mut notes, revoked) = revoked_docs(repo, call.docs.as_deref())?;
     // Without -d, a tcp:// server is offered only the documents it lists for this key: say which
     // of ours were left out, and why, instead of skipping them silently.
-    if matches!(remote, Remote::Tcp { .. })
+    if matches!(remote, Remote::Tcp { .. } | Remote::Iroh { .. })
         && call.docs.is_none()
         && call.direction != Direction::Pull
     {
@@ -817,6 +827,7 @@ fn default_clone_dir(remote: &Remote) -> Result<PathBuf> {
             .next()
             .map(str::to_string),
         Remote::Tcp { host, .. } => Some(host.clone()),
+        Remote::Iroh(url) => Some(url.key.short()),
     };
     match name {
         Some(n) if !n.is_empty() && n != "." && n != ".." => Ok(PathBuf::from(n)),
@@ -924,6 +935,62 @@ static LISTENING: std::sync::Mutex<Vec<(std::net::SocketAddr, Author)>> =
 /// The addresses `weft serve --listen` listens on in this process, with the server's key.
 pub(crate) fn listening() -> Vec<(std::net::SocketAddr, Author)> {
     weft_store::sync_util::lock(&LISTENING).clone()
+}
+
+/// `weft serve --iroh`: binds an iroh endpoint whose key is the repo's (`identity`, else
+/// `.weft/key`), prints the URL to share (`listening on iroh://KEY?addr=...&relay=...`) and
+/// serves until the returned server is dropped. Clients read the documents where they hold a
+/// role, or everything if their key is in `allow`.
+pub fn serve_iroh(
+    repo: Arc<Repo>,
+    bind: Option<&str>,
+    net: &NetArgs,
+    allow: &[Author],
+    identity: Option<&Identity>,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<weft_net::iroh::IrohServer> {
+    let timeout = timeout(net)?;
+    let weft_dir = repo
+        .root()
+        .context("internal error: serving a repo that is not on disk")?
+        .join(WEFT_DIR);
+    let identity = client_identity(identity, &weft_dir)?;
+    let bind = bind
+        .map(|a| {
+            a.parse::<std::net::SocketAddr>().map_err(|_| {
+                UsageError(format!(
+                    "--iroh-bind {a:?} is not an IP:PORT address (e.g. 0.0.0.0:7451, or port 0)"
+                ))
+            })
+        })
+        .transpose()?;
+    let key = identity.author();
+    let opts = weft_net::iroh::IrohOptions {
+        serve: ServeOptions {
+            timeout,
+            allow: allow.to_vec(),
+            ..ServeOptions::default()
+        },
+        relays: net.relay.clone(),
+        bind,
+    };
+    let server = weft_net::iroh::IrohServer::start(repo, identity, opts)
+        .map_err(|e| NetworkError(format!("cannot serve over iroh: {e}")))?;
+    let url = server.url().to_string();
+    if output.json() {
+        write_json(
+            out,
+            &Listening {
+                url,
+                key: key.to_string(),
+            },
+        )?;
+    } else {
+        writeln!(out, "listening on {url}")?;
+    }
+    out.flush()?;
+    Ok(server)
 }
 
 /// `weft bundle create`.

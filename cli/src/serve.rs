@@ -315,6 +315,19 @@ impl Ctx<'_> {
                 out,
             )?;
         }
+        let iroh = if args.iroh {
+            Some(net::serve_iroh(
+                Arc::clone(&repo),
+                args.iroh_bind.as_deref(),
+                &args.net,
+                &args.allow,
+                self.signing_identity(&root)?.as_ref(),
+                self.output(),
+                out,
+            )?)
+        } else {
+            None
+        };
         // Syncs in the background until the server stops (dropping it ends its thread).
         let live = match live {
             Some((opts, peers)) => Some(
@@ -357,6 +370,7 @@ impl Ctx<'_> {
         out.flush()?;
         stop.wait();
         drop(live);
+        drop(iroh);
         drop(daemon);
         Ok(())
     }

@@ -267,6 +267,13 @@ impl Identity {
         }
     }
 
+    /// The 32-byte secret seed (what [`Identity::from_seed`] takes and the key file holds in
+    /// hex), for a transport that authenticates with the same ed25519 key (an iroh endpoint,
+    /// whose id is then this identity's [`Author`]). It is the secret: never log or send it.
+    pub fn to_seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
     /// This identity's public key.
     pub fn author(&self) -> Author {
         Author(self.key.verifying_key().to_bytes())

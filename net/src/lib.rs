@@ -9,6 +9,8 @@
 //!   and [`sync`], the blocking driver: one session as the initiator over a link it opens, in
 //!   the direction its [`weft_sync::SyncOptions`] give (pull, push, both; a clone is a pull
 //!   into an empty repo).
+//! - [`iroh`]: `iroh://`, QUIC through relays and hole punching, the endpoint's key being the
+//!   replica's author key; [`iroh::IrohServer`] serves it.
 //! - [`noise`]: the secure channel of `tcp://`, a Noise XX handshake that proves both sides'
 //!   author keys, then the byte stream in encrypted messages.
 //! - [`timeout`]: [`timeout::TimeoutReader`] and [`timeout::TimeoutWriter`], the silence
@@ -25,12 +27,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod invite;
+pub mod iroh;
 pub mod noise;
 pub mod server;
 pub mod timeout;
 pub mod transport;
 
 pub use crate::{
+    iroh::{IrohOptions, IrohServer, IrohUrl, Relays},
     server::{serve_stream, serve_tcp, ServeOptions},
     transport::{
         connect, sync, sync_over, Cancel, ConnectOptions, Connection, Remote, Synced,

@@ -27,7 +27,7 @@ use weft_sync::{
     run, Access, Endpoint, Error, Responder, Stats,
 };
 
-use crate::{invite, noise, transport::DEFAULT_TIMEOUT};
+use crate::{invite, noise, timeout::DEFAULT_TIMEOUT};
 
 /// How often the server's log may name one refused key: a client that retries every 2 s (live
 /// sync with a revoked key) gets a line a minute, which counts the refusals left out.
@@ -182,8 +182,31 @@ fn serve_client(
         Err(e) => (Vec::new(), Some(e)),
     };
     let reader = Failed(failed).chain(std::io::Cursor::new(replay).chain(reader));
+    serve_authenticated(repo, reader, writer, &name, key, opts, refusals);
+}
+
+/// Answers one session with a client whose transport proved it holds `key` (Noise on `tcp://`,
+/// TLS on `iroh://`): it reads and pushes what [`Access::peer`] gives that key and the `--allow`
+/// list, and is logged under it; a refusal is logged once per key and [`REFUSAL_LOG_INTERVAL`].
+pub(crate) fn serve_authenticated(
+    repo: &Repo,
+    reader: impl Read,
+    writer: impl Write,
+    name: &str,
+    key: Author,
+    opts: &ServeOptions,
+    refusals: &Mutex<RefusalLog>,
+) {
     let access = Access::peer(key, &opts.allow);
-    match serve_stream(repo, reader, writer, &name, &key.short(), timeout, &access) {
+    match serve_stream(
+        repo,
+        reader,
+        writer,
+        name,
+        &key.short(),
+        opts.timeout,
+        &access,
+    ) {
         Ok(s) => tracing::info!(
             key = %key,
             rounds = s.round_trips,

@@ -12,6 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The default silence timeout of a link.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A reader whose `read` fails with `TimedOut` when the source stays silent for `timeout`.
 /// A thread does the blocking reads; it ends when the source ends or this reader is dropped.
 #[derive(Debug)]

@@ -9,6 +9,7 @@
 //! As in git, `ssh://host/~/path` and `ssh://host/~user/path` name a path under a home
 //! directory (the far side's shell expands the `~`), and so do `host:~/path` and `host:path`.
 //! | `tcp://[KEY@]host:port` | a TCP connection to `weft serve --listen`, secured by [`crate::noise`]; `KEY` (64 hex digits) pins the server's author key |
+//! | `iroh://KEY[?addr=IP:PORT&relay=URL]` | a QUIC connection to `weft serve --iroh` through [`crate::iroh`]: direct, hole-punched or relayed; `KEY` is the server's author key, which is its iroh endpoint id |
 //!
 //! Every link has a silence timeout: a peer that sends nothing for that long is dropped, during
 //! the secure handshake too, and so is one that reads nothing of what we write for that long
@@ -34,11 +35,11 @@ use weft_dag::{Author, Identity, Repo};
 
 use weft_sync::{run, DocOutcome, Endpoint, Error, Initiator, Stats, SyncOptions};
 
-use crate::noise;
-pub use crate::timeout::{TimeoutReader, TimeoutWriter};
-
-/// The default silence timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::timeout::{TimeoutReader, TimeoutWriter, DEFAULT_TIMEOUT};
+use crate::{
+    iroh::{IrohClient, IrohUrl, Relays},
+    noise,
+};
 
 /// A peer, as named by a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +66,8 @@ pub enum Remote {
         /// The author key the server must prove it holds (`tcp://KEY@host:port`).
         key: Option<Author>,
     },
+    /// A `weft serve --iroh` endpoint: its key, addresses and relays (see [`crate::iroh`]).
+    Iroh(IrohUrl),
 }
 
 impl fmt::Display for Remote {
@@ -103,6 +106,7 @@ impl fmt::Display for Remote {
                 }
                 write!(f, "{}", self.tcp_addr().unwrap_or_default())
             }
+            Remote::Iroh(url) => write!(f, "{url}"),
         }
     }
 }
@@ -256,9 +260,10 @@ impl Remote {
                     path: path.to_string(),
                 })
             }
+            "iroh" => IrohUrl::parse(url, rest).map(Remote::Iroh),
             other => Err(bad(
                 url,
-                format!("unknown scheme {other:?} (use a path, ssh:// or tcp://)"),
+                format!("unknown scheme {other:?} (use a path, ssh://, tcp:// or iroh://)"),
             )),
         }
     }
@@ -286,8 +291,13 @@ pub struct ConnectOptions {
     /// The name the arrival records of the changes this peer sends are kept under (see
     /// [`weft_dag::Repo::arrivals`]); `None`: the URL.
     pub source: Option<String>,
-    /// Ends the `tcp://` links opened with these options when triggered (see [`Cancel`]).
+    /// Ends the `tcp://` and `iroh://` links opened with these options when triggered (see
+    /// [`Cancel`]).
     pub cancel: Option<Cancel>,
+    /// The relays of `iroh://` links (and whether the address of a key is looked up).
+    pub relays: Relays,
+    /// The iroh endpoint that `iroh://` links share (clones of these options share it).
+    pub iroh: IrohClient,
 }
 
 impl Default for ConnectOptions {
@@ -301,12 +311,14 @@ impl Default for ConnectOptions {
             expected_key: None,
             source: None,
             cancel: None,
+            relays: Relays::default(),
+            iroh: IrohClient::default(),
         }
     }
 }
 
-/// A handle that ends the `tcp://` links opened with it, at once: [`Cancel::cancel`] shuts their
-/// sockets down, so a sync blocked on a silent peer returns (with an error) instead of waiting
+/// A handle that ends the `tcp://` and `iroh://` links opened with it, at once:
+/// [`Cancel::cancel`] shuts their sockets down (closes their connections), so a sync blocked on a silent peer returns (with an error) instead of waiting
 /// for the timeout, and no new link is opened with it afterwards. Links to child processes
 /// (paths, ssh) are not affected; they end at their silence timeout. Clones share the handle.
 #[derive(Clone, Default)]
@@ -316,8 +328,11 @@ pub struct Cancel(Arc<CancelInner>);
 struct CancelInner {
     cancelled: AtomicBool,
     next: AtomicU64,
-    sockets: Mutex<HashMap<u64, TcpStream>>,
+    sockets: Mutex<HashMap<u64, Shutdown>>,
 }
+
+/// Ends one link.
+type Shutdown = Box<dyn Fn() + Send>;
 
 impl fmt::Debug for Cancel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -337,8 +352,8 @@ impl Cancel {
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
         let sockets = std::mem::take(&mut *self.sockets());
-        for s in sockets.values() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
+        for shutdown in sockets.values() {
+            shutdown();
         }
     }
 
@@ -347,20 +362,27 @@ impl Cancel {
         self.0.cancelled.load(Ordering::SeqCst)
     }
 
-    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
+    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Shutdown>> {
         weft_store::sync_util::lock(&self.0.sockets)
     }
 
-    /// Registers a socket to shut down on cancel; `None` if already cancelled.
-    fn register(&self, s: &TcpStream) -> io::Result<Option<u64>> {
+    /// Registers a link to end (with `shutdown`) on cancel; `None` if already cancelled.
+    fn register(&self, shutdown: Shutdown) -> Option<u64> {
         let id = self.0.next.fetch_add(1, Ordering::SeqCst);
-        self.sockets().insert(id, s.try_clone()?);
-        // Checked after inserting: a cancel in between either sees the socket or is seen here.
+        self.sockets().insert(id, shutdown);
+        // Checked after inserting: a cancel in between either sees the link or is seen here.
         if self.is_cancelled() {
             self.sockets().remove(&id);
-            return Ok(None);
+            return None;
         }
-        Ok(Some(id))
+        Some(id)
+    }
+
+    fn register_socket(&self, s: &TcpStream) -> io::Result<Option<u64>> {
+        let s = s.try_clone()?;
+        Ok(self.register(Box::new(move || {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        })))
     }
 
     fn unregister(&self, id: u64) {
@@ -423,7 +445,8 @@ impl Connection {
         &self.name
     }
 
-    /// The key the peer proved it holds (`tcp://`); `None` on links without one (ssh, paths).
+    /// The key the peer proved it holds (`tcp://`, `iroh://`); `None` on links without one
+    /// (ssh, paths).
     pub fn peer_key(&self) -> Option<Author> {
         self.peer_key
     }
@@ -607,7 +630,7 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
             stream.set_read_timeout(Some(opts.timeout)).map_err(io)?;
             stream.set_write_timeout(Some(opts.timeout)).map_err(io)?;
             let cancel = match &opts.cancel {
-                Some(c) => match c.register(&stream).map_err(io)? {
+                Some(c) => match c.register_socket(&stream).map_err(io)? {
                     Some(id) => Some(Registered(Some((c.clone(), id)))),
                     None => return Err(unreachable("cancelled".into())),
                 },
@@ -639,6 +662,37 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
                 cancel: cancel.and_then(Registered::keep),
             })
         }
+        Remote::Iroh(url) => {
+            let unreachable = |reason: String| Error::Unreachable {
+                peer: name.clone(),
+                reason,
+            };
+            if opts.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                return Err(unreachable("cancelled".into()));
+            }
+            let identity = opts.identity.clone().unwrap_or_else(Identity::generate);
+            let link = opts
+                .iroh
+                .open(url, &identity, &opts.relays, opts.timeout)
+                .map_err(unreachable)?;
+            let cancel = match &opts.cancel {
+                Some(c) => match c.register(link.shutdown) {
+                    Some(id) => Some((c.clone(), id)),
+                    None => return Err(unreachable("cancelled".into())),
+                },
+                None => None,
+            };
+            Ok(Connection {
+                reader: link.reader,
+                writer: link.writer,
+                child: None,
+                name,
+                peer_key: Some(link.peer_key),
+                // No channel binding over iroh yet, so no JOIN over it (see `crate::invite`).
+                transcript: None,
+                cancel,
+            })
+        }
     }
 }
 
@@ -665,7 +719,7 @@ impl Drop for Registered {
 pub struct Synced {
     /// The session's figures.
     pub stats: Stats,
-    /// The key the peer proved it holds (`tcp://` only), for the caller to remember.
+    /// The key the peer proved it holds (`tcp://`, `iroh://`), for the caller to remember.
     pub peer_key: Option<Author>,
     /// Per document synced, the peer's heads and change count at the end of the session (see
     /// [`Initiator::outcome`]); what `weft-live`'s `status::record` keeps.

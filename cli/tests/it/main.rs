@@ -23,6 +23,7 @@ mod history;
 mod hostile;
 #[cfg(unix)]
 mod invite;
+mod iroh;
 mod json;
 mod lab;
 #[cfg(unix)]

@@ -4,6 +4,7 @@
 //!   order, tampering, garbage and stalls;
 //! - [`access`]: what a key may read over `tcp://`, and a stranger refused with the reason;
 //! - [`invite`]: invites redeemed once per use, hostile JOINs refused, a join over `tcp://`.
+//! - [`iroh`]: `iroh://` through the library: keys, timeouts both ways, cancel.
 //!
 //! The protocol itself is tested in memory in `weft-sync`'s tests.
 
@@ -11,6 +12,7 @@
 
 mod access;
 mod invite;
+mod iroh;
 mod noise;
 
 use weft_dag::Repo;
