@@ -358,7 +358,7 @@ pub(crate) fn join(call: JoinCall<'_>, out: &mut dyn Write) -> Result<()> {
         copts.identity = identity;
         copts.source = Some(ORIGIN.to_string());
         let progress = net::Progress::new(!call.output.json() && !call.output.quiet);
-        let redeemed = invite::join(&repo, &ticket, &copts, &mut |s| progress.update(s));
+        let redeemed = weft_net::join::join(&repo, &ticket, &copts, &mut |s| progress.update(s));
         progress.finish();
         let redeemed = redeemed?;
         let url = redeemed.remote.to_string();

@@ -28,6 +28,7 @@
 
 pub mod invite;
 pub mod iroh;
+pub mod join;
 pub mod noise;
 pub mod server;
 pub mod timeout;

@@ -12,6 +12,7 @@ use std::{
 use weft_dag::{DocId, Identity, Repo, Role};
 use weft_net::{
     invite::{self, Options},
+    join,
     server::{self, ServeOptions},
 };
 use weft_sync::{
@@ -246,7 +247,7 @@ fn join_over_tcp_redeems_and_clones_on_one_link() {
     let mut opts = options(doc, Role::Writer, 1);
     // A URL of a transport this build does not speak, and one where nobody listens, come
     // first: both are skipped.
-    opts.peers = vec!["iroh://nodeid".into(), served_at(closed), served_at(addr)];
+    opts.peers = vec!["later://nodeid".into(), served_at(closed), served_at(addr)];
     let ticket = invite::create(&repo, &identity(1), &opts).unwrap();
     let served = Arc::clone(&repo);
     thread::spawn(move || {
@@ -255,7 +256,7 @@ fn join_over_tcp_redeems_and_clones_on_one_link() {
 
     let joiner = identity(2);
     let b = Repo::memory(joiner.clone());
-    let done = invite::join(&b, &ticket, &as_key(&joiner), &mut |_| {}).unwrap();
+    let done = join::join(&b, &ticket, &as_key(&joiner), &mut |_| {}).unwrap();
     assert_eq!(done.server_key, identity(1).author());
     assert_eq!(done.joined.role, Role::Writer);
     assert_eq!(done.skipped.len(), 2, "{:?}", done.skipped);
@@ -273,7 +274,7 @@ fn join_over_tcp_redeems_and_clones_on_one_link() {
     // leaves no directory behind.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
-    let e = invite::join_new(&dir, &ticket, &as_key(&identity(3)), &mut |_| {}).unwrap_err();
+    let e = join::join_new(&dir, &ticket, &as_key(&identity(3)), &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("already used"), "{e}");
     assert_eq!(e.kind(), weft_dag::ErrorKind::Denied);
     assert!(!dir.exists());
@@ -295,7 +296,7 @@ fn a_ticket_of_no_usable_url_says_what_was_tried() {
     opts.peers = vec!["iroh://x".into()];
     let ticket = invite::create(&repo, &identity(1), &opts).unwrap();
     let j = Identity::generate();
-    let e = invite::join(&Repo::memory(j.clone()), &ticket, &as_key(&j), &mut |_| {}).unwrap_err();
+    let e = join::join(&Repo::memory(j.clone()), &ticket, &as_key(&j), &mut |_| {}).unwrap_err();
     assert_eq!(e.kind(), weft_dag::ErrorKind::Network);
     assert!(e.to_string().contains("iroh://x"), "{e}");
 }
