@@ -704,3 +704,24 @@ fn event_streams_are_limited_and_one_too_many_is_503() {
     // The page's other requests still work.
     ui.json("/api/info");
 }
+
+#[test]
+fn a_huge_number_of_generations_is_answered_at_once() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "1"]);
+    let ui = Ui::start(&a, &[]);
+    // Without an end to the walk past the first change, each of these pins a worker for ever
+    // (the agent gives up after its timeout, and the test fails).
+    for path in [
+        "/api/show/@~18446744073709551615",
+        "/api/ls?at=@~18446744073709551615",
+        "/api/diff?from=@~18446744073709551615",
+    ] {
+        let (status, body) = ui.get(path);
+        assert!(
+            status == 200 || status == 400 || status == 404,
+            "{path}: {status} {body}"
+        );
+    }
+    ui.json("/api/info");
+}
