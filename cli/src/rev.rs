@@ -274,6 +274,11 @@ fn one(repo: &Repo, doc: DocId, s: &str) -> Result<Vec<Cid>> {
         remote_heads(repo, doc, base)?
     };
     for _ in 0..steps {
+        // Past the first change there is nothing further back: `@~18446744073709551615` ends
+        // here, not after as many empty steps.
+        if at.is_empty() {
+            break;
+        }
         let mut back = BTreeSet::new();
         for c in &at {
             if let Some(p) = repo.change(c)?.parents.first() {

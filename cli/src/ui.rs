@@ -119,6 +119,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, repo: &Repo, args: &UiArgs, out: &mut dyn Write
             write: args.write,
             hosts: (!args.public).then(|| api::hosts(local)),
             weft_dir,
+            streams: Arc::new(tokio::sync::Semaphore::new(api::MAX_STREAMS)),
         };
         let batches = repo.subscribe_filtered(Filter::all().doc(doc));
         let stop_feed = &stop;

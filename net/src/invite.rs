@@ -11,8 +11,8 @@
 //! is counted (and written through to the database) before the grant is committed, and given
 //! back if the grant fails. What redemption checks, in order: the invite's signature, that
 //! this replica's key signed it, the proof (the ticket's secret signed this link's transcript
-//! and the joiner's key), that this replica issued it, and that it is not revoked, expired or
-//! used up. The joiner is then granted the role in each document of the invite, unless it
+//! and the joiner's key), that this replica issued it, that it is not revoked, expired or
+//! used up, and that no document of it was removed here since (`doc rm`). The joiner is then granted the role in each document of the invite, unless it
 //! holds as much or more there already (an invite never lowers a role).
 //!
 //! # Example
@@ -342,6 +342,15 @@ pub enum Refused {
         /// The document.
         doc: DocId,
     },
+    /// A document of the invite was removed here since (`doc rm`): it is neither served nor
+    /// written any more.
+    #[error("invite {}: document {doc} was removed from this replica", .id.short())]
+    RemovedDoc {
+        /// The invite.
+        id: InviteId,
+        /// The document.
+        doc: DocId,
+    },
     /// The store failed while redeeming it (nothing was granted).
     #[error("invite {}: cannot be redeemed here: {reason}", .id.short())]
     Failed {
@@ -402,6 +411,9 @@ pub fn redeem(
     // Every grant must be possible before any is made, so that a refusal grants nothing.
     let me = repo.author();
     for doc in &invite.docs {
+        if repo.is_removed(*doc).map_err(failed)? {
+            return Err(Refused::RemovedDoc { id, doc: *doc });
+        }
         if repo
             .role(*doc, &me)
             .map_err(failed)?

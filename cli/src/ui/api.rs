@@ -13,8 +13,8 @@ use std::{
 
 use anyhow::Result;
 use axum::{
-    extract::{Path, Query, Request, State},
-    http::{header, HeaderMap, Method, StatusCode},
+    extract::{FromRequestParts, Request, State},
+    http::{header, request::Parts, HeaderMap, Method, StatusCode},
     middleware::{self, Next},
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -24,7 +24,7 @@ use axum::{
     Router,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, Semaphore};
 use weft_dag::{change::Op, Cid, DocId, ErrorKind, Repo};
 
 use super::Job;
@@ -49,6 +49,50 @@ pub(super) struct Api {
     /// The `Host` values requests may carry; `None` (with `--public`): any.
     pub hosts: Option<Vec<String>>,
     pub weft_dir: PathBuf,
+    /// The event streams open at once, at most [`MAX_STREAMS`].
+    pub streams: Arc<Semaphore>,
+}
+
+/// Event streams the server keeps open at once; one more is refused with 503.
+pub(super) const MAX_STREAMS: usize = 32;
+
+/// What a request may echo of its own text (a path, a host, a query) in an error.
+fn echo(text: &str) -> String {
+    weft_store::clip(&weft_sync::printable(text))
+}
+
+/// The query string, parsed; one that does not parse is a 400 `{"error"}` like any other.
+struct Query<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(q)) => Ok(Query(q)),
+            Err(e) => Err(failure(
+                StatusCode::BAD_REQUEST,
+                format!("bad query: {}", echo(&e.body_text())),
+            )),
+        }
+    }
+}
+
+/// A path parameter; one that does not decode (not UTF-8) is a 400 `{"error"}`.
+struct Path<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(p)) => Ok(Path(p)),
+            Err(e) => Err(failure(
+                StatusCode::BAD_REQUEST,
+                format!("bad path: {}", echo(&e.body_text())),
+            )),
+        }
+    }
 }
 
 /// The `Host` headers that name the page's own address `local`.
@@ -194,8 +238,8 @@ async fn guard(
         return failure(
             StatusCode::FORBIDDEN,
             format!(
-                "refused: the request names the host {:?}, not this history browser's address",
-                weft_sync::printable(host)
+                "refused: the request names the host {}, not this history browser's address",
+                echo(host)
             ),
         );
     }
@@ -216,7 +260,7 @@ async fn not_found(req: Request) -> Response {
         StatusCode::NOT_FOUND,
         format!(
             "no such page: {} (see docs/ui.md for the endpoints)",
-            weft_sync::printable(req.uri().path())
+            echo(req.uri().path())
         ),
     )
 }
@@ -482,13 +526,20 @@ async fn convergence(State(api): State<Arc<Api>>, Query(q): Query<ConvergenceQue
 /// to the document. The first event, `ready`, says the feed is in place: no change applied
 /// after it is missed; `lagged` says some were (a page too slow to read them), so reload.
 async fn events(State(api): State<Arc<Api>>) -> Response {
+    let Ok(permit) = Arc::clone(&api.streams).try_acquire_owned() else {
+        return failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("too many event streams open (at most {MAX_STREAMS}): close a page"),
+        );
+    };
     let Some(rx) = api.feed.upgrade().map(|feed| feed.subscribe()) else {
         return stopping();
     };
     let ready = futures_util::stream::once(async {
         Ok::<_, Infallible>(Event::default().event("ready").data("ready"))
     });
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+    // The permit goes with the stream: dropping it (the page went away) frees its place.
+    let lines = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
         let event = match rx.recv().await {
             Ok(line) => Event::default().data(&*line),
             Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -496,7 +547,7 @@ async fn events(State(api): State<Arc<Api>>) -> Response {
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok::<_, Infallible>(event), rx))
+        Some((Ok::<_, Infallible>(event), (rx, permit)))
     });
     Sse::new(futures_util::StreamExt::chain(ready, lines))
         .keep_alive(KeepAlive::default())

@@ -613,3 +613,115 @@ fn ui_json_prints_its_url_and_sigterm_ends_it_cleanly() {
     assert!(!a.socket().exists(), "weft ui left its socket behind");
     a.ok(&["set", "k", "1"]);
 }
+
+#[test]
+fn hostile_paths_hosts_and_queries_get_short_json_errors() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "1"]);
+    let ui = Ui::start(&a, &[]);
+    let long = format!("\u{1b}[31m{}", "x".repeat(20_000));
+    let long_path = format!("/%1B[31m{}", "x".repeat(20_000));
+    // An unknown path is echoed, clipped and without its control characters.
+    let (status, body) = ui.get(&long_path);
+    assert_eq!(status, 404);
+    let e = error_of(&body);
+    assert!(
+        e.len() < 1_000 && !e.contains('\u{1b}'),
+        "{} bytes",
+        e.len()
+    );
+    // So is a Host that is not the page's.
+    let (status, body) = answer(
+        agent()
+            .get(format!("{}/api/members", ui.base))
+            .header("Host", "y".repeat(20_000))
+            .call(),
+    );
+    assert_eq!(status, 403);
+    assert!(error_of(&body).len() < 1_000);
+    // A query or a path that does not parse is a JSON error too, not axum's text.
+    for path in [
+        "/api/convergence?n=abc",
+        "/api/convergence?n=-1",
+        "/api/show/%FF%FE",
+        &format!("/api/convergence?n={}", "9".repeat(20_000)),
+    ] {
+        let (status, body) = ui.get(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(error_of(&body).len() < 1_000, "{path}");
+    }
+    for path in [
+        format!("/api/ls?at={}", urlencode(&long)),
+        format!("/api/blame?key={}", urlencode(&long)),
+        format!("/api/show/{}", "b".repeat(20_000)),
+    ] {
+        let (status, body) = ui.get(&path);
+        assert!(status == 400 || status == 404, "{status}: {body}");
+        let e = error_of(&body);
+        assert!(
+            e.len() < 1_000 && !e.contains('\u{1b}'),
+            "{} bytes",
+            e.len()
+        );
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn event_streams_are_limited_and_one_too_many_is_503() {
+    let a = Dir::init();
+    let ui = Ui::start(&a, &[]);
+    let mut open = Vec::new();
+    let mut refused = None;
+    // The limit is a few dozen; far fewer than this many streams get in.
+    for _ in 0..200 {
+        let r = agent()
+            .get(format!("{}/api/events", ui.base))
+            .call()
+            .unwrap();
+        if r.status().as_u16() == 200 {
+            open.push(r);
+            continue;
+        }
+        refused = Some(answer(Ok(r)));
+        break;
+    }
+    let (status, body) = refused.expect("every event stream was accepted");
+    assert_eq!(status, 503, "{body}");
+    assert!(error_of(&body).contains("event streams"), "{body}");
+    assert!(open.len() >= 4, "{}", open.len());
+    // The page's other requests still work.
+    ui.json("/api/info");
+}
+
+#[test]
+fn a_huge_number_of_generations_is_answered_at_once() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "1"]);
+    let ui = Ui::start(&a, &[]);
+    // Without an end to the walk past the first change, each of these pins a worker for ever
+    // (the agent gives up after its timeout, and the test fails).
+    for path in [
+        "/api/show/@~18446744073709551615",
+        "/api/ls?at=@~18446744073709551615",
+        "/api/diff?from=@~18446744073709551615",
+    ] {
+        let (status, body) = ui.get(path);
+        assert!(
+            status == 200 || status == 400 || status == 404,
+            "{path}: {status} {body}"
+        );
+    }
+    ui.json("/api/info");
+}

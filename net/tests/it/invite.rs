@@ -309,3 +309,19 @@ fn the_invites_keyspace_is_its_own() {
     all.push(weft_net::invite::records::INVITES);
     weft_testkit::check_unique(&all).unwrap();
 }
+
+#[test]
+fn an_invite_to_a_document_removed_since_is_refused_and_not_counted() {
+    let (repo, doc) = inviter();
+    let ticket = invite::create(&repo, &identity(1), &options(doc, Role::Writer, 1)).unwrap();
+    repo.remove_doc(doc).unwrap();
+    let joiner = identity(2).author();
+    let heads = repo.heads(doc).unwrap();
+    let join = Join::new(&ticket, &LINK, &joiner);
+    let e = invite::redeem(&repo, joiner, &LINK, &join, invite::now_secs()).unwrap_err();
+    assert!(e.to_string().contains("removed"), "{e}");
+    // Nothing was written into the removed document, and the use is not counted.
+    assert_eq!(repo.heads(doc).unwrap(), heads);
+    assert_eq!(repo.role(doc, &joiner).unwrap(), None);
+    assert_eq!(invite::list(&repo).unwrap()[0].used, 0);
+}
