@@ -96,6 +96,8 @@ pub struct Start {
     pub make_board: bool,
     /// This device's name, set on a board it makes or joins if it has none there.
     pub name: Option<String>,
+    /// Keys (or names) to make writers of the board once there is one.
+    pub grants: Vec<String>,
 }
 
 struct Worker {
@@ -142,6 +144,7 @@ pub fn spawn(
             }
         })
         .map_err(Error::Thread)?;
+    let tx_self = tx.clone();
     let mut worker = Worker {
         session,
         doc: None,
@@ -155,6 +158,13 @@ pub fn spawn(
         .name("weft-todo-worker".into())
         .spawn(move || {
             worker.find_board(start.make_board);
+            for who in start.grants {
+                let grant = Command::Grant {
+                    who,
+                    role: weft_dag::Role::Writer,
+                };
+                let _ = tx_self.send(Msg::Command(grant));
+            }
             worker.run(&rx, &snap_tx, &notify);
         })
         .map_err(Error::Thread)?;

@@ -27,6 +27,9 @@ struct Args {
     /// This device's name, shown to the others.
     #[arg(long)]
     name: Option<String>,
+    /// Make this key (or the one person with this name) a writer of the board; repeatable.
+    #[arg(long, value_name = "KEY")]
+    grant: Vec<String>,
     /// Seconds between two gossip rounds with a peer.
     #[arg(long, default_value_t = 2.0)]
     interval: f64,
@@ -41,7 +44,16 @@ fn run(args: Args) -> Result<()> {
     let start = weft_todo::Start {
         make_board: args.peer.is_empty(),
         name: args.name.clone(),
+        grants: args.grant.clone(),
     };
+    // What a peer needs to pair, for the terminal too (the People panel shows the same).
+    #[allow(clippy::print_stdout)]
+    {
+        println!("key: {}", session.repo.author());
+        if let Some(url) = session.url() {
+            println!("url: {url}");
+        }
+    }
     let title = format!("weft todo — {}", args.data.display());
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -65,7 +77,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,weft_live=error")),
         )
         .with_writer(std::io::stderr)
         .init();

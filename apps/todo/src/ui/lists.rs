@@ -86,7 +86,7 @@ impl App {
                 ui.heading(&list.name);
                 if let Some(who) = snap.marks.get(&list.id) {
                     ui.label(
-                        RichText::new(format!("✎ {}", board.name_of(who)))
+                        RichText::new(format!("by {}", board.name_of(who)))
                             .color(Color32::from_rgb(200, 120, 0)),
                     );
                 }
@@ -164,7 +164,7 @@ impl App {
             self.title(ui, item);
             if let Some(who) = snap.marks.get(&item.id) {
                 ui.label(
-                    RichText::new(format!("✎ {}", board.name_of(who)))
+                    RichText::new(format!("by {}", board.name_of(who)))
                         .color(Color32::from_rgb(200, 120, 0)),
                 )
                 .on_hover_text("changed last by this peer");
@@ -176,12 +176,12 @@ impl App {
                 });
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.small_button("🗑").on_hover_text("Delete").clicked() {
+                if ui.small_button("Delete").clicked() {
                     self.handle.send(Command::Delete { elem: item.elem });
                 }
                 egui::ComboBox::from_id_salt(("move", &item.id))
-                    .selected_text("→")
-                    .width(30.0)
+                    .selected_text("Move")
+                    .width(50.0)
                     .show_ui(ui, |ui| {
                         for other in board.lists.iter().filter(|l| l.id != list.id) {
                             if ui

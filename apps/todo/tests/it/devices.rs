@@ -19,6 +19,7 @@ pub fn device(dir: &std::path::Path, peers: Vec<String>, name: &str) -> App {
     let start = Start {
         make_board,
         name: Some(name.into()),
+        ..Start::default()
     };
     App::new(weft_todo::spawn(session, start, || {}).unwrap())
 }
@@ -163,6 +164,7 @@ fn a_device_reopens_its_data_directory_with_its_board() {
         let mut app = open(Start {
             make_board: true,
             name: Some("alice".into()),
+            ..Start::default()
         });
         wait_until(&mut app, "a board", |a| a.snapshot().board.is_some());
         let todo = app.snapshot().board.as_ref().unwrap().lists[0].id.clone();
@@ -199,4 +201,23 @@ fn a_bad_peer_url_or_address_is_one_clear_error() {
             .starts_with("cannot listen on not an address"),
         "{err}"
     );
+}
+
+#[test]
+fn keys_given_at_start_become_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let carol = weft_dag::Identity::generate().author();
+    let session = Session::start(&Options::new(dir.path())).unwrap();
+    let start = Start {
+        make_board: true,
+        name: Some("alice".into()),
+        grants: vec![carol.to_string()],
+    };
+    let mut app = App::new(weft_todo::spawn(session, start, || {}).unwrap());
+    wait_until(&mut app, "carol is a writer", |a| {
+        a.snapshot()
+            .members
+            .iter()
+            .any(|m| m.author == carol && m.role == Role::Writer)
+    });
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
+mod binary;
 mod commands;
 mod devices;
 mod ui;

@@ -60,7 +60,7 @@ fn an_item_added_in_one_window_is_drawn_in_the_other() {
 
     // Bob's window draws it, marked with who added it.
     until_drawn(&mut b, "buy milk");
-    until_drawn(&mut b, "✎ alice");
+    until_drawn(&mut b, "by alice");
 
     // Bob ticks it; Alice's window shows the tick.
     b.get_by(|n| n.role() == Role::CheckBox).click();
@@ -81,7 +81,7 @@ fn an_item_added_in_one_window_is_drawn_in_the_other() {
         );
         a.run();
     }
-    until_drawn(&mut a, "✎ bob");
+    until_drawn(&mut a, "by bob");
 
     // The sync panel reports the peer.
     until_drawn(&mut b, "converged");
