@@ -245,6 +245,27 @@ pub enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// Print a ticket another device joins this repo with (`weft join`).
+    ///
+    /// The ticket says where to reach this replica (the `weft serve --listen` holding it, which
+    /// must be running) and holds an invite signed by its key, for ROLE in the document -d names
+    /// (default "main"; --all: every document this key administers), valid for --expires and
+    /// --uses joins. `weft invite ls` lists open invites, `weft invite revoke ID` ends one.
+    Invite(InviteArgs),
+    /// Join with a TICKET from `weft invite`: a new repo, granted a role and cloned.
+    ///
+    /// The repo is made in DIR (default: named after the inviting repo) with a key of its own
+    /// (or --identity's); the inviting replica grants that key the invite's role, and its
+    /// documents are cloned on the same connection; "origin" is that replica.
+    Join {
+        /// The ticket (`weftinvite1...`).
+        ticket: String,
+        /// The new repo's directory.
+        dir: Option<PathBuf>,
+        /// Network options.
+        #[command(flatten)]
+        net: NetArgs,
+    },
     /// Named remotes (kept in .weft/remotes).
     #[command(subcommand)]
     Remote(RemoteCommand),
@@ -266,6 +287,10 @@ pub enum Command {
     /// Show, per remote, how the last sync went (when it last succeeded, heads in common, changes
     /// ahead and behind, converged or not), and this repo's heads per document.
     Status,
+    /// Serve the history browser, a local web page of the document's history (the DAG, each
+    /// change, the state at any point, blame, diffs, members, remotes), updated live; prints its
+    /// URL, then runs until SIGINT/SIGTERM. Other weft commands on this repo run here meanwhile.
+    Ui(UiArgs),
     /// Show how long changes took to get here (from the author's timestamp to their arrival):
     /// min, median, 99th percentile and max, over all and per delivering peer.
     Convergence {
@@ -293,6 +318,7 @@ impl Command {
                 | Command::Id { key: Some(_) }
                 | Command::Text(TextCommand::Edit { .. })
                 | Command::Clone { .. }
+                | Command::Join { .. }
                 | Command::Serve(ServeArgs { stdio: false, .. })
         )
     }
@@ -328,6 +354,8 @@ impl Command {
                 | Command::Batch
                 | Command::Grant { .. }
                 | Command::Revoke { .. }
+                | Command::Ui(UiArgs { write: true, .. })
+                | Command::Invite(InviteArgs { command: None, .. })
         )
     }
 
@@ -340,6 +368,7 @@ impl Command {
                 self,
                 Command::Id { key: None }
                     | Command::Watch(_)
+                    | Command::Ui(_)
                     | Command::Serve(ServeArgs { stdio: false, .. })
             )
     }
@@ -379,6 +408,8 @@ impl Command {
             Command::Members => "members",
             Command::Demo => "demo",
             Command::Clone { .. } => "clone",
+            Command::Invite(_) => "invite",
+            Command::Join { .. } => "join",
             Command::Remote(_) => "remote",
             Command::Pull(_) => "pull",
             Command::Push(_) => "push",
@@ -387,6 +418,7 @@ impl Command {
             Command::Serve(_) => "serve",
             Command::Watch(_) => "watch",
             Command::Status => "status",
+            Command::Ui(_) => "ui",
             Command::Convergence { .. } => "convergence",
             Command::Lab(_) => "lab",
         }
@@ -538,6 +570,23 @@ pub struct WatchArgs {
     /// REV~N, a comma list), one line each, oldest first; then the live feed, without repeats.
     #[arg(long, value_name = "REV")]
     pub since: Option<String>,
+}
+
+/// `weft ui` options.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The address to serve the page on; port 0 takes any free port (the URL printed says
+    /// which).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7460")]
+    pub listen: String,
+    /// Allow --listen on an address that is not loopback: anyone who reaches it reads the
+    /// repo (and, with --write, writes to it).
+    #[arg(long)]
+    pub public: bool,
+    /// Let the page write (revert a change, resolve a conflict), signing with this repo's key.
+    /// Without it the page is read-only and its write requests are refused (HTTP 403).
+    #[arg(long)]
+    pub write: bool,
 }
 
 /// `weft list ...`. An element's ID is `CID/INDEX`, as `list push` and `list ls` print it.
@@ -709,6 +758,12 @@ pub enum DocCommand {
         /// The new local name.
         name: String,
     },
+    /// Remove a document from this replica: it leaves `doc ls` and is neither pulled, pushed
+    /// nor served again. Its changes stay in the log; `doc name ID NAME` brings it back.
+    Rm {
+        /// The document's name or id.
+        doc: String,
+    },
 }
 
 /// `weft block ...`
@@ -761,6 +816,48 @@ pub struct NetArgs {
         default_value = "weft"
     )]
     pub remote_weft: String,
+}
+
+/// `weft invite [...]`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InviteArgs {
+    /// List or revoke invites instead of making one.
+    #[command(subcommand)]
+    pub command: Option<InviteCommand>,
+    /// The role the invite grants.
+    #[arg(long, default_value = "writer", value_parser = ["reader", "writer", "admin"])]
+    pub role: String,
+    /// How long the invite is valid (`30m`, `24h`, `7d`; at most a year).
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub expires: String,
+    /// How many devices may join with it.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub uses: u64,
+    /// Every document this key administers, instead of the one -d names.
+    #[arg(long)]
+    pub all: bool,
+    /// An address the joiner reaches this replica at (HOST:PORT, repeatable), in place of the
+    /// listening server's own (behind a port forward, say).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Vec<String>,
+}
+
+/// `weft invite ls|revoke`
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// List the invites that may still be used (--all: every invite, with its state).
+    Ls {
+        /// Used, expired and revoked invites too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// End an invite before it is used up: joins with its ticket are refused.
+    Revoke {
+        /// The invite's id, or its first digits (at least 4), as `weft invite ls` shows it.
+        id: String,
+    },
 }
 
 /// `weft remote ...`

@@ -1,7 +1,7 @@
 //! The dispatch: [`Ctx::check_args`], [`Ctx::run`] (a command on an open repo) and
 //! [`Ctx::run_standalone`] (one that needs none). Each command family has its module (`read`,
 //! `write`, `history`, `repo`, `serve`, `batch`, `demo`, `lab`, the sync commands in `net`,
-//! `status` and `convergence` in `live`): a function over `out` and an [`Output`] that prints and
+//! `status` and `convergence` in `live`, `invite` and `join` in `invite`): a function over `out` and an [`Output`] that prints and
 //! returns a typed outcome, whose serialization is the command's `--json` output. None prints on
 //! its own; errors go back to `main` to become one line and an exit code.
 
@@ -13,11 +13,11 @@ use weft_sync::Direction;
 
 use crate::{
     args::{
-        BlockCommand, BundleCommand, Command, DocCommand, KeyCommand, ListCommand, MemberCommand,
-        RemoteCommand, SyncArgs, TextCommand,
+        BlockCommand, BundleCommand, Command, DocCommand, InviteArgs, InviteCommand, KeyCommand,
+        ListCommand, MemberCommand, RemoteCommand, SyncArgs, TextCommand,
     },
     ctx::Ctx,
-    fix, history, net,
+    fix, history, invite, net,
     out::usage,
     parse, people, read, repo, rev,
     seq::{self, SeqWrite},
@@ -34,6 +34,12 @@ impl Ctx<'_> {
     pub fn check_args(&self) -> Result<()> {
         match &self.cli.command {
             Command::Show { cid } => rev::check_one(cid),
+            Command::Ui(args) => crate::ui::listen_addr(args).map(drop),
+            Command::Invite(InviteArgs {
+                command: None,
+                expires,
+                ..
+            }) => invite::check_expires(expires).map(drop),
             Command::Revert { cid } | Command::Resolve { take: cid, .. } => rev::check_cid(cid),
             Command::Diff { from, to } => from.iter().chain(to).try_for_each(|r| rev::check(r)),
             Command::Block(BlockCommand::Get { cid } | BlockCommand::Stat { cid }) => {
@@ -100,6 +106,18 @@ impl Ctx<'_> {
                 },
                 out,
             )?,
+            Command::Join { ticket, dir, net } => invite::join(
+                invite::JoinCall {
+                    ticket,
+                    dir: dir.as_deref(),
+                    start: &self.start_dir()?,
+                    options: self.options()?,
+                    identity_path: self.identity_path(),
+                    net,
+                    output: self.output(),
+                },
+                out,
+            )?,
             other => {
                 return Err(anyhow::anyhow!(
                     "internal error: `weft {}` needs an open repo",
@@ -132,6 +150,7 @@ impl Ctx<'_> {
             }
             Command::Doc(DocCommand::New { name }) => write::doc_new(repo, name, out, o).map(drop),
             Command::Doc(DocCommand::Ls) => read::docs(repo, out, o).map(drop),
+            Command::Doc(DocCommand::Rm { doc }) => write::doc_rm(repo, doc, out, o).map(drop),
             Command::Doc(DocCommand::Name { doc, name }) => {
                 write::doc_name(repo, doc, name, out, o).map(drop)
             }
@@ -334,9 +353,45 @@ impl Ctx<'_> {
             }
             Command::Members => read::members(repo, self.doc(repo)?, out, o).map(drop),
             Command::Watch(args) => self.watch(repo, out, args),
-            Command::Clone { .. } => Err(usage(
-                "`weft clone` cannot run in the weft process that holds the repo".to_string(),
-            )),
+            Command::Clone { .. } | Command::Join { .. } => Err(usage(format!(
+                "`weft {}` cannot run in the weft process that holds the repo",
+                self.cli.command.name()
+            ))),
+            Command::Invite(args) => match &args.command {
+                None => {
+                    let root = self.repo_root(repo)?;
+                    let identity = net::client_identity(
+                        self.signing_identity(&root)?.as_ref(),
+                        &root.join(WEFT_DIR),
+                    )?;
+                    let docs = if args.all {
+                        let me = repo.author();
+                        let mut docs = Vec::new();
+                        for doc in repo.doc_ids()? {
+                            if repo.role(doc, &me)?.is_some_and(|r| r >= Role::Admin) {
+                                docs.push(doc);
+                            }
+                        }
+                        if docs.is_empty() {
+                            return Err(usage("this key administers no document"));
+                        }
+                        docs
+                    } else {
+                        vec![self.doc(repo)?]
+                    };
+                    let call = invite::InviteCall {
+                        role: args.role.clone(),
+                        expires: args.expires.clone(),
+                        uses: args.uses,
+                        docs,
+                        addrs: args.addr.clone(),
+                        identity,
+                    };
+                    invite::create(repo, call, o, out)
+                }
+                Some(InviteCommand::Ls { all }) => invite::ls(repo, *all, o, out),
+                Some(InviteCommand::Revoke { id }) => invite::revoke(repo, id, o, out),
+            },
             Command::Remote(cmd) => {
                 net::remote(&self.weft_dir(repo)?, cmd, o, out)?;
                 // A removed remote's sync status goes with it.
@@ -350,6 +405,7 @@ impl Ctx<'_> {
             Command::Sync(args) => self.sync(repo, args, Direction::Both, out),
             Command::Bundle(cmd) => self.bundle(repo, cmd, out),
             Command::Batch => crate::batch::run(self, repo, self.input.as_ref(), out),
+            Command::Ui(args) => crate::ui::run(self, repo, args, out),
             Command::Status => {
                 crate::live::status(repo, &self.weft_dir(repo)?, self.only_doc(repo)?, o, out)
             }

@@ -1,7 +1,7 @@
 //! Daemon routing: whoever holds the repo serves it.
 //!
 //! sled gives one process the repo at a time. A process that holds it for long (`weft serve`,
-//! `weft watch`) starts a [`Daemon`]: it listens on the Unix domain socket `.weft/weft.sock` and
+//! `weft watch`, `weft ui`) starts a [`Daemon`]: it listens on the Unix domain socket `.weft/weft.sock` and
 //! runs the commands of other `weft` processes in-process, on its open [`Repo`], with the same
 //! code path as a command run locally (`crate::run_on_repo`). A `weft` command first looks for a
 //! daemon, then tries to open the repo itself ([`open_or_connect`]); while neither works (a short

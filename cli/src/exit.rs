@@ -31,7 +31,8 @@ pub(crate) const CODES: [Code; 12] = [
         code: 2,
         kind: Some(ErrorKind::InvalidInput),
         help: "bad usage: unknown flag, invalid CID string or revision, a CID or key prefix that\n\
-               several match, invalid value or key, bad remote URL",
+               several match, invalid value or key, bad remote URL, bad invite ticket, `weft invite`\n\
+               without a listening server",
     },
     Code {
         code: 3,
@@ -41,8 +42,8 @@ pub(crate) const CODES: [Code; 12] = [
     Code {
         code: 4,
         kind: Some(ErrorKind::NotFound),
-        help: "not found: unknown key, CID (or a prefix no change has), document or remote name,\n\
-               or the changes an incremental bundle builds on",
+        help: "not found: unknown key, CID (or a prefix no change has), document or remote name, a\n\
+               document removed here, or the changes an incremental bundle builds on",
     },
     Code {
         code: 5,
@@ -78,7 +79,8 @@ pub(crate) const CODES: [Code; 12] = [
         kind: Some(ErrorKind::Denied),
         help: "access denied: a write or grant the key's role does not allow (also one received from a\n\
                peer), a peer that refused this key, a peer whose key is not the one expected, or a\n\
-               tcp:// link that fails authentication (the secure handshake, or a tampered message)",
+               tcp:// link that fails authentication (the secure handshake, or a tampered message),\n\
+               or an invite refused (used up, expired, revoked)",
     },
     Code {
         code: 11,
@@ -145,6 +147,10 @@ fn repo_advice(e: &weft_dag::Error) -> Option<String> {
     use weft_dag::Error as E;
     match e {
         E::UnknownDoc { .. } => Some(" (see `weft doc ls`)".into()),
+        E::RemovedDoc { name } => Some(format!(
+            " (`weft doc rm` removed it; `weft doc name {} NAME` brings it back)",
+            weft_store::clip(name)
+        )),
         E::Unauthorized { author, needed, .. } => Some(format!(
             " (a member with the admin role grants it with `weft grant {author} --role {needed}`)"
         )),

@@ -145,6 +145,13 @@ pub(crate) fn diff(
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Diff> {
+    let outcome = differences(repo, doc, from, to)?;
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// What `weft diff A B` prints (also the history browser's `/api/diff`).
+pub(crate) fn differences(repo: &Repo, doc: DocId, from: &[Cid], to: &[Cid]) -> Result<Diff> {
     let old = values_at(repo, doc, from)?;
     let new = values_at(repo, doc, to)?;
     let mut keys = Vec::new();
@@ -165,6 +172,5 @@ pub(crate) fn diff(
         to: to.iter().map(ToString::to_string).collect(),
         keys,
     };
-    emit(out, output, &outcome)?;
     Ok(outcome)
 }

@@ -578,6 +578,13 @@ pub(crate) fn log(
 
 /// `weft show CID`: a change, whether its signature holds, and whether it counts.
 pub(crate) fn show(repo: &Repo, cid: &Cid, out: &mut dyn Write, output: Output) -> Result<Shown> {
+    let outcome = shown(repo, cid)?;
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// What `weft show CID` prints (also the history browser's `/api/show/CID`).
+pub(crate) fn shown(repo: &Repo, cid: &Cid) -> Result<Shown> {
     let bytes = repo.block(cid)?;
     cid.verify(&bytes)?;
     let change = Change::decode(cid, &bytes)?;
@@ -597,7 +604,6 @@ pub(crate) fn show(repo: &Repo, cid: &Cid, out: &mut dyn Write, output: Output) 
         invalid: verified.err().map(|e| e.to_string()),
         time_text: time_str(change.time),
     };
-    emit(out, output, &outcome)?;
     Ok(outcome)
 }
 
@@ -610,6 +616,13 @@ pub(crate) fn blame(
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Blame> {
+    let outcome = blamed(repo, doc, key, at)?;
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// What `weft blame KEY [--at REV]` prints (also the history browser's `/api/blame`).
+pub(crate) fn blamed(repo: &Repo, doc: DocId, key: &str, at: Option<&[Cid]>) -> Result<Blame> {
     let names = Names::load(repo)?;
     let blamed = match at {
         Some(heads) => repo.blame_at(doc, heads, key)?,
@@ -633,12 +646,10 @@ pub(crate) fn blame(
             ),
         })
         .collect();
-    let outcome = Blame {
+    Ok(Blame {
         key: key.to_string(),
         lines,
-    };
-    emit(out, output, &outcome)?;
-    Ok(outcome)
+    })
 }
 
 /// `weft dag [--format dot|json] [-o FILE]`: the whole DAG of `doc`, to `file` or `out`.

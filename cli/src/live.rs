@@ -160,11 +160,11 @@ fn age(ms: u64) -> String {
 
 /// `weft status --json`.
 #[derive(Debug, Serialize)]
-struct StatusOut<'a> {
+pub(crate) struct StatusOut {
     /// Ours (with `-d`, that one).
     docs: Vec<OurDoc>,
     /// Configured remotes first, in file order, then peers known only from their records.
-    remotes: Vec<RemoteLine<'a>>,
+    remotes: Vec<RemoteLine>,
 }
 
 /// One of our documents in `weft status --json`.
@@ -181,19 +181,81 @@ struct OurDoc {
 
 /// A remote in `weft status --json`; times are ms since the epoch, `None` when there was none.
 #[derive(Debug, Serialize)]
-struct RemoteLine<'a> {
-    remote: &'a str,
-    url: &'a str,
+struct RemoteLine {
+    remote: String,
+    url: String,
     /// Listed in `.weft/remotes`.
     configured: bool,
     last_attempt: Option<u64>,
     last_success: Option<u64>,
     last_success_age_ms: Option<u64>,
     /// The one-line error of the last attempt.
-    last_error: Option<&'a str>,
+    last_error: Option<String>,
     /// The last attempt succeeded and every document is converged.
     converged: bool,
-    docs: &'a [DocStatus],
+    docs: Vec<DocStatus>,
+}
+
+/// A remote as `weft status` shows it: name, URL, its recorded status (none if it never synced),
+/// and whether `.weft/remotes` lists it.
+type Remote = (String, String, Option<RemoteStatus>, bool);
+
+/// The remotes `weft status` shows (`only`: with that document's status alone): configured
+/// remotes first, in file order, then peers known only from their records.
+fn remote_list(repo: &Repo, weft_dir: &Path, only: Option<DocId>) -> Result<Vec<Remote>> {
+    let configured = net::load_remotes(weft_dir)?;
+    let mut recorded: Vec<RemoteStatus> = status::remotes(repo)?;
+    for r in &mut recorded {
+        r.docs.retain(|d| only.is_none_or(|o| o == d.doc));
+    }
+    let mut remotes: Vec<Remote> = Vec::new();
+    for (name, url) in &configured {
+        let rec = recorded
+            .iter()
+            .position(|r| r.remote == *name)
+            .map(|i| recorded.remove(i));
+        remotes.push((name.clone(), url.clone(), rec, true));
+    }
+    for r in recorded {
+        remotes.push((r.remote.clone(), r.url.clone(), Some(r), false));
+    }
+    Ok(remotes)
+}
+
+/// What `weft status --json` prints (also the history browser's `/api/status`).
+pub(crate) fn status_out(repo: &Repo, weft_dir: &Path, only: Option<DocId>) -> Result<StatusOut> {
+    let now = repo.now();
+    let mut ours = Vec::new();
+    for d in docs_of(repo, only)? {
+        ours.push(OurDoc {
+            doc: d.to_string(),
+            name: repo.doc_name(d)?,
+            heads: repo.heads(d)?.iter().map(ToString::to_string).collect(),
+            count: repo.change_count(d)?,
+            revoked: repo.is_revoked(d, &repo.author())?,
+        });
+    }
+    let remotes = remote_list(repo, weft_dir, only)?
+        .into_iter()
+        .map(|(remote, url, rec, configured)| RemoteLine {
+            remote,
+            url,
+            configured,
+            last_attempt: rec.as_ref().map(|r| r.last_attempt),
+            last_success: rec.as_ref().and_then(|r| r.last_success),
+            last_success_age_ms: rec
+                .as_ref()
+                .and_then(|r| r.last_success)
+                .map(|t| now.saturating_sub(t)),
+            last_error: rec.as_ref().and_then(|r| r.last_error.clone()),
+            converged: rec.as_ref().is_some_and(|r| r.converged),
+            docs: rec.map_or_else(Vec::new, |r| r.docs),
+        })
+        .collect();
+    Ok(StatusOut {
+        docs: ours,
+        remotes,
+    })
 }
 
 /// `weft status`: per remote (configured or with a recorded sync), the last sync and how far
@@ -205,63 +267,12 @@ pub fn status(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
+    if output.json() {
+        return write_json(out, &status_out(repo, weft_dir, only)?);
+    }
     let now = repo.now();
     let docs = docs_of(repo, only)?;
-    let configured = net::load_remotes(weft_dir)?;
-    let mut recorded: Vec<RemoteStatus> = status::remotes(repo)?;
-    for r in &mut recorded {
-        r.docs.retain(|d| only.is_none_or(|o| o == d.doc));
-    }
-    // Configured remotes first, in file order, then peers known only from their records.
-    let mut remotes: Vec<(String, String, Option<RemoteStatus>, bool)> = Vec::new();
-    for (name, url) in &configured {
-        let rec = recorded
-            .iter()
-            .position(|r| r.remote == *name)
-            .map(|i| recorded.remove(i));
-        remotes.push((name.clone(), url.clone(), rec, true));
-    }
-    for r in recorded {
-        remotes.push((r.remote.clone(), r.url.clone(), Some(r), false));
-    }
-
-    if output.json() {
-        let mut ours = Vec::new();
-        for &d in &docs {
-            ours.push(OurDoc {
-                doc: d.to_string(),
-                name: repo.doc_name(d)?,
-                heads: repo.heads(d)?.iter().map(ToString::to_string).collect(),
-                count: repo.change_count(d)?,
-                revoked: repo.is_revoked(d, &repo.author())?,
-            });
-        }
-        let list = remotes
-            .iter()
-            .map(|(name, url, rec, configured)| RemoteLine {
-                remote: name,
-                url,
-                configured: *configured,
-                last_attempt: rec.as_ref().map(|r| r.last_attempt),
-                last_success: rec.as_ref().and_then(|r| r.last_success),
-                last_success_age_ms: rec
-                    .as_ref()
-                    .and_then(|r| r.last_success)
-                    .map(|t| now.saturating_sub(t)),
-                last_error: rec.as_ref().and_then(|r| r.last_error.as_deref()),
-                converged: rec.as_ref().is_some_and(|r| r.converged),
-                docs: rec.as_ref().map_or(&[], |r| r.docs.as_slice()),
-            })
-            .collect();
-        return write_json(
-            out,
-            &StatusOut {
-                docs: ours,
-                remotes: list,
-            },
-        );
-    }
-
+    let remotes = remote_list(repo, weft_dir, only)?;
     for &d in &docs {
         let heads = repo.heads(d)?;
         let name = repo.doc_name(d)?.unwrap_or_else(|| d.to_string());
@@ -349,6 +360,14 @@ fn figures_line(out: &mut dyn Write, label: &str, f: &Figures) -> Result<()> {
     Ok(())
 }
 
+/// What `weft convergence --json` prints (also the history browser's `/api/convergence`): the
+/// delays of the `n` most recent arrivals of each document (`only`: of that one).
+pub(crate) fn delays(repo: &Repo, only: Option<DocId>, n: u64) -> Result<Delays> {
+    let docs = docs_of(repo, only)?;
+    let limit = usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(status::delays(repo, &docs, limit)?)
+}
+
 /// `weft convergence`: how long the `n` most recent arrivals of each document (`-d`: of that
 /// one) took from their author to here.
 pub fn convergence(
@@ -358,9 +377,7 @@ pub fn convergence(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let docs = docs_of(repo, only)?;
-    let limit = usize::try_from(n).unwrap_or(usize::MAX);
-    let d: Delays = status::delays(repo, &docs, limit)?;
+    let d = delays(repo, only, n)?;
     if output.json() {
         return write_json(out, &serde_json::to_value(&d)?);
     }

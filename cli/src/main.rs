@@ -37,6 +37,7 @@ mod exit;
 mod fix;
 mod graph;
 mod history;
+mod invite;
 mod lab;
 mod live;
 mod net;
@@ -49,6 +50,7 @@ mod rev;
 mod seq;
 mod serve;
 mod stop;
+mod ui;
 mod write;
 
 use std::{
@@ -87,6 +89,7 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         ctx::NoRepo,
         daemon::Busy,
         net::PeerKeyMismatch,
+        weft_net::invite::Error,
         net::UnknownRemote,
         weft_sync::Error,
         weft_dag::Error,
@@ -233,6 +236,7 @@ fn run(cli: &Cli, args: &[OsString], out: &mut dyn Write, err: &mut dyn Write) -
             | Command::Demo
             | Command::Lab(_)
             | Command::Clone { .. }
+            | Command::Join { .. }
             | Command::Key(_)
             | Command::Id { key: Some(_) }
     ) {
@@ -353,7 +357,7 @@ fn run_local(ctx: Ctx<'_>, repo: Repo, out: &mut dyn Write, err: &mut dyn Write)
                 Stop::on_signals().and_then(|stop| ctx.serve(Arc::new(repo), args, stop, out));
             finish(result.map(|()| true), out, err)
         }
-        Command::Watch(_) => {
+        Command::Watch(_) | Command::Ui(_) => {
             let repo = Arc::new(repo);
             // The signal handler first, so that no signal ends the process while the socket
             // file exists; then the daemon, so that watching does not lock everyone else out.

@@ -53,7 +53,7 @@ pub fn load_remotes(weft_dir: &Path) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-fn save_remotes(weft_dir: &Path, remotes: &[(String, String)]) -> Result<()> {
+pub(crate) fn save_remotes(weft_dir: &Path, remotes: &[(String, String)]) -> Result<()> {
     let path = remotes_path(weft_dir);
     let tmp = weft_dir.join(format!("{REMOTES_FILE}.tmp"));
     let text: String = remotes.iter().map(|(n, u)| format!("{n} {u}\n")).collect();
@@ -234,7 +234,7 @@ pub fn load_known_peers(weft_dir: &Path) -> Result<Vec<(String, Author)>> {
 }
 
 /// Records that the server at `addr` holds `key`, replacing what was known for `addr`.
-fn remember_peer(weft_dir: &Path, addr: &str, key: Author) -> Result<()> {
+pub(crate) fn remember_peer(weft_dir: &Path, addr: &str, key: Author) -> Result<()> {
     let mut peers = load_known_peers(weft_dir)?;
     if peers.iter().any(|(a, k)| a == addr && *k == key) {
         return Ok(());
@@ -276,7 +276,7 @@ pub(crate) enum PinSource {
 }
 
 /// The key a `tcp://` client authenticates with: `--identity`, else the repo's `.weft/key`.
-fn client_identity(identity: Option<&Identity>, weft_dir: &Path) -> Result<Identity> {
+pub(crate) fn client_identity(identity: Option<&Identity>, weft_dir: &Path) -> Result<Identity> {
     if let Some(id) = identity {
         return Ok(id.clone());
     }
@@ -385,12 +385,12 @@ fn timeout(net: &NetArgs) -> Result<Duration> {
 }
 
 /// A progress bar on stderr for long transfers, only when stderr is a terminal.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
-    fn new(enabled: bool) -> Progress {
+    pub(crate) fn new(enabled: bool) -> Progress {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::hidden();
             bar.set_style(
@@ -406,7 +406,7 @@ impl Progress {
         Progress { bar }
     }
 
-    fn update(&self, session: &dyn Endpoint) {
+    pub(crate) fn update(&self, session: &dyn Endpoint) {
         if let Some(bar) = &self.bar {
             let s = session.stats();
             bar.set_length(session.expected_in().max(s.changes_in));
@@ -414,7 +414,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -892,6 +892,7 @@ pub fn serve_listen(
         .map_err(|e| NetworkError(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     let key = identity.author();
+    weft_store::sync_util::lock(&LISTENING).push((local, key));
     if output.json() {
         write_json(
             out,
@@ -913,6 +914,16 @@ pub fn serve_listen(
         .name("weft-listen".into())
         .spawn(move || server::serve_tcp(repo, listener, identity, opts))?;
     Ok(())
+}
+
+/// The addresses this process serves `tcp://` on, with the key it proves (what `weft invite`
+/// puts in a ticket).
+static LISTENING: std::sync::Mutex<Vec<(std::net::SocketAddr, Author)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The addresses `weft serve --listen` listens on in this process, with the server's key.
+pub(crate) fn listening() -> Vec<(std::net::SocketAddr, Author)> {
+    weft_store::sync_util::lock(&LISTENING).clone()
 }
 
 /// `weft bundle create`.

@@ -391,6 +391,18 @@ pub(crate) fn ls(
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Listing> {
+    let outcome = listing(repo, doc, prefix, at)?;
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// What `weft ls [PREFIX] [--at REV]` prints (also the history browser's `/api/ls`).
+pub(crate) fn listing(
+    repo: &Repo,
+    doc: DocId,
+    prefix: &str,
+    at: Option<Vec<Cid>>,
+) -> Result<Listing> {
     let reader = Reader::open(repo, doc, at)?;
     let entries = reader
         .state()
@@ -416,9 +428,7 @@ pub(crate) fn ls(
             }
         })
         .collect();
-    let outcome = Listing { entries };
-    emit(out, output, &outcome)?;
-    Ok(outcome)
+    Ok(Listing { entries })
 }
 
 /// `weft members`.
@@ -428,6 +438,13 @@ pub(crate) fn members(
     out: &mut dyn Write,
     output: Output,
 ) -> Result<Members> {
+    let outcome = member_list(repo, doc)?;
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// What `weft members` prints (also the history browser's `/api/members`).
+pub(crate) fn member_list(repo: &Repo, doc: DocId) -> Result<Members> {
     let names = crate::people::Names::load(repo)?;
     let members = repo
         .members(doc)?
@@ -438,9 +455,7 @@ pub(crate) fn members(
             name: names.name(&m.author).map(str::to_string),
         })
         .collect();
-    let outcome = Members { members };
-    emit(out, output, &outcome)?;
-    Ok(outcome)
+    Ok(Members { members })
 }
 
 /// `weft block get CID`: the block's raw bytes, once they check against the CID.

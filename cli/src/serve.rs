@@ -110,7 +110,7 @@ fn elements(list: &[ElementDiff]) -> Vec<WatchedElement> {
 
 impl Watched {
     /// The line for `batch` (which has at least one change).
-    fn new(repo: &Repo, batch: &Batch) -> Result<Option<Watched>> {
+    pub(crate) fn new(repo: &Repo, batch: &Batch) -> Result<Option<Watched>> {
         let Some(last) = batch.changes.last() else {
             return Ok(None);
         };

@@ -203,9 +203,8 @@ pub(crate) fn membership(
     Ok(outcome)
 }
 
-/// `weft doc new NAME`.
 /// `weft doc name DOC NAME`: a local name for a document already here (one that arrived by
-/// sync has none); it replaces the document's old name.
+/// sync has none); it replaces the document's old name, and brings back a removed document.
 pub(crate) fn doc_name(
     repo: &Repo,
     doc: &str,
@@ -213,7 +212,10 @@ pub(crate) fn doc_name(
     out: &mut dyn Write,
     output: Output,
 ) -> Result<DocCreated> {
-    let id = repo.doc(doc)?;
+    let id = match repo.doc(doc) {
+        Err(weft_dag::Error::RemovedDoc { .. }) => DocId(doc.parse()?),
+        found => found?,
+    };
     repo.name_doc(name, id)?;
     let outcome = DocCreated {
         name: name.to_string(),
@@ -223,6 +225,7 @@ pub(crate) fn doc_name(
     Ok(outcome)
 }
 
+/// `weft doc new NAME`.
 pub(crate) fn doc_new(
     repo: &Repo,
     name: &str,
@@ -233,6 +236,41 @@ pub(crate) fn doc_new(
     let outcome = DocCreated {
         name: name.to_string(),
         id: id.to_string(),
+    };
+    emit(out, output, &outcome)?;
+    Ok(outcome)
+}
+
+/// What `weft doc rm` did.
+#[derive(Debug, Serialize)]
+pub(crate) struct DocRemoved {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+impl Outcome for DocRemoved {
+    fn human(&self, out: &mut dyn Write, quiet: bool) -> Result<()> {
+        if !quiet {
+            let name = self.name.as_deref().unwrap_or("(unnamed)");
+            writeln!(out, "removed {name}\t{}", self.id)?;
+        }
+        Ok(())
+    }
+}
+
+/// `weft doc rm DOC`: the document leaves this replica's listings and syncs.
+pub(crate) fn doc_rm(
+    repo: &Repo,
+    doc: &str,
+    out: &mut dyn Write,
+    output: Output,
+) -> Result<DocRemoved> {
+    let id = repo.doc(doc)?;
+    let name = repo.doc_name(id)?;
+    repo.remove_doc(id)?;
+    let outcome = DocRemoved {
+        id: id.to_string(),
+        name,
     };
     emit(out, output, &outcome)?;
     Ok(outcome)

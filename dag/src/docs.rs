@@ -85,6 +85,8 @@ pub(crate) fn name(writer: &Writer, name: &str, doc: DocId) -> Result<(), Error>
         }
     }
     let mut batch = store.batch();
+    // Naming a removed document brings it back.
+    batch.delete(keys::DOC_REMOVED, &doc.0.to_bytes());
     if let Some(old) = store.get(keys::DOC_IDS, &doc.0.to_bytes())? {
         batch.delete(keys::DOC_NAMES, &old);
     }
@@ -116,6 +118,11 @@ pub(crate) fn find(writer: &Writer, name_or_id: &str) -> Result<DocId, Error> {
     if let Ok(cid) = name_or_id.parse::<Cid>() {
         if let Some(meta) = writer.graph.change_meta(&cid)? {
             if meta.doc.0 == cid {
+                if is_removed(&writer.store, meta.doc)? {
+                    return Err(Error::RemovedDoc {
+                        name: name_or_id.into(),
+                    });
+                }
                 return Ok(DocId(cid));
             }
         }
@@ -125,7 +132,7 @@ pub(crate) fn find(writer: &Writer, name_or_id: &str) -> Result<DocId, Error> {
     })
 }
 
-/// Every document present, named or not: every document has heads.
+/// Every document present, named or not (every document has heads), but those removed here.
 pub(crate) fn ids(store: &Store) -> Result<Vec<DocId>, Error> {
     let mut docs = BTreeSet::new();
     for r in store.scan_prefix(keys::HEADS, &[]) {
@@ -133,7 +140,45 @@ pub(crate) fn ids(store: &Store) -> Result<Vec<DocId>, Error> {
         let cid = Cid::from_bytes(&k).map_err(|_| corrupt("heads", "damaged key"))?;
         docs.insert(DocId(cid));
     }
+    for r in store.scan_prefix(keys::DOC_REMOVED, &[]) {
+        let (k, _) = r?;
+        let cid = Cid::from_bytes(&k).map_err(|_| corrupt("doc_removed", "damaged key"))?;
+        docs.remove(&DocId(cid));
+    }
     Ok(docs.into_iter().collect())
+}
+
+/// Whether `doc` was removed here.
+pub(crate) fn is_removed(store: &Store, doc: DocId) -> Result<bool, Error> {
+    Ok(store.contains(keys::DOC_REMOVED, &doc.0.to_bytes())?)
+}
+
+/// Removes a document from this replica: it loses its local name and is left out of every
+/// listing and every sync from now on. Its changes stay in the log (which is append-only), and
+/// so does its state, so that a replay or `fsck` sees the same repo; naming it again
+/// ([`name`]) brings it back as it was.
+pub(crate) fn remove(writer: &Writer, doc: DocId) -> Result<(), Error> {
+    let _guard = lock(&writer.lock);
+    let store = &writer.store;
+    match writer.graph.change_meta(&doc.0)? {
+        Some(meta) if meta.doc == doc => {}
+        _ => {
+            return Err(Error::UnknownDoc {
+                name: doc.to_string(),
+            })
+        }
+    }
+    let mut batch = store.batch();
+    if let Some(old) = store.get(keys::DOC_IDS, &doc.0.to_bytes())? {
+        batch.delete(keys::DOC_NAMES, &old);
+        batch.delete(keys::DOC_IDS, &doc.0.to_bytes());
+    }
+    batch.put(
+        keys::DOC_REMOVED,
+        &doc.0.to_bytes(),
+        &writer.now().to_be_bytes(),
+    );
+    Ok(batch.commit()?)
 }
 
 /// The local name of a document, if it has one.

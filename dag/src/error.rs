@@ -27,6 +27,12 @@ pub enum Error {
         /// The name asked for.
         name: String,
     },
+    /// The document was removed here (`doc rm`).
+    #[error("document {} was removed from this replica", weft_store::clip(.name))]
+    RemovedDoc {
+        /// The name or id asked for.
+        name: String,
+    },
     /// A document name is taken.
     #[error("a document named {} already exists", weft_store::clip(.name))]
     DocExists {
@@ -267,6 +273,7 @@ impl Error {
         match self {
             Error::Store(e) => e.kind(),
             Error::UnknownDoc { .. }
+            | Error::RemovedDoc { .. }
             | Error::KeyNotFound { .. }
             | Error::UnknownElement { .. }
             | Error::UnknownCid { .. }

@@ -26,6 +26,7 @@
 //! | `0x0b` | `arrivals` | derived | `doc ++ (pos >> 10):u64` | `(pos & 0x3ff):u16` per change of `doc` stored at those positions, in order: the newest arrivals are the last entries of the last keys |
 //! | `0x0c` | `dirty` | derived | `doc` | empty: a membership change was committed and the void set not yet recomputed |
 //! | `0x0d` | `undo` | kept | `doc ++ author` | this replica's undo and redo stacks for that author (see [`crate::undo`]): `seq:u64 n:varint cid*n (cid cid)*`: the author's highest seq when the stacks were last written, the changes not to undo again (undone, or undos themselves), then the redo stack, bottom first, each entry the undone change and its undo |
+//! | `0x0e` | `doc_removed` | kept | `doc` | `at:u64` (ms since the Unix epoch): the document was removed here (`doc rm`); it is left out of every listing and every sync, while its changes stay in the log |
 //! | `0x10` | `register` | derived | `doc ++ key ++ 0x00 ++ opid` | a live register value: `height:u64 author:32 value:dag-cbor` |
 //! | `0x11` | `counter` | derived | `doc ++ key ++ 0x00 ++ opid` | `delta:i64`: one increment |
 //! | `0x12` | `set` | derived | `doc ++ key ++ 0x00 ++ member:dag-cbor ++ opid` | empty: a live add tag |
@@ -85,6 +86,8 @@ pub const ARRIVALS: Keyspace = Keyspace::derived(0x0b, "arrivals");
 pub const DIRTY: Keyspace = Keyspace::derived(0x0c, "dirty");
 /// Undo and redo stacks per document and author (see [`crate::undo`]).
 pub const UNDO: Keyspace = Keyspace::kept(0x0d, "undo");
+/// Documents removed here (`doc rm`).
+pub const DOC_REMOVED: Keyspace = Keyspace::kept(0x0e, "doc_removed");
 /// Live register values.
 pub const REGISTER: Keyspace = Keyspace::derived(0x10, "register");
 /// Counter increments.
@@ -105,7 +108,7 @@ pub const SEQ_SNAP: Keyspace = Keyspace::derived(0x16, "seq_snap");
 pub const SEQ_TAIL: Keyspace = Keyspace::derived(0x17, "seq_tail");
 
 /// Every keyspace of the dag, in tag order.
-pub const ALL: [Keyspace; 18] = [
+pub const ALL: [Keyspace; 19] = [
     HEADS,
     HEIGHTS,
     DOC_NAMES,
@@ -116,6 +119,7 @@ pub const ALL: [Keyspace; 18] = [
     ARRIVALS,
     DIRTY,
     UNDO,
+    DOC_REMOVED,
     REGISTER,
     COUNTER,
     SET,

@@ -397,6 +397,19 @@ impl Repo {
         self.after_failure(docs::name(&self.writer, name, doc))
     }
 
+    /// Removes a document from this replica (`weft doc rm`): it loses its local name and is
+    /// left out of [`Repo::doc_ids`], lookups by id and every sync from then on. Its changes
+    /// stay in the append-only log; [`Repo::name_doc`] brings it back as it was.
+    pub fn remove_doc(&self, doc: DocId) -> Result<(), Error> {
+        self.ensure_writable()?;
+        self.after_failure(docs::remove(&self.writer, doc))
+    }
+
+    /// Whether `doc` was removed here ([`Repo::remove_doc`]).
+    pub fn is_removed(&self, doc: DocId) -> Result<bool, Error> {
+        docs::is_removed(&self.writer.store, doc)
+    }
+
     /// The named documents, sorted by name.
     pub fn docs(&self) -> Result<Vec<(String, DocId)>, Error> {
         docs::list(&self.writer.store)
@@ -407,7 +420,7 @@ impl Repo {
         docs::find(&self.writer, name_or_id)
     }
 
-    /// Every document present, named or not.
+    /// Every document present, named or not, but those removed here.
     pub fn doc_ids(&self) -> Result<Vec<DocId>, Error> {
         docs::ids(&self.writer.store)
     }
@@ -457,6 +470,19 @@ impl Repo {
             .writer
             .store
             .contains(keys::VOID, &keys::cid_key(&meta.doc, cid))?)
+    }
+
+    /// The void changes of `doc` (see [`Repo::is_void`]), in one scan: for a reader that
+    /// marks them among the whole history.
+    pub fn void_changes(&self, doc: DocId) -> Result<Vec<Cid>, Error> {
+        let mut void = Vec::new();
+        for r in self.writer.store.scan_prefix(keys::VOID, &doc.0.to_bytes()) {
+            let (k, _) = r?;
+            let (_, cid) = keys::parse_cid_key(&k)
+                .ok_or_else(|| crate::graph::corrupt("void", "damaged key"))?;
+            void.push(cid);
+        }
+        Ok(void)
     }
 
     // ----- reads -----

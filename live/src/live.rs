@@ -7,7 +7,10 @@
 //! - when a change is committed here (a local [`weft_dag::Event`]), waits
 //!   [`LiveOptions::debounce`] so that a burst of commits goes out together, then syncs with every
 //!   peer not known to be converged;
-//! - after every attempt, [`status::record`]s it and tells subscribers ([`LiveEvent`]).
+//! - after every attempt, [`status::record`]s it and tells subscribers ([`LiveEvent`]);
+//! - leaves alone for a while a peer that refused this replica's key (revoked, or never granted):
+//!   the wait doubles at each refusal, from the interval up to ten minutes, and resets once a sync
+//!   with it works ([`Live::sync_now`] asks it at once all the same).
 //!
 //! Peers come from a [`Peers`] source, asked again before every round, so an app (or `weft
 //! serve`, which reads `.weft/remotes`) can add and remove peers while it runs. Each [`Peer`]
@@ -209,6 +212,7 @@ impl Live {
             listeners: Arc::clone(&listeners),
             converged: HashMap::new(),
             failing: HashMap::new(),
+            refused: HashMap::new(),
         };
         let thread = thread::Builder::new()
             .name("weft-live".into())
@@ -290,7 +294,14 @@ struct Worker {
     converged: HashMap<String, bool>,
     /// Per failing peer, its last error (so that a peer that stays down is logged once).
     failing: HashMap<String, String>,
+    /// Per peer that refused this replica's key: when to try it again, and the wait after that.
+    refused: HashMap<String, (Instant, Duration)>,
 }
+
+/// The longest wait before asking again a peer that refused this replica's key (a revoke, or a
+/// key never granted): the wait doubles from the gossip interval at each refusal up to this, so
+/// a refused replica neither hammers its peer nor misses a grant for long.
+const MAX_REFUSED_WAIT: Duration = Duration::from_secs(600);
 
 impl Worker {
     fn run(&mut self, rx: &Receiver<Msg>) {
@@ -322,20 +333,29 @@ impl Worker {
                     if self.stopped() {
                         return;
                     }
-                    if all || self.converged.get(&peer.name) != Some(&true) {
+                    if all || (self.converged.get(&peer.name) != Some(&true) && self.may_ask(&peer))
+                    {
                         self.attempt(&peer);
                     }
                 }
             }
             if next_tick <= Instant::now() {
                 next_tick = later(self.jittered());
-                let peers = self.current_peers();
+                let mut peers = self.current_peers();
+                peers.retain(|p| self.may_ask(p));
                 if !peers.is_empty() {
                     let i = self.rng.below(peers.len());
                     self.attempt(&peers[i]);
                 }
             }
         }
+    }
+
+    /// Whether `peer` may be asked now: not while it refused this replica's key recently.
+    fn may_ask(&self, peer: &Peer) -> bool {
+        self.refused
+            .get(&peer.name)
+            .is_none_or(|(next, _)| *next <= Instant::now())
     }
 
     fn stopped(&self) -> bool {
@@ -426,6 +446,19 @@ impl Worker {
         if self.stopped() {
             // Cut off by the stop: not the peer's failure.
             return;
+        }
+        if let Err(Error::Refused { .. }) = &result {
+            let wait = self
+                .refused
+                .get(&peer.name)
+                .map_or(self.options.interval, |(_, w)| *w);
+            let wait = wait.max(Duration::from_millis(1));
+            self.refused.insert(
+                peer.name.clone(),
+                (Instant::now() + wait, (wait * 2).min(MAX_REFUSED_WAIT)),
+            );
+        } else {
+            self.refused.remove(&peer.name);
         }
         let result = self.peers.after_sync(peer, result);
         let recorded = status::record(

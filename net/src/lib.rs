@@ -13,6 +13,8 @@
 //!   author keys, then the byte stream in encrypted messages.
 //! - [`timeout`]: [`timeout::TimeoutReader`] and [`timeout::TimeoutWriter`], the silence
 //!   timeout of a link in each direction (also re-exported from [`transport`]).
+//! - [`invite`]: pairing: issue, list and revoke invites, redeem one on the server's side
+//!   of a link (a JOIN frame before the session), and join with a ticket (redeem and clone).
 //! - [`server`]: [`serve_stream`] answers one session on any byte stream (stdio, the daemon's
 //!   socket), [`serve_tcp`] serves a TCP listener, one thread per client.
 //!
@@ -22,6 +24,7 @@
 #![allow(clippy::result_large_err)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod invite;
 pub mod noise;
 pub mod server;
 pub mod timeout;
@@ -30,6 +33,7 @@ pub mod transport;
 pub use crate::{
     server::{serve_stream, serve_tcp, ServeOptions},
     transport::{
-        connect, sync, Cancel, ConnectOptions, Connection, Remote, Synced, DEFAULT_TIMEOUT,
+        connect, sync, sync_over, Cancel, ConnectOptions, Connection, Remote, Synced,
+        DEFAULT_TIMEOUT,
     },
 };

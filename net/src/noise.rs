@@ -80,6 +80,9 @@ pub use weft_sync::Tampered;
 pub struct Secured<R, W: Write> {
     /// The peer's author key, proved by the handshake.
     pub remote: Author,
+    /// The handshake hash (Noise's `h` at the end of the handshake): the same on both sides
+    /// of this link and no other, so a signature over it cannot be replayed elsewhere.
+    pub transcript: [u8; 32],
     /// Decrypted bytes from the peer.
     pub reader: NoiseReader<R>,
     /// Bytes to the peer, encrypted.
@@ -279,12 +282,19 @@ fn secured<R, W: Write>(
     reader: R,
     writer: W,
 ) -> Result<Secured<R, W>, Error> {
+    let mut transcript = [0u8; 32];
+    let hash = hs.get_handshake_hash();
+    if hash.len() != 32 {
+        return Err(link.handshake("a handshake hash that is not 32 bytes"));
+    }
+    transcript.copy_from_slice(hash);
     let state = Arc::new(
         hs.into_stateless_transport_mode()
             .map_err(|e| link.snow("cannot finish", e))?,
     );
     Ok(Secured {
         remote,
+        transcript,
         reader: NoiseReader {
             inner: reader,
             state: Arc::clone(&state),

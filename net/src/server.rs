@@ -22,9 +22,12 @@ use std::{
 
 use weft_dag::{Author, Identity, Repo};
 
-use weft_sync::{frame::Frame, run, Access, Endpoint, Error, Responder, Stats};
+use weft_sync::{
+    frame::{read_frame, Frame, JOIN},
+    run, Access, Endpoint, Error, Responder, Stats,
+};
 
-use crate::{noise, transport::DEFAULT_TIMEOUT};
+use crate::{invite, noise, transport::DEFAULT_TIMEOUT};
 
 /// How often the server's log may name one refused key: a client that retries every 2 s (live
 /// sync with a revoked key) gets a line a minute, which counts the refusals left out.
@@ -155,16 +158,32 @@ fn serve_client(
         }
     };
     let key = secured.remote;
+    let mut writer = secured.writer;
+    let mut reader = secured.reader;
+    // A JOIN may come before the session (see `crate::invite`); whatever else comes first (a
+    // frame, the end of the stream, an error) is handed to the session as it came.
+    let mut first = Vec::new();
+    let (replay, failed) = match read_frame(&mut reader, &mut first) {
+        Ok(true) if first.first() == Some(&JOIN) => {
+            match invite::answer(repo, key, &secured.transcript, &first, &mut writer) {
+                Ok(_) => (Vec::new(), None),
+                Err(why) => {
+                    tracing::warn!(key = %key, "invite refused: {why}");
+                    return;
+                }
+            }
+        }
+        Ok(true) => {
+            let mut raw = (first.len() as u32).to_be_bytes().to_vec();
+            raw.extend_from_slice(&first);
+            (raw, None)
+        }
+        Ok(false) => (Vec::new(), None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let reader = Failed(failed).chain(std::io::Cursor::new(replay).chain(reader));
     let access = Access::peer(key, &opts.allow);
-    match serve_stream(
-        repo,
-        secured.reader,
-        secured.writer,
-        &name,
-        &key.short(),
-        timeout,
-        &access,
-    ) {
+    match serve_stream(repo, reader, writer, &name, &key.short(), timeout, &access) {
         Ok(s) => tracing::info!(
             key = %key,
             rounds = s.round_trips,
@@ -184,6 +203,18 @@ fn serve_client(
             }
         }
         Err(e) => tracing::warn!(key = %key, "session failed: {e}"),
+    }
+}
+
+/// A reader that fails once with the error it holds (then reads as ended), or reads as ended.
+struct Failed(Option<std::io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
     }
 }
 

@@ -402,6 +402,8 @@ pub struct Connection {
     child: Option<ChildLink>,
     name: String,
     peer_key: Option<Author>,
+    /// The secure channel's handshake hash (`tcp://`).
+    transcript: Option<[u8; 32]>,
     /// The cancel handle this link's socket is registered with.
     cancel: Option<(Cancel, u64)>,
 }
@@ -424,6 +426,12 @@ impl Connection {
     /// The key the peer proved it holds (`tcp://`); `None` on links without one (ssh, paths).
     pub fn peer_key(&self) -> Option<Author> {
         self.peer_key
+    }
+
+    /// The secure channel's handshake hash (`tcp://`; see [`noise::Secured::transcript`]);
+    /// `None` on links without one.
+    pub fn transcript(&self) -> Option<[u8; 32]> {
+        self.transcript
     }
 
     /// What a child process (ssh, or a local `weft serve`) said on stderr, last line first.
@@ -528,6 +536,7 @@ fn spawn(mut cmd: Command, name: String, timeout: Duration) -> Result<Connection
         child: Some((child, complaints, done_rx)),
         name,
         peer_key: None,
+        transcript: None,
         cancel: None,
     })
 }
@@ -626,6 +635,7 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
                 child: None,
                 name,
                 peer_key: Some(secured.remote),
+                transcript: Some(secured.transcript),
                 cancel: cancel.and_then(Registered::keep),
             })
         }
@@ -672,12 +682,33 @@ pub fn sync(
     sync_opts: SyncOptions,
     progress: &mut dyn FnMut(&dyn Endpoint),
 ) -> Result<Synced, Error> {
-    let mut conn = connect(remote, connect_opts)?;
+    let conn = connect(remote, connect_opts)?;
     let source = connect_opts
         .source
         .clone()
         .unwrap_or_else(|| remote.to_string());
-    let mut session = Initiator::new(repo, sync_opts)?.source(&source);
+    sync_over(
+        repo,
+        conn,
+        &source,
+        connect_opts.timeout,
+        sync_opts,
+        progress,
+    )
+}
+
+/// [`sync`] over a link already open (`weft-net`'s invite step runs first on the same link):
+/// one session as the initiator; the changes the peer sends are recorded as delivered by
+/// `source`.
+pub fn sync_over(
+    repo: &Repo,
+    mut conn: Connection,
+    source: &str,
+    timeout: Duration,
+    sync_opts: SyncOptions,
+    progress: &mut dyn FnMut(&dyn Endpoint),
+) -> Result<Synced, Error> {
+    let mut session = Initiator::new(repo, sync_opts)?.source(source);
     if conn.peer_key.is_some() {
         session = session.only_announced();
     }
@@ -686,7 +717,7 @@ pub fn sync(
         &mut conn.reader,
         &mut conn.writer,
         &conn.name.clone(),
-        connect_opts.timeout.as_secs(),
+        timeout.as_secs(),
         progress,
     );
     match result {

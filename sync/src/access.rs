@@ -120,22 +120,40 @@ impl Access {
                 return Ok(None);
             }
         }
-        Ok(Some(self.nothing_readable()))
+        self.nothing_readable(repo).map(Some)
     }
 
-    /// The refusal of a peer that may read nothing.
-    pub(crate) fn nothing_readable(&self) -> Refusal {
-        Refusal::new(Reason::NothingReadable, self.peer, None)
+    /// The refusal of a peer that may read nothing: [`Reason::Revoked`], naming the document,
+    /// if its key was revoked in one here.
+    pub(crate) fn nothing_readable(&self, repo: &Repo) -> Result<Refusal, Error> {
+        if let Some(key) = self.peer {
+            for doc in repo.doc_ids()? {
+                if repo.is_revoked(doc, &key)? {
+                    return Ok(Refusal::new(Reason::Revoked, Some(key), Some(doc)));
+                }
+            }
+        }
+        Ok(Refusal::new(Reason::NothingReadable, self.peer, None))
     }
 
     /// The refusal of a push into `doc`, the same whether `doc` is unreadable or absent.
-    pub(crate) fn push_refusal(&self, doc: DocId, perm: Perm) -> Refusal {
+    pub(crate) fn push_refusal(
+        &self,
+        repo: &Repo,
+        doc: DocId,
+        perm: Perm,
+    ) -> Result<Refusal, Error> {
+        // Whoever pushes into a removed document may be told so: only a replica that has it
+        // names it, and the push was refused anyway.
+        if repo.is_removed(doc)? {
+            return Ok(Refusal::new(Reason::Removed, self.peer, Some(doc)));
+        }
         let reason = if perm.read {
             Reason::ReadOnly
         } else {
             Reason::NotShared
         };
-        Refusal::new(reason, self.peer, Some(doc))
+        Ok(Refusal::new(reason, self.peer, Some(doc)))
     }
 }
 

@@ -12,6 +12,8 @@
 //!         | 0x07 ERROR   payload: UTF-8 text; the sender gives up and closes
 //!         | 0x08 ZBLOCKS payload: size:u32be zstd; change blocks, compressed   (version 2 on)
 //!         | 0x09 REFUSE  payload: DAG-CBOR Refusal; the responder refuses the key (version 3 on)
+//!         | 0x0a JOIN    payload: DAG-CBOR Join; redeems an invite, before HELLO (see crate::invite)
+//!         | 0x0b JOINED  payload: DAG-CBOR Joined; the responder granted what the invite offers
 //! ```
 //!
 //! A turn is `REQUEST (BLOCK* | ZBLOCKS*) END` from the initiator and `REPLY (BLOCK* | ZBLOCKS*)
@@ -62,7 +64,12 @@ use std::io::{self, Read};
 use serde::{Deserialize, Serialize};
 use weft_store::Cid;
 
-use crate::{bloom::Bloom, refusal::Refusal, Error};
+use crate::{
+    bloom::Bloom,
+    invite::{Join, Joined},
+    refusal::Refusal,
+    Error,
+};
 
 pub use crate::refusal::REFUSED;
 
@@ -95,6 +102,10 @@ pub const ERROR: u8 = 0x07;
 pub const ZBLOCKS: u8 = 0x08;
 /// The tag of a REFUSE frame (version 3 on).
 pub const REFUSE: u8 = 0x09;
+/// The tag of a JOIN frame (see [`crate::invite`]).
+pub const JOIN: u8 = 0x0a;
+/// The tag of a JOINED frame (see [`crate::invite`]).
+pub const JOINED: u8 = 0x0b;
 
 /// The first message of each side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +223,10 @@ pub enum Frame {
     },
     /// The responder refuses the peer's key (protocol version 3 on); see [`crate::refusal`].
     Refuse(Refusal),
+    /// An invite redeemed, before the session's HELLO (see [`crate::invite`]).
+    Join(Join),
+    /// The answer to a JOIN that was granted.
+    Joined(Joined),
 }
 
 fn cbor<T: Serialize>(v: &T) -> Vec<u8> {
@@ -249,6 +264,8 @@ impl Frame {
                 with_header(ZBLOCKS, &payload)
             }
             Frame::Refuse(r) => with_header(REFUSE, &r.encode()),
+            Frame::Join(j) => with_header(JOIN, &j.encode()),
+            Frame::Joined(j) => with_header(JOINED, &j.encode()),
         }
     }
 
@@ -325,6 +342,8 @@ impl Frame {
                 }
             }
             REFUSE => Frame::Refuse(Refusal::decode(payload).map_err(|r| malformed("refusal", r))?),
+            JOIN => Frame::Join(Join::decode(payload).map_err(|e| malformed("join", e.0))?),
+            JOINED => Frame::Joined(Joined::decode(payload).map_err(|e| malformed("joined", e.0))?),
             t => return Err(malformed("frame", format!("unknown frame tag 0x{t:02x}"))),
         })
     }
@@ -568,6 +587,8 @@ mod tests {
             Refusal::new(Reason::NothingReadable, key, None),
             Refusal::new(Reason::ReadOnly, key, doc),
             Refusal::new(Reason::NotShared, key, doc),
+            Refusal::new(Reason::Revoked, key, doc),
+            Refusal::new(Reason::Removed, None, doc),
             Refusal::new(Reason::Other("busy".into()), None, None),
             Refusal::in_words("access refused: key 01 may read no document here"),
         ] {

@@ -103,6 +103,8 @@ pub(crate) fn unexpected(frame: &Frame, state: &str) -> Error {
         Frame::Error(_) => "ERROR",
         Frame::Zblocks { .. } => "ZBLOCKS",
         Frame::Refuse(_) => "REFUSE",
+        Frame::Join(_) => "JOIN",
+        Frame::Joined(_) => "JOINED",
     };
     Error::Protocol(format!("unexpected {what} frame while {state}"))
 }

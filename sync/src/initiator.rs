@@ -202,6 +202,9 @@ impl<'r> Initiator<'r> {
                             .ok_or_else(|| Error::UnknownDoc { name: name.clone() })?,
                         Err(e) => return Err(e.into()),
                     };
+                    if repo.is_removed(doc)? {
+                        return Err(weft_dag::Error::RemovedDoc { name: name.clone() }.into());
+                    }
                     if !theirs.contains_key(&doc) && repo.heads(doc)?.is_empty() {
                         return Err(Error::UnknownDoc { name: name.clone() });
                     }
@@ -210,7 +213,13 @@ impl<'r> Initiator<'r> {
             }
             None => {
                 if self.opts.direction.pulls() {
-                    let mut t: Vec<DocId> = theirs.keys().copied().collect();
+                    // A document removed here (`doc rm`) is not brought back by a sync.
+                    let mut t = Vec::new();
+                    for d in theirs.keys() {
+                        if !repo.is_removed(*d)? {
+                            t.push(*d);
+                        }
+                    }
                     t.sort();
                     chosen.extend(t);
                 }

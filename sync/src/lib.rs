@@ -21,7 +21,7 @@
 //!   refusal is a typed frame ([`refusal`]). Authenticating the key is the transport's job
 //!   (`weft-net`'s Noise handshake proves both sides' author keys).
 //!
-//! Modules: [`frame`] the wire format; [`zblocks`] version 2's block stream; [`bloom`] the
+//! Modules: [`frame`] the wire format; [`invite`] invites, tickets and the JOIN step; [`zblocks`] version 2's block stream; [`bloom`] the
 //! summaries; [`refusal`] refusals; [`access`] who may read and push; [`peer`] the per-peer
 //! state and [`keys`] its keyspace; [`bundle`] offline bundles (CAR files, over any
 //! `Read`/`Write`). The session is cut along its seams: `session` (options, figures, the
@@ -33,6 +33,9 @@
 //! # Protocol (versions 1 to 3)
 //! Frames are length-prefixed; see [`frame`] for the byte format. A session is:
 //!
+//! 0. **Pairing** (optional, on an authenticated link): before its HELLO the initiator may
+//!    redeem an invite with a JOIN frame, which the responder answers with JOINED or REFUSE
+//!    before the greeting (see [`invite`]).
 //! 1. **Greeting.** Both sides send HELLO at once: protocol versions and a random replica id.
 //!    The responder's HELLO also lists every document it serves with its name and heads.
 //! 2. **Turns.** The initiator sends a REQUEST, then the blocks it pushes, then END. The
@@ -161,6 +164,7 @@ mod error;
 pub mod frame;
 mod greeting;
 mod initiator;
+pub mod invite;
 mod io;
 pub mod keys;
 mod outbox;

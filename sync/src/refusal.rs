@@ -8,6 +8,8 @@
 //! reason = "nothing-readable"   the key may read no document here          (key)
 //!        | "read-only"          a push into a document it may only read    (key, doc)
 //!        | "not-shared"         a push into a document not shared with it  (key, doc)
+//!        | "revoked"            the key was revoked in a document here     (key, doc)
+//!        | "removed"            the document was removed here (`doc rm`)   (doc)
 //!        | "other"              anything else, in words                    (text)
 //! ```
 //!
@@ -47,6 +49,11 @@ pub enum Reason {
     /// The key pushed into a document that is not shared with it: one it may not read, or one
     /// that is not here (the same words, so that a refusal tells nothing about which).
     NotShared,
+    /// The key may read no document here, and was revoked in one (the document named): told so
+    /// that a replica whose key was revoked learns it, though it can no longer pull the revoke.
+    Revoked,
+    /// A push into a document that was removed here (`weft doc rm`), whoever pushes it.
+    Removed,
     /// A refusal in words only (the text after [`REFUSED`]): from a peer of protocol version 1
     /// or 2, or for a reason this build does not know.
     Other(String),
@@ -59,6 +66,8 @@ impl Reason {
             Reason::NothingReadable => "nothing-readable",
             Reason::ReadOnly => "read-only",
             Reason::NotShared => "not-shared",
+            Reason::Revoked => "revoked",
+            Reason::Removed => "removed",
             Reason::Other(_) => "other",
         }
     }
@@ -138,6 +147,8 @@ impl Refusal {
             "nothing-readable" => Reason::NothingReadable,
             "read-only" => Reason::ReadOnly,
             "not-shared" => Reason::NotShared,
+            "revoked" => Reason::Revoked,
+            "removed" => Reason::Removed,
             "other" => Reason::Other(text()),
             unknown => {
                 let code: String = unknown.chars().take(64).collect();
@@ -176,6 +187,13 @@ impl fmt::Display for Refusal {
             ),
             Reason::ReadOnly => write!(f, "key {key} may read but not write document {doc}"),
             Reason::NotShared => write!(f, "no document {doc} is shared with key {key}"),
+            Reason::Revoked => write!(
+                f,
+                "key {key} was revoked in document {doc} there, and may read no document (its \
+                 changes that the revoke did not see no longer count; an admin can grant it a \
+                 role again)"
+            ),
+            Reason::Removed => write!(f, "document {doc} was removed from that replica"),
             Reason::Other(text) => f.write_str(text),
         }
     }

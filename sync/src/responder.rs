@@ -121,7 +121,7 @@ impl<'r> Responder<'r> {
             }
         }
         if restricted && readable.is_empty() {
-            responder.refused = Some(responder.access.nothing_readable());
+            responder.refused = Some(responder.access.nothing_readable(repo)?);
             responder.import = None;
             responder.state = RState::RefuseAtHello;
             return Ok(responder);
@@ -158,6 +158,13 @@ impl<'r> Responder<'r> {
 
     /// What the peer may do with `doc`.
     fn perm(&mut self, doc: DocId) -> Result<Perm, Error> {
+        // A document removed here (`doc rm`) is neither served nor taken in, whoever asks.
+        if self.repo.is_removed(doc)? {
+            return Ok(Perm {
+                read: false,
+                write: false,
+            });
+        }
         if !self.restricted {
             return Ok(Perm {
                 read: true,
@@ -199,15 +206,12 @@ impl<'r> Responder<'r> {
 
     /// The refusal of a request that pushes into a document the peer may not write, if any.
     fn check_push(&mut self, req: &Request) -> Result<Option<Refusal>, Error> {
-        if !self.restricted {
-            return Ok(None);
-        }
         for dq in &req.docs {
             if dq.push {
                 let doc = DocId(dq.doc);
                 let perm = self.perm(doc)?;
                 if !perm.write {
-                    return Ok(Some(self.access.push_refusal(doc, perm)));
+                    return self.access.push_refusal(self.repo, doc, perm).map(Some);
                 }
             }
         }
@@ -226,7 +230,10 @@ impl<'r> Responder<'r> {
         };
         let doc = change.doc.unwrap_or(DocId(cid));
         let perm = self.perm(doc)?;
-        Ok((!perm.write).then(|| self.access.push_refusal(doc, perm)))
+        if perm.write {
+            return Ok(None);
+        }
+        self.access.push_refusal(self.repo, doc, perm).map(Some)
     }
 
     /// Of `cids`, those that are changes of `doc` here.

@@ -21,6 +21,8 @@ mod exit;
 mod faults;
 mod history;
 mod hostile;
+#[cfg(unix)]
+mod invite;
 mod json;
 mod lab;
 #[cfg(unix)]
@@ -37,6 +39,10 @@ mod seq;
 mod sync;
 #[cfg(unix)]
 mod tcp;
+#[cfg(unix)]
+mod ui;
+#[cfg(unix)]
+mod ui_browser;
 mod undo;
 mod util;
 mod values;

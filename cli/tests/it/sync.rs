@@ -1441,3 +1441,52 @@ fn documents_from_an_unrelated_repo_are_listed_and_can_be_named() {
     );
     b.fails(1, &["doc", "name", "other", "main"]);
 }
+
+/// `doc rm` takes a document out of this replica: it leaves `doc ls`, reads of it say it was
+/// removed, a sync with the repo it came from does not bring it back, a push of it into this
+/// replica is refused, and `doc name` brings it back as it was.
+#[test]
+fn a_removed_document_stays_out_of_listings_and_syncs() {
+    let a = Dir::init();
+    a.ok(&["set", "k", "theirs"]);
+    let theirs = a.json(&["doc", "ls", "--json"])["docs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = Dir::init();
+    let ours = b.json(&["doc", "ls", "--json"])["docs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.ok(&["pull", arg(a.path())]);
+    assert_eq!(
+        b.ok(&["doc", "rm", &theirs]),
+        format!("removed (unnamed)\t{theirs}\n")
+    );
+    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\n"));
+    let err = b.fails(4, &["-d", &theirs, "get", "k"]);
+    assert!(err.contains("was removed from this replica"), "{err}");
+    assert!(err.contains("doc name"), "{err}");
+    // A pull from the repo it came from does not bring it back, and a new change there does
+    // not either.
+    a.ok(&["set", "k", "newer"]);
+    b.ok(&["pull", arg(a.path())]);
+    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\n"));
+    b.fails(4, &["pull", arg(a.path()), "-d", &theirs]);
+    // A push of it into this replica is refused, naming it; the other replica keeps its own.
+    let err = a.fails(10, &["push", arg(b.path()), "-d", "main"]);
+    assert!(err.contains(&theirs), "{err}");
+    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\n"));
+    // Unknown documents are not found; a name works as well as an id.
+    b.fails(4, &["doc", "rm", "nothing"]);
+    // Named again, it is back, with what it had when removed; the next pull catches up.
+    b.ok(&["doc", "name", &theirs, "a-main"]);
+    assert_eq!(b.ok(&["-d", "a-main", "get", "k"]), "\"theirs\"\n");
+    b.ok(&["pull", arg(a.path()), "-d", "a-main"]);
+    assert_eq!(b.ok(&["-d", "a-main", "get", "k"]), "\"newer\"\n");
+    assert_eq!(
+        b.ok(&["doc", "rm", "a-main", "--json"]).trim(),
+        format!(r#"{{"id":"{theirs}","name":"a-main"}}"#)
+    );
+    b.ok(&["fsck"]);
+}

@@ -200,6 +200,19 @@ fn a_key_with_no_access_is_refused_and_the_server_logs_it() {
     let id = w.ok(&["-C", dest.to_str().unwrap(), "id"]);
     assert_eq!(id.trim(), refused);
     assert_eq!(w.ok(&["-C", dest.to_str().unwrap(), "get", "k"]), "1\n");
+    // Revoked: it cannot pull the revoke, but the refusal says it was revoked, and where.
+    a.ok(&["revoke", &refused]);
+    let main = a.json(&["doc", "ls", "--json"])["docs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = w.fails(10, &["-C", dest.to_str().unwrap(), "pull"]);
+    assert!(
+        err.contains(&format!(
+            "key {refused} was revoked in document {main} there"
+        )),
+        "{err}"
+    );
     fs::remove_dir_all(&dest).unwrap();
 
     // With --identity: that key is the one refused.

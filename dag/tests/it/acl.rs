@@ -155,12 +155,15 @@ fn change_set(repo: &Repo, doc: DocId) -> BTreeSet<Cid> {
     repo.log(doc).map(|e| e.unwrap().cid).collect()
 }
 
-/// The changes of `doc` in `repo` that are void.
+/// The changes of `doc` in `repo` that are void (one by one, and in one scan: the same).
 fn void_set(repo: &Repo, doc: DocId) -> BTreeSet<Cid> {
-    change_set(repo, doc)
+    let void: BTreeSet<Cid> = change_set(repo, doc)
         .into_iter()
         .filter(|c| repo.is_void(c).unwrap())
-        .collect()
+        .collect();
+    let scanned: BTreeSet<Cid> = repo.void_changes(doc).unwrap().into_iter().collect();
+    assert_eq!(scanned, void);
+    void
 }
 
 /// The member list `Repo::members` must return: the owner first, then the others by key.

@@ -2,13 +2,15 @@
 //!
 //! - [`noise`]: `tcp://`: the handshake, key pinning, men in the middle, identities of small
 //!   order, tampering, garbage and stalls;
-//! - [`access`]: what a key may read over `tcp://`, and a stranger refused with the reason.
+//! - [`access`]: what a key may read over `tcp://`, and a stranger refused with the reason;
+//! - [`invite`]: invites redeemed once per use, hostile JOINs refused, a join over `tcp://`.
 //!
 //! The protocol itself is tested in memory in `weft-sync`'s tests.
 
 #![allow(clippy::unwrap_used, clippy::result_large_err)]
 
 mod access;
+mod invite;
 mod noise;
 
 use weft_dag::Repo;

@@ -1,5 +1,5 @@
-//! The saved inputs of the fuzz targets whose decoders are this crate's (`fuzz/crashers/frame`
-//! and `fuzz/crashers/car`, see `fuzz/README.md`), replayed through the entry points the
+//! The saved inputs of the fuzz targets whose decoders are this crate's (`fuzz/crashers/frame`,
+//! `fuzz/crashers/car` and `fuzz/crashers/ticket`, see `fuzz/README.md`), replayed through the entry points the
 //! targets call: every call returns, `Ok` or `Err`, and none panics.
 
 use std::io::{self, Cursor};
@@ -7,6 +7,7 @@ use std::io::{self, Cursor};
 use weft_sync::{
     bundle,
     frame::{read_frame, Frame},
+    invite::{Join, Ticket},
     zblocks, Direction, Endpoint, Initiator, Responder, SyncOptions,
 };
 use weft_testkit::{empty, replay};
@@ -65,5 +66,20 @@ fn car_crashers_return() {
     replay("car", |data| {
         let car = data.get(1..).unwrap_or_default();
         let _ = bundle::apply(&empty(1), car, "crasher.car");
+    });
+}
+
+/// `ticket`: the input as a ticket's text and as a JOIN payload.
+#[test]
+fn ticket_crashers_return() {
+    replay("ticket", |data| {
+        if let Ok(text) = std::str::from_utf8(data) {
+            if let Ok(t) = Ticket::decode(text) {
+                let _ = Ticket::decode(&t.encode());
+            }
+        }
+        if let Ok(j) = Join::decode(data) {
+            let _ = Join::decode(&j.encode());
+        }
     });
 }

@@ -900,3 +900,45 @@ fn an_initiator_that_requests_forever_is_cut_off_at_max_rounds() {
     );
     assert!(error.is_peer_fault());
 }
+
+/// The pairing step belongs before a session: a JOIN or JOINED inside one, on either side, is a
+/// protocol violation (the transport that offers pairing reads a JOIN before the session
+/// starts), and a JOIN that does not decode is malformed.
+#[test]
+fn join_frames_inside_a_session_are_protocol_violations() {
+    use weft_dag::{Identity, Role};
+    use weft_sync::invite::{Invite, Join, Joined, Ticket};
+
+    let repo = empty(2);
+    let (id, secret) = Ticket::new_key();
+    let doc = DocId(Cid::hash(Codec::DagCbor, b"d"));
+    let invite = Invite::sign(
+        &Identity::from_seed([2; 32]),
+        id,
+        Role::Writer,
+        vec![doc],
+        9,
+        1,
+    );
+    let ticket = Ticket::new(None, vec!["tcp://h:1".into()], invite, secret).unwrap();
+    let join = Frame::Join(Join::new(&ticket, &[0; 32], &repo.author()));
+    let joined = Frame::Joined(Joined {
+        docs: vec![doc],
+        role: Role::Writer,
+    });
+    for frames in [
+        vec![join.clone()],
+        vec![hello(None), join.clone()],
+        vec![hello(None), joined.clone()],
+    ] {
+        let mut r = Responder::new(&repo).unwrap();
+        let e = feed(&mut r, &frames).unwrap_err();
+        assert!(matches!(e, Error::Protocol(_)), "{frames:?}: {e:?}");
+    }
+    let mut i = Initiator::new(&repo, opts(Direction::Pull)).unwrap();
+    let e = feed(&mut i, &[joined]).unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    let e = Frame::decode(&[weft_sync::frame::JOIN, 0xa0]).unwrap_err();
+    assert!(matches!(e, Error::Malformed { what: "join", .. }), "{e:?}");
+    assert_fsck(&repo);
+}
