@@ -72,6 +72,12 @@ pub enum Error {
     /// A device's name may not be empty.
     #[error("a name may not be empty")]
     EmptyName,
+    /// Pairing failed: the invite could not be made, the ticket is bad, or joining failed.
+    #[error(transparent)]
+    Invite(#[from] weft_net::invite::Error),
+    /// Inviting needs a URL for the joiner to reach this device.
+    #[error("this device serves no peers: start it with --listen to invite")]
+    NotServing,
     /// There is no board yet (it has not arrived from a peer).
     #[error("there is no board yet")]
     NoBoard,

@@ -174,6 +174,44 @@ impl Session {
         Ok(())
     }
 
+    /// Issues a single-use invite to `doc` with `role`, reaching this device at its URL, and
+    /// returns its ticket as text.
+    pub fn invite(&self, doc: weft_dag::DocId, role: weft_dag::Role) -> Result<String, Error> {
+        let url = self.url.clone().ok_or(Error::NotServing)?;
+        let ticket = weft_net::invite::create(
+            &self.repo,
+            &self.identity,
+            &weft_net::invite::Options {
+                role,
+                docs: vec![doc],
+                ttl: weft_net::invite::DEFAULT_TTL,
+                uses: 1,
+                peers: vec![url],
+                name: Some("todo".into()),
+            },
+        )?;
+        Ok(ticket.encode())
+    }
+
+    /// Redeems a ticket: the inviting device grants this one's key and sends the board, which
+    /// is cloned here; then it is a peer to live-sync with.
+    pub fn join(&self, ticket: &str) -> Result<(), Error> {
+        let ticket: weft_sync::invite::Ticket = ticket
+            .trim()
+            .parse()
+            .map_err(weft_net::invite::Error::from)?;
+        let redeemed = weft_net::invite::join(
+            &self.repo,
+            &ticket,
+            &ConnectOptions {
+                identity: Some(self.identity.clone()),
+                ..ConnectOptions::default()
+            },
+            &mut |_| {},
+        )?;
+        self.add_peer(&redeemed.remote.to_string())
+    }
+
     /// The URLs of the peers.
     pub fn peer_urls(&self) -> Vec<String> {
         self.peers

@@ -91,6 +91,8 @@ pub struct Snapshot {
     pub peers: Vec<PeerStatus>,
     /// The peers' URLs, as configured.
     pub peer_urls: Vec<String>,
+    /// The ticket of the last invite issued here, to give the device that joins.
+    pub ticket: Option<String>,
     /// How many commands the worker has handled (the UI knows which of its edits are in).
     pub handled: u64,
     /// The last command's error, in one line.

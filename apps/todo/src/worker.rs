@@ -36,6 +36,8 @@ enum Msg {
     ViewAt(Option<usize>),
     AddPeer(String),
     NewBoard,
+    Invite(weft_dag::Role),
+    Join(String),
     Stop,
 }
 
@@ -74,6 +76,16 @@ impl Handle {
         let _ = self.tx.send(Msg::AddPeer(url.to_string()));
     }
 
+    /// Issues an invite to the board (its ticket comes in [`Snapshot::ticket`]).
+    pub fn invite(&self, role: weft_dag::Role) {
+        let _ = self.tx.send(Msg::Invite(role));
+    }
+
+    /// Joins the board of the device that issued `ticket`.
+    pub fn join(&self, ticket: &str) {
+        let _ = self.tx.send(Msg::Join(ticket.to_string()));
+    }
+
     /// Makes a new board here (instead of waiting for one from a peer).
     pub fn new_board(&self) {
         let _ = self.tx.send(Msg::NewBoard);
@@ -98,6 +110,8 @@ pub struct Start {
     pub name: Option<String>,
     /// Keys (or names) to make writers of the board once there is one.
     pub grants: Vec<String>,
+    /// A ticket to join a board with (see [`Handle::join`]).
+    pub join: Option<String>,
 }
 
 struct Worker {
@@ -105,6 +119,7 @@ struct Worker {
     doc: Option<DocId>,
     name: Option<String>,
     marks: BTreeMap<String, Author>,
+    ticket: Option<String>,
     past_at: Option<usize>,
     handled: u64,
     error: Option<String>,
@@ -150,6 +165,7 @@ pub fn spawn(
         doc: None,
         name: start.name,
         marks: BTreeMap::new(),
+        ticket: None,
         past_at: None,
         handled: 0,
         error: None,
@@ -158,6 +174,9 @@ pub fn spawn(
         .name("weft-todo-worker".into())
         .spawn(move || {
             worker.find_board(start.make_board);
+            if let Some(ticket) = start.join {
+                let _ = tx_self.send(Msg::Join(ticket));
+            }
             for who in start.grants {
                 let grant = Command::Grant {
                     who,
@@ -225,6 +244,28 @@ impl Worker {
                     self.find_board(true);
                 }
             }
+            Msg::Invite(role) => {
+                let ticket = self
+                    .doc
+                    .ok_or(Error::NoBoard)
+                    .and_then(|doc| self.session.invite(doc, role));
+                match ticket {
+                    Ok(t) => {
+                        self.ticket = Some(t);
+                        self.error = None;
+                    }
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+            Msg::Join(ticket) => match self.session.join(&ticket) {
+                Ok(()) => {
+                    self.error = None;
+                    if self.doc.is_none() {
+                        self.find_board(false);
+                    }
+                }
+                Err(e) => self.error = Some(format!("cannot join: {e}")),
+            },
             Msg::Live | Msg::Stop => {}
         }
     }
@@ -339,6 +380,7 @@ impl Worker {
             handled: self.handled,
             error: self.error.clone(),
             peer_urls: self.session.peer_urls(),
+            ticket: self.ticket.clone(),
             ..Snapshot::default()
         };
         snap.peers = self

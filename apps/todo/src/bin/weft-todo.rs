@@ -30,6 +30,9 @@ struct Args {
     /// Make this key (or the one person with this name) a writer of the board; repeatable.
     #[arg(long, value_name = "KEY")]
     grant: Vec<String>,
+    /// Join the board of the device that issued this ticket (its People panel makes one).
+    #[arg(long, value_name = "TICKET")]
+    join: Option<String>,
     /// Seconds between two gossip rounds with a peer.
     #[arg(long, default_value_t = 2.0)]
     interval: f64,
@@ -42,9 +45,10 @@ fn run(args: Args) -> Result<()> {
     options.interval = Duration::from_secs_f64(args.interval.max(0.01));
     let session = weft_todo::Session::start(&options).context("cannot start")?;
     let start = weft_todo::Start {
-        make_board: args.peer.is_empty(),
+        make_board: args.peer.is_empty() && args.join.is_none(),
         name: args.name.clone(),
         grants: args.grant.clone(),
+        join: args.join.clone(),
     };
     // What a peer needs to pair, for the terminal too (the People panel shows the same).
     #[allow(clippy::print_stdout)]

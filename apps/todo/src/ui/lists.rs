@@ -40,7 +40,9 @@ impl App {
             return;
         }
         let Some(board) = &snap.board else {
-            ui.label("No board yet: it arrives once a peer adds this device's key (see People).");
+            ui.label("No board yet. Paste a ticket from a device that invites this one:");
+            self.join_field(ui);
+            ui.label("or wait until a peer adds this device's key (see People).");
             if ui.button("Start a new board here").clicked() {
                 self.handle.new_board();
             }

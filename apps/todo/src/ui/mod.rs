@@ -46,6 +46,8 @@ pub struct App {
     grant_who: String,
     grant_role: Role,
     peer_url: String,
+    ticket: String,
+    invite_role: Role,
 }
 
 impl App {
@@ -67,6 +69,8 @@ impl App {
             grant_who: String::new(),
             grant_role: Role::Writer,
             peer_url: String::new(),
+            ticket: String::new(),
+            invite_role: Role::Writer,
         }
     }
 

@@ -116,13 +116,56 @@ impl App {
                 });
             }
         });
+        ui.separator();
+        ui.label(RichText::new("Invite a device").strong());
+        ui.horizontal(|ui| {
+            egui::ComboBox::from_id_salt("invite role")
+                .selected_text(self.invite_role.name())
+                .show_ui(ui, |ui| {
+                    for r in [Role::Reader, Role::Writer, Role::Admin] {
+                        ui.selectable_value(&mut self.invite_role, r, r.name());
+                    }
+                });
+            if ui.button("Create invite").clicked() {
+                self.handle.invite(self.invite_role);
+            }
+        });
+        if let Some(ticket) = &snap.ticket {
+            ui.label("Ticket (single use; paste it on the other device):");
+            let mut t = ticket.clone();
+            ui.add(
+                egui::TextEdit::multiline(&mut t)
+                    .desired_rows(3)
+                    .desired_width(f32::INFINITY),
+            );
+            if ui.button("Copy ticket").clicked() {
+                ui.ctx().copy_text(ticket.clone());
+            }
+        }
+        ui.label(RichText::new("Join a board").strong());
+        self.join_field(ui);
         ui.label(
             RichText::new(
-                "To pair: grant the other device's key here, and add this device's URL as a peer there.",
+                "Or pair by hand: grant the other device's key here, and add this device's URL as a peer there.",
             )
             .small()
             .weak(),
         );
+    }
+
+    /// A field to paste a ticket into, and its Join button.
+    pub(super) fn join_field(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.ticket)
+                    .hint_text("Ticket")
+                    .desired_width(220.0),
+            );
+            if ui.button("Join").clicked() && !self.ticket.trim().is_empty() {
+                let ticket = std::mem::take(&mut self.ticket);
+                self.handle.join(&ticket);
+            }
+        });
     }
 
     pub(super) fn sync_panel(&mut self, ui: &mut egui::Ui) {

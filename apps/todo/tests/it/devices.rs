@@ -212,6 +212,7 @@ fn keys_given_at_start_become_writers() {
         make_board: true,
         name: Some("alice".into()),
         grants: vec![carol.to_string()],
+        ..Start::default()
     };
     let mut app = App::new(weft_todo::spawn(session, start, || {}).unwrap());
     wait_until(&mut app, "carol is a writer", |a| {
@@ -220,4 +221,97 @@ fn keys_given_at_start_become_writers() {
             .iter()
             .any(|m| m.author == carol && m.role == Role::Writer)
     });
+}
+
+#[test]
+fn a_device_joins_with_a_ticket_and_syncs_live() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut alice = device(a_dir.path(), Vec::new(), "alice");
+    wait_until(&mut alice, "alice has a board", |a| {
+        a.snapshot().board.is_some()
+    });
+    alice.handle().invite(Role::Writer);
+    wait_until(&mut alice, "a ticket", |a| a.snapshot().ticket.is_some());
+    let ticket = alice.snapshot().ticket.clone().unwrap();
+
+    // Bob starts with no peer and no board, and pastes the ticket.
+    let mut bob = device_waiting(b_dir.path(), "bob");
+    bob.handle().join("not a ticket");
+    wait_until(&mut bob, "a bad ticket refused", |b| {
+        b.snapshot()
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("cannot join: bad ticket"))
+    });
+    assert!(bob.snapshot().board.is_none());
+    bob.handle().join(&ticket);
+    wait_until(&mut bob, "bob shows alice's board", |b| {
+        b.snapshot()
+            .board
+            .as_ref()
+            .is_some_and(|b| b.lists.len() == 2)
+    });
+    let b_key = bob.snapshot().me.unwrap();
+    // The inviting device is now Bob's peer.
+    let a_addr = alice.snapshot().url.clone().unwrap();
+    let a_addr = a_addr.rsplit('@').next().unwrap().to_string();
+    assert!(
+        bob.snapshot()
+            .peer_urls
+            .iter()
+            .any(|u| u.ends_with(&a_addr)),
+        "{:?}",
+        bob.snapshot().peer_urls
+    );
+
+    // From then on both write and see each other's edits; Bob's role is the invite's.
+    let todo = alice.snapshot().board.as_ref().unwrap().lists[0].id.clone();
+    alice.send(Command::AddItem {
+        list: todo.clone(),
+        title: "from alice".into(),
+    });
+    wait_until(&mut bob, "bob shows alice's item", |b| {
+        b.snapshot()
+            .board
+            .as_ref()
+            .is_some_and(|b| b.lists[0].items.iter().any(|i| i.title == "from alice"))
+    });
+    bob.send(Command::AddItem {
+        list: todo,
+        title: "from bob".into(),
+    });
+    wait_until(&mut alice, "alice shows bob's item and role", |a| {
+        let s = a.snapshot();
+        s.board
+            .as_ref()
+            .is_some_and(|b| b.lists[0].items.iter().any(|i| i.title == "from bob"))
+            && s.members
+                .iter()
+                .any(|m| m.author == b_key && m.role == Role::Writer)
+    });
+
+    // The ticket was single use.
+    let c_dir = tempfile::tempdir().unwrap();
+    let mut carol = device_waiting(c_dir.path(), "carol");
+    carol.handle().join(&ticket);
+    wait_until(&mut carol, "a used ticket refused", |c| {
+        c.snapshot()
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("cannot join"))
+    });
+    assert!(carol.snapshot().board.is_none());
+}
+
+/// A device that serves, has no peer and waits for a board.
+fn device_waiting(dir: &std::path::Path, name: &str) -> App {
+    let mut options = Options::new(dir);
+    options.listen = Some("127.0.0.1:0".into());
+    options.interval = Duration::from_millis(100);
+    let start = Start {
+        make_board: false,
+        name: Some(name.into()),
+        ..Start::default()
+    };
+    App::new(weft_todo::spawn(Session::start(&options).unwrap(), start, || {}).unwrap())
 }
