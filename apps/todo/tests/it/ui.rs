@@ -91,23 +91,4 @@ fn an_item_added_in_one_window_is_drawn_in_the_other() {
     assert!(a.query_by_label("bob").is_some());
     assert!(a.query_by_label("writer").is_some());
     assert!(a.query_by_label("owner").is_some());
-    screenshots(&mut a, &mut b);
 }
-
-/// Saves what both windows draw under `target/tmp/screenshots/` (feature `screenshots`: the
-/// harness renders through wgpu).
-#[cfg(feature = "screenshots")]
-fn screenshots(a: &mut Harness<'_, App>, b: &mut Harness<'_, App>) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (name, h) in [("alice", a), ("bob", b)] {
-        h.run();
-        let image = h.render().unwrap();
-        assert!(image.width() > 0 && image.height() > 0);
-        image.save(dir.join(format!("{name}.png"))).unwrap();
-    }
-}
-
-/// Without a renderer the test asserts on the AccessKit tree alone.
-#[cfg(not(feature = "screenshots"))]
-fn screenshots(_a: &mut Harness<'_, App>, _b: &mut Harness<'_, App>) {}
