@@ -17,8 +17,16 @@ use std::{
 };
 
 /// The crates, as directories of the workspace.
-const CRATES: [&str; 8] = [
-    "store", "dag", "sync", "net", "live", "lab", "cli", "testkit",
+const CRATES: [&str; 9] = [
+    "store",
+    "dag",
+    "sync",
+    "net",
+    "live",
+    "lab",
+    "cli",
+    "testkit",
+    "apps/todo",
 ];
 
 /// A crate's sources: the crate root's text and each module's, by module name.
