@@ -13,6 +13,7 @@ mod protocol;
 mod sync;
 mod text;
 mod todo;
+mod ui;
 
 use std::{
     fs,
@@ -310,6 +311,31 @@ enum Cmd {
         #[arg(long)]
         tmp: Option<PathBuf>,
     },
+    /// The history browser (`weft ui`) in headless Chromium over WebDriver, on a repo of N
+    /// changes by two authors with merges: time until the graph is drawn, the page's fetch and
+    /// layout figures, and the frames while scrolling through the whole history and zooming;
+    /// paired run by run with `git log --graph --oneline` on the same DAG.
+    Ui {
+        /// Changes in the document.
+        #[arg(long, default_value_t = 100_000)]
+        changes: u64,
+        /// Runs, each a fresh browser session loading the page; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Path to the `weft` binary.
+        #[arg(long, default_value = "../target/release/weft")]
+        weft: PathBuf,
+        #[arg(long, default_value = "/usr/bin/chromium")]
+        chromium: PathBuf,
+        #[arg(long, default_value = "/usr/bin/chromedriver")]
+        chromedriver: PathBuf,
+        /// Leave out the `git log --graph --oneline` rival.
+        #[arg(long)]
+        no_git: bool,
+        /// Directory for the temporary repos (default: the system temp dir).
+        #[arg(long)]
+        tmp: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -479,6 +505,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Ui {
+            changes,
+            runs,
+            weft,
+            chromium,
+            chromedriver,
+            no_git,
+            tmp,
+        } => {
+            let report = ui::ui_bench(&ui::UiOpts {
+                changes,
+                runs,
+                weft,
+                chromium,
+                chromedriver,
+                git: !no_git,
+                tmp,
+            })?;
+            print_or_json(&report, cli.json, ui::print_ui)
+        }
         Cmd::Todo {
             items,
             moves,
@@ -487,7 +533,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reads,
             tmp,
         } => {
-            let report = todo::todo_bench(items, moves, &per, runs, reads, tmp.as_deref(), cli.json)?;
+            let report =
+                todo::todo_bench(items, moves, &per, runs, reads, tmp.as_deref(), cli.json)?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }

@@ -57,8 +57,14 @@ pub fn load_trace(path: &Path) -> Result<Trace> {
         .read_to_string(&mut s)
         .with_context(|| format!("decompressing {}", path.display()))?;
     let j: Json = serde_json::from_str(&s).context("parsing the trace")?;
-    let start = j["startContent"].as_str().context("no startContent")?.to_string();
-    let end = j["endContent"].as_str().context("no endContent")?.to_string();
+    let start = j["startContent"]
+        .as_str()
+        .context("no startContent")?
+        .to_string();
+    let end = j["endContent"]
+        .as_str()
+        .context("no endContent")?
+        .to_string();
     let txns = j["txns"].as_array().context("no txns")?;
     let mut edits = Vec::new();
     let mut max_patches = 0;
@@ -371,7 +377,10 @@ pub struct TextOpts {
 }
 
 pub fn text_trace_bench(o: &TextOpts, as_json: bool) -> Result<Json> {
-    ensure!(o.runs > 0 && !o.pers.is_empty(), "--runs and --per must be positive");
+    ensure!(
+        o.runs > 0 && !o.pers.is_empty(),
+        "--runs and --per must be positive"
+    );
     let trace = load_trace(&o.trace)?;
     let total = trace.edits.len();
     let limit = o.limit.map_or(total, |l| l.min(total));
@@ -483,7 +492,8 @@ pub fn text_trace_bench(o: &TextOpts, as_json: bool) -> Result<Json> {
             }
             for s in 0..3 {
                 let v = &opens[s];
-                let col = |f: fn(&(f64, f64, f64, u64)) -> f64| -> Vec<f64> { v.iter().map(f).collect() };
+                let col =
+                    |f: fn(&(f64, f64, f64, u64)) -> f64| -> Vec<f64> { v.iter().map(f).collect() };
                 res[s]["open"] = json!({
                     "process_secs_median": median(&col(|x| x.0)),
                     "in_process_secs_median": median(&col(|x| x.1)),
@@ -552,6 +562,7 @@ fn summarize(per: usize, limit: usize, total: usize, runs: &[[Json; 3]]) -> Json
     let ratio = |s: usize, get: &dyn Fn(&Json) -> f64| -> Vec<f64> {
         runs.iter().map(|r| get(&r[0]) / get(&r[s])).collect()
     };
+    #[allow(clippy::type_complexity)]
     let getters: Vec<(&str, Box<dyn Fn(&Json) -> f64>)> = vec![
         ("apply_persist_secs", Box::new(|j: &Json| f(&j["secs"]))),
         ("size_bytes", Box::new(|j: &Json| f(&j["size_bytes"]))),
@@ -577,7 +588,10 @@ fn summarize(per: usize, limit: usize, total: usize, runs: &[[Json; 3]]) -> Json
             m.insert(k.to_string(), json!(col(s, g.as_ref())));
         }
         m.insert("changes".into(), runs[0][s]["changes"].clone());
-        m.insert("runs".into(), json!(runs.iter().map(|r| r[s].clone()).collect::<Vec<_>>()));
+        m.insert(
+            "runs".into(),
+            json!(runs.iter().map(|r| r[s].clone()).collect::<Vec<_>>()),
+        );
         systems.insert(name.to_string(), Json::Object(m));
     }
     let mut ratios = serde_json::Map::new();
@@ -665,9 +679,24 @@ fn print_text(r: &Json) {
             ("apply + persist (s)", "apply_persist_secs", 1.0, "{:.3}"),
             ("saved size (bytes)", "size_bytes", 1.0, "int"),
             ("peak RSS, apply (MiB)", "maxrss_kb", 1.0 / 1024.0, "{:.1}"),
-            ("open + read, fresh process (ms)", "open_read_process_secs", 1e3, "{:.2}"),
-            ("open + read, in that process (ms)", "open_read_in_process_secs", 1e3, "{:.2}"),
-            ("peak RSS, open + read (MiB)", "open_maxrss_kb", 1.0 / 1024.0, "{:.1}"),
+            (
+                "open + read, fresh process (ms)",
+                "open_read_process_secs",
+                1e3,
+                "{:.2}",
+            ),
+            (
+                "open + read, in that process (ms)",
+                "open_read_in_process_secs",
+                1e3,
+                "{:.2}",
+            ),
+            (
+                "peak RSS, open + read (MiB)",
+                "open_maxrss_kb",
+                1.0 / 1024.0,
+                "{:.1}",
+            ),
         ];
         for (label, k, scale, fmt) in rows {
             let v = |s: &str| f(&p["systems"][s][format!("{k}_median")]) * scale;

@@ -62,9 +62,17 @@ fn time_reads(reads: usize, mut read: impl FnMut() -> Result<Items>) -> Result<(
 }
 
 fn check(got: &Items, want: &[String], what: &str) -> Result<()> {
-    ensure!(got.len() == want.len(), "{what}: {} items, not {}", got.len(), want.len());
+    ensure!(
+        got.len() == want.len(),
+        "{what}: {} items, not {}",
+        got.len(),
+        want.len()
+    );
     for (i, ((t, d), w)) in got.iter().zip(want).enumerate() {
-        ensure!(t == w && !d, "{what}: item {i} is ({t}, {d}), not ({w}, false)");
+        ensure!(
+            t == w && !d,
+            "{what}: item {i} is ({t}, {d}), not ({w}, false)"
+        );
     }
     Ok(())
 }
@@ -93,7 +101,14 @@ fn weft_read(repo: &Repo, doc: weft_dag::DocId) -> Result<Items> {
         .collect()
 }
 
-fn weft_run(items: usize, moves: usize, per: usize, reads: usize, tmp: Option<&Path>, want: &[String]) -> Result<Run> {
+fn weft_run(
+    items: usize,
+    moves: usize,
+    per: usize,
+    reads: usize,
+    tmp: Option<&Path>,
+    want: &[String],
+) -> Result<Run> {
     let dir = match tmp {
         Some(t) => tempfile::tempdir_in(t)?,
         None => tempfile::tempdir()?,
@@ -137,10 +152,22 @@ fn weft_run(items: usize, moves: usize, per: usize, reads: usize, tmp: Option<&P
     check(&first, want, "weft (reopened)")?;
     drop(repo);
     let (size, _) = dir_size(&dir.path().join(weft_dag::WEFT_DIR))?;
-    Ok(Run { push_secs, move_secs, reads: reads_v, first_read, size })
+    Ok(Run {
+        push_secs,
+        move_secs,
+        reads: reads_v,
+        first_read,
+        size,
+    })
 }
 
-fn am_item(doc: &mut AutoCommit, list: &automerge::ObjId, at: usize, t: &str, d: bool) -> Result<()> {
+fn am_item(
+    doc: &mut AutoCommit,
+    list: &automerge::ObjId,
+    at: usize,
+    t: &str,
+    d: bool,
+) -> Result<()> {
     let m = doc.insert_object(list, at, ObjType::Map)?;
     doc.put(&m, "title", t)?;
     doc.put(&m, "done", d)?;
@@ -166,7 +193,13 @@ fn am_read(doc: &AutoCommit, list: &automerge::ObjId) -> Result<Items> {
     Ok(out)
 }
 
-fn automerge_run(items: usize, moves: usize, per: usize, reads: usize, want: &[String]) -> Result<Run> {
+fn automerge_run(
+    items: usize,
+    moves: usize,
+    per: usize,
+    reads: usize,
+    want: &[String],
+) -> Result<Run> {
     let t = Instant::now();
     let mut doc = AutoCommit::new();
     let list = doc.put_object(ROOT, LIST, ObjType::List)?;
@@ -184,7 +217,9 @@ fn automerge_run(items: usize, moves: usize, per: usize, reads: usize, want: &[S
         let at = moved(k);
         let (_, obj) = doc.get(&list, at)?.context("no item")?;
         let tt = match doc.get(&obj, "title")? {
-            Some((v, _)) => v.into_string().map_err(|v| anyhow::anyhow!("title {v:?}"))?,
+            Some((v, _)) => v
+                .into_string()
+                .map_err(|v| anyhow::anyhow!("title {v:?}"))?,
             None => bail!("no title"),
         };
         let d = matches!(doc.get(&obj, "done")?, Some((v, _)) if v.to_bool() == Some(true));
@@ -204,12 +239,20 @@ fn automerge_run(items: usize, moves: usize, per: usize, reads: usize, want: &[S
     let first = am_read(&doc2, &list2)?;
     let first_read = t.elapsed().as_secs_f64();
     check(&first, want, "automerge (loaded)")?;
-    Ok(Run { push_secs, move_secs, reads: reads_v, first_read, size: saved.len() as u64 })
+    Ok(Run {
+        push_secs,
+        move_secs,
+        reads: reads_v,
+        first_read,
+        size: saved.len() as u64,
+    })
 }
 
 fn loro_read(list: &loro::LoroMovableList) -> Result<Items> {
     let v = list.get_value();
-    let LoroValue::List(l) = v else { bail!("not a list") };
+    let LoroValue::List(l) = v else {
+        bail!("not a list")
+    };
     l.iter()
         .map(|x| match x {
             LoroValue::Map(m) => {
@@ -257,7 +300,13 @@ fn loro_run(items: usize, moves: usize, per: usize, reads: usize, want: &[String
     let first = loro_read(&doc2.get_movable_list(LIST))?;
     let first_read = t.elapsed().as_secs_f64();
     check(&first, want, "loro (loaded)")?;
-    Ok(Run { push_secs, move_secs, reads: reads_v, first_read, size: saved.len() as u64 })
+    Ok(Run {
+        push_secs,
+        move_secs,
+        reads: reads_v,
+        first_read,
+        size: saved.len() as u64,
+    })
 }
 
 pub fn todo_bench(
@@ -269,8 +318,14 @@ pub fn todo_bench(
     tmp: Option<&Path>,
     as_json: bool,
 ) -> Result<Json> {
-    ensure!(items > 0 && runs > 0 && reads > 0, "--items, --runs and --reads must be positive");
-    ensure!(moves == 0 || moved(moves - 1) < items, "--moves: move k moves item 10k+5, which must exist");
+    ensure!(
+        items > 0 && runs > 0 && reads > 0,
+        "--items, --runs and --reads must be positive"
+    );
+    ensure!(
+        moves == 0 || moved(moves - 1) < items,
+        "--moves: move k moves item 10k+5, which must exist"
+    );
     let want = expected(items, moves);
     let mut per_reports = Vec::new();
     for &per in pers {
@@ -301,7 +356,9 @@ pub fn todo_bench(
             }
             all.push(res);
         }
-        let col = |s: usize, g: fn(&Run) -> f64| -> Vec<f64> { all.iter().map(|r| g(&r[s])).collect() };
+        let col =
+            |s: usize, g: fn(&Run) -> f64| -> Vec<f64> { all.iter().map(|r| g(&r[s])).collect() };
+        #[allow(clippy::type_complexity)]
         let getters: [(&str, fn(&Run) -> f64); 5] = [
             ("push_secs", |r| r.push_secs),
             ("move_secs", |r| r.move_secs),
@@ -316,7 +373,10 @@ pub fn todo_bench(
                 m.insert(format!("{k}_median"), json!(median(&col(s, *g))));
                 m.insert(k.to_string(), json!(col(s, *g)));
             }
-            m.insert("reads_all".into(), json!(all.iter().map(|r| r[s].reads.clone()).collect::<Vec<_>>()));
+            m.insert(
+                "reads_all".into(),
+                json!(all.iter().map(|r| r[s].reads.clone()).collect::<Vec<_>>()),
+            );
             systems.insert(name.to_string(), Json::Object(m));
         }
         let mut ratios = serde_json::Map::new();
@@ -337,7 +397,9 @@ pub fn todo_bench(
             "ratios": ratios,
         }));
     }
-    let tmp_dir = tmp.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+    let tmp_dir = tmp
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
     let report = json!({
         "bench": "todo",
         "items": items,
@@ -383,12 +445,23 @@ fn print_todo(r: &Json) {
             ("push all (s)", "push_secs", 1.0, 3),
             ("move (s)", "move_secs", 1.0, 3),
             ("read all in order (ms)", "read_secs", 1e3, 3),
-            ("open/load + first read (ms)", "first_read_after_load_secs", 1e3, 2),
+            (
+                "open/load + first read (ms)",
+                "first_read_after_load_secs",
+                1e3,
+                2,
+            ),
             ("size (bytes)", "size_bytes", 1.0, 0),
         ];
         for (label, k, scale, prec) in rows {
             let v = |s: &str| f(&p["systems"][s][format!("{k}_median")]) * scale;
-            let show = |x: f64| if prec == 0 { fmt_int(x) } else { format!("{x:.prec$}") };
+            let show = |x: f64| {
+                if prec == 0 {
+                    fmt_int(x)
+                } else {
+                    format!("{x:.prec$}")
+                }
+            };
             let ra = |s: &str| f(&p["ratios"][format!("weft_over_{s}")][format!("{k}_median")]);
             println!(
                 "{:<34} {:>12} {:>12} {:>12} {:>9.2} {:>9.2}",
