@@ -148,6 +148,18 @@ pub(crate) fn ids(store: &Store) -> Result<Vec<DocId>, Error> {
     Ok(docs.into_iter().collect())
 }
 
+/// The documents removed here.
+pub(crate) fn removed(store: &Store) -> Result<Vec<DocId>, Error> {
+    store
+        .scan_prefix(keys::DOC_REMOVED, &[])
+        .map(|r| {
+            let (k, _) = r?;
+            let cid = Cid::from_bytes(&k).map_err(|_| corrupt("doc_removed", "damaged key"))?;
+            Ok(DocId(cid))
+        })
+        .collect()
+}
+
 /// Whether `doc` was removed here.
 pub(crate) fn is_removed(store: &Store, doc: DocId) -> Result<bool, Error> {
     Ok(store.contains(keys::DOC_REMOVED, &doc.0.to_bytes())?)

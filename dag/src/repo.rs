@@ -410,6 +410,11 @@ impl Repo {
         docs::is_removed(&self.writer.store, doc)
     }
 
+    /// The documents removed here ([`Repo::remove_doc`]).
+    pub fn removed_docs(&self) -> Result<Vec<DocId>, Error> {
+        docs::removed(&self.writer.store)
+    }
+
     /// The named documents, sorted by name.
     pub fn docs(&self) -> Result<Vec<(String, DocId)>, Error> {
         docs::list(&self.writer.store)

@@ -117,6 +117,11 @@ pub struct Hello {
     pub replica: Vec<u8>,
     /// The responder's documents with their names and heads (absent from the initiator's).
     pub docs: Option<Vec<DocAd>>,
+    /// Documents removed on the responder (`weft doc rm`), told only to a peer that may push
+    /// every document (a trusted link), so that it leaves them out instead of being refused.
+    /// Absent from the wire when `None`; a peer that does not know the field ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Vec<Cid>>,
 }
 
 /// One document a responder serves.

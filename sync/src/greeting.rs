@@ -34,6 +34,7 @@ pub(crate) fn hello(
         None
     };
     Ok(Hello {
+        removed: None,
         versions: VERSIONS.to_vec(),
         replica: me.to_vec(),
         docs,

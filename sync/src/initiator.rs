@@ -77,6 +77,8 @@ pub struct Initiator<'r> {
     stalled: u32,
     /// Push only documents the responder announced (see [`Initiator::only_announced`]).
     only_announced: bool,
+    /// Documents the responder removed (`weft doc rm`): not pushed unless asked for by name.
+    their_removed: HashSet<DocId>,
     /// Who the peer is, for the arrival records of what it sends.
     source: String,
     salts: Salts,
@@ -122,6 +124,7 @@ impl<'r> Initiator<'r> {
             progress: true,
             stalled: 0,
             only_announced: false,
+            their_removed: HashSet::new(),
             source: String::new(),
             salts: Salts::default(),
             greeting: Some(hello(repo, me, None)?),
@@ -225,10 +228,11 @@ impl<'r> Initiator<'r> {
                 }
                 if self.opts.direction.pushes() {
                     let only = self.only_announced;
+                    let removed = &self.their_removed;
                     chosen.extend(
                         repo.doc_ids()?
                             .into_iter()
-                            .filter(|d| !only || theirs.contains_key(d)),
+                            .filter(|d| (!only || theirs.contains_key(d)) && !removed.contains(d)),
                     );
                 }
             }
@@ -498,6 +502,12 @@ impl Endpoint for Initiator<'_> {
                 let ads = h.docs.ok_or_else(|| {
                     Error::Protocol("the responder's HELLO lists no documents".into())
                 })?;
+                self.their_removed = h
+                    .removed
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(DocId)
+                    .collect();
                 self.select_docs(ads)?;
                 self.next_turn()
             }

@@ -126,7 +126,12 @@ impl<'r> Responder<'r> {
             responder.state = RState::RefuseAtHello;
             return Ok(responder);
         }
-        responder.greeting = Some(hello(repo, me, Some(&readable))?);
+        let mut greeting = hello(repo, me, Some(&readable))?;
+        if !restricted {
+            let removed = repo.removed_docs()?;
+            greeting.removed = (!removed.is_empty()).then(|| removed.iter().map(|d| d.0).collect());
+        }
+        responder.greeting = Some(greeting);
         Ok(responder)
     }
 

@@ -73,6 +73,7 @@ fn raw_frame(len: Option<u32>, body: &[u8]) -> Vec<u8> {
 /// The attacker's greeting.
 fn hello() -> Frame {
     Frame::Hello(Hello {
+        removed: None,
         versions: vec![1],
         replica: vec![0xAB; 16],
         docs: None,

@@ -82,6 +82,7 @@ fn a_key_with_no_role_is_refused_and_learns_no_document_id() {
         assert!(drain(&mut r).is_empty(), "nothing before the peer's HELLO");
         assert!(r.refusal().is_some());
         let hello = Hello {
+            removed: None,
             versions,
             replica: vec![7; 16],
             docs: None,
@@ -225,6 +226,7 @@ fn a_document_the_key_may_not_read_is_answered_as_one_that_is_not_there() {
         let mut r = Responder::with_access(&server, access).unwrap();
         drain(&mut r);
         let hello = Hello {
+            removed: None,
             versions: vec![1],
             replica: vec![7; 16],
             docs: None,
@@ -337,6 +339,7 @@ fn a_block_smuggled_without_a_push_is_refused_and_not_applied() {
     let mut r = Responder::with_access(&server, Access::peer(reader(), &[])).unwrap();
     drain(&mut r);
     let hello = Hello {
+        removed: None,
         versions: vec![1],
         replica: vec![7; 16],
         docs: None,

@@ -20,6 +20,7 @@ fn hello(docs: Option<Vec<DocAd>>) -> Frame {
 /// A peer's HELLO speaking `versions`.
 fn hello_v(versions: &[u32], docs: Option<Vec<DocAd>>) -> Frame {
     Frame::Hello(Hello {
+        removed: None,
         versions: versions.to_vec(),
         replica: vec![7; 16],
         docs,
@@ -350,6 +351,7 @@ fn bad_greetings_are_refused() {
     let e = feed(
         &mut r,
         &[Frame::Hello(Hello {
+            removed: None,
             versions: vec![7, 8],
             replica: vec![7; 16],
             docs: None,
@@ -361,6 +363,7 @@ fn bad_greetings_are_refused() {
     let e = feed(
         &mut r,
         &[Frame::Hello(Hello {
+            removed: None,
             versions: vec![1],
             replica: vec![7; 3],
             docs: None,
