@@ -1469,7 +1469,10 @@ fn a_removed_document_stays_out_of_listings_and_syncs() {
         b.ok(&["doc", "rm", &theirs]),
         format!("removed (unnamed)\t{theirs}\n")
     );
-    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\nnotes\t{notes}\n"));
+    assert_eq!(
+        b.ok(&["doc", "ls"]),
+        format!("main\t{ours}\nnotes\t{notes}\n")
+    );
     let err = b.fails(4, &["-d", &theirs, "get", "k"]);
     assert!(err.contains("was removed from this replica"), "{err}");
     assert!(err.contains("doc name"), "{err}");
@@ -1477,19 +1480,28 @@ fn a_removed_document_stays_out_of_listings_and_syncs() {
     // not either.
     a.ok(&["set", "k", "newer"]);
     b.ok(&["pull", arg(a.path())]);
-    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\nnotes\t{notes}\n"));
+    assert_eq!(
+        b.ok(&["doc", "ls"]),
+        format!("main\t{ours}\nnotes\t{notes}\n")
+    );
     b.fails(4, &["pull", arg(a.path()), "-d", &theirs]);
     // A push of it into this replica is refused, naming it; the other replica keeps its own.
     let err = a.fails(10, &["push", arg(b.path()), "-d", "main"]);
     assert!(err.contains(&theirs), "{err}");
-    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\nnotes\t{notes}\n"));
+    assert_eq!(
+        b.ok(&["doc", "ls"]),
+        format!("main\t{ours}\nnotes\t{notes}\n")
+    );
     // A push of every document leaves out the one removed there (told only to a trusted
     // link), and the others go through.
     a.ok(&["-d", "notes", "set", "n", "2"]);
     a.ok(&["push", arg(b.path())]);
     assert_eq!(b.ok(&["-d", &notes, "get", "n"]), "2\n");
     a.ok(&["sync", arg(b.path())]);
-    assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\nnotes\t{notes}\n"));
+    assert_eq!(
+        b.ok(&["doc", "ls"]),
+        format!("main\t{ours}\nnotes\t{notes}\n")
+    );
     // Unknown documents are not found; a name works as well as an id.
     b.fails(4, &["doc", "rm", "nothing"]);
     // Named again, it is back, with what it had when removed; the next pull catches up.
