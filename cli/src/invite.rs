@@ -22,10 +22,11 @@ use crate::{
     out::{emit, plural, usage, Outcome, Output},
 };
 
-/// No `weft serve --listen` in this process: a ticket would have nowhere to send the joiner.
-const NO_SERVER: &str = "no `weft serve --listen` holds this repo, so a ticket would have no \
-     address to reach it at: start one (`weft serve --listen 0.0.0.0:PORT`) and run `weft \
-     invite` again";
+/// No `weft serve --listen` or `--iroh` in this process: a ticket would have nowhere to send
+/// the joiner.
+const NO_SERVER: &str = "no `weft serve --listen` or `weft serve --iroh` holds this repo, so a \
+     ticket would have no address to reach it at: start one (`weft serve --listen 0.0.0.0:PORT`, \
+     or `weft serve --iroh` to be reached anywhere) and run `weft invite` again";
 
 /// What `weft invite` is asked for.
 #[derive(Debug)]
@@ -88,13 +89,15 @@ fn reachable(addr: SocketAddr) -> Vec<SocketAddr> {
     v
 }
 
-/// The URLs to put in a ticket: `--addr`s, else those of the listening server(s).
+/// The URLs to put in a ticket: those `weft serve --iroh` serves on, then the `--addr`s, else
+/// those of the `weft serve --listen` server(s).
 fn peers(addrs: &[String], key: Author) -> Result<Vec<String>> {
     let listening = net::listening();
-    if listening.is_empty() {
+    // iroh:// first: it crosses NATs, and tries the direct addresses it carries too.
+    let mut urls = net::listening_iroh();
+    if listening.is_empty() && urls.is_empty() {
         return Err(usage(NO_SERVER));
     }
-    let mut urls = Vec::new();
     if addrs.is_empty() {
         for (addr, server_key) in listening {
             for a in reachable(addr) {

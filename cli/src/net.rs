@@ -932,6 +932,15 @@ pub fn serve_listen(
 static LISTENING: std::sync::Mutex<Vec<(std::net::SocketAddr, Author)>> =
     std::sync::Mutex::new(Vec::new());
 
+/// The `iroh://` URLs this process serves on (what `weft invite` puts in a ticket beside the
+/// `tcp://` ones).
+static LISTENING_IROH: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The URLs `weft serve --iroh` serves on in this process.
+pub(crate) fn listening_iroh() -> Vec<String> {
+    weft_store::sync_util::lock(&LISTENING_IROH).clone()
+}
+
 /// The addresses `weft serve --listen` listens on in this process, with the server's key.
 pub(crate) fn listening() -> Vec<(std::net::SocketAddr, Author)> {
     weft_store::sync_util::lock(&LISTENING).clone()
@@ -978,6 +987,7 @@ pub fn serve_iroh(
     let server = weft_net::iroh::IrohServer::start(repo, identity, opts)
         .map_err(|e| NetworkError(format!("cannot serve over iroh: {e}")))?;
     let url = server.url().to_string();
+    weft_store::sync_util::lock(&LISTENING_IROH).push(url.clone());
     if output.json() {
         write_json(
             out,

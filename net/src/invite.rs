@@ -1,5 +1,5 @@
 //! Pairing with invites: the inviting replica issues a ticket ([`create`]), lists and revokes
-//! what it issued ([`list`], [`revoke`]), and redeems a ticket presented on a `tcp://` link
+//! what it issued ([`list`], [`revoke`]), and redeems a ticket presented on a `tcp://` or `iroh://` link
 //! ([`redeem`], which [`crate::server`] runs on a JOIN frame); the joiner redeems a ticket into
 //! its (new, empty) repo and clones what it was granted, in one call ([`crate::join`]).
 //!

@@ -45,7 +45,7 @@ use tokio::runtime::{Handle, Runtime};
 use weft_dag::{Author, Identity, Repo};
 use weft_sync::{frame::Frame, Error};
 
-use crate::server::{serve_authenticated, RefusalLog, ServeOptions};
+use crate::server::{serve_joinable, RefusalLog, ServeOptions};
 
 /// The ALPN of weft sync sessions over iroh.
 pub const ALPN: &[u8] = b"weft/sync/1";
@@ -252,6 +252,18 @@ fn block_on_for<F: std::future::Future>(rt: &Handle, limit: Duration, fut: F) ->
     rt.block_on(async move { tokio::time::timeout(limit, fut).await.ok() })
 }
 
+/// The label of the keying material both ends export from a connection's TLS session.
+const TRANSCRIPT_LABEL: &[u8] = b"weft join v1";
+
+/// 32 bytes both ends of `conn` derive from its TLS session (RFC 5705 exporter), unique to
+/// the connection: the channel binding a JOIN's proof signs (see `crate::invite`).
+fn transcript(conn: &iroh::endpoint::Connection) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    conn.export_keying_material(&mut out, TRANSCRIPT_LABEL, b"")
+        .map_err(|e| format!("cannot export keying material from the connection: {e:?}"))?;
+    Ok(out)
+}
+
 fn author(id: &PublicKey) -> Author {
     Author(*id.as_bytes())
 }
@@ -421,6 +433,9 @@ pub struct IrohLink {
     pub writer: Box<dyn Write + Send>,
     /// The key the server proved it holds (the one the URL names).
     pub peer_key: Author,
+    /// Keying material exported from the connection's TLS session ([`transcript`]): what a
+    /// JOIN's proof signs, as it signs the Noise hash over `tcp://`.
+    pub transcript: [u8; 32],
     /// Closes the connection at once (for [`crate::Cancel`]).
     pub shutdown: Box<dyn Fn() + Send>,
 }
@@ -474,6 +489,7 @@ impl IrohClient {
             Ok::<_, String>((conn, stream))
         })?;
         let peer_key = author(&conn.remote_id());
+        let transcript = transcript(&conn)?;
         let closing = conn.clone();
         let rt = client.rt.handle().clone();
         let link = Link {
@@ -488,6 +504,7 @@ impl IrohClient {
             reader: Box::new(reader),
             writer: Box::new(writer),
             peer_key,
+            transcript,
             shutdown: Box::new(move || closing.close(1u32.into(), b"cancelled")),
         })
     }
@@ -631,6 +648,10 @@ async fn accept_loop(
                 conn.close(2u32.into(), b"unusable key");
                 return tracing::warn!(key = %key, "iroh: refused a key weft does not accept");
             }
+            let transcript = match transcript(&conn) {
+                Ok(t) => t,
+                Err(e) => return tracing::warn!(key = %key, "iroh: {e}"),
+            };
             let name = format!("iroh {}", key.short());
             // The server is gone: its endpoint is closing.
             let Some(rt) = rt.upgrade() else { return };
@@ -659,7 +680,16 @@ async fn accept_loop(
                     let active = Arc::clone(&active);
                     move || {
                         let _span = tracing::warn_span!("iroh", peer = %name).entered();
-                        serve_authenticated(&repo, reader, writer, &name, key, &opts, &refusals);
+                        serve_joinable(
+                            &repo,
+                            reader,
+                            writer,
+                            &name,
+                            key,
+                            &transcript,
+                            &opts,
+                            &refusals,
+                        );
                         active.fetch_sub(1, Ordering::SeqCst);
                     }
                 });

@@ -54,7 +54,7 @@ pub fn join(
     let mut skipped = Vec::new();
     for url in &ticket.peers {
         let remote = match Remote::parse(url) {
-            Ok(r @ Remote::Tcp { .. }) => r,
+            Ok(r @ (Remote::Tcp { .. } | Remote::Iroh(_))) => r,
             Ok(_) => {
                 skipped.push((url.clone(), "not a network URL".to_string()));
                 continue;

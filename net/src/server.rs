@@ -157,15 +157,38 @@ fn serve_client(
             return;
         }
     };
-    let key = secured.remote;
-    let mut writer = secured.writer;
-    let mut reader = secured.reader;
+    serve_joinable(
+        repo,
+        secured.reader,
+        secured.writer,
+        &name,
+        secured.remote,
+        &secured.transcript,
+        opts,
+        refusals,
+    );
+}
+
+/// Serves a client whose transport proved it holds `key`, on a link whose handshake hashes to
+/// `transcript` (`tcp://`'s Noise hash, `iroh://`'s exported TLS keying material): a JOIN may
+/// come first (see [`crate::invite`]), then the session ([`serve_authenticated`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn serve_joinable(
+    repo: &Repo,
+    mut reader: impl Read,
+    mut writer: impl Write,
+    name: &str,
+    key: Author,
+    transcript: &[u8; 32],
+    opts: &ServeOptions,
+    refusals: &Mutex<RefusalLog>,
+) {
     // A JOIN may come before the session (see `crate::invite`); whatever else comes first (a
     // frame, the end of the stream, an error) is handed to the session as it came.
     let mut first = Vec::new();
     let (replay, failed) = match read_frame(&mut reader, &mut first) {
         Ok(true) if first.first() == Some(&JOIN) => {
-            match invite::answer(repo, key, &secured.transcript, &first, &mut writer) {
+            match invite::answer(repo, key, transcript, &first, &mut writer) {
                 Ok(_) => (Vec::new(), None),
                 Err(why) => {
                     tracing::warn!(key = %key, "invite refused: {why}");
@@ -182,7 +205,7 @@ fn serve_client(
         Err(e) => (Vec::new(), Some(e)),
     };
     let reader = Failed(failed).chain(std::io::Cursor::new(replay).chain(reader));
-    serve_authenticated(repo, reader, writer, &name, key, opts, refusals);
+    serve_authenticated(repo, reader, writer, name, key, opts, refusals);
 }
 
 /// Answers one session with a client whose transport proved it holds `key` (Noise on `tcp://`,

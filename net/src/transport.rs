@@ -688,8 +688,7 @@ pub fn connect(remote: &Remote, opts: &ConnectOptions) -> Result<Connection, Err
                 child: None,
                 name,
                 peer_key: Some(link.peer_key),
-                // No channel binding over iroh yet, so no JOIN over it (see `crate::invite`).
-                transcript: None,
+                transcript: Some(link.transcript),
                 cancel,
             })
         }

@@ -229,14 +229,14 @@ fn invite_without_a_listening_server_says_so() {
     let a = Dir::init();
     let err = a.run(&["invite"]).fails(2);
     assert!(
-        err.contains("no `weft serve --listen` holds this repo"),
+        err.contains("no `weft serve --listen` or `weft serve --iroh` holds this repo"),
         "{err}"
     );
     // `weft serve` without --listen holds the repo but has no address either.
     let _p = a.serve();
     let err = a.run(&["invite"]).fails(2);
     assert!(
-        err.contains("no `weft serve --listen` holds this repo"),
+        err.contains("no `weft serve --listen` or `weft serve --iroh` holds this repo"),
         "{err}"
     );
     let err = a.run(&["invite", "--expires", "soon"]).fails(2);

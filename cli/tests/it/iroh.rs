@@ -314,3 +314,38 @@ fn bad_iroh_urls_and_options_are_usage_errors() {
     // Nothing was left running.
     assert!(!a.socket().exists());
 }
+
+/// Pairing anywhere: a replica served over iroh alone puts its `iroh://` URL in a ticket, and
+/// `weft join` redeems it over iroh (the JOIN's proof signs keying material exported from the
+/// connection's TLS session) and clones on that link; a second use is refused; the joiner
+/// writes and pushes back over iroh.
+#[test]
+fn an_invite_is_redeemed_over_iroh() {
+    let a = offline_repo();
+    a.ok(&["set", "k", "1"]);
+    let (_server, url) = serve_iroh(&a, &[]);
+    let ticket = a.ok(&["invite"]).trim().to_string();
+    let peers = a.json(&["invite", "ls", "--json"]);
+    assert_eq!(
+        peers["invites"].as_array().map(Vec::len),
+        Some(1),
+        "{peers}"
+    );
+    let b = offline();
+    let report = b
+        .cmd(&["join", &ticket, ".", "--json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(report["role"], "writer", "{report}");
+    assert_eq!(s(&report, "remote"), url, "{report}");
+    assert_eq!(b.ok(&["get", "k"]), "1\n");
+    b.ok(&["set", "k", "2"]);
+    b.ok(&["push"]);
+    assert_eq!(a.ok(&["get", "k"]), "2\n");
+    // Single use, over iroh as over tcp.
+    let c = offline();
+    let err = c.cmd(&["join", &ticket, "sub"]).run().fails(10);
+    assert!(err.contains("already used"), "{err}");
+    assert!(!c.join("sub").exists());
+}
