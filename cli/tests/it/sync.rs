@@ -1276,12 +1276,17 @@ fn a_peers_control_characters_are_escaped() {
         "printf 'weft: error: evil\\033[2K\\rall good\\007\\n' >&2\nexit 1\n",
     )
     .unwrap();
-    // One whose far side answers with an ERROR frame.
+    // One whose far side answers with an ERROR frame, then reads what the client sends until
+    // it hangs up (a far side that left at once could break the client's pipe before the
+    // client read the frame).
     let frame = weft_sync::frame::Frame::Error(nasty.to_string()).encode();
     fs::write(tools.join("error-frame"), frame).unwrap();
     fs::write(
         tools.join("frame-ssh"),
-        format!("cat {}\n", sh_quote(arg(&tools.join("error-frame")))),
+        format!(
+            "cat {}\nexec cat >/dev/null\n",
+            sh_quote(arg(&tools.join("error-frame")))
+        ),
     )
     .unwrap();
 
