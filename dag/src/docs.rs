@@ -140,10 +140,8 @@ pub(crate) fn ids(store: &Store) -> Result<Vec<DocId>, Error> {
         let cid = Cid::from_bytes(&k).map_err(|_| corrupt("heads", "damaged key"))?;
         docs.insert(DocId(cid));
     }
-    for r in store.scan_prefix(keys::DOC_REMOVED, &[]) {
-        let (k, _) = r?;
-        let cid = Cid::from_bytes(&k).map_err(|_| corrupt("doc_removed", "damaged key"))?;
-        docs.remove(&DocId(cid));
+    for doc in removed(store)? {
+        docs.remove(&doc);
     }
     Ok(docs.into_iter().collect())
 }

@@ -1416,15 +1416,9 @@ fn a_revoked_replica_is_told_when_it_syncs() {
 fn documents_from_an_unrelated_repo_are_listed_and_can_be_named() {
     let a = Dir::init();
     a.ok(&["set", "k", "theirs"]);
-    let theirs = a.json(&["doc", "ls", "--json"])["docs"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let theirs = a.doc_id(0);
     let b = Dir::init();
-    let ours = b.json(&["doc", "ls", "--json"])["docs"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ours = b.doc_id(0);
     b.ok(&["pull", arg(a.path())]);
     assert_eq!(b.ok(&["doc", "ls"]), format!("main\t{ours}\n\t{theirs}\n"));
     let ls = b.json(&["doc", "ls", "--json"]);
@@ -1454,21 +1448,12 @@ fn documents_from_an_unrelated_repo_are_listed_and_can_be_named() {
 fn a_removed_document_stays_out_of_listings_and_syncs() {
     let a = Dir::init();
     a.ok(&["set", "k", "theirs"]);
-    let theirs = a.json(&["doc", "ls", "--json"])["docs"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let theirs = a.doc_id(0);
     a.ok(&["doc", "new", "notes"]);
     a.ok(&["-d", "notes", "set", "n", "1"]);
-    let notes = a.json(&["doc", "ls", "--json"])["docs"][1]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let notes = a.doc_id(1);
     let b = Dir::init();
-    let ours = b.json(&["doc", "ls", "--json"])["docs"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ours = b.doc_id(0);
     b.ok(&["pull", arg(a.path())]);
     assert_eq!(
         b.ok(&["doc", "rm", &theirs]),

@@ -202,10 +202,7 @@ fn a_key_with_no_access_is_refused_and_the_server_logs_it() {
     assert_eq!(w.ok(&["-C", dest.to_str().unwrap(), "get", "k"]), "1\n");
     // Revoked: it cannot pull the revoke, but the refusal says it was revoked, and where.
     a.ok(&["revoke", &refused]);
-    let main = a.json(&["doc", "ls", "--json"])["docs"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let main = a.doc_id(0);
     let err = w.fails(10, &["-C", dest.to_str().unwrap(), "pull"]);
     assert!(
         err.contains(&format!(

@@ -90,6 +90,14 @@ impl Dir {
         self.run(args).fails(code)
     }
 
+    /// The id of the `i`th document `doc ls --json` lists.
+    pub fn doc_id(&self, i: usize) -> String {
+        self.json(&["doc", "ls", "--json"])["docs"][i]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no document {i} in doc ls"))
+            .to_string()
+    }
+
     /// The current heads of document `main`.
     pub fn heads(&self) -> Vec<String> {
         self.ok(&["heads"]).lines().map(str::to_string).collect()
